@@ -1,0 +1,33 @@
+/**
+ * Starts the server: `PORT` (default 8080) on `HOST` (default 127.0.0.1, loopback only), serving
+ * dist/. Prints the URL with `localhost`, because WebAuthn (passkeys) refuses IP-address origins.
+ */
+import { serve } from '@hono/node-server';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createApp } from './app.ts';
+
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? '127.0.0.1';
+const staticRoot = fileURLToPath(new URL('../dist', import.meta.url));
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`PORT must be a port number, not "${process.env.PORT}".`);
+  process.exit(2);
+}
+if (!existsSync(`${staticRoot}/index.html`)) {
+  console.error('dist/index.html is missing: run "npm run build" first (npm start does it for you).');
+  process.exit(2);
+}
+
+const app = createApp({ staticRoot });
+const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+  const shown = loopback || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  console.log(`cosign-web listening on ${host}:${info.port}`);
+  console.log(`http://${shown}:${info.port}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

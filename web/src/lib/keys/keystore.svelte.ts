@@ -1,0 +1,338 @@
+/**
+ * The page's keys: what is stored (IndexedDB records), what is unlocked for this tab (CryptoKeys in
+ * memory, never written anywhere), and the status line the Keys page shows. Every operation either
+ * completes and stores a whole key, or fails with a KeyError/PasskeyError and changes nothing.
+ *
+ * Private key bytes exist only transiently: while a key is generated, decrypted or imported they
+ * are turned into a non-extractable CryptoKey and the buffer is zeroed.
+ */
+import { getContext, setContext } from 'svelte';
+import { CosignWebError, KeyError } from '../../../../shared/errors.ts';
+import { bytesEqual } from '../../../../shared/encoding/base64.ts';
+import { decryptCosignKey, encryptCosignKey } from '../../../../shared/crypto/envelope.ts';
+import { keyFileKind, parsePlainPrivateKeyPem, publicKeyPem } from '../../../../shared/crypto/keys.ts';
+import { algorithmName, parsePkcs8, type KeyAlgorithm, type PrivateKeyInfo } from '../../../../shared/crypto/pkcs.ts';
+import {
+  exportPkcs8,
+  exportSpki,
+  fingerprint,
+  generateEcdsaKeyPair,
+  importPrivateKey,
+  signWithCryptoKey,
+  type Fingerprint,
+} from '../../../../shared/crypto/webcrypto.ts';
+import { newPrfSalt, unwrapPrivateKey, wrapPrivateKey } from '../../../../shared/crypto/wrap.ts';
+import { deleteRecord, listRecords, putRecord, type KeyRecord } from './idb.ts';
+import { createPrfPasskey, evaluatePrf } from './passkey.ts';
+import { workerDerive } from './scrypt-client.ts';
+
+export type Status =
+  | { state: 'idle' }
+  | { state: 'working'; message: string; progress: number | null }
+  | { state: 'ready'; message: string }
+  | { state: 'error'; code: string; message: string };
+
+/** Something that signs as cosign does (DER ECDSA, PKCS#1 v1.5 RSA, Ed25519). */
+export interface Signer {
+  algorithm: KeyAlgorithm;
+  spki: Uint8Array;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface KeyView {
+  id: string;
+  name: string;
+  kind: KeyRecord['kind'];
+  algorithm: string;
+  publicKeyPem: string;
+  fingerprint: Fingerprint;
+  /** Can sign now without asking for a password (a passkey asks for the passkey each time). */
+  unlocked: boolean;
+}
+
+export interface JustMade {
+  id: string;
+  publicKeyPem: string;
+  /** Object URLs of cosign.key and cosign.pub, when there is an encrypted key to download. */
+  keyUrl?: string;
+  pubUrl: string;
+}
+
+const KIND_NAMES: Record<KeyRecord['kind'], string> = {
+  cosign: 'cosign key',
+  browser: 'browser key',
+  passkey: 'passkey key',
+};
+
+function newId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+export class KeyStore {
+  records = $state.raw<KeyRecord[]>([]);
+  status = $state<Status>({ state: 'idle' });
+  justMade = $state.raw<JustMade | null>(null);
+  /** The key most recently unlocked, generated or connected: the Sign page preselects it. */
+  lastUsedId = $state<string | null>(null);
+  loaded = $state(false);
+  #unlocked = new Map<string, CryptoKey>();
+  #unlockedIds = $state.raw<ReadonlySet<string>>(new Set());
+
+  views = $derived<KeyView[]>(
+    this.records.map((r) => ({
+      id: r.id,
+      name: r.name,
+      kind: r.kind,
+      algorithm: algorithmName(r.algorithm),
+      publicKeyPem: publicKeyPem(r.spki),
+      fingerprint: fingerprint(r.spki),
+      unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlockedIds.has(r.id),
+    })),
+  );
+
+  async load(): Promise<void> {
+    try {
+      this.records = await listRecords();
+      for (const r of this.records) if (r.kind === 'browser') this.#setUnlocked(r.id, r.privateKey);
+    } catch (e) {
+      this.status = { state: 'error', ...describe(e) };
+    }
+    this.loaded = true;
+  }
+
+  #setUnlocked(id: string, key: CryptoKey | null): void {
+    if (key) this.#unlocked.set(id, key);
+    else this.#unlocked.delete(id);
+    this.#unlockedIds = new Set(this.#unlocked.keys());
+  }
+
+  async #run(message: string, work: (progress: (f: number) => void) => Promise<void>): Promise<boolean> {
+    this.status = { state: 'working', message, progress: null };
+    const progress = (f: number): void => {
+      if (this.status.state === 'working') this.status = { state: 'working', message, progress: f };
+    };
+    try {
+      await work(progress);
+      return true;
+    } catch (e) {
+      this.status = { state: 'error', ...describe(e) };
+      return false;
+    }
+  }
+
+  #showMade(record: KeyRecord, encryptedPem?: string): void {
+    const old = this.justMade;
+    if (old) {
+      if (old.keyUrl) URL.revokeObjectURL(old.keyUrl);
+      URL.revokeObjectURL(old.pubUrl);
+    }
+    const pub = publicKeyPem(record.spki);
+    this.justMade = {
+      id: record.id,
+      publicKeyPem: pub,
+      pubUrl: URL.createObjectURL(new Blob([pub], { type: 'application/x-pem-file' })),
+      ...(encryptedPem ? { keyUrl: URL.createObjectURL(new Blob([encryptedPem], { type: 'application/x-pem-file' })) } : {}),
+    };
+    this.lastUsedId = record.id;
+    this.status = { state: 'ready', message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.` };
+  }
+
+  async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
+    await putRecord(record);
+    this.records = [...this.records, record];
+    if (key) this.#setUnlocked(record.id, key);
+    this.#showMade(record, encryptedPem);
+  }
+
+  #name(kind: KeyRecord['kind'], info: { algorithm: KeyAlgorithm; spki: Uint8Array }): string {
+    return `${KIND_NAMES[kind]} ${algorithmName(info.algorithm)} ${fingerprint(info.spki).hex.slice(0, 8)}`;
+  }
+
+  /** Encrypts a private key as cosign.key, imports it non-extractable, stores it; zeroes `info.pkcs8`. */
+  async #addCosignKey(info: PrivateKeyInfo, password: string, progress: (f: number) => void): Promise<void> {
+    try {
+      const encryptedPem = await encryptCosignKey(info.pkcs8, password, workerDerive(progress));
+      const key = await importPrivateKey(info);
+      const record: KeyRecord = {
+        id: newId(),
+        kind: 'cosign',
+        name: this.#name('cosign', info),
+        created: Date.now(),
+        algorithm: info.algorithm,
+        spki: info.spki,
+        encryptedPem,
+      };
+      await this.#add(record, key, encryptedPem);
+    } finally {
+      info.pkcs8.fill(0);
+    }
+  }
+
+  /** Item 1: a new ECDSA P-256 cosign key pair, encrypted exactly as cosign 2.5 does. */
+  generateCosignKey(password: string): Promise<boolean> {
+    return this.#run('Generating key pair and encrypting it (scrypt)…', async (progress) => {
+      const pair = await generateEcdsaKeyPair('P-256', true);
+      await this.#addCosignKey(parsePkcs8(await exportPkcs8(pair.privateKey)), password, progress);
+    });
+  }
+
+  /** Item 2: unlock a cosign.key file with its password. */
+  unlockCosignKey(pem: string, password: string): Promise<boolean> {
+    return this.#run('Unlocking key (scrypt)…', async (progress) => {
+      if (keyFileKind(pem) !== 'encrypted') {
+        throw new KeyError(
+          'KEY_PEM_LABEL_UNKNOWN',
+          'This is not an encrypted cosign key. To use a plain PEM private key, import it under "Import a PEM private key".',
+        );
+      }
+      const info = await decryptCosignKey(pem, password, workerDerive(progress));
+      const existing = this.records.find((r) => r.kind === 'cosign' && bytesEqual(r.spki, info.spki));
+      try {
+        const key = await importPrivateKey(info);
+        if (existing) {
+          this.#setUnlocked(existing.id, key);
+          this.#showMade(existing, (existing as { encryptedPem: string }).encryptedPem);
+          return;
+        }
+        const record: KeyRecord = {
+          id: newId(),
+          kind: 'cosign',
+          name: this.#name('cosign', info),
+          created: Date.now(),
+          algorithm: info.algorithm,
+          spki: info.spki,
+          encryptedPem: pem.trim() + '\n',
+        };
+        await this.#add(record, key, record.encryptedPem);
+      } finally {
+        info.pkcs8.fill(0);
+      }
+    });
+  }
+
+  /** Item 3: import a plain PEM private key as cosign import-key-pair does, re-encrypted as cosign.key. */
+  importPemKey(pem: string, password: string): Promise<boolean> {
+    return this.#run('Importing key and encrypting it (scrypt)…', async (progress) => {
+      const kind = keyFileKind(pem);
+      if (kind === 'encrypted') {
+        throw new KeyError('KEY_PEM_LABEL_UNKNOWN', 'This is already a cosign key: unlock it with its password instead.');
+      }
+      if (kind === 'public') {
+        throw new KeyError('KEY_PEM_LABEL_UNKNOWN', 'This is a public key; importing needs the private key.');
+      }
+      await this.#addCosignKey(parsePlainPrivateKeyPem(pem), password, progress);
+    });
+  }
+
+  /** Item 4: a non-extractable WebCrypto P-256 key that lives in this browser only. */
+  generateBrowserKey(): Promise<boolean> {
+    return this.#run('Generating browser key…', async () => {
+      const pair = await generateEcdsaKeyPair('P-256', false);
+      const spki = await exportSpki(pair.publicKey);
+      const algorithm: KeyAlgorithm = { kind: 'ecdsa', curve: 'P-256' };
+      const record: KeyRecord = {
+        id: newId(),
+        kind: 'browser',
+        name: this.#name('browser', { algorithm, spki }),
+        created: Date.now(),
+        algorithm,
+        spki,
+        privateKey: pair.privateKey,
+      };
+      await this.#add(record, pair.privateKey);
+    });
+  }
+
+  /** Item 5: a P-256 key wrapped with a new passkey's PRF output. */
+  createPasskeyKey(): Promise<boolean> {
+    return this.#run('Creating a passkey…', async () => {
+      const prfSalt = newPrfSalt();
+      const { credentialId, rpId, prfOutput } = await createPrfPasskey('cosign-web signing key', prfSalt);
+      const pair = await generateEcdsaKeyPair('P-256', true);
+      const pkcs8 = await exportPkcs8(pair.privateKey);
+      try {
+        const info = parsePkcs8(pkcs8);
+        const wrapped = await wrapPrivateKey(prfOutput, prfSalt, credentialId, pkcs8);
+        const record: KeyRecord = {
+          id: newId(),
+          kind: 'passkey',
+          name: this.#name('passkey', info),
+          created: Date.now(),
+          algorithm: info.algorithm,
+          spki: info.spki,
+          credentialId,
+          rpId,
+          ...wrapped,
+        };
+        info.pkcs8.fill(0);
+        await this.#add(record, null);
+      } finally {
+        pkcs8.fill(0);
+        prfOutput.fill(0);
+      }
+    });
+  }
+
+  /** Forgets the unlocked CryptoKey of a cosign key; the encrypted key stays stored. */
+  lock(id: string): void {
+    this.#setUnlocked(id, null);
+  }
+
+  /** Removes a key from this browser. */
+  async remove(id: string): Promise<void> {
+    await this.#run('Removing key…', async () => {
+      await deleteRecord(id);
+      this.records = this.records.filter((r) => r.id !== id);
+      this.#setUnlocked(id, null);
+      if (this.justMade?.id === id) this.justMade = null;
+      if (this.lastUsedId === id) this.lastUsedId = null;
+      this.status = { state: 'idle' };
+    });
+  }
+
+  /**
+   * A signer for a stored key. A cosign key must be unlocked first; a passkey key asks for its
+   * passkey at every signature and keeps nothing unwrapped afterwards.
+   * @throws KeyError KEY_NOT_FOUND, KEY_LOCKED
+   */
+  signer(id: string): Signer {
+    const record = this.records.find((r) => r.id === id);
+    if (!record) throw new KeyError('KEY_NOT_FOUND', 'That key is no longer in this browser.');
+    const { algorithm, spki } = record;
+    if (record.kind === 'passkey') {
+      return {
+        algorithm,
+        spki,
+        sign: async (data) => {
+          const prfOutput = await evaluatePrf(record.credentialId, record.rpId, record.prfSalt);
+          const pkcs8 = await unwrapPrivateKey(prfOutput, record.credentialId, record);
+          prfOutput.fill(0);
+          try {
+            const info = parsePkcs8(pkcs8);
+            info.pkcs8.fill(0);
+            const key = await importPrivateKey({ ...info, pkcs8 });
+            return await signWithCryptoKey(key, algorithm, data);
+          } finally {
+            pkcs8.fill(0);
+          }
+        },
+      };
+    }
+    const key = this.#unlocked.get(id);
+    if (!key) throw new KeyError('KEY_LOCKED', 'This cosign key is locked: unlock it with its password first.');
+    return { algorithm, spki, sign: (data) => signWithCryptoKey(key, algorithm, data) };
+  }
+}
+
+const KEY = Symbol('keystore');
+export function setKeyStore(store: KeyStore): KeyStore {
+  return setContext(KEY, store);
+}
+export function getKeyStore(): KeyStore {
+  return getContext<KeyStore>(KEY);
+}
