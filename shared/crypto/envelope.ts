@@ -87,24 +87,40 @@ export function parseEncryptedKey(pem: string): EncryptedKey {
   const kdf = field(json, 'kdf', 'envelope');
   const kdfName = str(kdf, 'name', 'kdf');
   if (kdfName !== 'scrypt') {
-    throw new KeyError('KEY_KDF_UNSUPPORTED', `The key is protected with the "${kdfName}" key derivation, but cosign keys use scrypt.`);
+    throw new KeyError(
+      'KEY_KDF_UNSUPPORTED',
+      `The key is protected with the "${kdfName}" key derivation, but cosign keys use scrypt.`,
+    );
   }
   const params = field(kdf, 'params', 'kdf');
-  const scrypt = { N: int(params, 'N', 'kdf.params'), r: int(params, 'r', 'kdf.params'), p: int(params, 'p', 'kdf.params') };
+  const scrypt = {
+    N: int(params, 'N', 'kdf.params'),
+    r: int(params, 'r', 'kdf.params'),
+    p: int(params, 'p', 'kdf.params'),
+  };
   const salt = b64(kdf, 'salt', 'kdf');
   const cipher = field(json, 'cipher', 'envelope');
   const cipherName = str(cipher, 'name', 'cipher');
   if (cipherName !== 'nacl/secretbox') {
-    throw new KeyError('KEY_CIPHER_UNSUPPORTED', `The key is encrypted with "${cipherName}", but cosign keys use nacl/secretbox.`);
+    throw new KeyError(
+      'KEY_CIPHER_UNSUPPORTED',
+      `The key is encrypted with "${cipherName}", but cosign keys use nacl/secretbox.`,
+    );
   }
   const nonce = b64(cipher, 'nonce', 'cipher');
   const ciphertext = b64(json, 'ciphertext', 'envelope');
   checkScryptParams(scrypt);
   if (salt.length !== SALT_BYTES) {
-    throw new KeyError('KEY_SALT_INVALID', `The key's scrypt salt is ${salt.length} bytes; cosign keys have ${SALT_BYTES}.`);
+    throw new KeyError(
+      'KEY_SALT_INVALID',
+      `The key's scrypt salt is ${salt.length} bytes; cosign keys have ${SALT_BYTES}.`,
+    );
   }
   if (nonce.length !== NONCE_BYTES) {
-    throw new KeyError('KEY_NONCE_INVALID', `The key's secretbox nonce is ${nonce.length} bytes; it must be ${NONCE_BYTES}.`);
+    throw new KeyError(
+      'KEY_NONCE_INVALID',
+      `The key's secretbox nonce is ${nonce.length} bytes; it must be ${NONCE_BYTES}.`,
+    );
   }
   if (ciphertext.length <= TAG_BYTES) throw envelopeError('the ciphertext is too short to hold a key');
   return { label: block.label as EncryptedKey['label'], scrypt, salt, nonce, ciphertext };

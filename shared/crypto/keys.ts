@@ -29,7 +29,10 @@ export function parsePublicKey(text: string): PublicKeyInfo {
   }
   const block = decodePem(trimmed);
   if (block.label !== PUBLIC_KEY_LABEL) {
-    throw new KeyError('KEY_PEM_LABEL_UNKNOWN', `This holds a "${block.label}" block; a public key is a "PUBLIC KEY" block.`);
+    throw new KeyError(
+      'KEY_PEM_LABEL_UNKNOWN',
+      `This holds a "${block.label}" block; a public key is a "PUBLIC KEY" block.`,
+    );
   }
   return parseSpki(block.bytes);
 }

@@ -29,10 +29,7 @@ import { bytesEqual } from '../encoding/base64.ts';
 export type Curve = 'P-256' | 'P-384' | 'P-521';
 
 /** What a key is, as far as signing and verifying care. */
-export type KeyAlgorithm =
-  | { kind: 'ecdsa'; curve: Curve }
-  | { kind: 'rsa'; bits: number }
-  | { kind: 'ed25519' };
+export type KeyAlgorithm = { kind: 'ecdsa'; curve: Curve } | { kind: 'rsa'; bits: number } | { kind: 'ed25519' };
 
 /** A private key in normalised PKCS#8, with its public key. */
 export interface PrivateKeyInfo {
@@ -145,7 +142,10 @@ export function parseSpki(spki: Uint8Array): PublicKeyInfo {
     }
     case OID.ed25519:
       if (param || key.length !== 32) {
-        throw new KeyError('KEY_DER_INVALID', 'The Ed25519 public key is malformed (it must be 32 bytes, no parameters).');
+        throw new KeyError(
+          'KEY_DER_INVALID',
+          'The Ed25519 public key is malformed (it must be 32 bytes, no parameters).',
+        );
       }
       return { algorithm: { kind: 'ed25519' }, spki };
     default:
@@ -219,7 +219,8 @@ function readEcPrivateKey(body: Uint8Array, outerCurve: Curve | undefined): Priv
 function readRsaPrivateKey(body: Uint8Array): PrivateKeyInfo {
   const { n, e } = withDer('KEY_NOT_PKCS8', 'The RSA private key is malformed', () => {
     const fields = sequence(parseDer(body), 'RSAPrivateKey');
-    if (fields.length !== 9) throw new DerError('RSAPrivateKey must have 9 fields (multi-prime keys are not supported)');
+    if (fields.length !== 9)
+      throw new DerError('RSAPrivateKey must have 9 fields (multi-prime keys are not supported)');
     if (decodeSmallInt(fields[0], 'version') !== 0) throw new DerError('RSAPrivateKey version must be 0');
     fields.slice(3).forEach((f, i) => decodeUnsigned(f, `field ${i + 3}`));
     return { n: decodeUnsigned(fields[1], 'modulus'), e: decodeUnsigned(fields[2], 'publicExponent') };
@@ -230,8 +231,10 @@ function readRsaPrivateKey(body: Uint8Array): PrivateKeyInfo {
 }
 
 function readEd25519PrivateKey(body: Uint8Array): PrivateKeyInfo {
-  const seed = withDer('KEY_NOT_PKCS8', 'The Ed25519 private key is malformed', () =>
-    expect(parseDer(body), TAG.OCTET_STRING, 'CurvePrivateKey').value,
+  const seed = withDer(
+    'KEY_NOT_PKCS8',
+    'The Ed25519 private key is malformed',
+    () => expect(parseDer(body), TAG.OCTET_STRING, 'CurvePrivateKey').value,
   );
   if (seed.length !== 32) throw new KeyError('KEY_NOT_PKCS8', 'An Ed25519 private key must be 32 bytes.');
   const pub = ed25519.getPublicKey(seed);

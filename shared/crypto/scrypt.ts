@@ -40,7 +40,13 @@ export function scryptMemory(p: ScryptParams): number {
 export function checkScryptParams(params: ScryptParams): void {
   const { N, r, p } = params;
   const legal =
-    Number.isSafeInteger(N) && N > 1 && (N & (N - 1)) === 0 && Number.isSafeInteger(r) && r >= 1 && Number.isSafeInteger(p) && p >= 1;
+    Number.isSafeInteger(N) &&
+    N > 1 &&
+    (N & (N - 1)) === 0 &&
+    Number.isSafeInteger(r) &&
+    r >= 1 &&
+    Number.isSafeInteger(p) &&
+    p >= 1;
   if (!legal) {
     throw new KeyError(
       'KEY_KDF_PARAMS_REFUSED',

@@ -12,7 +12,10 @@ import { DerError, der, decodeUnsigned, parseDer, sequence } from '../encoding/d
  */
 export function rawToDer(raw: Uint8Array, size: number): Uint8Array {
   if (raw.length !== size * 2) {
-    throw new SignatureError('SIGNATURE_LENGTH_INVALID', `An ECDSA signature for this curve is ${size * 2} bytes, not ${raw.length}.`);
+    throw new SignatureError(
+      'SIGNATURE_LENGTH_INVALID',
+      `An ECDSA signature for this curve is ${size * 2} bytes, not ${raw.length}.`,
+    );
   }
   return der.seq(der.uint(raw.subarray(0, size)), der.uint(raw.subarray(size)));
 }
@@ -35,7 +38,11 @@ export function derToRaw(sig: Uint8Array, size: number): Uint8Array {
     return out;
   } catch (e) {
     if (e instanceof DerError) {
-      throw new SignatureError('SIGNATURE_DER_INVALID', `The signature is not a DER-encoded ECDSA signature (${e.message}).`, { cause: e });
+      throw new SignatureError(
+        'SIGNATURE_DER_INVALID',
+        `The signature is not a DER-encoded ECDSA signature (${e.message}).`,
+        { cause: e },
+      );
     }
     throw e;
   }

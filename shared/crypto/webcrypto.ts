@@ -45,7 +45,10 @@ function signParams(a: KeyAlgorithm): AlgorithmIdentifier | EcdsaParams {
 /** What a CryptoKey says its algorithm is, in this project's terms; null when not a signing key. */
 export function algorithmOfCryptoKey(key: CryptoKey): KeyAlgorithm | null {
   const alg = key.algorithm as KeyAlgorithm & { name: string; namedCurve?: string; modulusLength?: number };
-  if (alg.name === 'ECDSA' && (alg.namedCurve === 'P-256' || alg.namedCurve === 'P-384' || alg.namedCurve === 'P-521')) {
+  if (
+    alg.name === 'ECDSA' &&
+    (alg.namedCurve === 'P-256' || alg.namedCurve === 'P-384' || alg.namedCurve === 'P-521')
+  ) {
     return { kind: 'ecdsa', curve: alg.namedCurve };
   }
   if (alg.name === 'RSASSA-PKCS1-v1_5' && typeof alg.modulusLength === 'number') {
@@ -73,7 +76,9 @@ function checkKey(key: CryptoKey, a: KeyAlgorithm, usage: KeyUsage): void {
  */
 export async function importPrivateKey(info: PrivateKeyInfo, extractable = false): Promise<CryptoKey> {
   try {
-    return await subtle().importKey('pkcs8', info.pkcs8 as BufferSource, importParams(info.algorithm), extractable, ['sign']);
+    return await subtle().importKey('pkcs8', info.pkcs8 as BufferSource, importParams(info.algorithm), extractable, [
+      'sign',
+    ]);
   } catch (e) {
     if (e instanceof KeyError) throw e;
     throw new KeyError(
@@ -91,9 +96,13 @@ export async function importPublicKey(spki: Uint8Array): Promise<{ key: CryptoKe
     const key = await subtle().importKey('spki', spki as BufferSource, importParams(algorithm), true, ['verify']);
     return { key, algorithm };
   } catch (e) {
-    throw new KeyError('KEY_WEBCRYPTO_UNSUPPORTED', `This browser could not load the public key (${(e as Error).name}).`, {
-      cause: e,
-    });
+    throw new KeyError(
+      'KEY_WEBCRYPTO_UNSUPPORTED',
+      `This browser could not load the public key (${(e as Error).name}).`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -102,7 +111,11 @@ export async function importPublicKey(spki: Uint8Array): Promise<{ key: CryptoKe
  * RSASSA-PKCS1-v1_5 with SHA-256, or pure Ed25519.
  * @throws KeyError KEY_MISMATCH when the key is not a signing key of `algorithm`.
  */
-export async function signWithCryptoKey(key: CryptoKey, algorithm: KeyAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+export async function signWithCryptoKey(
+  key: CryptoKey,
+  algorithm: KeyAlgorithm,
+  data: Uint8Array,
+): Promise<Uint8Array> {
   checkKey(key, algorithm, 'sign');
   const sig = new Uint8Array(await subtle().sign(signParams(algorithm), key, data as BufferSource));
   return algorithm.kind === 'ecdsa' ? rawToDer(sig, CURVE_BYTES[algorithm.curve]) : sig;

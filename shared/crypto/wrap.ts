@@ -28,7 +28,7 @@ async function aesKey(prfOutput: Uint8Array, usage: KeyUsage): Promise<CryptoKey
   const subtle = globalThis.crypto.subtle;
   const ikm = await subtle.importKey('raw', prfOutput as BufferSource, 'HKDF', false, ['deriveKey']);
   return subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: HKDF_INFO },
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: HKDF_INFO as BufferSource },
     ikm,
     { name: 'AES-GCM', length: 256 },
     false,
@@ -64,7 +64,11 @@ export async function wrapPrivateKey(
  * Decrypts a wrapped key. The caller must zero the returned bytes once imported.
  * @throws PasskeyError PASSKEY_UNWRAP_FAILED when the PRF output or the record does not match.
  */
-export async function unwrapPrivateKey(prfOutput: Uint8Array, credentialId: Uint8Array, w: WrappedKey): Promise<Uint8Array> {
+export async function unwrapPrivateKey(
+  prfOutput: Uint8Array,
+  credentialId: Uint8Array,
+  w: WrappedKey,
+): Promise<Uint8Array> {
   const key = await aesKey(prfOutput, 'decrypt');
   try {
     return new Uint8Array(

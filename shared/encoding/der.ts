@@ -75,7 +75,8 @@ export function children(node: DerNode): DerNode[] {
 /** Checks a node's tag. @throws DerError */
 export function expect(node: DerNode | undefined, tag: number, what: string): DerNode {
   if (!node) throw new DerError(`missing ${what}`);
-  if (node.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${node.tag.toString(16)}`);
+  if (node.tag !== tag)
+    throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${node.tag.toString(16)}`);
   return node;
 }
 
@@ -165,8 +166,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 export const der = {
   seq: (...items: Uint8Array[]): Uint8Array => tlv(TAG.SEQUENCE, concat(items)),
-  ctx: (n: number, inner: Uint8Array, constructed = true): Uint8Array =>
-    tlv((constructed ? 0xa0 : 0x80) | n, inner),
+  ctx: (n: number, inner: Uint8Array, constructed = true): Uint8Array => tlv((constructed ? 0xa0 : 0x80) | n, inner),
   octets: (v: Uint8Array): Uint8Array => tlv(TAG.OCTET_STRING, v),
   bits: (v: Uint8Array): Uint8Array => tlv(TAG.BIT_STRING, concat([new Uint8Array([0]), v])),
   null: (): Uint8Array => tlv(TAG.NULL, new Uint8Array(0)),
@@ -178,7 +178,8 @@ export const der = {
     const body = m.length === 0 ? new Uint8Array([0]) : m[0]! & 0x80 ? concat([new Uint8Array([0]), m]) : m;
     return tlv(TAG.INTEGER, body);
   },
-  small: (n: number): Uint8Array => der.uint(new Uint8Array([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255])),
+  small: (n: number): Uint8Array =>
+    der.uint(new Uint8Array([(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255])),
   oid(dotted: string): Uint8Array {
     const arcs = dotted.split('.').map(Number);
     const out: number[] = [];

@@ -19,7 +19,8 @@ describe('base64', () => {
     );
   });
   it('matches the platform encoder', () => {
-    fc.assert(fc.property(bytes, (b) => {
+    fc.assert(
+      fc.property(bytes, (b) => {
         expect(toBase64(b)).toBe(btoa(String.fromCharCode(...b)));
       }),
     );
@@ -35,12 +36,16 @@ describe('base64', () => {
 describe('PEM', () => {
   it('round-trips with 64-character lines', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 400 }), fc.constantFrom('PUBLIC KEY', 'ENCRYPTED SIGSTORE PRIVATE KEY'), (b, label) => {
-        const pem = encodePem(label, b);
-        for (const line of pem.split('\n').slice(1, -2)) expect(line.length).toBeLessThanOrEqual(64);
-        expect(decodePem(pem)).toEqual({ label, bytes: b });
-        expect(decodePem(`junk before\n${pem.replace(/\n/g, '\r\n')}junk after`)).toEqual({ label, bytes: b });
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 400 }),
+        fc.constantFrom('PUBLIC KEY', 'ENCRYPTED SIGSTORE PRIVATE KEY'),
+        (b, label) => {
+          const pem = encodePem(label, b);
+          for (const line of pem.split('\n').slice(1, -2)) expect(line.length).toBeLessThanOrEqual(64);
+          expect(decodePem(pem)).toEqual({ label, bytes: b });
+          expect(decodePem(`junk before\n${pem.replace(/\n/g, '\r\n')}junk after`)).toEqual({ label, bytes: b });
+        },
+      ),
     );
   });
   it.each([
@@ -61,7 +66,11 @@ describe('PEM', () => {
 
 describe('DER', () => {
   const oid = fc
-    .tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 39 }), fc.array(fc.integer({ min: 0, max: 2 ** 40 }), { maxLength: 6 }))
+    .tuple(
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 39 }),
+      fc.array(fc.integer({ min: 0, max: 2 ** 40 }), { maxLength: 6 }),
+    )
     .map(([a, b, rest]) => [a, b, ...rest].join('.'));
   it('round-trips object identifiers', () => {
     fc.assert(

@@ -12,7 +12,12 @@ import { fromBase64, toBase64, utf8 } from '../../../shared/encoding/base64.ts';
 import { decodePem, encodePem } from '../../../shared/encoding/pem.ts';
 import { der } from '../../../shared/encoding/der.ts';
 import { parsePkcs8, parsePlainPrivateKey, parseSpki, OID } from '../../../shared/crypto/pkcs.ts';
-import { decryptCosignKey, encryptCosignKey, parseEncryptedKey, type DeriveKey } from '../../../shared/crypto/envelope.ts';
+import {
+  decryptCosignKey,
+  encryptCosignKey,
+  parseEncryptedKey,
+  type DeriveKey,
+} from '../../../shared/crypto/envelope.ts';
 import { scrypt, type ScryptImpl } from '../../../shared/crypto/scrypt.ts';
 import {
   exportPkcs8,
@@ -46,20 +51,32 @@ async function codeOf(fn: () => unknown): Promise<KeyErrorCode | 'no error'> {
 describe('scrypt implementations agree', () => {
   it('RFC 7914 test vector', async () => {
     // RFC 7914 §12, third vector: P="pleaseletmein", S="SodiumChloride", N=16384, r=8, p=1, dkLen=64.
-    const expected = '7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887';
+    const expected =
+      '7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887';
     for (const impl of ['wasm', 'js', 'noble'] as const) {
-      const out = await scrypt(utf8('pleaseletmein'), utf8('SodiumChloride'), { N: 16384, r: 8, p: 1 }, { impl, dkLen: 64 });
+      const out = await scrypt(
+        utf8('pleaseletmein'),
+        utf8('SodiumChloride'),
+        { N: 16384, r: 8, p: 1 },
+        { impl, dkLen: 64 },
+      );
       expect([...out].map((b) => b.toString(16).padStart(2, '0')).join(''), impl).toBe(expected);
     }
   });
   it('on random passwords and salts', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), async (pw, salt) => {
-        const params = { N: 16, r: 8, p: 1 };
-        const [a, b, c] = await Promise.all((['wasm', 'js', 'noble'] as const).map((impl) => scrypt(pw, salt, params, { impl })));
-        expect(b).toEqual(a);
-        expect(c).toEqual(a);
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        async (pw, salt) => {
+          const params = { N: 16, r: 8, p: 1 };
+          const [a, b, c] = await Promise.all(
+            (['wasm', 'js', 'noble'] as const).map((impl) => scrypt(pw, salt, params, { impl })),
+          );
+          expect(b).toEqual(a);
+          expect(c).toEqual(a);
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -72,12 +89,19 @@ describe('scrypt implementations agree', () => {
       { N: 0, r: 8, p: 1 },
       { N: 65536, r: 0, p: 1 },
     ]) {
-      expect(await codeOf(() => scrypt(new Uint8Array(1), new Uint8Array(32), params, { impl: 'wasm' }))).toBe('KEY_KDF_PARAMS_REFUSED');
+      expect(await codeOf(() => scrypt(new Uint8Array(1), new Uint8Array(32), params, { impl: 'wasm' }))).toBe(
+        'KEY_KDF_PARAMS_REFUSED',
+      );
     }
   });
   it('reports progress from scrypt-js', async () => {
     const seen: number[] = [];
-    await scrypt(utf8('x'), new Uint8Array(32), { N: 4096, r: 8, p: 1 }, { impl: 'js', onProgress: (f) => seen.push(f) });
+    await scrypt(
+      utf8('x'),
+      new Uint8Array(32),
+      { N: 4096, r: 8, p: 1 },
+      { impl: 'js', onProgress: (f) => seen.push(f) },
+    );
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toBe(1);
   });
@@ -134,7 +158,10 @@ describe('PKCS#8 and SPKI from WebCrypto keys', () => {
     expect(rsaInfo.spki).toEqual(new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', rsa.publicKey)));
   });
   it('Ed25519 keys', async () => {
-    const pair = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const pair = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
     const info = parsePkcs8(new Uint8Array(await globalThis.crypto.subtle.exportKey('pkcs8', pair.privateKey)));
     expect(info.algorithm).toEqual({ kind: 'ed25519' });
     expect(info.spki).toEqual(new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', pair.publicKey)));
@@ -166,15 +193,20 @@ describe('PKCS#8 and SPKI from WebCrypto keys', () => {
     const pair = await generateEcdsaKeyPair('P-256', true);
     const good = await exportPkcs8(pair.privateKey);
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: good.length }), (i, v, cut) => {
-        const bad = good.slice(0, Math.max(cut, i + 1));
-        bad[i] = v;
-        try {
-          parsePkcs8(bad);
-        } catch (e) {
-          expect(e).toBeInstanceOf(KeyError);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: good.length - 1 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: good.length }),
+        (i, v, cut) => {
+          const bad = good.slice(0, Math.max(cut, i + 1));
+          bad[i] = v;
+          try {
+            parsePkcs8(bad);
+          } catch (e) {
+            expect(e).toBeInstanceOf(KeyError);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -200,11 +232,15 @@ describe('cosign key envelope', () => {
     const pair = await generateEcdsaKeyPair('P-256', true);
     const pkcs8 = await exportPkcs8(pair.privateKey);
     await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 30 }), fc.constantFrom<ScryptImpl>('wasm', 'js', 'noble'), async (pw, impl) => {
-        const pem = await encryptCosignKey(pkcs8, pw, derive(impl), FAST);
-        const info = await decryptCosignKey(pem, pw, derive('wasm'));
-        expect(info.spki).toEqual(await exportSpki(pair.publicKey));
-      }),
+      fc.asyncProperty(
+        fc.string({ maxLength: 30 }),
+        fc.constantFrom<ScryptImpl>('wasm', 'js', 'noble'),
+        async (pw, impl) => {
+          const pem = await encryptCosignKey(pkcs8, pw, derive(impl), FAST);
+          const info = await decryptCosignKey(pem, pw, derive('wasm'));
+          expect(info.spki).toEqual(await exportSpki(pair.publicKey));
+        },
+      ),
       { numRuns: 15 },
     );
   });
@@ -232,7 +268,10 @@ describe('cosign key envelope', () => {
   describe('bad input: each its own code', async () => {
     const pkcs8 = await exportPkcs8((await generateEcdsaKeyPair('P-256', true)).privateKey);
     const good = await encryptCosignKey(pkcs8, 'pw', derive('wasm'), FAST);
-    const envelope = JSON.parse(new TextDecoder().decode(decodePem(good).bytes)) as Record<string, Record<string, unknown>>;
+    const envelope = JSON.parse(new TextDecoder().decode(decodePem(good).bytes)) as Record<
+      string,
+      Record<string, unknown>
+    >;
     const withEnvelope = (edit: (e: typeof envelope) => unknown): string => {
       const copy = JSON.parse(JSON.stringify(envelope)) as typeof envelope;
       edit(copy);
@@ -242,15 +281,31 @@ describe('cosign key envelope', () => {
       ['wrong password', good, 'KEY_PASSWORD_WRONG', 'wrong'],
       ['truncated PEM', good.slice(0, good.length / 2), 'KEY_PEM_INVALID'],
       ['non-base64 body', good.replace(/\n[A-Za-z0-9+/]{10}/, '\n##########'), 'KEY_PEM_INVALID'],
-      ['unknown label', good.replaceAll('ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED FOO KEY'), 'KEY_PEM_LABEL_UNKNOWN'],
+      [
+        'unknown label',
+        good.replaceAll('ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED FOO KEY'),
+        'KEY_PEM_LABEL_UNKNOWN',
+      ],
       ['not JSON', encodePem('ENCRYPTED SIGSTORE PRIVATE KEY', utf8('{"kdf":')), 'KEY_ENVELOPE_INVALID'],
       ['missing kdf', withEnvelope((e) => delete e.kdf), 'KEY_ENVELOPE_INVALID'],
-      ['N is a string', withEnvelope((e) => ((e.kdf!.params as Record<string, unknown>).N = '65536')), 'KEY_ENVELOPE_INVALID'],
-      ['ciphertext is a number', withEnvelope((e) => ((e as Record<string, unknown>).ciphertext = 5)), 'KEY_ENVELOPE_INVALID'],
+      [
+        'N is a string',
+        withEnvelope((e) => ((e.kdf!.params as Record<string, unknown>).N = '65536')),
+        'KEY_ENVELOPE_INVALID',
+      ],
+      [
+        'ciphertext is a number',
+        withEnvelope((e) => ((e as Record<string, unknown>).ciphertext = 5)),
+        'KEY_ENVELOPE_INVALID',
+      ],
       ['envelope is an array', encodePem('ENCRYPTED SIGSTORE PRIVATE KEY', utf8('[1]')), 'KEY_ENVELOPE_INVALID'],
       ['unknown kdf', withEnvelope((e) => (e.kdf!.name = 'argon2id')), 'KEY_KDF_UNSUPPORTED'],
       ['unknown cipher', withEnvelope((e) => (e.cipher!.name = 'aes-gcm')), 'KEY_CIPHER_UNSUPPORTED'],
-      ['gigabytes of scrypt', withEnvelope((e) => ((e.kdf!.params as Record<string, unknown>).N = 2 ** 24)), 'KEY_KDF_PARAMS_REFUSED'],
+      [
+        'gigabytes of scrypt',
+        withEnvelope((e) => ((e.kdf!.params as Record<string, unknown>).N = 2 ** 24)),
+        'KEY_KDF_PARAMS_REFUSED',
+      ],
       ['short salt', withEnvelope((e) => (e.kdf!.salt = toBase64(new Uint8Array(8)))), 'KEY_SALT_INVALID'],
       ['long nonce', withEnvelope((e) => (e.cipher!.nonce = toBase64(new Uint8Array(32)))), 'KEY_NONCE_INVALID'],
       ['salt not base64', withEnvelope((e) => (e.kdf!.salt = '***')), 'KEY_ENVELOPE_INVALID'],
@@ -270,7 +325,9 @@ describe('cosign key envelope', () => {
         fc.asyncProperty(fc.integer({ min: 0, max: raw.length * 8 - 1 }), async (bit) => {
           const bad = raw.slice();
           bad[bit >> 3]! ^= 1 << (bit & 7);
-          const code = await codeOf(() => decryptCosignKey(encodePem('ENCRYPTED SIGSTORE PRIVATE KEY', bad), 'pw', derive('wasm')));
+          const code = await codeOf(() =>
+            decryptCosignKey(encodePem('ENCRYPTED SIGSTORE PRIVATE KEY', bad), 'pw', derive('wasm')),
+          );
           expect(code).not.toBe('no error');
         }),
         { numRuns: 60 },
@@ -279,4 +336,5 @@ describe('cosign key envelope', () => {
   });
 });
 
-it('base64 helper sanity for the envelope', () => expect(fromBase64(toBase64(new Uint8Array([1, 2])))).toEqual(new Uint8Array([1, 2])));
+it('base64 helper sanity for the envelope', () =>
+  expect(fromBase64(toBase64(new Uint8Array([1, 2])))).toEqual(new Uint8Array([1, 2])));

@@ -4,6 +4,8 @@
  */
 export class Router {
   path = $state('/');
+  // Replaced whole on every change, never mutated, so a plain URLSearchParams is enough.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   params = $state.raw<URLSearchParams>(new URLSearchParams());
 
   constructor() {
@@ -15,6 +17,7 @@ export class Router {
     const hash = location.hash.replace(/^#/, '') || '/';
     const q = hash.indexOf('?');
     this.path = q < 0 ? hash : hash.slice(0, q);
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity
     this.params = new URLSearchParams(q < 0 ? '' : hash.slice(q + 1));
   }
 }

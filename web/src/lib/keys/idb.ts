@@ -51,9 +51,13 @@ function open(): Promise<IDBDatabase> {
 }
 
 function storageError(cause: unknown): KeyError {
-  return new KeyError('KEY_STORAGE_FAILED', 'The browser refused to store the key (is this a private window with storage off?).', {
-    cause,
-  });
+  return new KeyError(
+    'KEY_STORAGE_FAILED',
+    'The browser refused to store the key (is this a private window with storage off?).',
+    {
+      cause,
+    },
+  );
 }
 
 async function tx<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
@@ -68,7 +72,9 @@ async function tx<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBReq
 }
 
 export function listRecords(): Promise<KeyRecord[]> {
-  return tx('readonly', (s) => s.getAll() as IDBRequest<KeyRecord[]>).then((all) => all.sort((a, b) => a.created - b.created));
+  return tx('readonly', (s) => s.getAll() as IDBRequest<KeyRecord[]>).then((all) =>
+    all.sort((a, b) => a.created - b.created),
+  );
 }
 
 export async function putRecord(record: KeyRecord): Promise<void> {

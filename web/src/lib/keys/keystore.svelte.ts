@@ -7,6 +7,7 @@
  * are turned into a non-extractable CryptoKey and the buffer is zeroed.
  */
 import { getContext, setContext } from 'svelte';
+import { SvelteMap } from 'svelte/reactivity';
 import { CosignWebError, KeyError } from '../../../../shared/errors.ts';
 import { bytesEqual } from '../../../../shared/encoding/base64.ts';
 import { decryptCosignKey, encryptCosignKey } from '../../../../shared/crypto/envelope.ts';
@@ -80,8 +81,8 @@ export class KeyStore {
   /** The key most recently unlocked, generated or connected: the Sign page preselects it. */
   lastUsedId = $state<string | null>(null);
   loaded = $state(false);
-  #unlocked = new Map<string, CryptoKey>();
-  #unlockedIds = $state.raw<ReadonlySet<string>>(new Set());
+  /** Unlocked CryptoKeys of this tab, by record id: memory only. */
+  #unlocked = new SvelteMap<string, CryptoKey>();
 
   views = $derived<KeyView[]>(
     this.records.map((r) => ({
@@ -91,7 +92,7 @@ export class KeyStore {
       algorithm: algorithmName(r.algorithm),
       publicKeyPem: publicKeyPem(r.spki),
       fingerprint: fingerprint(r.spki),
-      unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlockedIds.has(r.id),
+      unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlocked.has(r.id),
     })),
   );
 
@@ -108,7 +109,6 @@ export class KeyStore {
   #setUnlocked(id: string, key: CryptoKey | null): void {
     if (key) this.#unlocked.set(id, key);
     else this.#unlocked.delete(id);
-    this.#unlockedIds = new Set(this.#unlocked.keys());
   }
 
   async #run(message: string, work: (progress: (f: number) => void) => Promise<void>): Promise<boolean> {
@@ -136,10 +136,15 @@ export class KeyStore {
       id: record.id,
       publicKeyPem: pub,
       pubUrl: URL.createObjectURL(new Blob([pub], { type: 'application/x-pem-file' })),
-      ...(encryptedPem ? { keyUrl: URL.createObjectURL(new Blob([encryptedPem], { type: 'application/x-pem-file' })) } : {}),
+      ...(encryptedPem
+        ? { keyUrl: URL.createObjectURL(new Blob([encryptedPem], { type: 'application/x-pem-file' })) }
+        : {}),
     };
     this.lastUsedId = record.id;
-    this.status = { state: 'ready', message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.` };
+    this.status = {
+      state: 'ready',
+      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.`,
+    };
   }
 
   async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
@@ -220,7 +225,10 @@ export class KeyStore {
     return this.#run('Importing key and encrypting it (scrypt)…', async (progress) => {
       const kind = keyFileKind(pem);
       if (kind === 'encrypted') {
-        throw new KeyError('KEY_PEM_LABEL_UNKNOWN', 'This is already a cosign key: unlock it with its password instead.');
+        throw new KeyError(
+          'KEY_PEM_LABEL_UNKNOWN',
+          'This is already a cosign key: unlock it with its password instead.',
+        );
       }
       if (kind === 'public') {
         throw new KeyError('KEY_PEM_LABEL_UNKNOWN', 'This is a public key; importing needs the private key.');

@@ -19,7 +19,10 @@ function checkAvailable(): void {
     );
   }
   if (!window.isSecureContext) {
-    throw new PasskeyError('PASSKEY_INSECURE_ORIGIN', 'Passkeys need a secure page: open it over HTTPS or on localhost.');
+    throw new PasskeyError(
+      'PASSKEY_INSECURE_ORIGIN',
+      'Passkeys need a secure page: open it over HTTPS or on localhost.',
+    );
   }
   if (typeof PublicKeyCredential === 'undefined' || !navigator.credentials) {
     throw new PasskeyError('PASSKEY_UNAVAILABLE', 'This browser does not support passkeys (WebAuthn).');
@@ -32,7 +35,9 @@ function fromWebAuthnError(e: unknown): never {
   if (name === 'NotAllowedError' || name === 'AbortError') {
     throw new PasskeyError('PASSKEY_CANCELLED', 'The passkey request was cancelled or timed out.', { cause: e });
   }
-  throw new PasskeyError('PASSKEY_UNAVAILABLE', `The passkey request failed (${name}: ${(e as Error).message}).`, { cause: e });
+  throw new PasskeyError('PASSKEY_UNAVAILABLE', `The passkey request failed (${name}: ${(e as Error).message}).`, {
+    cause: e,
+  });
 }
 
 interface PrfResults {

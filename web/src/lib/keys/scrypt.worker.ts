@@ -13,7 +13,8 @@ let wasm: Promise<boolean> | undefined;
 /** Milliseconds per unit of N·r·p, measured once per worker on the fast path. */
 let msPerUnit: number | undefined;
 
-const post = (m: ScryptResponse, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(m, transfer);
+const post = (m: ScryptResponse, transfer: Transferable[] = []): void =>
+  (self as unknown as Worker).postMessage(m, transfer);
 
 async function calibrate(): Promise<number> {
   if (msPerUnit === undefined) {
@@ -41,9 +42,17 @@ async function run(req: ScryptRequest): Promise<void> {
       onProgress: (fraction) => post({ id, type: 'progress', fraction }),
     });
   } catch (e) {
-    if (impl !== 'wasm' || req.impl !== 'auto' || !(e instanceof WebAssembly.CompileError || e instanceof WebAssembly.RuntimeError)) throw e;
+    if (
+      impl !== 'wasm' ||
+      req.impl !== 'auto' ||
+      !(e instanceof WebAssembly.CompileError || e instanceof WebAssembly.RuntimeError)
+    )
+      throw e;
     impl = 'js';
-    key = await scrypt(password, salt, params, { impl, onProgress: (fraction) => post({ id, type: 'progress', fraction }) });
+    key = await scrypt(password, salt, params, {
+      impl,
+      onProgress: (fraction) => post({ id, type: 'progress', fraction }),
+    });
   }
   password.fill(0);
   post({ id, type: 'done', key, impl, ms: performance.now() - t0 }, [key.buffer]);
