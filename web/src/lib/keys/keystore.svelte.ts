@@ -19,7 +19,10 @@ import {
   fingerprint,
   generateEcdsaKeyPair,
   importPrivateKey,
+  importPublicKey,
+  randomBytes,
   signWithCryptoKey,
+  verifyWithCryptoKey,
   type Fingerprint,
 } from '../../../../shared/crypto/webcrypto.ts';
 import { newPrfSalt, unwrapPrivateKey, wrapPrivateKey } from '../../../../shared/crypto/wrap.ts';
@@ -64,6 +67,8 @@ const KIND_NAMES: Record<KeyRecord['kind'], string> = {
   browser: 'browser key',
   passkey: 'passkey key',
 };
+
+const IMPL_NAMES: Record<string, string> = { wasm: 'WebAssembly', js: 'scrypt-js, pure JavaScript', noble: 'noble' };
 
 function newId(): string {
   return globalThis.crypto.randomUUID();
@@ -125,6 +130,13 @@ export class KeyStore {
     }
   }
 
+  /** How the last scrypt ran, for the status line ("decrypted in 180 ms with WebAssembly scrypt"). */
+  #lastDerive: { impl: string; ms: number } | null = null;
+  #derive(progress: (f: number) => void) {
+    this.#lastDerive = null;
+    return workerDerive(progress, (r) => (this.#lastDerive = r));
+  }
+
   #showMade(record: KeyRecord, encryptedPem?: string): void {
     const old = this.justMade;
     if (old) {
@@ -141,10 +153,13 @@ export class KeyStore {
         : {}),
     };
     this.lastUsedId = record.id;
+    const d = this.#lastDerive;
+    const how = d ? ` scrypt took ${Math.round(d.ms)} ms (${IMPL_NAMES[d.impl] ?? d.impl}).` : '';
     this.status = {
       state: 'ready',
-      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.`,
+      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}`,
     };
+    this.#lastDerive = null;
   }
 
   async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
@@ -161,7 +176,7 @@ export class KeyStore {
   /** Encrypts a private key as cosign.key, imports it non-extractable, stores it; zeroes `info.pkcs8`. */
   async #addCosignKey(info: PrivateKeyInfo, password: string, progress: (f: number) => void): Promise<void> {
     try {
-      const encryptedPem = await encryptCosignKey(info.pkcs8, password, workerDerive(progress));
+      const encryptedPem = await encryptCosignKey(info.pkcs8, password, this.#derive(progress));
       const key = await importPrivateKey(info);
       const record: KeyRecord = {
         id: newId(),
@@ -195,7 +210,7 @@ export class KeyStore {
           'This is not an encrypted cosign key. To use a plain PEM private key, import it under "Import a PEM private key".',
         );
       }
-      const info = await decryptCosignKey(pem, password, workerDerive(progress));
+      const info = await decryptCosignKey(pem, password, this.#derive(progress));
       const existing = this.records.find((r) => r.kind === 'cosign' && bytesEqual(r.spki, info.spki));
       try {
         const key = await importPrivateKey(info);
@@ -283,6 +298,25 @@ export class KeyStore {
         pkcs8.fill(0);
         prfOutput.fill(0);
       }
+    });
+  }
+
+  /**
+   * Signs a random message with a key and verifies it with the key's public key: proves the key
+   * (and, for a passkey key, the passkey) works without signing anything real.
+   */
+  check(id: string): Promise<boolean> {
+    return this.#run('Checking the key…', async () => {
+      const signer = this.signer(id);
+      const message = randomBytes(32);
+      const signature = await signer.sign(message);
+      const pub = await importPublicKey(signer.spki);
+      if (!(await verifyWithCryptoKey(pub.key, pub.algorithm, message, signature))) {
+        throw new KeyError('KEY_MISMATCH', 'The key signed, but the signature does not verify with its public key.');
+      }
+      this.lastUsedId = id;
+      const record = this.records.find((r) => r.id === id)!;
+      this.status = { state: 'ready', message: `Key ready: "${record.name}" signed a test message and it verified.` };
     });
   }
 

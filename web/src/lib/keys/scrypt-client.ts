@@ -66,7 +66,17 @@ export function deriveInWorker(
   });
 }
 
-/** A {@link DeriveKey} for the envelope functions, running in the worker with progress. */
-export function workerDerive(onProgress?: (fraction: number) => void): DeriveKey {
-  return async (password, salt, params) => (await deriveInWorker(password, salt, params, onProgress)).key;
+/**
+ * A {@link DeriveKey} for the envelope functions, running in the worker with progress; `onDone`
+ * learns which implementation ran and how long it took.
+ */
+export function workerDerive(
+  onProgress?: (fraction: number) => void,
+  onDone?: (result: Omit<DeriveResult, 'key'>) => void,
+): DeriveKey {
+  return async (password, salt, params) => {
+    const { key, impl, ms } = await deriveInWorker(password, salt, params, onProgress);
+    onDone?.({ impl, ms });
+    return key;
+  };
 }

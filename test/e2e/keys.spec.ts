@@ -1,0 +1,217 @@
+/**
+ * The Keys page in Chromium: every way of getting a key, the downloads, bad input, and proof
+ * that neither the password nor the private key leaves the page. (Interop of the downloaded and
+ * unlocked keys with the real cosign and skopeo is in keys-interop.spec.ts.)
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { encodePem, decodePem } from '../../shared/encoding/pem.ts';
+import { utf8, toBase64 } from '../../shared/encoding/base64.ts';
+import { addVirtualAuthenticator, findLeaks, recordRequests, tempFile } from './helpers.ts';
+
+const status = (page: Page) => page.getByRole('status');
+
+async function generate(page: Page, password: string): Promise<{ key: string; pub: string }> {
+  await page.getByLabel('New key password').fill(password);
+  await page.getByRole('button', { name: 'Generate key pair' }).click();
+  await expect(status(page)).toContainText('Key ready', { timeout: 30_000 });
+  const [keyDl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download cosign.key' }).click(),
+  ]);
+  const [pubDl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download cosign.pub' }).click(),
+  ]);
+  expect(keyDl.suggestedFilename()).toBe('cosign.key');
+  expect(pubDl.suggestedFilename()).toBe('cosign.pub');
+  return { key: readFileSync(await keyDl.path(), 'utf8'), pub: readFileSync(await pubDl.path(), 'utf8') };
+}
+
+async function unlock(page: Page, file: string, password: string): Promise<void> {
+  await page.getByLabel('Cosign private key').setInputFiles(file);
+  await page.getByLabel('Key password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Unlock key' }).click();
+}
+
+const keyItems = (page: Page) => page.getByRole('region', { name: 'Your keys' }).getByRole('listitem');
+
+test('generate a cosign key pair, download it, unlock it again; nothing secret leaves the page', async ({ page }) => {
+  const requests = recordRequests(page);
+  await page.goto('/#/keys');
+  const password = 'horse battery staple';
+  const { key, pub } = await generate(page, password);
+  expect(key).toMatch(/^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n/);
+  expect(pub).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+  await expect(page.getByLabel('Public key', { exact: true })).toHaveValue(pub);
+  await expect(keyItems(page)).toHaveCount(1);
+
+  // Unlock the downloaded file: the same key, recognised rather than added twice.
+  await unlock(page, tempFile('cosign.key', key), password);
+  await expect(status(page)).toContainText('Key ready');
+  await expect(status(page)).toContainText(/scrypt took \d+ ms \(WebAssembly\)/);
+  await expect(keyItems(page)).toHaveCount(1);
+
+  // Whatever the page requested, no request carries the password or any form of the key.
+  const envelope = JSON.parse(new TextDecoder().decode(decodePem(key).bytes)) as { ciphertext: string };
+  const leaks = findLeaks(requests, [password, encodeURIComponent(password), envelope.ciphertext, key.split('\n')[1]!]);
+  expect(leaks).toEqual([]);
+  const origins = new Set(requests.map((r) => new URL(r.url).origin));
+  expect([...origins].filter((o) => !o.startsWith('http://localhost') && o !== 'null')).toEqual([]);
+});
+
+test('the key list survives a reload; a cosign key comes back locked, a browser key ready', async ({ page }) => {
+  await page.goto('/#/keys');
+  await generate(page, 'pw');
+  await page.getByRole('button', { name: 'Generate browser key' }).click();
+  await expect(status(page)).toContainText('Key ready: browser key, ECDSA P-256');
+  await page.reload();
+  await expect(keyItems(page)).toHaveCount(2);
+  const cosign = keyItems(page).filter({ hasText: 'cosign key' });
+  const browser = keyItems(page).filter({ hasText: 'browser key' });
+  await expect(cosign).toContainText('locked');
+  await expect(browser).toContainText('ready');
+  await browser.getByRole('button', { name: /^Check/ }).click();
+  await expect(status(page)).toContainText('signed a test message and it verified');
+  // The stored browser key cannot be exported, even by script on the page.
+  const extractable = await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('cosign-web');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const all = await new Promise<{ kind: string; privateKey?: CryptoKey }[]>((res) => {
+      const r = db.transaction('keys').objectStore('keys').getAll();
+      r.onsuccess = () => res(r.result as { kind: string; privateKey?: CryptoKey }[]);
+    });
+    const key = all.find((r) => r.kind === 'browser')!.privateKey!;
+    const tryExport = await crypto.subtle.exportKey('pkcs8', key).then(
+      () => 'exported',
+      (e: Error) => e.name,
+    );
+    return { extractable: key.extractable, tryExport, stored: all.map((r) => Object.keys(r).sort().join(',')) };
+  });
+  expect(extractable.extractable).toBe(false);
+  expect(extractable.tryExport).toBe('InvalidAccessError');
+  // The cosign record holds only the encrypted PEM, never a decrypted key.
+  expect(extractable.stored).toContain('algorithm,created,encryptedPem,id,kind,name,spki');
+});
+
+test('remove a key after confirming', async ({ page }) => {
+  await page.goto('/#/keys');
+  await page.getByRole('button', { name: 'Generate browser key' }).click();
+  await expect(keyItems(page)).toHaveCount(1);
+  page.once('dialog', (d) => void d.dismiss());
+  await keyItems(page)
+    .getByRole('button', { name: /^Remove/ })
+    .click();
+  await expect(keyItems(page)).toHaveCount(1);
+  page.once('dialog', (d) => void d.accept());
+  await keyItems(page)
+    .getByRole('button', { name: /^Remove/ })
+    .click();
+  await expect(keyItems(page)).toHaveCount(0);
+  await page.reload();
+  await expect(page.getByText('No keys yet.')).toBeVisible();
+});
+
+test('a passkey key: created with PRF, signs after asking the passkey, survives a reload', async ({ page }) => {
+  await page.goto('/#/keys');
+  await addVirtualAuthenticator(page, true);
+  await page.getByRole('button', { name: 'Create passkey key' }).click();
+  await expect(status(page)).toContainText('Key ready: passkey key, ECDSA P-256');
+  // The virtual authenticator belongs to the page's target and outlives the reload.
+  await page.reload();
+  const item = keyItems(page).filter({ hasText: 'passkey key' });
+  await expect(item).toContainText('asks for passkey');
+  await item.getByRole('button', { name: /^Check/ }).click();
+  await expect(status(page)).toContainText('signed a test message and it verified');
+});
+
+test('a passkey provider without PRF is refused plainly, and nothing is stored', async ({ page }) => {
+  await page.goto('/#/keys');
+  await addVirtualAuthenticator(page, false);
+  await page.getByRole('button', { name: 'Create passkey key' }).click();
+  await expect(status(page)).toContainText('does not support the PRF extension');
+  await expect(keyItems(page)).toHaveCount(0);
+});
+
+test('on an IP-address origin the page says passkeys need localhost', async ({ page, baseURL }) => {
+  await page.goto(baseURL!.replace('localhost', '127.0.0.1') + '/#/keys');
+  await expect(page.getByRole('note')).toContainText('Passkeys only work on localhost or an HTTPS domain');
+  await page.getByRole('button', { name: 'Create passkey key' }).click();
+  await expect(status(page)).toContainText('do not work on an IP-address origin');
+});
+
+test.describe('bad input gets its own sentence and changes nothing', () => {
+  let good: string;
+  test.beforeAll(async ({ browser }) => {
+    const page = await browser.newPage();
+    await page.goto('/#/keys');
+    good = (await generate(page, 'pw')).key;
+    await page.close();
+  });
+
+  const envelope = (edit: (e: Record<string, Record<string, unknown>>) => void): string => {
+    const e = JSON.parse(new TextDecoder().decode(decodePem(good).bytes)) as Record<string, Record<string, unknown>>;
+    edit(e);
+    return encodePem('ENCRYPTED SIGSTORE PRIVATE KEY', utf8(JSON.stringify(e)));
+  };
+  const cases: [string, () => string, string, RegExp][] = [
+    ['wrong password', () => good, 'wrong', /password is wrong/],
+    ['truncated PEM', () => good.slice(0, 200), 'pw', /no matching END line/],
+    ['non-base64 PEM', () => good.replace(/\n[A-Za-z0-9+/]{8}/, '\n%%%%%%%%'), 'pw', /not valid base64/],
+    [
+      'unknown PEM label',
+      () => good.replaceAll('SIGSTORE', 'BANANA'),
+      'pw',
+      /not an encrypted cosign key|not a key this page reads/,
+    ],
+    ['envelope missing fields', () => envelope((e) => delete e.cipher), 'pw', /"envelope.cipher" is missing/],
+    [
+      'envelope field of the wrong type',
+      () => envelope((e) => ((e.kdf!.params as Record<string, unknown>).r = 'eight')),
+      'pw',
+      /not an integer/,
+    ],
+    ['unknown kdf', () => envelope((e) => (e.kdf!.name = 'pbkdf2')), 'pw', /"pbkdf2" key derivation/],
+    ['unknown cipher', () => envelope((e) => (e.cipher!.name = 'aes')), 'pw', /encrypted with "aes"/],
+    [
+      'scrypt parameters that would take gigabytes',
+      () => envelope((e) => ((e.kdf!.params as Record<string, unknown>).N = 2 ** 26)),
+      'pw',
+      /would need 65536 MiB/,
+    ],
+    [
+      'salt of the wrong length',
+      () => envelope((e) => (e.kdf!.salt = toBase64(new Uint8Array(16)))),
+      'pw',
+      /salt is 16 bytes/,
+    ],
+    [
+      'nonce of the wrong length',
+      () => envelope((e) => (e.cipher!.nonce = toBase64(new Uint8Array(12)))),
+      'pw',
+      /nonce is 12 bytes/,
+    ],
+    [
+      'a public key instead',
+      () => '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n',
+      'pw',
+      /not an encrypted cosign key/,
+    ],
+  ];
+  for (const [name, file, password, message] of cases) {
+    test(name, async ({ page }) => {
+      await page.goto('/#/keys');
+      await page.getByRole('button', { name: 'Generate browser key' }).click();
+      await expect(keyItems(page)).toHaveCount(1);
+      await unlock(page, tempFile('cosign.key', file()), password);
+      await expect(status(page)).toContainText(message);
+      await expect(status(page)).not.toContainText('Key ready');
+      await expect(keyItems(page)).toHaveCount(1);
+      await page.reload();
+      await expect(keyItems(page)).toHaveCount(1);
+    });
+  }
+});
