@@ -9,6 +9,7 @@ const port = Number(process.env.E2E_PORT ?? 8091);
 
 export default defineConfig({
   testDir: 'test/e2e',
+  globalSetup: './test/e2e/global-setup.ts',
   outputDir: 'test-results/e2e',
   timeout: 120_000,
   workers: 2,
