@@ -1,0 +1,1 @@
+vYXcUuaUmZqa/UPrOf1au1WjMXb1pEkpGMMe8tGugseNrvuoTp6zKEZEEGRT78Gn5KZuQ3KzoidUwiSYe36rDQ==
