@@ -1,0 +1,22 @@
+// Exposes the app's scrypt worker to the benchmark driver: window.benchScrypt(impl, N) runs one
+// derivation in the worker and returns the milliseconds the worker measured.
+import { deriveInWorker } from '../../web/src/lib/keys/scrypt-client.ts';
+import type { ScryptImpl } from '../../shared/crypto/scrypt.ts';
+
+declare global {
+  interface Window {
+    benchScrypt(impl: ScryptImpl | 'auto', N: number): Promise<{ ms: number; impl: string; wallMs: number }>;
+  }
+}
+
+window.benchScrypt = async (impl, N) => {
+  const t0 = performance.now();
+  const r = await deriveInWorker(
+    new TextEncoder().encode('bench password'),
+    new Uint8Array(32).fill(7),
+    { N, r: 8, p: 1 },
+    undefined,
+    impl,
+  );
+  return { ms: r.ms, impl: r.impl, wallMs: performance.now() - t0 };
+};

@@ -1,0 +1,169 @@
+/**
+ * `npm run bench`: measured figures, each next to its baseline measured in the same run.
+ *
+ * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
+ * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
+ * the app's own worker, and the whole "Unlock key" action on the real page (click to "Key ready"),
+ * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
+ */
+import { serve } from '@hono/node-server';
+import { chromium, type Browser } from 'playwright';
+import { execFileSync } from 'node:child_process';
+import { scrypt as nodeScrypt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { scrypt, type ScryptImpl } from '../shared/crypto/scrypt.ts';
+import { CONTENT_SECURITY_POLICY, createApp } from '../server/app.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/chromium.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const N = 65536;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const password = new TextEncoder().encode('bench password');
+const salt = new Uint8Array(32).fill(7);
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number): string => `${ms.toFixed(0).padStart(5)} ms`;
+const rows: [string, number, string][] = [];
+function row(name: string, ms: number, note = ''): void {
+  rows.push([name, ms, note]);
+  console.log(`  ${name.padEnd(58)} ${fmt(ms)}  ${note}`);
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number[]> {
+  await fn(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+async function nodeSection(): Promise<number> {
+  console.log(`scrypt N=${N} r=8 p=1 in Node ${process.version} (median of ${RUNS})`);
+  const native = median(
+    await time(
+      () =>
+        new Promise((res, rej) =>
+          nodeScrypt(password, salt, 32, { N, r: 8, p: 1, maxmem: 256 * 2 ** 20 }, (e, k) => (e ? rej(e) : res(k))),
+        ),
+    ),
+  );
+  row('node native crypto.scrypt (baseline)', native);
+  for (const impl of ['wasm', 'noble', 'js'] as ScryptImpl[]) {
+    const ms = median(await time(() => scrypt(password, salt, { N, r: 8, p: 1 }, { impl })));
+    row(
+      `node ${impl === 'wasm' ? 'hash-wasm (WebAssembly)' : impl === 'js' ? 'scrypt-js' : '@noble/hashes'}`,
+      ms,
+      `${(ms / native).toFixed(2)}× native`,
+    );
+  }
+  return native;
+}
+
+function listen(staticRoot: string, csp: string): Promise<{ url: string; close(): void }> {
+  const app = createApp({ staticRoot });
+  // The bench may tighten the CSP to force the scrypt-js fallback.
+  const wrapped = async (req: Request): Promise<Response> => {
+    const res = await app.fetch(req);
+    const headers = new Headers(res.headers);
+    if (headers.has('content-security-policy')) headers.set('content-security-policy', csp);
+    return new Response(res.body, { status: res.status, headers });
+  };
+  return new Promise((resolve) => {
+    const server = serve({ fetch: wrapped, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve({ url: `http://localhost:${info.port}`, close: () => server.close() }),
+    );
+  });
+}
+
+async function chromiumWorkerSection(browser: Browser, native: number): Promise<void> {
+  console.log(`\nscrypt N=${N} in Chromium, in the app's scrypt worker (median of ${RUNS}; worker's own timing)`);
+  const site = await listen(join(ROOT, 'bench/dist'), CONTENT_SECURITY_POLICY);
+  const page = await browser.newPage();
+  await page.goto(site.url + '/');
+  for (const impl of ['wasm', 'noble', 'js'] as const) {
+    const results: number[] = [];
+    await page.evaluate(([i, n]) => window.benchScrypt(i, n), [impl, N] as const);
+    for (let i = 0; i < RUNS; i++)
+      results.push((await page.evaluate(([i, n]) => window.benchScrypt(i, n), [impl, N] as const)).ms);
+    const ms = median(results);
+    row(
+      `chromium worker ${impl === 'wasm' ? 'hash-wasm (WebAssembly)' : impl === 'js' ? 'scrypt-js' : '@noble/hashes'}`,
+      ms,
+      `${(ms / native).toFixed(2)}× node native`,
+    );
+  }
+  await page.close();
+  site.close();
+}
+
+async function unlockSection(browser: Browser, native: number): Promise<void> {
+  console.log(
+    `\n"Unlock key" on the real page, a cosign 2.5 key (N=${N}): click to "Key ready" (median of ${RUNS}, first run apart)`,
+  );
+  const key = join(ROOT, 'test/vectors/keys/cosign2-pw.key');
+  const noWasm = CONTENT_SECURITY_POLICY.replace(" 'wasm-unsafe-eval'", '');
+  for (const [label, csp] of [
+    ['page CSP (WebAssembly allowed)', CONTENT_SECURITY_POLICY],
+    ['CSP without wasm-unsafe-eval (scrypt-js fallback)', noWasm],
+  ] as const) {
+    const site = await listen(join(ROOT, 'dist'), csp);
+    const page = await browser.newPage();
+    await page.goto(site.url + '/#/keys');
+    const times: number[] = [];
+    let how = '';
+    const scryptMs: number[] = [];
+    for (let i = 0; i <= RUNS; i++) {
+      await page.getByLabel('Cosign private key').setInputFiles(key);
+      await page.getByLabel('Key password', { exact: true }).fill('correct horse');
+      // Timed inside the page, from the click event to the status text changing, so Playwright's
+      // polling adds nothing.
+      await page.evaluate(() => {
+        const w = window as unknown as { unlockMs: Promise<number> };
+        w.unlockMs = new Promise((resolve) => {
+          let t0 = 0;
+          document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+          new MutationObserver((_, obs) => {
+            if (document.querySelector('[role=status]')?.textContent?.includes('Key ready')) {
+              obs.disconnect();
+              resolve(performance.now() - t0);
+            }
+          }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        });
+      });
+      await page.getByRole('button', { name: 'Unlock key' }).click();
+      times.push(await page.evaluate(() => (window as unknown as { unlockMs: Promise<number> }).unlockMs));
+      how = (await page.getByRole('status').textContent()) ?? '';
+      scryptMs.push(Number(/scrypt took (\d+) ms/.exec(how)?.[1] ?? NaN));
+      await page.evaluate(() => document.querySelector('[role=status]')?.replaceChildren());
+      await page.reload();
+    }
+    const impl = /\(([^)]*)\)\.?\s*$/.exec(how)?.[1] ?? '?';
+    row(`unlock, ${label}: first`, times[0]!, `${impl}`);
+    const ms = median(times.slice(1));
+    row(`unlock, ${label}: median`, ms, `${(ms / native).toFixed(2)}× node native scrypt`);
+    row(`  of which scrypt in the worker: median`, median(scryptMs.slice(1)), '');
+    await page.close();
+    site.close();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
+  execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('npx', ['vite', 'build', '--config', 'bench/vite.config.ts'], { cwd: ROOT, stdio: 'inherit' });
+  const native = await nodeSection();
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  try {
+    console.log(`(Chromium ${browser.version()})`);
+    await chromiumWorkerSection(browser, native);
+    await unlockSection(browser, native);
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
