@@ -10,7 +10,7 @@ import svelteConfig from './svelte.config.js';
 const noble = { group: ['@noble/*'], message: 'Only shared/crypto/ uses @noble/*.' };
 
 export default ts.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'playwright-report/', '.rig/'] },
+  { ignores: ['dist/', 'bench/dist/', 'node_modules/', 'test-results/', 'playwright-report/'] },
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs.recommended,
