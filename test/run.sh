@@ -24,7 +24,7 @@ step() {
 mkdir -p test-results
 rm -f test-results/vitest.json test-results/rig.json test-results/playwright.json
 
-step "install real tools" bash test/rig/install.sh || true
+step "install real tools" bash test/rig/install.sh
 if [[ " ${failed[*]} " == *" install real tools "* ]]; then
   echo "The real tools could not be installed; the tests need them." >&2
   exit 1
@@ -32,11 +32,11 @@ fi
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
 step build npx vite build --logLevel warn
-step "unit and integration (Node, Chromium)" npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json
-step "test rig with the real tools" npx vitest run --config test/rig/vitest.config.ts --reporter=default --reporter=json --outputFile.json=test-results/rig.json
+step "unit and integration (Node, Chromium)" npx vitest run --reporter=default --reporter=json --outputFile.json="$PWD/test-results/vitest.json"
+step "test rig with the real tools" npx vitest run --config test/rig/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$PWD/test-results/rig.json"
 step "end-to-end (Chromium)" env PLAYWRIGHT_JSON_OUTPUT_FILE=test-results/playwright.json npx playwright test --reporter=list,json
 
-node scripts/test-summary.mjs test-results/vitest.json test-results/rig.json test-results/playwright.json
+node scripts/test-summary.mjs test-results/vitest.json test-results/rig.json test-results/playwright.json || failed+=("summary")
 if ((${#failed[@]})); then
   echo "failed steps: ${failed[*]}"
   exit 1
