@@ -40,7 +40,41 @@ export type PasskeyErrorCode =
 /** Codes of errors about signatures and their encodings. */
 export type SignatureErrorCode = 'SIGNATURE_DER_INVALID' | 'SIGNATURE_LENGTH_INVALID';
 
-export type ErrorCode = KeyErrorCode | PasskeyErrorCode | SignatureErrorCode;
+/** Codes of errors from talking to a registry (through the relay or directly). */
+export type RegistryErrorCode =
+  | 'REGISTRY_REFERENCE_INVALID'
+  | 'REGISTRY_UNAUTHORIZED'
+  | 'REGISTRY_DENIED'
+  | 'REGISTRY_NOT_FOUND'
+  | 'REGISTRY_UNSUPPORTED'
+  | 'REGISTRY_DIGEST_MISMATCH'
+  | 'REGISTRY_SIZE_MISMATCH'
+  | 'REGISTRY_TOO_LARGE'
+  | 'REGISTRY_BAD_RESPONSE'
+  | 'REGISTRY_AUTH_FAILED'
+  | 'REGISTRY_UNREACHABLE'
+  | 'REGISTRY_ERROR';
+
+/**
+ * Codes the relay answers with when it, not the registry, refuses or fails a request. They travel
+ * as JSON `{code, message}` with the header `X-Relay-Error: <code>`.
+ */
+export type RelayErrorCode =
+  | 'RELAY_BAD_REQUEST'
+  | 'RELAY_UPSTREAM_NOT_ALLOWED'
+  | 'RELAY_ADDRESS_REFUSED'
+  | 'RELAY_PLAIN_HTTP_REFUSED'
+  | 'RELAY_REDIRECT_REFUSED'
+  | 'RELAY_TOO_MANY_REDIRECTS'
+  | 'RELAY_BODY_TOO_LARGE'
+  | 'RELAY_ORIGIN_REFUSED'
+  | 'RELAY_UPSTREAM_UNREACHABLE'
+  | 'RELAY_UPSTREAM_TIMEOUT'
+  | 'RELAY_UPSTREAM_TLS'
+  | 'RELAY_NOT_FOUND'
+  | 'RELAY_INTERNAL';
+
+export type ErrorCode = KeyErrorCode | PasskeyErrorCode | SignatureErrorCode | RegistryErrorCode | RelayErrorCode;
 
 /** Base class of every error the project throws on purpose. */
 export class CosignWebError extends Error {
@@ -79,6 +113,28 @@ export class SignatureError extends CosignWebError {
   declare readonly code: SignatureErrorCode;
   constructor(code: SignatureErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
+  }
+}
+
+/** A registry refused or failed a request, or answered something that does not check out. */
+export class RegistryError extends CosignWebError {
+  declare readonly code: RegistryErrorCode;
+  /** The HTTP status the registry answered with, when there was one. */
+  readonly status: number | undefined;
+  constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(code, message, options);
+    this.status = options?.status;
+  }
+}
+
+/** The relay refused or failed a request on its own account (not the registry's answer). */
+export class RelayError extends CosignWebError {
+  declare readonly code: RelayErrorCode;
+  /** The HTTP status the relay answers with: 4xx when the request is at fault, 502/504 upstream. */
+  readonly status: number;
+  constructor(code: RelayErrorCode, message: string, status: number, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.status = status;
   }
 }
 
