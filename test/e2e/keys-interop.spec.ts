@@ -187,6 +187,24 @@ test('an RSA-1024 key is refused on import, as cosign 3.1 refuses it', async ({ 
   await expect(status(page)).toContainText('This RSA key has 1024 bits');
 });
 
+test('a key on a curve cosign does not support is refused on import', async ({ page }) => {
+  const pem = (await runOk('openssl', ['ecparam', '-name', 'secp256k1', '-genkey', '-noout'])).stdout;
+  await page.goto('/#/keys');
+  await page.getByLabel('PEM private key').setInputFiles(tempFile('k1.pem', pem));
+  await page.getByLabel('Password for the imported key').fill('x');
+  await page.getByRole('button', { name: 'Import key' }).click();
+  await expect(status(page)).toContainText('elliptic curve 1.3.132.0.10, which cosign does not support');
+});
+
+test('an envelope that decrypts to a SEC1 key, which cosign refuses, is refused', async ({ page }) => {
+  await page.goto('/#/keys');
+  await page.getByLabel('Cosign private key').setInputFiles(join(VECTORS, 'legacy-cosign-p256-sec1-plaintext.key'));
+  await page.getByLabel('Key password', { exact: true }).fill('correct horse');
+  await page.getByRole('button', { name: 'Unlock key' }).click();
+  await expect(status(page)).toContainText('This is not a PKCS#8 private key');
+  await expect(status(page)).not.toContainText('Key ready');
+});
+
 const unlocks: [string, string, string][] = [
   ['cosign2-pw.key', 'correct horse', 'cosign2-pw.pub'],
   ['cosign3-empty.key', '', 'cosign3-empty.pub'],

@@ -60,6 +60,37 @@ test('generate a cosign key pair, download it, unlock it again; nothing secret l
   expect([...origins].filter((o) => !o.startsWith('http://localhost') && o !== 'null')).toEqual([]);
 });
 
+test('unlocking shows a progress bar and never freezes the page', async ({ page }) => {
+  await page.goto('/#/keys');
+  const { key } = await generate(page, 'pw');
+  await page.reload();
+  // Sample the main thread with requestAnimationFrame while the worker runs scrypt.
+  await page.evaluate(() => {
+    const w = window as unknown as { gaps: number[]; sampling: boolean };
+    w.gaps = [];
+    w.sampling = true;
+    let last = performance.now();
+    const tick = (t: number): void => {
+      w.gaps.push(t - last);
+      last = t;
+      if (w.sampling) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  await page.getByLabel('Cosign private key').setInputFiles(tempFile('cosign.key', key));
+  await page.getByLabel('Key password', { exact: true }).fill('pw');
+  await page.getByRole('button', { name: 'Unlock key' }).click();
+  await expect(page.getByRole('progressbar', { name: 'Progress' })).toBeVisible();
+  await expect(status(page)).toContainText('Key ready');
+  const gaps = await page.evaluate(() => {
+    const w = window as unknown as { gaps: number[]; sampling: boolean };
+    w.sampling = false;
+    return w.gaps;
+  });
+  expect(gaps.length).toBeGreaterThan(5);
+  expect(Math.max(...gaps.slice(1))).toBeLessThan(150);
+});
+
 test('the key list survives a reload; a cosign key comes back locked, a browser key ready', async ({ page }) => {
   await page.goto('/#/keys');
   await generate(page, 'pw');
