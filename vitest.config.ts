@@ -15,6 +15,8 @@ export default defineConfig({
           name: 'node',
           include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
           environment: 'node',
+          // The real registries (test/rig/registries.ts), started once, handed over by inject().
+          globalSetup: ['./test/rig/registries.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -1,0 +1,592 @@
+/**
+ * An OCI distribution-spec client (https://github.com/opencontainers/distribution-spec/blob/main/spec.md)
+ * that takes its `fetch` from the caller: in the page every request goes through the relay
+ * (`relayRouting`), in Node tests it can talk to a registry directly. It authenticates as Docker
+ * clients do (auth.ts), checks the digest and size of everything it fetches, and turns every
+ * failure into a RegistryError (or the relay's RelayError) with a sentence a person understands.
+ */
+import { RegistryError, RelayError, type RegistryErrorCode, type RelayErrorCode } from '../errors.ts';
+import { sha256Digest } from '../crypto/digest.ts';
+import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type Credentials } from './auth.ts';
+import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
+import { apiHost, isSha256Digest } from './reference.ts';
+
+/** A repository in a registry. */
+export interface RepoRef {
+  registry: string;
+  repository: string;
+}
+
+export interface RegistryClientOptions {
+  fetch: typeof globalThis.fetch;
+  /** Maps an upstream URL to the URL actually fetched (the relay's path); default: unchanged. */
+  route?: (upstream: URL) => string;
+  /** Maps a URL the server returned (e.g. an upload Location the relay rewrote) back upstream. */
+  unroute?: (fetched: URL) => URL | null;
+  /** Which scheme a registry speaks; default https. (Through the relay the relay decides.) */
+  scheme?: (registry: string) => 'https' | 'http';
+  /** Credentials per registry host, asked for when a registry challenges. */
+  credentials?: (registry: string) => Credentials | undefined;
+  /** Largest manifest accepted, in bytes (default 4 MiB, as distribution's limit). */
+  maxManifestBytes?: number;
+  /** Largest blob read into memory by getBlob (default 64 MiB). */
+  maxBlobBytes?: number;
+}
+
+export interface Manifest {
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+  /** The parsed JSON. */
+  json: Record<string, unknown>;
+}
+
+export interface ReferrersResult {
+  descriptors: Descriptor[];
+  /** 'api': the OCI 1.1 referrers API; 'tag-schema': the `sha256-<hex>` fallback index. */
+  via: 'api' | 'tag-schema';
+  /** True when the registry applied the artifactType filter itself. */
+  filtersApplied: boolean;
+}
+
+interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** Token scopes this request needs. */
+  scopes: string[];
+  /** Statuses that are success for this request. */
+  ok: number[];
+  /** What the request is about, for error sentences ("manifest sha256:…"). */
+  what: string;
+}
+
+const MiB = 1024 * 1024;
+
+/** Routing through the relay served at `origin`: `https://host/path` ↔ `origin/relay/host/path`. */
+export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute'> {
+  const base = new URL(origin);
+  return {
+    route: (u) => `${base.origin}/relay/${u.host}${u.pathname}${u.search}`,
+    unroute: (u) => {
+      if (u.origin !== base.origin || !u.pathname.startsWith('/relay/')) return null;
+      const rest = u.pathname.slice('/relay/'.length);
+      const slash = rest.indexOf('/');
+      const host = slash < 0 ? rest : rest.slice(0, slash);
+      return new URL(`https://${host}${slash < 0 ? '/' : rest.slice(slash)}${u.search}`);
+    },
+  };
+}
+
+const STATUS_CODES: Record<number, RegistryErrorCode> = {
+  401: 'REGISTRY_UNAUTHORIZED',
+  403: 'REGISTRY_DENIED',
+  404: 'REGISTRY_NOT_FOUND',
+  405: 'REGISTRY_UNSUPPORTED',
+  413: 'REGISTRY_TOO_LARGE',
+  501: 'REGISTRY_UNSUPPORTED',
+};
+
+const STATUS_WORDS: Record<number, string> = {
+  401: 'the credentials were refused or are missing',
+  403: 'access is denied',
+  404: 'not found',
+  405: 'the registry does not allow this operation',
+  413: 'too large for the registry',
+  429: 'too many requests, try again later',
+  501: 'the registry does not support this operation',
+};
+
+/** Reads at most `max` bytes of a response body. @throws RegistryError REGISTRY_TOO_LARGE */
+async function readLimited(res: Response, max: number, what: string): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  const tooLarge = (): RegistryError =>
+    new RegistryError(
+      'REGISTRY_TOO_LARGE',
+      `The registry's ${what} is larger than the ${Math.round(max / MiB)} MiB this page accepts.`,
+    );
+  if (declared > max) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function mediaTypeOf(res: Response): string {
+  return (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+}
+
+export class RegistryClient {
+  readonly #opts: Required<Pick<RegistryClientOptions, 'maxManifestBytes' | 'maxBlobBytes'>> & RegistryClientOptions;
+  readonly #auth = new AuthCache();
+
+  constructor(options: RegistryClientOptions) {
+    this.#opts = { maxManifestBytes: 4 * MiB, maxBlobBytes: 64 * MiB, ...options };
+  }
+
+  /** Forgets cached tokens (e.g. after the user changes credentials). */
+  forgetAuth(registry?: string): void {
+    this.#auth.clear(registry);
+  }
+
+  #upstream(registry: string, path: string): URL {
+    const scheme = this.#opts.scheme?.(registry) ?? 'https';
+    return new URL(`${scheme}://${apiHost(registry)}${path}`);
+  }
+
+  #route(u: URL): string {
+    return this.#opts.route ? this.#opts.route(u) : u.href;
+  }
+
+  async #fetch(url: URL, init: RequestInit): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.#opts.fetch(this.#route(url), {
+        ...init,
+        redirect: 'follow',
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new RegistryError('REGISTRY_UNREACHABLE', `Could not reach ${url.host}: ${(e as Error).message}.`, {
+        cause: e,
+      });
+    }
+    const relayCode = res.headers.get('x-relay-error');
+    if (relayCode) {
+      let message = `The relay refused the request (${relayCode}).`;
+      try {
+        const body = (await res.json()) as { message?: unknown };
+        if (typeof body.message === 'string') message = body.message;
+      } catch {
+        // keep the generic sentence
+      }
+      throw new RelayError(relayCode as RelayErrorCode, message, res.status);
+    }
+    return res;
+  }
+
+  /** Gets a token or Basic header for a challenge. */
+  async #authorize(registry: string, challengeHeader: string, scopes: string[]): Promise<string> {
+    const creds = this.#opts.credentials?.(registry);
+    const challenges = parseChallenges(challengeHeader);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (!bearer) {
+      if (!challenges.some((c) => c.scheme === 'basic')) {
+        throw new RegistryError(
+          'REGISTRY_AUTH_FAILED',
+          `${registry} asks for "${challenges[0]!.scheme}" authentication, which this page does not speak.`,
+        );
+      }
+      if (!creds) {
+        throw new RegistryError('REGISTRY_UNAUTHORIZED', `${registry} needs a username and password.`, { status: 401 });
+      }
+      const header = basicAuthorization(creds);
+      this.#auth.set(registry, '*', header, 3600);
+      return header;
+    }
+    const realm = bearer.params.realm;
+    let realmUrl: URL;
+    try {
+      realmUrl = new URL(realm ?? '');
+      if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new Error('scheme');
+    } catch {
+      throw new RegistryError('REGISTRY_AUTH_FAILED', `${registry} sent a token challenge without a usable realm URL.`);
+    }
+    const wanted = new Set(scopes);
+    if (bearer.params.scope) for (const s of bearer.params.scope.split(' ')) if (s) wanted.add(s);
+    if (bearer.params.service) realmUrl.searchParams.set('service', bearer.params.service);
+    for (const s of wanted) realmUrl.searchParams.append('scope', s);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (creds) headers.authorization = basicAuthorization(creds);
+    const res = await this.#fetch(realmUrl, { method: 'GET', headers });
+    if (!res.ok) {
+      await res.body?.cancel();
+      const code = res.status === 401 || res.status === 403 ? 'REGISTRY_UNAUTHORIZED' : 'REGISTRY_AUTH_FAILED';
+      throw new RegistryError(
+        code,
+        `The token service of ${registry} said ${res.status}: ${res.status === 401 || res.status === 403 ? 'the credentials were refused' : 'it failed'}.`,
+        { status: res.status },
+      );
+    }
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      throw new RegistryError(
+        'REGISTRY_AUTH_FAILED',
+        `The token service of ${registry} answered something that is not JSON.`,
+      );
+    }
+    const { token, expiresIn } = readTokenResponse(json);
+    const header = `Bearer ${token}`;
+    this.#auth.set(registry, scopes.join(' '), header, expiresIn);
+    return header;
+  }
+
+  /** One request with authentication: cached header, else challenge → authorize → retry once. */
+  async #request(registry: string, url: URL, o: RequestOptions): Promise<Response> {
+    const scopeKey = o.scopes.join(' ');
+    const send = (authorization?: string): Promise<Response> =>
+      this.#fetch(url, {
+        method: o.method ?? 'GET',
+        headers: { ...o.headers, ...(authorization ? { authorization } : {}) },
+        ...(o.body ? { body: o.body as BodyInit } : {}),
+      });
+    const cached = this.#auth.get(registry, scopeKey);
+    let res = await send(cached);
+    if (res.status === 401) {
+      const challenge = res.headers.get('www-authenticate');
+      await res.body?.cancel();
+      if (!challenge) {
+        throw new RegistryError('REGISTRY_UNAUTHORIZED', `${registry} said 401 without saying how to authenticate.`, {
+          status: 401,
+        });
+      }
+      if (cached) this.#auth.forget(registry, scopeKey);
+      res = await send(await this.#authorize(registry, challenge, o.scopes));
+    }
+    if (!o.ok.includes(res.status)) throw await this.#errorFor(registry, res, o.what);
+    return res;
+  }
+
+  async #errorFor(registry: string, res: Response, what: string): Promise<RegistryError> {
+    let detail = '';
+    try {
+      const text = new TextDecoder().decode(await readLimited(res, 64 * 1024, 'error'));
+      const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+      const first = body.errors?.[0];
+      if (first) detail = ` (${[first.code, first.message].filter(Boolean).join(': ')})`;
+    } catch {
+      // not an OCI error body
+    }
+    const code = STATUS_CODES[res.status] ?? (res.status >= 500 ? 'REGISTRY_ERROR' : 'REGISTRY_BAD_RESPONSE');
+    const words = STATUS_WORDS[res.status] ?? (res.status >= 500 ? 'the registry failed' : 'unexpected answer');
+    return new RegistryError(code, `${registry} said ${res.status} for ${what}: ${words}${detail}.`, {
+      status: res.status,
+    });
+  }
+
+  static scopes(repo: RepoRef, push: boolean): string[] {
+    return [`repository:${repo.repository}:${push ? 'pull,push' : 'pull'}`];
+  }
+
+  /** `GET /v2/`: is this a registry, and do the credentials work? */
+  async ping(registry: string): Promise<void> {
+    const res = await this.#request(registry, this.#upstream(registry, '/v2/'), {
+      scopes: [],
+      ok: [200],
+      what: 'its API root',
+    });
+    await res.body?.cancel();
+  }
+
+  /**
+   * Resolves a tag or digest to a descriptor with HEAD, falling back to GET when the registry's
+   * HEAD answer lacks the digest.
+   * @throws RegistryError REGISTRY_NOT_FOUND and the other request codes.
+   */
+  async resolve(repo: RepoRef, reference: string): Promise<Descriptor> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
+    const what = `${repo.repository}:${reference}`;
+    const res = await this.#request(repo.registry, url, {
+      method: 'HEAD',
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200, 405],
+      what,
+    });
+    const digest = res.headers.get('docker-content-digest');
+    const size = Number(res.headers.get('content-length'));
+    const mediaType = mediaTypeOf(res);
+    if (res.status === 200 && digest && isSha256Digest(digest) && Number.isSafeInteger(size) && size > 0 && mediaType) {
+      if (isSha256Digest(reference) && digest !== reference) {
+        throw new RegistryError(
+          'REGISTRY_DIGEST_MISMATCH',
+          `${repo.registry} answered ${digest} when asked for ${reference}.`,
+        );
+      }
+      return { mediaType, digest, size };
+    }
+    return (await this.getManifest(repo, reference)).descriptor;
+  }
+
+  /**
+   * Fetches a manifest or index and checks it: size limit, digest (against the reference when it
+   * is a digest, against Docker-Content-Digest when it is a tag), JSON.
+   */
+  async getManifest(repo: RepoRef, reference: string): Promise<Manifest> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
+    const what = `manifest ${repo.repository}:${reference}`;
+    const res = await this.#request(repo.registry, url, {
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    });
+    const bytes = await readLimited(res, this.#opts.maxManifestBytes, what);
+    const digest = sha256Digest(bytes);
+    const claimed = res.headers.get('docker-content-digest');
+    if (isSha256Digest(reference) && digest !== reference) {
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The ${what} does not match its digest: its bytes hash to ${digest}.`,
+      );
+    }
+    if (claimed && claimed.startsWith('sha256:') && claimed !== digest) {
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The ${what} hashes to ${digest}, but the registry says ${claimed}.`,
+      );
+    }
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Record<string, unknown>;
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
+    } catch {
+      throw new RegistryError('REGISTRY_BAD_RESPONSE', `The ${what} is not a JSON object.`);
+    }
+    const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : '') || mediaTypeOf(res);
+    const descriptor: Descriptor = { mediaType, digest, size: bytes.length };
+    if (typeof json.artifactType === 'string') descriptor.artifactType = json.artifactType;
+    return { descriptor, bytes, json };
+  }
+
+  /** Pushes a manifest under a tag or its digest; returns its digest (checked against the registry's). */
+  async putManifest(repo: RepoRef, reference: string, bytes: Uint8Array, mediaType: string): Promise<string> {
+    const digest = sha256Digest(bytes);
+    if (bytes.length > this.#opts.maxManifestBytes) {
+      throw new RegistryError(
+        'REGISTRY_TOO_LARGE',
+        `The manifest is larger than ${Math.round(this.#opts.maxManifestBytes / MiB)} MiB.`,
+      );
+    }
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
+    const res = await this.#request(repo.registry, url, {
+      method: 'PUT',
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scopes: RegistryClient.scopes(repo, true),
+      ok: [200, 201],
+      what: `pushing manifest ${repo.repository}:${reference}`,
+    });
+    await res.body?.cancel();
+    const claimed = res.headers.get('docker-content-digest');
+    if (claimed && claimed !== digest) {
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The registry stored the manifest as ${claimed}, but its bytes hash to ${digest}.`,
+      );
+    }
+    return digest;
+  }
+
+  /** Deletes a manifest by digest. */
+  async deleteManifest(repo: RepoRef, digest: string): Promise<void> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${digest}`);
+    const res = await this.#request(repo.registry, url, {
+      method: 'DELETE',
+      scopes: [`repository:${repo.repository}:delete`, ...RegistryClient.scopes(repo, true)],
+      ok: [200, 202],
+      what: `deleting manifest ${digest}`,
+    });
+    await res.body?.cancel();
+  }
+
+  /** True when the registry has the blob in this repository. */
+  async blobExists(repo: RepoRef, digest: string): Promise<boolean> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const res = await this.#request(repo.registry, url, {
+      method: 'HEAD',
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200, 404],
+      what: `blob ${digest}`,
+    });
+    await res.body?.cancel();
+    return res.status === 200;
+  }
+
+  /** Fetches a blob and checks its size and digest. */
+  async getBlob(repo: RepoRef, digest: string, expectedSize?: number): Promise<Uint8Array> {
+    if (!isSha256Digest(digest))
+      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 blobs can be checked, not ${digest}.`);
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const what = `blob ${digest}`;
+    const res = await this.#request(repo.registry, url, {
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    });
+    const max = expectedSize ?? this.#opts.maxBlobBytes;
+    const bytes = await readLimited(res, Math.min(max, this.#opts.maxBlobBytes), what);
+    if (expectedSize !== undefined && bytes.length !== expectedSize) {
+      throw new RegistryError(
+        'REGISTRY_SIZE_MISMATCH',
+        `The ${what} is ${bytes.length} bytes, but its descriptor says ${expectedSize}.`,
+      );
+    }
+    const actual = sha256Digest(bytes);
+    if (actual !== digest)
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The ${what} does not match its digest: its bytes hash to ${actual}.`,
+      );
+    return bytes;
+  }
+
+  #location(res: Response, requested: URL): URL {
+    const loc = res.headers.get('location');
+    if (!loc)
+      throw new RegistryError(
+        'REGISTRY_BAD_RESPONSE',
+        'The registry started an upload without saying where to send it (no Location).',
+      );
+    // A Location the relay rewrote is relative to the page; one it did not is relative to upstream.
+    const fetched = new URL(this.#route(requested), 'http://relative.invalid');
+    const asFetched = new URL(loc, fetched);
+    return this.#opts.unroute?.(asFetched) ?? new URL(loc, requested);
+  }
+
+  /**
+   * Uploads a blob (POST then monolithic PUT), unless the repository already has it; with
+   * `mountFrom`, first asks the registry to mount it from another repository of the same registry.
+   * @returns the blob's descriptor (media type application/octet-stream unless given).
+   */
+  async pushBlob(
+    repo: RepoRef,
+    bytes: Uint8Array,
+    opts: { mountFrom?: string; mediaType?: string } = {},
+  ): Promise<Descriptor> {
+    const digest = sha256Digest(bytes);
+    const descriptor: Descriptor = {
+      mediaType: opts.mediaType ?? 'application/octet-stream',
+      digest,
+      size: bytes.length,
+    };
+    if (await this.blobExists(repo, digest)) return descriptor;
+    const scopes = [
+      ...RegistryClient.scopes(repo, true),
+      ...(opts.mountFrom && opts.mountFrom !== repo.repository ? [`repository:${opts.mountFrom}:pull`] : []),
+    ];
+    const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
+    if (opts.mountFrom && opts.mountFrom !== repo.repository) {
+      start.searchParams.set('mount', digest);
+      start.searchParams.set('from', opts.mountFrom);
+    }
+    const res = await this.#request(repo.registry, start, {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+      scopes,
+      ok: [201, 202],
+      what: `starting an upload to ${repo.repository}`,
+    });
+    await res.body?.cancel();
+    if (res.status === 201) return descriptor; // mounted
+    const put = this.#location(res, start);
+    put.searchParams.set('digest', digest);
+    const done = await this.#request(repo.registry, put, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+      scopes,
+      ok: [201, 204],
+      what: `uploading blob ${digest}`,
+    });
+    await done.body?.cancel();
+    const claimed = done.headers.get('docker-content-digest');
+    if (claimed && claimed !== digest) {
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The registry stored the blob as ${claimed}, but its bytes hash to ${digest}.`,
+      );
+    }
+    return descriptor;
+  }
+
+  /** Lists every tag of a repository, following `Link` pagination. */
+  async listTags(repo: RepoRef): Promise<string[]> {
+    const tags: string[] = [];
+    let url: URL | null = this.#upstream(repo.registry, `/v2/${repo.repository}/tags/list`);
+    url.searchParams.set('n', '1000');
+    for (let page = 0; url && page < 1000; page++) {
+      const res: Response = await this.#request(repo.registry, url, {
+        headers: { accept: 'application/json' },
+        scopes: RegistryClient.scopes(repo, false),
+        ok: [200],
+        what: `the tags of ${repo.repository}`,
+      });
+      const body = JSON.parse(new TextDecoder().decode(await readLimited(res, 16 * MiB, 'tag list'))) as {
+        tags?: unknown;
+      };
+      if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) {
+        throw new RegistryError('REGISTRY_BAD_RESPONSE', "The registry's tag list is not a list.");
+      }
+      for (const t of (body.tags as unknown[] | null | undefined) ?? []) if (typeof t === 'string') tags.push(t);
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');
+      const base: URL = url;
+      url = link ? new URL(link[1]!, base) : null;
+      if (url && url.host !== base.host) url = null; // never follow pagination off the registry
+    }
+    return tags;
+  }
+
+  /**
+   * The referrers of a manifest: the OCI 1.1 referrers API, or, where the registry lacks it (404),
+   * the referrers tag schema's index at `sha256-<hex>`. The fallback index is returned whole:
+   * its `artifactType` fields are not trustworthy (cosign 3.1 writes the empty type there).
+   */
+  async referrers(repo: RepoRef, digest: string, artifactType?: string): Promise<ReferrersResult> {
+    if (!isSha256Digest(digest))
+      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 digests are supported, not ${digest}.`);
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/referrers/${digest}`);
+    if (artifactType) url.searchParams.set('artifactType', artifactType);
+    const res = await this.#request(repo.registry, url, {
+      headers: { accept: MT.ociIndex },
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200, 404],
+      what: `the referrers of ${digest}`,
+    });
+    if (res.status === 200 && mediaTypeOf(res) === MT.ociIndex) {
+      const index = JSON.parse(
+        new TextDecoder().decode(await readLimited(res, this.#opts.maxManifestBytes, 'referrers index')),
+      ) as {
+        manifests?: Descriptor[];
+      };
+      const filtersApplied = (res.headers.get('oci-filters-applied') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .includes('artifactType');
+      return { descriptors: index.manifests ?? [], via: 'api', filtersApplied };
+    }
+    await res.body?.cancel();
+    const tag = digest.replace(':', '-');
+    try {
+      const index = await this.getManifest(repo, tag);
+      const manifests = (index.json.manifests as Descriptor[] | undefined) ?? [];
+      return { descriptors: manifests, via: 'tag-schema', filtersApplied: false };
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND')
+        return { descriptors: [], via: 'tag-schema', filtersApplied: false };
+      throw e;
+    }
+  }
+}
