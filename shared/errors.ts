@@ -38,7 +38,15 @@ export type PasskeyErrorCode =
   | 'PASSKEY_UNWRAP_FAILED';
 
 /** Codes of errors about signatures and their encodings. */
-export type SignatureErrorCode = 'SIGNATURE_DER_INVALID' | 'SIGNATURE_LENGTH_INVALID';
+export type SignatureErrorCode =
+  | 'SIGNATURE_DER_INVALID'
+  | 'SIGNATURE_LENGTH_INVALID'
+  | 'SIGNATURE_PAYLOAD_INVALID'
+  | 'SIGNATURE_BUNDLE_INVALID'
+  | 'SIGNATURE_ANNOTATION_INVALID'
+  | 'SIGNATURE_IMAGE_UNSUPPORTED'
+  | 'SIGNATURE_WRITE_LOST'
+  | 'SIGNATURE_NOTHING_TO_WRITE';
 
 /** Codes of errors from talking to a registry (through the relay or directly). */
 export type RegistryErrorCode =
@@ -72,6 +80,8 @@ export type RelayErrorCode =
   | 'RELAY_UPSTREAM_TIMEOUT'
   | 'RELAY_UPSTREAM_TLS'
   | 'RELAY_NOT_FOUND'
+  | 'RELAY_METHOD_NOT_ALLOWED'
+  | 'RELAY_CONFIG_INVALID'
   | 'RELAY_INTERNAL';
 
 export type ErrorCode = KeyErrorCode | PasskeyErrorCode | SignatureErrorCode | RegistryErrorCode | RelayErrorCode;
