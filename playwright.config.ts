@@ -1,11 +1,12 @@
 /**
  * End-to-end tests in Debian's Chromium against the built app served by the real server on
- * loopback. Screenshots land in test-results/ as artifacts.
+ * loopback (started by test/e2e/global-setup.ts after the real registries, so its relay can be
+ * configured for them). Screenshots land in test-results/ as artifacts.
  */
 import { defineConfig } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/chromium.ts';
 
-const port = Number(process.env.E2E_PORT ?? 8091);
+import { E2E_PORT } from './test/e2e/global-setup.ts';
 
 export default defineConfig({
   testDir: 'test/e2e',
@@ -15,17 +16,10 @@ export default defineConfig({
   workers: 2,
   reporter: [['list']],
   use: {
-    baseURL: `http://localhost:${port}`,
+    baseURL: `http://localhost:${E2E_PORT}`,
     browserName: 'chromium',
     launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
     acceptDownloads: true,
     trace: 'retain-on-failure',
-  },
-  webServer: {
-    command: 'node --import tsx server/main.ts',
-    url: `http://localhost:${port}/healthz`,
-    env: { PORT: String(port), HOST: '127.0.0.1' },
-    reuseExistingServer: false,
-    timeout: 30_000,
   },
 });
