@@ -121,9 +121,10 @@ export function buildBundleReferrer(
  */
 export function addToReferrersIndex(existing: Descriptor[], entry: Descriptor): { index: Uint8Array; added: boolean } {
   const added = !existing.some((d) => d.digest === entry.digest);
-  const manifests = added ? [...existing, entry] : existing;
-  return {
-    index: utf8(goJson({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: manifests.map(ordered) })),
-    added,
-  };
+  return { index: buildReferrersIndex(added ? [...existing, entry] : existing), added };
+}
+
+/** An OCI index listing exactly these referrer manifests. */
+export function buildReferrersIndex(manifests: Descriptor[]): Uint8Array {
+  return utf8(goJson({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: manifests.map(ordered) }));
 }

@@ -373,6 +373,30 @@ export class RegistryClient {
 
   /** Pushes a manifest under a tag or its digest; returns its digest (checked against the registry's). */
   async putManifest(repo: RepoRef, reference: string, bytes: Uint8Array, mediaType: string): Promise<string> {
+    return (await this.#putManifest(repo, reference, bytes, mediaType)).digest;
+  }
+
+  /**
+   * Pushes a manifest that has a `subject` by its digest, and says whether the registry processed
+   * the subject (the `OCI-Subject` answer of registries with the referrers API). When it did not,
+   * the caller maintains the referrers tag schema's index itself.
+   */
+  async pushReferrer(
+    repo: RepoRef,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; subjectProcessed: boolean }> {
+    const digest = sha256Digest(bytes);
+    const { headers } = await this.#putManifest(repo, digest, bytes, mediaType);
+    return { digest, subjectProcessed: headers.has('oci-subject') };
+  }
+
+  async #putManifest(
+    repo: RepoRef,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; headers: Headers }> {
     const digest = sha256Digest(bytes);
     if (bytes.length > this.#opts.maxManifestBytes) {
       throw new RegistryError(
@@ -397,7 +421,7 @@ export class RegistryClient {
         `The registry stored the manifest as ${claimed}, but its bytes hash to ${digest}.`,
       );
     }
-    return digest;
+    return { digest, headers: res.headers };
   }
 
   /** Deletes a manifest by digest. */
