@@ -72,7 +72,7 @@ export interface SignOptions {
   now?: () => Date;
   /** Milliseconds to wait before the second read-back (default: random 100–400 ms). */
   settleDelay?: () => number;
-  /** Read-modify-write attempts before giving up (default 6). */
+  /** Read-modify-write attempts before giving up (default 10). */
   maxAttempts?: number;
 }
 
@@ -120,6 +120,12 @@ export async function planSigning(client: RegistryClient, repo: RepoRef, referen
   return { repo: { registry: repo.registry, repository: repo.repository }, root, targets };
 }
 
+const RETRYABLE = new Set([
+  'REGISTRY_BAD_RESPONSE',
+  'REGISTRY_NOT_FOUND',
+  'REGISTRY_ERROR',
+  'REGISTRY_DIGEST_MISMATCH',
+]);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const noLock: TagLock = async () => async () => undefined;
 
@@ -153,37 +159,60 @@ async function appendSafely(
 ): Promise<void> {
   const lock = o.lock ?? noLock;
   const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
-  const attempts = o.maxAttempts ?? 6;
+  const attempts = o.maxAttempts ?? 10;
   const known: Descriptor[] = [ours];
   const remember = (list: Descriptor[]): void => {
     for (const d of list) if (!known.some((k) => same(k, d))) known.push(d);
   };
   const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
+  // distribution can fail a read for a moment while another writer replaces the tag (seen: 500
+  // UNKNOWN on GET of a .sig manifest under 20 concurrent writers): read again before giving up.
+  const readBack = async (): Promise<Descriptor[]> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await read();
+      } catch (e) {
+        if (i >= 4 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+        await sleep(50 + Math.random() * 100);
+      }
+    }
+  };
+  let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const release = await lock(key);
     try {
-      const current = await read();
+      const current = await readBack();
       remember(current);
       const absent = missing(current);
       if (absent.length > 0) await write([...current, ...absent]);
+    } catch (e) {
+      // Concurrent writers of the same blobs can make distribution refuse a manifest for a moment
+      // (seen: 400 DIGEST_INVALID while another upload of the same payload commits). Try again.
+      if (!(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+      lastError = e;
+      await sleep(settle() * attempt);
+      continue;
     } finally {
       await release();
     }
     // Read back at once, and again after a random delay: a concurrent writer that read before our
     // write and wrote after it shows up as a missing entry in one of the two reads.
-    const first = await read();
+    const first = await readBack();
     if (missing(first).length === 0) {
       await sleep(settle());
-      const second = await read();
+      const second = await readBack();
       if (missing(second).length === 0) return;
       remember(second);
     } else {
       remember(first);
     }
+    // Lost to another writer: back off a random, growing while so the writers spread out.
+    await sleep(Math.random() * 100 * attempt);
   }
   throw new SignatureError(
     'SIGNATURE_WRITE_LOST',
     `Other signers kept overwriting ${key} and this signature did not stay after ${attempts} attempts; try again.`,
+    { cause: lastError },
   );
 }
 
@@ -202,6 +231,7 @@ async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTar
     async () => descriptorsOf(await readTag(client, repo, tag), 'layers'),
     async (layers) => {
       const { manifest, config } = buildSigManifest(layers);
+      await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
       await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
       await client.putManifest(repo, tag, manifest, MT.ociManifest);
     },

@@ -1,0 +1,97 @@
+/**
+ * Concurrent signers on one image: 20 browsers (20 clients, 20 different keys) sign at once
+ * against the real registry, with no lock shared between them (as with separate relays). The
+ * read-back-and-merge must leave all 20 signatures in the `.sig` manifest and all 20 referrers
+ * in the referrers tag-schema index; cosign 2.5 and 3.1 verify samples of them.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { publicKeyPem } from '../../shared/crypto/keys.ts';
+import { parsePkcs8 } from '../../shared/crypto/pkcs.ts';
+import {
+  exportPkcs8,
+  generateEcdsaKeyPair,
+  importPublicKey,
+  signWithCryptoKey,
+  verifyWithCryptoKey,
+} from '../../shared/crypto/webcrypto.ts';
+import { fromBase64 } from '../../shared/encoding/base64.ts';
+import { RegistryClient } from '../../shared/registry/client.ts';
+import type { Descriptor } from '../../shared/registry/mediatypes.ts';
+import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
+import { pushSampleImage } from '../rig/images.ts';
+import { cosignEnv, cosignVerifyArgs, makeCosign3Offline, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
+import { caFetch } from './ca-fetch.ts';
+
+const regs = inject('cosignWebRegistries');
+const SIGNERS = 20;
+let home: ToolHome;
+beforeAll(async () => {
+  home = await makeToolHome();
+});
+afterAll(() => home.cleanup());
+
+it(`${SIGNERS} concurrent signers with ${SIGNERS} keys: ${SIGNERS} signatures in both formats`, async () => {
+  const repoName = 'concurrent/image';
+  const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repoName, 'v1');
+  const repo = { registry: regs.tls.host, repository: repoName };
+  const signers: Signer[] = await Promise.all(
+    Array.from({ length: SIGNERS }, async () => {
+      const pair = await generateEcdsaKeyPair('P-256', true);
+      const info = parsePkcs8(await exportPkcs8(pair.privateKey));
+      return {
+        algorithm: info.algorithm,
+        spki: info.spki,
+        sign: (d: Uint8Array) => signWithCryptoKey(pair.privateKey, info.algorithm, d),
+      };
+    }),
+  );
+  const plan = await planSigning(new RegistryClient({ fetch: caFetch(regs.tls.caFile) }), repo, 'v1');
+  const results = await Promise.allSettled(
+    signers.map((signer) =>
+      signImage({
+        client: new RegistryClient({ fetch: caFetch(regs.tls.caFile) }),
+        signer,
+        plan,
+        dockerReference: `${regs.tls.host}/${repoName}:v1`,
+        formats: { legacy: true, bundle: true },
+      }),
+    ),
+  );
+  expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+
+  const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+  const sig = await client.getManifest(repo, sigTag(image.digest));
+  const layers = sig.json.layers as Descriptor[];
+  expect(layers.length).toBe(SIGNERS);
+  // Every signer's signature is there: each layer verifies under exactly one of the keys.
+  const keys = await Promise.all(signers.map((s) => importPublicKey(s.spki)));
+  const matched = new Set<number>();
+  for (const layer of layers) {
+    const payload = await client.getBlob(repo, layer.digest, layer.size);
+    const signature = fromBase64(layer.annotations![SIGNATURE_ANNOTATION]!)!;
+    for (const [i, k] of keys.entries())
+      if (await verifyWithCryptoKey(k.key, k.algorithm, payload, signature)) matched.add(i);
+  }
+  expect(matched.size).toBe(SIGNERS);
+  const index = await client.getManifest(repo, referrersTag(image.digest));
+  const referrers = index.json.manifests as Descriptor[];
+  expect(new Set(referrers.map((d) => d.digest)).size).toBe(SIGNERS);
+  expect(new Set(results.map((r) => (r.status === 'fulfilled' ? r.value.targets[0]!.bundle!.referrer : ''))).size).toBe(
+    SIGNERS,
+  );
+
+  // The real tools agree, for the first and the last signer.
+  const offline = await makeCosign3Offline(home);
+  for (const i of [0, SIGNERS - 1]) {
+    const pub = join(home.dir, `k${i}.pub`);
+    writeFileSync(pub, publicKeyPem(signers[i]!.spki));
+    const env = cosignEnv(home, { caFile: regs.tls.caFile });
+    const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref), { env });
+    expect(v2.code, v2.stderr).toBe(0);
+    const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
+    expect(v3.code, v3.stderr).toBe(0);
+  }
+});
