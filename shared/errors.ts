@@ -84,7 +84,28 @@ export type RelayErrorCode =
   | 'RELAY_CONFIG_INVALID'
   | 'RELAY_INTERNAL';
 
-export type ErrorCode = KeyErrorCode | PasskeyErrorCode | SignatureErrorCode | RegistryErrorCode | RelayErrorCode;
+/** Codes of a signature or image that does not verify, and of verification inputs that are wrong. */
+export type VerificationErrorCode =
+  | 'VERIFY_NO_SIGNATURES'
+  | 'VERIFY_NO_VALID_SIGNATURE'
+  | 'VERIFY_PLATFORM_UNSIGNED'
+  | 'VERIFY_BAD_SIGNATURE'
+  | 'VERIFY_WRONG_KEY'
+  | 'VERIFY_SIGNATURE_MALFORMED'
+  | 'VERIFY_ALGORITHM_REFUSED'
+  | 'VERIFY_PAYLOAD_MALFORMED'
+  | 'VERIFY_LAYER_MISMATCH'
+  | 'VERIFY_DIGEST_MISMATCH'
+  | 'VERIFY_IDENTITY_MISMATCH'
+  | 'VERIFY_ANNOTATION_MISMATCH'
+  | 'VERIFY_KEYLESS'
+  | 'VERIFY_NOT_A_SIGNATURE'
+  | 'VERIFY_TOO_MANY'
+  | 'VERIFY_POLICY_INVALID'
+  | 'VERIFY_LINK_INVALID';
+
+export type ErrorCode =
+  KeyErrorCode | PasskeyErrorCode | SignatureErrorCode | RegistryErrorCode | RelayErrorCode | VerificationErrorCode;
 
 /** Base class of every error the project throws on purpose. */
 export class CosignWebError extends Error {
@@ -145,6 +166,14 @@ export class RelayError extends CosignWebError {
   constructor(code: RelayErrorCode, message: string, status: number, options?: { cause?: unknown }) {
     super(code, message, options);
     this.status = status;
+  }
+}
+
+/** An image or signature does not verify, or what to verify against is malformed. */
+export class VerificationError extends CosignWebError {
+  declare readonly code: VerificationErrorCode;
+  constructor(code: VerificationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 
