@@ -1,14 +1,22 @@
 /**
- * The Hono app: serves the built single-page app with a strict Content-Security-Policy, and a
- * health check. The registry relay mounts here too (server/relay/). Errors cross HTTP in one
- * place, as JSON `{code, message}`, never a stack trace.
+ * The Hono app: serves the built single-page app with a strict Content-Security-Policy, a health
+ * check, and the registry relay under /relay/ (server/relay/). Errors cross HTTP in one place,
+ * app.onError, as JSON `{code, message}`, never a stack trace; the relay's own errors also carry
+ * `X-Relay-Error: <code>` so a client can tell them from a registry's answer.
  */
 import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { RelayError } from '../shared/errors.ts';
+import type { RelayOptions } from './relay/config.ts';
+import { relayCors } from './relay/cors.ts';
+import { relay } from './relay/relay.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
   staticRoot: string;
+  /** The relay's settings (see server/relay/config.ts); default: the public registries only. */
+  relay?: RelayOptions;
 }
 
 /**
@@ -28,6 +36,16 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * The relay's CSP: whatever a registry serves (a blob can be any bytes, served from this origin)
+ * must never run as a document here, even if someone opens a relay URL in a tab.
+ */
+export const RELAY_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
+function isRelayPath(path: string): boolean {
+  return path === '/relay' || path.startsWith('/relay/');
+}
+
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
 
@@ -35,7 +53,12 @@ export function createApp(options: AppOptions): Hono {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
-    if (!c.req.path.startsWith('/relay/')) {
+    if (isRelayPath(c.req.path)) {
+      // Registry answers are per user and may hold tokens: no shared cache may keep them.
+      c.header('Cache-Control', 'no-store');
+      c.header('Content-Security-Policy', RELAY_CONTENT_SECURITY_POLICY);
+      c.header('Cross-Origin-Resource-Policy', 'same-origin');
+    } else {
       c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
       c.header('Cross-Origin-Opener-Policy', 'same-origin');
     }
@@ -43,11 +66,23 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
+  const relayOptions = options.relay ?? {};
+  app.use('/relay/*', relayCors(relayOptions));
+  app.all('/relay/*', relay(relayOptions));
+
   app.use('/*', serveStatic({ root: options.staticRoot }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));
   app.onError((err, c) => {
+    if (err instanceof RelayError) {
+      return c.json(err.toJSON(), err.status as ContentfulStatusCode, { 'X-Relay-Error': err.code });
+    }
     console.error(`error serving ${c.req.method} ${c.req.path}: ${err.name}`);
+    if (isRelayPath(c.req.path)) {
+      return c.json({ code: 'RELAY_INTERNAL', message: 'The relay failed to handle this request.' }, 500, {
+        'X-Relay-Error': 'RELAY_INTERNAL',
+      });
+    }
     return c.json({ code: 'SERVER_ERROR', message: 'The server failed to handle this request.' }, 500);
   });
   return app;

@@ -1,0 +1,287 @@
+/**
+ * The relay's configuration: options as the app passes them (`RelayOptions`, read from the
+ * environment by `relayOptionsFromEnv`), normalised once by each middleware factory into a
+ * `RelayConfig` that answers "may the relay reach host:port, and over which scheme?".
+ *
+ * Environment (all optional):
+ * - RELAY_ALLOWED_REGISTRIES    comma-separated `host[:port]`; empty: DEFAULT_REGISTRIES below
+ * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80)
+ * - RELAY_CORS_ORIGINS          comma-separated origins allowed to call the relay cross-origin
+ * - RELAY_MAX_MANIFEST_BYTES    largest manifest PUT body (default 4 MiB)
+ * - RELAY_UPSTREAM_TIMEOUT_MS   time to response headers and idle time upstream (default 30 s)
+ * - RELAY_MAX_REDIRECTS         redirects followed for GET and HEAD (default 5)
+ * Extra CAs for upstream TLS come from Node's own NODE_EXTRA_CA_CERTS.
+ */
+import type { LookupAddress } from 'node:dns';
+import type http from 'node:http';
+import type https from 'node:https';
+import { RelayError } from '../../shared/errors.ts';
+import { hostKey, parseAuthority, type Host } from './host.ts';
+
+/** Resolves a host name to every address it has (the relay checks all of them). */
+export type RelayLookup = (hostname: string) => Promise<LookupAddress[]>;
+
+/** Opens the upstream request; the default is node's http.request or https.request. */
+export type RequestUpstream = (options: https.RequestOptions, scheme: 'http' | 'https') => http.ClientRequest;
+
+export interface RelayOptions {
+  /** `host[:port]` the relay may reach (RELAY_ALLOWED_REGISTRIES); empty or absent: the defaults. */
+  allowedRegistries?: readonly string[];
+  /** `host[:port]` spoken to over plain http (RELAY_PLAIN_HTTP_REGISTRIES); port default 80. */
+  plainHttpRegistries?: readonly string[];
+  /** Origins (`https://app.example`) that may call the relay cross-origin; default none. */
+  corsOrigins?: readonly string[];
+  /** Largest body of a manifest PUT, in bytes (default 4 MiB). */
+  maxManifestBytes?: number;
+  /** Upstream time to response headers, and longest idle time, in ms (default 30 000). */
+  upstreamTimeoutMs?: number;
+  /** Redirects the relay follows for GET and HEAD (default 5). */
+  maxRedirects?: number;
+  /**
+   * CA certificates trusted for upstream TLS instead of Node's defaults. For tests: production
+   * leaves it unset and adds CAs with NODE_EXTRA_CA_CERTS.
+   */
+  ca?: string | Buffer | ReadonlyArray<string | Buffer>;
+  /** Test hook: the resolver (default dns.promises.lookup with all: true). */
+  lookup?: RelayLookup;
+  /** Test hook: opens the upstream connection (default node's http/https.request). */
+  requestUpstream?: RequestUpstream;
+  /** Where the one line per relayed request goes (default console.log). */
+  log?: (line: string) => void;
+}
+
+/**
+ * The public registries reachable when RELAY_ALLOWED_REGISTRIES is empty, all on port 443 over
+ * https, with the token endpoints their Bearer challenges name:
+ * - Docker Hub: registry-1.docker.io and index.docker.io (registry API), auth.docker.io (tokens)
+ * - GitHub: ghcr.io (registry and tokens at ghcr.io/token)
+ * - Red Hat Quay: quay.io (registry and tokens at quay.io/v2/auth)
+ * - Google Container Registry: gcr.io, us.gcr.io, eu.gcr.io, asia.gcr.io, mirror.gcr.io
+ *   (tokens at gcr.io/v2/token)
+ * - Google Artifact Registry: `<location>-docker.pkg.dev` (ARTIFACT_REGISTRY_HOST: exactly one
+ *   label ending in "-docker" under pkg.dev, no deeper names)
+ */
+export const DEFAULT_REGISTRIES: readonly string[] = [
+  'registry-1.docker.io',
+  'index.docker.io',
+  'auth.docker.io',
+  'ghcr.io',
+  'quay.io',
+  'gcr.io',
+  'us.gcr.io',
+  'eu.gcr.io',
+  'asia.gcr.io',
+  'mirror.gcr.io',
+];
+
+/** Artifact Registry's regional hosts: `us-docker.pkg.dev`, `europe-west4-docker.pkg.dev`, … */
+export const ARTIFACT_REGISTRY_HOST = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*-docker\.pkg\.dev$/;
+
+/**
+ * Blob storage the default registries redirect downloads to. With the default list these are
+ * reached only as the target of a redirect from a registry above (which the relay follows
+ * itself), never by a client naming them in a relay path:
+ * - Docker Hub: production.cloudflare.docker.com, production.cloudfront.docker.com and its R2
+ *   bucket docker-images-prod.6aa30f8b08e16409b46e0173d6de2f56.r2.cloudflarestorage.com
+ * - GitHub: pkg-containers.githubusercontent.com
+ * - Quay: cdn.quay.io, cdn01.quay.io, cdn02.quay.io, cdn03.quay.io
+ * - Google: storage.googleapis.com
+ */
+export const DEFAULT_REDIRECT_TARGETS: readonly string[] = [
+  'production.cloudflare.docker.com',
+  'production.cloudfront.docker.com',
+  'docker-images-prod.6aa30f8b08e16409b46e0173d6de2f56.r2.cloudflarestorage.com',
+  'pkg-containers.githubusercontent.com',
+  'cdn.quay.io',
+  'cdn01.quay.io',
+  'cdn02.quay.io',
+  'cdn03.quay.io',
+  'storage.googleapis.com',
+];
+
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_REDIRECTS = 5;
+
+/** The relay's options, checked and put in the form the middleware asks questions of. */
+export interface RelayConfig {
+  /** True when the allowlist came from RELAY_ALLOWED_REGISTRIES (not the defaults). */
+  readonly explicit: boolean;
+  /** `host:port` keys a relay path may name (besides Artifact Registry hosts by default). */
+  readonly direct: ReadonlySet<string>;
+  /** `host:port` keys spoken to over plain http. */
+  readonly plainHttp: ReadonlySet<string>;
+  readonly maxManifestBytes: number;
+  readonly upstreamTimeoutMs: number;
+  readonly maxRedirects: number;
+  readonly ca: string | Buffer | ReadonlyArray<string | Buffer> | undefined;
+  readonly lookup: RelayLookup | undefined;
+  readonly requestUpstream: RequestUpstream | undefined;
+  readonly log: (line: string) => void;
+  /** True when a relay path may name `host:port`. */
+  isDirect(host: Host, port: number): boolean;
+  /** True when a redirect may lead to `host:port`. */
+  isRedirectTarget(host: Host, port: number): boolean;
+  /** True when `host:port` was listed in RELAY_ALLOWED_REGISTRIES, so it may resolve to any address. */
+  isExplicit(host: Host, port: number): boolean;
+  /** The scheme and port for `host` with an optional port, as a relay path names it. */
+  schemeFor(host: Host, port: number | undefined): { scheme: 'http' | 'https'; port: number };
+}
+
+function invalid(message: string): RelayError {
+  return new RelayError('RELAY_CONFIG_INVALID', message, 500);
+}
+
+function entryKey(entry: string, defaultPort: (host: Host) => number, setting: string): string {
+  const a = parseAuthority(entry.trim());
+  if (a === null) {
+    throw invalid(`${setting} holds "${entry}", which is not a host or host:port (IPv6 in brackets).`);
+  }
+  return hostKey(a, a.port ?? defaultPort(a));
+}
+
+function checkInteger(value: number | undefined, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be a whole number from ${min} to ${max}, not ${value}.`);
+  }
+  return value;
+}
+
+/**
+ * Checks and normalises options once, for a middleware factory.
+ * @throws RelayError RELAY_CONFIG_INVALID when an entry or a number is malformed
+ */
+export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
+  const plainHttp = new Set(
+    (options.plainHttpRegistries ?? []).map((e) => entryKey(e, () => 80, 'RELAY_PLAIN_HTTP_REGISTRIES')),
+  );
+  const listed = (options.allowedRegistries ?? []).filter((e) => e.trim() !== '');
+  const explicit = listed.length > 0;
+  // An allowlist entry without a port takes 80 when the host is a plain-http registry on 80.
+  const allowPort = (h: Host): number => (plainHttp.has(hostKey(h, 80)) ? 80 : 443);
+  const direct = new Set(
+    explicit
+      ? listed.map((e) => entryKey(e, allowPort, 'RELAY_ALLOWED_REGISTRIES'))
+      : DEFAULT_REGISTRIES.map((e) => entryKey(e, () => 443, 'DEFAULT_REGISTRIES')),
+  );
+  const redirectOnly = new Set(
+    explicit ? [] : DEFAULT_REDIRECT_TARGETS.map((e) => entryKey(e, () => 443, 'DEFAULT_REDIRECT_TARGETS')),
+  );
+  const isDirect = (h: Host, port: number): boolean => {
+    const key = hostKey(h, port);
+    return direct.has(key) || (!explicit && port === 443 && h.kind === 'name' && ARTIFACT_REGISTRY_HOST.test(h.host));
+  };
+  return {
+    explicit,
+    direct,
+    plainHttp,
+    maxManifestBytes: checkInteger(
+      options.maxManifestBytes,
+      'RELAY_MAX_MANIFEST_BYTES',
+      1,
+      Number.MAX_SAFE_INTEGER,
+      DEFAULT_MAX_MANIFEST_BYTES,
+    ),
+    upstreamTimeoutMs: checkInteger(
+      options.upstreamTimeoutMs,
+      'RELAY_UPSTREAM_TIMEOUT_MS',
+      1,
+      2_147_483_647,
+      DEFAULT_UPSTREAM_TIMEOUT_MS,
+    ),
+    maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+    ca: options.ca,
+    lookup: options.lookup,
+    requestUpstream: options.requestUpstream,
+    log: options.log ?? ((line) => console.log(line)),
+    isDirect,
+    isRedirectTarget: (h, port) => isDirect(h, port) || redirectOnly.has(hostKey(h, port)),
+    isExplicit: (h, port) => explicit && direct.has(hostKey(h, port)),
+    schemeFor: (h, port) => {
+      if (port === undefined) {
+        return plainHttp.has(hostKey(h, 80)) ? { scheme: 'http', port: 80 } : { scheme: 'https', port: 443 };
+      }
+      return { scheme: plainHttp.has(hostKey(h, port)) ? 'http' : 'https', port };
+    },
+  };
+}
+
+/**
+ * Checks the CORS origins: each an http(s) origin without path, query or credentials; `*` is
+ * refused (it would let any web page use this server as its relay).
+ * @returns the origins in URL.origin form
+ * @throws RelayError RELAY_CONFIG_INVALID
+ */
+export function normaliseCorsOrigins(origins: readonly string[] = []): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const raw of origins) {
+    const text = raw.trim();
+    if (text === '') continue;
+    if (text === '*') throw invalid('RELAY_CORS_ORIGINS may not be "*": list the origins that may use the relay.');
+    let u: URL;
+    try {
+      u = new URL(text);
+    } catch {
+      throw invalid(`RELAY_CORS_ORIGINS holds "${text}", which is not an origin like https://app.example.`);
+    }
+    if (
+      (u.protocol !== 'https:' && u.protocol !== 'http:') ||
+      u.username !== '' ||
+      u.password !== '' ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search !== '' ||
+      u.hash !== '' ||
+      text.replace(/\/$/, '').toLowerCase() !== u.origin.toLowerCase()
+    ) {
+      throw invalid(`RELAY_CORS_ORIGINS holds "${text}", which is not an origin like https://app.example.`);
+    }
+    out.add(u.origin);
+  }
+  return out;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function integer(env: Record<string, string | undefined>, name: string): number | undefined {
+  const v = env[name]?.trim();
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw invalid(`${name} must be a whole number, not "${v}".`);
+  return Number(v);
+}
+
+/**
+ * Reads the relay's settings from the environment (names in the header comment). Values are
+ * checked here for syntax and again, fully, by the middleware factories.
+ * @throws RelayError RELAY_CONFIG_INVALID
+ */
+export function relayOptionsFromEnv(env: Record<string, string | undefined>): RelayOptions {
+  const options: RelayOptions = {
+    allowedRegistries: list(env['RELAY_ALLOWED_REGISTRIES']),
+    plainHttpRegistries: list(env['RELAY_PLAIN_HTTP_REGISTRIES']),
+    corsOrigins: list(env['RELAY_CORS_ORIGINS']),
+  };
+  const maxManifestBytes = integer(env, 'RELAY_MAX_MANIFEST_BYTES');
+  const upstreamTimeoutMs = integer(env, 'RELAY_UPSTREAM_TIMEOUT_MS');
+  const maxRedirects = integer(env, 'RELAY_MAX_REDIRECTS');
+  if (maxManifestBytes !== undefined) options.maxManifestBytes = maxManifestBytes;
+  if (upstreamTimeoutMs !== undefined) options.upstreamTimeoutMs = upstreamTimeoutMs;
+  if (maxRedirects !== undefined) options.maxRedirects = maxRedirects;
+  // Fail at start-up, not at the first request.
+  normaliseRelayOptions(options);
+  normaliseCorsOrigins(options.corsOrigins);
+  return options;
+}
+
+/** One line describing the configuration, for the server's start-up log. */
+export function describeRelayConfig(options: RelayOptions): string {
+  const c = normaliseRelayOptions(options);
+  const hosts = c.explicit ? [...c.direct].join(', ') : 'the default public registries';
+  const plain = c.plainHttp.size > 0 ? `; plain http to ${[...c.plainHttp].join(', ')}` : '';
+  return `relay: reaches ${hosts}${plain}`;
+}

@@ -1,0 +1,312 @@
+/**
+ * The registry relay, `/relay/<host>[:<port>]/<path>?<query>` → `<scheme>://<host>[:<port>]/<path>?<query>`:
+ * the page's only way to a registry, since registries send no CORS headers. A Hono handler made by
+ * `relay(options)` (options normalised once, as Hono's own middleware factories do).
+ *
+ * - Only allowlisted `host:port` (exact), over https unless listed as plain http; every address the
+ *   name resolves to is checked and the connection pinned to them (upstream.ts).
+ * - Bodies stream both ways with node:http/https: from the raw IncomingMessage when served by
+ *   @hono/node-server, else from the WHATWG request body; responses as a pull-driven stream, so a
+ *   large blob passes with flat memory. Manifest PUTs are the exception: read (at most
+ *   RELAY_MAX_MANIFEST_BYTES) before connecting, so an oversized one never reaches the registry.
+ * - GET and HEAD follow redirects here (at most RELAY_MAX_REDIRECTS), each target checked like the
+ *   first, Authorization dropped once the origin changes. Other methods never follow: a 3xx goes
+ *   back to the client as it is (registries do not redirect uploads; a client that wants to follow
+ *   one gets its Location rewritten to a relay path when the target is relayable).
+ * - Location and Link targets on a relayable upstream become relay paths; WWW-Authenticate and the
+ *   registry's status and body pass through untouched.
+ * - One log line per request: method, upstream, path without query, status, bytes, time. Never a
+ *   header value, a query string (it can hold upload `_state` tokens) or a body.
+ */
+import type { HttpBindings } from '@hono/node-server';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { LookupAddress } from 'node:dns';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { RelayError } from '../../shared/errors.ts';
+import { normaliseRelayOptions, type RelayConfig, type RelayOptions } from './config.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { hostKey, parseAuthority, type Host } from './host.ts';
+import { parseRelayTarget, relayAuthority } from './target.ts';
+import { makeAgents, resolveChecked, sendUpstream, type Agents, type Hop } from './upstream.ts';
+
+/** Methods the registry API uses; anything else is refused (405). */
+export const RELAY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'];
+
+const BODY_METHODS = new Set(['PUT', 'POST', 'PATCH']);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MANIFEST_PUT = /^\/v2\/.+\/manifests\/[^/]+$/;
+
+interface LogEntry {
+  method: string;
+  authority: string;
+  path: string;
+  redirects: number;
+  bytesUp: number;
+}
+
+function logLine(e: LogEntry, status: number, bytesDown: number, started: number, note: string): string {
+  const ms = Math.round(performance.now() - started);
+  const redirects = e.redirects > 0 ? ` redirects=${e.redirects}` : '';
+  const extra = note ? ` ${note}` : '';
+  return `relay ${e.method} ${e.authority} ${e.path} ${status} up=${e.bytesUp}B down=${bytesDown}B ${ms}ms${redirects}${extra}`;
+}
+
+function originOf(h: Hop): string {
+  return `${h.scheme}://${relayAuthority(h, h.scheme, h.port)}`;
+}
+
+/** The URL `hop` stands for, to resolve relative Location targets against. */
+function hopUrl(h: Hop): URL {
+  return new URL(`${originOf(h)}${h.pathAndQuery}`);
+}
+
+/** Maps an upstream URL to a relay path when the relay would reach it directly; else unchanged. */
+function makeRewriter(base: Hop, config: RelayConfig): (target: string) => string {
+  const baseUrl = hopUrl(base);
+  return (target) => {
+    let u: URL;
+    try {
+      u = new URL(target, baseUrl);
+    } catch {
+      return target;
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') return target;
+    const a = parseAuthority(u.host);
+    if (a === null) return target;
+    const scheme = u.protocol === 'https:' ? 'https' : 'http';
+    const port = a.port ?? (scheme === 'https' ? 443 : 80);
+    if (!config.isDirect(a, port) || config.schemeFor(a, port).scheme !== scheme) return target;
+    return `/relay/${relayAuthority(a, scheme, port)}${u.pathname}${u.search}`;
+  };
+}
+
+/**
+ * Where a redirect from `from` leads, checked: http(s) only, no userinfo, a valid host that the
+ * allowlist admits as a redirect target, and plain http only to hosts listed for it.
+ * @throws RelayError RELAY_REDIRECT_REFUSED, RELAY_PLAIN_HTTP_REFUSED (403)
+ */
+function redirectHop(location: string, from: Hop, config: RelayConfig): Hop {
+  const refused = (why: string): RelayError =>
+    new RelayError('RELAY_REDIRECT_REFUSED', `The registry at ${from.authority} redirected ${why}.`, 403);
+  let u: URL;
+  try {
+    u = new URL(location, hopUrl(from));
+  } catch {
+    throw refused('to an address that is not a URL');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw refused('to something other than http(s)');
+  if (u.username !== '' || u.password !== '') throw refused('to a URL with credentials in it');
+  const a = parseAuthority(u.host);
+  if (a === null) throw refused('to an invalid host');
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
+  const port = a.port ?? (scheme === 'https' ? 443 : 80);
+  const host: Host = { host: a.host, kind: a.kind };
+  const authority = relayAuthority(host, scheme, port);
+  if (!config.isRedirectTarget(host, port)) {
+    throw refused(`to ${authority}, which is not on this server's list of allowed registries`);
+  }
+  if (scheme === 'http' && !config.plainHttp.has(hostKey(host, port))) {
+    throw new RelayError(
+      'RELAY_PLAIN_HTTP_REFUSED',
+      `The registry at ${from.authority} redirected to plain http at ${authority}, which is not listed in RELAY_PLAIN_HTTP_REGISTRIES.`,
+      403,
+    );
+  }
+  return { ...host, scheme, port, authority, pathAndQuery: `${u.pathname}${u.search}` };
+}
+
+/** Reads a whole body of at most `max` bytes. @throws RelayError RELAY_BODY_TOO_LARGE (413) */
+async function readLimited(body: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    total += b.length;
+    if (total > max) {
+      throw new RelayError(
+        'RELAY_BODY_TOO_LARGE',
+        `The manifest is larger than the ${max} bytes this relay accepts.`,
+        413,
+      );
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/**
+ * A pull-driven WHATWG stream over an upstream response: one chunk is read from upstream per read
+ * from downstream, so a slow client slows the registry down instead of filling memory.
+ */
+function streamBody(res: IncomingMessage, done: (bytes: number, failure: string) => void): ReadableStream<Uint8Array> {
+  const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let bytes = 0;
+  let finished = false;
+  const finish = (failure: string): void => {
+    if (finished) return;
+    finished = true;
+    done(bytes, failure);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const next = await chunks.next();
+          if (next.done) {
+            controller.close();
+            finish('');
+            return;
+          }
+          bytes += next.value.length;
+          controller.enqueue(next.value);
+        } catch (e) {
+          controller.error(e);
+          finish(e instanceof RelayError ? e.code : 'upstream-aborted');
+        }
+      },
+      cancel() {
+        res.destroy();
+        finish('client-aborted');
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+function rawTarget(c: Context): string {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (typeof incoming?.url === 'string') return incoming.url;
+  const u = new URL(c.req.url);
+  return `${u.pathname}${u.search}`;
+}
+
+function requestBody(c: Context): Readable | null {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (incoming !== undefined) return incoming;
+  const body = c.req.raw.body;
+  return body === null ? null : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+}
+
+async function relayRequest(
+  c: Context,
+  config: RelayConfig,
+  agents: Agents,
+  entry: LogEntry,
+  started: number,
+): Promise<Response> {
+  const method = c.req.method;
+  if (!RELAY_METHODS.includes(method)) {
+    c.header('Allow', RELAY_METHODS.join(', '));
+    throw new RelayError('RELAY_METHOD_NOT_ALLOWED', `The relay does not pass on ${method} requests.`, 405);
+  }
+  const target = parseRelayTarget(rawTarget(c), config.schemeFor);
+  entry.authority = target.authority;
+  entry.path = target.path;
+  if (!config.isDirect(target, target.port)) {
+    throw new RelayError(
+      'RELAY_UPSTREAM_NOT_ALLOWED',
+      `The relay does not reach ${target.authority}: it is not on this server's list of allowed registries (RELAY_ALLOWED_REGISTRIES).`,
+      403,
+    );
+  }
+  const isManifestPut = method === 'PUT' && MANIFEST_PUT.test(target.path);
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  if (isManifestPut && declared > config.maxManifestBytes) {
+    throw new RelayError(
+      'RELAY_BODY_TOO_LARGE',
+      `The manifest is larger than the ${config.maxManifestBytes} bytes this relay accepts.`,
+      413,
+    );
+  }
+
+  const first: Hop = { ...target, pathAndQuery: `${target.path}${target.query}` };
+  let addresses: LookupAddress[] = await resolveChecked(first, config);
+
+  const withBody = BODY_METHODS.has(method);
+  const headers = upstreamRequestHeaders(c.req.raw.headers, withBody);
+  let body: Buffer | Readable | null = null;
+  if (withBody) {
+    const source = requestBody(c);
+    if (isManifestPut && source !== null) {
+      body = await readLimited(source, config.maxManifestBytes);
+      headers['content-length'] = String(body.length);
+      entry.bytesUp = body.length;
+    } else {
+      body = source;
+    }
+  }
+
+  const origin = originOf(first);
+  let hop = first;
+  for (;;) {
+    const sameOrigin = originOf(hop) === origin;
+    const hopHeaders = { ...headers };
+    if (!sameOrigin) delete hopHeaders['authorization'];
+    const res = await sendUpstream({
+      hop,
+      addresses,
+      method,
+      headers: hopHeaders,
+      body: hop === first ? body : null,
+      onBodyBytes: (n) => (entry.bytesUp += n),
+      config,
+      agents,
+      signal: c.req.raw.signal,
+    });
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if ((method === 'GET' || method === 'HEAD') && REDIRECTS.has(status) && location !== undefined) {
+      res.destroy();
+      if (entry.redirects >= config.maxRedirects) {
+        throw new RelayError(
+          'RELAY_TOO_MANY_REDIRECTS',
+          `The registry at ${target.authority} redirected more than ${config.maxRedirects} times.`,
+          502,
+        );
+      }
+      entry.redirects++;
+      hop = redirectHop(location, hop, config);
+      addresses = await resolveChecked(hop, config);
+      continue;
+    }
+    if (status < 200 || status > 599) {
+      res.destroy();
+      throw new RelayError(
+        'RELAY_UPSTREAM_UNREACHABLE',
+        `The registry at ${hop.authority} answered with an invalid status (${status}).`,
+        502,
+      );
+    }
+    const responseHeaders = clientResponseHeaders(res.headers, makeRewriter(hop, config));
+    const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
+    if (noBody) {
+      res.resume();
+      config.log(logLine(entry, status, 0, started, ''));
+      return new Response(null, { status, headers: responseHeaders });
+    }
+    const stream = streamBody(res, (bytes, failure) => config.log(logLine(entry, status, bytes, started, failure)));
+    return new Response(stream, { status, headers: responseHeaders });
+  }
+}
+
+/**
+ * The relay handler, for `app.all('/relay/*', relay(options))`.
+ * @throws RelayError (to app.onError) for every refusal and upstream failure, with its status
+ */
+export function relay(options: RelayOptions = {}): MiddlewareHandler {
+  const config = normaliseRelayOptions(options);
+  const agents = makeAgents(config);
+  return async (c) => {
+    const started = performance.now();
+    const entry: LogEntry = { method: c.req.method, authority: '-', path: '-', redirects: 0, bytesUp: 0 };
+    try {
+      return await relayRequest(c, config, agents, entry, started);
+    } catch (e) {
+      const err = e instanceof RelayError ? e : undefined;
+      config.log(logLine(entry, err?.status ?? 500, 0, started, err?.code ?? 'RELAY_INTERNAL'));
+      throw e;
+    }
+  };
+}
