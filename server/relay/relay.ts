@@ -137,33 +137,56 @@ async function readLimited(body: Readable, max: number): Promise<Buffer> {
 }
 
 /**
- * A pull-driven WHATWG stream over an upstream response: one chunk is read from upstream per read
- * from downstream, so a slow client slows the registry down instead of filling memory.
+ * A pull-driven WHATWG stream over an upstream response: each read from downstream takes what
+ * upstream has buffered (or waits for it), so a slow client slows the registry down instead of
+ * filling memory, and a fast one gets large chunks.
  */
 function streamBody(res: IncomingMessage, done: (bytes: number, failure: string) => void): ReadableStream<Uint8Array> {
-  const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let bytes = 0;
   let finished = false;
-  const finish = (failure: string): void => {
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const finish = (why: string): void => {
     if (finished) return;
     finished = true;
-    done(bytes, failure);
+    done(bytes, why);
   };
+  res.on('readable', () => wake?.());
+  res.on('end', () => {
+    ended = true;
+    wake?.();
+  });
+  res.on('error', (e) => {
+    failure ??= e;
+    wake?.();
+  });
+  res.on('close', () => {
+    if (!ended) failure ??= new Error('upstream closed early');
+    wake?.();
+  });
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        try {
-          const next = await chunks.next();
-          if (next.done) {
+        for (;;) {
+          const chunk = res.read() as Buffer | null;
+          if (chunk !== null) {
+            bytes += chunk.length;
+            controller.enqueue(chunk);
+            return;
+          }
+          if (ended) {
             controller.close();
             finish('');
             return;
           }
-          bytes += next.value.length;
-          controller.enqueue(next.value);
-        } catch (e) {
-          controller.error(e);
-          finish(e instanceof RelayError ? e.code : 'upstream-aborted');
+          if (failure !== undefined) {
+            controller.error(failure);
+            finish(failure instanceof RelayError ? failure.code : 'upstream-aborted');
+            return;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
         }
       },
       cancel() {
