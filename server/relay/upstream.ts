@@ -33,9 +33,11 @@ export interface Agents {
 /** Keep-alive agents for one relay; `ca`, when given, replaces Node's trusted CAs (tests). */
 export function makeAgents(config: RelayConfig): Agents {
   return {
-    http: new http.Agent({ keepAlive: true }),
+    // Idle pooled connections close after 5 s, as with Node's global agent.
+    http: new http.Agent({ keepAlive: true, timeout: 5_000 }),
     https: new https.Agent({
       keepAlive: true,
+      timeout: 5_000,
       ...(config.ca === undefined ? {} : { ca: config.ca as string | Buffer | Array<string | Buffer> }),
     }),
   };
@@ -188,14 +190,29 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
 }
 
+/** A kept-alive connection the registry had closed: the request never reached it. */
+class StaleConnection extends Error {}
+
 /**
  * Sends one request upstream and resolves with the response once its headers arrive (the body is
  * left to stream). The time limit covers the response headers, counted from the end of the request
- * body, and every idle stretch of the connection, before and after the headers.
+ * body, and every idle stretch of the connection, before and after the headers. A request without
+ * a streamed body that fails on a reused keep-alive connection (closed by the registry as it was
+ * sent) is sent once more on a fresh one.
  * @throws RelayError RELAY_UPSTREAM_TIMEOUT, RELAY_UPSTREAM_TLS, RELAY_UPSTREAM_UNREACHABLE
  */
-export function sendUpstream(r: UpstreamRequest): Promise<http.IncomingMessage> {
+export async function sendUpstream(r: UpstreamRequest): Promise<http.IncomingMessage> {
+  try {
+    return await sendOnce(r, true);
+  } catch (e) {
+    if (!(e instanceof StaleConnection)) throw e;
+    return sendOnce(r, false);
+  }
+}
+
+function sendOnce(r: UpstreamRequest, mayRetry: boolean): Promise<http.IncomingMessage> {
   const { hop, config } = r;
+  const replayable = r.body === null || Buffer.isBuffer(r.body);
   return new Promise((resolve, reject) => {
     const options: https.RequestOptions = {
       protocol: `${hop.scheme}:`,
@@ -225,6 +242,11 @@ export function sendUpstream(r: UpstreamRequest): Promise<http.IncomingMessage> 
     const fail = (e: unknown): void => {
       if (settled) return;
       settle();
+      const code = errorCode(e);
+      if (mayRetry && replayable && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        reject(new StaleConnection('stale keep-alive connection', { cause: e }));
+        return;
+      }
       reject(upstreamError(e, hop.authority));
     };
     const onAbort = (): void => {
