@@ -27,6 +27,8 @@ export interface Loopback {
   /** "127.0.0.1:PORT" */
   authority: string;
   requests: Recorded[];
+  /** Calls `f` when any connection to this server closes. */
+  onClose(f: () => void): void;
   close(): Promise<void>;
 }
 
@@ -70,12 +72,21 @@ export async function startSilent(): Promise<Loopback> {
 }
 
 async function listen(server: http.Server, requests: Recorded[]): Promise<Loopback> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     port,
     authority: `127.0.0.1:${port}`,
     requests,
+    onClose: (f) => {
+      for (const socket of sockets) socket.once('close', f);
+      server.on('connection', (socket: net.Socket) => socket.once('close', f));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -10,7 +10,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
+import http from 'node:http';
 import type { RelayOptions } from '../../../server/relay/config.ts';
+import { serveApp } from '../../../server/serve.ts';
 import {
   closedPort,
   relayApp,
@@ -596,6 +598,29 @@ describe('upstream failures', () => {
     expect(up.requests).toHaveLength(0);
   });
 
+  it('sends a request again when a kept-alive connection turns out to be closed', async () => {
+    // The server answers the first request on each connection and drops the connection on the
+    // second, as a registry whose idle timeout fires just as the relay reuses the connection.
+    const seen = new WeakMap<object, number>();
+    const up = await loopback((req, res) => {
+      const socket = res.socket!;
+      const n = (seen.get(socket) ?? 0) + 1;
+      seen.set(socket, n);
+      if (n > 1) {
+        socket.destroy();
+        return;
+      }
+      res.end(req.url);
+    });
+    const { app } = relayApp(plain(up));
+    const first = await app.request(`/relay/${up.authority}/v2/a`);
+    expect(await first.text()).toBe('/v2/a');
+    const second = await app.request(`/relay/${up.authority}/v2/b`);
+    expect(second.status).toBe(200);
+    expect(await second.text()).toBe('/v2/b');
+    expect(up.requests.map((r) => r.url)).toEqual(['/v2/a', '/v2/b', '/v2/b']);
+  });
+
   it('passes registry errors through untouched: status, OCI error body, WWW-Authenticate', async () => {
     const ociError = '{"errors":[{"code":"UNAVAILABLE","message":"try later","detail":null}]}\n';
     const malformed = 'Bearer realm="https://auth.example/token,service=unterminated, ,,scope=';
@@ -646,6 +671,64 @@ describe('upstream failures', () => {
       console.error = original;
     }
     expect(JSON.stringify(errors)).not.toContain('secret');
+  });
+});
+
+describe('client going away', () => {
+  async function served(options: RelayOptions): Promise<{ port: number; lines: string[]; close: () => Promise<void> }> {
+    const { app, lines } = relayApp(options);
+    const { server, port } = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+    return { port, lines, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  it('closes the upstream download when the client disconnects mid-body', async () => {
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+    const up = await loopback((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const timer = setInterval(() => res.write(Buffer.alloc(64 * 1024)), 5);
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed();
+      });
+    });
+    const relay = await served(plain(up));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(`http://127.0.0.1:${relay.port}/relay/${up.authority}/v2/r/blobs/sha256:x`, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => undefined);
+        setTimeout(() => reject(new Error('no data')), 5000);
+      });
+      await closed;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(relay.lines).toEqual([expect.stringMatching(/ 200 up=0B down=\d+B \d+ms client-aborted$/)]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('abandons the upstream request when the client disconnects before the answer', { timeout: 10_000 }, async () => {
+    const silent = await startSilent();
+    servers.push(silent);
+    let connectionClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (connectionClosed = resolve));
+    // A long upstream time limit: only the client going away can end this request in time.
+    const relay = await served({ ...plain(silent), upstreamTimeoutMs: 120_000 });
+    try {
+      const req = http.get(`http://127.0.0.1:${relay.port}/relay/${silent.authority}/v2/`);
+      req.on('error', () => undefined);
+      while (silent.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+      silent.onClose(connectionClosed);
+      req.destroy();
+      await closed;
+    } finally {
+      await relay.close();
+    }
   });
 });
 
