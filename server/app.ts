@@ -11,6 +11,7 @@ import { RelayError } from '../shared/errors.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
+import { createLocks } from './locks.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
@@ -69,6 +70,9 @@ export function createApp(options: AppOptions): Hono {
   const relayOptions = options.relay ?? {};
   app.use('/relay/*', relayCors(relayOptions));
   app.all('/relay/*', relay(relayOptions));
+
+  // Tag locks for read-modify-write of signature manifests (server/locks.ts).
+  app.route('/locks', createLocks());
 
   app.use('/*', serveStatic({ root: options.staticRoot }));
 

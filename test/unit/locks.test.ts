@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLocks } from '../../server/locks.ts';
 
-const post = (app: ReturnType<typeof createLocks>, path: string, body: unknown) =>
+const post = async (app: ReturnType<typeof createLocks>, path: string, body: unknown): Promise<Response> =>
   app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('tag locks', () => {

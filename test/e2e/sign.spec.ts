@@ -1,0 +1,187 @@
+/**
+ * The Sign page in Chromium, through the real relay to the real registries, checked by the real
+ * verifiers: cosign 2.5 (legacy), cosign 3.1 (bundle) and skopeo 1.18 (policy). Every key kind the
+ * page holds signs; an index is signed with every platform; the verification link made after
+ * signing, opened in a new browser context, says "Verified".
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
+import { registriesFromEnv } from '../rig/registries.ts';
+import {
+  cosignEnv,
+  cosignVerifyArgs,
+  makeCosign3Offline,
+  makeToolHome,
+  run,
+  sigstorePolicy,
+  skopeoEnv,
+  skopeoRegistryFlags,
+  type Cosign3Offline,
+  type ToolHome,
+} from '../rig/tools.ts';
+import { addVirtualAuthenticator } from './helpers.ts';
+
+const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
+const regs = () => registriesFromEnv()!;
+let home: ToolHome;
+let offline: Cosign3Offline;
+
+test.beforeAll(async () => {
+  home = await makeToolHome();
+  offline = await makeCosign3Offline(home);
+});
+test.afterAll(() => home.cleanup());
+
+const status = (page: Page) => page.getByRole('status');
+
+/** Makes a key of the given kind on the Keys page; returns its public key PEM. */
+async function makeKey(page: Page, kind: 'cosign' | 'browser' | 'passkey' | 'import', file?: string): Promise<string> {
+  await page.goto('/#/keys');
+  if (kind === 'cosign') {
+    await page.getByLabel('New key password').fill('pw');
+    await page.getByRole('button', { name: 'Generate key pair' }).click();
+  } else if (kind === 'browser') {
+    await page.getByRole('button', { name: 'Generate browser key' }).click();
+  } else if (kind === 'passkey') {
+    await addVirtualAuthenticator(page, true);
+    await page.getByRole('button', { name: 'Create passkey key' }).click();
+  } else {
+    await page.getByLabel('PEM private key').setInputFiles(join(VECTORS, file!));
+    await page.getByLabel('Password for the imported key').fill('pw');
+    await page.getByRole('button', { name: 'Import key' }).click();
+  }
+  await expect(status(page)).toContainText('Key ready');
+  return page.getByLabel('Public key', { exact: true }).inputValue();
+}
+
+async function sign(page: Page, ref: string, creds?: { username: string; password: string }): Promise<string> {
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(ref);
+  if (creds) {
+    await page.getByLabel('Registry username').fill(creds.username);
+    await page.getByLabel('Registry password').fill(creds.password);
+  }
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(/^Signed sha256:[0-9a-f]{64}/, { timeout: 60_000 });
+  return (await status(page).textContent())!.match(/sha256:[0-9a-f]{64}/)![0];
+}
+
+function pubFile(pem: string): string {
+  const f = join(home.dir, `pub-${Math.random()}.pem`);
+  writeFileSync(f, pem);
+  return f;
+}
+
+async function verifyWithTools(pub: string, image: PushedImage, skopeoIdentity?: Record<string, unknown>): Promise<void> {
+  const r = regs();
+  const env = cosignEnv(home, { caFile: r.tls.caFile });
+  const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref), { env });
+  expect(v2.code, `cosign 2.5: ${v2.stderr}`).toBe(0);
+  const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
+  expect(v3.code, `cosign 3.1: ${v3.stderr}`).toBe(0);
+  if (skopeoIdentity) {
+    const access = await skopeoAccess({ host: r.tls.host, caFile: r.tls.caFile }, home.dir);
+    const policy = join(home.dir, `policy-${Math.random()}.json`);
+    writeFileSync(policy, sigstorePolicy(pub, [image.repository], skopeoIdentity));
+    const s = await run(
+      'skopeo',
+      ['--policy', policy, 'copy', '--all', '--remove-signatures', ...skopeoRegistryFlags(access, 'src'), `docker://${image.tagRef}`, `oci:${join(home.dir, `o-${Math.random()}`)}:x`],
+      { env: skopeoEnv(home) },
+    );
+    expect(s.code, `skopeo: ${s.stderr}`).toBe(0);
+  }
+}
+
+test('sign with a generated cosign key: what will be signed, both formats, cosign 2.5, 3.1 and skopeo accept; the link verifies elsewhere', async ({ page, browser }) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-cosign', 'v1');
+  const pub = await makeKey(page, 'cosign');
+  await page.goto('/#/sign');
+  await expect(page.getByLabel('Signing key')).toHaveValue(/.+/);
+  await page.getByLabel('Image reference').fill(image.tagRef);
+  await page.getByRole('button', { name: 'Look up' }).click();
+  const what = page.getByRole('region', { name: 'What will be signed' });
+  await expect(what).toContainText(image.digest);
+  await expect(what).toContainText('points to this digest now');
+  await expect(page.getByRole('radio', { name: /Repository and tag/ })).toBeChecked();
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(`Signed ${image.digest}`);
+  await verifyWithTools(pubFile(pub), image, { type: 'matchRepoDigestOrExact' });
+
+  const link = await page.getByRole('link', { name: 'Verification link' }).getAttribute('href');
+  expect(link).toContain(`#/verify?image=${encodeURIComponent(`${image.repository}@${image.digest}`)}`);
+  await expect(page.getByRole('img', { name: 'QR code of the verification link' })).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath('sign-done.png'), fullPage: true });
+
+  // Someone else opens the link, in a fresh browser context.
+  const viewer = await browser.newContext();
+  const other = await viewer.newPage();
+  await other.goto(link!);
+  await expect(other.getByRole('status').filter({ hasText: /^(Verified|Not verified)/ })).toContainText(/^Verified/, { timeout: 60_000 });
+  await viewer.close();
+});
+
+const kinds: [string, 'browser' | 'passkey' | 'import', string?][] = [
+  ['a browser key', 'browser'],
+  ['a passkey key', 'passkey'],
+  ['an imported P-384 key', 'import', 'ec-p384-pkcs8.pem'],
+  ['an imported RSA key', 'import', 'rsa-2048-pkcs1.pem'],
+  ['an imported Ed25519 key', 'import', 'ed25519-pkcs8.pem'],
+];
+for (const [name, kind, file] of kinds) {
+  test(`sign with ${name}: cosign 2.5 and 3.1 verify`, async ({ page }) => {
+    const r = regs();
+    const repo = ['e2e/sign', kind, file?.replace(/\W+/g, '-')].filter(Boolean).join('-');
+    const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, repo, 'v1');
+    const pub = await makeKey(page, kind, file);
+    const digest = await sign(page, `${image.repository}@${image.digest}`);
+    expect(digest).toBe(image.digest);
+    await verifyWithTools(pubFile(pub), image);
+  });
+}
+
+test('an index: progress over the manifests, every platform signed, skopeo copy --all accepts it', async ({ page }) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-index', 'v1', { index: true });
+  const pub = await makeKey(page, 'browser');
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(image.tagRef);
+  await page.getByRole('button', { name: 'Look up' }).click();
+  await expect(page.getByRole('region', { name: 'What will be signed' })).toContainText('linux/amd64');
+  await expect(page.getByRole('region', { name: 'What will be signed' })).toContainText('linux/arm64');
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText('the index and its 2 platform manifests');
+  await verifyWithTools(pubFile(pub), image, { type: 'matchRepoDigestOrExact' });
+});
+
+test('a private registry: the registry fields carry the credentials through the relay', async ({ page }) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.basic.host, username: r.basic.username, password: r.basic.password }, 'e2e/private', 'v1');
+  await makeKey(page, 'browser');
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(image.tagRef);
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(/said 401 .*credentials were refused or are missing|needs a username and password/);
+  await page.getByLabel('Registry username').fill(r.basic.username);
+  await page.getByLabel('Registry password').fill('wrong');
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(/said 401/);
+  const digest = await sign(page, image.tagRef, { username: r.basic.username, password: r.basic.password });
+  expect(digest).toBe(image.digest);
+});
+
+test('errors are sentences: unknown image, bad reference, no key', async ({ page }) => {
+  const r = regs();
+  await page.goto('/#/sign');
+  await expect(page.getByRole('note')).toContainText('No key can sign yet');
+  await makeKey(page, 'browser');
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(`${r.tls.host}/e2e/nothing:here`);
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText('said 404');
+  await page.getByLabel('Image reference').fill('Not A Reference');
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText('is not a valid image reference');
+});
