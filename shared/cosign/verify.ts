@@ -661,14 +661,25 @@ function manifestError(m: ManifestResult): Reason | null {
   const where = m.platform ? `The ${m.platform} manifest (${short(m.digest)})` : `This ${m.role}`;
   const candidates = m.signatures.filter((s) => s.kind === 'signature' || s.kind === 'keyless');
   if (candidates.length === 0) {
-    const others = m.signatures.length;
     const failed = m.lookups.errors[0];
     if (failed) return r(failed.code, `${where}: its signatures could not be read: ${failed.message}`);
+    const attestations = m.signatures.filter((s) => s.kind === 'attestation').length;
+    const others = m.signatures.length - attestations;
+    const shown = [
+      attestations === 1 ? 'an attestation' : attestations > 1 ? `${attestations} attestations` : '',
+      others === 1
+        ? 'an object that is not a signature'
+        : others > 1
+          ? `${others} objects that are not signatures`
+          : '',
+    ]
+      .filter(Boolean)
+      .join(' and ');
     return r(
       'VERIFY_NO_SIGNATURES',
-      others === 0
-        ? `${where} has no signatures: no ${m.lookups.sigTag} tag and no Sigstore bundle referrers.`
-        : `${where} has no signatures, only ${others} ${others === 1 ? 'attestation or other object' : 'attestations or other objects'}, which do not count as signatures.`,
+      shown
+        ? `${where} has no signatures, only ${shown}, which ${attestations + others === 1 ? 'does' : 'do'} not count as a signature.`
+        : `${where} has no signatures: no ${m.lookups.sigTag} tag and no Sigstore bundle referrers.`,
     );
   }
   const codes = new Set(candidates.map((s) => s.error?.code));

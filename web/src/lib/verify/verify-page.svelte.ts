@@ -1,0 +1,284 @@
+/**
+ * State of the Verify page (#/verify): the form, a run of shared/cosign/verify.ts through the
+ * page's RegistrySession (so through the relay that served the page, with the registry
+ * credentials typed here), its progress, the result and what is derived from it (the JSON to
+ * download, the policy snippets, a link to the same verification). A verification link fills the
+ * form from the URL fragment and runs at once (link.ts describes the format).
+ */
+import { CosignWebError } from '../../../../shared/errors.ts';
+import { parsePublicKey, publicKeyPem } from '../../../../shared/crypto/keys.ts';
+import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
+import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
+import { parseAnnotations } from '../../../../shared/cosign/sign.ts';
+import {
+  checkIdentityRule,
+  describeIdentityRule,
+  type IdentityMode,
+  type IdentityRule,
+} from '../../../../shared/cosign/identity.ts';
+import { verifyImage, type VerificationResult } from '../../../../shared/cosign/verify.ts';
+import { policySnippets, type PolicySnippets } from '../../../../shared/cosign/verify-snippets.ts';
+import { parseReference, pinned, formatReference } from '../../../../shared/registry/reference.ts';
+import type { RegistrySession } from '../registry.svelte.ts';
+import { parseVerificationLink, verificationLink } from './link.ts';
+import type { TrustedKeys } from './trusted-keys.svelte.ts';
+
+export type VerifyStatus =
+  | { state: 'idle' }
+  | { state: 'working'; message: string; done: number; total: number }
+  | { state: 'done'; result: VerificationResult }
+  | { state: 'error'; code: string; message: string };
+
+export type KeyInfo =
+  | { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string; pem: string }
+  | { ok: false; message: string };
+
+/** How the identity modes are offered, in order. */
+export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
+  { mode: 'ignore', label: "Not checked (cosign's default)" },
+  { mode: 'matchRepoDigestOrExact', label: 'matchRepoDigestOrExact: this tag, or this repository by digest' },
+  { mode: 'matchExact', label: 'matchExact: exactly the reference verified' },
+  { mode: 'matchRepository', label: 'matchRepository: this repository, any tag' },
+  { mode: 'exactReference', label: 'exactReference: one given reference' },
+  { mode: 'exactRepository', label: 'exactRepository: one given repository' },
+  { mode: 'remapIdentity', label: 'remapIdentity: a mirror of images signed elsewhere' },
+];
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+export class VerifyPage {
+  image = $state('');
+  keyText = $state('');
+  identityMode = $state<IdentityMode>('ignore');
+  dockerReference = $state('');
+  dockerRepository = $state('');
+  prefix = $state('');
+  signedPrefix = $state('');
+  annotationsText = $state('');
+  requireEveryPlatform = $state(false);
+  username = $state('');
+  password = $state('');
+
+  status = $state.raw<VerifyStatus>({ state: 'idle' });
+  /** Set when a verification link filled the form: the key it carried, as given. */
+  linkKeyText = $state<string | null>(null);
+  /** The link named no identity rule, so cosign's applies (and the result says so). */
+  linkIdentityDefault = $state(false);
+  /** Object URL of the result JSON. */
+  jsonUrl = $state<string | null>(null);
+
+  readonly #session: RegistrySession;
+  readonly #trusted: TrustedKeys;
+  readonly #origin: string;
+  #abort: AbortController | null = null;
+
+  constructor(session: RegistrySession, trusted: TrustedKeys, origin: string = location.origin) {
+    this.#session = session;
+    this.#trusted = trusted;
+    this.#origin = origin;
+  }
+
+  /** The key in the form, read; null while the field is empty. */
+  readonly key = $derived.by((): KeyInfo | null => {
+    const text = this.keyText.trim();
+    if (!text) return null;
+    try {
+      const info = parsePublicKey(text);
+      return {
+        ok: true,
+        spki: info.spki,
+        fingerprint: fingerprint(info.spki),
+        algorithm: algorithmName(info.algorithm),
+        pem: publicKeyPem(info.spki),
+      };
+    } catch (e) {
+      return { ok: false, message: describe(e).message };
+    }
+  });
+
+  /** The key in the form is the one the link supplied (not replaced since). */
+  readonly keyFromLink = $derived(this.linkKeyText !== null && this.keyText.trim() === this.linkKeyText.trim());
+
+  /** The viewer's name for the key in the form, when they trust it. */
+  readonly trustedName = $derived.by(() => {
+    const k = this.key;
+    return k?.ok ? (this.#trusted.byFingerprint(k.fingerprint.hex)?.name ?? null) : null;
+  });
+
+  readonly result = $derived(this.status.state === 'done' ? this.status.result : null);
+
+  readonly snippets = $derived.by((): PolicySnippets | null => {
+    const r = this.result;
+    return r?.verified ? policySnippets(r) : null;
+  });
+
+  /** A verification link for what was just verified (image pinned to the digest verified). */
+  readonly shareLink = $derived.by((): string | null => {
+    const r = this.result;
+    const k = this.key;
+    if (!r?.image.digest || !r.image.reference || !k?.ok) return null;
+    try {
+      const ref = parseReference(r.image.reference);
+      return verificationLink(this.#origin, {
+        image: formatReference({ ...pinned(ref, r.image.digest), ...(ref.tag ? { tag: ref.tag } : {}) }),
+        spki: k.spki,
+        identity: r.policy.identity,
+        annotations: r.policy.annotations,
+        requireEveryPlatform: r.policy.requireEveryPlatform,
+      });
+    } catch {
+      return null;
+    }
+  });
+
+  /**
+   * The identity rule of the form.
+   * @throws VerificationError VERIFY_POLICY_INVALID
+   */
+  identityRule(): IdentityRule {
+    const rule = {
+      type: this.identityMode,
+      dockerReference: this.dockerReference.trim(),
+      dockerRepository: this.dockerRepository.trim(),
+      prefix: this.prefix.trim(),
+      signedPrefix: this.signedPrefix.trim(),
+    } as IdentityRule;
+    return checkIdentityRule(rule);
+  }
+
+  /** What the chosen rule demands, or why it is incomplete. */
+  readonly ruleDescription = $derived.by(() => {
+    try {
+      return describeIdentityRule(this.identityRule());
+    } catch (e) {
+      return describe(e).message;
+    }
+  });
+
+  /**
+   * Fills the form from a verification link's fragment. Returns false when the fragment carries
+   * no verification (a bare `#/verify`); a broken link sets the status to say why.
+   */
+  loadLink(hash: string): boolean {
+    const q = hash.indexOf('?');
+    if (q < 0 || hash.slice(q + 1).trim() === '') return false;
+    this.#reset();
+    try {
+      const link = parseVerificationLink(hash);
+      this.image = link.image;
+      // The field shows the key as PEM, whichever form the link carried it in.
+      this.keyText = publicKeyPem(link.spki).trim();
+      this.linkKeyText = this.keyText;
+      this.linkIdentityDefault = !link.identityGiven;
+      this.identityMode = link.identity.type;
+      this.dockerReference = link.identity.type === 'exactReference' ? link.identity.dockerReference : '';
+      this.dockerRepository = link.identity.type === 'exactRepository' ? link.identity.dockerRepository : '';
+      this.prefix = link.identity.type === 'remapIdentity' ? link.identity.prefix : '';
+      this.signedPrefix = link.identity.type === 'remapIdentity' ? link.identity.signedPrefix : '';
+      this.annotationsText = Object.entries(link.annotations)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n');
+      this.requireEveryPlatform = link.requireEveryPlatform;
+      return true;
+    } catch (e) {
+      const { code, message } = describe(e);
+      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+      return false;
+    }
+  }
+
+  #reset(): void {
+    this.#abort?.abort(new DOMException('superseded', 'AbortError'));
+    this.status = { state: 'idle' };
+    this.linkKeyText = null;
+    this.linkIdentityDefault = false;
+  }
+
+  /** Verifies what the form says. Never throws: the status says how it went. */
+  async run(): Promise<void> {
+    this.#abort?.abort(new DOMException('superseded', 'AbortError'));
+    const abort = new AbortController();
+    this.#abort = abort;
+    if (this.jsonUrl) URL.revokeObjectURL(this.jsonUrl);
+    this.jsonUrl = null;
+    const fail = (code: string, message: string): void => {
+      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+    };
+    const key = this.key;
+    if (!this.image.trim()) return fail('REGISTRY_REFERENCE_INVALID', 'type the image reference to verify.');
+    if (!key) return fail('KEY_PEM_INVALID', 'paste the public key (PEM) or choose a key file.');
+    if (!key.ok) return fail('KEY_PEM_INVALID', key.message);
+    let identity: IdentityRule;
+    let annotations: Record<string, string>;
+    try {
+      identity = this.identityRule();
+      annotations = parseAnnotations(this.annotationsText);
+      const ref = parseReference(this.image);
+      if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
+    } catch (e) {
+      const { code, message } = describe(e);
+      return fail(code, message);
+    }
+    this.status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
+    try {
+      const result = await verifyImage(this.#session.client, {
+        image: this.image.trim(),
+        spki: key.spki,
+        identity,
+        annotations,
+        requireEveryPlatform: this.requireEveryPlatform,
+        knownKeys: this.#trusted.known(),
+        signal: abort.signal,
+        onProgress: (p) => {
+          if (this.#abort === abort)
+            this.status = { state: 'working', message: p.message, done: p.done, total: p.total };
+        },
+      });
+      if (this.#abort !== abort) return;
+      result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
+      this.jsonUrl = URL.createObjectURL(
+        new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
+      );
+      this.status = { state: 'done', result };
+    } catch (e) {
+      if (this.#abort !== abort) return;
+      const { code, message } = describe(e);
+      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+    }
+  }
+
+  /** Reads a key file chosen in the form into the key field. */
+  async readKeyFile(file: File | undefined): Promise<void> {
+    if (!file) return;
+    if (file.size > 64 * 1024) {
+      this.status = {
+        state: 'error',
+        code: 'KEY_PEM_INVALID',
+        message: `Not verified: "${file.name}" is ${file.size} bytes, far too large to be a public key.`,
+      };
+      return;
+    }
+    this.keyText = (await file.text()).trim();
+  }
+
+  /** Trusts the key in the form under `name`. Returns an error sentence, or null. */
+  trustKey(name: string): string | null {
+    const k = this.key;
+    if (!k?.ok) return 'There is no valid key in the form to trust.';
+    try {
+      this.#trusted.add(name, k.spki);
+      return null;
+    } catch (e) {
+      return describe(e).message;
+    }
+  }
+
+  /** File name for the downloaded result. */
+  get jsonName(): string {
+    const d = this.result?.image.digest;
+    return `verification-${d ? d.slice(7, 19) : 'result'}.json`;
+  }
+}
