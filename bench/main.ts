@@ -1,6 +1,9 @@
 /**
  * `npm run bench`: measured figures, each next to its baseline measured in the same run.
  *
+ * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts); the
+ * relay's streaming throughput and memory next to direct registry access (server/bench-relay.ts).
+ *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
  * the app's own worker, and the whole "Unlock key" action on the real page (click to "Key ready"),
@@ -151,6 +154,44 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
   }
 }
 
+async function registrySections(browser: Browser): Promise<void> {
+  // The real registries and the app's server with its relay set for them, as the e2e tests run it.
+  process.env.E2E_PORT ??= '8097';
+  const { default: globalSetup, E2E_PORT } = await import('../test/e2e/global-setup.ts');
+  const teardown = await globalSetup();
+  try {
+    const { registriesFromEnv } = await import('../test/rig/registries.ts');
+    const regs = registriesFromEnv()!;
+    const { benchSign } = await import('./sign.ts');
+    console.log(`\nSigning a single-platform image, key already unlocked (median of ${RUNS}, first run apart)`);
+    const s = await benchSign(browser, `http://localhost:${E2E_PORT}`, regs, RUNS);
+    const page = median(s.pageMs);
+    const c2 = median(s.cosign2Ms);
+    const c3 = median(s.cosign3Ms);
+    row('page: click "Sign" to both formats pushed, through the relay', page, '');
+    row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
+    row('cosign 3.1 sign (bundle), same key file and image', c3, '');
+    row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page is ${((c2 + c3) / page).toFixed(1)}× faster`);
+
+    const { benchRelay } = await import('../server/bench-relay.ts');
+    const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
+    console.log(`\nA ${sizeMiB} MiB blob up and down, direct to the TLS registry and through the relay`);
+    const r = await benchRelay({ registry: regs.tls, sizeBytes: sizeMiB * 2 ** 20 });
+    console.log(
+      `  direct up / down                                         ${r.directUpMBps.toFixed(0)} / ${r.directDownMBps.toFixed(0)} MB/s`,
+    );
+    console.log(
+      `  relay up / down                                          ${r.relayUpMBps.toFixed(0)} / ${r.relayDownMBps.toFixed(0)} MB/s`,
+    );
+    console.log(`  relay / direct throughput                                ${r.ratio.toFixed(2)}`);
+    console.log(
+      `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
+    );
+  } finally {
+    await teardown();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -161,6 +202,7 @@ async function main(): Promise<void> {
     console.log(`(Chromium ${browser.version()})`);
     await chromiumWorkerSection(browser, native);
     await unlockSection(browser, native);
+    await registrySections(browser);
   } finally {
     await browser.close();
   }

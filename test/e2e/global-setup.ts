@@ -5,6 +5,7 @@
  * configure it. Both are stopped at the end.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
 import { registriesInfo, startRegistries } from '../rig/registries.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8091);
@@ -31,6 +32,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     info.basic.host,
     ...(info.token ? [info.token.host, new URL(info.token.realm).host] : []),
   ];
+  mkdirSync('test-results', { recursive: true });
+  const log = openSync(`test-results/server-${E2E_PORT}.log`, 'w');
   const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     env: {
       ...process.env,
@@ -40,7 +43,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       RELAY_PLAIN_HTTP_REGISTRIES: info.basic.host,
       NODE_EXTRA_CA_CERTS: info.tls.caFile,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // One line per relayed request: kept in a file, where a failing test can be looked into.
+    stdio: ['ignore', log, log],
   });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   try {

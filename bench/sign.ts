@@ -1,0 +1,91 @@
+/**
+ * Signing figures for `npm run bench`: from clicking "Sign" on the real page (key already
+ * unlocked) to both formats pushed, through the relay, next to the cosign CLI signing the same
+ * image with the same key file in the same run (cosign 2.5 writes the legacy format, cosign 3.1
+ * the bundle; the page writes both in one click).
+ */
+import type { Browser } from 'playwright';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pushSampleImage } from '../test/rig/images.ts';
+import type { RegistriesInfo } from '../test/rig/registries.ts';
+import {
+  cosign2SignArgs,
+  cosign3SignArgs,
+  cosignEnv,
+  makeCosign3Offline,
+  makeToolHome,
+  runOk,
+} from '../test/rig/tools.ts';
+
+export interface SignBench {
+  pageMs: number[];
+  cosign2Ms: number[];
+  cosign3Ms: number[];
+}
+
+const time = async (fn: () => Promise<unknown>): Promise<number> => {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+};
+
+export async function benchSign(
+  browser: Browser,
+  baseUrl: string,
+  regs: RegistriesInfo,
+  runs: number,
+): Promise<SignBench> {
+  const home = await makeToolHome('cosign-web-bench-');
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${baseUrl}/#/keys`);
+    await page.getByLabel('New key password').fill('bench');
+    await page.getByRole('button', { name: 'Generate key pair' }).click();
+    await page.getByRole('status').filter({ hasText: 'Key ready' }).waitFor();
+    const [dl] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download cosign.key' }).click(),
+    ]);
+    const keyFile = join(home.dir, 'cosign.key');
+    writeFileSync(keyFile, readFileSync(await dl.path()));
+    const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
+    const offline = await makeCosign3Offline(home);
+    const out: SignBench = { pageMs: [], cosign2Ms: [], cosign3Ms: [] };
+    for (let i = 0; i <= runs; i++) {
+      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, `bench/sign-${i}`, 'v1');
+      await page.goto(`${baseUrl}/#/sign`);
+      await page.getByLabel('Image reference').fill(image.ref);
+      // Timed inside the page from the click to the "Signed" status, so Playwright's polling adds nothing.
+      await page.evaluate(() => {
+        const w = window as unknown as { signMs: Promise<number> };
+        w.signMs = new Promise((resolve) => {
+          let t0 = 0;
+          document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+          new MutationObserver((_, obs) => {
+            const text = document.querySelector('[role=status]')?.textContent ?? '';
+            if (text.startsWith('Signed') || text.includes('said')) {
+              obs.disconnect();
+              resolve(text.startsWith('Signed') ? performance.now() - t0 : NaN);
+            }
+          }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        });
+      });
+      await page.getByRole('button', { name: 'Sign' }).click();
+      const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
+      if (Number.isNaN(ms))
+        throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
+      const c2 = await time(() => runOk('cosign2', cosign2SignArgs(keyFile, image.ref), { env }));
+      const c3 = await time(() => runOk('cosign3', cosign3SignArgs(keyFile, offline, image.ref), { env }));
+      if (i > 0) {
+        out.pageMs.push(ms);
+        out.cosign2Ms.push(c2);
+        out.cosign3Ms.push(c3);
+      }
+    }
+    await page.close();
+    return out;
+  } finally {
+    await home.cleanup();
+  }
+}
