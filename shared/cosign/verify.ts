@@ -593,7 +593,7 @@ async function legacySignatures(ctx: Context, result: ManifestResult): Promise<v
       n,
       typeof layer === 'object' && layer !== null ? layer : ({} as Descriptor),
     );
-    ctx.tick(`Checked ${res.id}`);
+    ctx.tick(`Checked .sig layer ${n}`);
     return res;
   });
   result.signatures.push(...out);

@@ -223,6 +223,7 @@ export class VerifyPage {
       return fail(code, message);
     }
     this.status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
+    let lastPaint = 0;
     try {
       const result = await verifyImage(this.#session.client, {
         image: this.image.trim(),
@@ -232,9 +233,14 @@ export class VerifyPage {
         requireEveryPlatform: this.requireEveryPlatform,
         knownKeys: this.#trusted.known(),
         signal: abort.signal,
+        // Chromium keeps 6 connections per host; a deeper queue keeps them busy between responses.
+        concurrency: 12,
         onProgress: (p) => {
-          if (this.#abort === abort)
-            this.status = { state: 'working', message: p.message, done: p.done, total: p.total };
+          // At most one repaint per animation frame, however fast signatures are checked.
+          const now = performance.now();
+          if (this.#abort !== abort || (now - lastPaint < 16 && p.done < p.total)) return;
+          lastPaint = now;
+          this.status = { state: 'working', message: p.message, done: p.done, total: p.total };
         },
       });
       if (this.#abort !== abort) return;
