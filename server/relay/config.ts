@@ -4,8 +4,14 @@
  * `RelayConfig` that answers "may the relay reach host:port, and over which scheme?".
  *
  * Environment (all optional):
- * - RELAY_ALLOWED_REGISTRIES    comma-separated `host[:port]`; empty: DEFAULT_REGISTRIES below
- * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80)
+ * - RELAY_ALLOWED_REGISTRIES    comma-separated `host[:port]`, matched on host and port exactly
+ *                               (port default 443, or 80 for a host listed as plain http on 80).
+ *                               Replaces the defaults (DEFAULT_REGISTRIES and their blob storage).
+ *                               A listed host may resolve to private or loopback addresses: the
+ *                               operator vouches for it (over https its certificate still must
+ *                               match its name). Defaults must resolve to public addresses only.
+ * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80);
+ *                               it chooses the scheme only, the host must be allowed as well
  * - RELAY_CORS_ORIGINS          comma-separated origins allowed to call the relay cross-origin
  * - RELAY_MAX_MANIFEST_BYTES    largest manifest PUT body (default 4 MiB)
  * - RELAY_UPSTREAM_TIMEOUT_MS   time to response headers and idle time upstream (default 30 s)
