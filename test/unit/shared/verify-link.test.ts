@@ -42,13 +42,11 @@ const identityRule: fc.Arbitrary<IdentityRule> = fc.oneof(
   fc
     .tuple(host, repository)
     .map(([h, r]): IdentityRule => ({ type: 'exactRepository', dockerRepository: `${h}/${r}` })),
-  fc
-    .tuple(host, repository, host, repository)
-    .map(([h1, r1, h2, r2]): IdentityRule => ({
-      type: 'remapIdentity',
-      prefix: `${h1}/${r1}`,
-      signedPrefix: `${h2}/${r2}`,
-    })),
+  fc.tuple(host, repository, host, repository).map(([h1, r1, h2, r2]): IdentityRule => ({
+    type: 'remapIdentity',
+    prefix: `${h1}/${r1}`,
+    signedPrefix: `${h2}/${r2}`,
+  })),
 );
 const annotations = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 12 }).filter((k) => k.trim() === k && k !== '__proto__'),
