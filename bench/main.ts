@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: measured figures, each next to its baseline measured in the same run.
  *
- * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts); the
- * relay's streaming throughput and memory next to direct registry access (server/bench-relay.ts).
+ * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
+ * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
+ * throughput and memory next to direct registry access (server/bench-relay.ts).
  *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
@@ -172,6 +173,18 @@ async function registrySections(browser: Browser): Promise<void> {
     row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
     row('cosign 3.1 sign (bundle), same key file and image', c3, '');
     row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page is ${((c2 + c3) / page).toFixed(1)}× faster`);
+
+    const { benchVerify } = await import('./verify.ts');
+    console.log(`\nVerifying a .sig with 100 signatures (median of ${RUNS})`);
+    const v = await benchVerify({ runs: RUNS, browser, baseUrl: `http://localhost:${E2E_PORT}`, regs });
+    row('cosign 2.5 verify (baseline)', v.cosign2MedianMs, '');
+    row('page in Chromium, through the relay: first', v.pageFirstMs, '');
+    row(
+      'page in Chromium, through the relay: median',
+      v.pageMedianMs,
+      `${(v.pageMedianMs / v.cosign2MedianMs).toFixed(1)}× cosign`,
+    );
+    row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
 
     const { benchRelay } = await import('../server/bench-relay.ts');
     const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
