@@ -72,6 +72,8 @@ export function createApp(options: AppOptions): Hono {
   app.all('/relay/*', relay(relayOptions));
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
+  // Same origin only (no CORS list): other sites must not hold this server's locks.
+  app.use('/locks/*', relayCors({}));
   app.route('/locks', createLocks());
 
   app.use('/*', serveStatic({ root: options.staticRoot }));

@@ -74,7 +74,11 @@ function pubFile(pem: string): string {
   return f;
 }
 
-async function verifyWithTools(pub: string, image: PushedImage, skopeoIdentity?: Record<string, unknown>): Promise<void> {
+async function verifyWithTools(
+  pub: string,
+  image: PushedImage,
+  skopeoIdentity?: Record<string, unknown>,
+): Promise<void> {
   const r = regs();
   const env = cosignEnv(home, { caFile: r.tls.caFile });
   const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref), { env });
@@ -87,14 +91,26 @@ async function verifyWithTools(pub: string, image: PushedImage, skopeoIdentity?:
     writeFileSync(policy, sigstorePolicy(pub, [image.repository], skopeoIdentity));
     const s = await run(
       'skopeo',
-      ['--policy', policy, 'copy', '--all', '--remove-signatures', ...skopeoRegistryFlags(access, 'src'), `docker://${image.tagRef}`, `oci:${join(home.dir, `o-${Math.random()}`)}:x`],
+      [
+        '--policy',
+        policy,
+        'copy',
+        '--all',
+        '--remove-signatures',
+        ...skopeoRegistryFlags(access, 'src'),
+        `docker://${image.tagRef}`,
+        `oci:${join(home.dir, `o-${Math.random()}`)}:x`,
+      ],
       { env: skopeoEnv(home) },
     );
     expect(s.code, `skopeo: ${s.stderr}`).toBe(0);
   }
 }
 
-test('sign with a generated cosign key: what will be signed, both formats, cosign 2.5, 3.1 and skopeo accept; the link verifies elsewhere', async ({ page, browser }) => {
+test('sign with a generated cosign key: what will be signed, both formats, cosign 2.5, 3.1 and skopeo accept; the link verifies elsewhere', async ({
+  page,
+  browser,
+}) => {
   const r = regs();
   const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-cosign', 'v1');
   const pub = await makeKey(page, 'cosign');
@@ -119,7 +135,9 @@ test('sign with a generated cosign key: what will be signed, both formats, cosig
   const viewer = await browser.newContext();
   const other = await viewer.newPage();
   await other.goto(link!);
-  await expect(other.getByRole('status').filter({ hasText: /^(Verified|Not verified)/ })).toContainText(/^Verified/, { timeout: 60_000 });
+  await expect(other.getByRole('status').filter({ hasText: /^(Verified|Not verified)/ })).toContainText(/^Verified/, {
+    timeout: 60_000,
+  });
   await viewer.close();
 });
 
@@ -144,7 +162,9 @@ for (const [name, kind, file] of kinds) {
 
 test('an index: progress over the manifests, every platform signed, skopeo copy --all accepts it', async ({ page }) => {
   const r = regs();
-  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-index', 'v1', { index: true });
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-index', 'v1', {
+    index: true,
+  });
   const pub = await makeKey(page, 'browser');
   await page.goto('/#/sign');
   await page.getByLabel('Image reference').fill(image.tagRef);
@@ -158,12 +178,18 @@ test('an index: progress over the manifests, every platform signed, skopeo copy 
 
 test('a private registry: the registry fields carry the credentials through the relay', async ({ page }) => {
   const r = regs();
-  const image = await pushSampleImage({ host: r.basic.host, username: r.basic.username, password: r.basic.password }, 'e2e/private', 'v1');
+  const image = await pushSampleImage(
+    { host: r.basic.host, username: r.basic.username, password: r.basic.password },
+    'e2e/private',
+    'v1',
+  );
   await makeKey(page, 'browser');
   await page.goto('/#/sign');
   await page.getByLabel('Image reference').fill(image.tagRef);
   await page.getByRole('button', { name: 'Sign' }).click();
-  await expect(status(page)).toContainText(/said 401 .*credentials were refused or are missing|needs a username and password/);
+  await expect(status(page)).toContainText(
+    /said 401 .*credentials were refused or are missing|needs a username and password/,
+  );
   await page.getByLabel('Registry username').fill(r.basic.username);
   await page.getByLabel('Registry password').fill('wrong');
   await page.getByRole('button', { name: 'Sign' }).click();

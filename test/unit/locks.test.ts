@@ -51,3 +51,31 @@ describe('tag locks', () => {
     expect((await post(app, '/acquire', { key: 'a' })).status).toBe(503);
   });
 });
+
+describe('tag locks in the app', () => {
+  it('refuse other sites, as the relay does', async () => {
+    const { createApp } = await import('../../server/app.ts');
+    const app = createApp({ staticRoot: 'dist' });
+    const body = JSON.stringify({ key: 'r/x:t' });
+    const headers = { 'content-type': 'application/json' };
+    const foreign = await app.request('http://localhost:8080/locks/acquire', {
+      method: 'POST',
+      body,
+      headers: { ...headers, origin: 'https://evil.example' },
+    });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('x-relay-error')).toBe('RELAY_ORIGIN_REFUSED');
+    const crossSite = await app.request('http://localhost:8080/locks/acquire', {
+      method: 'POST',
+      body,
+      headers: { ...headers, 'sec-fetch-site': 'cross-site' },
+    });
+    expect(crossSite.status).toBe(403);
+    const own = await app.request('http://localhost:8080/locks/acquire', {
+      method: 'POST',
+      body,
+      headers: { ...headers, origin: 'http://localhost:8080' },
+    });
+    expect(own.status).toBe(200);
+  });
+});
