@@ -211,3 +211,45 @@ test('errors are sentences: unknown image, bad reference, no key', async ({ page
   await page.getByRole('button', { name: 'Sign' }).click();
   await expect(status(page)).toContainText('is not a valid image reference');
 });
+
+for (const kind of ['tls', 'basic', 'token'] as const) {
+  test(`through the relay to the ${kind} registry: the page lists tags, resolves the digest, pushes the signatures`, async ({
+    page,
+  }) => {
+    const r = regs();
+    const target =
+      kind === 'tls'
+        ? { host: r.tls.host, caFile: r.tls.caFile }
+        : kind === 'basic'
+          ? { host: r.basic.host, username: r.basic.username, password: r.basic.password }
+          : { host: r.token!.host, caFile: r.token!.caFile, username: r.token!.username, password: r.token!.password };
+    await pushSampleImage(target, 'e2e/three', 'v0');
+    const image = await pushSampleImage(target, 'e2e/three', 'v1');
+    const pub = await makeKey(page, 'browser');
+    await page.goto('/#/sign');
+    await page.getByLabel('Image reference').fill(image.tagRef);
+    if (target.username) {
+      await page.getByLabel('Registry username').fill(target.username);
+      await page.getByLabel('Registry password').fill(target.password!);
+    }
+    await page.getByRole('button', { name: 'Look up' }).click();
+    const what = page.getByRole('region', { name: 'What will be signed' });
+    await expect(what).toContainText(image.digest);
+    await expect(what.getByLabel('Tags in this repository')).toContainText('v0');
+    await expect(what.getByLabel('Tags in this repository')).toContainText('v1');
+    await page.getByRole('button', { name: 'Sign' }).click();
+    await expect(status(page)).toContainText(`Signed ${image.digest}`);
+    const creds = target.username
+      ? ['--registry-username', target.username, '--registry-password', target.password!]
+      : [];
+    const env = cosignEnv(home, target.caFile ? { caFile: target.caFile } : {});
+    const v2 = await run('cosign2', cosignVerifyArgs(pubFile(pub), image.ref, creds), { env });
+    expect(v2.code, v2.stderr).toBe(0);
+    const v3 = await run(
+      'cosign3',
+      cosignVerifyArgs(pubFile(pub), image.ref, ['--trusted-root', offline.trustedRoot, ...creds]),
+      { env },
+    );
+    expect(v3.code, v3.stderr).toBe(0);
+  });
+}

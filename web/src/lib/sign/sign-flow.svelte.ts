@@ -56,6 +56,8 @@ export class SignFlow {
   /** The reference the plan was made for (normalised). */
   planned = $state.raw<ImageReference | null>(null);
   result = $state.raw<SignResult | null>(null);
+  /** The tags of the looked-up repository (null while unknown or when listing is not allowed). */
+  tags = $state.raw<string[] | null>(null);
   link = $state('');
 
   readonly #keys: KeyStore;
@@ -117,6 +119,14 @@ export class SignFlow {
       this.plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
       this.planned = ref;
       this.status = { state: 'idle' };
+      // The repository's tags, to pick another one; a registry may refuse listing, which is fine.
+      this.tags = null;
+      this.#registry.client.listTags(ref).then(
+        (tags) => {
+          if (this.planned === ref) this.tags = tags.filter((t) => !/^sha256-[0-9a-f]{64}(\.\w+)?$/.test(t));
+        },
+        () => undefined,
+      );
       return true;
     } catch (e) {
       this.plan = null;
