@@ -129,6 +129,23 @@ const RETRYABLE = new Set([
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const noLock: TagLock = async () => async () => undefined;
 
+/**
+ * Runs a push again when the registry fails it for a moment. distribution 2.8 answers 400
+ * DIGEST_INVALID to a manifest, or 500 to a read, while another upload of the same blob (the
+ * empty config every bundle referrer shares, an identical payload) commits.
+ */
+async function withRetries<T>(o: SignOptions, fn: () => Promise<T>): Promise<T> {
+  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 5 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+      await sleep(settle() * attempt);
+    }
+  }
+}
+
 /** Reads a tag's manifest, or null when the tag does not exist. */
 async function readTag(client: RegistryClient, repo: RepoRef, tag: string): Promise<Record<string, unknown> | null> {
   try {
@@ -223,7 +240,7 @@ async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTar
   const payload = buildSimpleSigningPayload(o.dockerReference, digest, o.annotations);
   const signature = await o.signer.sign(payload);
   const layer = sigLayer(payload, toBase64(signature));
-  await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
+  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
   const tag = sigTag(digest);
   await appendSafely(
     o,
@@ -252,19 +269,17 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
   const statement = buildSignStatement(subject.digest, o.annotations);
   const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
   const bundle = buildDsseBundle(fingerprint(o.signer.spki).hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
-  const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
-  await client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty });
-  const referrer = buildBundleReferrer(
-    subject,
-    bundleDesc,
-    COSIGN_SIGN_PREDICATE,
-    rfc3339Seconds((o.now ?? (() => new Date()))()),
-  );
-  const pushed = await client.pushReferrer(repo, referrer, MT.ociManifest);
+  const created = rfc3339Seconds((o.now ?? (() => new Date()))());
+  const pushed = await withRetries(o, async () => {
+    const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
+    await client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty });
+    const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
+    return { ...(await client.pushReferrer(repo, referrer, MT.ociManifest)), size: referrer.length };
+  });
   if (pushed.subjectProcessed) return { referrer: pushed.digest, via: 'referrers-api' };
   const entry: Descriptor = {
     mediaType: MT.ociManifest,
-    size: referrer.length,
+    size: pushed.size,
     digest: pushed.digest,
     artifactType: MT.sigstoreBundle,
   };
