@@ -17,6 +17,7 @@ import { createApp } from '../../server/app.ts';
 import type { RelayOptions } from '../../server/relay/config.ts';
 import { serveApp } from '../../server/serve.ts';
 import { RegistryClient, relayRouting } from '../../shared/registry/client.ts';
+import { MT } from '../../shared/registry/mediatypes.ts';
 import { testStaticRoot } from '../unit/server/loopback.ts';
 
 const regs = inject('cosignWebRegistries');
@@ -318,6 +319,22 @@ describe('the shared registry client through the relay', () => {
       const d = await client.pushBlob(repo, bytes);
       expect(d.digest).toBe(sha256(bytes));
       expect(Buffer.from(await client.getBlob(repo, d.digest, bytes.length)).equals(bytes)).toBe(true);
+      // A manifest: push, resolve, list, pull and delete, all through the relay.
+      const config = await client.pushBlob(repo, new TextEncoder().encode('{}'), { mediaType: MT.ociEmpty });
+      const manifest = new TextEncoder().encode(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.ociManifest,
+          config,
+          layers: [{ ...d, mediaType: 'application/octet-stream' }],
+        }),
+      );
+      const digest = await client.putManifest(repo, 'v1', manifest, MT.ociManifest);
+      expect((await client.resolve(repo, 'v1')).digest).toBe(digest);
+      expect(await client.listTags(repo)).toEqual(['v1']);
+      expect(Buffer.from((await client.getManifest(repo, digest)).bytes).equals(Buffer.from(manifest))).toBe(true);
+      await client.deleteManifest(repo, digest);
+      await expect(client.resolve(repo, digest)).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
     }
   });
 });
