@@ -301,6 +301,17 @@ async function fetchSignatureBlob(
   }
 }
 
+/** A keyless signature (a certificate instead of a key): shown as such, never counted. */
+function keyless(base: Omit<SignatureResult, 'checks' | 'verified' | 'error'>, checks: Checks): SignatureResult {
+  base.kind = 'keyless';
+  const error = r(
+    'VERIFY_KEYLESS',
+    'Keyless signature (a certificate instead of a key): this page verifies with keys, so it does not count.',
+  );
+  checks.set('signature', 'skipped', error.message);
+  return finish(base, checks, 'Not checked: keyless signature.', error);
+}
+
 async function verifyLegacyLayer(
   ctx: Context,
   target: string,
@@ -332,13 +343,7 @@ async function verifyLegacyLayer(
   const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
   if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
   if (CERTIFICATE_ANNOTATION in annotations) {
-    base.kind = 'keyless';
-    const error = r(
-      'VERIFY_KEYLESS',
-      'Keyless signature (a certificate instead of a key): this page verifies with keys, so it does not count.',
-    );
-    checks.set('signature', 'skipped', error.message);
-    return finish(base, checks, 'Not checked: keyless signature.', error);
+    return keyless(base, checks);
   }
   const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
   if (!sig) {
@@ -458,13 +463,7 @@ async function verifyReferrer(
   }
   base.tlogEntry = bundle.hasTlogEntries;
   if (bundle.material.kind === 'certificate') {
-    base.kind = 'keyless';
-    const error = r(
-      'VERIFY_KEYLESS',
-      'Keyless signature (a certificate instead of a key): this page verifies with keys, so it does not count.',
-    );
-    checks.set('signature', 'skipped', error.message);
-    return finish(base, checks, 'Not checked: keyless signature.', error);
+    return keyless(base, checks);
   }
   if (!bundle.dsse) {
     base.kind = 'other';
