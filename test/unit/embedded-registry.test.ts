@@ -36,7 +36,7 @@ async function errorCode(res: Response): Promise<string | undefined> {
   return body.errors[0]?.code;
 }
 
-async function pushBlob(name: string, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
+async function pushBlob(name: string, bytes: Uint8Array<ArrayBuffer>): Promise<{ digest: string; size: number }> {
   const digest = digestOf(bytes);
   const res = await req(`/v2/${name}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes });
   expect(res.status).toBe(201);
