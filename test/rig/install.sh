@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1 (Debian sid) and
+# Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1, crane and oras (Debian sid) and
 # skopeo 1.18 (trixie, run through trixie's own dynamic loader), plus the Debian bookworm packages
 # the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl).
 #
@@ -17,7 +17,8 @@ MIRROR="${COSIGN_WEB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl softhsm2 opensc ca-certificates)
 TRIXIE_PACKAGES=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
-SID_PACKAGES=(cosign)
+# crane and oras: two more real registry clients, to test the embedded registry (server/registry/).
+SID_PACKAGES=(cosign crane oras)
 # Bump when the layout of the cache changes, so old caches are rebuilt.
 LAYOUT=1
 
@@ -190,7 +191,9 @@ verify_versions() {
   case "$c2" in github.com/sigstore/cosign/cmd/cosign) ;; *) die "trixie cosign binary is not cosign v2 (module '$c2')";; esac
   case "$c3" in github.com/sigstore/cosign/v3/cmd/cosign) ;; *) die "sid cosign binary is not cosign v3 (module '$c3')";; esac
   case "$sk" in "skopeo version 1.18."*) ;; *) die "skopeo must be 1.18.*, got '$sk'";; esac
-  echo "cosign2 $v2 | cosign3 $v3 | skopeo ${sk#skopeo version } (trixie $(pkg_version "$TRIXIE_ROOT" skopeo), libc $(pkg_version "$TRIXIE_ROOT" libc6)) | registry $(dpkg-query -W -f='${Version}' docker-registry) | chromium $(dpkg-query -W -f='${Version}' chromium) | cache $CACHE"
+  "$SID_ROOT/usr/bin/crane" version >/dev/null 2>&1 || die "sid crane does not run"
+  "$SID_ROOT/usr/bin/oras" version >/dev/null 2>&1 || die "sid oras does not run"
+  echo "cosign2 $v2 | cosign3 $v3 | crane $(pkg_version "$SID_ROOT" crane) | oras $(pkg_version "$SID_ROOT" oras) | skopeo ${sk#skopeo version } (trixie $(pkg_version "$TRIXIE_ROOT" skopeo), libc $(pkg_version "$TRIXIE_ROOT" libc6)) | registry $(dpkg-query -W -f='${Version}' docker-registry) | chromium $(dpkg-query -W -f='${Version}' chromium) | cache $CACHE"
 }
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_WANT" ]; then
