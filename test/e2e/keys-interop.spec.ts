@@ -4,7 +4,7 @@
  * with it and enforces a sigstoreSigned policy; keys made by cosign unlock in the page.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import { registriesFromEnv } from '../rig/registries.ts';
@@ -17,9 +17,8 @@ import {
   makeToolHome,
   run,
   runOk,
-  sigstorePolicy,
-  skopeoEnv,
-  skopeoRegistryFlags,
+  skopeoPolicyPull,
+  skopeoSignedCopy,
   type ToolHome,
 } from '../rig/tools.ts';
 import { tempFile } from './helpers.ts';
@@ -81,61 +80,15 @@ test('a key pair generated in the page signs with cosign 2.5, cosign 3.1 and sko
 
   // skopeo signs a copy with the same key; skopeo's policy and cosign both accept it.
   const skopeo = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, home.dir);
-  const passFile = join(home.dir, 'pass');
-  writeFileSync(passFile, password + '\n');
   const dest = `${regs.tls.host}/keys/skopeo-signed:v1`;
-  await runOk(
-    'skopeo',
-    [
-      'copy',
-      ...skopeoRegistryFlags(skopeo, 'src'),
-      ...skopeoRegistryFlags(skopeo, 'dest'),
-      '--sign-by-sigstore-private-key',
-      key,
-      '--sign-passphrase-file',
-      passFile,
-      `docker://${image.tagRef}`,
-      `docker://${dest}`,
-    ],
-    { env: skopeoEnv(home) },
-  );
-  const policy = join(home.dir, 'policy.json');
-  writeFileSync(
-    policy,
-    sigstorePolicy(pub, [`${regs.tls.host}/keys/skopeo-signed`], { type: 'matchRepoDigestOrExact' }),
-  );
-  const pulled = await run(
-    'skopeo',
-    [
-      '--policy',
-      policy,
-      'copy',
-      '--remove-signatures',
-      ...skopeoRegistryFlags(skopeo, 'src'),
-      `docker://${dest}`,
-      `oci:${join(home.dir, 'pulled')}:v1`,
-    ],
-    { env: skopeoEnv(home) },
-  );
+  await skopeoSignedCopy(home, skopeo, key, password, image.tagRef, dest);
+  const pulled = await skopeoPolicyPull(home, skopeo, pub, dest, { identity: { type: 'matchRepoDigestOrExact' } });
   expect(pulled.code, pulled.stderr).toBe(0);
   const skopeoSigned = await run('cosign2', cosignVerifyArgs(pub, dest), { env });
   expect(skopeoSigned.code, skopeoSigned.stderr).toBe(0);
 
   // And the policy really is enforced: with another key it refuses.
-  writeFileSync(policy, sigstorePolicy(join(VECTORS, 'cosign2-pw.pub'), [`${regs.tls.host}/keys/skopeo-signed`]));
-  const refused = await run(
-    'skopeo',
-    [
-      '--policy',
-      policy,
-      'copy',
-      '--remove-signatures',
-      ...skopeoRegistryFlags(skopeo, 'src'),
-      `docker://${dest}`,
-      `oci:${join(home.dir, 'refused')}:v1`,
-    ],
-    { env: skopeoEnv(home) },
-  );
+  const refused = await skopeoPolicyPull(home, skopeo, join(VECTORS, 'cosign2-pw.pub'), dest);
   expect(refused.code).not.toBe(0);
 });
 

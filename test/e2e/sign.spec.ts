@@ -15,9 +15,7 @@ import {
   makeCosign3Offline,
   makeToolHome,
   run,
-  sigstorePolicy,
-  skopeoEnv,
-  skopeoRegistryFlags,
+  skopeoPolicyPull,
   type Cosign3Offline,
   type ToolHome,
 } from '../rig/tools.ts';
@@ -87,22 +85,7 @@ async function verifyWithTools(
   expect(v3.code, `cosign 3.1: ${v3.stderr}`).toBe(0);
   if (skopeoIdentity) {
     const access = await skopeoAccess({ host: r.tls.host, caFile: r.tls.caFile }, home.dir);
-    const policy = join(home.dir, `policy-${Math.random()}.json`);
-    writeFileSync(policy, sigstorePolicy(pub, [image.repository], skopeoIdentity));
-    const s = await run(
-      'skopeo',
-      [
-        '--policy',
-        policy,
-        'copy',
-        '--all',
-        '--remove-signatures',
-        ...skopeoRegistryFlags(access, 'src'),
-        `docker://${image.tagRef}`,
-        `oci:${join(home.dir, `o-${Math.random()}`)}:x`,
-      ],
-      { env: skopeoEnv(home) },
-    );
+    const s = await skopeoPolicyPull(home, access, pub, image.tagRef, { identity: skopeoIdentity, all: true });
     expect(s.code, `skopeo: ${s.stderr}`).toBe(0);
   }
 }

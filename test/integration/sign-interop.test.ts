@@ -21,9 +21,7 @@ import {
   makeCosign3Offline,
   makeToolHome,
   run,
-  sigstorePolicy,
-  skopeoEnv,
-  skopeoRegistryFlags,
+  skopeoPolicyPull,
   type Cosign3Offline,
   type ToolHome,
 } from '../rig/tools.ts';
@@ -57,22 +55,7 @@ const env = () => cosignEnv(home, { caFile: regs.tls.caFile });
 
 async function skopeoPull(pub: string, repo: string, tag: string, identity: Record<string, unknown>, all = false) {
   const access = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, home.dir);
-  const policy = join(home.dir, `policy-${Math.random()}.json`);
-  writeFileSync(policy, sigstorePolicy(pub, [`${regs.tls.host}/${repo}`], identity));
-  return run(
-    'skopeo',
-    [
-      '--policy',
-      policy,
-      'copy',
-      ...(all ? ['--all'] : []),
-      '--remove-signatures',
-      ...skopeoRegistryFlags(access, 'src'),
-      `docker://${regs.tls.host}/${repo}:${tag}`,
-      `oci:${join(home.dir, `pull-${Math.random()}`)}:x`,
-    ],
-    { env: skopeoEnv(home) },
-  );
+  return skopeoPolicyPull(home, access, pub, `${regs.tls.host}/${repo}:${tag}`, { identity, all });
 }
 
 describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'ed25519-pkcs8.pem'])(

@@ -419,3 +419,66 @@ export async function toolVersions(): Promise<ToolVersions> {
   ]);
   return { cosign2, cosign3, skopeo, registry, openssl };
 }
+
+/**
+ * Pulls an image with skopeo under a sigstoreSigned policy for `pubKeyFile` (skopeo enforces the
+ * policy on the source; the oci: copy drops the signatures, which oci: cannot store). Returns the
+ * result, so callers can assert acceptance or refusal.
+ */
+export async function skopeoPolicyPull(
+  home: ToolHome,
+  access: SkopeoAccess,
+  pubKeyFile: string,
+  ref: string,
+  opts: { identity?: Record<string, unknown>; all?: boolean } = {},
+): Promise<RunResult> {
+  const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+  const scratch = await mkdtemp(join(home.dir, 'pull-'));
+  const policy = join(scratch, 'policy.json');
+  await writeFile(policy, sigstorePolicy(pubKeyFile, [repo], opts.identity));
+  return run(
+    'skopeo',
+    [
+      '--policy',
+      policy,
+      'copy',
+      ...(opts.all ? ['--all'] : []),
+      '--remove-signatures',
+      ...skopeoRegistryFlags(access, 'src'),
+      `docker://${ref}`,
+      `oci:${join(scratch, 'layout')}:pulled`,
+    ],
+    { env: skopeoEnv(home) },
+  );
+}
+
+/** Copies an image with skopeo, signing the copy with a cosign key (`--sign-by-sigstore-private-key`). */
+export async function skopeoSignedCopy(
+  home: ToolHome,
+  access: SkopeoAccess,
+  key: string,
+  password: string,
+  src: string,
+  dest: string,
+  opts: { all?: boolean } = {},
+): Promise<RunResult> {
+  const scratch = await mkdtemp(join(home.dir, 'sign-'));
+  const passFile = join(scratch, 'pass');
+  await writeFile(passFile, password + '\n');
+  return runOk(
+    'skopeo',
+    [
+      'copy',
+      ...(opts.all ? ['--all'] : []),
+      ...skopeoRegistryFlags(access, 'src'),
+      ...skopeoRegistryFlags(access, 'dest'),
+      '--sign-by-sigstore-private-key',
+      key,
+      '--sign-passphrase-file',
+      passFile,
+      `docker://${src}`,
+      `docker://${dest}`,
+    ],
+    { env: skopeoEnv(home) },
+  );
+}
