@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
@@ -131,6 +132,52 @@ describe('embedded registry', () => {
     expect((await req(`/v2/r/blobs/${digestOf(bytes)}`, { method: 'HEAD' })).status).toBe(404);
     const bad = await req('/v2/r/blobs/sha256:abc');
     expect(await errorCode(bad)).toBe('DIGEST_INVALID');
+  });
+
+  it('refuses a body shorter than its Content-Length, storing nothing and rolling a chunk back', async () => {
+    const bytes = randomBytes(50);
+    const mono = await req(`/v2/r/blobs/uploads/?digest=${digestOf(bytes)}`, {
+      method: 'POST',
+      headers: { 'Content-Length': '100' },
+      body: bytes,
+    });
+    expect(mono.status).toBe(400);
+    expect(await errorCode(mono)).toBe('SIZE_INVALID');
+    const loc = (await req('/v2/r/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
+    expect((await req(loc, { method: 'PATCH', body: bytes.subarray(0, 20) })).status).toBe(202);
+    const short = await req(loc, { method: 'PATCH', headers: { 'Content-Length': '40' }, body: bytes.subarray(20) });
+    expect(await errorCode(short)).toBe('SIZE_INVALID');
+    expect((await req(loc)).headers.get('range')).toBe('0-19');
+    expect((await req(`${loc}?digest=${digestOf(bytes)}`, { method: 'PUT', body: bytes.subarray(20) })).status).toBe(
+      201,
+    );
+    expect(await checkStoredBlobs()).toBe(1);
+  });
+
+  it('answers HEAD errors without a body, other methods and digest algorithms as unsupported', async () => {
+    const head = await req(`/v2/r/blobs/${digestOf('none')}`, { method: 'HEAD' });
+    expect(head.status).toBe(404);
+    expect(await head.text()).toBe('');
+    const post = await req('/v2/r/tags/list', { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(await errorCode(post)).toBe('UNSUPPORTED');
+    const sha512 = await req(`/v2/r/blobs/sha512:${'ab'.repeat(64)}`);
+    expect(await errorCode(sha512)).toBe('UNSUPPORTED');
+    const { digest } = await pushBlob('r', Buffer.from('0123456789'));
+    const outside = await req(`/v2/r/blobs/${digest}`, { headers: { Range: 'bytes=20-30' } });
+    expect(outside.status).toBe(416);
+    expect(outside.headers.get('content-range')).toBe('bytes */10');
+  });
+
+  it('gives Locations under the path it is mounted at', async () => {
+    const outer = new Hono();
+    outer.route('/mirror', reg.app);
+    const res = await outer.request('http://registry.test/mirror/v2/x/blobs/uploads/', { method: 'POST' });
+    expect(res.status).toBe(202);
+    const loc = res.headers.get('location')!;
+    expect(loc).toMatch(/^\/mirror\/v2\/x\/blobs\/uploads\/[0-9a-f-]+$/);
+    expect((await outer.request(`http://registry.test${loc}`)).status).toBe(204);
+    expect(await (await outer.request('http://registry.test/mirror/v2/')).json()).toEqual({});
   });
 
   it('answers 416 to a chunk that does not follow, keeping what came before', async () => {
