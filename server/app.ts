@@ -18,6 +18,8 @@ export interface AppOptions {
   staticRoot: string;
   /** The relay's settings (see server/relay/config.ts); default: the public registries only. */
   relay?: RelayOptions;
+  /** The embedded registry's sample image, offered to the page by /config.json. */
+  sampleImage?: string;
 }
 
 /**
@@ -66,6 +68,8 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // What the page should know about this server: the sample image, when there is one.
+  app.get('/config.json', (c) => c.json({ sampleImage: options.sampleImage ?? null }));
 
   const relayOptions = options.relay ?? {};
   app.use('/relay/*', relayCors(relayOptions));

@@ -1,7 +1,9 @@
 /**
  * Starts the server: `PORT` (default 8080) on `HOST` (default 127.0.0.1, loopback only), serving
  * dist/ and the registry relay, whose RELAY_* settings come from the environment (see
- * server/relay/config.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
+ * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
+ * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry)
+ * seeded with the sample images. Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
 import { existsSync } from 'node:fs';
@@ -10,6 +12,8 @@ import { RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import { describeRelayConfig, relayOptionsFromEnv, type RelayOptions } from './relay/config.ts';
 import { serveApp } from './serve.ts';
+import { createEmbeddedRegistry } from './registry/registry.ts';
+import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -33,7 +37,29 @@ try {
   process.exit(2);
 }
 
-const app = createApp({ staticRoot, relay });
+// The embedded registry (on unless EMBEDDED_REGISTRY=off): always on loopback, whatever HOST is,
+// since it has no authentication; the relay may reach it, over plain http.
+let sampleImage: string | undefined;
+let registryServer: { close(cb: () => void): unknown } | undefined;
+if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
+  const registryPort = Number(process.env.EMBEDDED_REGISTRY_PORT ?? 5001);
+  const dataDir = process.env.REGISTRY_DATA ?? fileURLToPath(new URL('../.data/registry', import.meta.url));
+  const embedded = createEmbeddedRegistry({ dataDir });
+  await seedSampleImages(embedded.app);
+  const served = await serveApp(embedded.app, { port: registryPort, hostname: '127.0.0.1' }).catch((e: Error) => {
+    console.error(
+      `could not start the embedded registry on 127.0.0.1:${registryPort}: ${e.message} (set EMBEDDED_REGISTRY_PORT, or EMBEDDED_REGISTRY=off)`,
+    );
+    process.exit(2);
+  });
+  registryServer = served.server;
+  const registryHost = `127.0.0.1:${served.port}`;
+  relay = { ...relay, localRegistries: [registryHost] };
+  sampleImage = `${registryHost}/${SAMPLE_REPOSITORY}:${SAMPLE_TAG}`;
+  console.log(`embedded registry on ${registryHost} (data in ${dataDir}), sample image ${sampleImage}`);
+}
+
+const app = createApp({ staticRoot, relay, ...(sampleImage ? { sampleImage } : {}) });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
   process.exit(2);
@@ -45,5 +71,8 @@ console.log(describeRelayConfig(relay));
 console.log(`http://${shown}:${listening}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => server.close(() => process.exit(0)));
+  process.on(signal, () => {
+    registryServer?.close(() => undefined);
+    server.close(() => process.exit(0));
+  });
 }

@@ -33,6 +33,11 @@ export type RequestUpstream = (options: https.RequestOptions, scheme: 'http' | '
 export interface RelayOptions {
   /** `host[:port]` the relay may reach (RELAY_ALLOWED_REGISTRIES); empty or absent: the defaults. */
   allowedRegistries?: readonly string[];
+  /**
+   * `host:port` always allowed in addition to `allowedRegistries` or the defaults, spoken to over
+   * plain http: the server's own embedded registry on loopback.
+   */
+  localRegistries?: readonly string[];
   /** `host[:port]` spoken to over plain http (RELAY_PLAIN_HTTP_REGISTRIES); port default 80. */
   plainHttpRegistries?: readonly string[];
   /** Origins (`https://app.example`) that may call the relay cross-origin; default none. */
@@ -159,9 +164,11 @@ function checkInteger(value: number | undefined, name: string, min: number, max:
  * @throws RelayError RELAY_CONFIG_INVALID when an entry or a number is malformed
  */
 export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
-  const plainHttp = new Set(
-    (options.plainHttpRegistries ?? []).map((e) => entryKey(e, () => 80, 'RELAY_PLAIN_HTTP_REGISTRIES')),
-  );
+  const local = (options.localRegistries ?? []).map((e) => entryKey(e, () => 80, 'the embedded registry'));
+  const plainHttp = new Set([
+    ...(options.plainHttpRegistries ?? []).map((e) => entryKey(e, () => 80, 'RELAY_PLAIN_HTTP_REGISTRIES')),
+    ...local,
+  ]);
   const listed = (options.allowedRegistries ?? []).filter((e) => e.trim() !== '');
   const explicit = listed.length > 0;
   // An allowlist entry without a port takes 80 when the host is a plain-http registry on 80.
@@ -171,6 +178,7 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       ? listed.map((e) => entryKey(e, allowPort, 'RELAY_ALLOWED_REGISTRIES'))
       : DEFAULT_REGISTRIES.map((e) => entryKey(e, () => 443, 'DEFAULT_REGISTRIES')),
   );
+  for (const key of local) direct.add(key);
   const redirectOnly = new Set(
     explicit ? [] : DEFAULT_REDIRECT_TARGETS.map((e) => entryKey(e, () => 443, 'DEFAULT_REDIRECT_TARGETS')),
   );
@@ -203,7 +211,7 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     log: options.log ?? ((line) => console.log(line)),
     isDirect,
     isRedirectTarget: (h, port) => isDirect(h, port) || redirectOnly.has(hostKey(h, port)),
-    isExplicit: (h, port) => explicit && direct.has(hostKey(h, port)),
+    isExplicit: (h, port) => (explicit && direct.has(hostKey(h, port))) || local.includes(hostKey(h, port)),
     schemeFor: (h, port) => {
       if (port === undefined) {
         return plainHttp.has(hostKey(h, 80)) ? { scheme: 'http', port: 80 } : { scheme: 'https', port: 443 };

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { registriesInfo, startRegistries } from '../rig/registries.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8091);
@@ -42,6 +43,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       RELAY_ALLOWED_REGISTRIES: [...new Set(hosts)].join(','),
       RELAY_PLAIN_HTTP_REGISTRIES: info.basic.host,
       NODE_EXTRA_CA_CERTS: info.tls.caFile,
+      // The embedded registry on any free port, its data in the rig's temp dir.
+      EMBEDDED_REGISTRY_PORT: '0',
+      REGISTRY_DATA: join(info.dir, 'embedded-registry'),
     },
     // One line per relayed request: kept in a file, where a failing test can be looked into.
     stdio: ['ignore', log, log],

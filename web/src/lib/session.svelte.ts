@@ -1,0 +1,32 @@
+/**
+ * What this tab knows about its server and its own progress: the embedded registry's sample image
+ * (from /config.json) and the last verification link made, which the walkthrough offers.
+ */
+import { getContext, setContext } from 'svelte';
+
+export class Session {
+  /** The sample image's reference, or '' when the server has no embedded registry. */
+  sampleImage = $state('');
+  /** The verification link of the last signature made in this tab. */
+  lastLink = $state('');
+  loaded = $state(false);
+
+  async load(): Promise<void> {
+    try {
+      const res = await fetch('/config.json', { cache: 'no-store' });
+      const config = (await res.json()) as { sampleImage?: unknown };
+      if (typeof config.sampleImage === 'string') this.sampleImage = config.sampleImage;
+    } catch {
+      // a server without /config.json: no sample image
+    }
+    this.loaded = true;
+  }
+}
+
+const KEY = Symbol('session');
+export function setSession(s: Session): Session {
+  return setContext(KEY, s);
+}
+export function getSession(): Session {
+  return getContext<Session>(KEY);
+}
