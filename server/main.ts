@@ -2,7 +2,8 @@
  * Starts the server: `PORT` (default 8080) on `HOST` (default 127.0.0.1, loopback only), serving
  * dist/ and the registry relay, whose RELAY_* settings come from the environment (see
  * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
- * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry)
+ * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry;
+ * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB)
  * seeded with the sample images. Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
@@ -44,7 +45,14 @@ let registryServer: { close(cb: () => void): unknown } | undefined;
 if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
   const registryPort = Number(process.env.EMBEDDED_REGISTRY_PORT ?? 5001);
   const dataDir = process.env.REGISTRY_DATA ?? fileURLToPath(new URL('../.data/registry', import.meta.url));
-  const embedded = createEmbeddedRegistry({ dataDir });
+  const maxUpload = Number(process.env.REGISTRY_MAX_UPLOAD_BYTES ?? 2 * 1024 ** 3);
+  if (!Number.isSafeInteger(maxUpload) || maxUpload < 1) {
+    console.error(
+      `REGISTRY_MAX_UPLOAD_BYTES must be a number of bytes, not "${process.env.REGISTRY_MAX_UPLOAD_BYTES}".`,
+    );
+    process.exit(2);
+  }
+  const embedded = createEmbeddedRegistry({ dataDir, maxUploadBytes: maxUpload });
   await seedSampleImages(embedded.app);
   const served = await serveApp(embedded.app, { port: registryPort, hostname: '127.0.0.1' }).catch((e: Error) => {
     console.error(
