@@ -5,6 +5,9 @@
  * (atomic on one filesystem), and every blob was checked against its digest before the rename, so a
  * crash leaves either nothing or a complete, correct object. Upload sessions live in `uploads/` and
  * in memory; both are dropped on restart.
+ * Limits, known: the folder is not fsync'd after a rename, so this is safe against a process crash,
+ * not a power cut; blobs are shared, so deleting one removes it for every repository that used it;
+ * an abandoned upload session lasts until the next restart.
  * Layout follows the idea of https://github.com/opencontainers/image-spec/blob/main/image-layout.md;
  * the protocol is https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
