@@ -47,7 +47,8 @@ export interface BenchRelayResult {
 }
 
 const MiB = 1024 * 1024;
-const CHUNK = 256 * 1024;
+/** Size of the chunks `generated` yields. */
+export const CHUNK = 256 * 1024;
 const CHILD_ENV = 'COSIGN_WEB_BENCH_RELAY_CHILD';
 
 interface Endpoint {
@@ -99,7 +100,7 @@ function request(
 }
 
 /** `size` bytes made on demand (one random block, stamped per chunk), hashed as they go. */
-function generated(size: number): { chunks: AsyncIterable<Buffer>; digest: () => string } {
+export function generated(size: number): { chunks: AsyncIterable<Buffer>; digest: () => string } {
   const block = randomBytes(CHUNK);
   const hash = createHash('sha256');
   let digest = '';

@@ -8,6 +8,7 @@ import { Hono, type Context } from 'hono';
 import { Readable } from 'node:stream';
 import { MT, isIndexMediaType, isManifestMediaType } from '../../shared/registry/mediatypes.ts';
 import { isSha256Digest, isValidRepository, isValidTag } from '../../shared/registry/reference.ts';
+import { readUpTo } from '../../shared/registry/body.ts';
 import { DistributionError } from './errors.ts';
 import { Storage, type ManifestLink, type UploadSession } from './storage.ts';
 
@@ -111,22 +112,9 @@ async function readBody(c: Context, max: number, what: string): Promise<Uint8Arr
   const tooLarge = (): DistributionError =>
     new DistributionError('SIZE_INVALID', 413, `The ${what} is larger than this registry's limit of ${max} bytes.`);
   if (declared !== undefined && declared > max) throw tooLarge();
-  const body = c.req.raw.body;
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
+  const bytes = await readUpTo(c.req.raw.body, max);
+  if (!bytes) throw tooLarge();
+  return bytes;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -10,6 +10,7 @@ import { sha256Digest } from '../crypto/digest.ts';
 import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type Credentials } from './auth.ts';
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
 import { apiHost, isSha256Digest } from './reference.ts';
+import { readUpTo } from './body.ts';
 
 /** A repository in a registry. */
 export interface RepoRef {
@@ -108,27 +109,9 @@ async function readLimited(res: Response, max: number, what: string): Promise<Ui
     await res.body?.cancel();
     throw tooLarge();
   }
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  const bytes = await readUpTo(res.body, max);
+  if (!bytes) throw tooLarge();
+  return bytes;
 }
 
 function mediaTypeOf(res: Response): string {

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
+import { generated } from '../../server/bench-relay.ts';
 import { serveApp } from '../../server/serve.ts';
 import { testStaticRoot } from '../unit/server/loopback.ts';
 
@@ -19,7 +20,6 @@ const regs = inject('cosignWebRegistries');
 const host = regs.tls.host;
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
-const CHUNK = 256 * 1024;
 
 let server: ServerType;
 let base: string;
@@ -37,23 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
-
-/** `size` bytes generated on demand (a random block, stamped per chunk), hashed as they are made. */
-function generated(size: number): { chunks: AsyncIterable<Buffer>; digest: () => string } {
-  const block = randomBytes(CHUNK);
-  const hash = createHash('sha256');
-  let digest = '';
-  async function* chunks(): AsyncGenerator<Buffer> {
-    for (let sent = 0; sent < size; sent += CHUNK) {
-      const chunk = Buffer.from(block.subarray(0, Math.min(CHUNK, size - sent)));
-      chunk.writeUInt32BE(sent / CHUNK, 0);
-      hash.update(chunk);
-      yield chunk;
-    }
-    digest = `sha256:${hash.digest('hex')}`;
-  }
-  return { chunks: chunks(), digest: () => digest };
-}
 
 /**
  * A streamed PATCH with node:http. Not fetch: Node 20's fetch (undici 6) holds on to a streamed

@@ -32,7 +32,7 @@ import {
   makeToolHome,
   run,
   runOk,
-  sigstorePolicy,
+  skopeoPolicyPull,
   skopeoEnv,
   skopeoRegistryFlags,
   type Cosign3Offline,
@@ -113,23 +113,12 @@ async function skopeoAccepts(
   signedIdentity: Record<string, unknown>,
   all = false,
 ): Promise<boolean> {
-  const policy = join(home.dir, `policy-${Math.random()}.json`);
-  writeFileSync(policy, sigstorePolicy(pubFile(k), [`${HOST}/${repo}`], signedIdentity));
   const access = await skopeoAccess({ host: HOST, caFile: regs.tls.caFile }, home.dir);
-  const r = await run(
-    'skopeo',
-    [
-      '--policy',
-      policy,
-      'copy',
-      ...(all ? ['--all'] : []),
-      '--remove-signatures',
-      ...skopeoRegistryFlags(access, 'src'),
-      `docker://${ref}`,
-      `oci:${join(home.dir, `pull-${Math.random()}`)}:x`,
-    ],
-    { env: skopeoEnv(home) },
-  );
+  const r = await skopeoPolicyPull(home, access, pubFile(k), ref, {
+    identity: signedIdentity,
+    all,
+    repository: `${HOST}/${repo}`,
+  });
   return r.code === 0;
 }
 

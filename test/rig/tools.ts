@@ -430,9 +430,10 @@ export async function skopeoPolicyPull(
   access: SkopeoAccess,
   pubKeyFile: string,
   ref: string,
-  opts: { identity?: Record<string, unknown>; all?: boolean } = {},
+  opts: { identity?: Record<string, unknown>; all?: boolean; repository?: string } = {},
 ): Promise<RunResult> {
-  const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+  // The policy names the image's repository unless the caller names another one.
+  const repo = opts.repository ?? ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
   const scratch = await mkdtemp(join(home.dir, 'pull-'));
   const policy = join(scratch, 'policy.json');
   await writeFile(policy, sigstorePolicy(pubKeyFile, [repo], opts.identity));

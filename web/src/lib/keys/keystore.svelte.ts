@@ -26,7 +26,7 @@ import {
   type Fingerprint,
 } from '../../../../shared/crypto/webcrypto.ts';
 import { newPrfSalt, unwrapPrivateKey, wrapPrivateKey } from '../../../../shared/crypto/wrap.ts';
-import { deleteRecord, listRecords, putRecord, type KeyRecord } from './idb.ts';
+import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRecord } from './idb.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
 
@@ -169,8 +169,15 @@ export class KeyStore {
     this.#showMade(record, encryptedPem);
   }
 
-  #name(kind: KeyRecord['kind'], info: { algorithm: KeyAlgorithm; spki: Uint8Array }): string {
-    return `${KIND_NAMES[kind]} ${algorithmName(info.algorithm)} ${fingerprint(info.spki).hex.slice(0, 8)}`;
+  /** The fields every new record has: a fresh id, a name saying what it is, the public key. */
+  #fields(kind: KeyRecord['kind'], info: { algorithm: KeyAlgorithm; spki: Uint8Array }) {
+    return {
+      id: newId(),
+      name: `${KIND_NAMES[kind]} ${algorithmName(info.algorithm)} ${fingerprint(info.spki).hex.slice(0, 8)}`,
+      created: Date.now(),
+      algorithm: info.algorithm,
+      spki: info.spki,
+    };
   }
 
   /** Encrypts a private key as cosign.key, imports it non-extractable, stores it; zeroes `info.pkcs8`. */
@@ -179,12 +186,8 @@ export class KeyStore {
       const encryptedPem = await encryptCosignKey(info.pkcs8, password, this.#derive(progress));
       const key = await importPrivateKey(info);
       const record: KeyRecord = {
-        id: newId(),
         kind: 'cosign',
-        name: this.#name('cosign', info),
-        created: Date.now(),
-        algorithm: info.algorithm,
-        spki: info.spki,
+        ...this.#fields('cosign', info),
         encryptedPem,
       };
       await this.#add(record, key, encryptedPem);
@@ -211,21 +214,19 @@ export class KeyStore {
         );
       }
       const info = await decryptCosignKey(pem, password, this.#derive(progress));
-      const existing = this.records.find((r) => r.kind === 'cosign' && bytesEqual(r.spki, info.spki));
+      const existing = this.records.find(
+        (r): r is CosignKeyRecord => r.kind === 'cosign' && bytesEqual(r.spki, info.spki),
+      );
       try {
         const key = await importPrivateKey(info);
         if (existing) {
           this.#setUnlocked(existing.id, key);
-          this.#showMade(existing, (existing as { encryptedPem: string }).encryptedPem);
+          this.#showMade(existing, existing.encryptedPem);
           return;
         }
         const record: KeyRecord = {
-          id: newId(),
           kind: 'cosign',
-          name: this.#name('cosign', info),
-          created: Date.now(),
-          algorithm: info.algorithm,
-          spki: info.spki,
+          ...this.#fields('cosign', info),
           encryptedPem: pem.trim() + '\n',
         };
         await this.#add(record, key, record.encryptedPem);
@@ -256,17 +257,8 @@ export class KeyStore {
   generateBrowserKey(): Promise<boolean> {
     return this.#run('Generating browser key…', async () => {
       const pair = await generateEcdsaKeyPair('P-256', false);
-      const spki = await exportSpki(pair.publicKey);
-      const algorithm: KeyAlgorithm = { kind: 'ecdsa', curve: 'P-256' };
-      const record: KeyRecord = {
-        id: newId(),
-        kind: 'browser',
-        name: this.#name('browser', { algorithm, spki }),
-        created: Date.now(),
-        algorithm,
-        spki,
-        privateKey: pair.privateKey,
-      };
+      const info = { algorithm: { kind: 'ecdsa', curve: 'P-256' } as const, spki: await exportSpki(pair.publicKey) };
+      const record: KeyRecord = { kind: 'browser', ...this.#fields('browser', info), privateKey: pair.privateKey };
       await this.#add(record, pair.privateKey);
     });
   }
@@ -282,12 +274,8 @@ export class KeyStore {
         const info = parsePkcs8(pkcs8);
         const wrapped = await wrapPrivateKey(prfOutput, prfSalt, credentialId, pkcs8);
         const record: KeyRecord = {
-          id: newId(),
           kind: 'passkey',
-          name: this.#name('passkey', info),
-          created: Date.now(),
-          algorithm: info.algorithm,
-          spki: info.spki,
+          ...this.#fields('passkey', info),
           credentialId,
           rpId,
           ...wrapped,

@@ -82,30 +82,37 @@ export class SignFlow {
   }
 
   /** The parsed reference, or null while the text is not one. */
-  get reference(): ImageReference | null {
+  readonly reference = $derived.by((): ImageReference | null => {
     try {
       return this.imageText.trim() ? parseReference(this.imageText) : null;
     } catch {
       return null;
     }
-  }
+  });
 
   /** The identity mode in force. */
-  get identityMode(): IdentityMode {
-    return this.identityChoice ?? (this.reference?.tag ? 'repository:tag' : 'repository');
-  }
+  readonly identityMode = $derived<IdentityMode>(
+    this.identityChoice ?? (this.reference?.tag ? 'repository:tag' : 'repository'),
+  );
 
   /** What `docker-reference` will say. */
-  get dockerReference(): string {
+  readonly dockerReference = $derived.by(() => {
     const ref = this.reference;
     if (!ref) return '';
     return this.identityMode === 'repository:tag' && ref.tag
       ? defaultIdentity(repositoryName(ref), ref.tag)
       : repositoryName(ref);
-  }
+  });
 
   #credentials(ref: ImageReference): void {
     this.#registry.setCredentials(ref.registry, this.username.trim(), this.password);
+  }
+
+  async #lookUp(ref: ImageReference): Promise<SignPlan> {
+    this.status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
+    this.plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
+    this.planned = ref;
+    return this.plan;
   }
 
   /** Resolves the reference and shows what will be signed. */
@@ -115,9 +122,7 @@ export class SignFlow {
     try {
       const ref = parseReference(this.imageText);
       this.#credentials(ref);
-      this.status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
-      this.plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
-      this.planned = ref;
+      await this.#lookUp(ref);
       this.status = { state: 'idle' };
       // The repository's tags, to pick another one; a registry may refuse listing, which is fine.
       this.tags = null;
@@ -145,12 +150,7 @@ export class SignFlow {
       const signer = this.#keys.signer(this.keyId);
       this.#credentials(ref);
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
-      if (!this.plan || !same) {
-        this.status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
-        this.plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
-        this.planned = ref;
-      }
-      const plan = this.plan;
+      const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
       const total = plan.targets.length;
       this.status = { state: 'working', message: 'Signing…', done: 0, total };
       const result = await signImage({
