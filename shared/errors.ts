@@ -104,8 +104,45 @@ export type VerificationErrorCode =
   | 'VERIFY_POLICY_INVALID'
   | 'VERIFY_LINK_INVALID';
 
+/**
+ * Codes of the relay's PKCS#11 endpoint (hardware keys) and of the page's external-signer flow.
+ * They cross HTTP as JSON `{code, message}`; the message never holds a PIN or a PKCS#11 internal.
+ */
+export type Pkcs11ErrorCode =
+  | 'PKCS11_NOT_CONFIGURED'
+  | 'PKCS11_UNAUTHORIZED'
+  | 'PKCS11_MODULE_FAILED'
+  | 'PKCS11_URI_INVALID'
+  | 'PKCS11_KEY_NOT_FOUND'
+  | 'PKCS11_TOKEN_NOT_PRESENT'
+  | 'PKCS11_PIN_REQUIRED'
+  | 'PKCS11_PIN_INCORRECT'
+  | 'PKCS11_PIN_LOCKED'
+  | 'PKCS11_BACKOFF'
+  | 'PKCS11_PAYLOAD_REFUSED'
+  | 'PKCS11_DIGEST_INVALID'
+  | 'PKCS11_REGISTRY_NOT_ALLOWED'
+  | 'PKCS11_SIGN_FAILED'
+  | 'PKCS11_EXTERNAL_SIGNATURE_INVALID';
+
+/** Codes of managing an image's signatures: inspecting, copying, removing. */
+export type ManageErrorCode =
+  | 'MANAGE_SAME_IMAGE'
+  | 'MANAGE_COPY_INCOMPLETE'
+  | 'MANAGE_COPY_VERIFY_FAILED'
+  | 'MANAGE_SIGNATURE_NOT_FOUND'
+  | 'MANAGE_REMOVE_LOST'
+  | 'MANAGE_TOO_MANY';
+
 export type ErrorCode =
-  KeyErrorCode | PasskeyErrorCode | SignatureErrorCode | RegistryErrorCode | RelayErrorCode | VerificationErrorCode;
+  | KeyErrorCode
+  | PasskeyErrorCode
+  | SignatureErrorCode
+  | RegistryErrorCode
+  | RelayErrorCode
+  | VerificationErrorCode
+  | Pkcs11ErrorCode
+  | ManageErrorCode;
 
 /** Base class of every error the project throws on purpose. */
 export class CosignWebError extends Error {
@@ -173,6 +210,25 @@ export class RelayError extends CosignWebError {
 export class VerificationError extends CosignWebError {
   declare readonly code: VerificationErrorCode;
   constructor(code: VerificationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A hardware key (through the relay's PKCS#11 endpoint) or an external signer failed or refused. */
+export class Pkcs11Error extends CosignWebError {
+  declare readonly code: Pkcs11ErrorCode;
+  /** The HTTP status the relay answers with. */
+  readonly status: number;
+  constructor(code: Pkcs11ErrorCode, message: string, status = 400, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.status = status;
+  }
+}
+
+/** Inspecting, copying or removing an image's signatures failed or was refused. */
+export class ManageError extends CosignWebError {
+  declare readonly code: ManageErrorCode;
+  constructor(code: ManageErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
