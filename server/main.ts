@@ -18,14 +18,15 @@ import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/samp
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
-const staticRoot = fileURLToPath(new URL('../dist', import.meta.url));
+// STATIC_ROOT: another build of the page (e.g. `vite build --outDir …`), default dist/.
+const staticRoot = process.env.STATIC_ROOT ?? fileURLToPath(new URL('../dist', import.meta.url));
 
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT must be a port number, not "${process.env.PORT}".`);
   process.exit(2);
 }
 if (!existsSync(`${staticRoot}/index.html`)) {
-  console.error('dist/index.html is missing: run "npm run build" first (npm start does it for you).');
+  console.error(`${staticRoot}/index.html is missing: run "npm run build" first (npm start does it for you).`);
   process.exit(2);
 }
 
