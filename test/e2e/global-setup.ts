@@ -2,12 +2,18 @@
  * Playwright global setup: starts the real distribution registries, then the app's server (the
  * same command `npm start` runs, on E2E_PORT) with its relay allowed to reach exactly those
  * registries and trusting the rig's CA through NODE_EXTRA_CA_CERTS, as an operator would
- * configure it. Both are stopped at the end.
+ * configure it. The server also gets a SoftHSM token for its PKCS#11 endpoint (PKCS11_MODULE,
+ * PKCS11_API_TOKEN, no PKCS11_PIN); the specs read the token's details from COSIGN_WEB_PKCS11
+ * (`{apiToken, pin, tokenLabel, keys: [{label, algorithm, uri, publicKeyPem}]}`). All are stopped
+ * at the end.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatPkcs11Uri } from '../../server/pkcs11/uri.ts';
 import { registriesInfo, startRegistries } from '../rig/registries.ts';
+import { createSoftHsmToken } from '../rig/softhsm.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8091);
 
@@ -33,6 +39,35 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     info.basic.host,
     ...(info.token ? [info.token.host, new URL(info.token.realm).host] : []),
   ];
+  // A SoftHSM token for the PKCS#11 endpoint; no PKCS11_PIN, so the page asks for the token PIN.
+  const hsm = await createSoftHsmToken({
+    tokenLabel: 'cosign-web e2e',
+    pin: '1234',
+    keys: [
+      { label: 'cosign-web e2e p256', id: '01', type: 'EC:prime256v1' },
+      { label: 'cosign-web e2e rsa', id: '02', type: 'rsa:2048' },
+    ],
+  });
+  const pkcs11ApiToken = randomBytes(24).toString('hex');
+  process.env['COSIGN_WEB_PKCS11'] = JSON.stringify({
+    apiToken: pkcs11ApiToken,
+    pin: hsm.pin,
+    tokenLabel: hsm.tokenLabel,
+    keys: hsm.keys.map((k) => ({
+      label: k.label,
+      algorithm: k.algorithm,
+      uri: formatPkcs11Uri({
+        token: hsm.tokenLabel,
+        manufacturer: hsm.manufacturer,
+        serial: hsm.serial,
+        model: hsm.model,
+        object: k.label,
+        id: Buffer.from(k.id, 'hex'),
+        type: 'private',
+      }),
+      publicKeyPem: k.publicKeyPem,
+    })),
+  });
   mkdirSync('test-results', { recursive: true });
   const log = openSync(`test-results/server-${E2E_PORT}.log`, 'w');
   const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
@@ -46,6 +81,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       // The embedded registry on any free port, its data in the rig's temp dir.
       EMBEDDED_REGISTRY_PORT: '0',
       REGISTRY_DATA: join(info.dir, 'embedded-registry'),
+      PKCS11_MODULE: hsm.module,
+      PKCS11_API_TOKEN: pkcs11ApiToken,
+      SOFTHSM2_CONF: hsm.conf,
+      PKCS11_PIN: undefined,
     },
     // One line per relayed request: kept in a file, where a failing test can be looked into.
     stdio: ['ignore', log, log],
@@ -56,11 +95,13 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   } catch (e) {
     server.kill('SIGKILL');
     await regs.stop();
+    await hsm.cleanup();
     throw e;
   }
   return async () => {
     server.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     await regs.stop();
+    await hsm.cleanup();
   };
 }
