@@ -49,6 +49,36 @@ export interface ReferrersResult {
   filtersApplied: boolean;
 }
 
+/** A blob being read: its body streams, unbuffered. */
+export interface BlobStream {
+  body: ReadableStream<Uint8Array>;
+  /** Content-Length, or the expected size when the registry sent none (NaN when neither). */
+  size: number;
+}
+
+/** A chunked upload in progress: where to send the next chunk and how many bytes went so far. */
+export interface UploadSession {
+  repo: RepoRef;
+  location: URL;
+  offset: number;
+}
+
+/** A manifest or blob exactly as the registry served it, with the answer's headers (for Inspect). */
+export interface RawResponse {
+  bytes: Uint8Array;
+  /** `sha256:<hex>` of the bytes, computed here. */
+  digest: string;
+  status: number;
+  /** Every response header as received (names lower-case, in the order Headers iterates them). */
+  headers: [string, string][];
+  /** Content-Type without parameters ('' when absent). */
+  mediaType: string;
+  /** The Docker-Content-Digest header, or null. */
+  registryDigest: string | null;
+  /** The Content-Length header, or null when absent or not a number. */
+  contentLength: number | null;
+}
+
 interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
@@ -116,6 +146,21 @@ async function readLimited(res: Response, max: number, what: string): Promise<Ui
 
 function mediaTypeOf(res: Response): string {
   return (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+}
+
+function rawResponse(res: Response, bytes: Uint8Array): RawResponse {
+  const headers: [string, string][] = [];
+  res.headers.forEach((value, name) => headers.push([name, value]));
+  const length = res.headers.get('content-length');
+  return {
+    bytes,
+    digest: sha256Digest(bytes),
+    status: res.status,
+    headers,
+    mediaType: mediaTypeOf(res),
+    registryDigest: res.headers.get('docker-content-digest'),
+    contentLength: length !== null && /^\d+$/.test(length.trim()) ? Number(length) : null,
+  };
 }
 
 export class RegistryClient {
@@ -354,6 +399,42 @@ export class RegistryClient {
     return { descriptor, bytes, json };
   }
 
+  /**
+   * Fetches a manifest or index as served, with the answer's headers, without judging it: its
+   * digest is computed and returned beside the registry's Docker-Content-Digest, not compared
+   * (Inspect shows both, and says when they differ).
+   * @throws RegistryError for a failed request, or REGISTRY_TOO_LARGE over the manifest limit.
+   */
+  async fetchManifest(repo: RepoRef, reference: string): Promise<RawResponse> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
+    const what = `manifest ${repo.repository}:${reference}`;
+    const res = await this.#request(repo.registry, url, {
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    });
+    return rawResponse(res, await readLimited(res, this.#opts.maxManifestBytes, what));
+  }
+
+  /**
+   * Fetches a blob as served, with the answer's headers; like fetchManifest, the digest is
+   * computed and returned, not compared.
+   * @throws RegistryError for a failed request, or REGISTRY_TOO_LARGE over `maxBytes` (default the
+   *   client's blob limit).
+   */
+  async fetchBlob(repo: RepoRef, digest: string, maxBytes?: number): Promise<RawResponse> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const what = `blob ${digest}`;
+    const res = await this.#request(repo.registry, url, {
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    });
+    const max = Math.min(maxBytes ?? this.#opts.maxBlobBytes, this.#opts.maxBlobBytes);
+    return rawResponse(res, await readLimited(res, max, what));
+  }
+
   /** Pushes a manifest under a tag or its digest; returns its digest (checked against the registry's). */
   async putManifest(repo: RepoRef, reference: string, bytes: Uint8Array, mediaType: string): Promise<string> {
     return (await this.#putManifest(repo, reference, bytes, mediaType)).digest;
@@ -527,6 +608,140 @@ export class RegistryClient {
       );
     }
     return descriptor;
+  }
+
+  /**
+   * Opens a blob for streaming (nothing is buffered here): the caller reads `body` and checks the
+   * digest as the bytes pass (copy.ts does). `size` is the registry's Content-Length, or
+   * `expectedSize` when the registry sends none.
+   * @throws RegistryError REGISTRY_SIZE_MISMATCH when the registry's length is not `expectedSize`,
+   *   and the request codes.
+   */
+  async openBlob(repo: RepoRef, digest: string, expectedSize?: number): Promise<BlobStream> {
+    if (!isSha256Digest(digest))
+      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 blobs can be checked, not ${digest}.`);
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const res = await this.#request(repo.registry, url, {
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what: `blob ${digest}`,
+    });
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (expectedSize !== undefined && Number.isSafeInteger(declared) && declared !== expectedSize) {
+      await res.body?.cancel();
+      throw new RegistryError(
+        'REGISTRY_SIZE_MISMATCH',
+        `The blob ${digest} is ${declared} bytes, but its descriptor says ${expectedSize}.`,
+      );
+    }
+    const size = Number.isSafeInteger(declared) ? declared : (expectedSize ?? NaN);
+    return { body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }), size };
+  }
+
+  /**
+   * Starts a chunked upload (`POST /blobs/uploads/`); send the bytes with uploadChunk, close with
+   * finishUpload. https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
+   */
+  async startUpload(repo: RepoRef): Promise<UploadSession> {
+    const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
+    const res = await this.#request(repo.registry, start, {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+      scopes: RegistryClient.scopes(repo, true),
+      ok: [202],
+      what: `starting an upload to ${repo.repository}`,
+    });
+    await res.body?.cancel();
+    return { repo, location: this.#location(res, start), offset: 0 };
+  }
+
+  /**
+   * Asks the registry to mount a blob from another repository of the same registry. A registry
+   * that will not (another registry's blob, no access to `fromRepo`, no mount support) opens an
+   * ordinary upload instead, returned as `session`.
+   */
+  async mountBlob(
+    repo: RepoRef,
+    digest: string,
+    fromRepo: string,
+  ): Promise<{ mounted: true } | { mounted: false; session: UploadSession }> {
+    const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
+    start.searchParams.set('mount', digest);
+    start.searchParams.set('from', fromRepo);
+    const res = await this.#request(repo.registry, start, {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+      scopes: [...RegistryClient.scopes(repo, true), `repository:${fromRepo}:pull`],
+      ok: [201, 202],
+      what: `mounting blob ${digest} into ${repo.repository}`,
+    });
+    await res.body?.cancel();
+    if (res.status === 201) return { mounted: true };
+    return { mounted: false, session: { repo, location: this.#location(res, start), offset: 0 } };
+  }
+
+  /**
+   * Sends one chunk of an upload (`PATCH` with Content-Range), a plain byte array so that browsers
+   * send it over HTTP/1.1 (Chromium refuses a streamed request body there). Returns the session
+   * at its new offset and Location (the registry may move it with every chunk).
+   */
+  async uploadChunk(session: UploadSession, bytes: Uint8Array): Promise<UploadSession> {
+    const { repo } = session;
+    const end = session.offset + bytes.length - 1;
+    const res = await this.#request(repo.registry, session.location, {
+      method: 'PATCH',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(bytes.length),
+        'content-range': `${session.offset}-${end}`,
+      },
+      body: bytes,
+      scopes: RegistryClient.scopes(repo, true),
+      ok: [202],
+      what: `uploading bytes ${session.offset}-${end} to ${repo.repository}`,
+    });
+    await res.body?.cancel();
+    return { repo, location: this.#location(res, session.location), offset: end + 1 };
+  }
+
+  /**
+   * Closes an upload with `PUT ?digest=`; the registry checks the digest of everything sent.
+   * @throws RegistryError REGISTRY_DIGEST_MISMATCH when the registry names another digest.
+   */
+  async finishUpload(session: UploadSession, digest: string): Promise<void> {
+    const { repo } = session;
+    const put = new URL(session.location);
+    put.searchParams.set('digest', digest);
+    const res = await this.#request(repo.registry, put, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': '0' },
+      scopes: RegistryClient.scopes(repo, true),
+      ok: [201, 204],
+      what: `closing the upload of blob ${digest}`,
+    });
+    await res.body?.cancel();
+    const claimed = res.headers.get('docker-content-digest');
+    if (claimed && claimed !== digest) {
+      throw new RegistryError(
+        'REGISTRY_DIGEST_MISMATCH',
+        `The registry stored the blob as ${claimed}, but its bytes hash to ${digest}.`,
+      );
+    }
+  }
+
+  /** Abandons an upload (`DELETE`); a registry that fails this only keeps a stale session. */
+  async cancelUpload(session: UploadSession): Promise<void> {
+    try {
+      const res = await this.#request(session.repo.registry, session.location, {
+        method: 'DELETE',
+        scopes: RegistryClient.scopes(session.repo, true),
+        ok: [200, 202, 204, 404],
+        what: 'cancelling an upload',
+      });
+      await res.body?.cancel();
+    } catch {
+      // the registry expires abandoned uploads on its own
+    }
   }
 
   /** Lists every tag of a repository, following `Link` pagination. */
