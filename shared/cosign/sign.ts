@@ -233,11 +233,38 @@ async function appendSafely(
   );
 }
 
+/** What decides the bytes a signature covers: the options of {@link signImage} minus the I/O. */
+export type SigningInput = Pick<SignOptions, 'plan' | 'dockerReference' | 'annotations' | 'formats' | 'recursive'>;
+
+/**
+ * The targets {@link signImage} signs, in its order, after checking the options that decide them.
+ * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_ANNOTATION_INVALID
+ */
+export function targetsToSign(o: SigningInput): SignTarget[] {
+  if (!o.formats.legacy && !o.formats.bundle) {
+    throw new SignatureError('SIGNATURE_NOTHING_TO_WRITE', 'Choose at least one signature format to write.');
+  }
+  for (const k of Object.keys(o.annotations ?? {})) {
+    if (!k) throw new SignatureError('SIGNATURE_ANNOTATION_INVALID', 'An annotation needs a name before the "=".');
+  }
+  return o.recursive === false ? o.plan.targets.slice(0, 1) : o.plan.targets;
+}
+
+/** The simple-signing payload of one target: the exact bytes the legacy signature covers. */
+export function legacyPayload(o: SigningInput, target: SignTarget): Uint8Array {
+  return buildSimpleSigningPayload(o.dockerReference, target.descriptor.digest, o.annotations);
+}
+
+/** The in-toto statement of one target; its DSSE PAE is what the bundle signature covers. */
+export function bundleStatement(o: SigningInput, target: SignTarget): Uint8Array {
+  return buildSignStatement(target.descriptor.digest, o.annotations);
+}
+
 async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTarget['legacy']> {
   const { client, plan } = o;
   const repo = plan.repo;
   const digest = target.descriptor.digest;
-  const payload = buildSimpleSigningPayload(o.dockerReference, digest, o.annotations);
+  const payload = legacyPayload(o, target);
   const signature = await o.signer.sign(payload);
   const layer = sigLayer(payload, toBase64(signature));
   await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
@@ -266,7 +293,7 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
   const { client, plan } = o;
   const repo = plan.repo;
   const subject = target.descriptor;
-  const statement = buildSignStatement(subject.digest, o.annotations);
+  const statement = bundleStatement(o, target);
   const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
   const bundle = buildDsseBundle(fingerprint(o.signer.spki).hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
@@ -303,13 +330,7 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
  *   RelayError from the registry; whatever the signer throws (a locked key, a cancelled passkey).
  */
 export async function signImage(o: SignOptions): Promise<SignResult> {
-  if (!o.formats.legacy && !o.formats.bundle) {
-    throw new SignatureError('SIGNATURE_NOTHING_TO_WRITE', 'Choose at least one signature format to write.');
-  }
-  for (const k of Object.keys(o.annotations ?? {})) {
-    if (!k) throw new SignatureError('SIGNATURE_ANNOTATION_INVALID', 'An annotation needs a name before the "=".');
-  }
-  const targets = o.recursive === false ? o.plan.targets.slice(0, 1) : o.plan.targets;
+  const targets = targetsToSign(o);
   const total = targets.length;
   const results: SignedTarget[] = [];
   o.onProgress?.(0, total, 'Signing…');
