@@ -12,6 +12,7 @@ import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
 import { createLocks } from './locks.ts';
+import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
@@ -20,6 +21,8 @@ export interface AppOptions {
   relay?: RelayOptions;
   /** The embedded registry's sample image, offered to the page by /config.json. */
   sampleImage?: string;
+  /** The PKCS#11 endpoint (server/pkcs11/); absent: /pkcs11/* answers 404 PKCS11_NOT_CONFIGURED. */
+  pkcs11?: Pkcs11Options;
 }
 
 /**
@@ -79,6 +82,9 @@ export function createApp(options: AppOptions): Hono {
   // Same origin only (no CORS list): other sites must not hold this server's locks.
   app.use('/locks/*', relayCors({}));
   app.route('/locks', createLocks());
+
+  // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
+  app.route('/pkcs11', options.pkcs11 ? createPkcs11Routes(options.pkcs11, relayOptions) : pkcs11NotConfigured());
 
   app.use('/*', serveStatic({ root: options.staticRoot }));
 

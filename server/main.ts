@@ -4,13 +4,16 @@
  * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
  * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry;
  * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB)
- * seeded with the sample images. Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
+ * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
+ * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RelayError } from '../shared/errors.ts';
+import { isAbsolute } from 'node:path';
+import { Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
+import type { Pkcs11Options } from './pkcs11/routes.ts';
 import { describeRelayConfig, relayOptionsFromEnv, type RelayOptions } from './relay/config.ts';
 import { serveApp } from './serve.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
@@ -68,7 +71,38 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
   console.log(`embedded registry on ${registryHost} (data in ${dataDir}), sample image ${sampleImage}`);
 }
 
-const app = createApp({ staticRoot, relay, ...(sampleImage ? { sampleImage } : {}) });
+// The PKCS#11 endpoint, only when PKCS11_MODULE names a module (server/pkcs11/). A module that
+// fails to load does not stop the server: the reason is logged and /pkcs11/* answers 502.
+let pkcs11: Pkcs11Options | undefined;
+const pkcs11Module = process.env.PKCS11_MODULE ?? '';
+if (pkcs11Module !== '') {
+  const apiToken = process.env.PKCS11_API_TOKEN ?? '';
+  if (!isAbsolute(pkcs11Module)) {
+    console.error(`PKCS11_MODULE must be an absolute path to a PKCS#11 module, not "${pkcs11Module}".`);
+    process.exit(2);
+  }
+  if (apiToken.length < 16 || !/^[\x21-\x7e]+$/.test(apiToken)) {
+    console.error(
+      'PKCS11_MODULE is set, so PKCS11_API_TOKEN must be too: a secret of at least 16 printable characters without spaces that every /pkcs11 request carries as "Authorization: Bearer <token>".',
+    );
+    process.exit(2);
+  }
+  const { loadPkcs11Module } = await import('./pkcs11/module.ts');
+  const provider = await loadPkcs11Module(pkcs11Module).catch((e: unknown) => {
+    if (!(e instanceof Pkcs11Error)) throw e;
+    console.error(`pkcs11: ${e.message} /pkcs11/* will answer 502 PKCS11_MODULE_FAILED.`);
+    return e;
+  });
+  const pin = process.env.PKCS11_PIN;
+  pkcs11 = { provider, apiToken, ...(pin !== undefined && pin !== '' ? { pin } : {}) };
+  if (!(provider instanceof Pkcs11Error)) {
+    console.log(
+      `pkcs11: module ${pkcs11Module} loaded; token PIN ${pkcs11.pin ? 'from PKCS11_PIN' : 'asked by the page'}`,
+    );
+  }
+}
+
+const app = createApp({ staticRoot, relay, ...(sampleImage ? { sampleImage } : {}), ...(pkcs11 ? { pkcs11 } : {}) });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
   process.exit(2);
@@ -82,6 +116,7 @@ console.log(`http://${shown}:${listening}`);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     registryServer?.close(() => undefined);
+    if (pkcs11 && !(pkcs11.provider instanceof Pkcs11Error)) pkcs11.provider.close();
     server.close(() => process.exit(0));
   });
 }

@@ -123,7 +123,9 @@ export type Pkcs11ErrorCode =
   | 'PKCS11_DIGEST_INVALID'
   | 'PKCS11_REGISTRY_NOT_ALLOWED'
   | 'PKCS11_SIGN_FAILED'
-  | 'PKCS11_EXTERNAL_SIGNATURE_INVALID';
+  | 'PKCS11_EXTERNAL_SIGNATURE_INVALID'
+  | 'PKCS11_REQUEST_INVALID'
+  | 'PKCS11_REQUEST_TOO_LARGE';
 
 /** Codes of managing an image's signatures: inspecting, copying, removing. */
 export type ManageErrorCode =

@@ -1,0 +1,542 @@
+/**
+ * The PKCS#11 module behind the relay's /pkcs11 endpoint, through pkcs11js (PKCS#11 2.40,
+ * https://docs.oasis-open.org/pkcs11/pkcs11-base/v2.40/os/pkcs11-base-v2.40-os.html): lists the
+ * signing keys of every token present and signs with one of them.
+ *
+ * Keys are found through their public key objects (visible without a login: private key objects
+ * are CKA_PRIVATE), so a key is listed and used only when the token also holds its public key,
+ * which is what the signature is checked against before it is returned. Only ECDSA P-256/P-384 and
+ * RSA of at least 2048 bits are offered: what cosign signs with.
+ *
+ * Sessions: the login state of a token is shared by every session this process has with it
+ * (PKCS#11 2.40 section 5.6: a login applies to all sessions of the application), so one request's
+ * C_Logout would log out another's signature, and a second C_Login answers
+ * CKR_USER_ALREADY_LOGGED_IN whatever PIN it carries. Each operation on a token therefore runs under
+ * that token's own lock: open a session, log in with the PIN, sign, log out, close. Different tokens
+ * work in parallel. The PIN is passed to C_Login and not kept.
+ */
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import type * as Pkcs11js from 'pkcs11js';
+import { Pkcs11Error } from '../../shared/errors.ts';
+import { publicKeyPem } from '../../shared/crypto/keys.ts';
+import { algorithmName, CURVE_BYTES, parseSpki, type KeyAlgorithm } from '../../shared/crypto/pkcs.ts';
+import { rawToDer } from '../../shared/crypto/signature.ts';
+import { der } from '../../shared/encoding/der.ts';
+import { formatPkcs11Uri, type Pkcs11Uri } from './uri.ts';
+
+type Lib = typeof Pkcs11js;
+
+export interface Pkcs11TokenInfo {
+  label: string;
+  manufacturer: string;
+  model: string;
+  serial: string;
+}
+
+/** One signing key as GET /pkcs11/keys lists it. */
+export interface Pkcs11KeyInfo {
+  uri: string;
+  label: string;
+  token: Pkcs11TokenInfo;
+  /** "ECDSA P-256", "ECDSA P-384" or "RSA 2048" (shared/crypto/pkcs.ts algorithmName). */
+  algorithm: string;
+  publicKeyPem: string;
+  /** SHA-256 of the SubjectPublicKeyInfo DER, hex. */
+  fingerprint: string;
+}
+
+/** What signing needs to know about the key that signed. */
+export interface Pkcs11Signed {
+  signature: Uint8Array;
+  key: Pkcs11KeyInfo;
+}
+
+/** The token operations the endpoint needs (the real one is `loadPkcs11Module`). */
+export interface Pkcs11Provider {
+  listKeys(): Promise<Pkcs11KeyInfo[]>;
+  /**
+   * Signs `data` as cosign does with the key `uri` names, after logging in with `pin`.
+   * `mayLogin` runs once the token is known, before anything is asked of it, and again right
+   * before C_Login; it may throw to refuse (the endpoint's back-off). `loginFailed` and `loggedIn`
+   * report the PIN's fate.
+   * @throws Pkcs11Error PKCS11_TOKEN_NOT_PRESENT, PKCS11_KEY_NOT_FOUND, PKCS11_URI_INVALID,
+   *   PKCS11_PIN_INCORRECT, PKCS11_PIN_LOCKED, PKCS11_SIGN_FAILED, PKCS11_MODULE_FAILED
+   */
+  sign(uri: Pkcs11Uri, pin: string, data: Uint8Array, hooks?: SignHooks): Promise<Pkcs11Signed>;
+  /** C_Finalize; the provider cannot be used afterwards. */
+  close(): void;
+}
+
+export interface SignHooks {
+  mayLogin?(token: Pkcs11TokenInfo): void;
+  loginFailed?(token: Pkcs11TokenInfo): void;
+  loggedIn?(token: Pkcs11TokenInfo): void;
+}
+
+/** What a slot's token looked like when it was read. */
+interface Slot {
+  handle: Buffer;
+  /** Stable name for the lock and the back-off: serial and label. */
+  key: string;
+  token: Pkcs11TokenInfo;
+}
+
+interface FoundKey {
+  info: Pkcs11KeyInfo;
+  algorithm: KeyAlgorithm;
+  spki: Uint8Array;
+  id: Buffer | undefined;
+  label: string | undefined;
+}
+
+/** CKR_* codes (PKCS#11 2.40 section 3.6), as pkcs11js reports them in `code`. */
+const CKR = {
+  PIN_INCORRECT: 0xa0,
+  PIN_INVALID: 0xa1,
+  PIN_LEN_RANGE: 0xa2,
+  PIN_EXPIRED: 0xa3,
+  PIN_LOCKED: 0xa4,
+  DEVICE_REMOVED: 0x32,
+  DEVICE_ERROR: 0x30,
+  SESSION_HANDLE_INVALID: 0xb3,
+  SESSION_CLOSED: 0xb0,
+  SLOT_ID_INVALID: 0x03,
+  TOKEN_NOT_PRESENT: 0xe0,
+  TOKEN_NOT_RECOGNIZED: 0xe1,
+  USER_ALREADY_LOGGED_IN: 0x100,
+  USER_NOT_LOGGED_IN: 0x101,
+  CRYPTOKI_ALREADY_INITIALIZED: 0x191,
+} as const;
+
+const GONE: readonly number[] = [
+  CKR.DEVICE_REMOVED,
+  CKR.SESSION_HANDLE_INVALID,
+  CKR.SESSION_CLOSED,
+  CKR.SLOT_ID_INVALID,
+  CKR.TOKEN_NOT_PRESENT,
+  CKR.TOKEN_NOT_RECOGNIZED,
+];
+
+/** The CKR_ code of a pkcs11js error, or undefined for anything else. */
+function ckr(e: unknown): number | undefined {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'number' && /^CKR_/.test(e.message)
+    ? (e as unknown as { code: number }).code
+    : undefined;
+}
+
+function ckrName(e: unknown): string {
+  return e instanceof Error && /^CKR_[A-Z_]+$/.test(e.message) ? e.message : 'an error';
+}
+
+function trim(s: string): string {
+  // CK_TOKEN_INFO strings are blank-padded (and some modules leave NULs).
+  return s.replace(/[\s\0]+$/, '');
+}
+
+/** A FIFO lock per key: one operation per token at a time. */
+class Locks {
+  #tails = new Map<string, Promise<void>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = before.then(() => mine);
+    this.#tails.set(key, tail);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
+
+function notPresent(status: number): Pkcs11Error {
+  return new Pkcs11Error(
+    'PKCS11_TOKEN_NOT_PRESENT',
+    'The token holding this key is not present any more (removed, or its slot is gone). Plug it in and list the keys again.',
+    status,
+  );
+}
+
+/** The SubjectPublicKeyInfo of an EC public key from CKA_EC_PARAMS and CKA_EC_POINT (RFC 5480). */
+function ecSpki(params: Buffer, point: Buffer): Uint8Array {
+  // CKA_EC_POINT is the DER OCTET STRING around the point (PKCS#11 2.40 section 2.3.3); some
+  // modules give the bare point.
+  let raw: Uint8Array = point;
+  if (point[0] === 0x04 && point.length > 2) {
+    const lenByte = point[1]!;
+    const headerLen = lenByte < 0x80 ? 2 : 2 + (lenByte & 0x7f);
+    const len = lenByte < 0x80 ? lenByte : point.subarray(2, headerLen).reduce((n, b) => n * 256 + b, 0);
+    if (headerLen + len === point.length && point[headerLen] === 0x04) raw = point.subarray(headerLen);
+  }
+  return der.seq(der.seq(der.oid('1.2.840.10045.2.1'), params), der.bits(raw));
+}
+
+function rsaSpki(modulus: Buffer, exponent: Buffer): Uint8Array {
+  return der.seq(
+    der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()),
+    der.bits(der.seq(der.uint(modulus), der.uint(exponent))),
+  );
+}
+
+function supported(a: KeyAlgorithm): boolean {
+  return (a.kind === 'ecdsa' && (a.curve === 'P-256' || a.curve === 'P-384')) || (a.kind === 'rsa' && a.bits >= 2048);
+}
+
+function matches(wanted: string | undefined, actual: string): boolean {
+  return wanted === undefined || wanted === actual;
+}
+
+/**
+ * Loads a PKCS#11 module (C_Initialize with OS locking) through pkcs11js, imported only now so a
+ * server without PKCS#11 never needs the native addon.
+ * @throws Pkcs11Error PKCS11_MODULE_FAILED (502) when pkcs11js or the module cannot be loaded or initialised
+ */
+export async function loadPkcs11Module(path: string): Promise<Pkcs11Provider> {
+  let lib: Lib;
+  try {
+    const mod = (await import('pkcs11js')) as unknown as Lib & { default?: Lib };
+    lib = mod.default ?? mod;
+  } catch (e) {
+    throw new Pkcs11Error(
+      'PKCS11_MODULE_FAILED',
+      `pkcs11js (the PKCS#11 binding) is not installed or not built: ${(e as Error).message}`,
+      502,
+    );
+  }
+  const p11 = new lib.PKCS11();
+  try {
+    p11.load(path);
+  } catch (e) {
+    throw new Pkcs11Error(
+      'PKCS11_MODULE_FAILED',
+      `The PKCS#11 module ${path} could not be loaded: ${(e as Error).message}`,
+      502,
+    );
+  }
+  try {
+    p11.C_Initialize({ flags: lib.CKF_OS_LOCKING_OK });
+  } catch (e) {
+    if (ckr(e) !== CKR.CRYPTOKI_ALREADY_INITIALIZED) {
+      try {
+        p11.close();
+      } catch {
+        // already failing
+      }
+      throw new Pkcs11Error(
+        'PKCS11_MODULE_FAILED',
+        `The PKCS#11 module ${path} failed to initialise (${ckrName(e)}).`,
+        502,
+      );
+    }
+  }
+  return createProvider(lib, p11);
+}
+
+function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
+  const locks = new Locks();
+
+  const slots = (): Slot[] => {
+    let handles: Buffer[];
+    try {
+      handles = p11.C_GetSlotList(true);
+    } catch (e) {
+      throw new Pkcs11Error(
+        'PKCS11_MODULE_FAILED',
+        `The PKCS#11 module could not list its slots (${ckrName(e)}).`,
+        502,
+      );
+    }
+    const out: Slot[] = [];
+    for (const handle of handles) {
+      let info: Pkcs11js.TokenInfo;
+      try {
+        info = p11.C_GetTokenInfo(handle);
+      } catch {
+        continue; // removed since the list was made
+      }
+      if ((info.flags & lib.CKF_TOKEN_INITIALIZED) === 0) continue;
+      const token = {
+        label: trim(info.label),
+        manufacturer: trim(info.manufacturerID),
+        model: trim(info.model),
+        serial: trim(info.serialNumber),
+      };
+      out.push({ handle, key: `${token.manufacturer}\u0000${token.serial}\u0000${token.label}`, token });
+    }
+    return out;
+  };
+
+  const withSession = async <T>(slot: Slot, fn: (session: Buffer) => Promise<T>): Promise<T> => {
+    let session: Buffer;
+    try {
+      session = p11.C_OpenSession(slot.handle, lib.CKF_SERIAL_SESSION);
+    } catch (e) {
+      const code = ckr(e);
+      if (code !== undefined && GONE.includes(code)) throw notPresent(404);
+      throw new Pkcs11Error('PKCS11_MODULE_FAILED', `The token did not open a session (${ckrName(e)}).`, 502);
+    }
+    try {
+      return await fn(session);
+    } catch (e) {
+      const code = ckr(e);
+      if (code !== undefined && GONE.includes(code)) throw notPresent(503);
+      throw e;
+    } finally {
+      try {
+        p11.C_CloseSession(session);
+      } catch {
+        // the token may be gone; nothing is left open on our side
+      }
+    }
+  };
+
+  const findObjects = (session: Buffer, template: Pkcs11js.Template): Buffer[] => {
+    p11.C_FindObjectsInit(session, template);
+    try {
+      const found: Buffer[] = [];
+      for (;;) {
+        const batch = p11.C_FindObjects(session, 64);
+        found.push(...batch);
+        if (batch.length < 64 || found.length > 4096) return found;
+      }
+    } finally {
+      p11.C_FindObjectsFinal(session);
+    }
+  };
+
+  const attr = (session: Buffer, obj: Buffer, type: number): Buffer | undefined => {
+    try {
+      const [a] = p11.C_GetAttributeValue(session, obj, [{ type }]);
+      return Buffer.isBuffer(a?.value) ? a.value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The signing keys of one token, from its public key objects. */
+  const keysOf = (session: Buffer, slot: Slot, filter: Pkcs11Uri = {}): FoundKey[] => {
+    const template: Pkcs11js.Template = [{ type: lib.CKA_CLASS, value: lib.CKO_PUBLIC_KEY }];
+    if (filter.id !== undefined) template.push({ type: lib.CKA_ID, value: Buffer.from(filter.id) });
+    if (filter.object !== undefined) template.push({ type: lib.CKA_LABEL, value: filter.object });
+    const out: FoundKey[] = [];
+    for (const obj of findObjects(session, template)) {
+      const keyType = attr(session, obj, lib.CKA_KEY_TYPE);
+      const kt = keyType === undefined ? -1 : keyType.readUIntLE(0, Math.min(keyType.length, 6));
+      let spki: Uint8Array;
+      if (kt === lib.CKK_EC) {
+        const params = attr(session, obj, lib.CKA_EC_PARAMS);
+        const point = attr(session, obj, lib.CKA_EC_POINT);
+        if (params === undefined || point === undefined) continue;
+        spki = ecSpki(params, point);
+      } else if (kt === lib.CKK_RSA) {
+        const modulus = attr(session, obj, lib.CKA_MODULUS);
+        const exponent = attr(session, obj, lib.CKA_PUBLIC_EXPONENT);
+        if (modulus === undefined || exponent === undefined) continue;
+        spki = rsaSpki(modulus, exponent);
+      } else {
+        continue;
+      }
+      let algorithm: KeyAlgorithm;
+      try {
+        algorithm = parseSpki(spki).algorithm;
+      } catch {
+        continue; // a curve cosign does not sign with, or a malformed key
+      }
+      if (!supported(algorithm)) continue;
+      const id = attr(session, obj, lib.CKA_ID);
+      const labelBytes = attr(session, obj, lib.CKA_LABEL);
+      const label = labelBytes === undefined ? undefined : labelBytes.toString('utf8');
+      const uri = formatPkcs11Uri({
+        token: slot.token.label,
+        manufacturer: slot.token.manufacturer,
+        serial: slot.token.serial,
+        model: slot.token.model,
+        ...(label !== undefined && label !== '' ? { object: label } : {}),
+        ...(id !== undefined && id.length > 0 ? { id } : {}),
+        type: 'private',
+      });
+      out.push({
+        info: {
+          uri,
+          label: label ?? '',
+          token: slot.token,
+          algorithm: algorithmName(algorithm),
+          publicKeyPem: publicKeyPem(spki),
+          fingerprint: createHash('sha256').update(spki).digest('hex'),
+        },
+        algorithm,
+        spki,
+        id: id !== undefined && id.length > 0 ? id : undefined,
+        label,
+      });
+    }
+    return out;
+  };
+
+  const login = (session: Buffer, pin: string): void => {
+    try {
+      p11.C_Login(session, lib.CKU_USER, pin);
+    } catch (e) {
+      if (ckr(e) !== CKR.USER_ALREADY_LOGGED_IN) throw e;
+      // A login left over (another library user, or a logout that failed): log out and log in
+      // again, so this PIN is still checked.
+      p11.C_Logout(session);
+      p11.C_Login(session, lib.CKU_USER, pin);
+    }
+  };
+
+  const signWith = async (session: Buffer, key: FoundKey, data: Uint8Array): Promise<Uint8Array> => {
+    const template: Pkcs11js.Template = [
+      { type: lib.CKA_CLASS, value: lib.CKO_PRIVATE_KEY },
+      { type: lib.CKA_SIGN, value: true },
+    ];
+    if (key.id !== undefined) template.push({ type: lib.CKA_ID, value: key.id });
+    else if (key.label !== undefined) template.push({ type: lib.CKA_LABEL, value: key.label });
+    const privates = findObjects(session, template);
+    if (privates.length !== 1) {
+      throw new Pkcs11Error(
+        'PKCS11_KEY_NOT_FOUND',
+        privates.length === 0
+          ? 'The token has the public key but no private key that may sign with the same id.'
+          : 'The token holds several private keys with this id; give the key a unique id.',
+        404,
+      );
+    }
+    if (key.algorithm.kind === 'ecdsa') {
+      const size = CURVE_BYTES[key.algorithm.curve];
+      p11.C_SignInit(session, { mechanism: lib.CKM_ECDSA }, privates[0]!);
+      const hash = createHash('sha256').update(data).digest();
+      const raw = await p11.C_SignAsync(session, hash, Buffer.alloc(2 * size));
+      if (raw.length !== 2 * size) throw new Error(`CKM_ECDSA gave ${raw.length} bytes`);
+      return rawToDer(raw, size);
+    }
+    p11.C_SignInit(session, { mechanism: lib.CKM_SHA256_RSA_PKCS }, privates[0]!);
+    return new Uint8Array(await p11.C_SignAsync(session, Buffer.from(data), Buffer.alloc(1024)));
+  };
+
+  return {
+    async listKeys() {
+      const out: Pkcs11KeyInfo[] = [];
+      for (const slot of slots()) {
+        try {
+          const keys = await locks.run(slot.key, () => withSession(slot, async (s) => keysOf(s, slot)));
+          out.push(
+            ...keys.map((k) => k.info).sort((a, b) => a.label.localeCompare(b.label) || a.uri.localeCompare(b.uri)),
+          );
+        } catch (e) {
+          // A token removed while being listed is simply not listed.
+          if (!(e instanceof Pkcs11Error && e.code === 'PKCS11_TOKEN_NOT_PRESENT')) throw e;
+        }
+      }
+      return out;
+    },
+
+    async sign(uri, pin, data, hooks = {}) {
+      if (uri.type !== undefined && uri.type !== 'private') {
+        throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name a private key (type=private).', 422);
+      }
+      if (uri.id === undefined && uri.object === undefined) {
+        throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name the key by id or object (its label).', 422);
+      }
+      const candidates = slots().filter(
+        (s) =>
+          matches(uri.token, s.token.label) &&
+          matches(uri.manufacturer, s.token.manufacturer) &&
+          matches(uri.serial, s.token.serial) &&
+          matches(uri.model, s.token.model),
+      );
+      if (candidates.length === 0) throw notPresent(404);
+      if (candidates.length > 1) {
+        throw new Pkcs11Error(
+          'PKCS11_URI_INVALID',
+          'The key URI matches more than one token: give the token label and serial, as GET /pkcs11/keys lists them.',
+          422,
+        );
+      }
+      const slot = candidates[0]!;
+      hooks.mayLogin?.(slot.token);
+      return locks.run(slot.key, () =>
+        withSession(slot, async (session) => {
+          const keys = keysOf(session, slot, uri);
+          if (keys.length !== 1) {
+            throw new Pkcs11Error(
+              keys.length === 0 ? 'PKCS11_KEY_NOT_FOUND' : 'PKCS11_URI_INVALID',
+              keys.length === 0
+                ? 'The token has no ECDSA P-256/P-384 or RSA signing key that this URI names.'
+                : 'The key URI names more than one key on the token: give its id.',
+              keys.length === 0 ? 404 : 422,
+            );
+          }
+          const key = keys[0]!;
+          // Again: wrong PINs may have been counted while this request waited for the lock.
+          hooks.mayLogin?.(slot.token);
+          try {
+            login(session, pin);
+            hooks.loggedIn?.(slot.token);
+          } catch (e) {
+            const code = ckr(e);
+            if (code === CKR.PIN_LOCKED) {
+              throw new Pkcs11Error(
+                'PKCS11_PIN_LOCKED',
+                'The token’s PIN is locked after too many wrong tries; its security officer must unlock it.',
+                423,
+              );
+            }
+            if (code === CKR.PIN_INCORRECT || code === CKR.PIN_INVALID || code === CKR.PIN_LEN_RANGE) {
+              hooks.loginFailed?.(slot.token);
+              throw new Pkcs11Error('PKCS11_PIN_INCORRECT', 'The token refused the PIN.', 401);
+            }
+            if (code === CKR.PIN_EXPIRED) {
+              throw new Pkcs11Error('PKCS11_PIN_LOCKED', 'The token’s PIN has expired and must be changed first.', 423);
+            }
+            if (code !== undefined && GONE.includes(code)) throw e;
+            throw new Pkcs11Error('PKCS11_MODULE_FAILED', `The token refused the login (${ckrName(e)}).`, 502);
+          }
+          let signature: Uint8Array;
+          try {
+            signature = await signWith(session, key, data);
+          } catch (e) {
+            if (e instanceof Pkcs11Error) throw e;
+            const code = ckr(e);
+            if (code !== undefined && GONE.includes(code)) throw e;
+            throw new Pkcs11Error('PKCS11_SIGN_FAILED', `The token failed to sign (${ckrName(e)}).`, 502);
+          } finally {
+            try {
+              p11.C_Logout(session);
+            } catch {
+              // closing the session below ends the login in any case
+            }
+          }
+          // A broken token (or a key pair whose halves do not match) must not produce a
+          // signature that verifies nowhere.
+          const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: 'der', type: 'spki' });
+          const ok = verify(
+            'sha256',
+            data,
+            key.algorithm.kind === 'ecdsa' ? { key: publicKey, dsaEncoding: 'der' } : publicKey,
+            signature,
+          );
+          if (!ok) {
+            throw new Pkcs11Error(
+              'PKCS11_SIGN_FAILED',
+              'The token’s signature does not verify with the key’s public key; it was not returned.',
+              502,
+            );
+          }
+          return { signature, key: key.info };
+        }),
+      );
+    },
+
+    close() {
+      try {
+        p11.C_Finalize();
+      } finally {
+        p11.close();
+      }
+    },
+  };
+}
