@@ -135,6 +135,7 @@ export type ManageErrorCode =
   | 'MANAGE_COPY_DESTINATION_INVALID'
   | 'MANAGE_SIGNATURE_NOT_FOUND'
   | 'MANAGE_REMOVE_LOST'
+  | 'MANAGE_DELETE_REFUSED'
   | 'MANAGE_TOO_MANY';
 
 export type ErrorCode =

@@ -1,0 +1,585 @@
+/**
+ * Copying an image with its signatures (shared/cosign/copy.ts) between the real registries of the
+ * test rig, through the real relay as the page does: from the TLS distribution 2.8 registry to the
+ * plain-HTTP basic-auth one (no referrers API: the fallback index is kept) and to the embedded
+ * registry (referrers API). Images are signed by the real cosign 2.5 (legacy `.sig`), cosign 3.1
+ * (bundle referrer) and by the page's signImage; on the destination cosign 2.5 and 3.1 verify,
+ * skopeo 1.18 pulls under a sigstoreSigned policy and copies on to a third place with the
+ * signatures checked. A copy cut off mid-blob by a loopback proxy that drops the connection is run
+ * again and finishes, with nothing duplicated.
+ */
+import type { ServerType } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../server/app.ts';
+import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
+import { serveApp } from '../../server/serve.ts';
+import { copyImage, type CopyProgress } from '../../shared/cosign/copy.ts';
+import { referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
+import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { parsePlainPrivateKeyPem, parsePublicKey, publicKeyPem } from '../../shared/crypto/keys.ts';
+import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
+import { utf8 } from '../../shared/encoding/base64.ts';
+import { ManageError, RegistryError } from '../../shared/errors.ts';
+import { RegistryClient, relayRouting, type RepoRef } from '../../shared/registry/client.ts';
+import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
+import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
+import {
+  cosign2SignArgs,
+  cosign3SignArgs,
+  cosignEnv,
+  cosignLogin,
+  cosignVerifyArgs,
+  makeCosign3Offline,
+  makeToolHome,
+  run,
+  runOk,
+  sigstorePolicy,
+  skopeoEnv,
+  skopeoPolicyPull,
+  skopeoRegistryFlags,
+  type Cosign3Offline,
+  type SkopeoAccess,
+  type ToolHome,
+} from '../rig/tools.ts';
+import { testStaticRoot } from '../unit/server/loopback.ts';
+
+const regs = inject('cosignWebRegistries');
+const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
+
+/** A TCP proxy on loopback that drops every connection once `limit` bytes went upstream. */
+interface CuttingProxy {
+  host: string;
+  limit: number;
+  sent: number;
+  cuts: number;
+  close(): Promise<void>;
+}
+
+async function cuttingProxy(target: string): Promise<CuttingProxy> {
+  const [targetHost, targetPort] = target.split(':') as [string, string];
+  const sockets = new Set<net.Socket>();
+  const state = { limit: Infinity, sent: 0, cuts: 0 };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), targetHost);
+    sockets.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', () => (sockets.delete(client), upstream.destroy()));
+    upstream.on('close', () => (sockets.delete(upstream), client.destroy()));
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('data', (b: Buffer) => {
+      if (state.sent + b.length > state.limit) {
+        state.cuts++;
+        for (const s of sockets) s.destroy();
+        return;
+      }
+      state.sent += b.length;
+      upstream.write(b);
+    });
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    get limit() {
+      return state.limit;
+    },
+    set limit(n: number) {
+      state.limit = n;
+      state.sent = 0;
+    },
+    get sent() {
+      return state.sent;
+    },
+    get cuts() {
+      return state.cuts;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+let relayServer: ServerType;
+let relayOrigin: string;
+const relayLines: string[] = [];
+let embeddedServer: ServerType;
+let embedded: EmbeddedRegistry;
+let embeddedHost: string;
+let dataDir: string;
+let proxy: CuttingProxy;
+let client: RegistryClient;
+let home: ToolHome;
+let offline: Cosign3Offline;
+let cosignKey: string;
+let cosignPub: string;
+let cosignSpki: Uint8Array;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-copy-it-'));
+  embedded = createEmbeddedRegistry({ dataDir });
+  const served = await serveApp(embedded.app, { port: 0, hostname: '127.0.0.1' });
+  embeddedServer = served.server;
+  embeddedHost = `127.0.0.1:${served.port}`;
+  proxy = await cuttingProxy(regs.basic.host);
+  const app = createApp({
+    staticRoot: testStaticRoot(),
+    relay: {
+      allowedRegistries: [regs.tls.host, regs.basic.host, embeddedHost, proxy.host],
+      plainHttpRegistries: [regs.basic.host, embeddedHost, proxy.host],
+      ca: await readFile(regs.tls.caFile, 'utf8'),
+      log: (line) => relayLines.push(line),
+    },
+  });
+  const relay = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+  relayServer = relay.server;
+  relayOrigin = `http://127.0.0.1:${relay.port}`;
+  const basic = { username: regs.basic.username, password: regs.basic.password };
+  client = new RegistryClient({
+    fetch: (input, init) => globalThis.fetch(input, init),
+    ...relayRouting(relayOrigin),
+    credentials: (r) => (r === regs.basic.host || r === proxy.host ? basic : undefined),
+  });
+  home = await makeToolHome('cosign-web-copy-');
+  offline = await makeCosign3Offline(home);
+  await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
+  cosignKey = join(home.dir, 'cosign.key');
+  cosignPub = join(home.dir, 'cosign.pub');
+  cosignSpki = parsePublicKey(await readFile(cosignPub, 'utf8')).spki;
+  await cosignLogin('cosign2', home, regs.basic.host, regs.basic.username, regs.basic.password);
+});
+
+afterAll(async () => {
+  (relayServer as http.Server).closeAllConnections();
+  await new Promise<void>((resolve) => relayServer.close(() => resolve()));
+  (embeddedServer as http.Server).closeAllConnections();
+  await new Promise<void>((resolve) => embeddedServer.close(() => resolve()));
+  await embedded.close();
+  await proxy.close();
+  await home.cleanup();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const env = () => cosignEnv(home, { password: '', caFile: regs.tls.caFile });
+const tls = () => ({ host: regs.tls.host, caFile: regs.tls.caFile });
+
+async function vectorSigner(file: string): Promise<{ signer: Signer; pub: string; spki: Uint8Array }> {
+  const info = parsePlainPrivateKeyPem(await readFile(join(VECTORS, file), 'utf8'));
+  const key = await importPrivateKey(info);
+  const pub = join(home.dir, `${file}.pub`);
+  await writeFile(pub, publicKeyPem(info.spki));
+  return {
+    signer: { algorithm: info.algorithm, spki: info.spki, sign: (d) => signWithCryptoKey(key, info.algorithm, d) },
+    pub,
+    spki: info.spki,
+  };
+}
+
+async function signWithPage(signer: Signer, repo: RepoRef, reference: string, identity: string): Promise<void> {
+  const plan = await planSigning(client, repo, reference);
+  await signImage({
+    client,
+    signer,
+    plan,
+    dockerReference: identity,
+    formats: { legacy: true, bundle: true },
+    settleDelay: () => 10,
+  });
+}
+
+async function access(host: string, scratch = home.dir): Promise<SkopeoAccess> {
+  if (host === regs.tls.host) return skopeoAccess(tls(), scratch);
+  if (host === regs.basic.host) return { creds: `${regs.basic.username}:${regs.basic.password}` };
+  return {};
+}
+
+/** skopeo copies `from` (checked under a sigstoreSigned policy) to `to`, attachments included. */
+async function skopeoCheckedCopy(
+  pub: string,
+  from: string,
+  fromRepo: string,
+  to: string,
+  identity: Record<string, unknown>,
+  all = false,
+) {
+  const scratch = await mkdtemp(join(home.dir, 'skopeo-copy-'));
+  const policy = join(scratch, 'policy.json');
+  await writeFile(policy, sigstorePolicy(pub, [fromRepo], identity));
+  return run(
+    'skopeo',
+    [
+      '--policy',
+      policy,
+      'copy',
+      ...(all ? ['--all'] : []),
+      '--preserve-digests',
+      ...skopeoRegistryFlags(await access(from.split('/')[0]!, scratch), 'src'),
+      ...skopeoRegistryFlags(await access(to.split('/')[0]!, scratch), 'dest'),
+      `docker://${from}`,
+      `docker://${to}`,
+    ],
+    { env: skopeoEnv(home) },
+  );
+}
+
+function layersOf(json: Record<string, unknown>): Descriptor[] {
+  return (json.layers as Descriptor[] | undefined) ?? [];
+}
+
+const destinations = [
+  ['the basic-auth registry (no referrers API)', () => regs.basic.host],
+  ['the embedded registry (referrers API)', () => embeddedHost],
+] as const;
+
+describe.each(destinations)('from the TLS registry to %s, through the relay', (_name, destHost) => {
+  it('an image signed by cosign 2.5 and cosign 3.1: both verify the copy, skopeo pulls it and copies it on', async () => {
+    const host = destHost();
+    const tag = host === embeddedHost ? 'emb' : 'basic';
+    const image = await pushSampleImage(tls(), `copy/cosign-${tag}`, 'v1');
+    await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
+    await runOk('cosign3', cosign3SignArgs(cosignKey, offline, image.ref), { env: env() });
+
+    const progress: CopyProgress[] = [];
+    const dest = `${host}/copied/cosign-${tag}:v2`;
+    const result = await copyImage({
+      client,
+      source: image.tagRef,
+      destination: dest,
+      verify: { spki: cosignSpki },
+      onProgress: (p) => progress.push(p),
+    });
+    expect(result.digest).toBe(image.digest);
+    expect(result.tag).toBe('v2');
+    expect(result.referrers.source).toBe('tag-schema');
+    expect(result.referrers.destination).toBe(host === embeddedHost ? 'api' : 'tag-schema');
+    expect(result.summary.blobs.copied).toBeGreaterThanOrEqual(2 + 1 + 2); // layer, config; .sig payload; bundle, empty config
+    expect(result.items.filter((i) => i.kind === 'attachment').map((i) => i.what)).toEqual([sigTag(image.digest)]);
+    expect(result.items.filter((i) => i.kind === 'referrer')).toHaveLength(1);
+    expect(result.verification?.verified, result.verification?.summary).toBe(true);
+    // Both formats verified on the copy: the .sig layer and the bundle.
+    expect(result.verification!.manifests[0]!.destination).toBe(2);
+    // Progress goes over bytes, never backwards, and ends complete.
+    const last = progress.at(-1)!;
+    expect(last.bytesDone).toBe(last.bytesTotal);
+    expect(last.bytesTotal).toBeGreaterThan(0);
+    for (let i = 1; i < progress.length; i++) {
+      if (progress[i]!.step === progress[i - 1]!.step)
+        expect(progress[i]!.bytesDone).toBeGreaterThanOrEqual(progress[i - 1]!.bytesDone);
+    }
+
+    const copied = `${host}/copied/cosign-${tag}@${image.digest}`;
+    const v2 = await run('cosign2', cosignVerifyArgs(cosignPub, copied), { env: env() });
+    expect(v2.code, `cosign 2.5: ${v2.stderr}`).toBe(0);
+    const v3 = await run('cosign3', cosignVerifyArgs(cosignPub, copied, ['--trusted-root', offline.trustedRoot]), {
+      env: env(),
+    });
+    expect(v3.code, `cosign 3.1: ${v3.stderr}`).toBe(0);
+    expect(v3.stdout).toContain(image.digest);
+
+    // cosign writes the repository alone as the identity, and that names the source: the rule
+    // that fits on the destination is exactRepository of the source (remapIdentity would go on
+    // to matchRepoDigestOrExact, which refuses a repository-only identity).
+    const identity = { type: 'exactRepository', dockerRepository: image.repository };
+    const pulled = await skopeoPolicyPull(home, await access(host), cosignPub, dest, { identity });
+    expect(pulled.code, `skopeo: ${pulled.stderr}`).toBe(0);
+    const wrongRepo = await skopeoPolicyPull(home, await access(host), cosignPub, dest, {
+      identity: { type: 'matchRepository' },
+    });
+    expect(wrongRepo.code, 'the copy names the source repository, not the destination').not.toBe(0);
+
+    // skopeo copies the copy on to a third place, checking the signatures on the way.
+    const third = `${regs.tls.host}/copy/third-${tag}:v3`;
+    const onward = await skopeoCheckedCopy(cosignPub, dest, `${host}/copied/cosign-${tag}`, third, identity);
+    expect(onward.code, `skopeo copy: ${onward.stderr}`).toBe(0);
+    const v2third = await run(
+      'cosign2',
+      cosignVerifyArgs(cosignPub, `${regs.tls.host}/copy/third-${tag}@${image.digest}`),
+      {
+        env: env(),
+      },
+    );
+    expect(v2third.code, `cosign 2.5 on the third copy: ${v2third.stderr}`).toBe(0);
+  });
+
+  it("an image signed by the page's signImage (repository:tag identity): skopeo accepts the copy under remapIdentity", async () => {
+    const host = destHost();
+    const tag = host === embeddedHost ? 'emb' : 'basic';
+    const { signer, pub, spki } = await vectorSigner('ec-p256-pkcs8.pem');
+    const srcRepo = `copy/page-${tag}`;
+    const image = await pushSampleImage(tls(), srcRepo, 'v1');
+    await signWithPage(signer, { registry: regs.tls.host, repository: srcRepo }, 'v1', image.tagRef);
+
+    // The same tag on the destination, so remapping the repository gives the signed reference.
+    const result = await copyImage({
+      client,
+      source: image.tagRef,
+      destination: `${host}/mirror/page-${tag}`,
+      verify: { spki },
+    });
+    expect(result.tag).toBe('v1');
+    expect(result.verification?.verified, result.verification?.summary).toBe(true);
+
+    const copied = `${host}/mirror/page-${tag}@${image.digest}`;
+    for (const tool of ['cosign2', 'cosign3'] as const) {
+      const v = await run(
+        tool,
+        cosignVerifyArgs(pub, copied, tool === 'cosign3' ? ['--trusted-root', offline.trustedRoot] : []),
+        {
+          env: env(),
+        },
+      );
+      expect(v.code, `${tool}: ${v.stderr}`).toBe(0);
+    }
+    const remap = { type: 'remapIdentity', prefix: `${host}/mirror/page-${tag}`, signedPrefix: image.repository };
+    const pulled = await skopeoPolicyPull(home, await access(host), pub, `${host}/mirror/page-${tag}:v1`, {
+      identity: remap,
+    });
+    expect(pulled.code, `skopeo remapIdentity: ${pulled.stderr}`).toBe(0);
+    // The page's copy verification reads the same claim.
+    const legacy = result.verification!.destination.manifests[0]!.signatures.find((s) => s.format === 'legacy');
+    expect(legacy?.claims.dockerReference).toBe(image.tagRef);
+  });
+});
+
+it('a 2-platform index signed with cosign sign --recursive keeps every platform signature', async () => {
+  const image = await pushSampleImage(tls(), 'copy/index', 'v1', { index: true });
+  await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref, ['--recursive']), { env: env() });
+  const result = await copyImage({
+    client,
+    source: image.tagRef,
+    destination: `${regs.basic.host}/copied/index:v1`,
+    verify: { spki: cosignSpki },
+  });
+  expect(result.platforms).toEqual(['linux/amd64', 'linux/arm64/v8']);
+  expect(result.items.filter((i) => i.kind === 'attachment')).toHaveLength(3);
+  expect(result.verification?.verified, result.verification?.summary).toBe(true);
+  expect(result.verification!.manifests.map((m) => m.destination)).toEqual([1, 1, 1]);
+  for (const p of image.platforms) {
+    const v = await run('cosign2', cosignVerifyArgs(cosignPub, `${regs.basic.host}/copied/index@${p.digest}`), {
+      env: env(),
+    });
+    expect(v.code, `${p.platform.architecture}: ${v.stderr}`).toBe(0);
+  }
+  const all = await skopeoPolicyPull(
+    home,
+    await access(regs.basic.host),
+    cosignPub,
+    `${regs.basic.host}/copied/index:v1`,
+    {
+      identity: { type: 'exactRepository', dockerRepository: image.repository },
+      all: true,
+    },
+  );
+  expect(all.code, `skopeo copy --all: ${all.stderr}`).toBe(0);
+});
+
+it('within one registry the blobs are mounted, not copied', async () => {
+  const image = await pushSampleImage(tls(), 'copy/mount-src', 'v1');
+  await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
+  const result = await copyImage({ client, source: image.tagRef, destination: `${regs.tls.host}/copy/mount-dst:v1` });
+  // Layer, config, and the .sig's payload and config.
+  expect(result.summary.blobs.mounted).toBe(4);
+  expect(result.summary.bytesCopied).toBe(0);
+  expect(result.verification).toBeNull();
+  const v = await run('cosign2', cosignVerifyArgs(cosignPub, `${regs.tls.host}/copy/mount-dst@${image.digest}`), {
+    env: env(),
+  });
+  expect(v.code, v.stderr).toBe(0);
+});
+
+/** Pushes an image with one layer of `size` random bytes (not a real tarball: registries do not look). */
+async function pushBigImage(repo: RepoRef, size: number): Promise<{ digest: string; layer: Descriptor }> {
+  const layerBytes = randomBytes(size);
+  const layer = await client.pushBlob(repo, layerBytes, { mediaType: 'application/vnd.oci.image.layer.v1.tar' });
+  const config = utf8(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }),
+  );
+  const configDesc = await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
+  const manifest = utf8(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: configDesc,
+      layers: [{ ...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
+    }),
+  );
+  const digest = await client.putManifest(repo, 'v1', manifest, MT.ociManifest);
+  return { digest, layer };
+}
+
+describe('a copy cut off mid-way', () => {
+  it('fails with MANAGE_COPY_INCOMPLETE, then finishes when run again, merging .sig and nothing twice', async () => {
+    const src: RepoRef = { registry: regs.tls.host, repository: 'copy/big' };
+    const size = 12 * 1024 * 1024 + 12345;
+    const { digest } = await pushBigImage(src, size);
+    const srcRef = `${regs.tls.host}/copy/big@${digest}`;
+    await runOk('cosign2', cosign2SignArgs(cosignKey, srcRef), { env: env() });
+    const page = await vectorSigner('ec-p256-pkcs8.pem');
+    await signWithPage(page.signer, src, digest, `${regs.tls.host}/copy/big`);
+
+    const destination = `${proxy.host}/copied/big:v1`;
+    const dst: RepoRef = { registry: proxy.host, repository: 'copied/big' };
+    proxy.limit = 5 * 1024 * 1024;
+    relayLines.length = 0;
+    const cut = await copyImage({
+      client,
+      source: `${regs.tls.host}/copy/big:v1`,
+      destination,
+      chunkBytes: 1024 * 1024,
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(proxy.cuts).toBeGreaterThan(0);
+    expect(cut).toBeInstanceOf(ManageError);
+    expect((cut as ManageError).code).toBe('MANAGE_COPY_INCOMPLETE');
+    expect((cut as ManageError).message).toMatch(/run the copy again to resume/);
+    expect((cut as ManageError).message).toMatch(/blobs/);
+    proxy.limit = Infinity;
+    // The tag was not moved to a half copy.
+    await expect(client.resolve(dst, 'v1')).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
+
+    // Meanwhile someone signs... the destination can only be signed once the image is there, so
+    // sign the source again with another key: the rerun brings both.
+    const other = await vectorSigner('ec-p384-pkcs8.pem');
+    await signWithPage(other.signer, src, digest, `${regs.tls.host}/copy/big`);
+
+    const again = await copyImage({
+      client,
+      source: `${regs.tls.host}/copy/big:v1`,
+      destination,
+      chunkBytes: 1024 * 1024,
+      verify: { spki: cosignSpki },
+    });
+    expect(again.digest).toBe(digest);
+    // The 12 MiB layer went up in 1 MiB PATCH chunks through the relay, then one PUT ?digest=.
+    const patches = relayLines.filter((l) => l.startsWith(`relay PATCH ${proxy.host} /v2/copied/big/blobs/uploads/`));
+    expect(patches.length).toBeGreaterThanOrEqual(13);
+    expect(again.summary.blobs.skipped, 'blobs copied before the cut are not sent again').toBeGreaterThan(0);
+    expect(again.verification?.verified, again.verification?.summary).toBe(true);
+    expect((await client.resolve(dst, 'v1')).digest).toBe(digest);
+
+    // A signature made on the destination itself is kept when the source's are merged in.
+    const third = await vectorSigner('ed25519-pkcs8.pem');
+    await signWithPage(third.signer, dst, digest, `${proxy.host}/copied/big`);
+    const fourth = await vectorSigner('rsa-2048-pkcs1.pem');
+    await signWithPage(fourth.signer, src, digest, `${regs.tls.host}/copy/big`);
+    const merged = await copyImage({ client, source: `${regs.tls.host}/copy/big:v1`, destination });
+    expect(merged.items.find((i) => i.kind === 'attachment')?.outcome).toBe('merged');
+    // Only the new signature's blobs travel; the big layer is there already.
+    expect(merged.items.find((i) => i.kind === 'blob' && i.size === size)?.outcome).toBe('skipped');
+    expect(merged.summary.bytesCopied).toBeGreaterThan(0);
+    expect(merged.summary.bytesCopied).toBeLessThan(64 * 1024);
+
+    // Exactly one layer per signature: cosign, page key, P-384, RSA on the source; Ed25519 on the destination.
+    const sig = await client.getManifest(dst, sigTag(digest));
+    const layers = layersOf(sig.json);
+    expect(layers).toHaveLength(5);
+    expect(
+      new Set(layers.map((l) => `${l.digest} ${l.annotations?.['dev.cosignproject.cosign/signature']}`)).size,
+    ).toBe(5);
+    // Referrers listed once each: four bundles (page, P-384, Ed25519 on the destination, RSA).
+    const index = await client.getManifest(dst, referrersTag(digest));
+    const entries = (index.json.manifests as Descriptor[]).map((d) => d.digest);
+    expect(entries).toHaveLength(4);
+    expect(new Set(entries).size).toBe(4);
+
+    // Run once more: nothing to do, nothing changes.
+    const idle = await copyImage({ client, source: `${regs.tls.host}/copy/big:v1`, destination });
+    expect(idle.summary.blobs.copied + idle.summary.manifests.copied + idle.summary.signatures.copied).toBe(0);
+    expect(idle.summary.signatures.merged).toBe(0);
+    expect((await client.getManifest(dst, sigTag(digest))).descriptor.digest).toBe(sig.descriptor.digest);
+    expect((await client.getManifest(dst, referrersTag(digest))).descriptor.digest).toBe(index.descriptor.digest);
+
+    // The real cosigns agree: every key verifies the copy.
+    for (const [pub, tool] of [
+      [cosignPub, 'cosign2'],
+      [page.pub, 'cosign3'],
+      [other.pub, 'cosign2'],
+      [third.pub, 'cosign3'],
+    ] as const) {
+      const v = await run(
+        tool,
+        cosignVerifyArgs(
+          pub,
+          `${regs.basic.host}/copied/big@${digest}`,
+          tool === 'cosign3' ? ['--trusted-root', offline.trustedRoot] : [],
+        ),
+        { env: env() },
+      );
+      expect(v.code, `${tool} with ${pub}: ${v.stderr}`).toBe(0);
+    }
+  });
+});
+
+describe('refusals and readable errors', () => {
+  it('the same image is MANAGE_SAME_IMAGE; a digest destination is MANAGE_COPY_DESTINATION_INVALID', async () => {
+    await expect(
+      copyImage({ client, source: `${regs.tls.host}/copy/x:v1`, destination: `${regs.tls.host}/copy/x` }),
+    ).rejects.toMatchObject({ code: 'MANAGE_SAME_IMAGE' });
+    await expect(
+      copyImage({ client, source: `${regs.tls.host}/copy/x:v1`, destination: `${regs.tls.host}/copy/x:v1` }),
+    ).rejects.toMatchObject({ code: 'MANAGE_SAME_IMAGE' });
+    await expect(
+      copyImage({
+        client,
+        source: `${regs.tls.host}/copy/x:v1`,
+        destination: `${regs.basic.host}/copy/x@sha256:${'a'.repeat(64)}`,
+      }),
+    ).rejects.toMatchObject({ code: 'MANAGE_COPY_DESTINATION_INVALID' });
+  });
+
+  it('a missing source is a readable registry error and writes nothing', async () => {
+    const e = await copyImage({
+      client,
+      source: `${regs.tls.host}/copy/does-not-exist:v1`,
+      destination: `${regs.basic.host}/copied/nothing:v1`,
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RegistryError);
+    expect((e as RegistryError).code).toBe('REGISTRY_NOT_FOUND');
+    expect((e as RegistryError).message).toMatch(/said 404/);
+  });
+
+  it('wrong destination credentials: nothing is written and the refusal is said', async () => {
+    const image = await pushSampleImage(tls(), 'copy/creds', 'v1');
+    const bad = new RegistryClient({
+      fetch: (input, init) => globalThis.fetch(input, init),
+      ...relayRouting(relayOrigin),
+      credentials: (r) => (r === regs.basic.host ? { username: regs.basic.username, password: 'wrong' } : undefined),
+    });
+    const e = await copyImage({
+      client: bad,
+      source: image.tagRef,
+      destination: `${regs.basic.host}/copied/creds:v1`,
+    }).catch((x: unknown) => x);
+    expect((e as RegistryError).code).toBe('REGISTRY_UNAUTHORIZED');
+    expect((e as RegistryError).message).toMatch(/said 401/);
+  });
+
+  it('verifying with another key: the copy is made and the verification says MANAGE_COPY_VERIFY_FAILED', async () => {
+    const image = await pushSampleImage(tls(), 'copy/wrong-key', 'v1');
+    await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
+    const other = await vectorSigner('ec-p384-pkcs8.pem');
+    const result = await copyImage({
+      client,
+      source: image.tagRef,
+      destination: `${regs.basic.host}/copied/wrong-key:v1`,
+      verify: { spki: other.spki },
+    });
+    expect(result.digest).toBe(image.digest);
+    expect(result.verification?.verified).toBe(false);
+    expect(result.verification?.error?.code).toBe('MANAGE_COPY_VERIFY_FAILED');
+    expect(result.verification?.error?.message).toMatch(/neither the source nor the copy verifies/);
+  });
+});
