@@ -1,0 +1,588 @@
+/**
+ * Inspect, Tree and removing signatures (shared/cosign/inspect.ts, tree.ts, remove.ts) against the
+ * real registries and the real tools: what inspect reads is byte for byte what `skopeo inspect
+ * --raw` / `--config --raw` print and its digests are `crane digest`'s; the tree lists every object
+ * cosign 2.5, cosign 3.1, `oras attach` and this project attached, under the node `cosign tree`
+ * lists it, with the right verdict for a key; removing one signature among three (legacy layer or
+ * bundle referrer) leaves the other two verifying with the real cosign and the removed one not;
+ * removing all makes cosign find none; a registry that refuses DELETE gets a readable error and
+ * nothing changes.
+ */
+import type { ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parsePlainPrivateKeyPem, parsePublicKey } from '../../shared/crypto/keys.ts';
+import { fingerprint, importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
+import { ManageError } from '../../shared/errors.ts';
+import { RegistryClient } from '../../shared/registry/client.ts';
+import { inspectImage } from '../../shared/cosign/inspect.ts';
+import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/cosign/tree.ts';
+import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/cosign/remove.ts';
+import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
+import type { Descriptor } from '../../shared/registry/mediatypes.ts';
+import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
+import { serveApp } from '../../server/serve.ts';
+import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
+import {
+  CACHE_DIR,
+  cosign2SignArgs,
+  cosign3SignArgs,
+  cosignEnv,
+  cosignVerifyArgs,
+  makeCosign3Offline,
+  makeToolHome,
+  run,
+  runOk,
+  skopeoRegistryFlags,
+  type Cosign3Offline,
+  type ToolHome,
+} from '../rig/tools.ts';
+import { caFetch } from './ca-fetch.ts';
+
+const CRANE = join(CACHE_DIR, 'sid', 'usr', 'bin', 'crane');
+const ORAS = join(CACHE_DIR, 'sid', 'usr', 'bin', 'oras');
+const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
+
+const regs = inject('cosignWebRegistries');
+const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
+let home: ToolHome;
+let offline: Cosign3Offline;
+
+interface ToolKey {
+  key: string;
+  pub: string;
+  spki: Uint8Array;
+  hex: string;
+}
+const keys: ToolKey[] = [];
+
+beforeAll(async () => {
+  home = await makeToolHome('cosign-web-tree-');
+  offline = await makeCosign3Offline(home);
+  for (const name of ['k1', 'k2', 'k3']) {
+    await runOk('cosign2', ['generate-key-pair', '--output-key-prefix', join(home.dir, name)], {
+      env: cosignEnv(home, { password: '' }),
+      cwd: home.dir,
+    });
+    const pub = join(home.dir, `${name}.pub`);
+    const spki = parsePublicKey(await readFile(pub, 'utf8')).spki;
+    keys.push({ key: join(home.dir, `${name}.key`), pub, spki, hex: fingerprint(spki).hex });
+  }
+}, 120_000);
+afterAll(() => home.cleanup());
+
+const env = (): Record<string, string> => cosignEnv(home, { password: '', caFile: regs.tls.caFile });
+
+async function cosign2Sign(k: ToolKey, ref: string): Promise<void> {
+  await runOk('cosign2', cosign2SignArgs(k.key, ref), { env: env() });
+}
+async function cosign3Sign(k: ToolKey, ref: string): Promise<void> {
+  await runOk('cosign3', cosign3SignArgs(k.key, offline, ref), { env: env() });
+}
+async function verify2(k: ToolKey, ref: string) {
+  return run('cosign2', cosignVerifyArgs(k.pub, ref), { env: env() });
+}
+async function verify3(k: ToolKey, ref: string) {
+  return run('cosign3', cosignVerifyArgs(k.pub, ref, ['--trusted-root', offline.trustedRoot]), { env: env() });
+}
+
+/** What `cosign tree` lists: legacy tags with their layer digests, referrer manifests with theirs. */
+interface CosignTreeListing {
+  tags: Map<string, string[]>;
+  referrers: Map<string, { type: string; layers: string[] }>;
+}
+
+function parseCosignTree(out: string): CosignTreeListing {
+  const tags = new Map<string, string[]>();
+  const referrers = new Map<string, { type: string; layers: string[] }>();
+  let current: string[] | null = null;
+  for (const line of out.split('\n')) {
+    const tag = /for an image tag: \S+:(sha256-[0-9a-f]{64}\.(?:sig|att|sbom))$/.exec(line);
+    const ref = /🔗 (.+) artifacts via OCI referrer: \S+@(sha256:[0-9a-f]{64})$/.exec(line);
+    const layer = /🍒 (sha256:[0-9a-f]{64})$/.exec(line);
+    if (tag) tags.set(tag[1]!, (current = []));
+    else if (ref) {
+      const entry = { type: ref[1]!, layers: [] as string[] };
+      referrers.set(ref[2]!, entry);
+      current = entry.layers;
+    } else if (layer && current) current.push(layer[1]!);
+  }
+  return { tags, referrers };
+}
+
+async function cosignTree(tool: 'cosign2' | 'cosign3', ref: string): Promise<CosignTreeListing> {
+  return parseCosignTree((await runOk(tool, ['tree', ref], { env: env() })).stdout);
+}
+
+/** The same listing, from the tree built here. */
+function ourListing(node: TreeNode): CosignTreeListing {
+  const tags = new Map<string, string[]>();
+  for (const g of [node.sig, node.att, node.sbom]) {
+    if (g.state === 'found')
+      tags.set(
+        g.tag,
+        g.items.map((i) => i.layer!.digest),
+      );
+  }
+  const referrers = new Map<string, { type: string; layers: string[] }>();
+  for (const i of node.referrers.items) {
+    referrers.set(i.manifest, { type: i.predicateType ?? i.artifactType ?? '', layers: [i.layer!.digest] });
+  }
+  return { tags, referrers };
+}
+
+function sorted(l: CosignTreeListing): unknown {
+  return {
+    tags: [...l.tags.entries()].map(([k, v]) => [k, [...v].sort()]).sort(),
+    referrers: [...l.referrers.entries()].map(([k, v]) => [k, v.type, [...v.layers].sort()]).sort(),
+  };
+}
+
+function pageSigner(file: string): Promise<Signer & { hex: string }> {
+  return readFile(join(VECTORS, file), 'utf8').then(async (pem) => {
+    const info = parsePlainPrivateKeyPem(pem);
+    const key = await importPrivateKey(info);
+    return {
+      algorithm: info.algorithm,
+      spki: info.spki,
+      sign: (d: Uint8Array) => signWithCryptoKey(key, info.algorithm, d),
+      hex: fingerprint(info.spki).hex,
+    };
+  });
+}
+
+function bySigner(node: TreeNode, hex: string, source: TreeItem['source']): TreeItem {
+  const found = nodeItems(node).filter((i) => i.source === source && i.signer?.fingerprint === hex);
+  expect(found, `one ${source} item by ${hex.slice(0, 12)}`).toHaveLength(1);
+  return found[0]!;
+}
+
+describe('inspect', () => {
+  async function skopeoRaw(ref: string, extra: string[] = []): Promise<Buffer> {
+    const scratch = await mkdtemp(join(tmpdir(), 'cosign-web-inspect-'));
+    try {
+      const access = await skopeoAccess(tls, scratch);
+      const out = join(scratch, 'out');
+      // Through a file so the bytes are exactly skopeo's (stdout is decoded as text by run()).
+      const r = await runOk('/bin/sh', [
+        '-c',
+        `"$0" "$@" > ${JSON.stringify(out)}`,
+        join(CACHE_DIR, 'bin', 'skopeo'),
+        'inspect',
+        ...skopeoRegistryFlags(access, 'plain'),
+        ...extra,
+        `docker://${ref}`,
+      ]);
+      expect(r.code).toBe(0);
+      return await readFile(out);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+  async function craneDigest(ref: string): Promise<string> {
+    return (await runOk(CRANE, ['digest', ref], { env: { SSL_CERT_FILE: regs.tls.caFile } })).stdout.trim();
+  }
+
+  it('a single image: the manifest and config are what skopeo inspect --raw / --config --raw print', async () => {
+    const image = await pushSampleImage(tls, 'tree/inspect-one', 'v1');
+    const result = await inspectImage(client, { image: image.tagRef });
+    const raw = await skopeoRaw(image.tagRef, ['--raw']);
+    const config = await skopeoRaw(image.tagRef, ['--config', '--raw']);
+    // skopeo prints the bytes, then a newline when they do not end with one.
+    expect(Buffer.from(result.top.raw.bytes).toString('latin1')).toBe(raw.toString('latin1').replace(/\n$/, ''));
+    expect(Buffer.from(result.config!.raw.bytes).toString('latin1')).toBe(config.toString('latin1').replace(/\n$/, ''));
+    expect(result.top.digest.computed).toBe(await craneDigest(image.tagRef));
+    expect(result.top.digest.registry).toBe(image.digest);
+    expect(result.top.digest.ok).toBe(true);
+    expect(result.config!.digest.ok).toBe(true);
+    expect(result.top.explanation.title).toBe('OCI image manifest');
+    expect(result.mediaTypes.map((m) => m.mediaType)).toEqual(
+      expect.arrayContaining([
+        'application/vnd.oci.image.config.v1+json',
+        'application/vnd.oci.image.layer.v1.tar+gzip',
+      ]),
+    );
+    expect(result.top.raw.headers.some(([k]) => k === 'docker-content-digest')).toBe(true);
+  });
+
+  it('a 2-platform index: the index, each platform manifest and its config match skopeo and crane', async () => {
+    const image = await pushSampleImage(tls, 'tree/inspect-multi', 'v1', { index: true });
+    const amd = await inspectImage(client, { image: image.tagRef });
+    expect(amd.top.role).toBe('index');
+    expect(amd.platform).toBe('linux/amd64');
+    expect(Buffer.from(amd.top.raw.bytes).toString('latin1')).toBe(
+      (await skopeoRaw(image.tagRef, ['--raw'])).toString('latin1').replace(/\n$/, ''),
+    );
+    // skopeo resolves an index to this machine's platform (linux/amd64) for --config.
+    expect(Buffer.from(amd.config!.raw.bytes).toString('latin1')).toBe(
+      (await skopeoRaw(image.tagRef, ['--config', '--raw'])).toString('latin1').replace(/\n$/, ''),
+    );
+    expect(amd.top.digest.computed).toBe(await craneDigest(image.tagRef));
+    const arm = await inspectImage(client, { image: image.tagRef, platform: 'linux/arm64/v8' });
+    const armRef = image.platforms[1]!.ref;
+    expect(arm.manifest.digest.computed).toBe(image.platforms[1]!.digest);
+    expect(Buffer.from(arm.manifest.raw.bytes).toString('latin1')).toBe(
+      (await skopeoRaw(armRef, ['--raw'])).toString('latin1').replace(/\n$/, ''),
+    );
+    expect(Buffer.from(arm.config!.raw.bytes).toString('latin1')).toBe(
+      (await skopeoRaw(image.tagRef, ['--override-arch', 'arm64', '--override-variant', 'v8', '--config', '--raw']))
+        .toString('latin1')
+        .replace(/\n$/, ''),
+    );
+    expect(arm.manifest.digest.computed).toBe(await craneDigest(armRef));
+    await expect(inspectImage(client, { image: image.tagRef, platform: 'linux/s390x' })).rejects.toMatchObject({
+      code: 'REGISTRY_NOT_FOUND',
+    });
+  });
+});
+
+describe('tree', () => {
+  let image: PushedImage;
+  let page: Signer & { hex: string };
+  let sbomDigest: string;
+
+  beforeAll(async () => {
+    image = await pushSampleImage(tls, 'tree/everything', 'v1');
+    page = await pageSigner('ec-p256-pkcs8.pem');
+    await cosign2Sign(keys[0]!, image.ref);
+    await cosign3Sign(keys[1]!, image.ref);
+    const plan = await planSigning(client, { registry: tls.host, repository: 'tree/everything' }, image.digest);
+    await signImage({
+      client,
+      signer: page,
+      plan,
+      dockerReference: image.repository,
+      formats: { legacy: true, bundle: true },
+    });
+    const predicate = join(home.dir, 'predicate.json');
+    await writeFile(predicate, '{"built":"by the rig"}');
+    await runOk(
+      'cosign2',
+      [
+        'attest',
+        '--key',
+        keys[0]!.key,
+        '--tlog-upload=false',
+        '--yes',
+        '--predicate',
+        predicate,
+        '--type',
+        'custom',
+        image.ref,
+      ],
+      { env: env() },
+    );
+    await runOk(
+      'cosign3',
+      [
+        'attest',
+        '--key',
+        keys[2]!.key,
+        '--signing-config',
+        offline.signingConfig,
+        '--trusted-root',
+        offline.trustedRoot,
+        '--yes',
+        '--predicate',
+        predicate,
+        '--type',
+        'https://example.com/predicate/v1',
+        image.ref,
+      ],
+      { env: env() },
+    );
+    const sbom = join(home.dir, 'sbom.spdx.json');
+    await writeFile(sbom, '{"spdxVersion":"SPDX-2.3","name":"rig"}');
+    const attached = await runOk(
+      ORAS,
+      [
+        'attach',
+        '--ca-file',
+        regs.tls.caFile,
+        '--artifact-type',
+        'application/spdx+json',
+        // oras speaks plain HTTP to "localhost" on its own; the certificate also names 127.0.0.1.
+        image.ref.replace(/^localhost:/, '127.0.0.1:'),
+        'sbom.spdx.json:application/spdx+json',
+      ],
+      { cwd: home.dir, env: { HOME: home.home, DOCKER_CONFIG: home.dockerConfig } },
+    );
+    sbomDigest = /Digest: (sha256:[0-9a-f]{64})/.exec(attached.stdout)![1]!;
+  }, 180_000);
+
+  it('lists every object under the image, as cosign 2.5 and 3.1 tree do, with the verdicts of one key', async () => {
+    const tree = await buildTree(client, {
+      image: image.tagRef,
+      key: keys[0]!.spki,
+      knownKeys: [
+        { name: 'k2', spki: keys[1]!.spki, source: 'trusted' },
+        { name: 'page key', spki: page.spki, source: 'page' },
+      ],
+    });
+    const node = tree.root;
+    expect(tree.digest).toBe(image.digest);
+    expect(tree.key?.fingerprint).toBe(keys[0]!.hex);
+
+    // cosign 3.1 lists the legacy tags and every referrer; cosign 2.5 the legacy tags.
+    const ours = ourListing(node);
+    expect(sorted(ours)).toEqual(sorted(await cosignTree('cosign3', image.ref)));
+    const two = await cosignTree('cosign2', image.ref);
+    expect(sorted({ tags: ours.tags, referrers: new Map() })).toEqual(sorted(two));
+
+    // .sig: cosign 2.5's signature (k1, verified) and the page's (named, does not verify with k1).
+    expect(node.sig.items).toHaveLength(2);
+    const c2 = bySigner(node, keys[0]!.hex, 'sig');
+    expect(c2.verdict.state).toBe('verified');
+    expect(c2.identity).toEqual({ kind: 'docker-reference', value: image.repository });
+    expect(c2.removable).toBe(true);
+    const p1 = bySigner(node, page.hex, 'sig');
+    expect(p1.signer?.name).toBe('page key');
+    expect(p1.verdict).toMatchObject({ state: 'fails', code: 'VERIFY_WRONG_KEY' });
+
+    // .att: cosign 2.5's attestation, by k1.
+    expect(node.att.items).toHaveLength(1);
+    const att = node.att.items[0]!;
+    expect(att.kind).toBe('attestation');
+    expect(att.predicateType).toBe('https://cosign.sigstore.dev/attestation/v1');
+    expect(att.signer?.fingerprint).toBe(keys[0]!.hex);
+    expect(att.verdict.state).toBe('verified');
+    expect(att.names).toEqual({ digest: image.digest, matches: true });
+    expect(att.removable).toBe(false);
+
+    // Referrers through the tag schema (distribution 2.8 has no referrers API).
+    expect(node.referrers.via).toBe('tag-schema');
+    expect(node.referrers.fallback?.entries).toBe(4);
+    const c3 = bySigner(node, keys[1]!.hex, 'referrer');
+    expect(c3.kind).toBe('signature');
+    expect(c3.signer?.name).toBe('k2');
+    expect(c3.verdict).toMatchObject({ state: 'fails', code: 'VERIFY_WRONG_KEY' });
+    expect(c3.identity).toEqual({ kind: 'subject', value: image.digest });
+    const p2 = bySigner(node, page.hex, 'referrer');
+    expect(p2.kind).toBe('signature');
+    const a3 = nodeItems(node).find((i) => i.predicateType === 'https://example.com/predicate/v1')!;
+    expect(a3.kind).toBe('attestation');
+    // k3 is not known here: the bundle's key hint names it.
+    expect(a3.signer).toMatchObject({ fingerprint: keys[2]!.hex, source: 'hint' });
+    expect(a3.verdict.state).toBe('fails');
+    const sbom = node.referrers.items.find((i) => i.manifest === sbomDigest)!;
+    expect(sbom).toMatchObject({ kind: 'sbom', artifactType: 'application/spdx+json', removable: false });
+    expect(sbom.verdict.state).toBe('not-checked');
+  });
+
+  it('without a key, nothing is judged but every known signer is named', async () => {
+    const tree = await buildTree(client, {
+      image: image.ref,
+      knownKeys: keys.map((k, i) => ({ name: `k${i + 1}`, spki: k.spki, source: 'trusted' as const })),
+    });
+    const items = nodeItems(tree.root);
+    expect(items.every((i) => i.verdict.state === 'not-checked')).toBe(true);
+    expect(bySigner(tree.root, keys[1]!.hex, 'referrer').signer?.name).toBe('k2');
+    expect(bySigner(tree.root, keys[0]!.hex, 'sig').signer?.name).toBe('k1');
+  });
+
+  it('an index: each platform is its own node with its own signatures', async () => {
+    const multi = await pushSampleImage(tls, 'tree/multi', 'v1', { index: true });
+    await runOk('cosign2', cosign2SignArgs(keys[0]!.key, multi.ref, ['--recursive']), { env: env() });
+    await cosign3Sign(keys[1]!, multi.platforms[1]!.ref);
+    const tree = await buildTree(client, { image: multi.tagRef, key: keys[1]!.spki });
+    expect(tree.isIndex).toBe(true);
+    expect(tree.root.children.map((c) => c.platform)).toEqual(['linux/amd64', 'linux/arm64/v8']);
+    const [amd, arm] = tree.root.children as [TreeNode, TreeNode];
+    for (const [n, ref] of [
+      [tree.root, multi.ref],
+      [amd, multi.platforms[0]!.ref],
+      [arm, multi.platforms[1]!.ref],
+    ] as const) {
+      expect(sorted(ourListing(n))).toEqual(sorted(await cosignTree('cosign3', ref)));
+    }
+    expect(amd.referrers.items).toHaveLength(0);
+    expect(arm.referrers.items[0]!.verdict.state).toBe('verified');
+    expect(amd.sig.items[0]!.verdict).toMatchObject({ state: 'fails' });
+  });
+});
+
+describe('remove', () => {
+  async function threeTimesSigned(repo: string): Promise<PushedImage> {
+    const image = await pushSampleImage(tls, repo, 'v1');
+    for (const k of keys) {
+      await cosign2Sign(k, image.ref);
+      await cosign3Sign(k, image.ref);
+    }
+    return image;
+  }
+  const known = () => keys.map((k, i) => ({ name: `k${i + 1}`, spki: k.spki, source: 'trusted' as const }));
+  const treeOf = (image: PushedImage): Promise<ImageTree> =>
+    buildTree(client, { image: image.ref, knownKeys: known() });
+
+  it('one .sig layer among three, then one referrer among three: the other two still verify', async () => {
+    const image = await threeTimesSigned('tree/remove-one');
+    let tree = await treeOf(image);
+    expect(tree.root.sig.items).toHaveLength(3);
+    expect(tree.root.referrers.items).toHaveLength(3);
+    const sigBefore = await client.getManifest(
+      { registry: tls.host, repository: 'tree/remove-one' },
+      sigTag(image.digest),
+    );
+
+    const legacy = bySigner(tree.root, keys[1]!.hex, 'sig');
+    const report = await removeSignatures({
+      client,
+      repo: tree.repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, legacy)],
+      settleDelay: () => 50,
+    });
+    expect(report).toMatchObject({ sigManifest: 'rewritten', fallbackIndex: 'unchanged', intact: 5 });
+    // cosign 2.5 reads only .sig: k1 and k3 verify, k2 no longer does.
+    expect((await verify2(keys[0]!, image.ref)).code).toBe(0);
+    expect((await verify2(keys[2]!, image.ref)).code).toBe(0);
+    const gone = await verify2(keys[1]!, image.ref);
+    expect(gone.code).not.toBe(0);
+    // The two layers left are the same descriptors as before.
+    const sigAfter = await client.getManifest(tree.repo, sigTag(image.digest));
+    const layersBefore = (sigBefore.json.layers as Descriptor[]).filter((l) => !sameSignatureLayer(l, legacy.layer!));
+    expect(sigAfter.json.layers).toEqual(layersBefore);
+
+    tree = await treeOf(image);
+    const bundle = bySigner(tree.root, keys[1]!.hex, 'referrer');
+    const r2 = await removeSignatures({
+      client,
+      repo: tree.repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, bundle)],
+      settleDelay: () => 50,
+    });
+    expect(r2).toMatchObject({ sigManifest: 'unchanged', fallbackIndex: 'rewritten', intact: 4 });
+    // cosign 3.1 reads the bundles: k1 and k3 verify, k2 (neither format left) does not.
+    expect((await verify3(keys[0]!, image.ref)).code).toBe(0);
+    expect((await verify3(keys[2]!, image.ref)).code).toBe(0);
+    expect((await verify3(keys[1]!, image.ref)).code).not.toBe(0);
+    await expect(client.getManifest(tree.repo, bundle.manifest)).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
+
+    // The same target again is refused: it is gone.
+    await expect(
+      removeSignatures({ client, repo: tree.repo, subject: tree.digest, targets: [targetOf(tree.root, bundle)] }),
+    ).rejects.toMatchObject({ code: 'MANAGE_SIGNATURE_NOT_FOUND' });
+  });
+
+  it('all signatures: cosign 2.5 and 3.1 find none; an attestation stays', async () => {
+    const image = await threeTimesSigned('tree/remove-all');
+    const predicate = join(home.dir, 'predicate-all.json');
+    await writeFile(predicate, '{"stays":true}');
+    await runOk(
+      'cosign3',
+      [
+        'attest',
+        '--key',
+        keys[2]!.key,
+        '--signing-config',
+        offline.signingConfig,
+        '--trusted-root',
+        offline.trustedRoot,
+        '--yes',
+        '--predicate',
+        predicate,
+        '--type',
+        'https://example.com/stays/v1',
+        image.ref,
+      ],
+      { env: env() },
+    );
+    const tree = await treeOf(image);
+    const targets = allSignatureTargets(tree.root);
+    expect(targets).toHaveLength(6);
+    const report = await removeSignatures({
+      client,
+      repo: tree.repo,
+      subject: tree.digest,
+      targets,
+      settleDelay: () => 50,
+    });
+    expect(report).toMatchObject({ sigManifest: 'deleted', fallbackIndex: 'rewritten', intact: 1 });
+    const v2 = await verify2(keys[0]!, image.ref);
+    expect(v2.code).not.toBe(0);
+    expect(v2.stderr).toMatch(/no signatures found/i);
+    for (const k of [keys[0]!, keys[1]!]) expect((await verify3(k, image.ref)).code).not.toBe(0);
+    // cosign 3.1 counts an attestation made with the key as a signature when it is the only
+    // referrer (see README); the k3 attestation left here is not a signature to this page.
+    const after = await treeOf(image);
+    expect(after.root.sig.state).toBe('absent');
+    expect(after.root.referrers.items.map((i) => i.kind)).toEqual(['attestation']);
+  });
+});
+
+describe('a registry that refuses DELETE', () => {
+  let dataDir: string;
+  let registry: EmbeddedRegistry;
+  let server: ServerType;
+  let host: string;
+  const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-nodelete-'));
+    registry = createEmbeddedRegistry({ dataDir });
+    // The embedded registry, with DELETE answered as distribution answers it when deletes are off.
+    const app = new Hono();
+    app.all('*', (c) =>
+      c.req.method === 'DELETE'
+        ? c.json({ errors: [{ code: 'UNSUPPORTED', message: 'The operation is unsupported.' }] }, 405)
+        : registry.app.fetch(c.req.raw),
+    );
+    const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+    server = served.server;
+    host = `127.0.0.1:${served.port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await registry.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('a readable error, and every signature is still there', async () => {
+    const image = await pushSampleImage({ host }, 'nodelete/app', 'v1');
+    const repo = { registry: host, repository: 'nodelete/app' };
+    const signer = await pageSigner('ec-p256-pkcs8.pem');
+    const plan = await planSigning(plain, repo, image.digest);
+    await signImage({
+      client: plain,
+      signer,
+      plan,
+      dockerReference: image.repository,
+      formats: { legacy: true, bundle: true },
+    });
+    const tree = await buildTree(plain, { image: image.ref, key: signer.spki });
+    expect(tree.root.referrers.via).toBe('api');
+    const before = nodeItems(tree.root).map((i) => `${i.id} ${i.verdict.state}`);
+    expect(before).toHaveLength(2);
+
+    const referrer = tree.root.referrers.items[0]!;
+    const err = await removeSignatures({
+      client: plain,
+      repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, referrer)],
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManageError);
+    expect(err).toMatchObject({ code: 'MANAGE_DELETE_REFUSED' });
+    expect((err as Error).message).toMatch(
+      /refused to delete the referrer sha256:[0-9a-f]{64} \(405 .*Nothing was removed\./,
+    );
+
+    const all = await removeSignatures({
+      client: plain,
+      repo,
+      subject: tree.digest,
+      targets: allSignatureTargets(tree.root),
+    }).catch((e: unknown) => e);
+    expect(all).toMatchObject({ code: 'MANAGE_DELETE_REFUSED' });
+
+    const after = await buildTree(plain, { image: image.ref, key: signer.spki });
+    expect(nodeItems(after.root).map((i) => `${i.id} ${i.verdict.state}`)).toEqual(before);
+    expect(after.root.sig.manifest).toBe(tree.root.sig.manifest);
+  });
+});
