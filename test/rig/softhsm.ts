@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { der, parseDer, TAG } from '../../shared/encoding/der.ts';
 import { runOk } from './tools.ts';
 
@@ -209,6 +210,23 @@ function ecSpkiFromListing(listing: string): Uint8Array {
   const octets = parseDer(Buffer.from(point, 'hex'));
   if (octets.tag !== TAG.OCTET_STRING) throw new Error('CKA_EC_POINT is not a DER OCTET STRING');
   return der.seq(der.seq(der.oid('1.2.840.10045.2.1'), Buffer.from(params, 'hex')), der.bits(octets.value));
+}
+
+/**
+ * Builds test/rig/pin-lock-module.c: SoftHSM behind a user-PIN retry counter that locks the PIN
+ * (CKR_PIN_LOCKED) after `lockAfter` wrong PINs in a row, which SoftHSM itself never does.
+ * @returns the module's path, inside `dir`
+ * @throws Error when gcc fails
+ */
+export async function buildPinLockModule(dir: string, lockAfter = 2): Promise<string> {
+  const out = join(dir, `pin-lock-${lockAfter}.so`);
+  const source = fileURLToPath(new URL('./pin-lock-module.c', import.meta.url));
+  const headers = fileURLToPath(new URL('../../node_modules/pkcs11js/includes/pkcs11', import.meta.url));
+  await runOk('/usr/bin/gcc', [
+    '-shared', '-fPIC', '-O2', '-Wall', '-Werror', `-I${headers}`,
+    `-DTARGET="${SOFTHSM_MODULE}"`, `-DLOCK_AFTER=${lockAfter}`, '-o', out, source, '-ldl',
+  ]); // prettier-ignore
+  return out;
 }
 
 function escapeRe(s: string): string {
