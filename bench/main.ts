@@ -3,7 +3,8 @@
  *
  * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
- * throughput and memory next to direct registry access (server/bench-relay.ts).
+ * throughput and memory next to direct registry access (server/bench-relay.ts); signing through
+ * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts).
  *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
@@ -219,6 +220,10 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
   }
+  const { benchPkcs11, printPkcs11 } = await import('./pkcs11.ts');
+  const pkcs11Runs = Number(process.env.BENCH_PKCS11_RUNS ?? 100);
+  console.log(`\nPKCS#11 signing on SoftHSM2, a simple-signing payload (${pkcs11Runs} signatures per figure)`);
+  printPkcs11(await benchPkcs11(pkcs11Runs), pkcs11Runs);
 }
 
 await main();
