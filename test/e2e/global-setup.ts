@@ -47,6 +47,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       { label: 'cosign-web e2e p256', id: '01', type: 'EC:prime256v1' },
       { label: 'cosign-web e2e rsa', id: '02', type: 'rsa:2048' },
     ],
+  }).catch(async (e: unknown) => {
+    await regs.stop();
+    throw e;
   });
   const pkcs11ApiToken = randomBytes(24).toString('hex');
   process.env['COSIGN_WEB_PKCS11'] = JSON.stringify({
