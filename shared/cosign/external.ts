@@ -187,7 +187,7 @@ export async function checkExternalSignature(
   const candidates = signatureCandidates(input);
   let first: string | null = null;
   for (const signature of candidates) {
-    const j = await judgeSignature(key, item.bytes, signature, { what: `signature for the ${item.description}` });
+    const j = await judgeSignature(key, item.bytes, signature, { what: `signature for item ${item.n}` });
     if (j.ok) return signature;
     first ??= j.reason.message;
   }

@@ -27,6 +27,7 @@ import {
 } from '../../../../shared/crypto/webcrypto.ts';
 import { newPrfSalt, unwrapPrivateKey, wrapPrivateKey } from '../../../../shared/crypto/wrap.ts';
 import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRecord } from './idb.ts';
+import { HARDWARE_ID_PREFIX, HARDWARE_KIND_NAME, HardwareKeys } from './hardware.svelte.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
 
@@ -46,12 +47,14 @@ export interface Signer {
 export interface KeyView {
   id: string;
   name: string;
-  kind: KeyRecord['kind'];
+  kind: KeyRecord['kind'] | 'hardware';
   algorithm: string;
   publicKeyPem: string;
   fingerprint: Fingerprint;
   /** Can sign now without asking for a password (a passkey asks for the passkey each time). */
   unlocked: boolean;
+  /** A hardware key that needs the token PIN typed on the Sign page. */
+  needsPin?: boolean;
 }
 
 export interface JustMade {
@@ -62,10 +65,11 @@ export interface JustMade {
   pubUrl: string;
 }
 
-const KIND_NAMES: Record<KeyRecord['kind'], string> = {
+const KIND_NAMES: Record<KeyView['kind'], string> = {
   cosign: 'cosign key',
   browser: 'browser key',
   passkey: 'passkey key',
+  hardware: HARDWARE_KIND_NAME,
 };
 
 const IMPL_NAMES: Record<string, string> = { wasm: 'WebAssembly', js: 'scrypt-js, pure JavaScript', noble: 'noble' };
@@ -88,6 +92,8 @@ export class KeyStore {
   loaded = $state(false);
   /** Unlocked CryptoKeys of this tab, by record id: memory only. */
   #unlocked = new SvelteMap<string, CryptoKey>();
+  /** The relay's PKCS#11 keys: never stored, memory only. */
+  readonly hardware = new HardwareKeys();
 
   views = $derived<KeyView[]>(
     this.records.map((r) => ({
@@ -100,6 +106,26 @@ export class KeyStore {
       unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlocked.has(r.id),
     })),
   );
+
+  /** The hardware keys as keys of the page (after the stored ones in {@link usable} and {@link all}). */
+  readonly hardwareViews = $derived<KeyView[]>(
+    this.hardware.keys.map((k) => ({
+      id: k.id,
+      name: `${HARDWARE_KIND_NAME} ${k.label}`,
+      kind: 'hardware',
+      algorithm: k.algorithm,
+      publicKeyPem: k.publicKeyPem,
+      fingerprint: k.fingerprint,
+      unlocked: true,
+      needsPin: !this.hardware.pinConfigured,
+    })),
+  );
+
+  /** Every key that can sign now: stored keys that are unlocked, then the connected hardware keys. */
+  readonly usable = $derived<KeyView[]>([...this.views.filter((k) => k.unlocked), ...this.hardwareViews]);
+
+  /** Every key whose public key the page knows, locked or not (an external signer needs only that). */
+  readonly all = $derived<KeyView[]>([...this.views, ...this.hardwareViews]);
 
   async load(): Promise<void> {
     try {
@@ -308,6 +334,36 @@ export class KeyStore {
     });
   }
 
+  /**
+   * Connects to the relay's PKCS#11 keys with its access token (kept in memory for the tab only);
+   * the first key becomes the one the Sign page preselects.
+   */
+  connectHardware(accessToken: string): Promise<boolean> {
+    return this.#run('Connecting to the relay’s hardware keys…', async () => {
+      const keys = await this.hardware.connect(accessToken);
+      if (keys.length === 0) {
+        this.status = {
+          state: 'ready',
+          message: 'Connected to the relay, but its tokens hold no key this page can use.',
+        };
+        return;
+      }
+      this.lastUsedId = keys[0]!.id;
+      const pin = this.hardware.pinConfigured ? 'the server holds the PIN' : 'signing asks for the token PIN';
+      this.status = {
+        state: 'ready',
+        message: `Key ready: ${keys.length} ${HARDWARE_KIND_NAME} ${keys.length === 1 ? 'key' : 'keys'} from the relay (${pin}).`,
+      };
+    });
+  }
+
+  /** Forgets the relay access token and its keys. */
+  disconnectHardware(): void {
+    if (this.lastUsedId?.startsWith(HARDWARE_ID_PREFIX)) this.lastUsedId = null;
+    this.hardware.disconnect();
+    this.status = { state: 'idle' };
+  }
+
   /** Forgets the unlocked CryptoKey of a cosign key; the encrypted key stays stored. */
   lock(id: string): void {
     this.#setUnlocked(id, null);
@@ -327,10 +383,12 @@ export class KeyStore {
 
   /**
    * A signer for a stored key. A cosign key must be unlocked first; a passkey key asks for its
-   * passkey at every signature and keeps nothing unwrapped afterwards.
-   * @throws KeyError KEY_NOT_FOUND, KEY_LOCKED
+   * passkey at every signature and keeps nothing unwrapped afterwards. A hardware key signs
+   * through the relay with `options.pin` (ignored when the server holds the PIN).
+   * @throws KeyError KEY_NOT_FOUND, KEY_LOCKED; Pkcs11Error PKCS11_KEY_NOT_FOUND
    */
-  signer(id: string): Signer {
+  signer(id: string, options: { pin?: string } = {}): Signer {
+    if (id.startsWith(HARDWARE_ID_PREFIX)) return this.hardware.signer(id, options.pin ?? '');
     const record = this.records.find((r) => r.id === id);
     if (!record) throw new KeyError('KEY_NOT_FOUND', 'That key is no longer in this browser.');
     const { algorithm, spki } = record;

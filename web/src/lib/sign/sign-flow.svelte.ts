@@ -1,8 +1,11 @@
 /**
  * State of the Sign page: what the person typed, what the reference resolved to, the progress of
- * signing and the result with its verification link. The signing itself is shared/cosign/sign.ts.
+ * signing and the result with its verification link. The signing itself is shared/cosign/sign.ts;
+ * with an external signer, the bytes and checks are shared/cosign/external.ts and the signatures
+ * handed back wait in ExternalSigning until all of them check.
  */
-import { CosignWebError } from '../../../../shared/errors.ts';
+import { CosignWebError, KeyError, Pkcs11Error } from '../../../../shared/errors.ts';
+import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import {
   parseReference,
@@ -20,13 +23,24 @@ import {
   signImage,
   type SignPlan,
   type SignResult,
+  type Signer,
+  type SigningInput,
   type TagLock,
 } from '../../../../shared/cosign/sign.ts';
+import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/cosign/external.ts';
+import { prepareKey, type PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
 import { verificationLink } from '../verify/link.ts';
+import { ExternalSigning } from './external-flow.svelte.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
+
+/** Sign with a key the page holds (or reaches, for hardware keys), or with an external signer. */
+export type SignerMode = 'page' | 'external';
+
+/** The external signer's public key choice that means "the PEM pasted or chosen below". */
+export const PASTED_KEY = 'pasted';
 
 export type SignStatus =
   | { state: 'idle' }
@@ -59,6 +73,13 @@ export class SignFlow {
   /** The tags of the looked-up repository (null while unknown or when listing is not allowed). */
   tags = $state.raw<string[] | null>(null);
   link = $state('');
+  mode = $state<SignerMode>('page');
+  /** A hardware key's token PIN: memory only, sent only to /pkcs11/sign, cleared after each signing run. */
+  pin = $state('');
+  /** The external signer's public key: a page key's id, or PASTED_KEY. */
+  externalKeyId = $state('');
+  externalPem = $state('');
+  readonly external = new ExternalSigning();
 
   readonly #keys: KeyStore;
   readonly #registry: RegistrySession;
@@ -140,6 +161,11 @@ export class SignFlow {
     }
   }
 
+  /** True when the chosen key is a hardware key whose token PIN the person must type. */
+  get needsPin(): boolean {
+    return this.mode === 'page' && this.#keys.hardware.needsPin(this.keyId);
+  }
+
   /** Signs what the reference resolves to now, in the chosen formats. */
   async sign(): Promise<void> {
     this.result = null;
@@ -147,35 +173,140 @@ export class SignFlow {
     try {
       const ref = parseReference(this.imageText);
       const annotations = parseAnnotations(this.annotationsText);
-      const signer = this.#keys.signer(this.keyId);
+      if (this.needsPin && !this.pin) {
+        throw new Pkcs11Error(
+          'PKCS11_PIN_REQUIRED',
+          'Signing with this hardware key needs the token PIN: type it in "Token PIN".',
+          401,
+        );
+      }
+      const signer = this.#keys.signer(this.keyId, { pin: this.pin });
       this.#credentials(ref);
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
       const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
-      const total = plan.targets.length;
-      this.status = { state: 'working', message: 'Signing…', done: 0, total };
-      const result = await signImage({
-        client: this.#registry.client,
-        signer,
-        plan,
-        dockerReference: this.dockerReference,
-        annotations,
-        formats: { legacy: this.legacy, bundle: this.bundle },
-        ...(this.#lock ? { lock: this.#lock } : {}),
-        onProgress: (done, n, message) => (this.status = { state: 'working', message, done, total: n }),
-      });
-      this.result = result;
-      this.link = verificationLink(location.origin, {
-        image: formatReference(pinned(ref, result.digest)),
-        spki: signer.spki,
-        ...(Object.keys(annotations).length ? { annotations } : {}),
-      });
+      await this.#push(ref, plan, annotations, signer);
       this.#keys.lastUsedId = this.keyId;
-      const what = total > 1 ? `the index and its ${total - 1} platform manifests` : 'the image';
-      const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
-      this.status = {
-        state: 'signed',
-        message: `Signed ${result.digest} (${what}, ${formats}) with key sha256:${fingerprint(signer.spki).hex.slice(0, 16)}….`,
-      };
+    } catch (e) {
+      this.status = { state: 'error', ...describe(e) };
+    } finally {
+      // The PIN served this one signing run; a next run asks for it again.
+      this.pin = '';
+    }
+  }
+
+  /** Signs and pushes a plan in the chosen formats, then shows the result and its verification link. */
+  async #push(ref: ImageReference, plan: SignPlan, annotations: Record<string, string>, signer: Signer): Promise<void> {
+    const total = plan.targets.length;
+    this.status = { state: 'working', message: 'Signing…', done: 0, total };
+    const result = await signImage({
+      client: this.#registry.client,
+      signer,
+      plan,
+      dockerReference: this.dockerReference,
+      annotations,
+      formats: { legacy: this.legacy, bundle: this.bundle },
+      ...(this.#lock ? { lock: this.#lock } : {}),
+      onProgress: (done, n, message) => (this.status = { state: 'working', message, done, total: n }),
+    });
+    this.result = result;
+    this.link = verificationLink(location.origin, {
+      image: formatReference(pinned(ref, result.digest)),
+      spki: signer.spki,
+      ...(Object.keys(annotations).length ? { annotations } : {}),
+    });
+    const what = total > 1 ? `the index and its ${total - 1} platform manifests` : 'the image';
+    const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
+    this.status = {
+      state: 'signed',
+      message: `Signed ${result.digest} (${what}, ${formats}) with key sha256:${fingerprint(signer.spki).hex.slice(0, 16)}….`,
+    };
+  }
+
+  /**
+   * The external signer's public key, ready to check signatures with.
+   * @throws KeyError KEY_NOT_FOUND when none is chosen; the parsePublicKey codes for a pasted one.
+   */
+  async #externalKey(): Promise<{ key: PreparedKey; name: string }> {
+    if (this.externalKeyId === PASTED_KEY) {
+      if (!this.externalPem.trim()) {
+        throw new KeyError(
+          'KEY_NOT_FOUND',
+          'Paste the public key of the external signer (cosign.pub), or choose its file.',
+        );
+      }
+      return { key: await prepareKey(parsePublicKey(this.externalPem).spki), name: 'the public key given here' };
+    }
+    const view = this.#keys.all.find((k) => k.id === this.externalKeyId);
+    if (!view) throw new KeyError('KEY_NOT_FOUND', 'Choose the public key of the external signer.');
+    return { key: await prepareKey(parsePublicKey(view.publicKeyPem).spki), name: view.name };
+  }
+
+  /** What decides the bytes, from the fields as they are now. */
+  #signingInput(plan: SignPlan, annotations: Record<string, string>): SigningInput {
+    return {
+      plan,
+      dockerReference: this.dockerReference,
+      annotations,
+      formats: { legacy: this.legacy, bundle: this.bundle },
+    };
+  }
+
+  /**
+   * External signer, step 1: resolves the reference and lists the exact bytes to sign elsewhere,
+   * with their SHA-256, downloads and the openssl lines.
+   */
+  async prepareExternal(): Promise<void> {
+    this.result = null;
+    this.link = '';
+    this.external.clear();
+    try {
+      const ref = parseReference(this.imageText);
+      const annotations = parseAnnotations(this.annotationsText);
+      const { key, name } = await this.#externalKey();
+      this.#credentials(ref);
+      const plan = await this.#lookUp(ref);
+      const items = listBytesToSign(this.#signingInput(plan, annotations));
+      this.external.show(items, key.algorithm, { ref, plan, key, keyName: name });
+      this.status = { state: 'idle' };
+    } catch (e) {
+      this.status = { state: 'error', ...describe(e) };
+    }
+  }
+
+  /**
+   * External signer, step 2: once every signature handed back checks, pushes them as the normal
+   * flow would. Nothing is pushed when the image, identity, annotations or formats changed since
+   * the bytes were prepared so that a signature would be missing.
+   */
+  async pushExternal(): Promise<void> {
+    this.result = null;
+    this.link = '';
+    try {
+      const prepared = this.external.preparedFor;
+      if (!prepared) throw new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', 'Prepare the bytes to sign first.');
+      const ref = parseReference(this.imageText);
+      if (formatReference(ref) !== formatReference(prepared.ref)) {
+        throw new Pkcs11Error(
+          'PKCS11_EXTERNAL_SIGNATURE_INVALID',
+          `The image reference changed since the bytes were prepared for ${formatReference(prepared.ref)}: press "Prepare bytes to sign" again.`,
+        );
+      }
+      const annotations = parseAnnotations(this.annotationsText);
+      const signatures = this.external.prepared();
+      const missing = missingSignatures(this.#signingInput(prepared.plan, annotations), signatures);
+      if (missing.length > 0) {
+        throw new Pkcs11Error(
+          'PKCS11_EXTERNAL_SIGNATURE_INVALID',
+          `${missing.length} signature${missing.length > 1 ? 's are' : ' is'} missing (the first: ${missing[0]!.description}). If the identity, annotations or formats changed since preparing, press "Prepare bytes to sign" again. Nothing was pushed.`,
+        );
+      }
+      this.#credentials(ref);
+      await this.#push(
+        ref,
+        prepared.plan,
+        annotations,
+        preparedSigner(prepared.key.algorithm, prepared.key.spki, signatures),
+      );
     } catch (e) {
       this.status = { state: 'error', ...describe(e) };
     }

@@ -1,0 +1,136 @@
+/**
+ * State of the Sign page's external-signer mode: the bytes prepared for signing elsewhere (with
+ * their downloads), the signature handed back for each and whether it checks against the chosen
+ * public key. The bytes, the commands and the checks are shared/cosign/external.ts; pushing is
+ * SignFlow.pushExternal.
+ */
+import { CosignWebError } from '../../../../shared/errors.ts';
+import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
+import type { SignPlan } from '../../../../shared/cosign/sign.ts';
+import type { PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
+import {
+  MAX_SIGNATURE_FILE_BYTES,
+  checkExternalSignature,
+  opensslCommands,
+  type BytesToSign,
+  type OpensslCommands,
+  type PreparedSignature,
+  type SignatureInput,
+} from '../../../../shared/cosign/external.ts';
+import type { ImageReference } from '../../../../shared/registry/reference.ts';
+
+export type ItemCheck =
+  | { state: 'empty' }
+  | { state: 'checking' }
+  | { state: 'ok'; signature: Uint8Array; source: string }
+  | { state: 'error'; code: string; message: string };
+
+export interface ExternalItem {
+  item: BytesToSign;
+  commands: OpensslCommands;
+  /** Object URLs of the bytes and of their SHA-256 (32 raw bytes). */
+  bytesUrl: string;
+  sha256Url: string;
+  text: string;
+  check: ItemCheck;
+}
+
+/** What the bytes were prepared for: pushing re-derives the list from it and compares. */
+export interface PreparedFor {
+  ref: ImageReference;
+  plan: SignPlan;
+  key: PreparedKey;
+  /** The key's name as the page shows it ("pasted public key" when pasted). */
+  keyName: string;
+}
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+export class ExternalSigning {
+  items = $state<ExternalItem[]>([]);
+  preparedFor = $state.raw<PreparedFor | null>(null);
+  /** Every item has a signature that verifies with the key. */
+  readonly ready = $derived(this.items.length > 0 && this.items.every((i) => i.check.state === 'ok'));
+  readonly checkedCount = $derived(this.items.filter((i) => i.check.state === 'ok').length);
+  /** Bumped per item on each new input, so a slow check never overwrites a newer one. */
+  #seq: number[] = [];
+
+  /** Shows a fresh list of bytes to sign; forgets the previous list and its signatures. */
+  show(items: BytesToSign[], algorithm: KeyAlgorithm, preparedFor: PreparedFor): void {
+    this.clear();
+    this.preparedFor = preparedFor;
+    this.items = items.map((item) => ({
+      item,
+      commands: opensslCommands(algorithm, item.files),
+      bytesUrl: URL.createObjectURL(new Blob([item.bytes as BlobPart], { type: 'application/octet-stream' })),
+      sha256Url: URL.createObjectURL(new Blob([item.sha256 as BlobPart], { type: 'application/octet-stream' })),
+      text: '',
+      check: { state: 'empty' },
+    }));
+  }
+
+  clear(): void {
+    for (const i of this.items) {
+      URL.revokeObjectURL(i.bytesUrl);
+      URL.revokeObjectURL(i.sha256Url);
+    }
+    this.items = [];
+    this.preparedFor = null;
+    this.#seq = [];
+  }
+
+  async #check(index: number, input: SignatureInput): Promise<void> {
+    const entry = this.items[index];
+    const key = this.preparedFor?.key;
+    if (!entry || !key) return;
+    const seq = (this.#seq[index] ?? 0) + 1;
+    this.#seq[index] = seq;
+    if (input.kind === 'text' && !input.text.trim()) {
+      entry.check = { state: 'empty' };
+      return;
+    }
+    entry.check = { state: 'checking' };
+    let check: ItemCheck;
+    try {
+      const signature = await checkExternalSignature(key, entry.item, input);
+      check = { state: 'ok', signature, source: input.kind === 'file' ? `file ${input.name}` : 'pasted base64' };
+    } catch (e) {
+      check = { state: 'error', ...describe(e) };
+    }
+    if (this.#seq[index] === seq && this.items[index] === entry) entry.check = check;
+  }
+
+  /** The person typed or pasted into an item's signature field: check it at once. */
+  setText(index: number, text: string): Promise<void> {
+    const entry = this.items[index];
+    if (!entry) return Promise.resolve();
+    entry.text = text;
+    return this.#check(index, { kind: 'text', text });
+  }
+
+  /** The person chose a signature file for an item (raw signature or its base64): check it at once. */
+  async setFile(index: number, file: File | undefined): Promise<void> {
+    const entry = this.items[index];
+    if (!entry || !file) return;
+    if (file.size > MAX_SIGNATURE_FILE_BYTES) {
+      entry.check = {
+        state: 'error',
+        code: 'PKCS11_EXTERNAL_SIGNATURE_INVALID',
+        message: `"${file.name}" is ${file.size} bytes: far too large to be a signature.`,
+      };
+      return;
+    }
+    entry.text = '';
+    await this.#check(index, { kind: 'file', name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+  }
+
+  /** The checked signatures, for preparedSigner. */
+  prepared(): PreparedSignature[] {
+    return this.items.flatMap((i) =>
+      i.check.state === 'ok' ? [{ bytes: i.item.bytes, signature: i.check.signature }] : [],
+    );
+  }
+}
