@@ -203,7 +203,7 @@ test('wrong signatures are refused by code: another key, a flipped byte, not bas
 
   // The right signature with one byte flipped, as a file.
   const flipped = readFileSync(good.file);
-  flipped[flipped.length - 1] ^= 0x01;
+  flipped[flipped.length - 1]! ^= 0x01;
   const flippedFile = join(m.dir, 'flipped.sig');
   writeFileSync(flippedFile, flipped);
   await field.fill('');
