@@ -22,7 +22,7 @@
  * every signature by that key that verifies on the source must verify on the copy.
  */
 import { ManageError, RegistryError, CosignWebError } from '../errors.ts';
-import { sha256Hasher } from '../crypto/digest.ts';
+import { streamSha256 } from '../crypto/stream-hash.ts';
 import type { Manifest, RegistryClient, RepoRef, UploadSession } from '../registry/client.ts';
 import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import {
@@ -361,7 +361,7 @@ async function streamBlob(
   const chunkBytes = Math.max(64 * 1024, o.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   const { body } = await client.openBlob(src, blob.digest, blob.size);
   const reader = body.getReader();
-  const hasher = sha256Hasher();
+  const hasher = await streamSha256();
   let received = 0;
   let buffer = new Uint8Array(Math.min(chunkBytes, Math.max(blob.size, 1)));
   let filled = 0;

@@ -1,0 +1,190 @@
+/**
+ * State of the Copy page (#/copy): source and destination, registry credentials for each, the key
+ * to verify the copy with (one of the Keys page's keys, or a pasted PEM), a run of
+ * shared/cosign/copy.ts through the page's RegistrySession (the relay), its progress over bytes,
+ * and the result. `#/copy?source=…&destination=…` prefills the form.
+ */
+import { CosignWebError, KeyError, ManageError } from '../../../../shared/errors.ts';
+import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
+import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
+import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
+import type { IdentityRule } from '../../../../shared/cosign/identity.ts';
+import type { TagLock } from '../../../../shared/cosign/sign.ts';
+import { copyImage, type CopyProgress, type CopyResult } from '../../../../shared/cosign/copy.ts';
+import { parseReference, repositoryName } from '../../../../shared/registry/reference.ts';
+import type { KeyStore } from '../keys/keystore.svelte.ts';
+import type { RegistrySession } from '../registry.svelte.ts';
+import { verificationLink } from '../verify/link.ts';
+
+export type CopyStatus =
+  | { state: 'idle' }
+  | { state: 'working'; progress: CopyProgress }
+  | { state: 'done'; result: CopyResult }
+  | { state: 'error'; code: string; message: string };
+
+/** '' : the pasted "Public key" field (empty: no verification); otherwise a Keys page key id. */
+export type KeyChoice = string;
+
+export type IdentityChoice = 'source' | 'ignore';
+
+export type VerifyKey =
+  | { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string; from: string }
+  | { ok: false; message: string }
+  | null;
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+const MB = 1_000_000;
+
+/** `12.3 MB` (decimal megabytes, as the throughput figures). */
+export function megabytes(bytes: number): string {
+  return `${(bytes / MB).toFixed(bytes >= 100 * MB ? 0 : 1)} MB`;
+}
+
+export class CopyPage {
+  source = $state('');
+  destination = $state('');
+  sourceUsername = $state('');
+  sourcePassword = $state('');
+  destinationUsername = $state('');
+  destinationPassword = $state('');
+  keyChoice = $state<KeyChoice>('');
+  keyText = $state('');
+  identityChoice = $state<IdentityChoice>('source');
+  status = $state.raw<CopyStatus>({ state: 'idle' });
+  /** When the copy started and the last progress, for the speed shown. */
+  startedAt = $state(0);
+
+  readonly #session: RegistrySession;
+  readonly #keys: KeyStore;
+  readonly #lock: TagLock | undefined;
+  readonly #origin: string;
+  #abort: AbortController | null = null;
+
+  constructor(session: RegistrySession, keys: KeyStore, lock?: TagLock, origin: string = location.origin) {
+    this.#session = session;
+    this.#keys = keys;
+    this.#lock = lock;
+    this.#origin = origin;
+  }
+
+  /** Fills the form from `#/copy?source=…&destination=…`. */
+  prefill(params: URLSearchParams): void {
+    const s = params.get('source');
+    const d = params.get('destination');
+    if (s !== null) this.source = s;
+    if (d !== null) this.destination = d;
+  }
+
+  /** The key the copy will be verified with, or null for none. */
+  readonly key = $derived.by((): VerifyKey => {
+    if (this.keyChoice) {
+      const view = this.#keys.views.find((k) => k.id === this.keyChoice);
+      if (!view) return { ok: false, message: 'That key is no longer on the Keys page.' };
+      const info = parsePublicKey(view.publicKeyPem);
+      return {
+        ok: true,
+        spki: info.spki,
+        fingerprint: view.fingerprint,
+        algorithm: algorithmName(info.algorithm),
+        from: view.name,
+      };
+    }
+    const text = this.keyText.trim();
+    if (!text) return null;
+    try {
+      const info = parsePublicKey(text);
+      return {
+        ok: true,
+        spki: info.spki,
+        fingerprint: fingerprint(info.spki),
+        algorithm: algorithmName(info.algorithm),
+        from: 'the pasted public key',
+      };
+    } catch (e) {
+      return { ok: false, message: describe(e).message };
+    }
+  });
+
+  /** The identity rule the copy is verified with: the source repository, or none (cosign's rule). */
+  identityRule(): IdentityRule | undefined {
+    if (this.identityChoice === 'ignore') return { type: 'ignore' };
+    try {
+      return { type: 'exactRepository', dockerRepository: repositoryName(parseReference(this.source)) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  readonly result = $derived(this.status.state === 'done' ? this.status.result : null);
+
+  /** A verification link for the copy (pinned to its digest), when it was verified with a key. */
+  readonly link = $derived.by((): string | null => {
+    const r = this.result;
+    const k = this.key;
+    if (!r?.verification || !k?.ok) return null;
+    try {
+      const rule = this.identityRule();
+      return verificationLink(this.#origin, {
+        image: `${r.destination.replace(/:[^/:]+$/, '')}@${r.digest}`,
+        spki: k.spki,
+        ...(rule ? { identity: rule } : {}),
+      });
+    } catch {
+      return null;
+    }
+  });
+
+  readonly busy = $derived(this.status.state === 'working');
+
+  /** Copies the source to the destination, then verifies the copy when a key is given. */
+  async copy(): Promise<void> {
+    this.#abort?.abort();
+    const abort = new AbortController();
+    this.#abort = abort;
+    try {
+      const key = this.key;
+      if (key && !key.ok) throw new KeyError('KEY_PEM_INVALID', `The public key cannot be used: ${key.message}`);
+      const src = parseReference(this.source);
+      const dst = parseReference(this.destination);
+      if (this.sourceUsername.trim())
+        this.#session.setCredentials(src.registry, this.sourceUsername.trim(), this.sourcePassword);
+      if (this.destinationUsername.trim())
+        this.#session.setCredentials(dst.registry, this.destinationUsername.trim(), this.destinationPassword);
+      this.startedAt = performance.now();
+      this.status = {
+        state: 'working',
+        progress: { bytesDone: 0, bytesTotal: 0, step: 'planning', item: 'Reading the source' },
+      };
+      const identity = this.identityRule();
+      const result = await copyImage({
+        client: this.#session.client,
+        source: this.source,
+        destination: this.destination,
+        ...(this.#lock ? { lock: this.#lock } : {}),
+        ...(key?.ok ? { verify: { spki: key.spki, ...(identity ? { identity } : {}) } } : {}),
+        signal: abort.signal,
+        onProgress: (progress) => {
+          if (this.#abort === abort) this.status = { state: 'working', progress };
+        },
+      });
+      if (this.#abort === abort) this.status = { state: 'done', result };
+    } catch (e) {
+      if (this.#abort === abort) this.status = { state: 'error', ...describe(e) };
+    }
+  }
+
+  /** Stops a copy in progress (what is on the destination stays; running again resumes). */
+  cancel(): void {
+    this.#abort?.abort(new ManageError('MANAGE_COPY_INCOMPLETE', 'Stopped. Run the copy again to resume.'));
+    this.#abort = null;
+    this.status = {
+      state: 'error',
+      code: 'MANAGE_COPY_INCOMPLETE',
+      message: 'Stopped. What was copied stays on the destination; run the copy again to resume.',
+    };
+  }
+}
