@@ -1,0 +1,106 @@
+/**
+ * State of the Inspect page (#/inspect?image=…[&platform=…]): the form, a run of
+ * shared/cosign/inspect.ts through the page's RegistrySession (so through the relay), and the
+ * download links of the bytes exactly as served.
+ */
+import { CosignWebError } from '../../../../shared/errors.ts';
+import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/cosign/inspect.ts';
+import { parseReference } from '../../../../shared/registry/reference.ts';
+import type { RegistrySession } from '../registry.svelte.ts';
+import { INSPECT_ROUTE, inspectHash, readRoute } from './route.ts';
+
+export type InspectStatus =
+  | { state: 'idle' }
+  | { state: 'working'; message: string }
+  | { state: 'done'; message: string }
+  | { state: 'error'; code: string; message: string };
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+export class InspectPage {
+  image = $state('');
+  /** The platform of an index to show ('' = the default choice). */
+  platform = $state('');
+  username = $state('');
+  password = $state('');
+  status = $state.raw<InspectStatus>({ state: 'idle' });
+  result = $state.raw<InspectResult | null>(null);
+  readonly #session: RegistrySession;
+  #run = 0;
+
+  constructor(session: RegistrySession) {
+    this.#session = session;
+  }
+
+  /** Fills the form from `#/inspect?…`; true when it named an image. */
+  loadRoute(hash: string): boolean {
+    const params = readRoute(hash, INSPECT_ROUTE);
+    const image = params?.get('image')?.trim();
+    if (!params || !image) return false;
+    if (image === this.image && (params.get('platform') ?? '') === this.platform && this.result) return false;
+    this.image = image;
+    this.platform = params.get('platform') ?? '';
+    return true;
+  }
+
+  /** The fragment for what the form says (so the page can be bookmarked and shared). */
+  get hash(): string {
+    return inspectHash(this.image.trim(), this.platform || null);
+  }
+
+  /** Reads the image. Never throws: the status says how it went. */
+  async run(): Promise<void> {
+    const run = ++this.#run;
+    const image = this.image.trim();
+    if (!image) {
+      this.status = {
+        state: 'error',
+        code: 'REGISTRY_REFERENCE_INVALID',
+        message: 'Type the image reference to inspect.',
+      };
+      return;
+    }
+    try {
+      const ref = parseReference(image);
+      if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
+    } catch (e) {
+      this.status = { state: 'error', ...describe(e) };
+      return;
+    }
+    this.status = { state: 'working', message: `Reading ${image}…` };
+    try {
+      const result = await inspectImage(this.#session.client, {
+        image,
+        ...(this.platform ? { platform: this.platform } : {}),
+      });
+      if (run !== this.#run) return;
+      this.result = result;
+      const bad = [result.top, result.manifest, result.config].filter((o) => o && !o.digest.ok).length;
+      this.status = {
+        state: 'done',
+        message: bad
+          ? `Read ${result.reference}: ${bad} digest mismatch${bad === 1 ? '' : 'es'}, see below.`
+          : `Read ${result.reference}: every digest matches.`,
+      };
+    } catch (e) {
+      if (run !== this.#run) return;
+      this.result = null;
+      this.status = { state: 'error', ...describe(e) };
+    }
+  }
+
+  /** Shows another platform of the index. */
+  async choosePlatform(name: string): Promise<void> {
+    this.platform = name;
+    await this.run();
+  }
+}
+
+/** A file name for downloading an object's bytes. */
+export function downloadName(o: InspectedObject): string {
+  const hex = o.digest.computed.slice(7, 19);
+  return `${o.role}-${hex}.json`;
+}

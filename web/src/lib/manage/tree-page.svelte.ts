@@ -1,0 +1,207 @@
+/**
+ * State of the Tree page (#/tree?image=…[&key=…]): the image and the key whose verdicts are
+ * shown, a run of shared/cosign/tree.ts through the page's RegistrySession, and removing
+ * signatures with shared/cosign/remove.ts: a removal is first proposed (the dialog names exactly
+ * what goes), then confirmed or cancelled; the rewrite of `.sig` and of the referrers index takes
+ * the relay's per-tag lock, as signing does, and the tree is read again afterwards.
+ */
+import { CosignWebError } from '../../../../shared/errors.ts';
+import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
+import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
+import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
+import {
+  buildTree,
+  type ImageTree,
+  type TreeItem,
+  type TreeKey,
+  type TreeNode,
+} from '../../../../shared/cosign/tree.ts';
+import {
+  allSignatureTargets,
+  removeSignatures,
+  targetOf,
+  type RemoveTarget,
+} from '../../../../shared/cosign/remove.ts';
+import type { TagLock } from '../../../../shared/cosign/sign.ts';
+import { parseReference } from '../../../../shared/registry/reference.ts';
+import type { RegistrySession } from '../registry.svelte.ts';
+import { TREE_ROUTE, readRoute, treeHash } from './route.ts';
+
+export type TreeStatus =
+  | { state: 'idle' }
+  | { state: 'working'; message: string; done: number; total: number }
+  | { state: 'done'; message: string }
+  | { state: 'error'; code: string; message: string };
+
+export type KeyInfo =
+  { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string } | { ok: false; message: string };
+
+/** A removal waiting for the person's confirmation. */
+export interface PendingRemoval {
+  node: TreeNode;
+  targets: RemoveTarget[];
+  /** "the image", "platform linux/arm64/v8". */
+  where: string;
+}
+
+function describe(e: unknown): { code: string; message: string } {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+}
+
+export function nodeTitle(n: TreeNode): string {
+  if (n.role === 'platform') return `platform ${n.platform}`;
+  return n.role === 'index' ? 'the index' : 'the image';
+}
+
+export class TreePage {
+  image = $state('');
+  keyText = $state('');
+  username = $state('');
+  password = $state('');
+  status = $state.raw<TreeStatus>({ state: 'idle' });
+  tree = $state.raw<ImageTree | null>(null);
+  pending = $state.raw<PendingRemoval | null>(null);
+  readonly #session: RegistrySession;
+  readonly #knownKeys: () => TreeKey[];
+  readonly #lock: TagLock;
+  #run = 0;
+
+  constructor(session: RegistrySession, knownKeys: () => TreeKey[], lock: TagLock) {
+    this.#session = session;
+    this.#knownKeys = knownKeys;
+    this.#lock = lock;
+  }
+
+  /** The key in the form, read; null while the field is empty. */
+  readonly key = $derived.by((): KeyInfo | null => {
+    const text = this.keyText.trim();
+    if (!text) return null;
+    try {
+      const info = parsePublicKey(text);
+      return {
+        ok: true,
+        spki: info.spki,
+        fingerprint: fingerprint(info.spki),
+        algorithm: algorithmName(info.algorithm),
+      };
+    } catch (e) {
+      return { ok: false, message: describe(e).message };
+    }
+  });
+
+  /** Fills the form from `#/tree?…`; true when it named an image. */
+  loadRoute(hash: string): boolean {
+    const params = readRoute(hash, TREE_ROUTE);
+    const image = params?.get('image')?.trim();
+    if (!params || !image) return false;
+    const key = params.get('key')?.trim() ?? '';
+    if (image === this.image && key === this.keyText.trim() && this.tree) return false;
+    this.image = image;
+    this.keyText = key;
+    return true;
+  }
+
+  /** The fragment for what the form says. */
+  get hash(): string {
+    const k = this.key;
+    return treeHash(this.image.trim(), k?.ok ? k.spki : null);
+  }
+
+  /** Reads the tree. Never throws: the status says how it went. */
+  async run(message?: string): Promise<void> {
+    const run = ++this.#run;
+    const image = this.image.trim();
+    const fail = (code: string, text: string): void => {
+      this.status = { state: 'error', code, message: text };
+    };
+    if (!image) return fail('REGISTRY_REFERENCE_INVALID', 'Type the image reference to show.');
+    const key = this.key;
+    if (key && !key.ok) return fail('KEY_PEM_INVALID', key.message);
+    try {
+      const ref = parseReference(image);
+      if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
+    } catch (e) {
+      const d = describe(e);
+      return fail(d.code, d.message);
+    }
+    this.status = { state: 'working', message: 'Reading…', done: 0, total: 1 };
+    try {
+      const tree = await buildTree(this.#session.client, {
+        image,
+        key: key?.ok ? key.spki : null,
+        knownKeys: this.#knownKeys(),
+        concurrency: 12,
+        onProgress: (done, total, m) => {
+          if (run === this.#run) this.status = { state: 'working', message: m, done, total };
+        },
+      });
+      if (run !== this.#run) return;
+      this.tree = tree;
+      const nodes = [tree.root, ...tree.root.children];
+      const count = (kind: TreeItem['kind']): number =>
+        nodes.reduce(
+          (n, node) =>
+            n +
+            [...node.sig.items, ...node.att.items, ...node.sbom.items, ...node.referrers.items].filter(
+              (i) => i.kind === kind,
+            ).length,
+          0,
+        );
+      const sigs = count('signature');
+      const summary = `${sigs} signature${sigs === 1 ? '' : 's'}, ${count('attestation')} attestation${count('attestation') === 1 ? '' : 's'}, ${count('sbom') + count('artifact')} other object${count('sbom') + count('artifact') === 1 ? '' : 's'} on ${tree.reference}.`;
+      this.status = { state: 'done', message: message ? `${message} ${summary}` : summary };
+    } catch (e) {
+      if (run !== this.#run) return;
+      this.tree = null;
+      const d = describe(e);
+      fail(d.code, d.message);
+    }
+  }
+
+  /** Proposes removing one signature; nothing happens until confirmRemoval. */
+  proposeRemove(node: TreeNode, item: TreeItem): void {
+    this.pending = { node, targets: [targetOf(node, item)], where: nodeTitle(node) };
+  }
+
+  /** Proposes removing every signature of one node (the image, or one platform). */
+  proposeRemoveAll(node: TreeNode): void {
+    const targets = allSignatureTargets(node);
+    if (targets.length) this.pending = { node, targets, where: nodeTitle(node) };
+  }
+
+  cancelRemoval(): void {
+    this.pending = null;
+  }
+
+  /** Removes what the pending removal names, then reads the tree again. Never throws. */
+  async confirmRemoval(): Promise<void> {
+    const pending = this.pending;
+    const tree = this.tree;
+    this.pending = null;
+    if (!pending || !tree) return;
+    const n = pending.targets.length;
+    this.status = { state: 'working', message: `Removing ${n} signature${n === 1 ? '' : 's'}…`, done: 0, total: 1 };
+    try {
+      const report = await removeSignatures({
+        client: this.#session.client,
+        repo: tree.repo,
+        subject: pending.node.digest,
+        targets: pending.targets,
+        lock: this.#lock,
+        onProgress: (done, total, message) => (this.status = { state: 'working', message, done, total }),
+      });
+      const removed = report.removed.length;
+      await this.run(
+        `Removed ${removed} signature${removed === 1 ? '' : 's'} from ${pending.where}; ${report.intact} other object${report.intact === 1 ? '' : 's'} read back intact.`,
+      );
+    } catch (e) {
+      const d = describe(e);
+      this.status = { state: 'error', code: d.code, message: `Not removed: ${d.message}` };
+      // Show what the registry holds now, keeping the error in view.
+      const status = this.status;
+      await this.run();
+      this.status = status;
+    }
+  }
+}
