@@ -352,7 +352,7 @@ export class KeyStore {
       const pin = this.hardware.pinConfigured ? 'the server holds the PIN' : 'signing asks for the token PIN';
       this.status = {
         state: 'ready',
-        message: `Key ready: ${keys.length} ${HARDWARE_KIND_NAME} ${keys.length === 1 ? 'key' : 'keys'} from the relay (${pin}).`,
+        message: `Key ready: ${keys.length} hardware ${keys.length === 1 ? 'key' : 'keys'} (PKCS#11) from the relay (${pin}).`,
       };
     });
   }

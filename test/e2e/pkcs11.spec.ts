@@ -1,0 +1,261 @@
+/**
+ * Hardware keys in the page: the server started by global-setup.ts has a SoftHSM token with a
+ * P-256 and an RSA-2048 key (PIN 1234, no PKCS11_PIN, so the page asks for it) behind its /pkcs11
+ * endpoint. The Keys page connects with the relay access token and lists both keys; the Sign page
+ * signs with them in both formats, asking for the token PIN; the real cosign 2.5, cosign 3.1 and
+ * skopeo verify with the token's public keys. A wrong PIN, a missing PIN and a wrong access token
+ * are refused with readable sentences and codes, and nothing is pushed. Every request is recorded:
+ * the PIN goes only to /pkcs11/sign, the access token only to /pkcs11/*, and neither is stored.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { RegistryClient } from '../../shared/registry/client.ts';
+import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
+import { freePort, registriesFromEnv } from '../rig/registries.ts';
+import {
+  cosignEnv,
+  cosignVerifyArgs,
+  makeCosign3Offline,
+  makeToolHome,
+  run,
+  skopeoPolicyPull,
+  type Cosign3Offline,
+  type ToolHome,
+} from '../rig/tools.ts';
+import { caFetch } from '../integration/ca-fetch.ts';
+import { findLeaks, recordRequests, type RecordedRequest } from './helpers.ts';
+
+interface HsmInfo {
+  apiToken: string;
+  pin: string;
+  tokenLabel: string;
+  keys: { label: string; algorithm: string; uri: string; publicKeyPem: string }[];
+}
+const hsm = (): HsmInfo => JSON.parse(process.env['COSIGN_WEB_PKCS11']!) as HsmInfo;
+const regs = () => registriesFromEnv()!;
+const P256 = 'cosign-web e2e p256';
+const RSA = 'cosign-web e2e rsa';
+let home: ToolHome;
+let offline: Cosign3Offline;
+
+test.beforeAll(async () => {
+  home = await makeToolHome();
+  offline = await makeCosign3Offline(home);
+});
+test.afterAll(() => home.cleanup());
+
+const status = (page: Page) => page.getByRole('status');
+const keyOf = (label: string) => hsm().keys.find((k) => k.label === label)!;
+
+async function connect(page: Page, token = hsm().apiToken): Promise<void> {
+  await page.goto('/#/keys');
+  await page.getByLabel('Relay access token').fill(token);
+  await page.getByRole('button', { name: 'Connect' }).click();
+}
+
+/** On the Sign page: the hardware key, the image, the PIN (when given); then "Sign". */
+async function signWith(page: Page, label: string, ref: string, pin?: string): Promise<void> {
+  await page.goto('/#/sign');
+  const chooser = page.getByLabel('Signing key');
+  const option = chooser.locator('option', { hasText: `hardware key (PKCS#11) ${label}` });
+  await chooser.selectOption((await option.getAttribute('value'))!);
+  await page.getByLabel('Image reference').fill(ref);
+  if (pin !== undefined) await page.getByLabel('Token PIN').fill(pin);
+  await page.getByRole('button', { name: 'Sign' }).click();
+}
+
+function pubFile(pem: string): string {
+  const f = join(home.dir, `pub-${Math.random()}.pem`);
+  writeFileSync(f, pem);
+  return f;
+}
+
+async function verifyWithTools(pub: string, image: PushedImage, skopeo: boolean): Promise<void> {
+  const r = regs();
+  const env = cosignEnv(home, { caFile: r.tls.caFile });
+  const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref), { env });
+  expect(v2.code, `cosign 2.5: ${v2.stderr}`).toBe(0);
+  const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
+  expect(v3.code, `cosign 3.1: ${v3.stderr}`).toBe(0);
+  if (skopeo) {
+    const access = await skopeoAccess({ host: r.tls.host, caFile: r.tls.caFile }, home.dir);
+    const s = await skopeoPolicyPull(home, access, pub, image.tagRef, { identity: { type: 'matchRepoDigestOrExact' } });
+    expect(s.code, `skopeo: ${s.stderr}`).toBe(0);
+  }
+}
+
+const pathOf = (r: RecordedRequest) => new URL(r.url).pathname;
+
+/** The PIN appears in no request but the /pkcs11/sign ones: no header, no query value, no JSON field. */
+function pinElsewhere(requests: RecordedRequest[], pin: string): string[] {
+  const found: string[] = [];
+  for (const r of requests) {
+    if (pathOf(r) === '/pkcs11/sign') continue;
+    const url = new URL(r.url);
+    if ([...url.searchParams.values()].includes(pin)) found.push(`${r.url}: query`);
+    for (const [k, v] of Object.entries(r.headers)) if (v.includes(pin) || /pin/i.test(k)) found.push(`${r.url}: ${k}`);
+    if (/"pin"\s*:/.test(r.body)) found.push(`${r.url}: body`);
+  }
+  return found;
+}
+
+async function storedText(page: Page): Promise<string> {
+  return page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }));
+}
+
+test('Keys page: the relay access token and Connect list both token keys with their pkcs11: URIs and labels', async ({
+  page,
+}) => {
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready: 2 hardware keys (PKCS#11) from the relay');
+  const card = page.getByRole('region', { name: 'Hardware key (PKCS#11)' });
+  const list = card.getByRole('list', { name: 'Hardware keys' });
+  for (const k of hsm().keys) {
+    const li = list.getByRole('listitem', { name: k.label, exact: true });
+    await expect(li).toContainText(k.label);
+    await expect(li).toContainText(k.uri);
+    await expect(li).toContainText(k.algorithm === 'ECDSA P-256' ? 'ECDSA P-256' : 'RSA 2048');
+    await expect(li).toContainText(hsm().tokenLabel);
+    const shown = await li.getByLabel(`Public key of ${k.label}`, { exact: true }).inputValue();
+    expect(shown.replace(/\s+/g, '')).toBe(k.publicKeyPem.replace(/\s+/g, ''));
+  }
+  await expect(list.getByRole('listitem')).toHaveCount(2);
+  // The token field is emptied: the token lives in the tab's memory, not in the page's fields or storage.
+  await expect(page.getByLabel('Relay access token')).toHaveValue('');
+  expect(await storedText(page)).not.toContain(hsm().apiToken);
+  await card.screenshot({ path: test.info().outputPath('pkcs11-keys-card.png') });
+
+  // The Sign page offers them, preselects the first, and asks for the PIN.
+  await page.goto('/#/sign');
+  await expect(page.getByLabel('Signing key')).toContainText(`hardware key (PKCS#11) ${P256} — ECDSA P-256`);
+  await expect(page.getByLabel('Signing key')).toContainText(`hardware key (PKCS#11) ${RSA} — RSA 2048`);
+  await expect(page.getByLabel('Token PIN')).toBeVisible();
+});
+
+test('the P-256 token key signs both formats with the Token PIN; cosign 2.5, 3.1 and skopeo accept; the PIN goes only to /pkcs11/sign and the token only to /pkcs11/*', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-p256', 'v1');
+  const requests = recordRequests(page);
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready');
+  await signWith(page, P256, image.tagRef, hsm().pin);
+  await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+  await expect(status(page)).toContainText('legacy .sig and Sigstore bundle');
+  await expect(page.getByLabel('Token PIN')).toHaveValue('');
+  await expect(page.getByRole('link', { name: 'Verification link' })).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath('pkcs11-signed.png'), fullPage: true });
+  await verifyWithTools(pubFile(keyOf(P256).publicKeyPem), image, true);
+
+  const signs = requests.filter((q) => pathOf(q) === '/pkcs11/sign');
+  expect(signs.length).toBe(2); // one legacy payload, one DSSE PAE
+  for (const q of signs) {
+    const body = JSON.parse(q.body) as { uri: string; pin: string; payload: string };
+    expect(body.pin).toBe(hsm().pin);
+    expect(body.uri).toBe(keyOf(P256).uri);
+    expect(new URL(q.url).origin).toBe(new URL(page.url()).origin);
+  }
+  expect(pinElsewhere(requests, hsm().pin)).toEqual([]);
+  const elsewhere = requests.filter((q) => !pathOf(q).startsWith('/pkcs11/'));
+  expect(elsewhere.length).toBeGreaterThan(5);
+  expect(findLeaks(elsewhere, [hsm().apiToken])).toEqual([]);
+  for (const q of requests.filter((q) => pathOf(q).startsWith('/pkcs11/') && q.headers['authorization'])) {
+    expect(q.headers['authorization']).toBe(`Bearer ${hsm().apiToken}`);
+  }
+  const stored = await storedText(page);
+  expect(stored).not.toContain(hsm().apiToken);
+  expect(stored).not.toMatch(/"pin"/);
+});
+
+test('the RSA token key signs; cosign 2.5 and 3.1 accept', async ({ page }) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-rsa', 'v1');
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready');
+  await signWith(page, RSA, `${image.repository}@${image.digest}`, hsm().pin);
+  await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+  await verifyWithTools(pubFile(keyOf(RSA).publicKeyPem), image, false);
+});
+
+test('a wrong PIN, or none, is refused in words with its code and nothing is pushed; the right PIN then signs', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-wrong-pin', 'v1');
+  const repo = { registry: r.tls.host, repository: 'e2e/pkcs11-wrong-pin' };
+  const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+  const requests = recordRequests(page);
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready');
+
+  await signWith(page, P256, image.tagRef, '9999');
+  await expect(status(page)).toContainText('The token refused the PIN');
+  await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
+  await expect(page.getByLabel('Token PIN')).toHaveValue('');
+  await page.screenshot({ path: test.info().outputPath('pkcs11-wrong-pin.png'), fullPage: true });
+  expect(await client.listTags(repo)).toEqual(['v1']);
+
+  // No PIN at all: refused before anything reaches the relay.
+  const before = requests.filter((q) => pathOf(q) === '/pkcs11/sign').length;
+  await signWith(page, P256, image.tagRef);
+  await expect(status(page)).toContainText('needs the token PIN');
+  await expect(status(page)).toContainText('PKCS11_PIN_REQUIRED');
+  expect(requests.filter((q) => pathOf(q) === '/pkcs11/sign').length).toBe(before);
+  expect(await client.listTags(repo)).toEqual(['v1']);
+
+  await signWith(page, P256, image.tagRef, hsm().pin);
+  await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+  expect((await client.listTags(repo)).sort()).toEqual(
+    ['v1', `sha256-${image.digest.slice(7)}`, `sha256-${image.digest.slice(7)}.sig`].sort(),
+  );
+});
+
+test('a wrong access token is refused in words with its code; no key is listed', async ({ page }) => {
+  await connect(page, 'not-the-token-0123456789');
+  await expect(status(page)).toContainText('The relay refused the access token');
+  await expect(status(page)).toContainText('PKCS11_UNAUTHORIZED');
+  await expect(page.getByRole('list', { name: 'Hardware keys' })).toHaveCount(0);
+  await page.goto('/#/sign');
+  await expect(page.getByLabel('Signing key')).not.toContainText('hardware key (PKCS#11)');
+});
+
+test('a server without PKCS#11: the Keys page says so, and Connect says why in words', async ({ page }) => {
+  // The same server, started without PKCS11_MODULE, serving the same build of the page.
+  const port = await freePort();
+  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      EMBEDDED_REGISTRY: 'off',
+      PKCS11_MODULE: '',
+      PKCS11_API_TOKEN: '',
+    },
+    stdio: 'ignore',
+  });
+  try {
+    const url = `http://localhost:${port}`;
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${url}/healthz`).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (i > 300) throw new Error('the second server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`${url}/#/keys`);
+    const card = page.getByRole('region', { name: 'Hardware key (PKCS#11)' });
+    await expect(card.getByRole('note')).toContainText('This server has no PKCS#11 module configured');
+    await card.screenshot({ path: test.info().outputPath('pkcs11-not-configured.png') });
+    await page.getByLabel('Relay access token').fill('anything-at-all-123456');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await expect(status(page)).toContainText('offers no hardware keys');
+    await expect(status(page)).toContainText('PKCS11_NOT_CONFIGURED');
+  } finally {
+    server.kill('SIGTERM');
+  }
+});
