@@ -89,19 +89,24 @@ function short(d: string): string {
 }
 
 /** Compares the computed digest with the registry's and the expected one, in words. */
-export function checkDigests(computed: string, registry: string | null, expected: string | null): DigestCheck {
+export function checkDigests(
+  computed: string,
+  registry: string | null,
+  expected: string | null,
+  expectedWhat = 'the digest asked for',
+): DigestCheck {
   const problems: string[] = [];
   if (registry !== null && registry !== computed)
     problems.push(`the registry says ${registry} (Docker-Content-Digest), but the bytes hash to ${computed}`);
   if (expected !== null && expected !== computed)
-    problems.push(`${expected} was asked for, but the bytes hash to ${computed}`);
+    problems.push(`${expectedWhat} is ${expected}, but the bytes hash to ${computed}`);
   const ok = problems.length === 0;
   let sentence: string;
   if (!ok) sentence = `Digest mismatch: ${problems.join('; ')}.`;
   else if (registry !== null && expected !== null)
-    sentence = `The bytes hash to ${short(computed)}, the digest asked for and the one the registry sent.`;
+    sentence = `The bytes hash to ${short(computed)}, ${expectedWhat} and the one the registry sent.`;
   else if (registry !== null) sentence = `The bytes hash to ${short(computed)}, the digest the registry sent.`;
-  else if (expected !== null) sentence = `The bytes hash to ${short(computed)}, the digest asked for.`;
+  else if (expected !== null) sentence = `The bytes hash to ${short(computed)}, ${expectedWhat}.`;
   else sentence = `The bytes hash to ${short(computed)}; the registry sent no digest to compare with.`;
   return { computed, registry, expected, ok, sentence };
 }
@@ -151,7 +156,12 @@ export function inspectObject(
     pretty: json === undefined ? null : JSON.stringify(json, null, 2),
     mediaType,
     explanation: explainMediaType(mediaType),
-    digest: checkDigests(raw.digest, raw.registryDigest, expected),
+    digest: checkDigests(
+      raw.digest,
+      raw.registryDigest,
+      expected,
+      role === 'config' ? 'the digest the manifest names' : 'the digest asked for',
+    ),
   };
 }
 
