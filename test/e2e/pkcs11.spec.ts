@@ -213,6 +213,31 @@ test('a wrong PIN, or none, is refused in words with its code and nothing is pus
   );
 });
 
+test('wrong PINs again and again: the relay backs off and the page says how long; after the wait the right PIN signs', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-backoff', 'v1');
+  const repo = { registry: r.tls.host, repository: 'e2e/pkcs11-backoff' };
+  const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready');
+  // The relay lets three wrong PINs through to the token, then waits before touching it again.
+  for (let i = 0; i < 3; i++) {
+    await signWith(page, P256, image.tagRef, `000${i}`);
+    await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
+  }
+  await signWith(page, P256, image.tagRef, hsm().pin);
+  await expect(status(page)).toContainText('Too many wrong PINs for this token');
+  await expect(status(page)).toContainText(/Try again in \d+ s\./);
+  await expect(status(page)).toContainText('PKCS11_BACKOFF');
+  expect(await client.listTags(repo)).toEqual(['v1']);
+  const seconds = Number(/Try again in (\d+) s/.exec((await status(page).textContent())!)![1]);
+  await page.waitForTimeout(seconds * 1000 + 300);
+  await signWith(page, P256, image.tagRef, hsm().pin);
+  await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+});
+
 test('a wrong access token is refused in words with its code; no key is listed', async ({ page }) => {
   await connect(page, 'not-the-token-0123456789');
   await expect(status(page)).toContainText('The relay refused the access token');
