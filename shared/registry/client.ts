@@ -82,7 +82,7 @@ export interface RawResponse {
 interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  body?: Uint8Array | Blob;
   /** Token scopes this request needs. */
   scopes: string[];
   /** Statuses that are success for this request. */
@@ -681,9 +681,11 @@ export class RegistryClient {
   }
 
   /**
-   * Sends one chunk of an upload (`PATCH` with Content-Range), a plain byte array so that browsers
-   * send it over HTTP/1.1 (Chromium refuses a streamed request body there). Returns the session
-   * at its new offset and Location (the registry may move it with every chunk).
+   * Sends one chunk of an upload (`PATCH` with Content-Range), whole, so that browsers send it
+   * over HTTP/1.1 (Chromium refuses a streamed request body there). It goes as a Blob: measured in
+   * Chromium 156, a Uint8Array fetch body uploads at about 3 MB/s and the same bytes as a Blob at
+   * about 90 MB/s. Returns the session at its new offset and Location (the registry may move it
+   * with every chunk).
    */
   async uploadChunk(session: UploadSession, bytes: Uint8Array): Promise<UploadSession> {
     const { repo } = session;
@@ -695,7 +697,7 @@ export class RegistryClient {
         'content-length': String(bytes.length),
         'content-range': `${session.offset}-${end}`,
       },
-      body: bytes,
+      body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
       scopes: RegistryClient.scopes(repo, true),
       ok: [202],
       what: `uploading bytes ${session.offset}-${end} to ${repo.repository}`,
