@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parsePlainPrivateKeyPem, parsePublicKey } from '../../shared/crypto/keys.ts';
+import { parsePlainPrivateKeyPem, parsePublicKey, publicKeyPem } from '../../shared/crypto/keys.ts';
 import { fingerprint, importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { ManageError } from '../../shared/errors.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
@@ -521,6 +521,8 @@ describe('a registry that refuses DELETE', () => {
   let registry: EmbeddedRegistry;
   let server: ServerType;
   let host: string;
+  let open: ServerType;
+  let openHost: string;
   const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
 
   beforeAll(async () => {
@@ -536,9 +538,14 @@ describe('a registry that refuses DELETE', () => {
     const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
     server = served.server;
     host = `127.0.0.1:${served.port}`;
+    // The same registry (same storage) with DELETE allowed, to show the referrers API path works.
+    const allowing = await serveApp(registry.app, { port: 0, hostname: '127.0.0.1' });
+    open = allowing.server;
+    openHost = `127.0.0.1:${allowing.port}`;
   });
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => open.close(() => resolve()));
     await registry.close();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -584,5 +591,50 @@ describe('a registry that refuses DELETE', () => {
     const after = await buildTree(plain, { image: image.ref, key: signer.spki });
     expect(nodeItems(after.root).map((i) => `${i.id} ${i.verdict.state}`)).toEqual(before);
     expect(after.root.sig.manifest).toBe(tree.root.sig.manifest);
+  });
+
+  it('with DELETE allowed and the referrers API: one bundle among two goes, cosign 3.1 still verifies the other', async () => {
+    const image = await pushSampleImage({ host: openHost }, 'nodelete/api', 'v1');
+    const repo = { registry: openHost, repository: 'nodelete/api' };
+    const plan = await planSigning(plain, repo, image.digest);
+    const signers = [await pageSigner('ec-p256-pkcs8.pem'), await pageSigner('ec-p256-sec1.pem')];
+    for (const signer of signers) {
+      await signImage({
+        client: plain,
+        signer,
+        plan,
+        dockerReference: image.repository,
+        formats: { legacy: false, bundle: true },
+      });
+    }
+    const tree = await buildTree(plain, { image: image.ref, key: signers[0]!.spki });
+    expect(tree.root.referrers.via).toBe('api');
+    expect(tree.root.referrers.items).toHaveLength(2);
+    const mine = tree.root.referrers.items.find((i) => i.verdict.state === 'verified')!;
+    const report = await removeSignatures({
+      client: plain,
+      repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, mine)],
+    });
+    expect(report).toMatchObject({ fallbackIndex: 'unchanged', sigManifest: 'unchanged', intact: 1 });
+    const refs = await plain.referrers(repo, image.digest);
+    expect(refs.descriptors.map((d) => d.digest)).not.toContain(mine.manifest);
+    expect(refs.descriptors).toHaveLength(1);
+    const pubs = await Promise.all(
+      signers.map(async (s, i) => {
+        const f = join(home.dir, `embedded-${i}.pub`);
+        await writeFile(f, publicKeyPem(s.spki));
+        return f;
+      }),
+    );
+    const stays = await run('cosign3', cosignVerifyArgs(pubs[1]!, image.ref, ['--trusted-root', offline.trustedRoot]), {
+      env: env(),
+    });
+    expect(stays.code, stays.stderr).toBe(0);
+    const gone = await run('cosign3', cosignVerifyArgs(pubs[0]!, image.ref, ['--trusted-root', offline.trustedRoot]), {
+      env: env(),
+    });
+    expect(gone.code).not.toBe(0);
   });
 });

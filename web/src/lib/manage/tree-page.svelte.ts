@@ -54,6 +54,28 @@ export function nodeTitle(n: TreeNode): string {
   return n.role === 'index' ? 'the index' : 'the image';
 }
 
+/** One line per manifest for the summary at the top: how many signatures, how many verify. */
+export interface NodeGlance {
+  title: string;
+  digest: string;
+  signatures: number;
+  verified: number;
+  fails: number;
+}
+
+export function glance(tree: ImageTree): NodeGlance[] {
+  return [tree.root, ...tree.root.children].map((n) => {
+    const sigs = [...n.sig.items, ...n.referrers.items].filter((i) => i.kind === 'signature');
+    return {
+      title: n.role === 'platform' ? (n.platform ?? 'platform') : n.role === 'index' ? 'index' : 'image',
+      digest: n.digest,
+      signatures: sigs.length,
+      verified: sigs.filter((i) => i.verdict.state === 'verified').length,
+      fails: sigs.filter((i) => i.verdict.state === 'fails').length,
+    };
+  });
+}
+
 export class TreePage {
   image = $state('');
   keyText = $state('');
