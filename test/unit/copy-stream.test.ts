@@ -1,0 +1,129 @@
+/**
+ * The streaming part of shared/cosign/copy.ts between two embedded registries (server/registry/)
+ * served in-process: blobs of every size around the chunk boundaries arrive byte for byte
+ * (property test over blob and chunk sizes), and a source whose bytes do not match their digest
+ * is caught on the way, the upload abandoned, nothing stored under that digest.
+ */
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
+import { copyImage } from '../../shared/cosign/copy.ts';
+import { utf8 } from '../../shared/encoding/base64.ts';
+import { ManageError } from '../../shared/errors.ts';
+import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
+import { MT } from '../../shared/registry/mediatypes.ts';
+
+const SRC = 'src.test:5000';
+const DST = 'dst.test:5000';
+let dir: string;
+let src: EmbeddedRegistry;
+let dst: EmbeddedRegistry;
+/** Flips one byte of every blob body served for this digest (a source that lies). */
+let corrupt: string | null = null;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cosign-web-copy-stream-'));
+  src = createEmbeddedRegistry({ dataDir: join(dir, 'src') });
+  dst = createEmbeddedRegistry({ dataDir: join(dir, 'dst') });
+});
+afterAll(async () => {
+  await src.close();
+  await dst.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Routes by host to the in-process registries; corrupts the blob named by `corrupt`. */
+const fetchBoth: typeof fetch = async (input, init) => {
+  const req = new Request(input, init);
+  const host = new URL(req.url).host;
+  const app = host === SRC ? src.app : host === DST ? dst.app : null;
+  if (!app) throw new TypeError(`no registry at ${host}`);
+  const res = await app.fetch(req);
+  if (host === SRC && corrupt && req.method === 'GET' && req.url.endsWith(`/blobs/${corrupt}`)) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    bytes[bytes.length >> 1]! ^= 1;
+    return new Response(bytes, { status: res.status, headers: res.headers });
+  }
+  return res;
+};
+
+const client = new RegistryClient({ fetch: fetchBoth, scheme: () => 'http' });
+
+async function pushImage(repo: RepoRef, layerBytes: Uint8Array): Promise<{ digest: string; layer: string }> {
+  const layer = await client.pushBlob(repo, layerBytes, { mediaType: 'application/vnd.oci.image.layer.v1.tar' });
+  const config = await client.pushBlob(
+    repo,
+    utf8(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })),
+    { mediaType: MT.ociConfig },
+  );
+  const manifest = utf8(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config,
+      layers: [{ ...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
+    }),
+  );
+  return { digest: await client.putManifest(repo, 'v1', manifest, MT.ociManifest), layer: layer.digest };
+}
+
+describe('streaming blobs in chunks', () => {
+  it('every blob size around the chunk boundaries arrives byte for byte', async () => {
+    const chunk = 64 * 1024;
+    const sizes = fc.oneof(
+      fc.constantFrom(0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3 * chunk + 7),
+      fc.integer({ min: 0, max: 5 * chunk }),
+    );
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(sizes, fc.integer({ min: 1, max: 3 }), async (size, chunks) => {
+        const repo = `prop/image-${n++}`;
+        const bytes = new Uint8Array(randomBytes(size));
+        const image = await pushImage({ registry: SRC, repository: repo }, bytes);
+        const result = await copyImage({
+          client,
+          source: `${SRC}/${repo}:v1`,
+          destination: `${DST}/${repo}`,
+          chunkBytes: chunks * chunk,
+        });
+        expect(result.digest).toBe(image.digest);
+        const copied = await client.getBlob({ registry: DST, repository: repo }, image.layer, size);
+        expect(Buffer.from(copied).equals(Buffer.from(bytes))).toBe(true);
+        expect(result.summary.bytesCopied).toBeGreaterThanOrEqual(size);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('a source whose bytes do not match their digest is caught; nothing is stored under that digest', async () => {
+    const repo: RepoRef = { registry: SRC, repository: 'lying/image' };
+    const image = await pushImage(repo, new Uint8Array(randomBytes(300_000)));
+    corrupt = image.layer;
+    try {
+      const e = await copyImage({
+        client,
+        source: `${SRC}/lying/image:v1`,
+        destination: `${DST}/lying/image`,
+        chunkBytes: 64 * 1024,
+        concurrency: 1,
+      }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ManageError);
+      expect((e as ManageError).code).toBe('MANAGE_COPY_INCOMPLETE');
+      expect((e as ManageError).message).toMatch(/does not match its digest/);
+      expect(((e as ManageError).cause as { code?: string }).code).toBe('REGISTRY_DIGEST_MISMATCH');
+    } finally {
+      corrupt = null;
+    }
+    const there: RepoRef = { registry: DST, repository: 'lying/image' };
+    expect(await client.blobExists(there, image.layer)).toBe(false);
+    await expect(client.resolve(there, image.digest)).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
+    // With the source honest again, the same copy finishes, the config copied before not sent twice.
+    const again = await copyImage({ client, source: `${SRC}/lying/image:v1`, destination: `${DST}/lying/image` });
+    expect(again.summary.blobs).toMatchObject({ copied: 1, skipped: 1 });
+    expect(await client.blobExists(there, image.layer)).toBe(true);
+  });
+});
