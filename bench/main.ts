@@ -201,6 +201,18 @@ async function registrySections(browser: Browser): Promise<void> {
     console.log(
       `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
     );
+
+    const { benchCopy } = await import('./copy.ts');
+    const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
+    console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
+    const c = await benchCopy({ regs, baseUrl: `http://localhost:${E2E_PORT}`, browser, sizeMiB: copyMiB });
+    for (const n of c.node) {
+      console.log(
+        `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
+      );
+    }
+    console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
+    console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
   } finally {
     await teardown();
   }
