@@ -4,7 +4,8 @@
  * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
  * throughput and memory next to direct registry access (server/bench-relay.ts); signing through
- * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts).
+ * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); copying
+ * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts).
  *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
