@@ -41,6 +41,7 @@ const MB = 1_000_000;
 
 /** `12.3 MB` (decimal megabytes, as the throughput figures). */
 export function megabytes(bytes: number): string {
+  if (bytes === 0) return '0 MB';
   return `${(bytes / MB).toFixed(bytes >= 100 * MB ? 0 : 1)} MB`;
 }
 
