@@ -384,6 +384,74 @@ it('a 2-platform index signed with cosign sign --recursive keeps every platform 
   expect(all.code, `skopeo copy --all: ${all.stderr}`).toBe(0);
 });
 
+it('attestations (.att, cosign 3.1 referrer) and an SBOM (.sbom) travel too: cosign verifies and downloads them on the copy', async () => {
+  const image = await pushSampleImage(tls(), 'copy/attested', 'v1');
+  await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
+  const predicate = join(home.dir, 'predicate.json');
+  await writeFile(predicate, '{"built":"by the rig"}');
+  const attest = ['attest', '--key', cosignKey, '--yes', '--predicate', predicate];
+  await runOk('cosign2', [...attest, '--tlog-upload=false', '--type', 'custom', image.ref], { env: env() });
+  const v1 = 'https://example.com/predicate/v1';
+  await runOk(
+    'cosign3',
+    [
+      ...attest,
+      '--signing-config',
+      offline.signingConfig,
+      '--trusted-root',
+      offline.trustedRoot,
+      '--type',
+      v1,
+      image.ref,
+    ],
+    { env: env() },
+  );
+  const sbom = join(home.dir, 'sbom.spdx.json');
+  const sbomText = '{"spdxVersion":"SPDX-2.3","name":"rig"}';
+  await writeFile(sbom, sbomText);
+  await runOk('cosign2', ['attach', 'sbom', '--sbom', sbom, '--type', 'spdx', image.ref], { env: env() });
+
+  const result = await copyImage({
+    client,
+    source: image.tagRef,
+    destination: `${embeddedHost}/copied/attested:v1`,
+    verify: { spki: cosignSpki },
+  });
+  const tags = result.items.filter((i) => i.kind === 'attachment').map((i) => i.what.split('.').pop());
+  expect(tags.sort()).toEqual(['att', 'sbom', 'sig']);
+  expect(result.items.filter((i) => i.kind === 'referrer')).toHaveLength(1);
+  // The cosign 3.1 attestation is shown for what it is and not counted as a signature.
+  expect(result.verification?.verified, result.verification?.summary).toBe(true);
+  expect(result.verification!.manifests[0]!.destination).toBe(1);
+
+  const copied = `${embeddedHost}/copied/attested@${image.digest}`;
+  const a2 = await run(
+    'cosign2',
+    ['verify-attestation', '--key', cosignPub, '--insecure-ignore-tlog=true', '--type', 'custom', copied],
+    { env: env() },
+  );
+  expect(a2.code, `cosign 2.5 verify-attestation: ${a2.stderr}`).toBe(0);
+  const a3 = await run(
+    'cosign3',
+    [
+      'verify-attestation',
+      '--key',
+      cosignPub,
+      '--insecure-ignore-tlog=true',
+      '--trusted-root',
+      offline.trustedRoot,
+      '--type',
+      v1,
+      copied,
+    ],
+    { env: env() },
+  );
+  expect(a3.code, `cosign 3.1 verify-attestation: ${a3.stderr}`).toBe(0);
+  const downloaded = await run('cosign2', ['download', 'sbom', copied], { env: env() });
+  expect(downloaded.code, downloaded.stderr).toBe(0);
+  expect(downloaded.stdout.trim()).toBe(sbomText);
+});
+
 it('within one registry the blobs are mounted, not copied', async () => {
   const image = await pushSampleImage(tls(), 'copy/mount-src', 'v1');
   await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
