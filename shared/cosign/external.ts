@@ -11,7 +11,7 @@
  * DSSE PAE: https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
  */
 import { Pkcs11Error } from '../errors.ts';
-import { bytesEqual, fromBase64, toHex } from '../encoding/base64.ts';
+import { bytesEqual, fromBase64, toBase64, toHex } from '../encoding/base64.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { isIndexMediaType, platformName, type Platform } from '../registry/mediatypes.ts';
@@ -121,6 +121,71 @@ export function opensslCommands(
     signDigest: `openssl pkeyutl -sign -inkey ${keyFile} -pkeyopt digest:sha256 -in ${files.sha256} -out ${files.signature}`,
     base64,
   };
+}
+
+/** Standard base64 wrapped at 76 columns, as `base64` writes it and `base64 -d` reads it. */
+function wrapped(bytes: Uint8Array): string {
+  return (toBase64(bytes).match(/.{1,76}/g) ?? []).join('\n');
+}
+
+/**
+ * A POSIX shell script that signs every item with a PEM private key on the machine that holds it:
+ * it writes each item's bytes (checking their SHA-256), runs the same openssl line the page shows
+ * for that item (with the key file given as its first argument, default key.pem), and prints one
+ * line per signature, `<n> <base64>`, for the page's "All signatures" field
+ * ({@link parseSignatureLines}). Needs openssl, base64 and mktemp.
+ */
+export function signingScript(items: readonly BytesToSign[], algorithm: KeyAlgorithm, title: string): string {
+  const lines = [
+    '#!/bin/sh',
+    `# cosign-web: sign the ${items.length} byte strings prepared for ${title.replace(/[^\x20-\x7e]/g, '?')}`,
+    '# Usage: sh sign-all.sh [key.pem]',
+    '# Prints one line per signature, "<n> <base64>": paste them all into "All signatures" on the page.',
+    'set -eu',
+    'key=${1:-key.pem}',
+    'case $key in /*) ;; *) key="$PWD/$key" ;; esac',
+    'test -r "$key" || { echo "cannot read the private key $key" >&2; exit 1; }',
+    'work=$(mktemp -d)',
+    'trap \'rm -rf "$work"\' EXIT',
+    'cd "$work"',
+  ];
+  for (const item of items) {
+    const cmd = opensslCommands(algorithm, item.files, '"$key"');
+    lines.push(
+      '',
+      `# ${item.n}. ${item.description}`,
+      `base64 -d > ${item.files.bytes} <<'EOF'`,
+      wrapped(item.bytes),
+      'EOF',
+      `test "$(openssl dgst -sha256 -r ${item.files.bytes} | cut -d' ' -f1)" = ${item.sha256Hex} || { echo "${item.files.bytes} is damaged" >&2; exit 1; }`,
+      `${cmd.sign} >&2`,
+      `printf '%s %s\\n' ${item.n} "$(${cmd.base64})"`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Reads `<n> <base64>` lines, as {@link signingScript} prints them (blank lines and `#` comments
+ * skipped); each number at most once.
+ * @throws Pkcs11Error PKCS11_EXTERNAL_SIGNATURE_INVALID naming the first line that is not of that form.
+ */
+export function parseSignatureLines(text: string): { n: number; base64: string }[] {
+  const out: { n: number; base64: string }[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(\d{1,4})\s+([A-Za-z0-9+/]+={0,2})$/.exec(line);
+    if (!m) {
+      throw invalid(`Line ${i + 1} is not "<number> <base64 signature>" as the signing script prints it.`);
+    }
+    const n = Number(m[1]);
+    if (out.some((o) => o.n === n)) throw invalid(`Line ${i + 1} gives signature ${n} a second time.`);
+    out.push({ n, base64: m[2]! });
+  }
+  if (out.length === 0)
+    throw invalid('Paste the lines the signing script printed, one "<number> <base64>" per signature.');
+  return out;
 }
 
 /** A signature handed back: pasted text, or the bytes of a chosen file. */

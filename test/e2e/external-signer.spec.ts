@@ -268,6 +268,38 @@ test('a 2-platform index: every platform’s bytes listed, signed in the digest 
   await verifyWithTools(m.pub, image, true);
 });
 
+test('the signing script: downloaded, run with sh next to key.pem, its output pasted whole; an index pushed and verified', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/external-script', 'v1', {
+    index: true,
+  });
+  const m = await offlineMachine();
+  await prepare(page, image.tagRef, m.pub);
+  const [dl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download the signing script (sign-all.sh)' }).click(),
+  ]);
+  expect(dl.suggestedFilename()).toBe('sign-all.sh');
+  await dl.saveAs(join(m.dir, 'sign-all.sh'));
+  // Exactly the line the page shows.
+  await expect(page.getByRole('region', { name: 'Bytes to sign' })).toContainText('sh sign-all.sh key.pem');
+  const out = await shell(['sh sign-all.sh key.pem'], m.dir);
+  expect(out.trim().split('\n')).toHaveLength(6);
+  // A line for an item that is not there is refused, and nothing is taken from it.
+  await page.getByLabel('All signatures').fill(`${out}7 AAAA`);
+  await expect(page.getByRole('region', { name: 'Bytes to sign' })).toContainText('There is no item 7 here');
+  await page.getByLabel('All signatures').fill(out);
+  await expect(page.getByText('6 of 6 signatures check')).toBeVisible();
+  for (let n = 1; n <= 6; n++) {
+    await expect(item(page, n).getByLabel(`Check of item ${n}`)).toContainText('✓ Verifies');
+  }
+  await page.getByRole('button', { name: 'Push signatures' }).click();
+  await expect(status(page)).toContainText('the index and its 2 platform manifests', { timeout: 60_000 });
+  await verifyWithTools(m.pub, image, true);
+});
+
 test('a key of the Keys page as the external signer’s public key (RSA, imported), signed outside with openssl', async ({
   page,
 }) => {

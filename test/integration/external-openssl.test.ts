@@ -7,9 +7,11 @@
  *   downloaded files and key.pem) with the real openssl, for ECDSA P-256 and P-384, RSA 2048 and
  *   Ed25519 keys, both the direct form and the digest (KMS-style) form; the signatures they make
  *   pass checkExternalSignature, are pushed with preparedSigner, and cosign 2.5 (legacy), cosign
- *   3.1 (bundle) and skopeo 1.18 (sigstoreSigned policy, copy --all) accept them.
+ *   3.1 (bundle) and skopeo 1.18 (sigstoreSigned policy, copy --all) accept them;
+ * - the downloadable signing script (signingScript) runs with sh and the real openssl and prints
+ *   signatures that check, and stops on damaged bytes.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parsePlainPrivateKeyPem, publicKeyPem } from '../../shared/crypto/keys.ts';
@@ -22,7 +24,9 @@ import {
   checkExternalSignature,
   listBytesToSign,
   opensslCommands,
+  parseSignatureLines,
   preparedSigner,
+  signingScript,
   type PreparedSignature,
 } from '../../shared/cosign/external.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
@@ -196,6 +200,44 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
         all: true,
       });
       expect(s.code, `skopeo (${name}): ${s.stderr}`).toBe(0);
+    });
+
+    it('the downloadable signing script signs every item; its output, pasted whole, checks item by item', async () => {
+      const info = parsePlainPrivateKeyPem(readFileSync(join(VECTORS, file), 'utf8'));
+      const key = await prepareKey(info.spki);
+      const repo = `external/script-${file.replace(/\W+/g, '-')}`;
+      await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1', { index: true });
+      const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
+      const items = listBytesToSign({
+        plan,
+        dockerReference: `${regs.tls.host}/${repo}:v1`,
+        formats: { legacy: true, bundle: true },
+      });
+      const dir = mkdtempSync(join(home.dir, 'script-'));
+      // The key in another folder, named on the command line, as someone with a key elsewhere runs it.
+      const keyDir = mkdtempSync(join(home.dir, 'keys-'));
+      copyFileSync(join(VECTORS, file), join(keyDir, 'signer.pem'));
+      writeFileSync(join(dir, 'sign-all.sh'), signingScript(items, info.algorithm, `${regs.tls.host}/${repo}:v1`));
+      const r = await run('/bin/sh', ['sign-all.sh', join(keyDir, 'signer.pem')], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = parseSignatureLines(r.stdout);
+      expect(lines.map((l) => l.n)).toEqual(items.map((i) => i.n));
+      for (const item of items) {
+        const text = lines.find((l) => l.n === item.n)!.base64;
+        await checkExternalSignature(key, item, { kind: 'text', text });
+      }
+      // It cleans up after itself: nothing but the script is left where it ran.
+      expect(readdirSync(dir)).toEqual(['sign-all.sh']);
+      // A damaged byte in the embedded bytes stops it before signing anything.
+      const damaged = signingScript(items, info.algorithm, 'x').replace(
+        /^(base64 -d > \S+ <<'EOF'\n)(.)/m,
+        (_, a, c) => a + (c === 'A' ? 'B' : 'A'),
+      );
+      writeFileSync(join(dir, 'damaged.sh'), damaged);
+      const d = await run('/bin/sh', ['damaged.sh', join(keyDir, 'signer.pem')], { cwd: dir });
+      expect(d.code).not.toBe(0);
+      expect(d.stderr).toMatch(/is damaged/);
+      expect(d.stdout).toBe('');
     });
   },
 );

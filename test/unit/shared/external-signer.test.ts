@@ -22,8 +22,10 @@ import {
   listBytesToSign,
   missingSignatures,
   opensslCommands,
+  parseSignatureLines,
   preparedSigner,
   signatureCandidates,
+  signingScript,
   type BytesToSign,
 } from '../../../shared/cosign/external.ts';
 
@@ -156,6 +158,53 @@ describe('opensslCommands', () => {
       signDigest: null,
       base64: 'base64 -w0 01-legacy-abc.sig',
     });
+  });
+});
+
+describe('signingScript and parseSignatureLines', () => {
+  it('the script embeds every item, checks its SHA-256, and runs the shown openssl line with the key given', () => {
+    const items = listBytesToSign(input(indexPlan));
+    const script = signingScript(items, { kind: 'ecdsa', curve: 'P-256' }, 'registry.test:5000/team/app:v1\nrm -rf /');
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    // A title cannot break out of its comment line.
+    expect(script).toContain(
+      '# cosign-web: sign the 6 byte strings prepared for registry.test:5000/team/app:v1?rm -rf /\n',
+    );
+    for (const i of items) {
+      expect(script).toContain(`base64 -d > ${i.files.bytes} <<'EOF'\n${toBase64(i.bytes).slice(0, 76)}\n`);
+      expect(script).toContain(i.sha256Hex);
+      expect(script).toContain(`${opensslCommands({ kind: 'ecdsa', curve: 'P-256' }, i.files, '"$key"').sign} >&2`);
+      expect(script).toContain(`printf '%s %s\\n' ${i.n} "$(base64 -w0 ${i.files.signature})"`);
+    }
+  });
+
+  it('reads "<n> <base64>" lines back, whatever the spacing, blank lines and comments', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: 9999 }), { minLength: 1, maxLength: 30 }),
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.constantFrom(' ', '  ', '\t'),
+        (ns, bytes, gap) => {
+          const text = ns.map((n) => `${n}${gap}${toBase64(bytes)}`).join('\n\n# note\r\n');
+          expect(parseSignatureLines(text)).toEqual(ns.map((n) => ({ n, base64: toBase64(bytes) })));
+        },
+      ),
+    );
+  });
+
+  it('refuses anything else with PKCS11_EXTERNAL_SIGNATURE_INVALID, naming the line', () => {
+    const refusal = (text: string): string => {
+      try {
+        parseSignatureLines(text);
+      } catch (e) {
+        return e instanceof Pkcs11Error ? `${e.code}: ${e.message}` : 'other';
+      }
+      return 'none';
+    };
+    expect(refusal('')).toMatch(/^PKCS11_EXTERNAL_SIGNATURE_INVALID: Paste the lines/);
+    expect(refusal('1 AAAA\n2 not base64!')).toMatch(/^PKCS11_EXTERNAL_SIGNATURE_INVALID: Line 2 is not/);
+    expect(refusal('AAAA')).toMatch(/Line 1 is not/);
+    expect(refusal('1 AAAA\n1 BBBB')).toMatch(/Line 2 gives signature 1 a second time/);
   });
 });
 

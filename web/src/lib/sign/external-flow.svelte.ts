@@ -12,6 +12,8 @@ import {
   MAX_SIGNATURE_FILE_BYTES,
   checkExternalSignature,
   opensslCommands,
+  parseSignatureLines,
+  signingScript,
   type BytesToSign,
   type OpensslCommands,
   type PreparedSignature,
@@ -52,6 +54,11 @@ function describe(e: unknown): { code: string; message: string } {
 export class ExternalSigning {
   items = $state<ExternalItem[]>([]);
   preparedFor = $state.raw<PreparedFor | null>(null);
+  /** Object URL of sign-all.sh (signingScript), or '' before preparing. */
+  scriptUrl = $state('');
+  /** What was pasted into "All signatures", and why it could not be read. */
+  allText = $state('');
+  allError = $state<{ code: string; message: string } | null>(null);
   /** Every item has a signature that verifies with the key. */
   readonly ready = $derived(this.items.length > 0 && this.items.every((i) => i.check.state === 'ok'));
   readonly checkedCount = $derived(this.items.filter((i) => i.check.state === 'ok').length);
@@ -59,9 +66,12 @@ export class ExternalSigning {
   #seq: number[] = [];
 
   /** Shows a fresh list of bytes to sign; forgets the previous list and its signatures. */
-  show(items: BytesToSign[], algorithm: KeyAlgorithm, preparedFor: PreparedFor): void {
+  show(items: BytesToSign[], algorithm: KeyAlgorithm, preparedFor: PreparedFor, title: string): void {
     this.clear();
     this.preparedFor = preparedFor;
+    this.scriptUrl = URL.createObjectURL(
+      new Blob([signingScript(items, algorithm, title)], { type: 'text/x-shellscript' }),
+    );
     this.items = items.map((item) => ({
       item,
       commands: opensslCommands(algorithm, item.files),
@@ -77,6 +87,10 @@ export class ExternalSigning {
       URL.revokeObjectURL(i.bytesUrl);
       URL.revokeObjectURL(i.sha256Url);
     }
+    if (this.scriptUrl) URL.revokeObjectURL(this.scriptUrl);
+    this.scriptUrl = '';
+    this.allText = '';
+    this.allError = null;
     this.items = [];
     this.preparedFor = null;
     this.#seq = [];
@@ -109,6 +123,37 @@ export class ExternalSigning {
     if (!entry) return Promise.resolve();
     entry.text = text;
     return this.#check(index, { kind: 'text', text });
+  }
+
+  /**
+   * The person pasted what sign-all.sh printed: each `<n> <base64>` line goes to item n's field
+   * and is checked there.
+   */
+  async setAll(text: string): Promise<void> {
+    this.allText = text;
+    this.allError = null;
+    if (!text.trim()) return;
+    try {
+      const lines = parseSignatureLines(text);
+      const unknown = lines.find((l) => !this.items.some((i) => i.item.n === l.n));
+      if (unknown) {
+        this.allError = {
+          code: 'PKCS11_EXTERNAL_SIGNATURE_INVALID',
+          message: `There is no item ${unknown.n} here: these lines were printed for other bytes. Download the signing script again.`,
+        };
+        return;
+      }
+      await Promise.all(
+        lines.map((l) =>
+          this.setText(
+            this.items.findIndex((i) => i.item.n === l.n),
+            l.base64,
+          ),
+        ),
+      );
+    } catch (e) {
+      this.allError = describe(e);
+    }
   }
 
   /** The person chose a signature file for an item (raw signature or its base64): check it at once. */

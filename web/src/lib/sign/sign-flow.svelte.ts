@@ -266,7 +266,12 @@ export class SignFlow {
       this.#credentials(ref);
       const plan = await this.#lookUp(ref);
       const items = listBytesToSign(this.#signingInput(plan, annotations));
-      this.external.show(items, key.algorithm, { ref, plan, key, keyName: name });
+      this.external.show(
+        items,
+        key.algorithm,
+        { ref, plan, key, keyName: name },
+        `${formatReference(ref)} (${plan.root.digest})`,
+      );
       this.status = { state: 'idle' };
     } catch (e) {
       this.status = { state: 'error', ...describe(e) };
