@@ -40,7 +40,11 @@ export interface RemoveOptions {
   /** The per-tag lock signers use (the relay's in the page). */
   lock?: TagLock;
   onProgress?: (done: number, total: number, message: string) => void;
-  /** Milliseconds to wait before the second read-back (default: random 100–400 ms). */
+  /**
+   * Milliseconds to wait before the second read-back (default: random 500–800 ms, longer than a
+   * signer's own settle delay and back-off, so a concurrent signer that puts the removed layer
+   * back — its merge cannot tell a removal from a lost write — is seen and undone).
+   */
   settleDelay?: () => number;
   /** Read-modify-write attempts before giving up (default 10). */
   maxAttempts?: number;
@@ -176,7 +180,7 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
     }
   }
   const lock = o.lock ?? noLock;
-  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
+  const settle = o.settleDelay ?? (() => 500 + Math.random() * 300);
   const attempts = o.maxAttempts ?? 10;
   const legacy = o.targets.filter((t): t is Extract<RemoveTarget, { kind: 'legacy' }> => t.kind === 'legacy');
   const referrers = o.targets.filter((t): t is Extract<RemoveTarget, { kind: 'referrer' }> => t.kind === 'referrer');

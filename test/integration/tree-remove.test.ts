@@ -26,6 +26,8 @@ import { sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
+import { createLocks } from '../../server/locks.ts';
+import { relayLock } from '../../web/src/lib/sign/relay-lock.ts';
 import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
 import {
   CACHE_DIR,
@@ -468,6 +470,54 @@ describe('remove', () => {
     await expect(
       removeSignatures({ client, repo: tree.repo, subject: tree.digest, targets: [targetOf(tree.root, bundle)] }),
     ).rejects.toMatchObject({ code: 'MANAGE_SIGNATURE_NOT_FOUND' });
+  });
+
+  it('while two page signers append to the same .sig, under the relay lock: the removal stays, their signatures too', async () => {
+    const locks = await serveApp(new Hono().route('/locks', createLocks()), { port: 0, hostname: '127.0.0.1' });
+    try {
+      const lock = relayLock(`http://127.0.0.1:${locks.port}`);
+      const image = await pushSampleImage(tls, 'tree/remove-race', 'v1');
+      for (const k of keys) await cosign2Sign(k, image.ref);
+      const tree = await treeOf(image);
+      const victim = bySigner(tree.root, keys[1]!.hex, 'sig');
+      const signers = [await pageSigner('ec-p384-pkcs8.pem'), await pageSigner('rsa-2048-pkcs8.pem')];
+      const plan = await planSigning(client, tree.repo, image.digest);
+      const outcomes = await Promise.allSettled([
+        removeSignatures({
+          client,
+          repo: tree.repo,
+          subject: tree.digest,
+          targets: [targetOf(tree.root, victim)],
+          lock,
+        }),
+        ...signers.map((signer) =>
+          signImage({
+            client,
+            signer,
+            plan,
+            dockerReference: image.repository,
+            formats: { legacy: true, bundle: false },
+            lock,
+          }),
+        ),
+      ]);
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : String(o.reason)))).toEqual(['ok', 'ok', 'ok']);
+      // A signer that read the removed layer merges it back when it sees it missing; the removal's
+      // longer read-back sees that and removes it again. Look again once every signer is done.
+      await new Promise((r) => setTimeout(r, 1000));
+      const after = await buildTree(client, {
+        image: image.ref,
+        knownKeys: [...keys.map((k) => k.spki), ...signers.map((s) => s.spki)].map((spki, i) => ({
+          name: `key ${i}`,
+          spki,
+          source: 'trusted' as const,
+        })),
+      });
+      expect(after.root.sig.items.map((i) => i.signer?.name).sort()).toEqual(['key 0', 'key 2', 'key 3', 'key 4']);
+      expect((await verify2(keys[1]!, image.ref)).code).not.toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => locks.server.close(() => resolve()));
+    }
   });
 
   it('all signatures: cosign 2.5 and 3.1 find none; an attestation stays', async () => {
