@@ -52,6 +52,8 @@ export class HardwareKeys {
   /** The server signs with its own configured PIN (PKCS11_PIN): the page asks for none. */
   pinConfigured = $state(false);
   connected = $state(false);
+  /** Keys the relay listed whose public key this page cannot read (so cannot check or verify): left out. */
+  skipped = $state(0);
   /** Whether the server offers PKCS#11 at all: null until asked (see probe). */
   available = $state<boolean | null>(null);
   /** The relay access token: memory only, sent only to /pkcs11/*. */
@@ -78,12 +80,14 @@ export class HardwareKeys {
     }
     this.available = true;
     const views: HardwareKeyView[] = [];
+    let skipped = 0;
     for (const k of list.keys) {
       let info;
       try {
         info = parsePublicKey(k.publicKeyPem);
       } catch {
-        continue; // a key whose public key this page cannot read cannot be checked or verified: left out
+        skipped++;
+        continue;
       }
       const pem = publicKeyPem(info.spki);
       views.push({
@@ -102,6 +106,7 @@ export class HardwareKeys {
     this.#revoke();
     this.#token = token;
     this.keys = views;
+    this.skipped = skipped;
     this.pinConfigured = list.pinConfigured;
     this.connected = true;
     return views;
@@ -127,6 +132,7 @@ export class HardwareKeys {
     this.#revoke();
     this.#token = '';
     this.keys = [];
+    this.skipped = 0;
     this.pinConfigured = false;
     this.connected = false;
   }
