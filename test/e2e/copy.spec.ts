@@ -157,6 +157,36 @@ test('a prefilled link copies to the basic-auth registry with credentials; witho
   }
 });
 
+test('verify with a key from the Keys page: sign on the page with a browser key, copy an index, every platform checked', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/copy-keys', 'v1', {
+    index: true,
+  });
+  await page.goto('/#/keys');
+  await page.getByRole('button', { name: 'Generate browser key' }).click();
+  await expect(status(page)).toContainText('Key ready');
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(image.tagRef);
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+
+  await page.goto('/#/copy');
+  await page.getByLabel('Source image').fill(image.tagRef);
+  await page.getByLabel('Destination image').fill(`${await embeddedHost(page)}/mirror/copy-keys:v1`);
+  const choice = page.getByLabel('Key to verify with');
+  const browserKey = await choice.locator('option', { hasText: /^browser key/i }).getAttribute('value');
+  await choice.selectOption(browserKey!);
+  await expect(page.getByLabel('Public key')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(status(page)).toContainText(`Copied ${image.digest}`, { timeout: 60_000 });
+  // The page signs in both formats: 2 signatures on the index and on each platform.
+  await expect(status(page)).toContainText('6 signatures by this key over 3 manifests');
+  const checked = page.getByRole('region', { name: 'What was checked' });
+  await expect(checked.getByRole('row', { name: /linux\/arm64\/v8/ })).toContainText('2 signatures');
+});
+
 test('the same image as source and destination is refused with MANAGE_SAME_IMAGE', async ({ page }) => {
   const r = regs();
   await page.goto('/#/copy');
