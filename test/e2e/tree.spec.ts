@@ -198,4 +198,14 @@ test('an index: each platform with its own signatures, verdicts for the key in t
   await expect(amd.getByRole('article').filter({ hasText: 'legacy signature' })).toContainText('does not verify');
   await expect(page.getByRole('button', { name: 'Remove all signatures' })).toHaveCount(3);
   await page.screenshot({ path: test.info().outputPath('tree-index.png'), fullPage: true });
+
+  // Each object opens in Inspect, with its media types explained.
+  const bundle = arm.getByRole('article').filter({ hasText: 'Sigstore bundle signature' });
+  await bundle.getByText('Details').click();
+  await bundle.getByRole('link', { name: 'Inspect the manifest that holds it' }).click();
+  await expect(page.getByRole('status')).toContainText('every digest matches', { timeout: 30_000 });
+  const explained = page.getByRole('region', { name: 'Media types explained' });
+  await expect(explained).toContainText('Sigstore bundle v0.3');
+  await expect(explained).toContainText('Empty descriptor');
+  await expect(page.getByRole('region', { name: 'Config' })).toContainText('{}');
 });
