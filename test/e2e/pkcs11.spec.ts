@@ -8,6 +8,7 @@
  * the PIN goes only to /pkcs11/sign, the access token only to /pkcs11/*, and neither is stored.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
@@ -24,6 +25,7 @@ import {
   type Cosign3Offline,
   type ToolHome,
 } from '../rig/tools.ts';
+import { createSoftHsmToken } from '../rig/softhsm.ts';
 import { caFetch } from '../integration/ca-fetch.ts';
 import { findLeaks, recordRequests, type RecordedRequest } from './helpers.ts';
 
@@ -87,6 +89,29 @@ async function verifyWithTools(pub: string, image: PushedImage, skopeo: boolean)
 }
 
 const pathOf = (r: RecordedRequest) => new URL(r.url).pathname;
+
+/** Starts another instance of the server (same command as global-setup) with `env`; returns its URL and a stop. */
+async function startServer(env: Record<string, string>): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', EMBEDDED_REGISTRY: 'off', ...env },
+    stdio: 'ignore',
+  });
+  const url = `http://localhost:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) {
+      server.kill('SIGKILL');
+      throw new Error('the second server did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, stop: () => server.kill('SIGTERM') };
+}
 
 /** The PIN appears in no request but the /pkcs11/sign ones: no header, no query value, no JSON field. */
 function pinElsewhere(requests: RecordedRequest[], pin: string): string[] {
@@ -249,29 +274,8 @@ test('a wrong access token is refused in words with its code; no key is listed',
 
 test('a server without PKCS#11: the Keys page says so, and Connect says why in words', async ({ page }) => {
   // The same server, started without PKCS11_MODULE, serving the same build of the page.
-  const port = await freePort();
-  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      EMBEDDED_REGISTRY: 'off',
-      PKCS11_MODULE: '',
-      PKCS11_API_TOKEN: '',
-    },
-    stdio: 'ignore',
-  });
+  const { url, stop } = await startServer({ PKCS11_MODULE: '', PKCS11_API_TOKEN: '' });
   try {
-    const url = `http://localhost:${port}`;
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/healthz`).then(
-        (res) => res.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 300) throw new Error('the second server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
     await page.goto(`${url}/#/keys`);
     const card = page.getByRole('region', { name: 'Hardware key (PKCS#11)' });
     await expect(card.getByRole('note')).toContainText('This server has no PKCS#11 module configured');
@@ -281,6 +285,52 @@ test('a server without PKCS#11: the Keys page says so, and Connect says why in w
     await expect(status(page)).toContainText('offers no hardware keys');
     await expect(status(page)).toContainText('PKCS11_NOT_CONFIGURED');
   } finally {
-    server.kill('SIGTERM');
+    stop();
+  }
+});
+
+test('a server that holds the PIN (PKCS11_PIN): no "Token PIN" field, no PIN sent; its P-384 token key signs and cosign 2.5 and 3.1 accept', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-server-pin', 'v1');
+  const token = await createSoftHsmToken({
+    tokenLabel: 'server pin',
+    pin: '246810',
+    keys: [{ label: 'server pin p384', id: '07', type: 'EC:secp384r1' }],
+  });
+  const apiToken = randomBytes(20).toString('hex');
+  const { url, stop } = await startServer({
+    PKCS11_MODULE: token.module,
+    PKCS11_API_TOKEN: apiToken,
+    PKCS11_PIN: token.pin,
+    SOFTHSM2_CONF: token.conf,
+    RELAY_ALLOWED_REGISTRIES: r.tls.host,
+    NODE_EXTRA_CA_CERTS: r.tls.caFile,
+  });
+  try {
+    const requests = recordRequests(page);
+    await page.goto(`${url}/#/keys`);
+    await page.getByLabel('Relay access token').fill(apiToken);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await expect(status(page)).toContainText(
+      'Key ready: 1 hardware key (PKCS#11) from the relay (the server holds the PIN)',
+    );
+    await expect(page.getByRole('listitem', { name: 'server pin p384', exact: true })).toContainText(
+      'PIN held by the server',
+    );
+    await page.goto(`${url}/#/sign`);
+    await expect(page.getByLabel('Signing key')).toContainText('hardware key (PKCS#11) server pin p384 — ECDSA P-384');
+    await expect(page.getByLabel('Token PIN')).toHaveCount(0);
+    await page.getByLabel('Image reference').fill(image.tagRef);
+    await page.getByRole('button', { name: 'Sign' }).click();
+    await expect(status(page)).toContainText(`Signed ${image.digest}`, { timeout: 60_000 });
+    const signs = requests.filter((q) => pathOf(q) === '/pkcs11/sign');
+    expect(signs.length).toBe(2);
+    for (const q of signs) expect(Object.keys(JSON.parse(q.body) as object).sort()).toEqual(['payload', 'uri']);
+    await verifyWithTools(pubFile(token.keys[0]!.publicKeyPem), image, false);
+  } finally {
+    stop();
+    await token.cleanup();
   }
 });

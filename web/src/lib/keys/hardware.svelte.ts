@@ -38,13 +38,12 @@ export interface HardwareKeyView {
 }
 
 function tokenName(t: HardwareKeyInfo['token']): string {
-  const make = [t.manufacturer, t.model]
-    .map((s) => s?.trim())
-    .filter(Boolean)
-    .join(' ');
-  const serial = t.serial?.trim() ? `serial ${t.serial.trim()}` : '';
+  const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
+  const make = [text(t.manufacturer), text(t.model)].filter(Boolean).join(' ');
+  const serial = text(t.serial) ? `serial ${text(t.serial)}` : '';
   const detail = [make, serial].filter(Boolean).join(', ');
-  return detail ? `${t.label} (${detail})` : t.label;
+  const label = text(t.label) || 'unnamed token';
+  return detail ? `${label} (${detail})` : label;
 }
 
 export class HardwareKeys {
