@@ -330,22 +330,25 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
   return { root, children, blobs, attachments, referrers, referrersVia, bytesTotal };
 }
 
-/** Runs `fn` over `items`, `limit` at a time; the first failure stops the others from starting. */
+/**
+ * Runs `fn` over `items`, `limit` at a time. The first failure stops new items from starting; the
+ * ones under way finish (or fail) before it is thrown, so what the destination holds is known.
+ */
 async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | null = null;
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++]!;
       try {
         await fn(item);
       } catch (e) {
-        failed = true;
-        throw e;
+        failure ??= { error: e };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /**
@@ -748,9 +751,19 @@ function incomplete(
       ? `the tag ${tag} may not point at the copy yet`
       : `the tag ${tag} was not moved`
     : 'no tag is written when copying by digest';
+  const doing: Record<CopyStep, string> = {
+    planning: 'reading the source',
+    blobs: 'copying blobs',
+    manifests: 'copying manifests',
+    signatures: 'copying the .sig, .att and .sbom tags',
+    referrers: 'copying referrers',
+    tag: 'moving the tag',
+    verifying: 'verifying',
+    done: 'finishing',
+  };
   return new ManageError(
     'MANAGE_COPY_INCOMPLETE',
-    `The copy to ${dst.registry}/${dst.repository} stopped while copying ${step}: ${why} On the destination now: ${there}; ${tagWords}. Everything there is whole and checked: run the copy again to resume, it skips what is there.`,
+    `The copy to ${dst.registry}/${dst.repository} stopped while ${doing[step]}: ${why} On the destination now: ${there}; ${tagWords}. Everything there is whole and checked: run the copy again to resume, it skips what is there.`,
     { cause },
   );
 }
