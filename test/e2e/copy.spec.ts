@@ -187,6 +187,35 @@ test('verify with a key from the Keys page: sign on the page with a browser key,
   await expect(checked.getByRole('row', { name: /linux\/arm64\/v8/ })).toContainText('2 signatures');
 });
 
+test('a copy stopped half-way resumes: run again, what is there is skipped, the copy verifies', async ({ page }) => {
+  const r = regs();
+  const repo = `e2e/copy-stop-${randomBytes(3).toString('hex')}`;
+  const digest = await pushLargeImage(repo, 96 * 1024 * 1024);
+  const source = `${r.tls.host}/${repo}`;
+  await runOk('cosign2', cosign2SignArgs(key, `${source}@${digest}`), { env: env() });
+  const dest = `${await embeddedHost(page)}/mirror/${repo.split('/')[1]}:v1`;
+  await page.goto(`/#/copy?source=${encodeURIComponent(`${source}:v1`)}&destination=${encodeURIComponent(dest)}`);
+  await page.getByLabel('Public key').fill(readFileSync(pub, 'utf8'));
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  const bar = page.getByRole('progressbar', { name: 'Bytes copied' });
+  await expect
+    .poll(async () => Number(await bar.getAttribute('value')), { timeout: 60_000, intervals: [50] })
+    .toBeGreaterThan(8 * 1024 * 1024);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(status(page)).toContainText('run the copy again to resume');
+  await expect(status(page)).toContainText('MANAGE_COPY_INCOMPLETE');
+  await page.screenshot({ path: test.info().outputPath('copy-stopped.png'), fullPage: true });
+
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(status(page)).toContainText(`Copied ${digest}`, { timeout: 120_000 });
+  await expect(status(page)).toContainText('Verified on');
+  await expect(page.getByRole('region', { name: 'What was copied' })).toContainText(
+    /Blobs\s*\d+ copied, \d+ already there/,
+  );
+  const v = await run('cosign2', cosignVerifyArgs(pub, `${dest.replace(/:v1$/, '')}@${digest}`), { env: env() });
+  expect(v.code, v.stderr).toBe(0);
+});
+
 test('the same image as source and destination is refused with MANAGE_SAME_IMAGE', async ({ page }) => {
   const r = regs();
   await page.goto('/#/copy');
