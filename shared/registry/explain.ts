@@ -185,7 +185,9 @@ function normalise(mt: string): string {
  */
 export function explainMediaType(mediaType: string): MediaTypeExplanation {
   const key = normalise(mediaType);
-  const exact = EXACT[key] ?? EXACT[key.split(';')[0]!];
+  // Own keys only: a type named "constructor" or "__proto__" is not in the table.
+  const own = (k: string): Entry | undefined => (Object.hasOwn(EXACT, k) ? EXACT[k] : undefined);
+  const exact = own(key) ?? own(key.split(';')[0]!);
   if (exact) return { mediaType, known: true, ...exact };
   if (key.startsWith('application/vnd.dev.sigstore.bundle')) {
     return {
@@ -226,5 +228,5 @@ export function explainMediaType(mediaType: string): MediaTypeExplanation {
 
 /** A short name for an in-toto predicate type ("SLSA provenance v1"), or the type itself. */
 export function predicateName(predicateType: string): string {
-  return PREDICATES[predicateType] ?? predicateType;
+  return Object.hasOwn(PREDICATES, predicateType) ? PREDICATES[predicateType]! : predicateType;
 }

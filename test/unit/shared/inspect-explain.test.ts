@@ -52,6 +52,10 @@ describe('explainMediaType', () => {
       category: 'other',
     });
     expect(explainMediaType('')).toMatchObject({ known: false, title: 'No media type' });
+    // Found by the property below: names of Object.prototype are not known types.
+    expect(explainMediaType('constructor')).toMatchObject({ known: false, category: 'other' });
+    expect(explainMediaType('__proto__').sentence).toMatch(/does not know/);
+    expect(predicateName('toString')).toBe('toString');
     fc.assert(
       fc.property(fc.string(), (s) => {
         const e = explainMediaType(s);
