@@ -25,7 +25,7 @@ import {
   type Cosign3Offline,
   type ToolHome,
 } from '../rig/tools.ts';
-import { createSoftHsmToken } from '../rig/softhsm.ts';
+import { buildPinLockModule, createSoftHsmToken } from '../rig/softhsm.ts';
 import { caFetch } from '../integration/ca-fetch.ts';
 import { findLeaks, recordRequests, type RecordedRequest } from './helpers.ts';
 
@@ -329,6 +329,52 @@ test('a server that holds the PIN (PKCS11_PIN): no "Token PIN" field, no PIN sen
     expect(signs.length).toBe(2);
     for (const q of signs) expect(Object.keys(JSON.parse(q.body) as object).sort()).toEqual(['payload', 'uri']);
     await verifyWithTools(pubFile(token.keys[0]!.publicKeyPem), image, false);
+  } finally {
+    stop();
+    await token.cleanup();
+  }
+});
+
+test('a token that locks its PIN after wrong tries: the page says it is locked, by code, and nothing is pushed', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-locked', 'v1');
+  const token = await createSoftHsmToken({
+    tokenLabel: 'locking',
+    pin: '1357',
+    keys: [{ label: 'locking p256', id: '09', type: 'EC:prime256v1' }],
+  });
+  // SoftHSM behind a retry counter, as a smart card: two wrong PINs in a row lock it.
+  const module = await buildPinLockModule(token.dir, 2);
+  const apiToken = randomBytes(20).toString('hex');
+  const { url, stop } = await startServer({
+    PKCS11_MODULE: module,
+    PKCS11_API_TOKEN: apiToken,
+    SOFTHSM2_CONF: token.conf,
+    RELAY_ALLOWED_REGISTRIES: r.tls.host,
+    NODE_EXTRA_CA_CERTS: r.tls.caFile,
+  });
+  try {
+    await page.goto(`${url}/#/keys`);
+    await page.getByLabel('Relay access token').fill(apiToken);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await expect(status(page)).toContainText('Key ready');
+    const sign = async (pin: string) => {
+      await page.goto(`${url}/#/sign`);
+      await page.getByLabel('Image reference').fill(image.tagRef);
+      await page.getByLabel('Token PIN').fill(pin);
+      await page.getByRole('button', { name: 'Sign' }).click();
+    };
+    for (const wrong of ['0000', '1111']) {
+      await sign(wrong);
+      await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
+    }
+    await sign(token.pin);
+    await expect(status(page)).toContainText("The token's PIN is locked after too many wrong tries");
+    await expect(status(page)).toContainText('PKCS11_PIN_LOCKED');
+    const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+    expect(await client.listTags({ registry: r.tls.host, repository: 'e2e/pkcs11-locked' })).toEqual(['v1']);
   } finally {
     stop();
     await token.cleanup();
