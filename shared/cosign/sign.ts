@@ -177,9 +177,16 @@ async function appendSafely(
   const lock = o.lock ?? noLock;
   const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
   const attempts = o.maxAttempts ?? 10;
+  // Entries to keep in the tag: ours, and others' that appeared while we worked and then vanished
+  // (a concurrent signer's write lost to a third writer). What was there at our first read and
+  // later goes is not put back: that is a removal (shared/cosign/remove.ts), not a lost write.
   const known: Descriptor[] = [ours];
+  let initial: Descriptor[] | null = null;
   const remember = (list: Descriptor[]): void => {
-    for (const d of list) if (!known.some((k) => same(k, d))) known.push(d);
+    if (initial === null) initial = list;
+    for (const d of list) {
+      if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
+    }
   };
   const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
   // distribution can fail a read for a moment while another writer replaces the tag (seen: 500
