@@ -33,6 +33,7 @@ import {
   repositoryName,
   type ImageReference,
 } from '../registry/reference.ts';
+import { pool } from '../pool.ts';
 import { describeIdentityRule, type IdentityRule } from './identity.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer } from './manifests.ts';
 import type { TagLock } from './sign.ts';
@@ -328,27 +329,6 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
     report(`Read the signatures of ${short(subject)}`);
   }
   return { root, children, blobs, attachments, referrers, referrersVia, bytesTotal };
-}
-
-/**
- * Runs `fn` over `items`, `limit` at a time. The first failure stops new items from starting; the
- * ones under way finish (or fail) before it is thrown, so what the destination holds is known.
- */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | null = null;
-  const worker = async (): Promise<void> => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failure ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { explainMediaType, predicateName, type MediaTypeExplanation } from '../registry/explain.ts';
 import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
+import { pool } from '../pool.ts';
 import { parseBundle } from './bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from './dsse.ts';
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, referrersTag, sigTag } from './manifests.ts';
@@ -187,19 +188,6 @@ export function parseDsseEnvelope(bytes: Uint8Array): DsseEnvelope {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 interface Ctx {

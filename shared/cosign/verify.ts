@@ -31,6 +31,7 @@ import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
+import { pool } from '../pool.ts';
 import { parseBundle } from './bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement } from './dsse.ts';
 import {
@@ -189,19 +190,6 @@ function r(code: ErrorCode, message: string): Reason {
 
 function short(digest: string): string {
   return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
-}
-
-async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 class Checks {
