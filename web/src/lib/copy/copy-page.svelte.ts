@@ -4,10 +4,10 @@
  * shared/cosign/copy.ts through the page's RegistrySession (the relay), its progress over bytes,
  * and the result. `#/copy?source=…&destination=…` prefills the form.
  */
-import { CosignWebError, KeyError, ManageError } from '../../../../shared/errors.ts';
+import { KeyError, ManageError } from '../../../../shared/errors.ts';
 import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
-import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
+import type { Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import type { IdentityRule } from '../../../../shared/cosign/identity.ts';
 import type { TagLock } from '../../../../shared/cosign/sign.ts';
 import { copyImage, type CopyProgress, type CopyResult } from '../../../../shared/cosign/copy.ts';
@@ -15,6 +15,8 @@ import { parseReference, repositoryName } from '../../../../shared/registry/refe
 import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
 import { verificationLink } from '../verify/link.ts';
+import { describeError } from '../errors.ts';
+import { readPublicKeyText } from '../public-key.ts';
 
 export type CopyStatus =
   | { state: 'idle' }
@@ -31,11 +33,6 @@ export type VerifyKey =
   | { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string; from: string }
   | { ok: false; message: string }
   | null;
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
-}
 
 const MB = 1_000_000;
 
@@ -94,20 +91,8 @@ export class CopyPage {
         from: view.name,
       };
     }
-    const text = this.keyText.trim();
-    if (!text) return null;
-    try {
-      const info = parsePublicKey(text);
-      return {
-        ok: true,
-        spki: info.spki,
-        fingerprint: fingerprint(info.spki),
-        algorithm: algorithmName(info.algorithm),
-        from: 'the pasted public key',
-      };
-    } catch (e) {
-      return { ok: false, message: describe(e).message };
-    }
+    const read = readPublicKeyText(this.keyText);
+    return read?.ok ? { ...read, from: 'the pasted public key' } : read;
   });
 
   /** The identity rule the copy is verified with: the source repository, or none (cosign's rule). */
@@ -174,7 +159,7 @@ export class CopyPage {
       });
       if (this.#abort === abort) this.status = { state: 'done', result };
     } catch (e) {
-      if (this.#abort === abort) this.status = { state: 'error', ...describe(e) };
+      if (this.#abort === abort) this.status = { state: 'error', ...describeError(e) };
     }
   }
 

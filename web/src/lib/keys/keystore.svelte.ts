@@ -8,7 +8,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import { SvelteMap } from 'svelte/reactivity';
-import { CosignWebError, KeyError } from '../../../../shared/errors.ts';
+import { KeyError } from '../../../../shared/errors.ts';
 import { bytesEqual } from '../../../../shared/encoding/base64.ts';
 import { decryptCosignKey, encryptCosignKey } from '../../../../shared/crypto/envelope.ts';
 import { keyFileKind, parsePlainPrivateKeyPem, publicKeyPem } from '../../../../shared/crypto/keys.ts';
@@ -30,6 +30,7 @@ import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRec
 import { HARDWARE_ID_PREFIX, HARDWARE_KIND_NAME, HardwareKeys } from './hardware.svelte.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
+import { describeError } from '../errors.ts';
 
 export type Status =
   | { state: 'idle' }
@@ -76,11 +77,6 @@ const IMPL_NAMES: Record<string, string> = { wasm: 'WebAssembly', js: 'scrypt-js
 
 function newId(): string {
   return globalThis.crypto.randomUUID();
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
 }
 
 export class KeyStore {
@@ -132,7 +128,7 @@ export class KeyStore {
       this.records = await listRecords();
       for (const r of this.records) if (r.kind === 'browser') this.#setUnlocked(r.id, r.privateKey);
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
     }
     this.loaded = true;
   }
@@ -151,7 +147,7 @@ export class KeyStore {
       await work(progress);
       return true;
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
       return false;
     }
   }

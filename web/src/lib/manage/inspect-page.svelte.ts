@@ -3,22 +3,17 @@
  * shared/cosign/inspect.ts through the page's RegistrySession (so through the relay), and the
  * download links of the bytes exactly as served.
  */
-import { CosignWebError } from '../../../../shared/errors.ts';
 import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/cosign/inspect.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
 import { INSPECT_ROUTE, inspectHash, readRoute } from './route.ts';
+import { describeError } from '../errors.ts';
 
 export type InspectStatus =
   | { state: 'idle' }
   | { state: 'working'; message: string }
   | { state: 'done'; message: string }
   | { state: 'error'; code: string; message: string };
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
-}
 
 export class InspectPage {
   image = $state('');
@@ -67,7 +62,7 @@ export class InspectPage {
       const ref = parseReference(image);
       if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
       return;
     }
     this.status = { state: 'working', message: `Reading ${image}…` };
@@ -88,7 +83,7 @@ export class InspectPage {
     } catch (e) {
       if (run !== this.#run) return;
       this.result = null;
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
     }
   }
 

@@ -5,10 +5,6 @@
  * what goes), then confirmed or cancelled; the rewrite of `.sig` and of the referrers index takes
  * the relay's per-tag lock, as signing does, and the tree is read again afterwards.
  */
-import { CosignWebError } from '../../../../shared/errors.ts';
-import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
-import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
-import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import {
   buildTree,
   type ImageTree,
@@ -26,6 +22,8 @@ import type { TagLock } from '../../../../shared/cosign/sign.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
 import { TREE_ROUTE, readRoute, treeHash } from './route.ts';
+import { describeError } from '../errors.ts';
+import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';
 
 export type TreeStatus =
   | { state: 'idle' }
@@ -33,8 +31,7 @@ export type TreeStatus =
   | { state: 'done'; message: string }
   | { state: 'error'; code: string; message: string };
 
-export type KeyInfo =
-  { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string } | { ok: false; message: string };
+export type KeyInfo = PublicKeyText;
 
 /** A removal waiting for the person's confirmation. */
 export interface PendingRemoval {
@@ -42,11 +39,6 @@ export interface PendingRemoval {
   targets: RemoveTarget[];
   /** "the image", "platform linux/arm64/v8". */
   where: string;
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
 }
 
 export function nodeTitle(n: TreeNode): string {
@@ -96,21 +88,7 @@ export class TreePage {
   }
 
   /** The key in the form, read; null while the field is empty. */
-  readonly key = $derived.by((): KeyInfo | null => {
-    const text = this.keyText.trim();
-    if (!text) return null;
-    try {
-      const info = parsePublicKey(text);
-      return {
-        ok: true,
-        spki: info.spki,
-        fingerprint: fingerprint(info.spki),
-        algorithm: algorithmName(info.algorithm),
-      };
-    } catch (e) {
-      return { ok: false, message: describe(e).message };
-    }
-  });
+  readonly key = $derived.by((): KeyInfo | null => readPublicKeyText(this.keyText));
 
   /** Fills the form from `#/tree?…`; true when it named an image. */
   loadRoute(hash: string): boolean {
@@ -144,7 +122,7 @@ export class TreePage {
       const ref = parseReference(image);
       if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     } catch (e) {
-      const d = describe(e);
+      const d = describeError(e);
       return fail(d.code, d.message);
     }
     this.status = { state: 'working', message: 'Reading…', done: 0, total: 1 };
@@ -176,7 +154,7 @@ export class TreePage {
     } catch (e) {
       if (run !== this.#run) return;
       this.tree = null;
-      const d = describe(e);
+      const d = describeError(e);
       fail(d.code, d.message);
     }
   }
@@ -218,7 +196,7 @@ export class TreePage {
         `Removed ${removed} signature${removed === 1 ? '' : 's'} from ${pending.where}; ${report.intact} other object${report.intact === 1 ? '' : 's'} read back intact.`,
       );
     } catch (e) {
-      const d = describe(e);
+      const d = describeError(e);
       this.status = { state: 'error', code: d.code, message: `Not removed: ${d.message}` };
       // Show what the registry holds now, keeping the error in view.
       const status = this.status;

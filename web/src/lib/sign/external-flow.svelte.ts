@@ -4,7 +4,6 @@
  * public key. The bytes, the commands and the checks are shared/cosign/external.ts; pushing is
  * SignFlow.pushExternal.
  */
-import { CosignWebError } from '../../../../shared/errors.ts';
 import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
 import type { SignPlan } from '../../../../shared/cosign/sign.ts';
 import type { PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
@@ -20,6 +19,7 @@ import {
   type SignatureInput,
 } from '../../../../shared/cosign/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
+import { describeError } from '../errors.ts';
 
 export type ItemCheck =
   | { state: 'empty' }
@@ -44,11 +44,6 @@ export interface PreparedFor {
   key: PreparedKey;
   /** The key's name as the page shows it ("pasted public key" when pasted). */
   keyName: string;
-}
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
 }
 
 export class ExternalSigning {
@@ -112,7 +107,7 @@ export class ExternalSigning {
       const signature = await checkExternalSignature(key, entry.item, input);
       check = { state: 'ok', signature, source: input.kind === 'file' ? `file ${input.name}` : 'pasted base64' };
     } catch (e) {
-      check = { state: 'error', ...describe(e) };
+      check = { state: 'error', ...describeError(e) };
     }
     if (this.#seq[index] === seq && this.items[index] === entry) entry.check = check;
   }
@@ -152,7 +147,7 @@ export class ExternalSigning {
         ),
       );
     } catch (e) {
-      this.allError = describe(e);
+      this.allError = describeError(e);
     }
   }
 

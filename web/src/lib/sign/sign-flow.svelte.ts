@@ -4,7 +4,7 @@
  * with an external signer, the bytes and checks are shared/cosign/external.ts and the signatures
  * handed back wait in ExternalSigning until all of them check.
  */
-import { CosignWebError, KeyError, Pkcs11Error } from '../../../../shared/errors.ts';
+import { KeyError, Pkcs11Error } from '../../../../shared/errors.ts';
 import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import {
@@ -33,6 +33,7 @@ import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
 import { verificationLink } from '../verify/link.ts';
 import { ExternalSigning } from './external-flow.svelte.ts';
+import { describeError } from '../errors.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
 
@@ -49,11 +50,6 @@ export type SignStatus =
   | { state: 'error'; code: string; message: string };
 
 const SETTINGS_KEY = 'cosign-web.sign-settings';
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
-}
 
 export class SignFlow {
   imageText = $state('');
@@ -156,7 +152,7 @@ export class SignFlow {
       return true;
     } catch (e) {
       this.plan = null;
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
       return false;
     }
   }
@@ -187,7 +183,7 @@ export class SignFlow {
       await this.#push(ref, plan, annotations, signer);
       this.#keys.lastUsedId = this.keyId;
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
     } finally {
       // The PIN served this one signing run; a next run asks for it again.
       this.pin = '';
@@ -274,7 +270,7 @@ export class SignFlow {
       );
       this.status = { state: 'idle' };
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
     }
   }
 
@@ -313,7 +309,7 @@ export class SignFlow {
         preparedSigner(prepared.key.algorithm, prepared.key.spki, signatures),
       );
     } catch (e) {
-      this.status = { state: 'error', ...describe(e) };
+      this.status = { state: 'error', ...describeError(e) };
     }
   }
 

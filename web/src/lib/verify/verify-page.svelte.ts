@@ -5,10 +5,7 @@
  * download, the policy snippets, a link to the same verification). A verification link fills the
  * form from the URL fragment and runs at once (link.ts describes the format).
  */
-import { CosignWebError } from '../../../../shared/errors.ts';
-import { parsePublicKey, publicKeyPem } from '../../../../shared/crypto/keys.ts';
-import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
-import { fingerprint, type Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
+import { publicKeyPem } from '../../../../shared/crypto/keys.ts';
 import { parseAnnotations } from '../../../../shared/cosign/sign.ts';
 import {
   checkIdentityRule,
@@ -22,6 +19,8 @@ import { parseReference, pinned, formatReference } from '../../../../shared/regi
 import type { RegistrySession } from '../registry.svelte.ts';
 import { parseVerificationLink, verificationLink } from './link.ts';
 import type { TrustedKeys } from './trusted-keys.svelte.ts';
+import { describeError } from '../errors.ts';
+import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';
 
 export type VerifyStatus =
   | { state: 'idle' }
@@ -29,9 +28,7 @@ export type VerifyStatus =
   | { state: 'done'; result: VerificationResult }
   | { state: 'error'; code: string; message: string };
 
-export type KeyInfo =
-  | { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string; pem: string }
-  | { ok: false; message: string };
+export type KeyInfo = PublicKeyText;
 
 /** How the identity modes are offered, in order. */
 export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
@@ -43,11 +40,6 @@ export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
   { mode: 'exactRepository', label: 'exactRepository: one given repository' },
   { mode: 'remapIdentity', label: 'remapIdentity: a mirror of images signed elsewhere' },
 ];
-
-function describe(e: unknown): { code: string; message: string } {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
-}
 
 export class VerifyPage {
   image = $state('');
@@ -82,22 +74,7 @@ export class VerifyPage {
   }
 
   /** The key in the form, read; null while the field is empty. */
-  readonly key = $derived.by((): KeyInfo | null => {
-    const text = this.keyText.trim();
-    if (!text) return null;
-    try {
-      const info = parsePublicKey(text);
-      return {
-        ok: true,
-        spki: info.spki,
-        fingerprint: fingerprint(info.spki),
-        algorithm: algorithmName(info.algorithm),
-        pem: publicKeyPem(info.spki),
-      };
-    } catch (e) {
-      return { ok: false, message: describe(e).message };
-    }
-  });
+  readonly key = $derived.by((): KeyInfo | null => readPublicKeyText(this.keyText));
 
   /** The key in the form is the one the link supplied (not replaced since). */
   readonly keyFromLink = $derived(this.linkKeyText !== null && this.keyText.trim() === this.linkKeyText.trim());
@@ -154,7 +131,7 @@ export class VerifyPage {
     try {
       return describeIdentityRule(this.identityRule());
     } catch (e) {
-      return describe(e).message;
+      return describeError(e).message;
     }
   });
 
@@ -184,7 +161,7 @@ export class VerifyPage {
       this.requireEveryPlatform = link.requireEveryPlatform;
       return true;
     } catch (e) {
-      const { code, message } = describe(e);
+      const { code, message } = describeError(e);
       this.status = { state: 'error', code, message: `Not verified: ${message}` };
       return false;
     }
@@ -219,7 +196,7 @@ export class VerifyPage {
       const ref = parseReference(this.image);
       if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     } catch (e) {
-      const { code, message } = describe(e);
+      const { code, message } = describeError(e);
       return fail(code, message);
     }
     this.status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
@@ -251,7 +228,7 @@ export class VerifyPage {
       this.status = { state: 'done', result };
     } catch (e) {
       if (this.#abort !== abort) return;
-      const { code, message } = describe(e);
+      const { code, message } = describeError(e);
       this.status = { state: 'error', code, message: `Not verified: ${message}` };
     }
   }
@@ -278,7 +255,7 @@ export class VerifyPage {
       this.#trusted.add(name, k.spki);
       return null;
     } catch (e) {
-      return describe(e).message;
+      return describeError(e).message;
     }
   }
 
