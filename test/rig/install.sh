@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1, crane and oras (Debian sid) and
 # skopeo 1.18 (trixie, run through trixie's own dynamic loader), plus the Debian bookworm packages
-# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl).
+# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc).
 #
 # Everything fetched from other Debian suites goes into a cache folder OUTSIDE the checkout,
 # ${COSIGN_WEB_CACHE:-$HOME/.cache/cosign-web}, through a private apt state (the system's apt
@@ -15,7 +15,8 @@ set -euo pipefail
 CACHE="${COSIGN_WEB_CACHE:-$HOME/.cache/cosign-web}"
 MIRROR="${COSIGN_WEB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl softhsm2 opensc ca-certificates)
+# gcc: the PKCS#11 tests build a small pass-through module (test/rig/pin-lock-module.c).
+SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl softhsm2 opensc ca-certificates gcc)
 TRIXIE_PACKAGES=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
 # crane and oras: two more real registry clients, to test the embedded registry (server/registry/).
 SID_PACKAGES=(cosign crane oras)
@@ -59,7 +60,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
   fi
 fi
-for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool; do
+for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool /usr/bin/gcc; do
   command -v "$cmd" >/dev/null || die "$cmd not found after installing system packages"
 done
 /usr/bin/python3 -c 'import nacl.secret' 2>/dev/null || die "python3-nacl not importable by /usr/bin/python3"
