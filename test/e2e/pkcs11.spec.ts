@@ -195,6 +195,32 @@ test('the P-256 token key signs both formats with the Token PIN; cosign 2.5, 3.1
   expect(stored).not.toMatch(/"pin"/);
 });
 
+test('a signature from the relay that does not verify (a broken token, a tampering hop) is not used and nothing is pushed', async ({
+  page,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-bad-signature', 'v1');
+  const repo = { registry: r.tls.host, repository: 'e2e/pkcs11-bad-signature' };
+  const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+  // The real relay signs; its answer has one byte of the signature flipped on the way back.
+  let tampered = 0;
+  await page.route('**/pkcs11/sign', async (route) => {
+    const res = await route.fetch();
+    const body = (await res.json()) as { signature: string };
+    const sig = Buffer.from(body.signature, 'base64');
+    sig.writeUInt8(sig.readUInt8(sig.length - 3) ^ 0x01, sig.length - 3);
+    tampered++;
+    await route.fulfill({ response: res, json: { signature: sig.toString('base64') } });
+  });
+  await connect(page);
+  await expect(status(page)).toContainText('Key ready');
+  await signWith(page, P256, image.tagRef, hsm().pin);
+  await expect(status(page)).toContainText('does not verify with the public key');
+  await expect(status(page)).toContainText('PKCS11_SIGN_FAILED');
+  expect(tampered).toBeGreaterThan(0);
+  expect(await client.listTags(repo)).toEqual(['v1']);
+});
+
 test('the RSA token key signs; cosign 2.5 and 3.1 accept', async ({ page }) => {
   const r = regs();
   const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/pkcs11-rsa', 'v1');
