@@ -3,35 +3,38 @@
  * hands its Signer, and nothing else, so a service holding a key (the relay's PKCS#11 endpoint)
  * is never an oracle for arbitrary bytes.
  *
- * - the simple-signing payload (shared/cosign/payload.ts), read as strictly as containers/image
- *   reads it, whose `docker-manifest-digest` is `sha256:` and 64 lower-case hex digits and whose
- *   `docker-reference` is an image reference in a registry the caller allows;
+ * - the simple-signing payload, byte for byte as `buildSimpleSigningPayload` (shared/cosign/payload.ts)
+ *   writes it from its digest, identity and annotations, whose `docker-manifest-digest` is `sha256:`
+ *   and 64 lower-case hex digits and whose `docker-reference` is an image reference in a registry
+ *   the caller allows;
  * - the DSSE pre-authentication encoding (https://github.com/secure-systems-lab/dsse/blob/master/protocol.md)
  *   `DSSEv1 <len> application/vnd.in-toto+json <len> <statement>`, byte for byte as `pae()` writes
- *   it, over an in-toto statement with predicate `https://sigstore.dev/cosign/sign/v1` (a
- *   signature, not an attestation of something else) and exactly one subject whose only digest is
- *   a sha256 one. cosign 3.1 and the page write the subject without a name; when a name is there,
- *   it must be a reference in an allowed registry.
+ *   it, over the statement `buildSignStatement` (shared/cosign/dsse.ts) writes for its sha256 digest
+ *   and annotations: predicate `https://sigstore.dev/cosign/sign/v1` with an empty predicate, one
+ *   subject without a name.
+ *
+ * Digest and annotations are read from the bytes only to rebuild them; anything the builders would
+ * not write the same way (another predicate, an extra field, a subject name, other key order or
+ * spacing) is refused, so the check never has to understand more JSON than the page writes.
  */
 import { Pkcs11Error } from '../errors.ts';
 import { bytesEqual } from '../encoding/base64.ts';
-import { parseReference } from '../registry/reference.ts';
-import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, STATEMENT_V1 } from './dsse.ts';
-import { parseSimpleSigningPayload } from './payload.ts';
+import { isSha256Digest, parseReference } from '../registry/reference.ts';
+import { buildSignStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae } from './dsse.ts';
+import { buildSimpleSigningPayload } from './payload.ts';
 import { isObject, parseStrictJson, type JsonValue } from './strict-json.ts';
 
 export interface CheckedPayload {
   kind: 'simple-signing' | 'dsse-in-toto';
   /** `sha256:<64 hex>`: the image manifest the signature is for. */
   digest: string;
-  /** The docker-reference of a simple-signing payload, or the statement subject's name; null without one. */
+  /** The docker-reference of a simple-signing payload; null for a statement (its subject has no name). */
   identity: string | null;
 }
 
 /** Decides whether an image in `registry` (`host[:port]`, `docker.io` normalised) may be signed. */
 export type RegistryAllowed = (registry: string) => boolean;
 
-const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
 const DSSE_PREFIX = 'DSSEv1 ';
 
 function refused(why: string): Pkcs11Error {
@@ -91,26 +94,73 @@ function splitPae(bytes: Uint8Array): { type: string; body: Uint8Array } {
   return { type, body };
 }
 
-function checkStatementShape(root: JsonValue): void {
-  if (!isObject(root)) throw refused('the statement is not a JSON object');
-  for (const k of Object.keys(root)) {
-    if (!['_type', 'subject', 'predicateType', 'predicate'].includes(k)) {
-      throw refused(`the statement has a field "${k.slice(0, 40)}" a cosign signature statement does not have`);
-    }
+function readJson(bytes: Uint8Array, what: string): Record<string, JsonValue> {
+  let root: JsonValue;
+  try {
+    root = parseStrictJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw refused(`the ${what} is not strict JSON`);
   }
-  if (root._type !== STATEMENT_V1) throw refused(`the statement is not an in-toto Statement v1`);
+  if (!isObject(root)) throw refused(`the ${what} is not a JSON object`);
+  return root;
 }
 
-function claimedDigest(bytes: Uint8Array): string | undefined {
-  try {
-    const root = parseStrictJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-    const critical = isObject(root) ? root.critical : undefined;
-    const image = critical !== undefined && isObject(critical) ? critical.image : undefined;
-    const digest = image !== undefined && isObject(image) ? image['docker-manifest-digest'] : undefined;
-    return typeof digest === 'string' ? digest : undefined;
-  } catch {
-    return undefined;
+/** String-valued annotations, as the builders take them; undefined when a value is not a string. */
+function stringMap(v: JsonValue | undefined): Record<string, string> | undefined {
+  if (!isObject(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string') return undefined;
+    out[k] = x;
   }
+  return out;
+}
+
+function checkStatement(body: Uint8Array): string {
+  const root = readJson(body, 'statement');
+  if (root.predicateType !== COSIGN_SIGN_PREDICATE) {
+    const p = typeof root.predicateType === 'string' ? root.predicateType : String(root.predicateType);
+    throw refused(`the statement's predicate type is "${p.slice(0, 100)}", not a cosign signature`);
+  }
+  const subjects = root.subject;
+  if (!Array.isArray(subjects) || subjects.length !== 1)
+    throw refused('the statement does not have exactly one subject');
+  const subject = subjects[0];
+  if (!isObject(subject) || !isObject(subject.digest)) throw refused('the statement subject has no digest');
+  const digests = subject.digest;
+  const algorithms = Object.keys(digests);
+  const hex = digests.sha256;
+  if (algorithms.length !== 1 || typeof hex !== 'string') {
+    throw digestInvalid(algorithms.map((a) => `${a}:${String(digests[a])}`).join(', '));
+  }
+  const digest = `sha256:${hex}`;
+  if (!isSha256Digest(digest)) throw digestInvalid(digest);
+  const annotations = stringMap(subject.annotations ?? {});
+  if (annotations === undefined || !bytesEqual(buildSignStatement(digest, annotations), body)) {
+    throw refused('the statement is not, byte for byte, the cosign signature statement for its digest and annotations');
+  }
+  return digest;
+}
+
+function checkSimpleSigning(bytes: Uint8Array, allowed: RegistryAllowed): CheckedPayload {
+  const root = readJson(bytes, 'payload');
+  const critical = root.critical;
+  const image = isObject(critical) ? critical.image : undefined;
+  const identityField = isObject(critical) ? critical.identity : undefined;
+  const digest = isObject(image) ? image['docker-manifest-digest'] : undefined;
+  const identity = isObject(identityField) ? identityField['docker-reference'] : undefined;
+  if (typeof digest !== 'string' || typeof identity !== 'string') {
+    throw refused('the payload lacks a string docker-manifest-digest or docker-reference');
+  }
+  // A digest of the wrong form gets its own code, before the payload is compared as a whole.
+  if (!isSha256Digest(digest)) throw digestInvalid(digest);
+  // The page writes `optional: null` without annotations and a string map with them.
+  const annotations = root.optional === null ? {} : stringMap(root.optional);
+  if (annotations === undefined || !bytesEqual(buildSimpleSigningPayload(identity, digest, annotations), bytes)) {
+    throw refused('the payload is not, byte for byte, the cosign simple-signing payload for its digest and identity');
+  }
+  checkIdentity(identity, allowed);
+  return { kind: 'simple-signing', digest, identity };
 }
 
 /**
@@ -127,44 +177,8 @@ export function checkSigningPayload(bytes: Uint8Array, allowed: RegistryAllowed)
     if (type !== IN_TOTO_PAYLOAD_TYPE) throw refused(`the DSSE payload type is "${type.slice(0, 80)}"`);
     // Canonical: exactly what pae() writes for this body.
     if (!bytesEqual(pae(IN_TOTO_PAYLOAD_TYPE, body), bytes)) throw refused('the DSSE encoding is not canonical');
-    let root: JsonValue;
-    try {
-      root = parseStrictJson(new TextDecoder('utf-8', { fatal: true }).decode(body));
-    } catch {
-      throw refused('the statement is not strict JSON');
-    }
-    checkStatementShape(root);
-    let statement;
-    try {
-      statement = parseStatement(body);
-    } catch (e) {
-      throw refused(e instanceof Error ? e.message.replace(/\.$/, '') : 'the statement is invalid');
-    }
-    if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
-      throw refused(`the statement's predicate is "${statement.predicateType.slice(0, 100)}", not a cosign signature`);
-    }
-    if (statement.subjects.length !== 1) throw refused('the statement has more than one subject');
-    const subject = statement.subjects[0]!;
-    const algorithms = Object.keys(subject.digests);
-    if (algorithms.length !== 1 || algorithms[0] !== 'sha256') {
-      throw digestInvalid(algorithms.map((a) => `${a}:${subject.digests[a]}`).join(', '));
-    }
-    const digest = `sha256:${subject.digests['sha256']}`;
-    if (!SHA256_DIGEST.test(digest)) throw digestInvalid(digest);
-    if (subject.name !== undefined) checkIdentity(subject.name, allowed);
-    return { kind: 'dsse-in-toto', digest, identity: subject.name ?? null };
+    return { kind: 'dsse-in-toto', digest: checkStatement(body), identity: null };
   }
   if (bytes[0] !== 0x7b /* { */) throw refused('it is neither JSON nor a DSSE encoding');
-  // A digest of the wrong form gets its own code, before the strict parse refuses it more vaguely.
-  const claimed = claimedDigest(bytes);
-  if (claimed !== undefined && !SHA256_DIGEST.test(claimed)) throw digestInvalid(claimed);
-  let payload;
-  try {
-    payload = parseSimpleSigningPayload(bytes);
-  } catch (e) {
-    throw refused(e instanceof Error ? e.message.replace(/\.$/, '') : 'the payload is invalid');
-  }
-  if (!SHA256_DIGEST.test(payload.manifestDigest)) throw digestInvalid(payload.manifestDigest);
-  checkIdentity(payload.dockerReference, allowed);
-  return { kind: 'simple-signing', digest: payload.manifestDigest, identity: payload.dockerReference };
+  return checkSimpleSigning(bytes, allowed);
 }

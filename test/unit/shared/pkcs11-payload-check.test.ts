@@ -66,20 +66,71 @@ describe('checkSigningPayload', () => {
     );
   });
 
-  it('accepts what skopeo writes (repo:tag, optional creator and timestamp)', () => {
-    const p = enc.encode(
-      `{"critical":{"identity":{"docker-reference":"registry.example:5000/a/b:v1"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":{"creator":"containers/image","timestamp":1700000000}}`,
-    );
-    expect(checkSigningPayload(p, allowed).identity).toBe('registry.example:5000/a/b:v1');
-    // Docker Hub short names normalise to docker.io.
-    expect(checkSigningPayload(buildSimpleSigningPayload('alpine', DIGEST), allowed).identity).toBe('alpine');
+  it("accepts the page's own payloads with and without annotations, Docker Hub short names included", () => {
+    const a = { team: 'web', 'z-last': 'v "quoted" <b>', 'a-first': 'ünïcode' };
+    for (const identity of ['registry.example:5000/a/b:v1', 'alpine']) {
+      for (const ann of [{}, a]) {
+        expect(checkSigningPayload(buildSimpleSigningPayload(identity, DIGEST, ann), allowed)).toEqual({
+          kind: 'simple-signing',
+          digest: DIGEST,
+          identity,
+        });
+      }
+    }
+    for (const ann of [{}, a]) {
+      expect(checkSigningPayload(pae(IN_TOTO_PAYLOAD_TYPE, buildSignStatement(DIGEST, ann)), allowed).digest).toBe(
+        DIGEST,
+      );
+    }
   });
 
-  it('checks a statement subject name when there is one', () => {
-    expect(code(statement(subject({ sha256: 'a1'.repeat(32) }, { name: 'registry.example:5000/x' })))).toBeUndefined();
-    expect(code(statement(subject({ sha256: 'a1'.repeat(32) }, { name: 'evil.example/x' })))).toBe(
-      'PKCS11_REGISTRY_NOT_ALLOWED',
-    );
+  it('refuses anything the page would not have written byte for byte', () => {
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    const simple = text(buildSimpleSigningPayload('registry.example:5000/a/b:v1', DIGEST, { k: 'v' }));
+    const stmt = text(buildSignStatement(DIGEST, { k: 'v' }));
+    const dsse = (s: string) => pae(IN_TOTO_PAYLOAD_TYPE, enc.encode(s));
+    const hex = DIGEST.slice('sha256:'.length);
+    const cases: [string, Uint8Array][] = [
+      // what skopeo writes is a valid payload, but not one the page signs
+      [
+        'creator and timestamp',
+        enc.encode(
+          `{"critical":{"identity":{"docker-reference":"registry.example:5000/a/b:v1"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":{"creator":"containers/image","timestamp":1700000000}}`,
+        ),
+      ],
+      ['extra whitespace in a payload', enc.encode(simple.replace('{"critical":', '{ "critical": '))],
+      ['a trailing newline', enc.encode(`${simple}\n`)],
+      [
+        'reordered payload keys',
+        enc.encode(
+          `{"optional":{"k":"v"},"critical":{"identity":{"docker-reference":"registry.example:5000/a/b:v1"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"}}`,
+        ),
+      ],
+      ['empty optional', enc.encode(simple.replace('"optional":{"k":"v"}', '"optional":{}'))],
+      ['a non-string annotation', enc.encode(simple.replace('"optional":{"k":"v"}', '"optional":{"k":1}'))],
+      ['a name that is not a string', dsse(stmt.replace('"subject":[{', '"subject":[{"name":7,'))],
+      [
+        'a name in an allowed registry',
+        dsse(stmt.replace('"subject":[{', '"subject":[{"name":"registry.example:5000/x",')),
+      ],
+      ['an extra subject field', dsse(stmt.replace('"subject":[{', '"subject":[{"uri":"x",'))],
+      ['a non-empty predicate', dsse(stmt.replace('"predicate":{}', '"predicate":{"x":1}'))],
+      ['a null predicate', dsse(stmt.replace('"predicate":{}', '"predicate":null'))],
+      ['no annotations field', dsse(stmt.replace(',"annotations":{"k":"v"}', ''))],
+      [
+        'reordered statement keys',
+        dsse(
+          `{"subject":[{"annotations":{"k":"v"},"digest":{"sha256":"${hex}"}}],"_type":"https://in-toto.io/Statement/v1","predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`,
+        ),
+      ],
+      ['extra whitespace in a statement', dsse(stmt.replace('"predicate":{}', '"predicate": {}'))],
+      ['the JSON.stringify form', statement(subject({ sha256: hex }))],
+    ];
+    // Each mutation really changed the bytes the builders write.
+    expect(stmt).toContain('"subject":[{');
+    expect(stmt).toContain(',"annotations":{"k":"v"}');
+    expect(simple).toContain('"optional":{"k":"v"}');
+    for (const [what, bytes] of cases) expect([what, code(bytes)]).toEqual([what, 'PKCS11_PAYLOAD_REFUSED']);
   });
 
   it('refuses everything else, each with its code', () => {
