@@ -10,7 +10,7 @@
  * bundleStatement, pae), so it is byte for byte what signImage asks its signer for.
  * DSSE PAE: https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
  */
-import { Pkcs11Error } from '../errors.ts';
+import { Pkcs11Error, SignatureError } from '../errors.ts';
 import { bytesEqual, fromBase64, toBase64, toHex } from '../encoding/base64.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
@@ -66,6 +66,10 @@ export function listBytesToSign(o: SigningInput): BytesToSign[] {
       if (out.some((b) => bytesEqual(b.bytes, bytes))) continue;
       const n = out.length + 1;
       const base = `${String(n).padStart(2, '0')}-${format}-${digest.replace(/^sha256:/, '').slice(0, 12)}`;
+      // File names go unquoted into the command lines and sign-all.sh: plain characters only.
+      if (!/^[0-9a-z-]+$/.test(base)) {
+        throw new SignatureError('SIGNATURE_IMAGE_UNSUPPORTED', `${digest} is not a sha256 digest this page can sign.`);
+      }
       const sha256 = sha256Bytes(bytes);
       out.push({
         n,
@@ -153,7 +157,8 @@ export function signingScript(items: readonly BytesToSign[], algorithm: KeyAlgor
     const cmd = opensslCommands(algorithm, item.files, '"$key"');
     lines.push(
       '',
-      `# ${item.n}. ${item.description}`,
+      // Descriptions hold registry data (platform names): one printable line, never a way out of the comment.
+      `# ${item.n}. ${item.description.replace(/[^\x20-\x7e]/g, '?')}`,
       `base64 -d > ${item.files.bytes} <<'EOF'`,
       wrapped(item.bytes),
       'EOF',

@@ -19,6 +19,7 @@ import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { fingerprint } from '../crypto/webcrypto.ts';
 import type { RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, type Descriptor, type Platform } from '../registry/mediatypes.ts';
+import { isSha256Digest } from '../registry/reference.ts';
 import { buildDsseBundle } from './bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from './dsse.ts';
 import {
@@ -106,6 +107,14 @@ export async function planSigning(client: RegistryClient, repo: RepoRef, referen
     }
     for (const m of manifests as Descriptor[]) {
       if (typeof m?.digest !== 'string' || typeof m.mediaType !== 'string' || typeof m.size !== 'number') continue;
+      // The digest goes into payloads, tags and (for the external signer) file names and shell
+      // lines: only a well-formed sha256 digest is taken from a registry's index.
+      if (!isSha256Digest(m.digest)) {
+        throw new RegistryError(
+          'REGISTRY_BAD_RESPONSE',
+          `The index ${root.digest} names a manifest whose digest is not sha256 followed by 64 hex digits.`,
+        );
+      }
       targets.push({
         descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
         ...(m.platform ? { platform: m.platform } : {}),

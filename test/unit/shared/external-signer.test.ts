@@ -161,6 +161,35 @@ describe('opensslCommands', () => {
   });
 });
 
+describe('registry data never escapes into the shell lines', () => {
+  it('a platform name with a newline and a command stays inside its comment line in sign-all.sh', () => {
+    const hostile: SignPlan = {
+      ...indexPlan,
+      targets: [
+        indexPlan.targets[0]!,
+        {
+          descriptor: { mediaType: MT.ociManifest, digest: AMD64, size: 400 },
+          platform: { os: 'linux\ntouch /tmp/pwned #', architecture: 'amd64$(id)' },
+        },
+      ],
+    };
+    const items = listBytesToSign(input(hostile));
+    const script = signingScript(items, { kind: 'ecdsa', curve: 'P-256' }, 'title');
+    expect(script).not.toMatch(/^touch /m);
+    const line = script.split('\n').find((l) => l.includes('touch /tmp/pwned'))!;
+    expect(line.startsWith('# ')).toBe(true);
+  });
+  it('a target whose digest is not sha256:<64 hex> is refused before any file name or command is made', () => {
+    const hostile: SignPlan = {
+      ...imagePlan,
+      targets: [{ descriptor: { mediaType: MT.ociManifest, digest: 'sha256:$(id>&2)', size: 400 } }],
+    };
+    expect(() => listBytesToSign(input(hostile))).toThrow(
+      expect.objectContaining({ code: 'SIGNATURE_IMAGE_UNSUPPORTED' }),
+    );
+  });
+});
+
 describe('signingScript and parseSignatureLines', () => {
   it('the script embeds every item, checks its SHA-256, and runs the shown openssl line with the key given', () => {
     const items = listBytesToSign(input(indexPlan));
