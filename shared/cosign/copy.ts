@@ -354,10 +354,14 @@ async function streamBlob(
   let inFlight: Promise<void> = Promise.resolve();
   let current = session;
   const send = (chunk: Uint8Array): void => {
-    inFlight = inFlight.then(async () => {
+    const p = inFlight.then(async () => {
       current = await client.uploadChunk(current, chunk);
       onBytes(chunk.length);
     });
+    // The loop reads the source while this chunk is in flight: a failed upload must not be an
+    // unhandled rejection meanwhile. The failure still surfaces at the next `await inFlight`.
+    p.catch(() => undefined);
+    inFlight = p;
   };
   try {
     for (;;) {

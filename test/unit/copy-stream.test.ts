@@ -24,6 +24,27 @@ let src: EmbeddedRegistry;
 let dst: EmbeddedRegistry;
 /** Flips one byte of every blob body served for this digest (a source that lies). */
 let corrupt: string | null = null;
+/** Serves this blob from the source in 16 KiB pieces, a few ms apart (a slow source). */
+let slow: string | null = null;
+/** The destination answers this PATCH (1-based, counted from when it is set) with 500. */
+let failPatch: { nth: number; seen: number } | null = null;
+
+function trickle(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let pending = new Uint8Array(0);
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (pending.length === 0) {
+        const { done, value } = await reader.read();
+        if (done) return c.close();
+        pending = value;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+      c.enqueue(pending.subarray(0, 16 * 1024));
+      pending = pending.subarray(16 * 1024);
+    },
+  });
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cosign-web-copy-stream-'));
@@ -42,7 +63,13 @@ const fetchBoth: typeof fetch = async (input, init) => {
   const host = new URL(req.url).host;
   const app = host === SRC ? src.app : host === DST ? dst.app : null;
   if (!app) throw new TypeError(`no registry at ${host}`);
+  if (host === DST && failPatch && req.method === 'PATCH' && ++failPatch.seen === failPatch.nth) {
+    return new Response('{"errors":[{"code":"UNKNOWN","message":"disk full"}]}', { status: 500 });
+  }
   const res = await app.fetch(req);
+  if (host === SRC && slow && req.method === 'GET' && req.url.endsWith(`/blobs/${slow}`) && res.body) {
+    return new Response(trickle(res.body), { status: res.status, headers: res.headers });
+  }
   if (host === SRC && corrupt && req.method === 'GET' && req.url.endsWith(`/blobs/${corrupt}`)) {
     const bytes = new Uint8Array(await res.arrayBuffer());
     bytes[bytes.length >> 1]! ^= 1;
@@ -93,7 +120,10 @@ describe('streaming blobs in chunks', () => {
         expect(result.digest).toBe(image.digest);
         const copied = await client.getBlob({ registry: DST, repository: repo }, image.layer, size);
         expect(Buffer.from(copied).equals(Buffer.from(bytes))).toBe(true);
-        expect(result.summary.bytesCopied).toBeGreaterThanOrEqual(size);
+        // The layer and the config, each sent once.
+        const configSize = (await client.getManifest({ registry: DST, repository: repo }, image.digest)).json
+          .config as { size: number };
+        expect(result.summary.bytesCopied).toBe(size + configSize.size);
       }),
       { numRuns: 25 },
     );
@@ -125,5 +155,37 @@ describe('streaming blobs in chunks', () => {
     const again = await copyImage({ client, source: `${SRC}/lying/image:v1`, destination: `${DST}/lying/image` });
     expect(again.summary.blobs).toMatchObject({ copied: 1, skipped: 1 });
     expect(await client.blobExists(there, image.layer)).toBe(true);
+  });
+
+  it('a chunk the destination refuses mid-stream fails the copy, with no unhandled rejection', async () => {
+    const repo: RepoRef = { registry: SRC, repository: 'refused/image' };
+    const image = await pushImage(repo, new Uint8Array(randomBytes(400_000)));
+    let unhandled = 0;
+    const onUnhandled = (): void => void unhandled++;
+    process.on('unhandledRejection', onUnhandled);
+    slow = image.layer;
+    failPatch = { nth: 2, seen: 0 };
+    try {
+      const e = await copyImage({
+        client,
+        source: `${SRC}/refused/image:v1`,
+        destination: `${DST}/refused/image`,
+        chunkBytes: 64 * 1024,
+        concurrency: 1,
+      }).catch((x: unknown) => x);
+      // Let a rejection nobody listens to surface before counting.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(failPatch.seen).toBeGreaterThanOrEqual(2);
+      expect(e).toBeInstanceOf(ManageError);
+      expect((e as ManageError).code).toBe('MANAGE_COPY_INCOMPLETE');
+      expect(((e as ManageError).cause as { code?: string }).code).toBe('REGISTRY_ERROR');
+      expect(unhandled).toBe(0);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      slow = null;
+      failPatch = null;
+    }
+    const there: RepoRef = { registry: DST, repository: 'refused/image' };
+    expect(await client.blobExists(there, image.layer)).toBe(false);
   });
 });
