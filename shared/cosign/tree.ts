@@ -27,7 +27,7 @@ import { parseBundle } from './bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from './dsse.ts';
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, referrersTag, sigTag } from './manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from './payload.ts';
-import { isObject, parseStrictJson } from './strict-json.ts';
+import { isObject, parseStrictJson, type JsonValue } from './strict-json.ts';
 import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';
 import {
   decodeSignature,
@@ -311,6 +311,11 @@ function baseItem(
   };
 }
 
+/** A descriptor's media type, or '' when the registry sent none (or not a string). */
+function mediaTypeOf(d: Descriptor): string {
+  return typeof d.mediaType === 'string' ? d.mediaType : '';
+}
+
 async function readBlob(ctx: Ctx, layer: Descriptor): Promise<Uint8Array> {
   if (!isSha256Digest(layer.digest) || !Number.isSafeInteger(layer.size) || layer.size < 0) {
     throw new VerificationError('VERIFY_LAYER_MISMATCH', 'The layer descriptor has no usable sha256 digest and size.');
@@ -352,7 +357,7 @@ async function sigItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Desc
     manifest: group.manifest!,
     layerIndex: n,
     layer,
-    mediaType: layer.mediaType,
+    mediaType: mediaTypeOf(layer),
     annotations,
   });
   item.removable = true;
@@ -412,7 +417,7 @@ async function attItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Desc
     manifest: group.manifest!,
     layerIndex: n,
     layer,
-    mediaType: layer.mediaType,
+    mediaType: mediaTypeOf(layer),
     annotations,
   });
   item.predicateType = annotations.predicateType ?? null;
@@ -589,13 +594,14 @@ async function legacyGroup(
       message: `${group.tag} holds ${layers.length} layers; this page reads the first ${MAX_LAYERS}.`,
     });
   }
-  const read = layers.slice(0, MAX_LAYERS).map((l) => (isRecord(l) ? l : ({} as Descriptor)));
+  const read = layers.slice(0, MAX_LAYERS) as unknown[];
   ctx.grow(read.length);
-  group.items = await pool(read, ctx.concurrency, async (layer, n) => {
+  group.items = await pool(read, ctx.concurrency, async (entry, n) => {
     checkAbort(ctx);
     try {
+      const layer = usableLayer(entry, group.tag, n);
       if (each) return await each(ctx, node.digest, group, layer, n);
-      const explained = explainMediaType(typeof layer.mediaType === 'string' ? layer.mediaType : '');
+      const explained = explainMediaType(layer.mediaType);
       return baseItem({
         id: `${group.tag}#${n}`,
         source: 'sbom',
@@ -608,10 +614,59 @@ async function legacyGroup(
         mediaType: layer.mediaType,
         annotations: { ...(layer.annotations ?? {}) },
       });
+    } catch (e) {
+      // One bad layer is shown (and, in .sig, can be removed); it does not hide the others.
+      if (ctx.signal?.aborted) throw e;
+      return unreadableLayer(group, entry, n, reasonOf(e));
     } finally {
       ctx.tick(`Read ${group.tag} layer ${n}`);
     }
   });
+}
+
+/**
+ * A layer descriptor with the fields every reader needs.
+ * @throws VerificationError VERIFY_LAYER_MISMATCH saying what is missing.
+ */
+function usableLayer(entry: unknown, tag: string, n: number): Descriptor {
+  const bad = (why: string): VerificationError =>
+    new VerificationError('VERIFY_LAYER_MISMATCH', `Layer ${n} of ${tag} ${why}, so it cannot be read.`);
+  if (!isObject(entry as JsonValue)) throw bad('is not a descriptor (not a JSON object)');
+  const d = entry as Record<string, unknown>;
+  if (typeof d.mediaType !== 'string') throw bad('has no mediaType');
+  if (typeof d.digest !== 'string') throw bad('has no digest');
+  if (typeof d.size !== 'number') throw bad('has no size');
+  if (d.annotations !== undefined && !isObject(d.annotations as JsonValue))
+    throw bad('has annotations that are not an object');
+  return d as unknown as Descriptor;
+}
+
+/** The item of a layer that could not be read: its reason shown, removable when it is a .sig layer naming a digest. */
+function unreadableLayer(group: LegacyGroup, entry: unknown, n: number, reason: Reason): TreeItem {
+  const source: ItemSource = group.tag.endsWith('.sig') ? 'sig' : group.tag.endsWith('.att') ? 'att' : 'sbom';
+  const d = isObject(entry as JsonValue) ? (entry as Record<string, unknown>) : null;
+  const layer = d && typeof d.digest === 'string' ? (d as unknown as Descriptor) : null;
+  const annotations: Record<string, string> = {};
+  if (d && isObject(d.annotations as JsonValue)) {
+    for (const [k, v] of Object.entries(d.annotations as Record<string, unknown>))
+      if (typeof v === 'string') annotations[k] = v;
+  }
+  const item = baseItem({
+    id: `${group.tag}#${n}`,
+    source,
+    kind: source === 'sig' ? 'signature' : source === 'att' ? 'attestation' : 'sbom',
+    title: `unreadable layer (.${source} layer)`,
+    tag: group.tag,
+    manifest: group.manifest!,
+    layerIndex: n,
+    layer,
+    mediaType: d && typeof d.mediaType === 'string' ? d.mediaType : '',
+    annotations,
+  });
+  item.verdict = notChecked(reason.message, reason.code);
+  // Removal names a .sig layer by its digest (and signature annotation); one without a digest cannot be named.
+  item.removable = source === 'sig' && layer !== null;
+  return item;
 }
 
 async function referrerGroup(ctx: Ctx, node: TreeNode): Promise<void> {

@@ -181,9 +181,11 @@ function normalise(mt: string): string {
 
 /**
  * The explanation of a media type or artifact type; never throws. An unknown type gets a
- * sentence from its shape (`+json`, `+gzip`, vendor tree) with `known: false`.
+ * sentence from its shape (`+json`, `+gzip`, vendor tree) with `known: false`; anything that is
+ * not a string (a registry's descriptor without a `mediaType`) is explained as no media type.
  */
-export function explainMediaType(mediaType: string): MediaTypeExplanation {
+export function explainMediaType(given: unknown): MediaTypeExplanation {
+  const mediaType = typeof given === 'string' ? given : '';
   const key = normalise(mediaType);
   // Own keys only: a type named "constructor" or "__proto__" is not in the table.
   const own = (k: string): Entry | undefined => (Object.hasOwn(EXACT, k) ? EXACT[k] : undefined);

@@ -10,6 +10,7 @@
  */
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -686,5 +687,76 @@ describe('a registry that refuses DELETE', () => {
       env: env(),
     });
     expect(gone.code).not.toBe(0);
+  });
+});
+
+describe('a registry that serves malformed signature layers', () => {
+  let dataDir: string;
+  let registry: EmbeddedRegistry;
+  let server: ServerType;
+  let host: string;
+  const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
+  /** Entries the registry appends to every `.sig` manifest it serves. */
+  let inject: unknown[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-malformed-'));
+    registry = createEmbeddedRegistry({ dataDir });
+    // The embedded registry, with its .sig manifests served with extra entries no honest registry
+    // would store (distribution refuses them on push), as a hostile or broken registry could.
+    const app = new Hono();
+    app.all('*', async (c) => {
+      const res = await registry.app.fetch(c.req.raw);
+      if (c.req.method !== 'GET' || !/\/manifests\/sha256-[0-9a-f]{64}\.sig$/.test(c.req.path) || res.status !== 200)
+        return res;
+      const json = (await res.json()) as { layers: unknown[] };
+      json.layers.push(...inject);
+      const body = new TextEncoder().encode(JSON.stringify(json));
+      const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+      return new Response(body, {
+        headers: { 'content-type': res.headers.get('content-type')!, 'docker-content-digest': digest },
+      });
+    });
+    const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+    server = served.server;
+    host = `127.0.0.1:${served.port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await registry.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('a .sig layer without a media type, or not an object, is listed as unreadable; the others are still judged', async () => {
+    const image = await pushSampleImage({ host }, 'malformed/app', 'v1');
+    const repo = { registry: host, repository: 'malformed/app' };
+    const signer = await pageSigner('ec-p256-pkcs8.pem');
+    const plan = await planSigning(plain, repo, image.digest);
+    await signImage({
+      client: plain,
+      signer,
+      plan,
+      dockerReference: image.repository,
+      formats: { legacy: true, bundle: false },
+    });
+    const odd = `sha256:${'ab'.repeat(32)}`;
+    inject = [{ digest: odd, size: 3 }, 'not a descriptor'];
+
+    const tree = await buildTree(plain, { image: image.ref, key: signer.spki });
+    const items = tree.root.sig.items;
+    expect(items).toHaveLength(3);
+    expect(items[0]!.verdict.state).toBe('verified');
+    expect(items[1]).toMatchObject({
+      title: 'unreadable layer (.sig layer)',
+      mediaType: '',
+      removable: true,
+      layer: { digest: odd, size: 3 },
+      verdict: { state: 'not-checked', code: 'VERIFY_LAYER_MISMATCH' },
+    });
+    expect(items[1]!.verdict.reason).toMatch(/has no mediaType/);
+    expect(items[1]!.explanation.title).toBe('No media type');
+    expect(targetOf(tree.root, items[1]!)).toMatchObject({ kind: 'legacy', layer: { digest: odd } });
+    expect(items[2]).toMatchObject({ title: 'unreadable layer (.sig layer)', removable: false, layer: null });
+    expect(items[2]!.verdict.reason).toMatch(/is not a descriptor/);
   });
 });

@@ -65,6 +65,17 @@ describe('explainMediaType', () => {
     );
   });
 
+  it('explains a missing or non-string media type (a registry descriptor without one) as no media type', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer(), fc.object(), fc.array(fc.string())),
+        (v) => {
+          expect(explainMediaType(v)).toMatchObject({ mediaType: '', known: false, title: 'No media type' });
+        },
+      ),
+    );
+  });
+
   it('names the predicates cosign writes', () => {
     expect(predicateName('https://sigstore.dev/cosign/sign/v1')).toBe('a cosign image signature');
     expect(predicateName('https://example.com/p')).toBe('https://example.com/p');
