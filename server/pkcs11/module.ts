@@ -269,6 +269,36 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
     return out;
   };
 
+  /**
+   * The back-off counts wrong PINs per server, but a card may lock after 3 tries counted on the
+   * card itself (other hosts, earlier runs): when the token says one more wrong PIN locks it, the
+   * server does not risk that try, and a locked PIN is not tried at all.
+   */
+  const refuseRiskyLogin = (slot: Slot): void => {
+    let flags: number;
+    try {
+      flags = p11.C_GetTokenInfo(slot.handle).flags;
+    } catch (e) {
+      const code = ckr(e);
+      if (code !== undefined && GONE.includes(code)) throw e;
+      throw new Pkcs11Error('PKCS11_MODULE_FAILED', `The token did not describe itself (${ckrName(e)}).`, 502);
+    }
+    if ((flags & lib.CKF_USER_PIN_LOCKED) !== 0) {
+      throw new Pkcs11Error(
+        'PKCS11_PIN_LOCKED',
+        'The token’s PIN is locked after too many wrong tries; its security officer must unlock it.',
+        423,
+      );
+    }
+    if ((flags & lib.CKF_USER_PIN_FINAL_TRY) !== 0) {
+      throw new Pkcs11Error(
+        'PKCS11_PIN_FINAL_TRY',
+        'One more wrong PIN would lock this token, so the server does not try one; log in once with the right PIN using the token’s own tools (or have its security officer reset the counter), then sign again.',
+        423,
+      );
+    }
+  };
+
   const withSession = async <T>(slot: Slot, fn: (session: Buffer) => Promise<T>): Promise<T> => {
     let session: Buffer;
     try {
@@ -473,6 +503,7 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
           const key = keys[0]!;
           // Again: wrong PINs may have been counted while this request waited for the lock.
           hooks.mayLogin?.(slot.token);
+          refuseRiskyLogin(slot);
           try {
             login(session, pin);
             hooks.loggedIn?.(slot.token);

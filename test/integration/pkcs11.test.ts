@@ -547,13 +547,13 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     }
   });
 
-  it('a token whose PIN locks: 401 until the lock, then 423 PKCS11_PIN_LOCKED even with the right PIN', async () => {
+  it('a token whose PIN locks after 3 tries: 401 twice, then 423 PKCS11_PIN_FINAL_TRY without trying, so it never locks', async () => {
     const lockHsm = await createSoftHsmToken({
       tokenLabel: 'cosign-web lock',
       pin: PIN,
       keys: [{ label: 'lock p256', id: '01', type: 'EC:prime256v1' }],
     });
-    const module = await buildPinLockModule(lockHsm.dir, 2);
+    const module = await buildPinLockModule(lockHsm.dir, 3);
     const s = await start({ PKCS11_MODULE: module, PKCS11_API_TOKEN: API_TOKEN, SOFTHSM2_CONF: lockHsm.conf });
     try {
       expect(s.port, s.output).toBeDefined();
@@ -576,7 +576,10 @@ describe('server/main.ts with PKCS11_MODULE', () => {
       expect(await post(PIN)).toEqual([200, undefined]);
       expect(await post('wrong-1')).toEqual([401, 'PKCS11_PIN_INCORRECT']);
       expect(await post('wrong-2')).toEqual([401, 'PKCS11_PIN_INCORRECT']);
-      expect(await post(PIN)).toEqual([423, 'PKCS11_PIN_LOCKED']);
+      // The token now reports CKF_USER_PIN_FINAL_TRY: a third wrong PIN would lock it, so none is tried.
+      expect(await post('wrong-3')).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
+      expect(await post('wrong-4')).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
+      expect(await post(PIN)).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
       expect((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status).toBe(200);
       expect(s.output).not.toContain(PIN);
     } finally {

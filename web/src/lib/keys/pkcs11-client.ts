@@ -41,6 +41,8 @@ const SENTENCES: Partial<Record<Pkcs11ErrorCode, string>> = {
     'The token refused the PIN: it is not the PIN of this token. Nothing was signed or pushed. A token locks itself after a few wrong PINs.',
   PKCS11_PIN_LOCKED:
     "The token's PIN is locked after too many wrong tries; the token's security officer must unblock it. Nothing was signed.",
+  PKCS11_PIN_FINAL_TRY:
+    "One more wrong PIN would lock this token: the relay does not risk that try. Log in once with the right PIN using the token's own tools (or have its security officer reset the counter), then sign again. Nothing was signed.",
   PKCS11_BACKOFF: 'Too many wrong PINs for this token: the relay waits before letting anyone try again.',
   PKCS11_PAYLOAD_REFUSED:
     'The relay refused to sign these bytes: it signs only cosign signatures of images, as this page makes them.',
