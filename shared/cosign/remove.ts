@@ -24,6 +24,7 @@ import type { RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, type Descriptor } from '../registry/mediatypes.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer, sigTag } from './manifests.ts';
 import type { TagLock } from './sign.ts';
+import { isObject, type JsonValue } from './strict-json.ts';
 import type { TreeItem, TreeNode } from './tree.ts';
 
 /** One signature to remove, from one manifest (`subject`). */
@@ -199,6 +200,20 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
   for (const t of referrers) {
     if (!before.referrers.some((d) => d.digest === t.digest)) {
       throw new ManageError('MANAGE_SIGNATURE_NOT_FOUND', `${t.label} is no longer there: reload the tree.`);
+    }
+  }
+  // A referrer listed under the subject may be about another manifest (the fallback index is a
+  // tag anyone who can push may edit): only one whose own subject is this manifest is deleted.
+  for (const t of referrers) {
+    const m = await client.getManifest(repo, t.digest);
+    const about = isObject(m.json.subject as JsonValue)
+      ? (m.json.subject as Record<string, unknown>).digest
+      : undefined;
+    if (about !== subject) {
+      throw new ManageError(
+        'MANAGE_SIGNATURE_NOT_FOUND',
+        `${t.label} is listed under ${subject} but is about ${typeof about === 'string' ? about : 'no manifest'}: it is not a signature of this manifest, so it was not removed. Nothing was removed.`,
+      );
     }
   }
   const isTarget = (l: Descriptor): boolean => legacy.some((t) => sameSignatureLayer(l, t.layer));

@@ -506,6 +506,19 @@ async function referrerItem(ctx: Ctx, target: string, d: Descriptor): Promise<Tr
     artifactType,
     annotations,
   });
+  // The fallback index is a tag anyone who can push may edit: a referrer it lists may be about
+  // another manifest. Such a one is shown, never counted or removed as a signature of this one.
+  const subject = isRecord(json.subject) && typeof json.subject.digest === 'string' ? json.subject.digest : null;
+  if (subject !== target) {
+    const about = subject ? `another manifest (${subject})` : 'no manifest (it has no subject)';
+    item.kind = 'artifact';
+    item.title = `${item.title} — listed here, but about ${about}`;
+    item.verdict = notChecked(
+      `Listed among this manifest's referrers, but about ${about}: it is not judged or removed here.`,
+      'VERIFY_DIGEST_MISMATCH',
+    );
+    return item;
+  }
   if (!bundleLayer) return item;
   item.predicateType = annotations['dev.sigstore.bundle.predicateType'] ?? null;
   let bundle;

@@ -23,8 +23,8 @@ import { inspectImage } from '../../shared/cosign/inspect.ts';
 import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/cosign/tree.ts';
 import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/cosign/remove.ts';
 import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
-import { sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
-import type { Descriptor } from '../../shared/registry/mediatypes.ts';
+import { referrersTag, sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
+import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
 import { createLocks } from '../../server/locks.ts';
@@ -564,6 +564,54 @@ describe('remove', () => {
     const after = await treeOf(image);
     expect(after.root.sig.state).toBe('absent');
     expect(after.root.referrers.items.map((i) => i.kind)).toEqual(['attestation']);
+  });
+
+  it("a referrer about another image, listed in this image's fallback index, is shown but never removed", async () => {
+    const a = await pushSampleImage(tls, 'tree/about-other', 'a');
+    const b = await pushSampleImage(tls, 'tree/about-other', 'b');
+    const repo = { registry: tls.host, repository: 'tree/about-other' };
+    const signer = await pageSigner('ec-p256-pkcs8.pem');
+    const plan = await planSigning(client, repo, b.digest);
+    await signImage({ client, signer, plan, dockerReference: b.repository, formats: { legacy: false, bundle: true } });
+    // distribution has no referrers API: B's bundle is listed in B's fallback index. Anyone who can
+    // push can write the same list under A's fallback tag.
+    const bIndex = await client.fetchManifest(repo, referrersTag(b.digest));
+    await client.putManifest(repo, referrersTag(a.digest), bIndex.bytes, MT.ociIndex);
+    const bTree = await buildTree(client, { image: b.ref, key: signer.spki });
+    const bundle = bTree.root.referrers.items[0]!;
+    expect(bundle).toMatchObject({ kind: 'signature', removable: true, verdict: { state: 'verified' } });
+
+    const aTree = await buildTree(client, { image: a.ref, key: signer.spki });
+    expect(aTree.root.referrers.via).toBe('tag-schema');
+    const listed = aTree.root.referrers.items;
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({
+      manifest: bundle.manifest,
+      kind: 'artifact',
+      removable: false,
+      verdict: { state: 'not-checked', code: 'VERIFY_DIGEST_MISMATCH' },
+    });
+    expect(listed[0]!.title).toContain(`listed here, but about another manifest (${b.digest})`);
+    expect(allSignatureTargets(aTree.root)).toEqual([]);
+
+    // A target naming it under A (as an older page or a crafted call would) is refused before anything is deleted.
+    const err = await removeSignatures({
+      client,
+      repo,
+      subject: a.digest,
+      targets: [{ kind: 'referrer', subject: a.digest, digest: bundle.manifest, label: 'the bundle' }],
+      settleDelay: () => 50,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ManageError);
+    expect(err).toMatchObject({ code: 'MANAGE_SIGNATURE_NOT_FOUND' });
+    expect((err as Error).message).toContain(`is about ${b.digest}`);
+    await client.getManifest(repo, bundle.manifest);
+    const pub = join(home.dir, 'about-other.pub');
+    await writeFile(pub, publicKeyPem(signer.spki));
+    const stays = await run('cosign3', cosignVerifyArgs(pub, b.ref, ['--trusted-root', offline.trustedRoot]), {
+      env: env(),
+    });
+    expect(stays.code, stays.stderr).toBe(0);
   });
 });
 
