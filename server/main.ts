@@ -90,7 +90,9 @@ if (pkcs11Module !== '') {
   const { loadPkcs11Module } = await import('./pkcs11/module.ts');
   const provider = await loadPkcs11Module(pkcs11Module).catch((e: unknown) => {
     if (!(e instanceof Pkcs11Error)) throw e;
-    console.error(`pkcs11: ${e.message} /pkcs11/* will answer 502 PKCS11_MODULE_FAILED.`);
+    // The reason (path, loader text) is logged here once; clients only ever see e.message.
+    const why = e.cause instanceof Error ? e.cause.message : e.message;
+    console.error(`pkcs11: ${why} /pkcs11/* will answer 502 PKCS11_MODULE_FAILED.`);
     return e;
   });
   const pin = process.env.PKCS11_PIN;

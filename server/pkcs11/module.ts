@@ -189,10 +189,19 @@ function matches(wanted: string | undefined, actual: string): boolean {
   return wanted === undefined || wanted === actual;
 }
 
+/** What a client is told when the module is missing: the reason (paths, loader text) is for the server log only. */
+export const MODULE_NOT_LOADED = 'The PKCS#11 module could not be loaded.';
+
+function notLoaded(detail: string): Pkcs11Error {
+  return new Pkcs11Error('PKCS11_MODULE_FAILED', MODULE_NOT_LOADED, 502, { cause: new Error(detail) });
+}
+
 /**
  * Loads a PKCS#11 module (C_Initialize with OS locking) through pkcs11js, imported only now so a
  * server without PKCS#11 never needs the native addon.
- * @throws Pkcs11Error PKCS11_MODULE_FAILED (502) when pkcs11js or the module cannot be loaded or initialised
+ * @throws Pkcs11Error PKCS11_MODULE_FAILED (502) when pkcs11js or the module cannot be loaded or
+ *   initialised; its message is MODULE_NOT_LOADED (it reaches HTTP clients), and its `cause` an
+ *   Error whose message says why, with the module path, for the server's log.
  */
 export async function loadPkcs11Module(path: string): Promise<Pkcs11Provider> {
   let lib: Lib;
@@ -200,21 +209,13 @@ export async function loadPkcs11Module(path: string): Promise<Pkcs11Provider> {
     const mod = (await import('pkcs11js')) as unknown as Lib & { default?: Lib };
     lib = mod.default ?? mod;
   } catch (e) {
-    throw new Pkcs11Error(
-      'PKCS11_MODULE_FAILED',
-      `pkcs11js (the PKCS#11 binding) is not installed or not built: ${(e as Error).message}`,
-      502,
-    );
+    throw notLoaded(`pkcs11js (the PKCS#11 binding) is not installed or not built: ${(e as Error).message}`);
   }
   const p11 = new lib.PKCS11();
   try {
     p11.load(path);
   } catch (e) {
-    throw new Pkcs11Error(
-      'PKCS11_MODULE_FAILED',
-      `The PKCS#11 module ${path} could not be loaded: ${(e as Error).message}`,
-      502,
-    );
+    throw notLoaded(`The PKCS#11 module ${path} could not be loaded: ${(e as Error).message}`);
   }
   try {
     p11.C_Initialize({ flags: lib.CKF_OS_LOCKING_OK });
@@ -225,11 +226,7 @@ export async function loadPkcs11Module(path: string): Promise<Pkcs11Provider> {
       } catch {
         // already failing
       }
-      throw new Pkcs11Error(
-        'PKCS11_MODULE_FAILED',
-        `The PKCS#11 module ${path} failed to initialise (${ckrName(e)}).`,
-        502,
-      );
+      throw notLoaded(`The PKCS#11 module ${path} failed to initialise (${ckrName(e)}).`);
     }
   }
   return createProvider(lib, p11);

@@ -540,7 +540,27 @@ describe('server/main.ts with PKCS11_MODULE', () => {
       expect(s.port).toBeDefined();
       expect(s.output).toMatch(/pkcs11: The PKCS#11 module \/etc\/hostname could not be loaded/);
       const res = await fetch(`http://127.0.0.1:${s.port}/pkcs11/keys`, { headers: headers() });
-      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([502, 'PKCS11_MODULE_FAILED']);
+      const text = await res.text();
+      expect([res.status, (JSON.parse(text) as { code: string }).code]).toEqual([502, 'PKCS11_MODULE_FAILED']);
+      // The path and the loader's own words are in the server log, never in an answer.
+      expect(JSON.parse(text)).toEqual({
+        code: 'PKCS11_MODULE_FAILED',
+        message: 'The PKCS#11 module could not be loaded.',
+      });
+      const signed = await fetch(`http://127.0.0.1:${s.port}/pkcs11/sign`, {
+        method: 'POST',
+        headers: headers(),
+        body: JSON.stringify({ uri: 'pkcs11:token=x;id=%01', pin: PIN, payload: 'e30=' }),
+      });
+      const signedText = await signed.text();
+      expect(signed.status).toBe(502);
+      // The dynamic loader's words, as logged ("/etc/hostname: file too short" or the like).
+      const loader = /could not be loaded: (.+?) \/pkcs11\/\* will answer/.exec(s.output)?.[1] ?? '';
+      expect(loader).toContain('/etc/hostname');
+      for (const leak of ['/etc/hostname', loader, 'could not be loaded:']) {
+        expect(text).not.toContain(leak);
+        expect(signedText).not.toContain(leak);
+      }
       expect((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status).toBe(200);
     } finally {
       s.stop();

@@ -62,8 +62,6 @@ const WITH_DETAIL = new Set<string>([
   'PKCS11_REGISTRY_NOT_ALLOWED',
   'PKCS11_REQUEST_INVALID',
   'PKCS11_URI_INVALID',
-  'PKCS11_MODULE_FAILED',
-  'PKCS11_SIGN_FAILED',
 ]);
 
 /** Turns a relay answer that is not 200 into a Pkcs11Error with a sentence by code. */
