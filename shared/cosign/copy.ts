@@ -37,7 +37,7 @@ import { pool } from '../pool.ts';
 import { describeIdentityRule, type IdentityRule } from './identity.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer } from './manifests.ts';
 import type { TagLock } from './sign.ts';
-import { verifyImage, type VerificationResult } from './verify.ts';
+import { MAX_PLATFORMS, MAX_REFERRERS, verifyImage, type VerificationResult } from './verify.ts';
 
 const MiB = 1024 * 1024;
 /**
@@ -48,8 +48,13 @@ export const DEFAULT_CHUNK_BYTES = 8 * MiB;
 /** The legacy attachment tags cosign writes next to an image, `sha256-<hex>.<suffix>`. */
 export const ATTACHMENT_SUFFIXES = ['sig', 'att', 'sbom'] as const;
 export type AttachmentSuffix = (typeof ATTACHMENT_SUFFIXES)[number];
-/** Most platform manifests, referrers per manifest and blobs a copy takes on. */
-export const MAX_COPY_MANIFESTS = 1000;
+/** Most blobs a copy takes on (64 platforms of 127 layers, with room for signatures). */
+export const MAX_COPY_BLOBS = 10_000;
+/**
+ * Most bytes of manifests a copy holds (it pushes them byte for byte after the blobs). Platforms
+ * and referrers per manifest are bounded as verification bounds them (MAX_PLATFORMS, MAX_REFERRERS).
+ */
+export const MAX_COPY_MANIFEST_BYTES = 64 * MiB;
 
 export type CopyStep = 'planning' | 'blobs' | 'manifests' | 'signatures' | 'referrers' | 'tag' | 'verifying' | 'done';
 
@@ -168,13 +173,46 @@ function emptyCounts(): Record<CopyOutcome, number> {
   return { copied: 0, mounted: 0, skipped: 0, merged: 0 };
 }
 
-function descriptors(json: Record<string, unknown>, field: 'layers' | 'manifests'): Descriptor[] {
+/**
+ * A descriptor read from the source, checked before anything is fetched or pushed by it.
+ * @throws RegistryError REGISTRY_BAD_RESPONSE without a sha256 digest, a media type or a size.
+ */
+function checkedDescriptor(value: unknown, what: string): Descriptor {
+  const d = value as Partial<Descriptor> | null;
+  if (typeof d !== 'object' || d === null || typeof d.digest !== 'string' || !isSha256Digest(d.digest)) {
+    throw new RegistryError(
+      'REGISTRY_BAD_RESPONSE',
+      `The ${what} names no digest of the form sha256 followed by 64 hex digits.`,
+    );
+  }
+  if (typeof d.mediaType !== 'string' || typeof d.size !== 'number') {
+    throw new RegistryError('REGISTRY_BAD_RESPONSE', `The ${what} ${short(d.digest)} has no media type or size.`);
+  }
+  return d as Descriptor;
+}
+
+/** The entries of a source manifest's `layers` or `manifests`, each checked. @throws RegistryError REGISTRY_BAD_RESPONSE */
+function descriptors(json: Record<string, unknown>, field: 'layers' | 'manifests', of: string): Descriptor[] {
   const list = json[field];
-  return Array.isArray(list)
-    ? (list as Descriptor[]).filter(
-        (d) => typeof d === 'object' && d !== null && typeof d.digest === 'string' && typeof d.size === 'number',
-      )
-    : [];
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new RegistryError('REGISTRY_BAD_RESPONSE', `The ${field} of ${of} is not a list.`);
+  return list.map((d) => checkedDescriptor(d, `${field === 'layers' ? 'layer' : 'manifest'} listed by ${of}`));
+}
+
+/** Each digest once: an index listing a manifest twice is copied (and counted) once. */
+function unique(list: Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  return list.filter((d) => !seen.has(d.digest) && (seen.add(d.digest), true));
+}
+
+function isImageManifest(mediaType: string): boolean {
+  return isManifestMediaType(mediaType) && !isIndexMediaType(mediaType);
+}
+
+/** Entries of a manifest already checked (the source's) or not ours to judge (the destination's). */
+function listed(json: Record<string, unknown>, field: 'layers' | 'manifests'): Descriptor[] {
+  const list = json[field];
+  return Array.isArray(list) ? (list as Descriptor[]).filter((d) => typeof d?.digest === 'string') : [];
 }
 
 function isNotFound(e: unknown): boolean {
@@ -201,7 +239,10 @@ async function manifestExists(client: RegistryClient, repo: RepoRef, digest: str
 
 /** A foreign layer (Windows base layers) lives elsewhere and is not copied, as skopeo does by default. */
 function isForeign(d: Descriptor): boolean {
-  return d.mediaType.includes('foreign') || Array.isArray((d as { urls?: unknown }).urls);
+  return (
+    (typeof d.mediaType === 'string' && d.mediaType.includes('foreign')) ||
+    Array.isArray((d as { urls?: unknown }).urls)
+  );
 }
 
 function checkAbort(signal: AbortSignal | undefined): void {
@@ -244,10 +285,17 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
   }
   const blobs = new Map<string, BlobJob>();
   let bytesTotal = 0;
+  let manifestBytes = 0;
   const addBlob = (d: Descriptor, what: string): void => {
     if (blobs.has(d.digest) || isForeign(d)) return;
-    if (!isSha256Digest(d.digest) || !Number.isSafeInteger(d.size) || d.size < 0) {
-      throw new RegistryError('REGISTRY_UNSUPPORTED', `The ${what} has no usable sha256 digest and size.`);
+    if (!Number.isSafeInteger(d.size) || d.size < 0) {
+      throw new RegistryError('REGISTRY_BAD_RESPONSE', `The ${what} ${short(d.digest)} has no usable size.`);
+    }
+    if (blobs.size >= MAX_COPY_BLOBS) {
+      throw new ManageError(
+        'MANAGE_TOO_MANY',
+        `The image and its signatures name more than ${MAX_COPY_BLOBS} blobs; this page copies at most ${MAX_COPY_BLOBS}.`,
+      );
     }
     blobs.set(d.digest, { digest: d.digest, size: d.size, what });
     bytesTotal += d.size;
@@ -255,20 +303,27 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
   /** Blobs of an image manifest (config and layers); an index's children are read by the caller. */
   const addManifestBlobs = (m: Manifest, of: string): void => {
     bytesTotal += m.bytes.length;
+    // Every manifest read is held until it is pushed: bound them together, not only one by one.
+    manifestBytes += m.bytes.length;
+    if (manifestBytes > MAX_COPY_MANIFEST_BYTES) {
+      throw new ManageError(
+        'MANAGE_TOO_MANY',
+        `The manifests of the image, its platforms and its signatures add up to more than ${MAX_COPY_MANIFEST_BYTES / MiB} MiB; this page holds at most that much while copying.`,
+      );
+    }
     if (isIndexMediaType(m.descriptor.mediaType)) return;
-    const config = m.json.config as Descriptor | undefined;
-    if (config && typeof config.digest === 'string') addBlob(config, `config of ${of}`);
-    for (const l of descriptors(m.json, 'layers')) addBlob(l, `layer of ${of}`);
+    if (m.json.config !== undefined) addBlob(checkedDescriptor(m.json.config, `config of ${of}`), `config of ${of}`);
+    for (const l of descriptors(m.json, 'layers', of)) addBlob(l, `layer of ${of}`);
   };
 
   report(`Reading ${short(root.descriptor.digest)}`);
   const children: Plan['children'] = [];
   if (isIndexMediaType(rootType)) {
-    const list = descriptors(root.json, 'manifests');
-    if (list.length > MAX_COPY_MANIFESTS) {
+    const list = unique(descriptors(root.json, 'manifests', `the index ${short(root.descriptor.digest)}`));
+    if (list.length > MAX_PLATFORMS) {
       throw new ManageError(
         'MANAGE_TOO_MANY',
-        `The index lists ${list.length} manifests; this page copies at most ${MAX_COPY_MANIFESTS}.`,
+        `The index lists ${list.length} manifests; this page copies at most ${MAX_PLATFORMS}.`,
       );
     }
     for (const d of list) {
@@ -305,10 +360,10 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
     }
     const refs = await client.referrers(src, subject);
     referrersVia ??= refs.via;
-    if (refs.descriptors.length > MAX_COPY_MANIFESTS) {
+    if (refs.descriptors.length > MAX_REFERRERS) {
       throw new ManageError(
         'MANAGE_TOO_MANY',
-        `${short(subject)} has ${refs.descriptors.length} referrers; this page copies at most ${MAX_COPY_MANIFESTS}.`,
+        `${short(subject)} has ${refs.descriptors.length} referrers; this page copies at most ${MAX_REFERRERS}.`,
       );
     }
     for (const d of refs.descriptors) {
@@ -318,8 +373,23 @@ async function plan(o: CopyOptions, src: RepoRef, reference: string, report: (it
       const job: ReferrerJob = { subject, descriptor: d, manifest: m, children: [] };
       addManifestBlobs(m, `referrer ${short(d.digest)}`);
       if (isIndexMediaType(m.descriptor.mediaType)) {
-        for (const c of descriptors(m.json, 'manifests')) {
-          const cm = await client.getManifest(src, c.digest);
+        const what = `the referrer index ${short(d.digest)}`;
+        const list = unique(descriptors(m.json, 'manifests', what));
+        if (list.length > MAX_REFERRERS) {
+          throw new ManageError(
+            'MANAGE_TOO_MANY',
+            `${what} lists ${list.length} manifests; this page copies at most ${MAX_REFERRERS}.`,
+          );
+        }
+        for (const c of list) {
+          checkAbort(o.signal);
+          const cm = isImageManifest(c.mediaType) ? await client.getManifest(src, c.digest) : null;
+          if (!cm || !isImageManifest(cm.descriptor.mediaType)) {
+            throw new RegistryError(
+              'REGISTRY_UNSUPPORTED',
+              `${what} lists ${short(c.digest)}, which is not an image manifest; this page copies referrer indexes of image manifests only.`,
+            );
+          }
           job.children.push(cm);
           addManifestBlobs(cm, `referrer ${short(d.digest)}`);
         }
@@ -551,7 +621,7 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
           record({ kind: 'attachment', digest: srcDesc.digest, size: srcDesc.size, outcome: 'copied', what: a.tag });
           continue;
         }
-        const merged = mergeLayers(descriptors(there.json, 'layers'), descriptors(a.manifest.json, 'layers'));
+        const merged = mergeLayers(listed(there.json, 'layers'), listed(a.manifest.json, 'layers'));
         if (!merged) {
           record({
             kind: 'attachment',
@@ -566,7 +636,7 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
         await client.pushBlob(dst, built.config, { mediaType: MT.ociConfig });
         const written = await client.putManifest(dst, a.tag, built.manifest, MT.ociManifest);
         const back = await client.getManifest(dst, a.tag);
-        if (mergeLayers(descriptors(back.json, 'layers'), merged)) {
+        if (mergeLayers(listed(back.json, 'layers'), merged)) {
           throw new ManageError(
             'MANAGE_COPY_INCOMPLETE',
             `Another writer replaced ${a.tag} on ${dst.registry}/${dst.repository} while it was being merged.`,
@@ -577,7 +647,7 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
           digest: written,
           size: built.manifest.length,
           outcome: 'merged',
-          what: `${a.tag} (${merged.length - descriptors(there.json, 'layers').length} layers added to ${descriptors(there.json, 'layers').length})`,
+          what: `${a.tag} (${merged.length - listed(there.json, 'layers').length} layers added to ${listed(there.json, 'layers').length})`,
         });
       } finally {
         await release();
@@ -604,11 +674,11 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
         bytesDone += d.size;
         report(what);
       }
-      const listed = await client.referrers(dst, subject);
-      if (destVia !== 'api') destVia = listed.via;
-      if (listed.via === 'api') {
+      const onDest = await client.referrers(dst, subject);
+      if (destVia !== 'api') destVia = onDest.via;
+      if (onDest.via === 'api') {
         // The registry lists referrers itself; check that it lists ours.
-        const absent = jobs.filter((j) => !listed.descriptors.some((x) => x.digest === j.manifest.descriptor.digest));
+        const absent = jobs.filter((j) => !onDest.descriptors.some((x) => x.digest === j.manifest.descriptor.digest));
         if (absent.length > 0) {
           throw new ManageError(
             'MANAGE_COPY_INCOMPLETE',
@@ -621,7 +691,7 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
       const release = await lock(`${dst.registry}/${dst.repository}:${fallbackTag}`);
       try {
         const there = await readOptional(client, dst, fallbackTag);
-        const entries = there ? descriptors(there.json, 'manifests') : [];
+        const entries = there ? listed(there.json, 'manifests') : [];
         const missing = jobs
           .map((j) => ({
             ...j.descriptor,
@@ -642,7 +712,7 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
         const index = buildReferrersIndex([...entries, ...missing]);
         const written = await client.putManifest(dst, fallbackTag, index, MT.ociIndex);
         const back = await client.getManifest(dst, fallbackTag);
-        const backEntries = descriptors(back.json, 'manifests');
+        const backEntries = listed(back.json, 'manifests');
         if (missing.some((m) => !backEntries.some((e) => e.digest === m.digest))) {
           throw new ManageError(
             'MANAGE_COPY_INCOMPLETE',
