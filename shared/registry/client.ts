@@ -9,7 +9,7 @@ import { RegistryError, RelayError, type RegistryErrorCode, type RelayErrorCode 
 import { sha256Digest } from '../crypto/digest.ts';
 import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type Credentials } from './auth.ts';
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
-import { apiHost, isSha256Digest } from './reference.ts';
+import { apiHost, isSha256Digest, isValidTag } from './reference.ts';
 import { readUpTo } from './body.ts';
 
 /** A repository in a registry. */
@@ -403,9 +403,16 @@ export class RegistryClient {
    * Fetches a manifest or index as served, with the answer's headers, without judging it: its
    * digest is computed and returned beside the registry's Docker-Content-Digest, not compared
    * (Inspect shows both, and says when they differ).
-   * @throws RegistryError for a failed request, or REGISTRY_TOO_LARGE over the manifest limit.
+   * @throws RegistryError for a failed request, REGISTRY_TOO_LARGE over the manifest limit, or
+   *   REGISTRY_BAD_RESPONSE for a reference that is neither a tag nor a digest (it goes into the path).
    */
   async fetchManifest(repo: RepoRef, reference: string): Promise<RawResponse> {
+    if (!isValidTag(reference) && !/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(reference)) {
+      throw new RegistryError(
+        'REGISTRY_BAD_RESPONSE',
+        `"${reference}" is neither a tag nor a digest, so no manifest is fetched by it.`,
+      );
+    }
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
     const what = `manifest ${repo.repository}:${reference}`;
     const res = await this.#request(repo.registry, url, {
@@ -421,9 +428,13 @@ export class RegistryClient {
    * Fetches a blob as served, with the answer's headers; like fetchManifest, the digest is
    * computed and returned, not compared.
    * @throws RegistryError for a failed request, or REGISTRY_TOO_LARGE over `maxBytes` (default the
-   *   client's blob limit).
+   *   client's blob limit), or REGISTRY_BAD_RESPONSE for a digest that is not sha256:<hex> (a
+   *   registry's descriptor must not steer the request to another path).
    */
   async fetchBlob(repo: RepoRef, digest: string, maxBytes?: number): Promise<RawResponse> {
+    if (!isSha256Digest(digest)) {
+      throw new RegistryError('REGISTRY_BAD_RESPONSE', `"${digest}" is not a sha256 digest, so no blob is fetched by it.`);
+    }
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;
     const res = await this.#request(repo.registry, url, {
@@ -626,7 +637,11 @@ export class RegistryClient {
       ok: [200],
       what: `blob ${digest}`,
     });
-    const declared = Number(res.headers.get('content-length') ?? NaN);
+    // Only a plain decimal length of an unencoded body says how many bytes will arrive: an empty
+    // header is no length, and a Content-Encoding's length is of the encoded bytes. The caller
+    // counts what arrives anyway.
+    const length = res.headers.get('content-length') ?? '';
+    const declared = /^\d+$/.test(length) && !res.headers.get('content-encoding') ? Number(length) : NaN;
     if (expectedSize !== undefined && Number.isSafeInteger(declared) && declared !== expectedSize) {
       await res.body?.cancel();
       throw new RegistryError(

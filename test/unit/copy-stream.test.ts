@@ -24,6 +24,8 @@ let src: EmbeddedRegistry;
 let dst: EmbeddedRegistry;
 /** Flips one byte of every blob body served for this digest (a source that lies). */
 let corrupt: string | null = null;
+/** Serves this blob with a Content-Length header that cannot be compared with its size. */
+let oddLength: { digest: string; headers: Record<string, string> } | null = null;
 /** Serves this blob from the source in 16 KiB pieces, a few ms apart (a slow source). */
 let slow: string | null = null;
 /** The destination answers this PATCH (1-based, counted from when it is set) with 500. */
@@ -31,7 +33,7 @@ let failPatch: { nth: number; seen: number } | null = null;
 
 function trickle(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   return new ReadableStream<Uint8Array>({
     async pull(c) {
       if (pending.length === 0) {
@@ -67,6 +69,11 @@ const fetchBoth: typeof fetch = async (input, init) => {
     return new Response('{"errors":[{"code":"UNKNOWN","message":"disk full"}]}', { status: 500 });
   }
   const res = await app.fetch(req);
+  if (host === SRC && oddLength && req.method === 'GET' && req.url.endsWith(`/blobs/${oddLength.digest}`)) {
+    const headers = new Headers(res.headers);
+    for (const [k, v] of Object.entries(oddLength.headers)) headers.set(k, v);
+    return new Response(res.body, { status: res.status, headers });
+  }
   if (host === SRC && slow && req.method === 'GET' && req.url.endsWith(`/blobs/${slow}`) && res.body) {
     return new Response(trickle(res.body), { status: res.status, headers: res.headers });
   }
@@ -120,10 +127,10 @@ describe('streaming blobs in chunks', () => {
         expect(result.digest).toBe(image.digest);
         const copied = await client.getBlob({ registry: DST, repository: repo }, image.layer, size);
         expect(Buffer.from(copied).equals(Buffer.from(bytes))).toBe(true);
-        // The layer and the config, each sent once.
+        // The layer and the config, each sent once (or found there: blobs are shared across repositories).
         const configSize = (await client.getManifest({ registry: DST, repository: repo }, image.digest)).json
           .config as { size: number };
-        expect(result.summary.bytesCopied).toBe(size + configSize.size);
+        expect(result.summary.bytesCopied + result.summary.bytesSkipped).toBe(size + configSize.size);
       }),
       { numRuns: 25 },
     );
@@ -187,5 +194,44 @@ describe('streaming blobs in chunks', () => {
     }
     const there: RepoRef = { registry: DST, repository: 'refused/image' };
     expect(await client.blobExists(there, image.layer)).toBe(false);
+  });
+
+  it('an index listing one manifest twice is copied and counted once', async () => {
+    const repo: RepoRef = { registry: SRC, repository: 'twice/image' };
+    const image = await pushImage(repo, new Uint8Array(randomBytes(1000)));
+    const child = await client.resolve(repo, image.digest);
+    const entry = { ...child, platform: { os: 'linux', architecture: 'amd64' } };
+    const index = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [entry, entry] }));
+    const indexDigest = await client.putManifest(repo, 'v1', index, MT.ociIndex);
+    let total = 0;
+    const result = await copyImage({
+      client,
+      source: `${SRC}/twice/image:v1`,
+      destination: `${DST}/twice/image`,
+      onProgress: (p) => (total = p.bytesTotal),
+    });
+    expect(result.digest).toBe(indexDigest);
+    expect(result.platforms).toEqual(['linux/amd64']);
+    expect(result.items.filter((i) => i.kind === 'manifest').map((i) => i.digest)).toEqual([image.digest, indexDigest]);
+    const config = (await client.getManifest(repo, image.digest)).json.config as { size: number };
+    expect(total).toBe(1000 + config.size + child.size + index.length);
+  });
+
+  it('a blob whose Content-Length is empty, or describes an encoded body, is still copied', async () => {
+    for (const headers of [{ 'content-length': '' }, { 'content-encoding': 'gzip', 'content-length': '17' }]) {
+      const name = `length/${headers['content-encoding'] ?? 'empty'}`;
+      const repo: RepoRef = { registry: SRC, repository: name };
+      const bytes = new Uint8Array(randomBytes(100_000));
+      const image = await pushImage(repo, bytes);
+      oddLength = { digest: image.layer, headers };
+      try {
+        const result = await copyImage({ client, source: `${SRC}/${name}:v1`, destination: `${DST}/${name}` });
+        expect(result.summary.blobs.copied).toBe(2);
+      } finally {
+        oddLength = null;
+      }
+      const copied = await client.getBlob({ registry: DST, repository: name }, image.layer, bytes.length);
+      expect(Buffer.from(copied).equals(Buffer.from(bytes))).toBe(true);
+    }
   });
 });
