@@ -26,7 +26,8 @@ export interface AuditEntry {
 /** A value as one token of printable ASCII without spaces, or `-`. */
 function field(v: string | undefined): string {
   if (v === undefined || v === '') return '-';
-  return v.replace(/[^\x21-\x7e]/g, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 1024);
+  // Cut first: cutting the escaped text could end it inside a %xx.
+  return v.slice(0, 1024).replace(/[^\x21-\x7e]/g, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** The audit line for one signing request. */

@@ -17,7 +17,8 @@
  *
  * What is signed: checkSigningPayload (shared/cosign/payload-check.ts) with "allowed registry" =
  * a registry the relay may reach. The mechanism follows the key (ECDSA over SHA-256, RSA PKCS#1
- * v1.5 SHA-256); the request cannot choose it. One audit line per signing request (audit.ts).
+ * v1.5 SHA-256); the request cannot choose it. One audit line per signing request (audit.ts), also
+ * for one refused for its API token or its size.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
@@ -140,11 +141,28 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
     await next();
     c.header('Cache-Control', 'no-store');
   });
+  /** The audit line of a signing request refused before its body was read: nothing but who and why. */
+  const auditRefused = (c: Context, outcome: Pkcs11ErrorCode) =>
+    log(
+      auditLine({
+        time: new Date(),
+        key: undefined,
+        digest: undefined,
+        identity: undefined,
+        kind: undefined,
+        client: clientAddress(c),
+        outcome,
+      }),
+    );
+  const isSign = (c: Context) => c.req.method === 'POST' && c.req.path.endsWith('/sign');
+
   app.use('*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer ([\x21-\x7e]+)$/.exec(header);
     // Both sides hashed to the same length, so the comparison's time says nothing about the token.
     if (m === null || !timingSafeEqual(tokenDigest(m[1]!), expected)) {
+      // Someone guessing tokens leaves a trail; the header itself is never written.
+      if (isSign(c)) auditRefused(c, 'PKCS11_UNAUTHORIZED');
       return fail(
         c,
         error('PKCS11_UNAUTHORIZED', 'This endpoint needs the PKCS#11 API token the operator configured.', 401),
@@ -170,7 +188,10 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
     '/sign',
     bodyLimit({
       maxSize: maxBody,
-      onError: (c) => fail(c, error('PKCS11_REQUEST_TOO_LARGE', `A signing request is at most ${maxBody} bytes.`, 413)),
+      onError: (c) => {
+        auditRefused(c, 'PKCS11_REQUEST_TOO_LARGE');
+        return fail(c, error('PKCS11_REQUEST_TOO_LARGE', `A signing request is at most ${maxBody} bytes.`, 413));
+      },
     }),
     async (c) => {
       const started = new Date();

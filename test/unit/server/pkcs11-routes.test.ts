@@ -122,6 +122,21 @@ describe('audit line', () => {
       `pkcs11 sign time=1970-01-01T00:00:00.000Z key=pkcs11:id=%01 digest=${DIGEST} identity=a%20b%0aforged%20line kind=- client=::1 ok`,
     );
   });
+
+  it('cuts a long value before escaping it, so no escape is cut in half', () => {
+    const line = auditLine({
+      time: new Date(0),
+      key: undefined,
+      digest: undefined,
+      identity: `x${'\n'.repeat(2000)}`,
+      kind: undefined,
+      client: 'unknown',
+      outcome: 'ok',
+    });
+    expect(line).toBe(
+      `pkcs11 sign time=1970-01-01T00:00:00.000Z key=- digest=- identity=x${'%0a'.repeat(1023)} kind=- client=unknown ok`,
+    );
+  });
 });
 
 describe('relayRegistryAllowed', () => {
@@ -171,8 +186,9 @@ describe('/pkcs11 routes', () => {
 
   it('answers 401 without the right bearer token, before anything else', async () => {
     const { provider, calls } = fakeToken();
-    const app = appWith({ provider });
-    for (const auth of [
+    const lines: string[] = [];
+    const app = appWith({ provider }, lines);
+    const refused = [
       '',
       'Bearer',
       `Bearer ${TOKEN.slice(0, -1)}`,
@@ -180,7 +196,8 @@ describe('/pkcs11 routes', () => {
       `bearer ${TOKEN}`,
       `Bearer  ${TOKEN}`,
       TOKEN,
-    ]) {
+    ];
+    for (const auth of refused) {
       const res = await post(app, { uri: URI, pin: PIN, payload }, auth);
       expect([auth, res.status, ((await res.json()) as { code: string }).code]).toEqual([
         auth,
@@ -190,6 +207,14 @@ describe('/pkcs11 routes', () => {
     }
     expect((await app.request('/pkcs11/keys')).status).toBe(401);
     expect(calls.sign).toBe(0);
+    // One audit line per refused signing request (none for the listing), never with the token.
+    expect(lines).toHaveLength(refused.length);
+    for (const line of lines) {
+      expect(line).toMatch(
+        /^pkcs11 sign time=\S+ key=- digest=- identity=- kind=- client=unknown PKCS11_UNAUTHORIZED$/,
+      );
+      expect(line).not.toContain(TOKEN.slice(0, 8));
+    }
   });
 
   it('refuses an empty API token at creation', () => {
@@ -235,9 +260,12 @@ describe('/pkcs11 routes', () => {
 
   it('refuses a body over the limit with 413, and a preflight from another origin with 403', async () => {
     const { provider, calls } = fakeToken();
-    const app = appWith({ provider, maxBodyBytes: 1024 });
+    const lines: string[] = [];
+    const app = appWith({ provider, maxBodyBytes: 1024 }, lines);
     const res = await post(app, { uri: URI, pin: PIN, payload: 'A'.repeat(2000) });
     expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([413, 'PKCS11_REQUEST_TOO_LARGE']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/ key=- digest=- identity=- kind=- client=unknown PKCS11_REQUEST_TOO_LARGE$/);
     const pre = await app.request('/pkcs11/sign', {
       method: 'OPTIONS',
       headers: { Origin: 'https://other.example', 'Access-Control-Request-Method': 'POST' },
