@@ -158,7 +158,8 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
 
   app.use('*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer ([\x21-\x7e]+)$/.exec(header);
+    // The scheme name is case-insensitive (RFC 7235 section 2.1); the token is not.
+    const m = /^Bearer ([\x21-\x7e]+)$/i.exec(header);
     // Both sides hashed to the same length, so the comparison's time says nothing about the token.
     if (m === null || !timingSafeEqual(tokenDigest(m[1]!), expected)) {
       // Someone guessing tokens leaves a trail; the header itself is never written.

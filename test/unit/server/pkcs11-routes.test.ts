@@ -193,7 +193,7 @@ describe('/pkcs11 routes', () => {
       'Bearer',
       `Bearer ${TOKEN.slice(0, -1)}`,
       `Bearer ${TOKEN}0`,
-      `bearer ${TOKEN}`,
+      `Bearer ${TOKEN.toUpperCase()}`,
       `Bearer  ${TOKEN}`,
       TOKEN,
     ];
@@ -207,9 +207,15 @@ describe('/pkcs11 routes', () => {
     }
     expect((await app.request('/pkcs11/keys')).status).toBe(401);
     expect(calls.sign).toBe(0);
+    // The scheme is case-insensitive (RFC 7235), the token is not.
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const res = await post(app, { uri: URI, pin: PIN, payload }, `${scheme} ${TOKEN}`);
+      expect([scheme, res.status]).toEqual([scheme, 200]);
+    }
     // One audit line per refused signing request (none for the listing), never with the token.
-    expect(lines).toHaveLength(refused.length);
-    for (const line of lines) {
+    const refusals = lines.filter((l) => !l.endsWith(' ok'));
+    expect(refusals).toHaveLength(refused.length);
+    for (const line of refusals) {
       expect(line).toMatch(
         /^pkcs11 sign time=\S+ key=- digest=- identity=- kind=- client=unknown PKCS11_UNAUTHORIZED$/,
       );
