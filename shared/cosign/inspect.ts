@@ -227,6 +227,13 @@ export async function inspectImage(client: RegistryClient, opts: InspectOptions)
       );
     }
     const chosen = platforms.find((p) => p.name === platform);
+    if (chosen && !isSha256Digest(chosen.descriptor.digest)) {
+      // The digest goes into the request path: one like "../x" or "a?b" would fetch something else.
+      throw new RegistryError(
+        'REGISTRY_BAD_RESPONSE',
+        `The index names its ${platform} manifest by "${chosen.descriptor.digest}", which is not a sha256 digest; it is not fetched.`,
+      );
+    }
     if (chosen) {
       const raw = await client.fetchManifest(repo, chosen.descriptor.digest);
       manifest = inspectObject('manifest', `${name}@${chosen.descriptor.digest}`, raw, chosen.descriptor.digest);
@@ -240,6 +247,12 @@ export async function inspectImage(client: RegistryClient, opts: InspectOptions)
       const c = manifestJson.config;
       descriptors.push(describe('config', c));
       try {
+        if (!isSha256Digest(c.digest)) {
+          throw new RegistryError(
+            'REGISTRY_BAD_RESPONSE',
+            `The manifest names its config by "${c.digest}", which is not a sha256 digest; it is not fetched.`,
+          );
+        }
         const raw = await client.fetchBlob(repo, c.digest, MAX_CONFIG_BYTES);
         config = inspectObject('config', `blob ${c.digest}`, raw, c.digest, c.mediaType);
         if (raw.bytes.length !== c.size) {

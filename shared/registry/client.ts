@@ -433,7 +433,10 @@ export class RegistryClient {
    */
   async fetchBlob(repo: RepoRef, digest: string, maxBytes?: number): Promise<RawResponse> {
     if (!isSha256Digest(digest)) {
-      throw new RegistryError('REGISTRY_BAD_RESPONSE', `"${digest}" is not a sha256 digest, so no blob is fetched by it.`);
+      throw new RegistryError(
+        'REGISTRY_BAD_RESPONSE',
+        `"${digest}" is not a sha256 digest, so no blob is fetched by it.`,
+      );
     }
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;

@@ -746,6 +746,10 @@ describe('a registry that serves malformed signature layers', () => {
   const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
   /** Entries the registry appends to every `.sig` manifest it serves. */
   let inject: unknown[] = [];
+  /** Manifests served as they are for `/v2/<repo>/manifests/<tag>`, whatever is stored. */
+  const crafted = new Map<string, unknown>();
+  /** Every path asked for. */
+  const seen: string[] = [];
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-malformed-'));
@@ -754,6 +758,18 @@ describe('a registry that serves malformed signature layers', () => {
     // would store (distribution refuses them on push), as a hostile or broken registry could.
     const app = new Hono();
     app.all('*', async (c) => {
+      seen.push(new URL(c.req.url).pathname + new URL(c.req.url).search);
+      const craft = crafted.get(c.req.path);
+      if (craft !== undefined) {
+        const body = new TextEncoder().encode(JSON.stringify(craft));
+        const mediaType = (craft as { mediaType: string }).mediaType;
+        return new Response(body, {
+          headers: {
+            'content-type': mediaType,
+            'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}`,
+          },
+        });
+      }
       const res = await registry.app.fetch(c.req.raw);
       if (c.req.method !== 'GET' || !/\/manifests\/sha256-[0-9a-f]{64}\.sig$/.test(c.req.path) || res.status !== 200)
         return res;
@@ -806,5 +822,38 @@ describe('a registry that serves malformed signature layers', () => {
     expect(targetOf(tree.root, items[1]!)).toMatchObject({ kind: 'legacy', layer: { digest: odd } });
     expect(items[2]).toMatchObject({ title: 'unreadable layer (.sig layer)', removable: false, layer: null });
     expect(items[2]!.verdict.reason).toMatch(/is not a descriptor/);
+  });
+
+  it('inspect never puts a digest from the registry that is not sha256:<hex> into a request path', async () => {
+    const image = await pushSampleImage({ host }, 'malformed/evil', 'v1');
+    const repo = { registry: host, repository: 'malformed/evil' };
+    const good = await plain.getManifest(repo, image.digest);
+    const sneaky = ['../../../v2/_catalog', 'sha256:x?n=1', `sha256:${'0'.repeat(64)}/../../../../v2/_catalog`];
+    for (const [i, digest] of sneaky.entries()) {
+      crafted.set(`/v2/malformed/evil/manifests/config${i}`, {
+        ...good.json,
+        config: { ...(good.json.config as object), digest },
+      });
+      crafted.set(`/v2/malformed/evil/manifests/index${i}`, {
+        schemaVersion: 2,
+        mediaType: MT.ociIndex,
+        manifests: [{ mediaType: MT.ociManifest, digest, size: 10, platform: { os: 'linux', architecture: 'amd64' } }],
+      });
+    }
+    seen.length = 0;
+    for (const i of sneaky.keys()) {
+      const r = await inspectImage(plain, { image: `${host}/malformed/evil:config${i}` });
+      expect(r.config).toBeNull();
+      expect(r.configError).toMatchObject({ code: 'REGISTRY_BAD_RESPONSE' });
+      expect(r.configError!.message).toContain(`"${sneaky[i]}", which is not a sha256 digest`);
+      await expect(inspectImage(plain, { image: `${host}/malformed/evil:index${i}` })).rejects.toMatchObject({
+        code: 'REGISTRY_BAD_RESPONSE',
+        message: expect.stringContaining('not a sha256 digest; it is not fetched') as string,
+      });
+      await expect(plain.fetchBlob(repo, sneaky[i]!)).rejects.toMatchObject({ code: 'REGISTRY_BAD_RESPONSE' });
+      await expect(plain.fetchManifest(repo, sneaky[i]!)).rejects.toMatchObject({ code: 'REGISTRY_BAD_RESPONSE' });
+    }
+    // Only the two crafted tags (and the registry's version check) were ever asked for.
+    expect(seen.filter((p) => !/^\/v2\/(malformed\/evil\/manifests\/(config|index)\d)?$/.test(p))).toEqual([]);
   });
 });
