@@ -35,7 +35,7 @@ import { relayCors } from '../relay/cors.ts';
 import { auditLine } from './audit.ts';
 import { createBackoff, type BackoffOptions } from './backoff.ts';
 import type { Pkcs11Provider, Pkcs11TokenInfo } from './module.ts';
-import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './uri.ts';
+import { formatPkcs11Uri, parsePkcs11Uri, requireSelectingAttributes, type Pkcs11Uri } from './uri.ts';
 
 export interface Pkcs11Options {
   /** The loaded module, or why it could not be loaded (then every request answers 502). */
@@ -221,6 +221,7 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
         }
         const req = readSignRequest(body);
         uri = parsePkcs11Uri(req.uri);
+        requireSelectingAttributes(uri);
         const bytes = fromBase64(req.payload);
         if (bytes === null) throw error('PKCS11_REQUEST_INVALID', '"payload" is not standard base64.', 400);
         checked = checkSigningPayload(bytes, allowed);

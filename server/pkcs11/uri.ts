@@ -8,6 +8,10 @@
  * escapes, strings that are not UTF-8, and every query attribute: the PIN never travels in a URI
  * here (`pin-value`, `pin-source`) and a request never chooses the module (`module-name`,
  * `module-path`). Vendor attributes (`x-…`) are kept but do not select anything.
+ *
+ * Signing selects a token by token/manufacturer/serial/model and a key by object/id/type only;
+ * requireSelectingAttributes refuses a URI that names a slot, the library or a vendor attribute,
+ * rather than sign with a key those attributes would not have chosen.
  */
 import { Pkcs11Error } from '../../shared/errors.ts';
 
@@ -168,4 +172,23 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
     }
   }
   return uri;
+}
+
+/** What signing selects by; the other attributes are parsed (and listed) but choose nothing. */
+const SELECTING = new Set(['token', 'manufacturer', 'serial', 'model', 'object', 'id', 'type']);
+
+/**
+ * Checks that a signing URI has no attribute signing would ignore (slot-*, library-*, x-…).
+ * @throws Pkcs11Error PKCS11_URI_INVALID (422) naming the first such attribute
+ */
+export function requireSelectingAttributes(uri: Pkcs11Uri): void {
+  const ignored = [
+    ...Object.keys(uri).filter((k) => k !== 'vendor' && !SELECTING.has(k)),
+    ...Object.keys(uri.vendor ?? {}),
+  ];
+  if (ignored.length > 0) {
+    throw invalid(
+      `The key URI gives ${ignored[0]!.slice(0, 40)}, which the server does not select a key by: name the key with token, manufacturer, serial, model, object, id and type only, as GET /pkcs11/keys lists them.`,
+    );
+  }
 }

@@ -223,6 +223,29 @@ describe('/pkcs11 routes', () => {
     }
   });
 
+  it('refuses a key URI with attributes that select nothing, naming the attribute, before the token is asked', async () => {
+    const { provider, calls } = fakeToken();
+    const lines: string[] = [];
+    const app = appWith({ provider }, lines);
+    for (const attribute of [
+      'slot-id=1',
+      'slot-description=s',
+      'slot-manufacturer=m',
+      'library-manufacturer=m',
+      'library-description=d',
+      'library-version=1',
+      'x-vendor=v',
+    ]) {
+      const res = await post(app, { uri: `${URI};${attribute}`, pin: PIN, payload });
+      const body = (await res.json()) as { code: string; message: string };
+      expect([attribute, res.status, body.code]).toEqual([attribute, 422, 'PKCS11_URI_INVALID']);
+      expect(body.message).toContain(attribute.split('=')[0]);
+    }
+    expect(calls.sign).toBe(0);
+    expect(lines.every((l) => l.endsWith(' PKCS11_URI_INVALID'))).toBe(true);
+    expect((await post(app, { uri: URI, pin: PIN, payload })).status).toBe(200);
+  });
+
   it('refuses an empty API token at creation', () => {
     expect(() => appWith({ provider: fakeToken().provider, apiToken: '' })).toThrow(/API token/);
   });
