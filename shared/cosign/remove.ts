@@ -16,7 +16,9 @@
  * Deletions run before any rewrite, so a registry that refuses DELETE (405 UNSUPPORTED, as
  * distribution with deletes disabled answers) refuses the first step and nothing changes. At the
  * end everything is read back: each removed signature is gone and every other `.sig` layer and
- * referrer is still there, byte for byte (descriptor equal, blob or manifest digest-checked).
+ * referrer is still there, byte for byte (descriptor equal, blob or manifest digest-checked; the
+ * blobs a few at a time, at most as many as the tree reads, none over a signature's size limit,
+ * which is compared by descriptor only).
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#deleting-manifests
  */
 import { ManageError, RegistryError, RelayError } from '../errors.ts';
@@ -24,6 +26,8 @@ import type { RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, type Descriptor } from '../registry/mediatypes.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer, sigTag } from './manifests.ts';
 import type { TagLock } from './sign.ts';
+import { pool } from '../pool.ts';
+import { MAX_LAYERS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';
 import { isObject, type JsonValue } from './strict-json.ts';
 import type { TreeItem, TreeNode } from './tree.ts';
 
@@ -60,6 +64,9 @@ export interface RemoveReport {
   sigManifest: 'rewritten' | 'deleted' | 'unchanged';
   fallbackIndex: 'rewritten' | 'deleted' | 'unchanged';
 }
+
+/** Read-back requests in flight at once. */
+const READ_BACK_CONCURRENCY = 6;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const noLock: TagLock = async () => async () => undefined;
@@ -262,22 +269,29 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
   for (const t of referrers) {
     if (after.referrers.some((d) => d.digest === t.digest)) problems.push(`${t.label} is still listed`);
   }
+  const keptReferrers = before.referrers.filter((r) => !referrers.some((t) => t.digest === r.digest));
+  const readBack: (() => Promise<unknown>)[] = [];
   for (const l of keptLayers) {
     if (!after.sig?.layers.some((a) => sameDescriptor(a, l))) {
       problems.push(`the .sig layer ${short(l.digest)} changed or went missing`);
       continue;
     }
-    await client.getBlob(repo, l.digest, l.size);
     report.intact++;
+    // A payload over the size a signature can have is compared by its descriptor only: the
+    // registry's sizes are not trusted to decide how much is read.
+    if (Number.isSafeInteger(l.size) && l.size >= 0 && l.size <= MAX_SIGNATURE_BLOB)
+      readBack.push(() => client.getBlob(repo, l.digest, l.size));
   }
-  for (const d of before.referrers.filter((r) => !referrers.some((t) => t.digest === r.digest))) {
+  for (const d of keptReferrers) {
     if (!after.referrers.some((a) => a.digest === d.digest)) {
       problems.push(`the referrer ${short(d.digest)} is no longer listed`);
       continue;
     }
-    await client.getManifest(repo, d.digest);
     report.intact++;
+    readBack.push(() => client.getManifest(repo, d.digest));
   }
+  // As many reads as the tree itself makes at most, a few at a time.
+  await pool(readBack.slice(0, MAX_LAYERS + MAX_REFERRERS), READ_BACK_CONCURRENCY, (read) => read());
   progress('Read back');
   if (problems.length) {
     throw new ManageError(

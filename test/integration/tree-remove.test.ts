@@ -23,7 +23,7 @@ import { inspectImage } from '../../shared/cosign/inspect.ts';
 import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/cosign/tree.ts';
 import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/cosign/remove.ts';
 import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
-import { referrersTag, sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
+import { buildSigManifest, referrersTag, sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
 import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
@@ -564,6 +564,40 @@ describe('remove', () => {
     const after = await treeOf(image);
     expect(after.root.sig.state).toBe('absent');
     expect(after.root.referrers.items.map((i) => i.kind)).toEqual(['attestation']);
+  });
+
+  it('the read-back reads no kept layer over the signature size limit, whatever size the registry states', async () => {
+    const image = await pushSampleImage(tls, 'tree/remove-big', 'v1');
+    const repo = { registry: tls.host, repository: 'tree/remove-big' };
+    const signer = await pageSigner('ec-p256-pkcs8.pem');
+    const plan = await planSigning(client, repo, image.digest);
+    await signImage({
+      client,
+      signer,
+      plan,
+      dockerReference: image.repository,
+      formats: { legacy: true, bundle: false },
+    });
+    // A layer whose descriptor claims 64 MiB (distribution checks that the blob exists, not its size).
+    const blob = await client.pushBlob(repo, new TextEncoder().encode('big'));
+    const big: Descriptor = { mediaType: MT.cosignSimpleSigning, digest: blob.digest, size: 64 * 1024 * 1024 };
+    const sig = await client.getManifest(repo, sigTag(image.digest));
+    const { manifest, config } = buildSigManifest([...(sig.json.layers as Descriptor[]), big]);
+    await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
+    await client.putManifest(repo, sigTag(image.digest), manifest, MT.ociManifest);
+
+    const tree = await buildTree(client, { image: image.ref, key: signer.spki });
+    expect(tree.root.sig.items.map((i) => i.verdict.state)).toEqual(['verified', 'fails']);
+    const report = await removeSignatures({
+      client,
+      repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, tree.root.sig.items[0]!)],
+      settleDelay: () => 50,
+    });
+    expect(report).toMatchObject({ sigManifest: 'rewritten', intact: 1 });
+    const after = await client.getManifest(repo, sigTag(image.digest));
+    expect(after.json.layers).toEqual([big]);
   });
 
   it("a referrer about another image, listed in this image's fallback index, is shown but never removed", async () => {
