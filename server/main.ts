@@ -19,6 +19,12 @@ import { serveApp } from './serve.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
+// The PKCS#11 secrets are read once and taken out of the environment before anything else runs,
+// so no child process (a PKCS#11 module's helper, a tool run later) inherits them.
+const pkcs11Secrets = { apiToken: process.env.PKCS11_API_TOKEN ?? '', pin: process.env.PKCS11_PIN };
+delete process.env.PKCS11_API_TOKEN;
+delete process.env.PKCS11_PIN;
+
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 // STATIC_ROOT: another build of the page (e.g. `vite build --outDir …`), default dist/.
@@ -76,7 +82,7 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
 let pkcs11: Pkcs11Options | undefined;
 const pkcs11Module = process.env.PKCS11_MODULE ?? '';
 if (pkcs11Module !== '') {
-  const apiToken = process.env.PKCS11_API_TOKEN ?? '';
+  const { apiToken } = pkcs11Secrets;
   if (!isAbsolute(pkcs11Module)) {
     console.error(`PKCS11_MODULE must be an absolute path to a PKCS#11 module, not "${pkcs11Module}".`);
     process.exit(2);
@@ -95,7 +101,7 @@ if (pkcs11Module !== '') {
     console.error(`pkcs11: ${why} /pkcs11/* will answer 502 PKCS11_MODULE_FAILED.`);
     return e;
   });
-  const pin = process.env.PKCS11_PIN;
+  const { pin } = pkcs11Secrets;
   pkcs11 = { provider, apiToken, ...(pin !== undefined && pin !== '' ? { pin } : {}) };
   if (!(provider instanceof Pkcs11Error)) {
     console.log(

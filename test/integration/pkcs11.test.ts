@@ -499,8 +499,19 @@ describe('server/main.ts with PKCS11_MODULE', () => {
   afterAll(() => rm(dist, { recursive: true, force: true }));
 
   /** Starts the server; resolves with its port once it listens, or with its exit code and output. */
-  function start(env: Record<string, string>): Promise<{ port?: number; code?: number; output: string; stop(): void }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  function start(
+    env: Record<string, string>,
+    preload: string[] = [],
+  ): Promise<{
+    port?: number;
+    code?: number;
+    output: string;
+    /** All output so far (`output` is what there was when it started or exited). */
+    read(): string;
+    signal(sig: NodeJS.Signals): void;
+    stop(): void;
+  }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...preload, 'server/main.ts'], {
       env: {
         PATH: process.env['PATH'] ?? '/usr/bin:/bin',
         PORT: '0',
@@ -514,14 +525,16 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     let output = '';
     return new Promise((resolve) => {
       const stop = () => child.kill('SIGTERM');
+      const read = () => output;
+      const signal = (sig: NodeJS.Signals) => child.kill(sig);
       const onData = (b: Buffer) => {
         output += b.toString();
         const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-        if (m) resolve({ port: Number(m[1]), output, stop });
+        if (m) resolve({ port: Number(m[1]), output, read, signal, stop });
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      child.on('exit', (code) => resolve({ code: code ?? -1, output, stop }));
+      child.on('exit', (code) => resolve({ code: code ?? -1, output, read, signal, stop }));
     });
   }
 
@@ -532,6 +545,34 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     const relative = await start({ PKCS11_MODULE: 'libsofthsm2.so', PKCS11_API_TOKEN: API_TOKEN });
     expect(relative.code).toBe(2);
     expect(relative.output).toMatch(/absolute path/);
+  });
+
+  it('takes PKCS11_API_TOKEN and PKCS11_PIN out of its environment once read, so no child inherits them', async () => {
+    // A preload answers SIGUSR2 with the PKCS11_* names left in process.env, as a child would inherit it.
+    const probe = `data:text/javascript,process.on('SIGUSR2',()=>console.log('env-left:'+JSON.stringify(Object.keys(process.env).filter((k)=>k.startsWith('PKCS11_')))))`;
+    const s = await start(
+      { PKCS11_MODULE: hsm.module, SOFTHSM2_CONF: hsm.conf, PKCS11_API_TOKEN: API_TOKEN, PKCS11_PIN: PIN },
+      ['--import', probe],
+    );
+    try {
+      expect(s.port, s.output).toBeDefined();
+      const left = new Promise<string>((resolve) => {
+        const timer = setInterval(() => {
+          const m = /env-left:(\[.*\])/.exec(s.read());
+          if (m) {
+            clearInterval(timer);
+            resolve(m[1]!);
+          }
+        }, 20);
+      });
+      s.signal('SIGUSR2');
+      expect(JSON.parse(await left)).toEqual(['PKCS11_MODULE']);
+      // Still configured from what it read: the server PIN signs without one in the request.
+      const listed = await fetch(`http://127.0.0.1:${s.port}/pkcs11/keys`, { headers: headers() });
+      expect(((await listed.json()) as { pinConfigured: boolean }).pinConfigured).toBe(true);
+    } finally {
+      s.stop();
+    }
   });
 
   it('starts with a module that is not one, says why, and answers 502 PKCS11_MODULE_FAILED', async () => {
