@@ -122,10 +122,12 @@ function readSignRequest(body: unknown): SignRequest {
 
 /**
  * The /pkcs11 routes, for `app.route('/pkcs11', createPkcs11Routes(...))`.
- * @throws Error at creation when the API token is empty
+ * @throws Pkcs11Error PKCS11_NOT_CONFIGURED at creation when the API token is empty
  */
 export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions = {}): Hono {
-  if (options.apiToken === '') throw new Error('The PKCS#11 endpoint needs an API token (PKCS11_API_TOKEN).');
+  if (options.apiToken === '') {
+    throw error('PKCS11_NOT_CONFIGURED', 'The PKCS#11 endpoint needs an API token (PKCS11_API_TOKEN).', 500);
+  }
   const expected = tokenDigest(options.apiToken);
   const serverPin = options.pin !== undefined && options.pin !== '' ? options.pin : undefined;
   const backoff = createBackoff(options.backoff);

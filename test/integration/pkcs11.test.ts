@@ -539,12 +539,16 @@ describe('server/main.ts with PKCS11_MODULE', () => {
   }
 
   it('refuses to start without PKCS11_API_TOKEN, or with a relative module path', async () => {
+    // Exit status 2 (a configuration error) is what a supervisor acts on; the sentence says which.
     const noToken = await start({ PKCS11_MODULE: hsm.module, SOFTHSM2_CONF: hsm.conf });
-    expect(noToken.code).toBe(2);
+    expect([noToken.code, noToken.port]).toEqual([2, undefined]);
     expect(noToken.output).toMatch(/PKCS11_API_TOKEN must be too/);
+    const shortToken = await start({ PKCS11_MODULE: hsm.module, SOFTHSM2_CONF: hsm.conf, PKCS11_API_TOKEN: 'short' });
+    expect([shortToken.code, shortToken.port]).toEqual([2, undefined]);
+    expect(shortToken.output).toMatch(/PKCS11_API_TOKEN must be too/);
     const relative = await start({ PKCS11_MODULE: 'libsofthsm2.so', PKCS11_API_TOKEN: API_TOKEN });
-    expect(relative.code).toBe(2);
-    expect(relative.output).toMatch(/absolute path/);
+    expect([relative.code, relative.port]).toEqual([2, undefined]);
+    expect(relative.output).toMatch(/PKCS11_MODULE must be an absolute path/);
   });
 
   it('takes PKCS11_API_TOKEN and PKCS11_PIN out of its environment once read, so no child inherits them', async () => {

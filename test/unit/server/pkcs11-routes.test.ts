@@ -247,7 +247,14 @@ describe('/pkcs11 routes', () => {
   });
 
   it('refuses an empty API token at creation', () => {
-    expect(() => appWith({ provider: fakeToken().provider, apiToken: '' })).toThrow(/API token/);
+    let thrown: unknown;
+    try {
+      appWith({ provider: fakeToken().provider, apiToken: '' });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(Pkcs11Error);
+    expect((thrown as Pkcs11Error).code).toBe('PKCS11_NOT_CONFIGURED');
   });
 
   it('after three wrong PINs answers 429 with Retry-After and does not ask the token', async () => {
