@@ -125,7 +125,11 @@ test('copy a signed image to the embedded registry: progress over bytes, "Copied
     expect(v.code, `${tool}: ${v.stderr}`).toBe(0);
   }
 
-  // The verification link of the copy verifies on the Verify page.
+  // The verification link of the copy verifies on the Verify page, with the key and identity the
+  // copy was verified with, even once the form has been changed since.
+  await page.getByLabel('Public key').fill('');
+  await page.getByLabel('Source image').fill('elsewhere.test/other/image:v1');
+  await expect(page.getByText(/ECDSA P-256, fingerprint/)).toHaveCount(0);
   await page.getByRole('link', { name: 'Verification link for the copy' }).click();
   await expect(status(page).filter({ hasText: /^(Verified|Not verified)/ })).toContainText(/^Verified/, {
     timeout: 60_000,

@@ -21,7 +21,8 @@ import { readPublicKeyText } from '../public-key.ts';
 export type CopyStatus =
   | { state: 'idle' }
   | { state: 'working'; progress: CopyProgress }
-  | { state: 'done'; result: CopyResult }
+  /** `verifiedWith`: the key and identity rule the copy was verified with, for its link. */
+  | { state: 'done'; result: CopyResult; verifiedWith: { spki: Uint8Array; identity?: IdentityRule } | null }
   | { state: 'error'; code: string; message: string };
 
 /** '' : the pasted "Public key" field (empty: no verification); otherwise a Keys page key id. */
@@ -107,17 +108,19 @@ export class CopyPage {
 
   readonly result = $derived(this.status.state === 'done' ? this.status.result : null);
 
-  /** A verification link for the copy (pinned to its digest), when it was verified with a key. */
+  /**
+   * A verification link for the copy (pinned to its digest), with the key and identity it was
+   * verified with: editing the form afterwards does not change what the link checks.
+   */
   readonly link = $derived.by((): string | null => {
-    const r = this.result;
-    const k = this.key;
-    if (!r?.verification || !k?.ok) return null;
+    if (this.status.state !== 'done') return null;
+    const { result: r, verifiedWith: v } = this.status;
+    if (!r.verification || !v) return null;
     try {
-      const rule = this.identityRule();
       return verificationLink(this.#origin, {
-        image: `${r.destination.replace(/:[^/:]+$/, '')}@${r.digest}`,
-        spki: k.spki,
-        ...(rule ? { identity: rule } : {}),
+        image: `${repositoryName(parseReference(r.destination))}@${r.digest}`,
+        spki: v.spki,
+        ...(v.identity ? { identity: v.identity } : {}),
       });
     } catch {
       return null;
@@ -146,18 +149,19 @@ export class CopyPage {
         progress: { bytesDone: 0, bytesTotal: 0, step: 'planning', item: 'Reading the source' },
       };
       const identity = this.identityRule();
+      const verify = key?.ok ? { spki: key.spki, ...(identity ? { identity } : {}) } : null;
       const result = await copyImage({
         client: this.#session.client,
         source: this.source,
         destination: this.destination,
         ...(this.#lock ? { lock: this.#lock } : {}),
-        ...(key?.ok ? { verify: { spki: key.spki, ...(identity ? { identity } : {}) } } : {}),
+        ...(verify ? { verify } : {}),
         signal: abort.signal,
         onProgress: (progress) => {
           if (this.#abort === abort) this.status = { state: 'working', progress };
         },
       });
-      if (this.#abort === abort) this.status = { state: 'done', result };
+      if (this.#abort === abort) this.status = { state: 'done', result, verifiedWith: verify };
     } catch (e) {
       if (this.#abort === abort) this.status = { state: 'error', ...describeError(e) };
     }
