@@ -6,8 +6,11 @@
  * cosign builds it), or deletes the manifest by digest when it was the last layer. That rewrite is
  * a read-modify-write as signing's append is (sign.ts), serialised per tag through the same lock
  * (the relay's) and read back at once and after a random delay: a removed layer that came back
- * (a concurrent signer that had read it) is removed again, another layer that went missing is
- * put back, a bounded number of times.
+ * (a concurrent signer that had read it) is removed again, a bounded number of times. Each
+ * rewrite writes the tag as it is now minus our targets, so it never drops another's layer it
+ * read; a layer of someone else that vanishes meanwhile is never put back — that is their removal,
+ * and signing's append (sign.ts) follows the same rule for what was there at its first read — and
+ * it is named in the report as gone meanwhile instead of counted intact.
  *
  * A bundle signature is its own referrer manifest: removing it deletes that manifest by digest,
  * and where the referrers tag schema's index (`sha256-<hex>`) lists it, rewrites the index without
@@ -60,6 +63,8 @@ export interface RemoveReport {
   removed: string[];
   /** Other signatures and referrers read back intact. */
   intact: number;
+  /** Other signatures and referrers that were there before and another writer removed meanwhile. */
+  vanished: string[];
   /** What happened to the `.sig` manifest and the referrers tag schema's index. */
   sigManifest: 'rewritten' | 'deleted' | 'unchanged';
   fallbackIndex: 'rewritten' | 'deleted' | 'unchanged';
@@ -174,10 +179,11 @@ async function snapshot(client: RegistryClient, repo: RepoRef, subject: string):
 
 /**
  * Removes the given signatures of one manifest and checks that every other one stayed.
- * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND (a target is not there), MANAGE_DELETE_REFUSED
- *   (the registry refuses DELETE; says what, if anything, was removed before), MANAGE_REMOVE_LOST
- *   (concurrent writers kept undoing the removal, or the read-back found another signature
- *   changed); RegistryError/RelayError from the registry.
+ * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND (a target is not there, or a referrer target is
+ *   about another manifest), MANAGE_DELETE_REFUSED (the registry refuses DELETE; says what, if
+ *   anything, was removed before), MANAGE_REMOVE_LOST (concurrent writers kept undoing the
+ *   removal, or the read-back found another signature changed); RegistryError/RelayError from the
+ *   registry.
  */
 export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> {
   const { client, repo, subject } = o;
@@ -226,7 +232,13 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
   const isTarget = (l: Descriptor): boolean => legacy.some((t) => sameSignatureLayer(l, t.layer));
   const keptLayers = (before.sig?.layers ?? []).filter((l) => !isTarget(l));
   const removed: string[] = [];
-  const report: RemoveReport = { removed, intact: 0, sigManifest: 'unchanged', fallbackIndex: 'unchanged' };
+  const report: RemoveReport = {
+    removed,
+    intact: 0,
+    vanished: [],
+    sigManifest: 'unchanged',
+    fallbackIndex: 'unchanged',
+  };
 
   // Deletions first: a registry that refuses DELETE refuses before anything has changed.
   if (legacy.length && keptLayers.length === 0) {
@@ -273,7 +285,10 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
   const readBack: (() => Promise<unknown>)[] = [];
   for (const l of keptLayers) {
     if (!after.sig?.layers.some((a) => sameDescriptor(a, l))) {
-      problems.push(`the .sig layer ${short(l.digest)} changed or went missing`);
+      // Gone (our rewrites keep every layer they read): another writer removed it.
+      if (!after.sig?.layers.some((a) => sameSignatureLayer(a, l)))
+        report.vanished.push(`.sig layer ${short(l.digest)}`);
+      else problems.push(`the .sig layer ${short(l.digest)} changed`);
       continue;
     }
     report.intact++;
@@ -284,7 +299,8 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
   }
   for (const d of keptReferrers) {
     if (!after.referrers.some((a) => a.digest === d.digest)) {
-      problems.push(`the referrer ${short(d.digest)} is no longer listed`);
+      // Our index rewrites keep every entry they read: another writer removed it.
+      report.vanished.push(`referrer ${short(d.digest)}`);
       continue;
     }
     report.intact++;
@@ -312,17 +328,14 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
 
   /** Rewrites `.sig` without the targets, until two read-backs agree (see the header). */
   async function rewriteSig(): Promise<void> {
-    const ok = (layers: Descriptor[]): boolean =>
-      !layers.some(isTarget) && keptLayers.every((k) => layers.some((l) => sameSignatureLayer(l, k)));
+    // Done when none of our targets is there; what else is there is others' business (see the header).
+    const ok = (layers: Descriptor[]): boolean => !layers.some(isTarget);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await withSigLock(async () => {
         const current = await readTag(client, repo, tag);
         const layers = listOf(current?.json, 'layers');
         if (ok(layers)) return;
-        const next = [
-          ...layers.filter((l) => !isTarget(l)),
-          ...keptLayers.filter((k) => !layers.some((l) => sameSignatureLayer(l, k))),
-        ];
+        const next = layers.filter((l) => !isTarget(l));
         if (next.length === 0) {
           if (current) {
             try {

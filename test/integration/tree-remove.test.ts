@@ -521,6 +521,51 @@ describe('remove', () => {
     }
   });
 
+  it('two removals at once, of two different signatures: neither puts back what the other removed', async () => {
+    const image = await pushSampleImage(tls, 'tree/remove-two', 'v1');
+    const repo = { registry: tls.host, repository: 'tree/remove-two' };
+    const signers = await Promise.all(
+      ['ec-p256-pkcs8.pem', 'ec-p384-pkcs8.pem', 'rsa-2048-pkcs8.pem'].map((f) => pageSigner(f)),
+    );
+    const plan = await planSigning(client, repo, image.digest);
+    for (const signer of signers) {
+      await signImage({
+        client,
+        signer,
+        plan,
+        dockerReference: image.repository,
+        formats: { legacy: true, bundle: false },
+      });
+    }
+    const knownKeys = signers.map((s, i) => ({ name: `s${i}`, spki: s.spki, source: 'trusted' as const }));
+    const tree = await buildTree(client, { image: image.ref, knownKeys });
+    const [first, second] = [bySigner(tree.root, signers[0]!.hex, 'sig'), bySigner(tree.root, signers[1]!.hex, 'sig')];
+    // The second removal starts while the first waits between its two read-backs.
+    let other: Promise<unknown> | null = null;
+    const mine = await removeSignatures({
+      client,
+      repo,
+      subject: tree.digest,
+      targets: [targetOf(tree.root, first)],
+      settleDelay: () => {
+        other ??= removeSignatures({
+          client,
+          repo,
+          subject: tree.digest,
+          targets: [targetOf(tree.root, second)],
+          settleDelay: () => 50,
+        });
+        return 1500;
+      },
+    });
+    const theirs = await other;
+    const after = await buildTree(client, { image: image.ref, knownKeys });
+    expect(after.root.sig.items.map((i) => i.signer?.name)).toEqual(['s2']);
+    expect(mine.vanished).toEqual([`.sig layer ${second.layer!.digest.slice(0, 19)}…`]);
+    expect(mine).toMatchObject({ sigManifest: 'rewritten', intact: 1 });
+    expect(theirs).toMatchObject({ sigManifest: 'rewritten', intact: 1, vanished: [] });
+  });
+
   it('all signatures: cosign 2.5 and 3.1 find none; an attestation stays', async () => {
     const image = await threeTimesSigned('tree/remove-all');
     const predicate = join(home.dir, 'predicate-all.json');

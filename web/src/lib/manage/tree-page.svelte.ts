@@ -193,7 +193,10 @@ export class TreePage {
       });
       const removed = report.removed.length;
       await this.run(
-        `Removed ${removed} signature${removed === 1 ? '' : 's'} from ${pending.where}; ${report.intact} other object${report.intact === 1 ? '' : 's'} read back intact.`,
+        `Removed ${removed} signature${removed === 1 ? '' : 's'} from ${pending.where}; ${report.intact} other object${report.intact === 1 ? '' : 's'} read back intact.` +
+          (report.vanished.length
+            ? ` Removed meanwhile by another writer, and not put back: ${report.vanished.join(', ')}.`
+            : ''),
       );
     } catch (e) {
       const d = describeError(e);
