@@ -817,6 +817,12 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
     const list = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
       (d) => isRecord(d) && typeof d.digest === 'string' && isSha256Digest(d.digest),
     );
+    if (list.length > MAX_PLATFORMS) {
+      root.errors.push({
+        code: 'VERIFY_TOO_MANY',
+        message: `The index lists ${list.length} platform manifests; this page reads the first ${MAX_PLATFORMS}.`,
+      });
+    }
     for (const c of list.slice(0, MAX_PLATFORMS)) {
       const mt = typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest;
       root.children.push(newNode(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));

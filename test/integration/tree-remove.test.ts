@@ -903,6 +903,22 @@ describe('a registry that serves malformed signature layers', () => {
     expect(items[2]!.verdict.reason).toMatch(/is not a descriptor/);
   });
 
+  it('an index with more platforms than the tree reads says so on the index', async () => {
+    const manifests = Array.from({ length: 70 }, (_, i) => ({
+      mediaType: MT.ociManifest,
+      digest: `sha256:${createHash('sha256').update(`platform ${i}`).digest('hex')}`,
+      size: 100,
+      platform: { os: 'linux', architecture: `arch${i}` },
+    }));
+    crafted.set('/v2/malformed/wide/manifests/v1', { schemaVersion: 2, mediaType: MT.ociIndex, manifests });
+    const tree = await buildTree(plain, { image: `${host}/malformed/wide:v1` });
+    expect(tree.root.children).toHaveLength(64);
+    expect(tree.root.errors).toContainEqual({
+      code: 'VERIFY_TOO_MANY',
+      message: 'The index lists 70 platform manifests; this page reads the first 64.',
+    });
+  });
+
   it('inspect never puts a digest from the registry that is not sha256:<hex> into a request path', async () => {
     const image = await pushSampleImage({ host }, 'malformed/evil', 'v1');
     const repo = { registry: host, repository: 'malformed/evil' };
