@@ -7,15 +7,16 @@
  *
  * - Digests are preserved: every manifest is pushed byte for byte as the source served it. The
  *   one exception is a `.sig` (or `.att`) tag the destination already has: its layers are merged
- *   with the source's, none twice, as signing appends (shared/cosign/sign.ts), instead of
- *   overwriting someone's signatures.
+ *   with the source's, none twice, with signing's own appendSafely (shared/cosign/sign.ts: lock
+ *   per attempt, read back at once and after a settle delay, retried), instead of overwriting
+ *   someone's signatures.
  * - Blobs stream: each is read from the source's response as it arrives, hashed on the way, and
  *   sent in bounded chunks (`PATCH` with Content-Range, then `PUT ?digest=`), so no blob is ever
  *   held whole; within one registry a blob is mounted from the source repository instead.
  * - Resumable: every blob and manifest is looked up on the destination first and skipped when
  *   there, so a copy that stopped half-way finishes when run again, with nothing duplicated.
  * - On a destination without the referrers API the referrers tag schema's index (`sha256-<hex>`)
- *   is kept up to date, entries merged, none twice.
+ *   is kept up to date, entries merged, none twice, the same way.
  * - The destination tag moves last, so it never points at a copy whose signatures are missing.
  *
  * With a public key, the copy is then verified on the destination with verifyImage (verify.ts):
@@ -36,7 +37,7 @@ import {
 import { pool } from '../pool.ts';
 import { describeIdentityRule, type IdentityRule } from './identity.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer } from './manifests.ts';
-import type { TagLock } from './sign.ts';
+import { appendSafely, descriptorsOf, readTag, type TagLock } from './sign.ts';
 import { MAX_PLATFORMS, MAX_REFERRERS, verifyImage, type VerificationResult } from './verify.ts';
 
 const MiB = 1024 * 1024;
@@ -92,6 +93,8 @@ export interface CopyOptions {
   concurrency?: number;
   /** Serialises the read-modify-write of a `.sig` or fallback index per tag (the relay's lock). */
   lock?: TagLock;
+  /** Milliseconds before the second read-back of a merged tag (default: random 100–400 ms, as signing). */
+  settleDelay?: () => number;
   /** Verify the copy with this public key (SubjectPublicKeyInfo DER) once it is complete. */
   verify?: { spki: Uint8Array; identity?: IdentityRule };
   signal?: AbortSignal;
@@ -207,12 +210,6 @@ function unique(list: Descriptor[]): Descriptor[] {
 
 function isImageManifest(mediaType: string): boolean {
   return isManifestMediaType(mediaType) && !isIndexMediaType(mediaType);
-}
-
-/** Entries of a manifest already checked (the source's) or not ours to judge (the destination's). */
-function listed(json: Record<string, unknown>, field: 'layers' | 'manifests'): Descriptor[] {
-  const list = json[field];
-  return Array.isArray(list) ? (list as Descriptor[]).filter((d) => typeof d?.digest === 'string') : [];
 }
 
 function isNotFound(e: unknown): boolean {
@@ -484,12 +481,6 @@ async function streamBlob(
   }
 }
 
-/** The layers of `current` plus those of `incoming` it lacks; null when it lacks none. */
-function mergeLayers(current: Descriptor[], incoming: Descriptor[]): Descriptor[] | null {
-  const missing = incoming.filter((l) => !current.some((c) => sameSignatureLayer(c, l)));
-  return missing.length === 0 ? null : [...current, ...missing];
-}
-
 const noLock: TagLock = async () => async () => undefined;
 
 /**
@@ -539,6 +530,29 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
     group[item.outcome]++;
   };
   let destVia: 'api' | 'tag-schema' | null = null;
+  /**
+   * Puts `ours` into a tag's list with sign.ts's appendSafely (lock per attempt, read back at once
+   * and after a settle delay, retried); the last manifest written, or null when none was needed.
+   */
+  const mergeInto = async (
+    key: string,
+    ours: Descriptor[],
+    same: (a: Descriptor, b: Descriptor) => boolean,
+    field: 'layers' | 'manifests',
+    tagName: string,
+    write: (entries: Descriptor[]) => Promise<{ digest: string; size: number }>,
+  ): Promise<{ digest: string; size: number } | null> => {
+    let written: { digest: string; size: number } | null = null;
+    await appendSafely(
+      { lock, ...(o.settleDelay ? { settleDelay: o.settleDelay } : {}) },
+      key,
+      async () => descriptorsOf(await readTag(client, dst, tagName), field),
+      async (entries) => void (written = await write(entries)),
+      ours,
+      same,
+    );
+    return written;
+  };
 
   try {
     // 1. Blobs: image layers and configs, and the blobs of signatures, attestations and referrers.
@@ -607,10 +621,11 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
       checkAbort(o.signal);
       report(a.tag);
       bytesDone += a.manifest.bytes.length;
+      const srcDesc = a.manifest.descriptor;
       const release = await lock(`${dst.registry}/${dst.repository}:${a.tag}`);
+      let there: Manifest | null;
       try {
-        const there = await readOptional(client, dst, a.tag);
-        const srcDesc = a.manifest.descriptor;
+        there = await readOptional(client, dst, a.tag);
         if (there?.descriptor.digest === srcDesc.digest) {
           record({ kind: 'attachment', digest: srcDesc.digest, size: srcDesc.size, outcome: 'skipped', what: a.tag });
           continue;
@@ -621,37 +636,44 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
           record({ kind: 'attachment', digest: srcDesc.digest, size: srcDesc.size, outcome: 'copied', what: a.tag });
           continue;
         }
-        const merged = mergeLayers(listed(there.json, 'layers'), listed(a.manifest.json, 'layers'));
-        if (!merged) {
-          record({
-            kind: 'attachment',
-            digest: there.descriptor.digest,
-            size: there.descriptor.size,
-            outcome: 'skipped',
-            what: `${a.tag} (holds every source layer)`,
-          });
-          continue;
-        }
-        const built = buildSigManifest(merged);
-        await client.pushBlob(dst, built.config, { mediaType: MT.ociConfig });
-        const written = await client.putManifest(dst, a.tag, built.manifest, MT.ociManifest);
-        const back = await client.getManifest(dst, a.tag);
-        if (mergeLayers(listed(back.json, 'layers'), merged)) {
-          throw new ManageError(
-            'MANAGE_COPY_INCOMPLETE',
-            `Another writer replaced ${a.tag} on ${dst.registry}/${dst.repository} while it was being merged.`,
-          );
-        }
-        record({
-          kind: 'attachment',
-          digest: written,
-          size: built.manifest.length,
-          outcome: 'merged',
-          what: `${a.tag} (${merged.length - listed(there.json, 'layers').length} layers added to ${listed(there.json, 'layers').length})`,
-        });
       } finally {
         await release();
       }
+      // Appended to as signing appends: under the lock per attempt, read back twice, retried.
+      const before = descriptorsOf(there.json, 'layers');
+      const ours = descriptorsOf(a.manifest.json, 'layers');
+      const adding = ours.filter((l) => !before.some((b) => sameSignatureLayer(b, l))).length;
+      const written = await mergeInto(
+        `${dst.registry}/${dst.repository}:${a.tag}`,
+        ours,
+        sameSignatureLayer,
+        'layers',
+        a.tag,
+        async (layers) => {
+          const built = buildSigManifest(layers);
+          await client.pushBlob(dst, built.config, { mediaType: MT.ociConfig });
+          return {
+            digest: await client.putManifest(dst, a.tag, built.manifest, MT.ociManifest),
+            size: built.manifest.length,
+          };
+        },
+      );
+      record(
+        written
+          ? {
+              kind: 'attachment',
+              ...written,
+              outcome: 'merged',
+              what: `${a.tag} (${adding} layers added to ${before.length})`,
+            }
+          : {
+              kind: 'attachment',
+              digest: there.descriptor.digest,
+              size: there.descriptor.size,
+              outcome: 'skipped',
+              what: `${a.tag} (holds every source layer)`,
+            },
+      );
     }
 
     // 4. Referrers: each manifest by digest, then the fallback index where the destination needs one.
@@ -688,47 +710,46 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
         continue;
       }
       const fallbackTag = referrersTag(subject);
-      const release = await lock(`${dst.registry}/${dst.repository}:${fallbackTag}`);
-      try {
-        const there = await readOptional(client, dst, fallbackTag);
-        const entries = there ? listed(there.json, 'manifests') : [];
-        const missing = jobs
-          .map((j) => ({
-            ...j.descriptor,
-            mediaType: j.manifest.descriptor.mediaType,
-            size: j.manifest.descriptor.size,
-          }))
-          .filter((j) => !entries.some((e) => e.digest === j.digest));
-        if (missing.length === 0) {
-          record({
-            kind: 'referrers-index',
-            digest: there!.descriptor.digest,
-            size: there!.descriptor.size,
-            outcome: 'skipped',
-            what: fallbackTag,
-          });
-          continue;
-        }
-        const index = buildReferrersIndex([...entries, ...missing]);
-        const written = await client.putManifest(dst, fallbackTag, index, MT.ociIndex);
-        const back = await client.getManifest(dst, fallbackTag);
-        const backEntries = listed(back.json, 'manifests');
-        if (missing.some((m) => !backEntries.some((e) => e.digest === m.digest))) {
-          throw new ManageError(
-            'MANAGE_COPY_INCOMPLETE',
-            `Another writer replaced ${fallbackTag} on ${dst.registry}/${dst.repository} while it was being updated.`,
-          );
-        }
+      const ours = jobs.map((j) => ({
+        ...j.descriptor,
+        mediaType: j.manifest.descriptor.mediaType,
+        size: j.manifest.descriptor.size,
+      }));
+      const there = await readOptional(client, dst, fallbackTag);
+      const missing = ours.filter(
+        (j) => !descriptorsOf(there?.json ?? null, 'manifests').some((e) => e.digest === j.digest),
+      );
+      const written =
+        missing.length === 0
+          ? null
+          : await mergeInto(
+              `${dst.registry}/${dst.repository}:${fallbackTag}`,
+              ours,
+              (x, y) => x.digest === y.digest,
+              'manifests',
+              fallbackTag,
+              async (entries) => {
+                const index = buildReferrersIndex(entries);
+                return { digest: await client.putManifest(dst, fallbackTag, index, MT.ociIndex), size: index.length };
+              },
+            );
+      if (!written) {
+        const now = there ?? (await client.getManifest(dst, fallbackTag));
         record({
           kind: 'referrers-index',
-          digest: written,
-          size: index.length,
-          outcome: there ? 'merged' : 'copied',
-          what: `${fallbackTag} (${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} added)`,
+          digest: now.descriptor.digest,
+          size: now.descriptor.size,
+          outcome: 'skipped',
+          what: fallbackTag,
         });
-      } finally {
-        await release();
+        continue;
       }
+      record({
+        kind: 'referrers-index',
+        ...written,
+        outcome: there ? 'merged' : 'copied',
+        what: `${fallbackTag} (${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} added)`,
+      });
     }
 
     // 5. The tag, last: it points at the copy only once everything above is there.

@@ -155,8 +155,12 @@ async function withRetries<T>(o: SignOptions, fn: () => Promise<T>): Promise<T> 
   }
 }
 
-/** Reads a tag's manifest, or null when the tag does not exist. */
-async function readTag(client: RegistryClient, repo: RepoRef, tag: string): Promise<Record<string, unknown> | null> {
+/** Reads a tag's manifest, or null when the tag does not exist. @throws RegistryError but REGISTRY_NOT_FOUND */
+export async function readTag(
+  client: RegistryClient,
+  repo: RepoRef,
+  tag: string,
+): Promise<Record<string, unknown> | null> {
   try {
     return (await client.getManifest(repo, tag)).json;
   } catch (e) {
@@ -165,22 +169,29 @@ async function readTag(client: RegistryClient, repo: RepoRef, tag: string): Prom
   }
 }
 
-function descriptorsOf(json: Record<string, unknown> | null, field: 'layers' | 'manifests'): Descriptor[] {
+/** The entries of a manifest's `layers` or `manifests` that name a digest (others are not ours to judge). */
+export function descriptorsOf(json: Record<string, unknown> | null, field: 'layers' | 'manifests'): Descriptor[] {
   const list = json?.[field];
   return Array.isArray(list) ? (list.filter((d) => typeof d?.digest === 'string') as Descriptor[]) : [];
 }
 
+/** The options of {@link appendSafely}: the lock, the settle delay and the attempts (as {@link SignOptions}). */
+export type AppendOptions = Pick<SignOptions, 'lock' | 'settleDelay' | 'maxAttempts'>;
+
 /**
  * Read-modify-write of a list-of-descriptors manifest (the `.sig` layers or the fallback index
- * entries), made as safe as a registry without conditional writes allows. `same` says when two
- * entries are the same; `write` pushes a manifest holding exactly the given entries.
+ * entries), made as safe as a registry without conditional writes allows: `ours` end up in the
+ * tag, each once. `same` says when two entries are the same; `write` pushes a manifest holding
+ * exactly the given entries. Also used by copy.ts to merge a source's signatures into a tag.
+ * @throws SignatureError SIGNATURE_WRITE_LOST when other writers kept overwriting the tag;
+ *   RegistryError (not retryable) and RelayError from the registry.
  */
-async function appendSafely(
-  o: SignOptions,
+export async function appendSafely(
+  o: AppendOptions,
   key: string,
   read: () => Promise<Descriptor[]>,
   write: (entries: Descriptor[]) => Promise<void>,
-  ours: Descriptor,
+  ours: Descriptor[],
   same: (a: Descriptor, b: Descriptor) => boolean,
 ): Promise<void> {
   const lock = o.lock ?? noLock;
@@ -189,7 +200,8 @@ async function appendSafely(
   // Entries to keep in the tag: ours, and others' that appeared while we worked and then vanished
   // (a concurrent signer's write lost to a third writer). What was there at our first read and
   // later goes is not put back: that is a removal (shared/cosign/remove.ts), not a lost write.
-  const known: Descriptor[] = [ours];
+  const known: Descriptor[] = [];
+  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
   let initial: Descriptor[] | null = null;
   const remember = (list: Descriptor[]): void => {
     if (initial === null) initial = list;
@@ -295,7 +307,7 @@ async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTar
       await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
       await client.putManifest(repo, tag, manifest, MT.ociManifest);
     },
-    layer,
+    [layer],
     sameSignatureLayer,
   );
   return { layer, tag };
@@ -334,7 +346,7 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
     async (entries) => {
       await client.putManifest(repo, tag, buildReferrersIndex(entries), MT.ociIndex);
     },
-    entry,
+    [entry],
     (a, b) => a.digest === b.digest,
   );
   return { referrer: pushed.digest, via: 'tag-schema' };

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { copyImage } from '../../shared/cosign/copy.ts';
+import { buildSigManifest, sameSignatureLayer, sigLayer, sigTag } from '../../shared/cosign/manifests.ts';
+import type { Descriptor } from '../../shared/registry/mediatypes.ts';
 import { utf8 } from '../../shared/encoding/base64.ts';
 import { ManageError } from '../../shared/errors.ts';
 import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
@@ -26,6 +28,10 @@ let dst: EmbeddedRegistry;
 let corrupt: string | null = null;
 /** Serves this blob with a Content-Length header that cannot be compared with its size. */
 let oddLength: { digest: string; headers: Record<string, string> } | null = null;
+/** After the destination's tag is written, the next read of it is followed by another writer putting `restore` back. */
+let race: { tag: string; restore: Uint8Array; written: boolean } | null = null;
+/** The destination answers the first PUT of this tag with 500. */
+let refuseTagOnce: string | null = null;
 /** Serves this blob from the source in 16 KiB pieces, a few ms apart (a slow source). */
 let slow: string | null = null;
 /** The destination answers this PATCH (1-based, counted from when it is set) with 500. */
@@ -68,7 +74,28 @@ const fetchBoth: typeof fetch = async (input, init) => {
   if (host === DST && failPatch && req.method === 'PATCH' && ++failPatch.seen === failPatch.nth) {
     return new Response('{"errors":[{"code":"UNKNOWN","message":"disk full"}]}', { status: 500 });
   }
+  const path = new URL(req.url).pathname;
+  if (host === DST && refuseTagOnce && req.method === 'PUT' && path.endsWith(`/manifests/${refuseTagOnce}`)) {
+    refuseTagOnce = null;
+    return new Response('{"errors":[{"code":"UNKNOWN","message":"try again"}]}', { status: 500 });
+  }
   const res = await app.fetch(req);
+  if (host === DST && race && path.endsWith(`/manifests/${race.tag}`)) {
+    if (req.method === 'PUT') race.written = true;
+    else if (req.method === 'GET' && race.written) {
+      // A writer that read before our write now writes what it read: ours is gone.
+      const { restore } = race;
+      race = null;
+      const body = await res.arrayBuffer();
+      const put = new Request(req.url, {
+        method: 'PUT',
+        headers: { 'content-type': MT.ociManifest },
+        body: restore as Uint8Array<ArrayBuffer>,
+      });
+      expect((await dst.app.fetch(put)).status).toBe(201);
+      return new Response(body, { status: res.status, headers: res.headers });
+    }
+  }
   if (host === SRC && oddLength && req.method === 'GET' && req.url.endsWith(`/blobs/${oddLength.digest}`)) {
     const headers = new Headers(res.headers);
     for (const [k, v] of Object.entries(oddLength.headers)) headers.set(k, v);
@@ -218,7 +245,11 @@ describe('streaming blobs in chunks', () => {
   });
 
   it('a blob whose Content-Length is empty, or describes an encoded body, is still copied', async () => {
-    for (const headers of [{ 'content-length': '' }, { 'content-encoding': 'gzip', 'content-length': '17' }]) {
+    const cases: Record<string, string>[] = [
+      { 'content-length': '' },
+      { 'content-encoding': 'gzip', 'content-length': '17' },
+    ];
+    for (const headers of cases) {
       const name = `length/${headers['content-encoding'] ?? 'empty'}`;
       const repo: RepoRef = { registry: SRC, repository: name };
       const bytes = new Uint8Array(randomBytes(100_000));
@@ -232,6 +263,51 @@ describe('streaming blobs in chunks', () => {
       }
       const copied = await client.getBlob({ registry: DST, repository: name }, image.layer, bytes.length);
       expect(Buffer.from(copied).equals(Buffer.from(bytes))).toBe(true);
+    }
+  });
+
+  it('a .sig merged into the destination survives a writer that overwrites it, and a refused write is retried', async () => {
+    /** Pushes a `.sig` of `digest` holding one layer per payload; returns the manifest and layers. */
+    const pushSig = async (repo: RepoRef, digest: string, payloads: string[]) => {
+      const layers: Descriptor[] = [];
+      for (const text of payloads) {
+        const payload = utf8(text);
+        await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
+        layers.push(sigLayer(payload, Buffer.from(text).toString('base64')));
+      }
+      const built = buildSigManifest(layers);
+      await client.pushBlob(repo, built.config, { mediaType: MT.ociConfig });
+      await client.putManifest(repo, sigTag(digest), built.manifest, MT.ociManifest);
+      return { manifest: built.manifest, layers };
+    };
+    for (const trouble of ['race', 'refused'] as const) {
+      const name = `merge/${trouble}`;
+      const from: RepoRef = { registry: SRC, repository: name };
+      const to: RepoRef = { registry: DST, repository: name };
+      const image = await pushImage(from, new Uint8Array(randomBytes(1000)));
+      const source = await pushSig(from, image.digest, [`source signature ${trouble}`]);
+      const there = await pushSig(to, image.digest, [`destination signature ${trouble}`]);
+      if (trouble === 'race') race = { tag: sigTag(image.digest), restore: there.manifest, written: false };
+      else refuseTagOnce = sigTag(image.digest);
+      try {
+        const result = await copyImage({
+          client,
+          source: `${SRC}/${name}:v1`,
+          destination: `${DST}/${name}`,
+          settleDelay: () => 5,
+        });
+        expect(result.summary.signatures.merged).toBe(1);
+        // The trouble happened.
+        expect(trouble === 'race' ? race : refuseTagOnce).toBeNull();
+      } finally {
+        race = null;
+        refuseTagOnce = null;
+      }
+      const layers = (await client.getManifest(to, sigTag(image.digest))).json.layers as Descriptor[];
+      expect(layers).toHaveLength(2);
+      for (const l of [...there.layers, ...source.layers]) {
+        expect(layers.filter((x) => sameSignatureLayer(x, l))).toHaveLength(1);
+      }
     }
   });
 });
