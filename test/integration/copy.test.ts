@@ -512,8 +512,14 @@ describe('a copy cut off mid-way', () => {
     expect(proxy.cuts).toBeGreaterThan(0);
     expect(cut).toBeInstanceOf(ManageError);
     expect((cut as ManageError).code).toBe('MANAGE_COPY_INCOMPLETE');
-    expect((cut as ManageError).message).toMatch(/run the copy again to resume/);
-    expect((cut as ManageError).message).toMatch(/blobs/);
+    // Cut while blobs went up: some are whole on the destination, no manifest, signature tag,
+    // referrer or tag yet.
+    const there =
+      /stopped while copying blobs: .* On the destination now: (\d+) of (\d+) blobs, 0 of 1 manifests, 0 of 1 signature tags, 0 of 1 referrers; the tag v1 was not moved\./.exec(
+        (cut as ManageError).message,
+      );
+    expect(there, (cut as ManageError).message).not.toBeNull();
+    expect(Number(there![1])).toBeLessThan(Number(there![2]));
     proxy.limit = Infinity;
     // The tag was not moved to a half copy.
     await expect(client.resolve(dst, 'v1')).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
