@@ -108,12 +108,10 @@ function readJson(bytes: Uint8Array, what: string): Record<string, JsonValue> {
 /** String-valued annotations, as the builders take them; undefined when a value is not a string. */
 function stringMap(v: JsonValue | undefined): Record<string, string> | undefined {
   if (!isObject(v)) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x !== 'string') return undefined;
-    out[k] = x;
-  }
-  return out;
+  const entries = Object.entries(v);
+  if (!entries.every((e): e is [string, string] => typeof e[1] === 'string')) return undefined;
+  // fromEntries defines own properties, so a key like "__proto__" is kept, not set as a prototype.
+  return Object.fromEntries(entries);
 }
 
 function checkStatement(body: Uint8Array): string {

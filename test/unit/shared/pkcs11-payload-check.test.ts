@@ -67,7 +67,8 @@ describe('checkSigningPayload', () => {
   });
 
   it("accepts the page's own payloads with and without annotations, Docker Hub short names included", () => {
-    const a = { team: 'web', 'z-last': 'v "quoted" <b>', 'a-first': 'ünïcode' };
+    const a = { team: 'web', 'z-last': 'v "quoted" <b>', 'a-first': 'ünïcode', ['__proto__']: 'kept' };
+    expect(Object.keys(a)).toContain('__proto__');
     for (const identity of ['registry.example:5000/a/b:v1', 'alpine']) {
       for (const ann of [{}, a]) {
         expect(checkSigningPayload(buildSimpleSigningPayload(identity, DIGEST, ann), allowed)).toEqual({
