@@ -361,7 +361,7 @@ test('a server that holds the PIN (PKCS11_PIN): no "Token PIN" field, no PIN sen
   }
 });
 
-test('a token that locks its PIN after wrong tries: the page says it is locked, by code, and nothing is pushed', async ({
+test('a token that locks its PIN after wrong tries: the page says when one more would lock it and when it is locked, by code, and nothing is pushed', async ({
   page,
 }) => {
   const r = regs();
@@ -371,38 +371,54 @@ test('a token that locks its PIN after wrong tries: the page says it is locked, 
     pin: '1357',
     keys: [{ label: 'locking p256', id: '09', type: 'EC:prime256v1' }],
   });
-  // SoftHSM behind a retry counter, as a smart card: two wrong PINs in a row lock it.
-  const module = await buildPinLockModule(token.dir, 2);
   const apiToken = randomBytes(20).toString('hex');
-  const { url, stop } = await startServer({
-    PKCS11_MODULE: module,
-    PKCS11_API_TOKEN: apiToken,
-    SOFTHSM2_CONF: token.conf,
-    RELAY_ALLOWED_REGISTRIES: r.tls.host,
-    NODE_EXTRA_CA_CERTS: r.tls.caFile,
-  });
-  try {
-    await page.goto(`${url}/#/keys`);
+  /** Serves the token behind a retry counter, as a smart card: `lockAfter` wrong PINs in a row lock it. */
+  const serve = async (lockAfter: number, startFailures: number) => {
+    const server = await startServer({
+      PKCS11_MODULE: await buildPinLockModule(token.dir, lockAfter, startFailures),
+      PKCS11_API_TOKEN: apiToken,
+      SOFTHSM2_CONF: token.conf,
+      RELAY_ALLOWED_REGISTRIES: r.tls.host,
+      NODE_EXTRA_CA_CERTS: r.tls.caFile,
+    });
+    await page.goto(`${server.url}/#/keys`);
     await page.getByLabel('Relay access token').fill(apiToken);
     await page.getByRole('button', { name: 'Connect' }).click();
     await expect(status(page)).toContainText('Key ready');
     const sign = async (pin: string) => {
-      await page.goto(`${url}/#/sign`);
+      await page.goto(`${server.url}/#/sign`);
       await page.getByLabel('Image reference').fill(image.tagRef);
       await page.getByLabel('Token PIN').fill(pin);
       await page.getByRole('button', { name: 'Sign' }).click();
     };
-    for (const wrong of ['0000', '1111']) {
-      await sign(wrong);
-      await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
+    return { sign, stop: server.stop };
+  };
+  const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+  try {
+    // Locks after 3: two wrong PINs are refused, then the relay does not make the last try.
+    const three = await serve(3, 0);
+    try {
+      for (const wrong of ['0000', '1111']) {
+        await three.sign(wrong);
+        await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
+      }
+      await three.sign(token.pin);
+      await expect(status(page)).toContainText('One more wrong PIN would lock this token');
+      await expect(status(page)).toContainText('PKCS11_PIN_FINAL_TRY');
+    } finally {
+      three.stop();
     }
-    await sign(token.pin);
-    await expect(status(page)).toContainText("The token's PIN is locked after too many wrong tries");
-    await expect(status(page)).toContainText('PKCS11_PIN_LOCKED');
-    const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
+    // A card locked by wrong PINs typed elsewhere: refused as locked, even with the right PIN.
+    const locked = await serve(2, 2);
+    try {
+      await locked.sign(token.pin);
+      await expect(status(page)).toContainText("The token's PIN is locked after too many wrong tries");
+      await expect(status(page)).toContainText('PKCS11_PIN_LOCKED');
+    } finally {
+      locked.stop();
+    }
     expect(await client.listTags({ registry: r.tls.host, repository: 'e2e/pkcs11-locked' })).toEqual(['v1']);
   } finally {
-    stop();
     await token.cleanup();
   }
 });

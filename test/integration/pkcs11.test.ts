@@ -652,6 +652,43 @@ describe('server/main.ts with PKCS11_MODULE', () => {
       await lockHsm.cleanup();
     }
   });
+
+  it('a token that already counted wrong PINs elsewhere: its last try is not made, even with the right PIN', async () => {
+    const lockHsm = await createSoftHsmToken({
+      tokenLabel: 'cosign-web final',
+      pin: PIN,
+      keys: [{ label: 'final p256', id: '01', type: 'EC:prime256v1' }],
+    });
+    // Locks after 3 wrong PINs, 2 of them typed before this server started.
+    const module = await buildPinLockModule(lockHsm.dir, 3, 2);
+    const s = await start({ PKCS11_MODULE: module, PKCS11_API_TOKEN: API_TOKEN, SOFTHSM2_CONF: lockHsm.conf });
+    try {
+      expect(s.port, s.output).toBeDefined();
+      const url = `http://127.0.0.1:${s.port}/pkcs11`;
+      const listed = (await (await fetch(`${url}/keys`, { headers: headers() })).json()) as { keys: Pkcs11KeyInfo[] };
+      expect(listed.keys.map((k) => k.label)).toEqual(['final p256']);
+      const post = async (pin: string) => {
+        const res = await fetch(`${url}/sign`, {
+          method: 'POST',
+          headers: headers(),
+          body: JSON.stringify({
+            uri: listed.keys[0]!.uri,
+            pin,
+            payload: b64(legacy(DIGEST, 'docker.io/library/alpine')),
+          }),
+        });
+        const body = (await res.json()) as { code: string; message: string };
+        return [res.status, body.code, body.message];
+      };
+      const [status, code, message] = await post('wrong');
+      expect([status, code]).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
+      expect(message).toMatch(/^One more wrong PIN would lock this token/);
+      expect((await post(PIN)).slice(0, 2)).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
+    } finally {
+      s.stop();
+      await lockHsm.cleanup();
+    }
+  });
 });
 
 describe('signatures made through the endpoint, verified by the real tools', () => {

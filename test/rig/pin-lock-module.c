@@ -6,6 +6,8 @@
  * answers CKR_PIN_LOCKED, even with the right PIN, and C_GetTokenInfo reports CKF_USER_PIN_LOCKED,
  * until the process ends; before that it reports CKF_USER_PIN_COUNT_LOW and CKF_USER_PIN_FINAL_TRY
  * (PKCS#11 2.40 section 3.2, CK_TOKEN_INFO flags). Everything else is SoftHSM's own answer.
+ * -DSTART_FAILURES=n starts every slot's counter at n, as a card that counted wrong PINs typed
+ * on another host before this process saw it.
  *
  * Built by test/rig/softhsm.ts (buildPinLockModule) with gcc and pkcs11js's PKCS#11 headers.
  */
@@ -22,6 +24,9 @@
 #include "pkcs11.h"
 
 #define MAX_SLOTS 64
+#ifndef START_FAILURES
+#define START_FAILURES 0
+#endif
 
 static CK_FUNCTION_LIST_PTR target;
 static CK_FUNCTION_LIST shim;
@@ -37,7 +42,7 @@ static int *failures_of(CK_SLOT_ID slot) {
   for (int i = 0; i < MAX_SLOTS; i++) {
     if (counters[i].failures == -1) {
       counters[i].slot = slot;
-      counters[i].failures = 0;
+      counters[i].failures = START_FAILURES;
       return &counters[i].failures;
     }
   }

@@ -214,17 +214,19 @@ function ecSpkiFromListing(listing: string): Uint8Array {
 
 /**
  * Builds test/rig/pin-lock-module.c: SoftHSM behind a user-PIN retry counter that locks the PIN
- * (CKR_PIN_LOCKED) after `lockAfter` wrong PINs in a row, which SoftHSM itself never does.
+ * (CKR_PIN_LOCKED) after `lockAfter` wrong PINs in a row, which SoftHSM itself never does;
+ * `startFailures` wrong PINs are counted before the first call (typed on another host).
  * @returns the module's path, inside `dir`
  * @throws Error when gcc fails
  */
-export async function buildPinLockModule(dir: string, lockAfter = 2): Promise<string> {
-  const out = join(dir, `pin-lock-${lockAfter}.so`);
+export async function buildPinLockModule(dir: string, lockAfter = 2, startFailures = 0): Promise<string> {
+  const out = join(dir, `pin-lock-${lockAfter}-${startFailures}.so`);
   const source = fileURLToPath(new URL('./pin-lock-module.c', import.meta.url));
   const headers = fileURLToPath(new URL('../../node_modules/pkcs11js/includes/pkcs11', import.meta.url));
   await runOk('/usr/bin/gcc', [
     '-shared', '-fPIC', '-O2', '-Wall', '-Werror', `-I${headers}`,
-    `-DTARGET="${SOFTHSM_MODULE}"`, `-DLOCK_AFTER=${lockAfter}`, '-o', out, source, '-ldl',
+    `-DTARGET="${SOFTHSM_MODULE}"`, `-DLOCK_AFTER=${lockAfter}`, `-DSTART_FAILURES=${startFailures}`,
+    '-o', out, source, '-ldl',
   ]); // prettier-ignore
   return out;
 }
