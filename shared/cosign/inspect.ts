@@ -6,11 +6,13 @@
  * that was asked for, and every media type explained (registry/explain.ts).
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
  */
-import { CosignWebError, RegistryError } from '../errors.ts';
+import { RegistryError } from '../errors.ts';
 import type { RawResponse, RegistryClient, RepoRef } from '../registry/client.ts';
 import { explainMediaType, type MediaTypeExplanation } from '../registry/explain.ts';
 import { isIndexMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
+import { isObject, type JsonValue } from './strict-json.ts';
+import { reasonOf } from './verify.ts';
 import type { Reason } from './verify-signature.ts';
 
 /** Largest config blob read (image configs are a few KiB). */
@@ -128,8 +130,9 @@ function parseJson(text: string | null): unknown {
   }
 }
 
+/** A JSON object (strict-json's isObject, over JSON.parse's plain numbers). */
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return isObject(v as JsonValue);
 }
 
 function isDescriptor(v: unknown): v is Descriptor {
@@ -174,11 +177,6 @@ function describe(role: string, d: Descriptor): ExplainedDescriptor {
   };
 }
 
-function reasonOf(e: unknown): Reason {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'REGISTRY_ERROR', message: `Unexpected failure: ${(e as Error)?.message ?? String(e)}` };
-}
-
 /** The platform shown for an index: the one asked for, else linux/amd64 (what skopeo picks here), else the first. */
 export function choosePlatform(entries: { name: string }[], wanted?: string): string | null {
   if (entries.length === 0) return null;
@@ -199,13 +197,14 @@ export async function inspectImage(client: RegistryClient, opts: InspectOptions)
   const name = `${ref.registry}/${ref.repository}`;
   const topRaw = await client.fetchManifest(repo, reference);
   const expected = isSha256Digest(reference) ? reference : null;
-  const isIndex = isIndexMediaType(inspectObject('manifest', '', topRaw, null).mediaType);
-  const top = inspectObject(
-    isIndex ? 'index' : 'manifest',
+  const shown = inspectObject(
+    'manifest',
     `${name}${reference.includes(':') ? '@' : ':'}${reference}`,
     topRaw,
     expected,
   );
+  const isIndex = isIndexMediaType(shown.mediaType);
+  const top: InspectedObject = isIndex ? { ...shown, role: 'index' } : shown;
   const topJson = parseJson(top.text);
   const descriptors: ExplainedDescriptor[] = [];
   const platforms: InspectResult['platforms'] = [];

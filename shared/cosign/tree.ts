@@ -15,7 +15,7 @@
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
  */
-import { CosignWebError, RegistryError, SignatureError, VerificationError, type ErrorCode } from '../errors.ts';
+import { RegistryError, SignatureError, VerificationError, type ErrorCode } from '../errors.ts';
 import { fromBase64 } from '../encoding/base64.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
@@ -28,7 +28,7 @@ import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type 
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, referrersTag, sigTag } from './manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from './payload.ts';
 import { isObject, parseStrictJson, type JsonValue } from './strict-json.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB, reasonOf } from './verify.ts';
 import {
   decodeSignature,
   hintToHex,
@@ -154,11 +154,6 @@ export interface DsseEnvelope {
   signatures: Uint8Array[];
 }
 
-function reasonOf(e: unknown): Reason {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'REGISTRY_ERROR', message: `Unexpected failure: ${(e as Error)?.message ?? String(e)}` };
-}
-
 /**
  * Reads a DSSE envelope as cosign 2 stores an attestation in the `.att` tag:
  * `{"payloadType","payload":"<b64>","signatures":[{"keyid","sig":"<b64>"}]}`.
@@ -186,8 +181,9 @@ export function parseDsseEnvelope(bytes: Uint8Array): DsseEnvelope {
   return { payloadType: root.payloadType, payload, signatures };
 }
 
+/** A JSON object, from the registry's JSON (strict-json's isObject over a manifest's values). */
 function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return isObject(v as JsonValue);
 }
 
 interface Ctx {
@@ -644,25 +640,23 @@ async function legacyGroup(
 function usableLayer(entry: unknown, tag: string, n: number): Descriptor {
   const bad = (why: string): VerificationError =>
     new VerificationError('VERIFY_LAYER_MISMATCH', `Layer ${n} of ${tag} ${why}, so it cannot be read.`);
-  if (!isObject(entry as JsonValue)) throw bad('is not a descriptor (not a JSON object)');
+  if (!isRecord(entry)) throw bad('is not a descriptor (not a JSON object)');
   const d = entry as Record<string, unknown>;
   if (typeof d.mediaType !== 'string') throw bad('has no mediaType');
   if (typeof d.digest !== 'string') throw bad('has no digest');
   if (typeof d.size !== 'number') throw bad('has no size');
-  if (d.annotations !== undefined && !isObject(d.annotations as JsonValue))
-    throw bad('has annotations that are not an object');
+  if (d.annotations !== undefined && !isRecord(d.annotations)) throw bad('has annotations that are not an object');
   return d as unknown as Descriptor;
 }
 
 /** The item of a layer that could not be read: its reason shown, removable when it is a .sig layer naming a digest. */
 function unreadableLayer(group: LegacyGroup, entry: unknown, n: number, reason: Reason): TreeItem {
   const source: ItemSource = group.tag.endsWith('.sig') ? 'sig' : group.tag.endsWith('.att') ? 'att' : 'sbom';
-  const d = isObject(entry as JsonValue) ? (entry as Record<string, unknown>) : null;
+  const d = isRecord(entry) ? entry : null;
   const layer = d && typeof d.digest === 'string' ? (d as unknown as Descriptor) : null;
   const annotations: Record<string, string> = {};
-  if (d && isObject(d.annotations as JsonValue)) {
-    for (const [k, v] of Object.entries(d.annotations as Record<string, unknown>))
-      if (typeof v === 'string') annotations[k] = v;
+  if (d && isRecord(d.annotations)) {
+    for (const [k, v] of Object.entries(d.annotations)) if (typeof v === 'string') annotations[k] = v;
   }
   const item = baseItem({
     id: `${group.tag}#${n}`,

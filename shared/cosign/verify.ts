@@ -179,7 +179,8 @@ export interface VerificationResult {
   manifests: ManifestResult[];
 }
 
-function reasonOf(e: unknown): Reason {
+/** A failure as a reason to show: a project error's code and sentence, anything else as an unexpected failure. */
+export function reasonOf(e: unknown): Reason {
   if (e instanceof CosignWebError) return { code: e.code, message: e.message };
   return { code: 'REGISTRY_ERROR', message: `Unexpected failure: ${(e as Error)?.message ?? String(e)}` };
 }
