@@ -8,25 +8,24 @@
  *   #/tree?image=<reference>[&key=<PEM or base64url SPKI DER>]
  */
 import { toBase64Url } from '../../../../shared/encoding/base64.ts';
+import { decode, rawParams, unformKey } from '../verify/link.ts';
 
 export const INSPECT_ROUTE = '/inspect';
 export const TREE_ROUTE = '/tree';
 
-/** The raw-decoded parameters of a fragment whose path is `route`, or null for another path. */
+/**
+ * The decoded parameters of a fragment whose path is `route`, or null for another path; a value
+ * that is not properly percent-encoded is kept as it is.
+ */
 export function readRoute(hash: string, route: string): Map<string, string> | null {
   const h = hash.replace(/^#/, '');
   const q = h.indexOf('?');
   if ((q < 0 ? h : h.slice(0, q)) !== route) return null;
   const out = new Map<string, string>();
-  for (const part of (q < 0 ? '' : h.slice(q + 1)).split('&')) {
-    if (!part) continue;
-    const eq = part.indexOf('=');
-    const name = eq < 0 ? part : part.slice(0, eq);
-    let raw = eq < 0 ? '' : part.slice(eq + 1);
-    if (name === 'key' && /-----BEGIN\+/.test(raw)) raw = raw.replace(/\+/g, ' ');
-    if (out.has(name)) continue;
+  for (const [name, value] of rawParams(q < 0 ? '' : h.slice(q + 1))) {
+    const raw = name === 'key' ? unformKey(value) : value;
     try {
-      out.set(name, decodeURIComponent(raw));
+      out.set(name, decode(raw, name));
     } catch {
       out.set(name, raw);
     }

@@ -128,7 +128,7 @@ export function verificationLink(origin: string, input: VerificationLinkInput): 
 }
 
 /** Splits a query into raw (still encoded) values; a repeated name keeps its first value. */
-function rawParams(query: string): Map<string, string> {
+export function rawParams(query: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of query.split('&')) {
     if (!part) continue;
@@ -139,12 +139,21 @@ function rawParams(query: string): Map<string, string> {
   return out;
 }
 
-function decode(raw: string, name: string): string {
+/**
+ * One raw query value, percent-decoded ("+" stays a plus sign).
+ * @throws VerificationError VERIFY_LINK_INVALID when it is not properly percent-encoded.
+ */
+export function decode(raw: string, name: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
     throw invalid(`"${name}" is not properly percent-encoded`);
   }
+}
+
+/** A raw key value: a PEM encoded as a form (spaces as "+") shows "BEGIN+PUBLIC+KEY", so that encoding is undone. */
+export function unformKey(raw: string): string {
+  return /-----BEGIN\+/.test(raw) ? raw.replace(/\+/g, ' ') : raw;
 }
 
 /**
@@ -166,8 +175,7 @@ export function parseVerificationLink(link: string): ParsedVerificationLink {
   if (!image) throw invalid('it names no image (image=…)');
   let rawKey = params.get('key');
   if (rawKey === undefined || rawKey === '') throw invalid('it carries no public key (key=…)');
-  // A PEM encoded as a form (spaces as "+") shows "BEGIN+PUBLIC+KEY": undo that encoding.
-  if (/-----BEGIN\+/.test(rawKey)) rawKey = rawKey.replace(/\+/g, ' ');
+  rawKey = unformKey(rawKey);
   const keyText = decode(rawKey, 'key').trim();
   const { spki } = parsePublicKey(keyText);
   const mode = get('identity');
