@@ -6,7 +6,7 @@
  * Removing one signature (after the dialog, which Cancel leaves untouched) and then all of them
  * is checked with the real cosign. Screenshots of both trees land in test-results/.
  */
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
@@ -52,6 +52,16 @@ const env = () => cosignEnv(home, { password: '', caFile: regs().tls.caFile });
 const status = (page: Page) => page.getByRole('status');
 const treeLink = (image: string, pem?: string) =>
   `/#/tree?image=${encodeURIComponent(image)}${pem ? `&key=${encodeURIComponent(pem)}` : ''}`;
+
+const MARK_LABELS = { verified: 'verified', fails: 'does not verify', 'not-checked': 'not checked' } as const;
+
+/** One item's verdict, exactly: the item's state class and its mark's accessible name (not any text in it). */
+async function expectVerdict(item: Locator, state: keyof typeof MARK_LABELS): Promise<void> {
+  await expect(item).toHaveClass(new RegExp(`^item ${state}(\\s|$)`));
+  const marks = item.getByRole('img', { name: /^(verified|does not verify|not checked)$/ });
+  await expect(marks).toHaveCount(1);
+  await expect(marks).toHaveAccessibleName(MARK_LABELS[state]);
+}
 
 async function makePageKey(page: Page): Promise<string> {
   await page.goto('/#/keys');
@@ -120,13 +130,13 @@ test('one image, signed by both cosigns and the page, attested, with an SBOM: ev
   await expect(items).toHaveCount(6);
   const legacy = items.filter({ hasText: 'legacy signature' });
   await expect(legacy).toHaveCount(2);
-  await expect(legacy.filter({ hasText: 'the key given' })).toContainText('verified');
-  await expect(legacy.filter({ hasText: 'cosign key' })).toContainText('does not verify');
+  await expectVerdict(legacy.filter({ hasText: 'the key given' }), 'verified');
+  await expectVerdict(legacy.filter({ hasText: 'cosign key' }), 'fails');
   const bundles = items.filter({ hasText: 'Sigstore bundle signature' });
   await expect(bundles).toHaveCount(2);
-  await expect(bundles.filter({ hasText: `sha256:${keys[1]!.fp.slice(0, 12)}` })).toContainText('does not verify');
-  await expect(items.filter({ hasText: 'attestation' })).toContainText('verified');
-  await expect(items.filter({ hasText: 'SBOM' })).toContainText('not checked');
+  await expectVerdict(bundles.filter({ hasText: `sha256:${keys[1]!.fp.slice(0, 12)}` }), 'fails');
+  await expectVerdict(items.filter({ hasText: 'attestation' }), 'verified');
+  await expectVerdict(items.filter({ hasText: 'SBOM' }), 'not-checked');
   await expect(tree.getByText('fallback index at tag')).toBeVisible();
   await expect(tree.getByRole('button', { name: 'Remove signature' })).toHaveCount(4);
   await page.screenshot({ path: test.info().outputPath('tree-image.png'), fullPage: true });
@@ -191,11 +201,9 @@ test('an index: each platform with its own signatures, verdicts for the key in t
   await expect(index).toBeVisible();
   const amd = page.getByRole('region', { name: 'Platform linux/amd64' });
   const arm = page.getByRole('region', { name: 'Platform linux/arm64/v8' });
-  await expect(arm.getByRole('article').filter({ hasText: 'Sigstore bundle signature' })).toContainText('verified');
-  await expect(amd.getByRole('article').filter({ hasText: 'Sigstore bundle signature' })).toContainText(
-    'does not verify',
-  );
-  await expect(amd.getByRole('article').filter({ hasText: 'legacy signature' })).toContainText('does not verify');
+  await expectVerdict(arm.getByRole('article').filter({ hasText: 'Sigstore bundle signature' }), 'verified');
+  await expectVerdict(amd.getByRole('article').filter({ hasText: 'Sigstore bundle signature' }), 'fails');
+  await expectVerdict(amd.getByRole('article').filter({ hasText: 'legacy signature' }), 'fails');
   await expect(page.getByRole('button', { name: 'Remove all signatures' })).toHaveCount(3);
   await page.screenshot({ path: test.info().outputPath('tree-index.png'), fullPage: true });
 
