@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
-import { freePort, registriesFromEnv } from '../rig/registries.ts';
+import { registriesFromEnv } from '../rig/registries.ts';
 import {
   cosignEnv,
   cosignVerifyArgs,
@@ -90,27 +90,28 @@ async function verifyWithTools(pub: string, image: PushedImage, skopeo: boolean)
 
 const pathOf = (r: RecordedRequest) => new URL(r.url).pathname;
 
-/** Starts another instance of the server (same command as global-setup) with `env`; returns its URL and a stop. */
+/**
+ * Starts another instance of the server (same command as global-setup) with `env` on a port of its
+ * own choosing (port 0: one picked here could be taken meanwhile); returns its URL and a stop.
+ */
 async function startServer(env: Record<string, string>): Promise<{ url: string; stop: () => void }> {
-  const port = await freePort();
   const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', EMBEDDED_REGISTRY: 'off', ...env },
-    stdio: 'ignore',
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', EMBEDDED_REGISTRY: 'off', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const url = `http://localhost:${port}`;
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${url}/healthz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (i > 300) {
+  let output = '';
+  server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const m = /^(http:\/\/localhost:\d+)$/m.exec(output);
+    if (m) return { url: m[1]!, stop: () => server.kill('SIGTERM') };
+    if (Date.now() > deadline || server.exitCode !== null) {
       server.kill('SIGKILL');
-      throw new Error('the second server did not start');
+      throw new Error(`the second server did not start:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, stop: () => server.kill('SIGTERM') };
 }
 
 /** The PIN appears in no request but the /pkcs11/sign ones: no header, no query value, no JSON field. */

@@ -184,13 +184,14 @@ describe('TLS registry through the relay', () => {
   });
 
   it('trusts NODE_EXTRA_CA_CERTS in the real server process', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Port 0: the server says which port it got (a port picked here could be taken meanwhile).
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       env: {
         PATH: process.env['PATH'] ?? '',
         HOME: process.env['HOME'] ?? '',
-        PORT: String(port),
+        PORT: '0',
         HOST: '127.0.0.1',
+        EMBEDDED_REGISTRY: 'off',
         RELAY_ALLOWED_REGISTRIES: host,
         NODE_EXTRA_CA_CERTS: regs.tls.caFile,
       },
@@ -201,7 +202,13 @@ describe('TLS registry through the relay', () => {
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     try {
       const deadline = Date.now() + 30_000;
-      while (!output.includes(`http://localhost:${port}`)) {
+      let port = 0;
+      for (;;) {
+        const m = /^http:\/\/localhost:(\d+)$/m.exec(output);
+        if (m) {
+          port = Number(m[1]);
+          break;
+        }
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
