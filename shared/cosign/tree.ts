@@ -682,10 +682,12 @@ async function referrerGroup(ctx: Ctx, node: TreeNode): Promise<void> {
     const refs = await ctx.client.referrers(ctx.repo, node.digest);
     node.referrers.via = refs.via;
     descriptors = refs.descriptors.filter((d) => isRecord(d) && typeof d.digest === 'string');
-    if (refs.via === 'tag-schema' && descriptors.length > 0) {
-      const tag = referrersTag(node.digest);
-      const index = await ctx.client.resolve(ctx.repo, tag);
-      node.referrers.fallback = { tag, digest: index.digest, entries: descriptors.length };
+    if (refs.via === 'tag-schema' && refs.indexDigest !== undefined && descriptors.length > 0) {
+      node.referrers.fallback = {
+        tag: referrersTag(node.digest),
+        digest: refs.indexDigest,
+        entries: descriptors.length,
+      };
     }
   } catch (e) {
     node.referrers.via = 'failed';

@@ -47,6 +47,8 @@ export interface ReferrersResult {
   via: 'api' | 'tag-schema';
   /** True when the registry applied the artifactType filter itself. */
   filtersApplied: boolean;
+  /** With 'tag-schema': the digest of the fallback index read, when there is one. */
+  indexDigest?: string;
 }
 
 /** A blob being read: its body streams, unbuffered. */
@@ -824,7 +826,7 @@ export class RegistryClient {
     try {
       const index = await this.getManifest(repo, tag);
       const manifests = (index.json.manifests as Descriptor[] | undefined) ?? [];
-      return { descriptors: manifests, via: 'tag-schema', filtersApplied: false };
+      return { descriptors: manifests, via: 'tag-schema', filtersApplied: false, indexDigest: index.descriptor.digest };
     } catch (e) {
       if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND')
         return { descriptors: [], via: 'tag-schema', filtersApplied: false };
