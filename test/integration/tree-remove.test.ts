@@ -52,6 +52,10 @@ const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
 
 const regs = inject('cosignWebRegistries');
 const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+
+async function craneDigest(ref: string): Promise<string> {
+  return (await runOk(CRANE, ['digest', ref], { env: { SSL_CERT_FILE: regs.tls.caFile } })).stdout.trim();
+}
 const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
 let home: ToolHome;
 let offline: Cosign3Offline;
@@ -187,10 +191,6 @@ describe('inspect', () => {
       await rm(scratch, { recursive: true, force: true });
     }
   }
-  async function craneDigest(ref: string): Promise<string> {
-    return (await runOk(CRANE, ['digest', ref], { env: { SSL_CERT_FILE: regs.tls.caFile } })).stdout.trim();
-  }
-
   it('a single image: the manifest and config are what skopeo inspect --raw / --config --raw print', async () => {
     const image = await pushSampleImage(tls, 'tree/inspect-one', 'v1');
     const result = await inspectImage(client, { image: image.tagRef });
@@ -360,6 +360,10 @@ describe('tree', () => {
     // Referrers through the tag schema (distribution 2.8 has no referrers API).
     expect(node.referrers.via).toBe('tag-schema');
     expect(node.referrers.fallback?.entries).toBe(4);
+    // The fallback index's digest is the one crane reads for the sha256-<hex> tag.
+    expect(node.referrers.fallback?.digest).toBe(
+      await craneDigest(`${tls.host}/tree/everything:${image.digest.replace(':', '-')}`),
+    );
     const c3 = bySigner(node, keys[1]!.hex, 'referrer');
     expect(c3.kind).toBe('signature');
     expect(c3.signer?.name).toBe('k2');
