@@ -60,6 +60,17 @@ const headers = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+/** POST /sign of a Docker Hub simple-signing payload with `uri` and `pin`: [status, code, message]. */
+async function signAlpine(url: string, uri: string, pin: string): Promise<[number, string | undefined, string]> {
+  const res = await fetch(`${url}/sign`, {
+    method: 'POST',
+    headers: headers(),
+    body: JSON.stringify({ uri, pin, payload: b64(legacy(DIGEST, 'docker.io/library/alpine')) }),
+  });
+  const body = (await res.json()) as { code?: string; message?: string };
+  return [res.status, body.code, body.message ?? ''];
+}
+
 function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
 }
@@ -625,18 +636,7 @@ describe('server/main.ts with PKCS11_MODULE', () => {
       const url = `http://127.0.0.1:${s.port}/pkcs11`;
       const listed = (await (await fetch(`${url}/keys`, { headers: headers() })).json()) as { keys: Pkcs11KeyInfo[] };
       expect(listed.keys.map((k) => k.label)).toEqual(['lock p256']);
-      const post = async (pin: string) => {
-        const res = await fetch(`${url}/sign`, {
-          method: 'POST',
-          headers: headers(),
-          body: JSON.stringify({
-            uri: listed.keys[0]!.uri,
-            pin,
-            payload: b64(legacy(DIGEST, 'docker.io/library/alpine')),
-          }),
-        });
-        return [res.status, ((await res.json()) as { code: string }).code];
-      };
+      const post = async (pin: string) => (await signAlpine(url, listed.keys[0]!.uri, pin)).slice(0, 2);
       // The default relay allowlist has Docker Hub; the right PIN signs first.
       expect(await post(PIN)).toEqual([200, undefined]);
       expect(await post('wrong-1')).toEqual([401, 'PKCS11_PIN_INCORRECT']);
@@ -667,19 +667,7 @@ describe('server/main.ts with PKCS11_MODULE', () => {
       const url = `http://127.0.0.1:${s.port}/pkcs11`;
       const listed = (await (await fetch(`${url}/keys`, { headers: headers() })).json()) as { keys: Pkcs11KeyInfo[] };
       expect(listed.keys.map((k) => k.label)).toEqual(['final p256']);
-      const post = async (pin: string) => {
-        const res = await fetch(`${url}/sign`, {
-          method: 'POST',
-          headers: headers(),
-          body: JSON.stringify({
-            uri: listed.keys[0]!.uri,
-            pin,
-            payload: b64(legacy(DIGEST, 'docker.io/library/alpine')),
-          }),
-        });
-        const body = (await res.json()) as { code: string; message: string };
-        return [res.status, body.code, body.message];
-      };
+      const post = (pin: string) => signAlpine(url, listed.keys[0]!.uri, pin);
       const [status, code, message] = await post('wrong');
       expect([status, code]).toEqual([423, 'PKCS11_PIN_FINAL_TRY']);
       expect(message).toMatch(/^One more wrong PIN would lock this token/);
