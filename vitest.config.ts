@@ -25,6 +25,7 @@ export default defineConfig({
         test: {
           name: 'chromium',
           include: ['test/unit/shared/**/*.test.ts'],
+          exclude: ['**/*.node.test.ts'],
           testTimeout: 60_000,
           browser: {
             enabled: true,

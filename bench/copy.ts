@@ -1,7 +1,7 @@
 /**
  * Copy figures for `npm run bench`: a 256 MiB image (two random 128 MiB layers, signed by cosign
  * 2.5) copied from the TLS registry to the basic-auth one, through the relay, by the shared copy
- * code (shared/cosign/copy.ts) in Node at a few chunk sizes, by the real page in Chromium (click
+ * code (shared/ops/copy.ts) in Node at a few chunk sizes, by the real page in Chromium (click
  * "Copy" to "Copied"), and by the real `skopeo copy` between the same registries in the same run
  * (its sigstore attachments on, so it carries the `.sig` too). Every copy goes to a fresh
  * repository, so nothing is skipped.
@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { copyImage } from '../shared/cosign/copy.ts';
+import { copyImage } from '../shared/ops/copy.ts';
 import { RegistryClient, relayRouting, type RepoRef } from '../shared/registry/client.ts';
 import { MT } from '../shared/registry/mediatypes.ts';
 import { utf8 } from '../shared/encoding/base64.ts';

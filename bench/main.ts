@@ -3,7 +3,7 @@
  *
  * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
- * throughput and memory next to direct registry access (server/bench-relay.ts); signing through
+ * throughput and memory next to direct registry access (bench/relay.ts); signing through
  * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); copying
  * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts).
  *
@@ -188,7 +188,7 @@ async function registrySections(browser: Browser): Promise<void> {
     );
     row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
 
-    const { benchRelay } = await import('../server/bench-relay.ts');
+    const { benchRelay } = await import('./relay.ts');
     const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
     console.log(`\nA ${sizeMiB} MiB blob up and down, direct to the TLS registry and through the relay`);
     const r = await benchRelay({ registry: regs.tls, sizeBytes: sizeMiB * 2 ** 20 });

@@ -21,7 +21,7 @@ import { RegistryClient } from '../shared/registry/client.ts';
 import { MT } from '../shared/registry/mediatypes.ts';
 import { buildSigManifest, sigLayer, sigTag } from '../shared/cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../shared/cosign/payload.ts';
-import { verifyImage } from '../shared/cosign/verify.ts';
+import { verifyImage } from '../shared/ops/verify.ts';
 import { caFetch } from '../test/integration/ca-fetch.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/chromium.ts';
 import { pushSampleImage } from '../test/rig/images.ts';

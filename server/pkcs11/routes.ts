@@ -1,6 +1,6 @@
 /**
  * The relay's PKCS#11 endpoint: the page lists the keys of the tokens the server holds and has one
- * sign what the page would sign with a key of its own (shared/cosign/sign.ts), never anything else.
+ * sign what the page would sign with a key of its own (shared/ops/sign.ts), never anything else.
  *
  *   GET  /pkcs11/keys → 200 {pinConfigured, keys: [{uri, label, token: {label, manufacturer, model,
  *                       serial}, algorithm, publicKeyPem, fingerprint}]}

@@ -1,5 +1,5 @@
 /**
- * What a signing service may sign for a page: exactly the two byte strings shared/cosign/sign.ts
+ * What a signing service may sign for a page: exactly the two byte strings shared/ops/sign.ts
  * hands its Signer, and nothing else, so a service holding a key (the relay's PKCS#11 endpoint)
  * is never an oracle for arbitrary bytes.
  *

@@ -10,8 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { fingerprint } from '../../shared/crypto/webcrypto.ts';
-import { RESULT_FORMAT, type VerificationResult } from '../../shared/cosign/verify.ts';
-import { verificationLink } from '../../web/src/lib/verify/link.ts';
+import { RESULT_FORMAT, type VerificationResult } from '../../shared/ops/verify.ts';
+import { verificationLink } from '../../shared/cosign/link.ts';
 import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
 import { registriesFromEnv } from '../rig/registries.ts';
 import {

@@ -1,5 +1,5 @@
 /**
- * Copying an image with its signatures (shared/cosign/copy.ts) between the real registries of the
+ * Copying an image with its signatures (shared/ops/copy.ts) between the real registries of the
  * test rig, through the real relay as the page does: from the TLS distribution 2.8 registry to the
  * plain-HTTP basic-auth one (no referrers API: the fallback index is kept) and to the embedded
  * registry (referrers API). Images are signed by the real cosign 2.5 (legacy `.sig`), cosign 3.1
@@ -19,9 +19,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
-import { copyImage, type CopyProgress } from '../../shared/cosign/copy.ts';
+import { copyImage, type CopyProgress } from '../../shared/ops/copy.ts';
 import { referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
-import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { parsePlainPrivateKeyPem, parsePublicKey, publicKeyPem } from '../../shared/crypto/keys.ts';
 import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { utf8 } from '../../shared/encoding/base64.ts';

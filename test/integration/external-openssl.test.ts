@@ -18,7 +18,7 @@ import { parsePlainPrivateKeyPem, publicKeyPem } from '../../shared/crypto/keys.
 import { algorithmName } from '../../shared/crypto/pkcs.ts';
 import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
-import { planSigning, signImage, type Signer, type SigningInput } from '../../shared/cosign/sign.ts';
+import { planSigning, signImage, type Signer, type SigningInput } from '../../shared/ops/sign.ts';
 import { prepareKey } from '../../shared/cosign/verify-signature.ts';
 import {
   checkExternalSignature,
@@ -28,7 +28,7 @@ import {
   preparedSigner,
   signingScript,
   type PreparedSignature,
-} from '../../shared/cosign/external.ts';
+} from '../../shared/ops/external.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import {
   cosignEnv,

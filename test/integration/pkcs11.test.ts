@@ -21,7 +21,7 @@ import { Pkcs11Error } from '../../shared/errors.ts';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { buildSimpleSigningPayload } from '../../shared/cosign/payload.ts';
 import { buildSignStatement, IN_TOTO_PAYLOAD_TYPE, pae } from '../../shared/cosign/dsse.ts';
-import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import { buildPinLockModule, createSoftHsmToken, type SoftHsmToken } from '../rig/softhsm.ts';

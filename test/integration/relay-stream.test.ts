@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { generated } from '../../server/bench-relay.ts';
+import { generated } from '../../bench/relay.ts';
 import { serveApp } from '../../server/serve.ts';
 import { testStaticRoot } from '../unit/server/loopback.ts';
 

@@ -19,7 +19,7 @@ import {
 import { fromBase64 } from '../../shared/encoding/base64.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
-import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { cosignEnv, cosignVerifyArgs, makeCosign3Offline, makeToolHome, run, type ToolHome } from '../rig/tools.ts';

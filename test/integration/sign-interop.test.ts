@@ -1,5 +1,5 @@
 /**
- * Signatures written by shared/cosign/sign.ts, checked by the real verifiers: cosign 2.5
+ * Signatures written by shared/ops/sign.ts, checked by the real verifiers: cosign 2.5
  * (legacy `.sig`), cosign 3.1 (bundle referrer, and legacy alone), skopeo 1.18 with a
  * sigstoreSigned policy (legacy, repo:tag identity, `copy --all` on an index). Every key kind the
  * page signs with. The page-level flow is covered by the e2e tests; here the matrix is wide.
@@ -12,7 +12,7 @@ import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcryp
 import { algorithmName } from '../../shared/crypto/pkcs.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
-import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { sigTag } from '../../shared/cosign/manifests.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import {

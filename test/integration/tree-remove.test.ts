@@ -1,5 +1,5 @@
 /**
- * Inspect, Tree and removing signatures (shared/cosign/inspect.ts, tree.ts, remove.ts) against the
+ * Inspect, Tree and removing signatures (shared/ops/inspect.ts, tree.ts, remove.ts) against the
  * real registries and the real tools: what inspect reads is byte for byte what `skopeo inspect
  * --raw` / `--config --raw` print and its digests are `crane digest`'s; the tree lists every object
  * cosign 2.5, cosign 3.1, `oras attach` and this project attached, under the node `cosign tree`
@@ -19,10 +19,10 @@ import { parsePlainPrivateKeyPem, parsePublicKey, publicKeyPem } from '../../sha
 import { fingerprint, importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { ManageError } from '../../shared/errors.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
-import { inspectImage } from '../../shared/cosign/inspect.ts';
-import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/cosign/tree.ts';
-import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/cosign/remove.ts';
-import { planSigning, signImage, type Signer } from '../../shared/cosign/sign.ts';
+import { inspectImage } from '../../shared/ops/inspect.ts';
+import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/ops/tree.ts';
+import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/ops/remove.ts';
+import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { buildSigManifest, referrersTag, sameSignatureLayer, sigTag } from '../../shared/cosign/manifests.ts';
 import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';

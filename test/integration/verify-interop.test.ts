@@ -1,5 +1,5 @@
 /**
- * The verifier (shared/cosign/verify.ts) against signatures the REAL tools made on images in a
+ * The verifier (shared/ops/verify.ts) against signatures the REAL tools made on images in a
  * real distribution 2.8 registry: cosign 2.5 `sign` (legacy) and `sign --recursive` on an index,
  * cosign 3.1 by default (bundle, referrers tag schema) and with `--new-bundle-format=false`,
  * skopeo 1.18 `copy --sign-by-sigstore-private-key` (repo:tag identity) and `copy --all`, and a
@@ -18,8 +18,8 @@ import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { addToReferrersIndex, buildSigManifest, referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
 import { matchIdentity, intendedReference, type IdentityRule } from '../../shared/cosign/identity.ts';
-import { verifyImage, type VerificationResult, type VerifyOptions } from '../../shared/cosign/verify.ts';
-import { policySnippets } from '../../shared/cosign/verify-snippets.ts';
+import { verifyImage, type VerificationResult, type VerifyOptions } from '../../shared/ops/verify.ts';
+import { policySnippets } from '../../shared/ops/verify-snippets.ts';
 import { parseReference } from '../../shared/registry/reference.ts';
 import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
 import {

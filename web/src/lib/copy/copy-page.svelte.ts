@@ -1,7 +1,7 @@
 /**
  * State of the Copy page (#/copy): source and destination, registry credentials for each, the key
  * to verify the copy with (one of the Keys page's keys, or a pasted PEM), a run of
- * shared/cosign/copy.ts through the page's RegistrySession (the relay), its progress over bytes,
+ * shared/ops/copy.ts through the page's RegistrySession (the relay), its progress over bytes,
  * and the result. `#/copy?source=…&destination=…` prefills the form.
  */
 import { KeyError, ManageError } from '../../../../shared/errors.ts';
@@ -9,12 +9,12 @@ import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
 import type { Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import type { IdentityRule } from '../../../../shared/cosign/identity.ts';
-import type { TagLock } from '../../../../shared/cosign/sign.ts';
-import { copyImage, type CopyProgress, type CopyResult } from '../../../../shared/cosign/copy.ts';
+import type { TagLock } from '../../../../shared/ops/sign.ts';
+import { copyImage, type CopyProgress, type CopyResult } from '../../../../shared/ops/copy.ts';
 import { parseReference, repositoryName } from '../../../../shared/registry/reference.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
-import { verificationLink } from '../verify/link.ts';
+import { verificationLink } from '../../../../shared/cosign/link.ts';
 import { describeError } from '../errors.ts';
 import { readPublicKeyText } from '../public-key.ts';
 

@@ -13,7 +13,7 @@ import {
   verifyWithCryptoKey,
   type Fingerprint,
 } from '../../../../shared/crypto/webcrypto.ts';
-import type { Signer } from '../../../../shared/cosign/sign.ts';
+import type { Signer } from '../../../../shared/ops/sign.ts';
 import { listHardwareKeys, signWithHardwareKey, type HardwareKeyInfo } from './pkcs11-client.ts';
 
 /** The prefix of a hardware key's id among the page's keys (the rest is its pkcs11: URI). */

@@ -1,12 +1,12 @@
 /**
  * State of the Inspect page (#/inspect?image=…[&platform=…]): the form, a run of
- * shared/cosign/inspect.ts through the page's RegistrySession (so through the relay), and the
+ * shared/ops/inspect.ts through the page's RegistrySession (so through the relay), and the
  * download links of the bytes exactly as served.
  */
-import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/cosign/inspect.ts';
+import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/ops/inspect.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
-import { INSPECT_ROUTE, inspectHash, readRoute } from './route.ts';
+import { INSPECT_ROUTE, inspectHash, readRoute } from '../../../../shared/cosign/route.ts';
 import { describeError } from '../errors.ts';
 
 export type InspectStatus =

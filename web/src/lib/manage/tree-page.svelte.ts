@@ -1,7 +1,7 @@
 /**
  * State of the Tree page (#/tree?image=…[&key=…]): the image and the key whose verdicts are
- * shown, a run of shared/cosign/tree.ts through the page's RegistrySession, and removing
- * signatures with shared/cosign/remove.ts: a removal is first proposed (the dialog names exactly
+ * shown, a run of shared/ops/tree.ts through the page's RegistrySession, and removing
+ * signatures with shared/ops/remove.ts: a removal is first proposed (the dialog names exactly
  * what goes), then confirmed or cancelled; the rewrite of `.sig` and of the referrers index takes
  * the relay's per-tag lock, as signing does, and the tree is read again afterwards.
  */
@@ -11,17 +11,17 @@ import {
   type TreeItem,
   type TreeKey,
   type TreeNode,
-} from '../../../../shared/cosign/tree.ts';
+} from '../../../../shared/ops/tree.ts';
 import {
   allSignatureTargets,
   removeSignatures,
   targetOf,
   type RemoveTarget,
-} from '../../../../shared/cosign/remove.ts';
-import type { TagLock } from '../../../../shared/cosign/sign.ts';
+} from '../../../../shared/ops/remove.ts';
+import type { TagLock } from '../../../../shared/ops/sign.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
-import { TREE_ROUTE, readRoute, treeHash } from './route.ts';
+import { TREE_ROUTE, readRoute, treeHash } from '../../../../shared/cosign/route.ts';
 import { describeError } from '../errors.ts';
 import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';
 

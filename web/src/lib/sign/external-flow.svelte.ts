@@ -1,11 +1,11 @@
 /**
  * State of the Sign page's external-signer mode: the bytes prepared for signing elsewhere (with
  * their downloads), the signature handed back for each and whether it checks against the chosen
- * public key. The bytes, the commands and the checks are shared/cosign/external.ts; pushing is
+ * public key. The bytes, the commands and the checks are shared/ops/external.ts; pushing is
  * SignFlow.pushExternal.
  */
 import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
-import type { SignPlan } from '../../../../shared/cosign/sign.ts';
+import type { SignPlan } from '../../../../shared/ops/sign.ts';
 import type { PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import {
   MAX_SIGNATURE_FILE_BYTES,
@@ -17,7 +17,7 @@ import {
   type OpensslCommands,
   type PreparedSignature,
   type SignatureInput,
-} from '../../../../shared/cosign/external.ts';
+} from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
 import { describeError } from '../errors.ts';
 

@@ -1,10 +1,10 @@
 /**
- * The relay's tag locks, as a TagLock for shared/cosign/sign.ts: while one tab of this server
+ * The relay's tag locks, as a TagLock for shared/ops/sign.ts: while one tab of this server
  * rewrites a `.sig` manifest or a referrers index, others wait instead of overwriting it. A lock
  * the server cannot give (busy too long, server without locks) is not an error: signing goes on
  * unlocked and relies on its read-back-and-merge.
  */
-import type { TagLock } from '../../../../shared/cosign/sign.ts';
+import type { TagLock } from '../../../../shared/ops/sign.ts';
 
 export function relayLock(origin: string): TagLock {
   return async (key) => {

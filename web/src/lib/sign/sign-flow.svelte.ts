@@ -1,7 +1,7 @@
 /**
  * State of the Sign page: what the person typed, what the reference resolved to, the progress of
- * signing and the result with its verification link. The signing itself is shared/cosign/sign.ts;
- * with an external signer, the bytes and checks are shared/cosign/external.ts and the signatures
+ * signing and the result with its verification link. The signing itself is shared/ops/sign.ts;
+ * with an external signer, the bytes and checks are shared/ops/external.ts and the signatures
  * handed back wait in ExternalSigning until all of them check.
  */
 import { KeyError, Pkcs11Error } from '../../../../shared/errors.ts';
@@ -26,12 +26,12 @@ import {
   type Signer,
   type SigningInput,
   type TagLock,
-} from '../../../../shared/cosign/sign.ts';
-import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/cosign/external.ts';
+} from '../../../../shared/ops/sign.ts';
+import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/ops/external.ts';
 import { prepareKey, type PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
-import { verificationLink } from '../verify/link.ts';
+import { verificationLink } from '../../../../shared/cosign/link.ts';
 import { ExternalSigning } from './external-flow.svelte.ts';
 import { describeError } from '../errors.ts';
 

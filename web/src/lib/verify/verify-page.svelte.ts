@@ -1,23 +1,23 @@
 /**
- * State of the Verify page (#/verify): the form, a run of shared/cosign/verify.ts through the
+ * State of the Verify page (#/verify): the form, a run of shared/ops/verify.ts through the
  * page's RegistrySession (so through the relay that served the page, with the registry
  * credentials typed here), its progress, the result and what is derived from it (the JSON to
  * download, the policy snippets, a link to the same verification). A verification link fills the
  * form from the URL fragment and runs at once (link.ts describes the format).
  */
 import { publicKeyPem } from '../../../../shared/crypto/keys.ts';
-import { parseAnnotations } from '../../../../shared/cosign/sign.ts';
+import { parseAnnotations } from '../../../../shared/ops/sign.ts';
 import {
   checkIdentityRule,
   describeIdentityRule,
   type IdentityMode,
   type IdentityRule,
 } from '../../../../shared/cosign/identity.ts';
-import { verifyImage, type VerificationResult } from '../../../../shared/cosign/verify.ts';
-import { policySnippets, type PolicySnippets } from '../../../../shared/cosign/verify-snippets.ts';
+import { verifyImage, type VerificationResult } from '../../../../shared/ops/verify.ts';
+import { policySnippets, type PolicySnippets } from '../../../../shared/ops/verify-snippets.ts';
 import { parseReference, pinned, formatReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
-import { parseVerificationLink, verificationLink } from './link.ts';
+import { parseVerificationLink, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { TrustedKeys } from './trusted-keys.svelte.ts';
 import { describeError } from '../errors.ts';
 import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';

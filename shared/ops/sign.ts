@@ -1,0 +1,396 @@
+/**
+ * Signing an image in both cosign formats at once.
+ *
+ * Legacy: the simple-signing payload is appended as a layer to the `sha256-<hex>.sig` manifest
+ * (existing layers kept; an identical layer not added twice) — what cosign 2.x, cosign 3.x and
+ * skopeo/podman read. Bundle: a Sigstore bundle v0.3 over a DSSE in-toto statement, pushed as an
+ * OCI 1.1 referrer of the image — what cosign 3.x writes by default — with the referrers tag
+ * schema's index kept up to date on registries without the referrers API.
+ *
+ * Appending to `.sig` and to the fallback index is read-modify-write and registries offer no
+ * conditional write, so concurrent signers can overwrite each other (10 concurrent `cosign sign`
+ * leave one signature). Here each write is serialised per tag through an optional lock (the
+ * relay's), then read back at once and again after a short random delay; a signature seen at any
+ * point that is missing is merged back and the manifest rewritten, a bounded number of times.
+ */
+import { RegistryError, SignatureError } from '../errors.ts';
+import { toBase64 } from '../encoding/base64.ts';
+import type { KeyAlgorithm } from '../crypto/pkcs.ts';
+import { fingerprint } from '../crypto/webcrypto.ts';
+import type { RegistryClient, RepoRef } from '../registry/client.ts';
+import { MT, isIndexMediaType, type Descriptor, type Platform } from '../registry/mediatypes.ts';
+import { isSha256Digest } from '../registry/reference.ts';
+import { buildDsseBundle } from '../cosign/bundle.ts';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from '../cosign/dsse.ts';
+import {
+  EMPTY_CONFIG,
+  buildBundleReferrer,
+  buildReferrersIndex,
+  buildSigManifest,
+  referrersTag,
+  sameSignatureLayer,
+  sigLayer,
+  sigTag,
+} from '../cosign/manifests.ts';
+import { buildSimpleSigningPayload } from '../cosign/payload.ts';
+
+/** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
+export interface Signer {
+  algorithm: KeyAlgorithm;
+  spki: Uint8Array;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** One manifest to sign: the image itself, or one platform of an index. */
+export interface SignTarget {
+  descriptor: Descriptor;
+  platform?: Platform;
+}
+
+/** What will be signed, shown to the person before they click. */
+export interface SignPlan {
+  repo: RepoRef;
+  root: Descriptor;
+  /** The root first, then each platform manifest of an index. */
+  targets: SignTarget[];
+}
+
+/** A lock held while a read-modify-write of one tag runs; `release` must always be called. */
+export type TagLock = (key: string) => Promise<() => Promise<void>>;
+
+export interface SignOptions {
+  client: RegistryClient;
+  signer: Signer;
+  plan: SignPlan;
+  /** What `critical.identity.docker-reference` says (`registry/repo` or `registry/repo:tag`). */
+  dockerReference: string;
+  annotations?: Record<string, string>;
+  formats: { legacy: boolean; bundle: boolean };
+  /** Sign the platform manifests of an index too (as `cosign sign --recursive`); default true. */
+  recursive?: boolean;
+  lock?: TagLock;
+  onProgress?: (done: number, total: number, message: string) => void;
+  now?: () => Date;
+  /** Milliseconds to wait before the second read-back (default: random 100–400 ms). */
+  settleDelay?: () => number;
+  /** Read-modify-write attempts before giving up (default 10). */
+  maxAttempts?: number;
+}
+
+export interface SignedTarget {
+  digest: string;
+  platform?: Platform;
+  /** The `.sig` layer (its digest is the payload's). */
+  legacy?: { layer: Descriptor; tag: string };
+  /** The bundle referrer manifest, and how it is discoverable. */
+  bundle?: { referrer: string; via: 'referrers-api' | 'tag-schema' };
+}
+
+export interface SignResult {
+  digest: string;
+  mediaType: string;
+  targets: SignedTarget[];
+}
+
+/**
+ * Resolves what a reference points at and, for an index, lists its platform manifests.
+ * @throws RegistryError from the registry.
+ */
+export async function planSigning(client: RegistryClient, repo: RepoRef, reference: string): Promise<SignPlan> {
+  const root = await client.resolve(repo, reference);
+  const targets: SignTarget[] = [{ descriptor: root }];
+  if (isIndexMediaType(root.mediaType)) {
+    const index = await client.getManifest(repo, root.digest);
+    const manifests = index.json.manifests;
+    if (!Array.isArray(manifests)) {
+      throw new RegistryError('REGISTRY_BAD_RESPONSE', `The index ${root.digest} has no list of manifests.`);
+    }
+    for (const m of manifests as Descriptor[]) {
+      if (typeof m?.digest !== 'string' || typeof m.mediaType !== 'string' || typeof m.size !== 'number') continue;
+      // The digest goes into payloads, tags and (for the external signer) file names and shell
+      // lines: only a well-formed sha256 digest is taken from a registry's index.
+      if (!isSha256Digest(m.digest)) {
+        throw new RegistryError(
+          'REGISTRY_BAD_RESPONSE',
+          `The index ${root.digest} names a manifest whose digest is not sha256 followed by 64 hex digits.`,
+        );
+      }
+      targets.push({
+        descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+        ...(m.platform ? { platform: m.platform } : {}),
+      });
+    }
+  } else if (root.mediaType !== MT.ociManifest && root.mediaType !== MT.dockerManifest) {
+    throw new SignatureError(
+      'SIGNATURE_IMAGE_UNSUPPORTED',
+      `${root.digest} is a "${root.mediaType}", not an image manifest or index.`,
+    );
+  }
+  return { repo: { registry: repo.registry, repository: repo.repository }, root, targets };
+}
+
+const RETRYABLE = new Set([
+  'REGISTRY_BAD_RESPONSE',
+  'REGISTRY_NOT_FOUND',
+  'REGISTRY_ERROR',
+  'REGISTRY_DIGEST_MISMATCH',
+]);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const noLock: TagLock = async () => async () => undefined;
+
+/**
+ * Runs a push again when the registry fails it for a moment. distribution 2.8 answers 400
+ * DIGEST_INVALID to a manifest, or 500 to a read, while another upload of the same blob (the
+ * empty config every bundle referrer shares, an identical payload) commits.
+ */
+async function withRetries<T>(o: SignOptions, fn: () => Promise<T>): Promise<T> {
+  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 5 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+      await sleep(settle() * attempt);
+    }
+  }
+}
+
+/** Reads a tag's manifest, or null when the tag does not exist. @throws RegistryError but REGISTRY_NOT_FOUND */
+export async function readTag(
+  client: RegistryClient,
+  repo: RepoRef,
+  tag: string,
+): Promise<Record<string, unknown> | null> {
+  try {
+    return (await client.getManifest(repo, tag)).json;
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND') return null;
+    throw e;
+  }
+}
+
+/** The entries of a manifest's `layers` or `manifests` that name a digest (others are not ours to judge). */
+export function descriptorsOf(json: Record<string, unknown> | null, field: 'layers' | 'manifests'): Descriptor[] {
+  const list = json?.[field];
+  return Array.isArray(list) ? (list.filter((d) => typeof d?.digest === 'string') as Descriptor[]) : [];
+}
+
+/** The options of {@link appendSafely}: the lock, the settle delay and the attempts (as {@link SignOptions}). */
+export type AppendOptions = Pick<SignOptions, 'lock' | 'settleDelay' | 'maxAttempts'>;
+
+/**
+ * Read-modify-write of a list-of-descriptors manifest (the `.sig` layers or the fallback index
+ * entries), made as safe as a registry without conditional writes allows: `ours` end up in the
+ * tag, each once. `same` says when two entries are the same; `write` pushes a manifest holding
+ * exactly the given entries. Also used by copy.ts to merge a source's signatures into a tag.
+ * @throws SignatureError SIGNATURE_WRITE_LOST when other writers kept overwriting the tag;
+ *   RegistryError (not retryable) and RelayError from the registry.
+ */
+export async function appendSafely(
+  o: AppendOptions,
+  key: string,
+  read: () => Promise<Descriptor[]>,
+  write: (entries: Descriptor[]) => Promise<void>,
+  ours: Descriptor[],
+  same: (a: Descriptor, b: Descriptor) => boolean,
+): Promise<void> {
+  const lock = o.lock ?? noLock;
+  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
+  const attempts = o.maxAttempts ?? 10;
+  // Entries to keep in the tag: ours, and others' that appeared while we worked and then vanished
+  // (a concurrent signer's write lost to a third writer). What was there at our first read and
+  // later goes is not put back: that is a removal (shared/ops/remove.ts), not a lost write.
+  const known: Descriptor[] = [];
+  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
+  let initial: Descriptor[] | null = null;
+  const remember = (list: Descriptor[]): void => {
+    if (initial === null) initial = list;
+    for (const d of list) {
+      if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
+    }
+  };
+  const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
+  // distribution can fail a read for a moment while another writer replaces the tag (seen: 500
+  // UNKNOWN on GET of a .sig manifest under 20 concurrent writers): read again before giving up.
+  const readBack = async (): Promise<Descriptor[]> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await read();
+      } catch (e) {
+        if (i >= 4 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+        await sleep(50 + Math.random() * 100);
+      }
+    }
+  };
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const release = await lock(key);
+    try {
+      const current = await readBack();
+      remember(current);
+      const absent = missing(current);
+      if (absent.length > 0) await write([...current, ...absent]);
+    } catch (e) {
+      // Concurrent writers of the same blobs can make distribution refuse a manifest for a moment
+      // (seen: 400 DIGEST_INVALID while another upload of the same payload commits). Try again.
+      if (!(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+      lastError = e;
+      await sleep(settle() * attempt);
+      continue;
+    } finally {
+      await release();
+    }
+    // Read back at once, and again after a random delay: a concurrent writer that read before our
+    // write and wrote after it shows up as a missing entry in one of the two reads.
+    const first = await readBack();
+    if (missing(first).length === 0) {
+      await sleep(settle());
+      const second = await readBack();
+      if (missing(second).length === 0) return;
+      remember(second);
+    } else {
+      remember(first);
+    }
+    // Lost to another writer: back off a random, growing while so the writers spread out.
+    await sleep(Math.random() * 100 * attempt);
+  }
+  throw new SignatureError(
+    'SIGNATURE_WRITE_LOST',
+    `Other signers kept overwriting ${key} and this signature did not stay after ${attempts} attempts; try again.`,
+    { cause: lastError },
+  );
+}
+
+/** What decides the bytes a signature covers: the options of {@link signImage} minus the I/O. */
+export type SigningInput = Pick<SignOptions, 'plan' | 'dockerReference' | 'annotations' | 'formats' | 'recursive'>;
+
+/**
+ * The targets {@link signImage} signs, in its order, after checking the options that decide them.
+ * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_ANNOTATION_INVALID
+ */
+export function targetsToSign(o: SigningInput): SignTarget[] {
+  if (!o.formats.legacy && !o.formats.bundle) {
+    throw new SignatureError('SIGNATURE_NOTHING_TO_WRITE', 'Choose at least one signature format to write.');
+  }
+  for (const k of Object.keys(o.annotations ?? {})) {
+    if (!k) throw new SignatureError('SIGNATURE_ANNOTATION_INVALID', 'An annotation needs a name before the "=".');
+  }
+  return o.recursive === false ? o.plan.targets.slice(0, 1) : o.plan.targets;
+}
+
+/** The simple-signing payload of one target: the exact bytes the legacy signature covers. */
+export function legacyPayload(o: SigningInput, target: SignTarget): Uint8Array {
+  return buildSimpleSigningPayload(o.dockerReference, target.descriptor.digest, o.annotations);
+}
+
+/** The in-toto statement of one target; its DSSE PAE is what the bundle signature covers. */
+export function bundleStatement(o: SigningInput, target: SignTarget): Uint8Array {
+  return buildSignStatement(target.descriptor.digest, o.annotations);
+}
+
+async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTarget['legacy']> {
+  const { client, plan } = o;
+  const repo = plan.repo;
+  const digest = target.descriptor.digest;
+  const payload = legacyPayload(o, target);
+  const signature = await o.signer.sign(payload);
+  const layer = sigLayer(payload, toBase64(signature));
+  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
+  const tag = sigTag(digest);
+  await appendSafely(
+    o,
+    `${repo.registry}/${repo.repository}:${tag}`,
+    async () => descriptorsOf(await readTag(client, repo, tag), 'layers'),
+    async (layers) => {
+      const { manifest, config } = buildSigManifest(layers);
+      await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
+      await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
+      await client.putManifest(repo, tag, manifest, MT.ociManifest);
+    },
+    [layer],
+    sameSignatureLayer,
+  );
+  return { layer, tag };
+}
+
+function rfc3339Seconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTarget['bundle']> {
+  const { client, plan } = o;
+  const repo = plan.repo;
+  const subject = target.descriptor;
+  const statement = bundleStatement(o, target);
+  const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
+  const bundle = buildDsseBundle(fingerprint(o.signer.spki).hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
+  const created = rfc3339Seconds((o.now ?? (() => new Date()))());
+  const pushed = await withRetries(o, async () => {
+    const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
+    await client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty });
+    const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
+    return { ...(await client.pushReferrer(repo, referrer, MT.ociManifest)), size: referrer.length };
+  });
+  if (pushed.subjectProcessed) return { referrer: pushed.digest, via: 'referrers-api' };
+  const entry: Descriptor = {
+    mediaType: MT.ociManifest,
+    size: pushed.size,
+    digest: pushed.digest,
+    artifactType: MT.sigstoreBundle,
+  };
+  const tag = referrersTag(subject.digest);
+  await appendSafely(
+    o,
+    `${repo.registry}/${repo.repository}:${tag}`,
+    async () => descriptorsOf(await readTag(client, repo, tag), 'manifests'),
+    async (entries) => {
+      await client.putManifest(repo, tag, buildReferrersIndex(entries), MT.ociIndex);
+    },
+    [entry],
+    (a, b) => a.digest === b.digest,
+  );
+  return { referrer: pushed.digest, via: 'tag-schema' };
+}
+
+/**
+ * Signs every target of a plan in the chosen formats.
+ * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_WRITE_LOST; RegistryError and
+ *   RelayError from the registry; whatever the signer throws (a locked key, a cancelled passkey).
+ */
+export async function signImage(o: SignOptions): Promise<SignResult> {
+  const targets = targetsToSign(o);
+  const total = targets.length;
+  const results: SignedTarget[] = [];
+  o.onProgress?.(0, total, 'Signing…');
+  for (const [i, t] of targets.entries()) {
+    const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
+    if (o.formats.legacy) r.legacy = await signLegacy(o, t);
+    if (o.formats.bundle) r.bundle = await signBundle(o, t);
+    results.push(r);
+    o.onProgress?.(i + 1, total, `Signed ${i + 1} of ${total}`);
+  }
+  return { digest: o.plan.root.digest, mediaType: o.plan.root.mediaType, targets: results };
+}
+
+/** The default identity: repository:tag when the person typed a tag, the repository otherwise. */
+export function defaultIdentity(repository: string, tag: string | undefined): string {
+  return tag ? `${repository}:${tag}` : repository;
+}
+
+/** Parses `k=v` lines or comma-separated pairs. @throws SignatureError SIGNATURE_ANNOTATION_INVALID */
+export function parseAnnotations(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(/[\n,]/)) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) {
+      throw new SignatureError(
+        'SIGNATURE_ANNOTATION_INVALID',
+        `"${item}" is not an annotation: write it as key=value.`,
+      );
+    }
+    out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return out;
+}

@@ -1,0 +1,220 @@
+/**
+ * What to run or deploy to enforce a verification the page just made, with the same key, image
+ * and rule:
+ *
+ * - the `cosign verify` command line (https://github.com/sigstore/cosign/blob/main/doc/cosign_verify.md),
+ *   with `--insecure-ignore-tlog=true` when no verified signature has a transparency-log entry;
+ * - a containers-policy.json(5) `sigstoreSigned` requirement (keyData = base64 of the PEM,
+ *   signedIdentity as chosen), read by skopeo, podman and CRI-O;
+ * - a Kyverno ClusterPolicy `verifyImages` rule (https://kyverno.io/docs/writing-policies/verify-images/sigstore/);
+ * - a Sigstore policy-controller ClusterImagePolicy (https://docs.sigstore.dev/policy-controller/overview),
+ *   whose key authority without `ctlog` skips the transparency log.
+ *
+ * Each comes with notes where the tool checks less (or other things) than the page did. Kyverno's
+ * ClusterPolicy and policy-controller read the legacy `.sig` signatures; skopeo 1.18 reads only
+ * those too; cosign 2.x cannot see bundles.
+ */
+import { toBase64, utf8 } from '../encoding/base64.ts';
+import { signedIdentityJson } from '../cosign/identity.ts';
+import type { VerificationResult } from './verify.ts';
+
+export interface Snippet {
+  /** The text to copy. */
+  text: string;
+  /** Where the tool checks something other than the page did. */
+  notes: string[];
+}
+
+export interface PolicySnippets {
+  cosign: Snippet & { argv: string[][] };
+  containersPolicy: Snippet;
+  kyverno: Snippet;
+  policyController: Snippet;
+}
+
+/** Quotes a word for a POSIX shell when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A Kubernetes object name (DNS-1123 label, 63 characters at most) for a repository. */
+export function kubernetesName(repository: string): string {
+  const slug = repository
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return `verify-${slug}`.slice(0, 63).replace(/-+$/, '');
+}
+
+function indent(text: string, spaces: number): string {
+  const pad = ' '.repeat(spaces);
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => pad + l)
+    .join('\n');
+}
+
+/**
+ * The snippets for a verified result.
+ * @throws Error when the result is not verified (there is nothing to enforce).
+ */
+export function policySnippets(result: VerificationResult): PolicySnippets {
+  const { image, key, policy } = result;
+  if (!result.verified || !image.reference || !image.digest || !key.pem) {
+    throw new Error('Policy snippets are made for a verified result only.');
+  }
+  const repo = repositoryOf(image.reference);
+  const verifiedSigs = result.manifests.flatMap((m) => m.signatures.filter((s) => s.verified));
+  const formats = new Set(verifiedSigs.map((s) => s.format));
+  const noTlog = verifiedSigs.every((s) => !s.tlogEntry);
+  const annotations = Object.entries(policy.annotations);
+  const targets = [
+    image.digest,
+    ...(policy.requireEveryPlatform ? result.manifests.slice(1).map((m) => m.digest) : []),
+  ];
+
+  // cosign verify
+  const argv = targets.map((d) => [
+    'cosign',
+    'verify',
+    '--key',
+    'cosign.pub',
+    ...(noTlog ? ['--insecure-ignore-tlog=true'] : []),
+    ...annotations.flatMap(([k, v]) => ['-a', `${k}=${v}`]),
+    `${repo}@${d}`,
+  ]);
+  const cosignNotes: string[] = [];
+  if (!formats.has('legacy'))
+    cosignNotes.push(
+      'The verified signatures are Sigstore bundles: use cosign 3.x (cosign 2.x does not read bundles and reports "no signatures found").',
+    );
+  else if (!formats.has('bundle')) cosignNotes.push('Works with cosign 2.x and 3.x.');
+  if (policy.identity.type !== 'ignore')
+    cosignNotes.push('cosign verify does not check the reference a signature names; the containers policy below does.');
+  if (policy.requireEveryPlatform)
+    cosignNotes.push('cosign verify checks only the manifest it is given: one command per platform.');
+  const cosignText = [
+    `# The public key (fingerprint ${key.fingerprint}):`,
+    "cat > cosign.pub <<'EOF'",
+    key.pem.trimEnd(),
+    'EOF',
+    ...argv.map((a) => a.map(shellQuote).join(' ')),
+  ].join('\n');
+
+  // containers-policy.json(5)
+  const identity = signedIdentityJson(policy.identity) ?? { type: 'matchRepository' };
+  const containers = {
+    default: [{ type: 'reject' }],
+    transports: {
+      docker: {
+        [repo]: [{ type: 'sigstoreSigned', keyData: toBase64(utf8(key.pem)), signedIdentity: identity }],
+      },
+    },
+  };
+  const containersNotes = [
+    'Merge the "docker" entry into /etc/containers/policy.json (or pass the file with --policy).',
+  ];
+  if (policy.identity.type === 'ignore')
+    containersNotes.push(
+      'containers-policy has no "ignore identity": matchRepository is the loosest rule that accepts the repository-only identity cosign writes (its default, matchRepoDigestOrExact, refuses it).',
+    );
+  if (!formats.has('legacy'))
+    containersNotes.push(
+      'skopeo, podman and CRI-O read only the legacy .sig signatures, and this image is signed only with Sigstore bundles: this policy will refuse it.',
+    );
+  if (annotations.length > 0) containersNotes.push('containers-policy does not check annotations.');
+  if (result.image.isIndex)
+    containersNotes.push('skopeo copy --all and podman check the index and every platform manifest.');
+
+  // Kyverno
+  const kyvernoLines = [
+    'apiVersion: kyverno.io/v1',
+    'kind: ClusterPolicy',
+    'metadata:',
+    `  name: ${kubernetesName(repo)}`,
+    'spec:',
+    '  webhookConfiguration:',
+    '    failurePolicy: Fail',
+    '    timeoutSeconds: 30',
+    '  background: false',
+    '  rules:',
+    '    - name: verify-signature',
+    '      match:',
+    '        any:',
+    '          - resources:',
+    '              kinds:',
+    '                - Pod',
+    '      verifyImages:',
+    '        - imageReferences:',
+    `            - ${JSON.stringify(repo)}`,
+    `            - ${JSON.stringify(`${repo}:*`)}`,
+    `            - ${JSON.stringify(`${repo}@*`)}`,
+    '          failureAction: Enforce',
+    '          mutateDigest: true',
+    '          verifyDigest: true',
+    '          required: true',
+    '          attestors:',
+    '            - count: 1',
+    '              entries:',
+    '                - keys:',
+    '                    publicKeys: |-',
+    indent(key.pem, 22),
+    '                    signatureAlgorithm: sha256',
+    '                    rekor:',
+    `                      ignoreTlog: ${noTlog}`,
+    '                    ctlog:',
+    '                      ignoreSCT: true',
+    ...(annotations.length > 0
+      ? [
+          '                  annotations:',
+          ...annotations.map(([k, v]) => `                    ${JSON.stringify(k)}: ${JSON.stringify(v)}`),
+        ]
+      : []),
+  ];
+  const kyvernoNotes = [
+    "Kyverno's ClusterPolicy (type Cosign, the default) reads the legacy .sig signatures and does not check the reference a signature names.",
+  ];
+  if (!formats.has('legacy'))
+    kyvernoNotes.push(
+      'This image is signed only with Sigstore bundles, which this rule does not read; Kyverno\'s "SigstoreBundle" type does not take a static key (kyverno/kyverno#16267).',
+    );
+
+  // policy-controller
+  const pcLines = [
+    'apiVersion: policy.sigstore.dev/v1beta1',
+    'kind: ClusterImagePolicy',
+    'metadata:',
+    `  name: ${kubernetesName(repo)}`,
+    'spec:',
+    '  images:',
+    `    - glob: ${JSON.stringify(`${repo}*`)}`,
+    '  authorities:',
+    '    - name: key',
+    '      key:',
+    '        hashAlgorithm: sha256',
+    '        data: |',
+    indent(key.pem, 10),
+  ];
+  const pcNotes = [
+    'Without a "ctlog" entry, policy-controller skips the transparency log for a key authority.',
+    'policy-controller reads the legacy .sig signatures and does not check the reference a signature names or annotations.',
+  ];
+  if (!formats.has('legacy'))
+    pcNotes.push('This image is signed only with Sigstore bundles, which policy-controller does not read.');
+
+  return {
+    cosign: { argv, text: cosignText, notes: cosignNotes },
+    containersPolicy: { text: JSON.stringify(containers, null, 2), notes: containersNotes },
+    kyverno: { text: kyvernoLines.join('\n'), notes: kyvernoNotes },
+    policyController: { text: pcLines.join('\n'), notes: pcNotes },
+  };
+}
+
+/** `host/repo` of a normalised reference `host/repo[:tag][@digest]`. */
+function repositoryOf(reference: string): string {
+  const at = reference.indexOf('@');
+  const noDigest = at < 0 ? reference : reference.slice(0, at);
+  const colon = noDigest.lastIndexOf(':');
+  return colon > noDigest.lastIndexOf('/') ? noDigest.slice(0, colon) : noDigest;
+}
