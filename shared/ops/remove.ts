@@ -27,7 +27,13 @@
 import { ManageError, RegistryError, RelayError } from '../errors.ts';
 import type { RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, type Descriptor } from '../registry/mediatypes.ts';
-import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer, sigTag } from '../cosign/manifests.ts';
+import {
+  buildReferrersIndex,
+  buildSigManifest,
+  referrersTag,
+  sameSignatureLayer,
+  sigTag,
+} from '../cosign/manifests.ts';
 import type { TagLock } from './sign.ts';
 import { pool } from './pool.ts';
 import { MAX_LAYERS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';

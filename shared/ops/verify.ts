@@ -46,7 +46,13 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
-import { decodeSignature, judgeSignature, prepareKey, type PreparedKey, type Reason } from '../cosign/verify-signature.ts';
+import {
+  decodeSignature,
+  judgeSignature,
+  prepareKey,
+  type PreparedKey,
+  type Reason,
+} from '../cosign/verify-signature.ts';
 
 export const RESULT_FORMAT = 'cosign-web-verification/1';
 

@@ -10,11 +10,21 @@ import { describe, expect, it } from 'vitest';
 import { fromBase64, toBase64, utf8 } from '../../../../shared/encoding/base64.ts';
 import { sha256Digest } from '../../../../shared/crypto/digest.ts';
 import { rawToDer } from '../../../../shared/crypto/signature.ts';
-import { exportSpki, fingerprint, generateEcdsaKeyPair, signWithCryptoKey } from '../../../../shared/crypto/webcrypto.ts';
+import {
+  exportSpki,
+  fingerprint,
+  generateEcdsaKeyPair,
+  signWithCryptoKey,
+} from '../../../../shared/crypto/webcrypto.ts';
 import { RegistryClient } from '../../../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../../../shared/registry/mediatypes.ts';
 import { buildSimpleSigningPayload } from '../../../../shared/cosign/payload.ts';
-import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from '../../../../shared/cosign/dsse.ts';
+import {
+  COSIGN_SIGN_PREDICATE,
+  IN_TOTO_PAYLOAD_TYPE,
+  buildSignStatement,
+  pae,
+} from '../../../../shared/cosign/dsse.ts';
 import { BUNDLE_V03, buildDsseBundle } from '../../../../shared/cosign/bundle.ts';
 import {
   CERTIFICATE_ANNOTATION,

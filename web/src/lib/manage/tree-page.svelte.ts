@@ -5,19 +5,8 @@
  * what goes), then confirmed or cancelled; the rewrite of `.sig` and of the referrers index takes
  * the relay's per-tag lock, as signing does, and the tree is read again afterwards.
  */
-import {
-  buildTree,
-  type ImageTree,
-  type TreeItem,
-  type TreeKey,
-  type TreeNode,
-} from '../../../../shared/ops/tree.ts';
-import {
-  allSignatureTargets,
-  removeSignatures,
-  targetOf,
-  type RemoveTarget,
-} from '../../../../shared/ops/remove.ts';
+import { buildTree, type ImageTree, type TreeItem, type TreeKey, type TreeNode } from '../../../../shared/ops/tree.ts';
+import { allSignatureTargets, removeSignatures, targetOf, type RemoveTarget } from '../../../../shared/ops/remove.ts';
 import type { TagLock } from '../../../../shared/ops/sign.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../registry.svelte.ts';
