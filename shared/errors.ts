@@ -139,6 +139,16 @@ export type ManageErrorCode =
   | 'MANAGE_DELETE_REFUSED'
   | 'MANAGE_TOO_MANY';
 
+/** Codes of the relay's tag locks (server/locks.ts). */
+export type LockErrorCode = 'LOCK_BAD_REQUEST' | 'LOCK_BUSY';
+
+/**
+ * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that
+ * is not one of the project's errors (a bug, a browser refusal), as pages and results show it.
+ */
+export type GeneralErrorCode = 'NOT_FOUND' | 'SERVER_ERROR' | 'UNEXPECTED';
+
+/** Every code an error of this project can carry, on the page, in a result file or over HTTP. */
 export type ErrorCode =
   | KeyErrorCode
   | PasskeyErrorCode
@@ -147,98 +157,80 @@ export type ErrorCode =
   | RelayErrorCode
   | VerificationErrorCode
   | Pkcs11ErrorCode
-  | ManageErrorCode;
+  | ManageErrorCode
+  | LockErrorCode
+  | GeneralErrorCode;
 
-/** Base class of every error the project throws on purpose. */
-export class CosignWebError extends Error {
-  readonly code: ErrorCode;
+/** A failure in the `{code, message}` form errors cross boundaries in (HTTP, result files, the page). */
+export interface Reason {
+  code: ErrorCode;
+  message: string;
+}
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+/**
+ * Base class of every error the project throws on purpose. `status` is the HTTP status the
+ * server answers with when the error crosses HTTP (server/app.ts `onError`); absent, 500.
+ */
+export class CosignWebError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly status: number | undefined;
+
+  constructor(code: C, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.status = options?.status;
     this.name = new.target.name;
   }
 
   /** The JSON form errors take when they cross HTTP or are shown in a result file. */
-  toJSON(): { code: ErrorCode; message: string } {
+  toJSON(): Reason {
     return { code: this.code, message: this.message };
   }
 }
 
 /** A key could not be read, decrypted, imported, generated or used. */
-export class KeyError extends CosignWebError {
-  declare readonly code: KeyErrorCode;
-  constructor(code: KeyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class KeyError extends CosignWebError<KeyErrorCode> {}
 
 /** A passkey could not be created or used to wrap or unwrap a key. */
-export class PasskeyError extends CosignWebError {
-  declare readonly code: PasskeyErrorCode;
-  constructor(code: PasskeyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class PasskeyError extends CosignWebError<PasskeyErrorCode> {}
 
 /** A signature's encoding is not what its algorithm requires. */
-export class SignatureError extends CosignWebError {
-  declare readonly code: SignatureErrorCode;
-  constructor(code: SignatureErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class SignatureError extends CosignWebError<SignatureErrorCode> {}
 
-/** A registry refused or failed a request, or answered something that does not check out. */
-export class RegistryError extends CosignWebError {
-  declare readonly code: RegistryErrorCode;
-  /** The HTTP status the registry answered with, when there was one. */
-  readonly status: number | undefined;
-  constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
-    super(code, message, options);
-    this.status = options?.status;
-  }
-}
-
-/** The relay refused or failed a request on its own account (not the registry's answer). */
-export class RelayError extends CosignWebError {
-  declare readonly code: RelayErrorCode;
-  /** The HTTP status the relay answers with: 4xx when the request is at fault, 502/504 upstream. */
-  readonly status: number;
-  constructor(code: RelayErrorCode, message: string, status: number, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.status = status;
-  }
-}
+/** A registry refused or failed a request (`status`: what it answered), or answered something that does not check out. */
+export class RegistryError extends CosignWebError<RegistryErrorCode> {}
 
 /** An image or signature does not verify, or what to verify against is malformed. */
-export class VerificationError extends CosignWebError {
-  declare readonly code: VerificationErrorCode;
-  constructor(code: VerificationErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
-
-/** A hardware key (through the relay's PKCS#11 endpoint) or an external signer failed or refused. */
-export class Pkcs11Error extends CosignWebError {
-  declare readonly code: Pkcs11ErrorCode;
-  /** The HTTP status the relay answers with. */
-  readonly status: number;
-  constructor(code: Pkcs11ErrorCode, message: string, status = 400, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.status = status;
-  }
-}
+export class VerificationError extends CosignWebError<VerificationErrorCode> {}
 
 /** Inspecting, copying or removing an image's signatures failed or was refused. */
-export class ManageError extends CosignWebError {
-  declare readonly code: ManageErrorCode;
-  constructor(code: ManageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
+export class ManageError extends CosignWebError<ManageErrorCode> {}
+
+/** The relay refused or failed a request on its own account (not the registry's answer). */
+export class RelayError extends CosignWebError<RelayErrorCode> {
+  declare readonly status: number;
+  /** `status`: 4xx when the request is at fault, 502/504 when upstream is. */
+  constructor(code: RelayErrorCode, message: string, status: number, options?: { cause?: unknown }) {
+    super(code, message, { ...options, status });
   }
 }
 
-/** True when `e` is one of the project's errors (and so has a `code`). */
-export function isCosignWebError(e: unknown): e is CosignWebError {
-  return e instanceof CosignWebError;
+/** A hardware key (through the relay's PKCS#11 endpoint) failed or refused. */
+export class Pkcs11Error extends CosignWebError<Pkcs11ErrorCode> {
+  declare readonly status: number;
+  constructor(code: Pkcs11ErrorCode, message: string, status = 400, options?: { cause?: unknown }) {
+    super(code, message, { ...options, status });
+  }
+}
+
+/** A tag lock could not be taken or released (server/locks.ts). */
+export class LockError extends CosignWebError<LockErrorCode> {}
+
+/**
+ * A failure as a reason to show: a project error's code and sentence; anything else (a bug, a
+ * browser refusal) as `UNEXPECTED` with its message. The one fallback for unknown errors.
+ */
+export function reasonOf(e: unknown): Reason {
+  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
+  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
 }

@@ -11,7 +11,7 @@
  * (a bundle's key hint names another key, or a key the viewer trusts verifies it), or simply
  * not verifying.
  */
-import type { ErrorCode, VerificationErrorCode } from '../errors.ts';
+import type { Reason, VerificationErrorCode } from '../errors.ts';
 import { fromBase64, toHex } from '../encoding/base64.ts';
 import { CURVE_BYTES, algorithmName, parseSpki, type KeyAlgorithm } from '../crypto/pkcs.ts';
 import { derToRaw } from '../crypto/signature.ts';
@@ -26,12 +26,6 @@ export interface PreparedKey {
   fingerprint: Fingerprint;
   /** The viewer's name for it, for other keys the viewer trusts. */
   name?: string;
-}
-
-/** A reason, in the `{code, message}` form errors cross boundaries in. */
-export interface Reason {
-  code: ErrorCode;
-  message: string;
 }
 
 export type SignatureJudgement =

@@ -6,14 +6,12 @@
  * that was asked for, and every media type explained (registry/explain.ts).
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
  */
-import { RegistryError } from '../errors.ts';
+import { RegistryError, reasonOf, type Reason } from '../errors.ts';
 import type { RawResponse, RegistryClient, RepoRef } from '../registry/client.ts';
 import { explainMediaType, type MediaTypeExplanation } from '../registry/explain.ts';
 import { isIndexMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
 import { isObject, type JsonValue } from '../cosign/strict-json.ts';
-import { reasonOf } from './verify.ts';
-import type { Reason } from '../cosign/verify-signature.ts';
 
 /** Largest config blob read (image configs are a few KiB). */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;

@@ -15,7 +15,7 @@
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
  */
-import { RegistryError, SignatureError, VerificationError, type ErrorCode } from '../errors.ts';
+import { RegistryError, SignatureError, VerificationError, reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { fromBase64 } from '../encoding/base64.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
@@ -28,14 +28,13 @@ import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type 
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { isObject, parseStrictJson, type JsonValue } from '../cosign/strict-json.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB, reasonOf } from './verify.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';
 import {
   decodeSignature,
   hintToHex,
   judgeSignature,
   prepareKey,
   type PreparedKey,
-  type Reason,
 } from '../cosign/verify-signature.ts';
 
 /** Where a key the tree knows comes from. */

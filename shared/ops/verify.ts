@@ -25,7 +25,7 @@
  * verifyImage never throws for a verification failure: the result says why. It throws only when
  * the signal aborts.
  */
-import { CosignWebError, type ErrorCode } from '../errors.ts';
+import { reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
@@ -46,13 +46,7 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
-import {
-  decodeSignature,
-  judgeSignature,
-  prepareKey,
-  type PreparedKey,
-  type Reason,
-} from '../cosign/verify-signature.ts';
+import { decodeSignature, judgeSignature, prepareKey, type PreparedKey } from '../cosign/verify-signature.ts';
 
 export const RESULT_FORMAT = 'cosign-web-verification/1';
 
@@ -183,12 +177,6 @@ export interface VerificationResult {
   };
   /** The image (or index) first, then each platform of an index. */
   manifests: ManifestResult[];
-}
-
-/** A failure as a reason to show: a project error's code and sentence, anything else as an unexpected failure. */
-export function reasonOf(e: unknown): Reason {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'REGISTRY_ERROR', message: `Unexpected failure: ${(e as Error)?.message ?? String(e)}` };
 }
 
 function r(code: ErrorCode, message: string): Reason {
