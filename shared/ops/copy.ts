@@ -38,7 +38,8 @@ import { pool } from './pool.ts';
 import { describeIdentityRule, type IdentityRule } from '../cosign/identity.ts';
 import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer } from '../cosign/manifests.ts';
 import { appendSafely, descriptorsOf, readTag, type TagLock } from './sign.ts';
-import { MAX_PLATFORMS, MAX_REFERRERS, verifyImage, type VerificationResult } from './verify.ts';
+import { MAX_PLATFORMS, MAX_REFERRERS } from '../cosign/limits.ts';
+import { verifyImage, type VerificationResult } from './verify.ts';
 
 const MiB = 1024 * 1024;
 /**

@@ -36,7 +36,7 @@ import {
 } from '../cosign/manifests.ts';
 import type { TagLock } from './sign.ts';
 import { pool } from './pool.ts';
-import { MAX_LAYERS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from './verify.ts';
+import { MAX_LAYERS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import { isObject, type JsonValue } from '../cosign/strict-json.ts';
 import type { TreeItem, TreeNode } from './tree.ts';
 

@@ -46,15 +46,10 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import { decodeSignature, judgeSignature, prepareKey, type PreparedKey } from '../cosign/verify-signature.ts';
 
 export const RESULT_FORMAT = 'cosign-web-verification/1';
-
-/** Largest payload or bundle blob read (cosign's are a few hundred bytes). */
-export const MAX_SIGNATURE_BLOB = 1024 * 1024;
-export const MAX_LAYERS = 1000;
-export const MAX_REFERRERS = 256;
-export const MAX_PLATFORMS = 64;
 
 export interface VerifyProgress {
   done: number;

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_COPY_BLOBS, MAX_COPY_MANIFEST_BYTES, copyImage } from '../../../../shared/ops/copy.ts';
-import { MAX_PLATFORMS, MAX_REFERRERS } from '../../../../shared/ops/verify.ts';
+import { MAX_PLATFORMS, MAX_REFERRERS } from '../../../../shared/cosign/limits.ts';
 import { sha256Digest } from '../../../../shared/crypto/digest.ts';
 import { ManageError, RegistryError } from '../../../../shared/errors.ts';
 import { RegistryClient } from '../../../../shared/registry/client.ts';
