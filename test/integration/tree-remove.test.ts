@@ -28,7 +28,7 @@ import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
 import { createLocks } from '../../server/locks.ts';
-import { relayLock } from '../../web/src/lib/sign/relay-lock.ts';
+import { relayLock } from '../../web/src/app/relay-lock.ts';
 import { pushSampleImage, skopeoAccess, type PushedImage } from '../rig/images.ts';
 import {
   CACHE_DIR,

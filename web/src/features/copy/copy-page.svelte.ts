@@ -13,10 +13,10 @@ import type { TagLock } from '../../../../shared/ops/sign.ts';
 import { copyImage, type CopyProgress, type CopyResult } from '../../../../shared/ops/copy.ts';
 import { parseReference, repositoryName } from '../../../../shared/registry/reference.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
-import type { RegistrySession } from '../registry.svelte.ts';
+import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { verificationLink } from '../../../../shared/cosign/link.ts';
-import { describeError } from '../errors.ts';
-import { readPublicKeyText } from '../public-key.ts';
+import { describeError } from '../../lib/errors.ts';
+import { readPublicKeyText } from '../../lib/public-key.ts';
 
 export type CopyStatus =
   | { state: 'idle' }

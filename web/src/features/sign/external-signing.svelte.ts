@@ -19,7 +19,7 @@ import {
   type SignatureInput,
 } from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../lib/errors.ts';
 
 export type ItemCheck =
   | { state: 'empty' }

@@ -4,7 +4,7 @@
  * the server cannot give (busy too long, server without locks) is not an error: signing goes on
  * unlocked and relies on its read-back-and-merge.
  */
-import type { TagLock } from '../../../../shared/ops/sign.ts';
+import type { TagLock } from '../../../shared/ops/sign.ts';
 
 export function relayLock(origin: string): TagLock {
   return async (key) => {

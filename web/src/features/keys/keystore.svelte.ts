@@ -30,7 +30,7 @@ import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRec
 import { HARDWARE_ID_PREFIX, HARDWARE_KIND_NAME, HardwareKeys } from './hardware.svelte.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../lib/errors.ts';
 
 export type Status =
   | { state: 'idle' }

@@ -16,11 +16,11 @@ import {
 import { verifyImage, type VerificationResult } from '../../../../shared/ops/verify.ts';
 import { policySnippets, type PolicySnippets } from '../../../../shared/ops/verify-snippets.ts';
 import { parseReference, pinned, formatReference } from '../../../../shared/registry/reference.ts';
-import type { RegistrySession } from '../registry.svelte.ts';
+import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { parseVerificationLink, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { TrustedKeys } from './trusted-keys.svelte.ts';
-import { describeError } from '../errors.ts';
-import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';
+import { describeError } from '../../lib/errors.ts';
+import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
 export type VerifyStatus =
   | { state: 'idle' }

@@ -5,9 +5,9 @@
  */
 import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/ops/inspect.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
-import type { RegistrySession } from '../registry.svelte.ts';
+import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { INSPECT_ROUTE, inspectHash, readRoute } from '../../../../shared/cosign/route.ts';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../lib/errors.ts';
 
 export type InspectStatus =
   | { state: 'idle' }

@@ -9,10 +9,10 @@ import { buildTree, type ImageTree, type TreeItem, type TreeKey, type TreeNode }
 import { allSignatureTargets, removeSignatures, targetOf, type RemoveTarget } from '../../../../shared/ops/remove.ts';
 import type { TagLock } from '../../../../shared/ops/sign.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
-import type { RegistrySession } from '../registry.svelte.ts';
+import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { TREE_ROUTE, readRoute, treeHash } from '../../../../shared/cosign/route.ts';
-import { describeError } from '../errors.ts';
-import { readPublicKeyText, type PublicKeyText } from '../public-key.ts';
+import { describeError } from '../../lib/errors.ts';
+import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
 export type TreeStatus =
   | { state: 'idle' }

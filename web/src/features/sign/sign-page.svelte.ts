@@ -30,10 +30,10 @@ import {
 import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/ops/external.ts';
 import { prepareKey, type PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
-import type { RegistrySession } from '../registry.svelte.ts';
+import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { verificationLink } from '../../../../shared/cosign/link.ts';
-import { ExternalSigning } from './external-flow.svelte.ts';
-import { describeError } from '../errors.ts';
+import { ExternalSigning } from './external-signing.svelte.ts';
+import { describeError } from '../../lib/errors.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
 
