@@ -1,0 +1,237 @@
+/**
+ * Everything attached to one manifest, read the one way every workflow (verify, tree, remove,
+ * copy) needs it: the legacy tags cosign writes beside an image, `sha256-<hex>.sig` (one signature
+ * per layer), `.att` (cosign 2 attestations) and `.sbom` (`cosign attach sbom`), and the OCI 1.1
+ * referrers, through the referrers API or, on a registry without it, the referrers tag schema's
+ * index at `sha256-<hex>` (whose `artifactType` fields are not trusted: cosign 3.1 writes the
+ * empty type there, so each referrer's manifest is read to tell what it is).
+ *
+ * A lookup that fails is reported on its part (with the error thrown, to rethrow or to show); a
+ * tag that does not exist is `absent`. Only an aborted signal makes readAttachments throw.
+ * What is read is bounded by shared/cosign/limits.ts: the first MAX_LAYERS layers of a tag
+ * manifest and the first MAX_REFERRERS referrers are handed out, the counts say how many there
+ * were.
+ * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
+ * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
+ */
+import { RegistryError, reasonOf, type Reason } from '../errors.ts';
+import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
+import type { Descriptor } from '../registry/mediatypes.ts';
+import { isSha256Digest } from '../registry/reference.ts';
+import { referrersTag } from '../cosign/manifests.ts';
+import { MAX_LAYERS, MAX_REFERRERS } from '../cosign/limits.ts';
+import { pool } from './pool.ts';
+
+/** The legacy tags cosign writes beside an image, in the order they are read and listed. */
+export const TAG_SUFFIXES = ['sig', 'att', 'sbom'] as const;
+export type TagSuffix = (typeof TAG_SUFFIXES)[number];
+
+/** `sha256-<hex>.<suffix>`: the legacy tag of `suffix` for the manifest `sha256:<hex>`. */
+export function attachmentTag(subject: string, suffix: TagSuffix): string {
+  return `${subject.replace(':', '-')}.${suffix}`;
+}
+
+/** A legacy tag that exists. */
+export interface TagFound {
+  state: 'found';
+  suffix: TagSuffix;
+  tag: string;
+  /** The manifest at the tag: its bytes as served, its JSON and its descriptor. */
+  manifest: Manifest;
+  /** The registry's ETag for it (for a conditional rewrite), or null when it sent none. */
+  etag: string | null;
+  /** The first MAX_LAYERS entries of its `layers`, unchecked (a hostile registry may put anything there). */
+  layers: unknown[];
+  /** How many entries `layers` holds in the manifest (0 when it is not a list). */
+  layerCount: number;
+}
+
+/** The read of one legacy tag. */
+export type TagRead =
+  | TagFound
+  | { state: 'absent'; suffix: TagSuffix; tag: string }
+  | { state: 'failed'; suffix: TagSuffix; tag: string; reason: Reason; error: unknown };
+
+/** One referrer listed for the manifest. */
+export interface Referrer {
+  /** As the referrers answer or the fallback index lists it (it has a string digest). */
+  descriptor: Descriptor;
+  /**
+   * The referrer's manifest, read at the first call (or during readAttachments with
+   * `referrerManifests: 'eager'`); later calls share that answer, failure included.
+   * @throws RegistryError REGISTRY_UNSUPPORTED when the listed digest is not sha256, and what
+   *   RegistryClient.getManifest throws.
+   */
+  manifest(): Promise<Manifest>;
+}
+
+/** The referrers, listed. */
+export interface ReferrersFound {
+  state: 'found';
+  /** 'api': the OCI 1.1 referrers API; 'tag-schema': the fallback index (or none: no referrers). */
+  via: 'api' | 'tag-schema';
+  /** The referrers tag schema's index that was read, when the registry has no API and the tag exists. */
+  fallback: { tag: string; digest: string } | null;
+  /** Every listed descriptor that has a string digest, in the registry's order (not bounded). */
+  descriptors: Descriptor[];
+  /** The first MAX_REFERRERS of them, each with its manifest. */
+  referrers: Referrer[];
+}
+
+/** The read of the referrers. */
+export type ReferrersRead = ReferrersFound | { state: 'failed'; reason: Reason; error: unknown };
+
+/** What is attached to `subject`. */
+export interface Attachments<S extends TagSuffix = TagSuffix> {
+  subject: string;
+  /** One read per legacy tag asked for. */
+  tags: Record<S, TagRead>;
+  referrers: ReferrersRead;
+}
+
+export interface ReadAttachmentsOptions<S extends TagSuffix = TagSuffix> {
+  /** The legacy tags to read (default all three). */
+  tags?: readonly S[];
+  /** 'lazy' (default): each referrer's manifest is read when asked for; 'eager': all are read here. */
+  referrerManifests?: 'lazy' | 'eager';
+  /** Requests in flight at once (default 6). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Called after each lookup (a tag, the referrers), with a sentence for a progress line. */
+  onLookup?: (message: string) => void;
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+}
+
+function isNotFound(reason: Reason): boolean {
+  return reason.code === 'REGISTRY_NOT_FOUND';
+}
+
+async function readTag(client: RegistryClient, repo: RepoRef, subject: string, suffix: TagSuffix): Promise<TagRead> {
+  const tag = attachmentTag(subject, suffix);
+  let manifest: Manifest;
+  try {
+    manifest = await client.getManifest(repo, tag);
+  } catch (error) {
+    const reason = reasonOf(error);
+    return isNotFound(reason) ? { state: 'absent', suffix, tag } : { state: 'failed', suffix, tag, reason, error };
+  }
+  const layers = Array.isArray(manifest.json.layers) ? (manifest.json.layers as unknown[]) : [];
+  return {
+    state: 'found',
+    suffix,
+    tag,
+    manifest,
+    etag: manifest.etag,
+    layers: layers.slice(0, MAX_LAYERS),
+    layerCount: layers.length,
+  };
+}
+
+/** A referrer whose manifest is read once, on demand. */
+function referrer(client: RegistryClient, repo: RepoRef, descriptor: Descriptor): Referrer {
+  let read: Promise<Manifest> | null = null;
+  const get = async (): Promise<Manifest> => {
+    if (!isSha256Digest(descriptor.digest)) {
+      throw new RegistryError('REGISTRY_UNSUPPORTED', `${descriptor.digest} is not a sha256 digest.`);
+    }
+    return client.getManifest(repo, descriptor.digest);
+  };
+  return {
+    descriptor,
+    manifest: () => (read ??= get()),
+  };
+}
+
+function hasDigest(d: unknown): d is Descriptor {
+  return typeof d === 'object' && d !== null && typeof (d as { digest?: unknown }).digest === 'string';
+}
+
+async function readReferrers(client: RegistryClient, repo: RepoRef, subject: string): Promise<ReferrersRead> {
+  let refs;
+  try {
+    refs = await client.referrers(repo, subject);
+  } catch (error) {
+    return { state: 'failed', reason: reasonOf(error), error };
+  }
+  const descriptors = (refs.descriptors as unknown[]).filter(hasDigest);
+  return {
+    state: 'found',
+    via: refs.via,
+    fallback:
+      refs.via === 'tag-schema' && refs.indexDigest !== undefined
+        ? { tag: referrersTag(subject), digest: refs.indexDigest }
+        : null,
+    descriptors,
+    referrers: descriptors.slice(0, MAX_REFERRERS).map((d) => referrer(client, repo, d)),
+  };
+}
+
+function short(digest: string): string {
+  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
+
+/**
+ * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
+ * all lookups at once (at most `concurrency`).
+ * @throws the signal's reason when `signal` aborts; every registry failure is reported in the
+ *   result instead.
+ */
+export async function readAttachments<S extends TagSuffix = TagSuffix>(
+  client: RegistryClient,
+  repo: RepoRef,
+  subject: string,
+  options: ReadAttachmentsOptions<S> = {},
+): Promise<Attachments<S>> {
+  const { signal, onLookup } = options;
+  const suffixes = (options.tags ?? TAG_SUFFIXES) as readonly S[];
+  const concurrency = Math.max(1, options.concurrency ?? 6);
+  const lookups: (() => Promise<TagRead | ReferrersRead>)[] = [
+    ...suffixes.map((suffix) => async () => {
+      const read = await readTag(client, repo, subject, suffix);
+      onLookup?.(`Looked for ${read.tag}`);
+      return read;
+    }),
+    async () => {
+      const read = await readReferrers(client, repo, subject);
+      onLookup?.(`Looked for referrers of ${short(subject)}`);
+      return read;
+    },
+  ];
+  const reads = await pool(lookups, concurrency, async (lookup) => {
+    checkAbort(signal);
+    return lookup();
+  });
+  checkAbort(signal);
+  const tags = Object.fromEntries(suffixes.map((s, i) => [s, reads[i] as TagRead])) as Record<S, TagRead>;
+  const referrers = reads[suffixes.length] as ReferrersRead;
+  if (options.referrerManifests === 'eager' && referrers.state === 'found') {
+    await pool(referrers.referrers, concurrency, async (r) => {
+      checkAbort(signal);
+      // A failed read stays with the referrer: its manifest() rethrows it to the caller.
+      await r.manifest().catch(() => undefined);
+    });
+    checkAbort(signal);
+  }
+  return { subject, tags, referrers };
+}
+
+/** The note that a tag holds more layers than are read, or null. */
+export function tooManyLayers(found: TagFound): Reason | null {
+  if (found.layerCount <= MAX_LAYERS) return null;
+  return {
+    code: 'VERIFY_TOO_MANY',
+    message: `${found.tag} holds ${found.layerCount} layers; this page reads the first ${MAX_LAYERS}.`,
+  };
+}
+
+/** The note that more referrers are listed than are read, or null; `what` names the subject ("image"). */
+export function tooManyReferrers(found: ReferrersFound, what: string): Reason | null {
+  if (found.descriptors.length <= MAX_REFERRERS) return null;
+  return {
+    code: 'VERIFY_TOO_MANY',
+    message: `The ${what} has ${found.descriptors.length} referrers; this page reads the first ${MAX_REFERRERS}.`,
+  };
+}
