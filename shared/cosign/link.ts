@@ -18,6 +18,7 @@
 import { VerificationError } from '../errors.ts';
 import { toBase64Url } from '../encoding/base64.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
+import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { IDENTITY_MODES, checkIdentityRule, type IdentityRule } from './identity.ts';
 import { formatReference, parseReference } from '../registry/reference.ts';
 
@@ -39,6 +40,8 @@ export interface ParsedVerificationLink {
   /** The key as the link gave it (PEM or base64url). */
   keyText: string;
   spki: Uint8Array;
+  /** The key's algorithm, read with it (so the page need not read the key again). */
+  algorithm: KeyAlgorithm;
   identity: IdentityRule;
   /** False when the link had no `identity` (cosign's rule applies, and the result says so). */
   identityGiven: boolean;
@@ -166,7 +169,16 @@ export function parseVerificationLink(link: string): ParsedVerificationLink {
   const q = hash.indexOf('?');
   const path = q < 0 ? hash : hash.slice(0, q);
   if (path !== VERIFY_ROUTE) throw invalid(`it opens "${path || '/'}", not ${VERIFY_ROUTE}`);
-  const params = rawParams(q < 0 ? '' : hash.slice(q + 1));
+  return readVerificationQuery(q < 0 ? '' : hash.slice(q + 1));
+}
+
+/**
+ * Reads the query of a verification link (after `?`, still percent-encoded), as the page's router
+ * hands it over.
+ * @throws as {@link parseVerificationLink}.
+ */
+export function readVerificationQuery(query: string): ParsedVerificationLink {
+  const params = rawParams(query);
   const get = (name: string): string | undefined => {
     const raw = params.get(name);
     return raw === undefined ? undefined : decode(raw, name);
@@ -177,7 +189,7 @@ export function parseVerificationLink(link: string): ParsedVerificationLink {
   if (rawKey === undefined || rawKey === '') throw invalid('it carries no public key (key=…)');
   rawKey = unformKey(rawKey);
   const keyText = decode(rawKey, 'key').trim();
-  const { spki } = parsePublicKey(keyText);
+  const { spki, algorithm } = parsePublicKey(keyText);
   const mode = get('identity');
   let identity: IdentityRule = { type: 'ignore' };
   if (mode !== undefined && mode !== '') {
@@ -201,6 +213,7 @@ export function parseVerificationLink(link: string): ParsedVerificationLink {
     image,
     keyText,
     spki,
+    algorithm,
     identity,
     identityGiven: mode !== undefined && mode !== '',
     annotations: rawAnnotations ? decodeAnnotations(rawAnnotations) : {},

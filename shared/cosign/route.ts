@@ -1,8 +1,9 @@
 /**
- * The Inspect and Tree routes' query, read and written the way verification links are
- * (lib/verify/link.ts): each value percent-encoded on its own and read back with
- * decodeURIComponent, so "+" stays a plus sign; a key is a url-encoded PEM public key or the
- * base64url of its SPKI DER, and a PEM encoded as a form ("BEGIN+PUBLIC+KEY") is read too.
+ * The page's routes, read from the URL fragment the way verification links are read (link.ts):
+ * each value percent-encoded on its own and read back with decodeURIComponent, so "+" stays a plus
+ * sign; a key is a url-encoded PEM public key or the base64url of its SPKI DER, and a PEM encoded
+ * as a form ("BEGIN+PUBLIC+KEY") is read too. The page's router reads every fragment with
+ * {@link parseRoute}, so every page gets its parameters decoded the same way.
  *
  *   #/inspect?image=<reference>[&platform=<os/arch[/variant]>]
  *   #/tree?image=<reference>[&key=<PEM or base64url SPKI DER>]
@@ -13,24 +14,43 @@ import { decode, rawParams, unformKey } from './link.ts';
 export const INSPECT_ROUTE = '/inspect';
 export const TREE_ROUTE = '/tree';
 
+/** A fragment, read. */
+export interface Route {
+  /** The part before `?`, e.g. `/verify`; `/` for an empty fragment. */
+  path: string;
+  /** The part after `?`, still percent-encoded (a verification link is read from it). */
+  query: string;
+  /**
+   * Each parameter percent-decoded ("+" stays a plus sign); a repeated name keeps its first value,
+   * a value that is not properly percent-encoded is kept as written.
+   */
+  params: ReadonlyMap<string, string>;
+}
+
+/** Reads a fragment (`#/tree?image=…`, with or without the `#`). Never throws. */
+export function parseRoute(hash: string): Route {
+  const h = hash.replace(/^#/, '') || '/';
+  const q = h.indexOf('?');
+  const query = q < 0 ? '' : h.slice(q + 1);
+  const params = new Map<string, string>();
+  for (const [name, value] of rawParams(query)) {
+    const raw = name === 'key' ? unformKey(value) : value;
+    try {
+      params.set(name, decode(raw, name));
+    } catch {
+      params.set(name, raw);
+    }
+  }
+  return { path: q < 0 ? h : h.slice(0, q), query, params };
+}
+
 /**
  * The decoded parameters of a fragment whose path is `route`, or null for another path; a value
  * that is not properly percent-encoded is kept as it is.
  */
 export function readRoute(hash: string, route: string): Map<string, string> | null {
-  const h = hash.replace(/^#/, '');
-  const q = h.indexOf('?');
-  if ((q < 0 ? h : h.slice(0, q)) !== route) return null;
-  const out = new Map<string, string>();
-  for (const [name, value] of rawParams(q < 0 ? '' : h.slice(q + 1))) {
-    const raw = name === 'key' ? unformKey(value) : value;
-    try {
-      out.set(name, decode(raw, name));
-    } catch {
-      out.set(name, raw);
-    }
-  }
-  return out;
+  const read = parseRoute(hash);
+  return read.path === route ? new Map(read.params) : null;
 }
 
 /** `#/tree?image=…[&key=<base64url SPKI>]`. */

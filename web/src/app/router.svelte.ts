@@ -1,23 +1,48 @@
 /**
  * Hash routing: `#/keys`, `#/sign?image=…`. Everything after `#` stays in the browser, so a
- * verification link's contents never reach a server log.
+ * verification link's contents never reach a server log. The router is the page's one reader of
+ * the fragment and its one `hashchange` listener: it reads the fragment with the same functions
+ * verification links are read with (shared/cosign/route.ts), and pages react to its `route`.
  */
+import { getContext, setContext } from 'svelte';
+import { parseRoute, type Route } from '../../../shared/cosign/route.ts';
+
 export class Router {
-  path = $state('/');
-  // Replaced whole on every change, never mutated, so a plain URLSearchParams is enough.
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity
-  params = $state.raw<URLSearchParams>(new URLSearchParams());
+  // Replaced whole on every hashchange, even when it reads the same, so a page whose form moved
+  // away from the fragment (see replace) still opens a link to what the fragment says.
+  #route = $state.raw<Route>(parseRoute(location.hash));
 
   constructor() {
-    this.#read();
-    window.addEventListener('hashchange', () => this.#read());
+    window.addEventListener('hashchange', () => (this.#route = parseRoute(location.hash)));
   }
 
-  #read(): void {
-    const hash = location.hash.replace(/^#/, '') || '/';
-    const q = hash.indexOf('?');
-    this.path = q < 0 ? hash : hash.slice(0, q);
-    // eslint-disable-next-line svelte/prefer-svelte-reactivity
-    this.params = new URLSearchParams(q < 0 ? '' : hash.slice(q + 1));
+  /** The fragment, read: path, raw query, decoded parameters. */
+  get route(): Route {
+    return this.#route;
   }
+
+  get path(): string {
+    return this.#route.path;
+  }
+
+  /**
+   * Shows `hash` in the address bar for what a page's form says (to bookmark or share) without
+   * navigating: no history entry, and the page is not opened again.
+   */
+  replace(hash: string): void {
+    history.replaceState(null, '', hash);
+  }
+
+  /** Opens `hash` in place of the current entry (the bare URL's first page). */
+  redirect(hash: string): void {
+    location.replace(hash);
+  }
+}
+
+const KEY = Symbol('router');
+export function setRouter(r: Router): Router {
+  return setContext(KEY, r);
+}
+export function getRouter(): Router {
+  return getContext<Router>(KEY);
 }

@@ -1,14 +1,24 @@
 /**
- * The Inspect and Tree routes (shared/cosign/route.ts): what the page writes it reads back,
- * and a key given as a url-encoded PEM, a form-encoded PEM or base64url SPKI DER all read as the
- * same key. Runs in Node and in Chromium, where the page runs.
+ * The page's routes (shared/cosign/route.ts): the router's parseRoute decodes every parameter as
+ * verification links are decoded ("+" stays a plus sign); what the page writes for Inspect and
+ * Tree it reads back, and a key given as a url-encoded PEM, a form-encoded PEM or base64url SPKI
+ * DER all read as the same key. Runs in Node and in Chromium, where the page runs.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { fromBase64Url } from '../../../../shared/encoding/base64.ts';
 import { parsePublicKey, publicKeyPem } from '../../../../shared/crypto/keys.ts';
 import { exportSpki, generateEcdsaKeyPair } from '../../../../shared/crypto/webcrypto.ts';
-import { INSPECT_ROUTE, TREE_ROUTE, inspectHash, readRoute, treeHash } from '../../../../shared/cosign/route.ts';
+import { toBase64Url } from '../../../../shared/encoding/base64.ts';
+import { parseVerificationLink } from '../../../../shared/cosign/link.ts';
+import {
+  INSPECT_ROUTE,
+  TREE_ROUTE,
+  inspectHash,
+  parseRoute,
+  readRoute,
+  treeHash,
+} from '../../../../shared/cosign/route.ts';
 
 const spki = async () => exportSpki((await generateEcdsaKeyPair('P-256', true)).publicKey);
 
@@ -55,4 +65,41 @@ it('another route, an empty query, a repeated or undecodable parameter', () => {
   const r = readRoute(`#${TREE_ROUTE}?image=first&image=second&bad=%E0%A4%A`, TREE_ROUTE)!;
   expect(r.get('image')).toBe('first');
   expect(r.get('bad')).toBe('%E0%A4%A');
+});
+
+it('a "+" in a parameter survives the router\'s parse exactly as a verification link parses it', async () => {
+  const key = toBase64Url(await spki());
+  // Raw query values made of literal "+", its percent-encoded forms and ordinary characters.
+  const raw = fc
+    .array(fc.constantFrom('+', '%2B', '%2b', 'a', 'Z', '0', '/', ':', '.', '-', '@', '%20', '%25'), {
+      minLength: 1,
+      maxLength: 24,
+    })
+    .map((parts) => `r.example/${parts.join('')}`);
+  fc.assert(
+    fc.property(raw, (image) => {
+      const hash = `#/verify?image=${image}&key=${key}`;
+      const routed = parseRoute(hash).params.get('image')!;
+      expect(routed).toBe(decodeURIComponent(image));
+      expect(routed.trim()).toBe(parseVerificationLink(hash).image);
+    }),
+  );
+  expect(parseRoute('#/copy?source=r.example/a+b:c%2Bd&destination=x+y').params.get('source')).toBe(
+    'r.example/a+b:c+d',
+  );
+  expect(parseRoute('#/sign?image=r.example/app:v1+build').params.get('image')).toBe('r.example/app:v1+build');
+});
+
+it('parseRoute: the path ("/" for an empty fragment), the query as written, a form-encoded PEM key', async () => {
+  expect(parseRoute('')).toEqual({ path: '/', query: '', params: new Map() });
+  expect(parseRoute('#/keys')).toEqual({ path: '/keys', query: '', params: new Map() });
+  const read = parseRoute('#/verify?image=a%2Cb&annotations=k%3Dv,x=1&bad=%E0%A4%A');
+  expect(read.path).toBe('/verify');
+  expect(read.query).toBe('image=a%2Cb&annotations=k%3Dv,x=1&bad=%E0%A4%A');
+  expect(read.params.get('image')).toBe('a,b');
+  expect(read.params.get('bad')).toBe('%E0%A4%A');
+  let key = await spki();
+  while (!publicKeyPem(key).includes('+')) key = await spki();
+  const form = new URLSearchParams({ key: publicKeyPem(key) }).toString();
+  expect(parsePublicKey(parseRoute(`#/tree?${form}`).params.get('key')!).spki).toEqual(key);
 });

@@ -71,11 +71,11 @@ export class CopyPage {
   }
 
   /** Fills the form from `#/copy?source=…&destination=…`. */
-  prefill(params: URLSearchParams): void {
+  prefill(params: ReadonlyMap<string, string>): void {
     const s = params.get('source');
     const d = params.get('destination');
-    if (s !== null) this.source = s;
-    if (d !== null) this.destination = d;
+    if (s !== undefined) this.source = s;
+    if (d !== undefined) this.destination = d;
   }
 
   /** The key the copy will be verified with, or null for none. */

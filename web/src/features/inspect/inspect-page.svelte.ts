@@ -6,7 +6,7 @@
 import { inspectImage, type InspectResult, type InspectedObject } from '../../../../shared/ops/inspect.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../../app/registry.svelte.ts';
-import { INSPECT_ROUTE, inspectHash, readRoute } from '../../../../shared/cosign/route.ts';
+import { INSPECT_ROUTE, inspectHash, type Route } from '../../../../shared/cosign/route.ts';
 import { describeError } from '../../lib/errors.ts';
 
 export type InspectStatus =
@@ -31,10 +31,9 @@ export class InspectPage {
   }
 
   /** Fills the form from `#/inspect?…`; true when it named an image. */
-  loadRoute(hash: string): boolean {
-    const params = readRoute(hash, INSPECT_ROUTE);
-    const image = params?.get('image')?.trim();
-    if (!params || !image) return false;
+  loadRoute({ path, params }: Route): boolean {
+    const image = params.get('image')?.trim();
+    if (path !== INSPECT_ROUTE || !image) return false;
     if (image === this.image && (params.get('platform') ?? '') === this.platform && this.result) return false;
     this.image = image;
     this.platform = params.get('platform') ?? '';

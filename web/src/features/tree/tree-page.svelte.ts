@@ -10,7 +10,7 @@ import { allSignatureTargets, removeSignatures, targetOf, type RemoveTarget } fr
 import type { TagLock } from '../../../../shared/ops/sign.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../../app/registry.svelte.ts';
-import { TREE_ROUTE, readRoute, treeHash } from '../../../../shared/cosign/route.ts';
+import { TREE_ROUTE, treeHash, type Route } from '../../../../shared/cosign/route.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
@@ -80,10 +80,9 @@ export class TreePage {
   readonly key = $derived.by((): KeyInfo | null => readPublicKeyText(this.keyText));
 
   /** Fills the form from `#/tree?…`; true when it named an image. */
-  loadRoute(hash: string): boolean {
-    const params = readRoute(hash, TREE_ROUTE);
-    const image = params?.get('image')?.trim();
-    if (!params || !image) return false;
+  loadRoute({ path, params }: Route): boolean {
+    const image = params.get('image')?.trim();
+    if (path !== TREE_ROUTE || !image) return false;
     const key = params.get('key')?.trim() ?? '';
     if (image === this.image && key === this.keyText.trim() && this.tree) return false;
     this.image = image;

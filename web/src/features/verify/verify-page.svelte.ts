@@ -17,7 +17,8 @@ import { verifyImage, type VerificationResult } from '../../../../shared/ops/ver
 import { policySnippets, type PolicySnippets } from '../../../../shared/ops/verify-snippets.ts';
 import { parseReference, pinned, formatReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../../app/registry.svelte.ts';
-import { parseVerificationLink, verificationLink } from '../../../../shared/cosign/link.ts';
+import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
+import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKeys } from './trusted-keys.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
@@ -139,12 +140,11 @@ export class VerifyPage {
    * Fills the form from a verification link's fragment. Returns false when the fragment carries
    * no verification (a bare `#/verify`); a broken link sets the status to say why.
    */
-  loadLink(hash: string): boolean {
-    const q = hash.indexOf('?');
-    if (q < 0 || hash.slice(q + 1).trim() === '') return false;
+  loadLink({ path, query }: Route): boolean {
+    if (path !== VERIFY_ROUTE || query.trim() === '') return false;
     this.#reset();
     try {
-      const link = parseVerificationLink(hash);
+      const link = readVerificationQuery(query);
       this.image = link.image;
       // The field shows the key as PEM, whichever form the link carried it in.
       this.keyText = publicKeyPem(link.spki).trim();
