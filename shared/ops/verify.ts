@@ -30,10 +30,17 @@ import { publicKeyPem } from '../crypto/keys.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
-import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
+import {
+  formatReference,
+  isSha256Digest,
+  manifestReference,
+  parseReference,
+  type ImageReference,
+} from '../registry/reference.ts';
 import { pool } from './pool.ts';
-import { parseBundle } from '../cosign/bundle.ts';
-import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement } from '../cosign/dsse.ts';
+import { readAttachments, tooManyLayers, tooManyReferrers, type ReferrersRead, type TagRead } from './attachments.ts';
+import { parseBundle, type ParsedBundle } from '../cosign/bundle.ts';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
 import {
   checkIdentityRule,
   describeIdentityRule,
@@ -46,7 +53,7 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
+import { MAX_PLATFORMS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import { decodeSignature, judgeSignature, prepareKey, type PreparedKey } from '../cosign/verify-signature.ts';
 
 export const RESULT_FORMAT = 'cosign-web-verification/1';
@@ -290,39 +297,17 @@ function keyless(base: Omit<SignatureResult, 'checks' | 'verified' | 'error'>, c
   return finish(base, checks, 'Not checked: keyless signature.', error);
 }
 
-async function verifyLegacyLayer(
+/** A signature result's fields before its checks are finished. */
+type Base = Omit<SignatureResult, 'checks' | 'verified' | 'error'>;
+
+/** Judges a `.sig` layer's signature annotation over the payload bytes; sets the signature check. */
+async function judgeLegacy(
   ctx: Context,
-  target: string,
-  sigManifest: string,
-  tag: string,
-  n: number,
-  layer: Descriptor,
-): Promise<SignatureResult> {
-  const checks = new Checks();
-  const annotations = layer.annotations ?? {};
-  const base = {
-    id: `${tag} layer ${n}`,
-    format: 'legacy' as const,
-    kind: 'signature' as SignatureResult['kind'],
-    algorithm: null as string | null,
-    otherKey: null as SignatureResult['otherKey'],
-    claims: emptyClaims(),
-    tlogEntry: BUNDLE_ANNOTATION in annotations,
-    source: { manifest: sigManifest, blob: typeof layer.digest === 'string' ? layer.digest : null },
-  };
-  if (layer.mediaType !== MT.cosignSimpleSigning) {
-    base.kind = 'other';
-    const error = r(
-      'VERIFY_NOT_A_SIGNATURE',
-      `This layer's media type is ${JSON.stringify(layer.mediaType)}, not a cosign simple-signing payload.`,
-    );
-    return finish(base, checks, 'Not checked: not a signature layer.', error);
-  }
-  const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
-  if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
-  if (CERTIFICATE_ANNOTATION in annotations) {
-    return keyless(base, checks);
-  }
+  base: Base,
+  checks: Checks,
+  annotations: Record<string, string>,
+  payload: Uint8Array,
+): Promise<SignatureResult | null> {
   const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
   if (!sig) {
     const error = r(
@@ -332,7 +317,7 @@ async function verifyLegacyLayer(
     checks.set('signature', 'fail', error.message);
     return finish(base, checks, 'Not checked: the signature failed.', error);
   }
-  const judged = await judgeSignature(ctx.key, blob.bytes, sig, { others: ctx.others, what: 'signature' });
+  const judged = await judgeSignature(ctx.key, payload, sig, { others: ctx.others, what: 'signature' });
   if (!judged.ok) {
     checks.set('signature', 'fail', judged.reason.message);
     base.otherKey = judged.otherKey;
@@ -340,9 +325,20 @@ async function verifyLegacyLayer(
   }
   base.algorithm = judged.algorithm;
   checks.set('signature', 'pass', `Signed by this key (${judged.algorithm}) over the exact payload bytes.`);
+  return null;
+}
+
+/** Checks what a verified simple-signing payload claims: digest, identity, annotations. */
+function checkLegacyPayload(
+  ctx: Context,
+  target: string,
+  base: Base,
+  checks: Checks,
+  bytes: Uint8Array,
+): SignatureResult {
   let payload;
   try {
-    payload = parseSimpleSigningPayload(blob.bytes);
+    payload = parseSimpleSigningPayload(bytes);
   } catch (e) {
     const error = r('VERIFY_PAYLOAD_MALFORMED', reasonOf(e).message);
     checks.set('payload', 'fail', error.message);
@@ -383,6 +379,44 @@ async function verifyLegacyLayer(
   return finish(base, checks, '', error);
 }
 
+/** One layer of the `.sig` manifest: blob, signature over its exact bytes, then what it claims. */
+async function verifyLegacyLayer(
+  ctx: Context,
+  target: string,
+  sigManifest: string,
+  tag: string,
+  n: number,
+  layer: Descriptor,
+): Promise<SignatureResult> {
+  const checks = new Checks();
+  const annotations = layer.annotations ?? {};
+  const base: Base = {
+    id: `${tag} layer ${n}`,
+    format: 'legacy',
+    kind: 'signature',
+    algorithm: null,
+    otherKey: null,
+    claims: emptyClaims(),
+    tlogEntry: BUNDLE_ANNOTATION in annotations,
+    source: { manifest: sigManifest, blob: typeof layer.digest === 'string' ? layer.digest : null },
+  };
+  if (layer.mediaType !== MT.cosignSimpleSigning) {
+    base.kind = 'other';
+    const error = r(
+      'VERIFY_NOT_A_SIGNATURE',
+      `This layer's media type is ${JSON.stringify(layer.mediaType)}, not a cosign simple-signing payload.`,
+    );
+    return finish(base, checks, 'Not checked: not a signature layer.', error);
+  }
+  const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
+  if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
+  if (CERTIFICATE_ANNOTATION in annotations) {
+    return keyless(base, checks);
+  }
+  const failed = await judgeLegacy(ctx, base, checks, annotations, blob.bytes);
+  return failed ?? checkLegacyPayload(ctx, target, base, checks, blob.bytes);
+}
+
 function setAnnotationCheck(
   ctx: Context,
   checks: Checks,
@@ -409,39 +443,31 @@ function isBundleMediaType(mt: unknown): boolean {
   return typeof mt === 'string' && mt.startsWith('application/vnd.dev.sigstore.bundle');
 }
 
-async function verifyReferrer(
+type Dsse = NonNullable<ParsedBundle['dsse']>;
+
+/**
+ * Fetches and parses a referrer's bundle; a keyless bundle or one without a DSSE envelope ends
+ * here, as a result.
+ */
+async function readReferrerBundle(
   ctx: Context,
-  target: string,
-  manifest: Manifest,
+  base: Base,
+  checks: Checks,
   bundleLayer: Descriptor,
-): Promise<SignatureResult> {
-  const checks = new Checks();
-  const base = {
-    id: `referrer ${manifest.descriptor.digest}`,
-    format: 'bundle' as const,
-    kind: 'signature' as SignatureResult['kind'],
-    algorithm: null as string | null,
-    otherKey: null as SignatureResult['otherKey'],
-    claims: emptyClaims(),
-    tlogEntry: false,
-    source: {
-      manifest: manifest.descriptor.digest,
-      blob: typeof bundleLayer.digest === 'string' ? bundleLayer.digest : null,
-    },
-  };
+): Promise<{ bundle: ParsedBundle; dsse: Dsse } | { result: SignatureResult }> {
   const blob = await fetchSignatureBlob(ctx, bundleLayer, checks, 'bundle blob');
-  if ('error' in blob) return finish(base, checks, 'Not checked: the bundle blob failed.', blob.error);
+  if ('error' in blob) return { result: finish(base, checks, 'Not checked: the bundle blob failed.', blob.error) };
   let bundle;
   try {
     bundle = parseBundle(blob.bytes);
   } catch (e) {
     const error = r('VERIFY_PAYLOAD_MALFORMED', reasonOf(e).message);
     checks.set('payload', 'fail', error.message);
-    return finish(base, checks, 'Not checked: the bundle is malformed.', error);
+    return { result: finish(base, checks, 'Not checked: the bundle is malformed.', error) };
   }
   base.tlogEntry = bundle.hasTlogEntries;
   if (bundle.material.kind === 'certificate') {
-    return keyless(base, checks);
+    return { result: keyless(base, checks) };
   }
   if (!bundle.dsse) {
     base.kind = 'other';
@@ -450,9 +476,20 @@ async function verifyReferrer(
       'This bundle signs a blob digest (a message signature), not an image statement: not an image signature.',
     );
     checks.set('payload', 'fail', error.message);
-    return finish(base, checks, 'Not checked: not an image signature.', error);
+    return { result: finish(base, checks, 'Not checked: not an image signature.', error) };
   }
-  const dsse = bundle.dsse;
+  return { bundle, dsse: bundle.dsse };
+}
+
+/**
+ * Reads the DSSE payload as an in-toto statement and tells a signature from an attestation or
+ * another payload (sets the payload check and the kind); a malformed statement ends here.
+ */
+function classifyStatement(
+  base: Base,
+  checks: Checks,
+  dsse: Dsse,
+): { statement: Statement | undefined; error: Reason | null } | { result: SignatureResult } {
   let statement;
   if (dsse.payloadType === IN_TOTO_PAYLOAD_TYPE) {
     try {
@@ -460,7 +497,7 @@ async function verifyReferrer(
     } catch (e) {
       const error = r('VERIFY_PAYLOAD_MALFORMED', reasonOf(e).message);
       checks.set('payload', 'fail', error.message);
-      return finish(base, checks, 'Not checked: the statement is malformed.', error);
+      return { result: finish(base, checks, 'Not checked: the statement is malformed.', error) };
     }
   }
   let error: Reason | null = null;
@@ -483,6 +520,17 @@ async function verifyReferrer(
     base.claims.predicateType = statement.predicateType;
     checks.set('payload', 'pass', `An in-toto statement with predicate ${COSIGN_SIGN_PREDICATE} (a cosign signature).`);
   }
+  return { statement, error };
+}
+
+/** Judges the envelope's signatures over the DSSE PAE (the first that verifies wins); sets the signature check. */
+async function judgeDsse(
+  ctx: Context,
+  base: Base,
+  checks: Checks,
+  bundle: ParsedBundle,
+  dsse: Dsse,
+): Promise<{ ok: true } | { ok: false; reason: Reason }> {
   const hint = bundle.material.kind === 'publicKey' ? bundle.material.hint : undefined;
   const signed = pae(dsse.payloadType, dsse.payload);
   let judged = null;
@@ -498,7 +546,7 @@ async function verifyReferrer(
     const reason = judged?.reason ?? r('VERIFY_SIGNATURE_MALFORMED', 'The DSSE envelope has no signature.');
     checks.set('signature', 'fail', reason.message);
     base.otherKey = judged && !judged.ok ? judged.otherKey : null;
-    return finish(base, checks, 'Not checked: the signature failed, so the statement is not trusted.', error ?? reason);
+    return { ok: false, reason };
   }
   base.algorithm = judged.algorithm;
   checks.set(
@@ -506,23 +554,69 @@ async function verifyReferrer(
     'pass',
     `Signed by this key (${judged.algorithm}) over the DSSE pre-authentication encoding.`,
   );
-  if (!statement) return finish(base, checks, 'Not checked: not an image signature.', error);
+  return { ok: true };
+}
+
+/** Checks that the statement's subject is `target` (sets the digest check and the claims); the mismatch, or null. */
+function checkSubject(base: Base, checks: Checks, statement: Statement, target: string): Reason | null {
   const [alg, hex] = target.split(':') as [string, string];
   const subject = statement.subjects.find((s) => s.digests[alg] === hex);
+  let error: Reason | null = null;
   if (subject) {
     base.claims.manifestDigest = target;
     checks.set('digest', 'pass', `The statement's subject is this manifest, ${short(target)}.`);
   } else {
     const named = statement.subjects.map((s) => Object.entries(s.digests).map(([a, h]) => `${a}:${h}`)).flat();
     base.claims.manifestDigest = named[0] ?? null;
-    const e = r(
+    error = r(
       'VERIFY_DIGEST_MISMATCH',
       `The statement's subject is ${named.join(', ') || 'no digest'}, not this manifest (${target}): it signs another image.`,
     );
-    error ??= e;
-    checks.set('digest', 'fail', e.message);
+    checks.set('digest', 'fail', error.message);
   }
   base.claims.annotations = subject?.annotations ?? statement.subjects[0]?.annotations ?? {};
+  return error;
+}
+
+/** One bundle referrer: blob, bundle, statement, signature over the PAE, then what it claims. */
+async function verifyReferrer(
+  ctx: Context,
+  target: string,
+  manifest: Manifest,
+  bundleLayer: Descriptor,
+): Promise<SignatureResult> {
+  const checks = new Checks();
+  const base: Base = {
+    id: `referrer ${manifest.descriptor.digest}`,
+    format: 'bundle',
+    kind: 'signature',
+    algorithm: null,
+    otherKey: null,
+    claims: emptyClaims(),
+    tlogEntry: false,
+    source: {
+      manifest: manifest.descriptor.digest,
+      blob: typeof bundleLayer.digest === 'string' ? bundleLayer.digest : null,
+    },
+  };
+  const read = await readReferrerBundle(ctx, base, checks, bundleLayer);
+  if ('result' in read) return read.result;
+  const classified = classifyStatement(base, checks, read.dsse);
+  if ('result' in classified) return classified.result;
+  const { statement } = classified;
+  let { error } = classified;
+  const judged = await judgeDsse(ctx, base, checks, read.bundle, read.dsse);
+  if (!judged.ok) {
+    return finish(
+      base,
+      checks,
+      'Not checked: the signature failed, so the statement is not trusted.',
+      error ?? judged.reason,
+    );
+  }
+  if (!statement) return finish(base, checks, 'Not checked: not an image signature.', error);
+  const mismatch = checkSubject(base, checks, statement, target);
+  error ??= mismatch;
   checks.set(
     'identity',
     'not-applicable',
@@ -533,77 +627,52 @@ async function verifyReferrer(
   return finish(base, checks, '', error);
 }
 
-async function legacySignatures(ctx: Context, result: ManifestResult): Promise<void> {
-  let sig: Manifest;
-  try {
-    sig = await ctx.client.getManifest(ctx.repo, result.lookups.sigTag);
-  } catch (e) {
-    const reason = reasonOf(e);
-    if (reason.code === 'REGISTRY_NOT_FOUND') result.lookups.legacy = 'absent';
-    else {
-      result.lookups.legacy = 'failed';
-      result.lookups.errors.push(reason);
-    }
-    return;
-  } finally {
-    ctx.tick(`Looked for ${result.lookups.sigTag}`);
+/** The `.sig` layers' results; the tag's lookup is recorded in `result.lookups`. */
+async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRead): Promise<SignatureResult[]> {
+  if (sig.state !== 'found') {
+    result.lookups.legacy = sig.state;
+    if (sig.state === 'failed') result.lookups.errors.push(sig.reason);
+    return [];
   }
   result.lookups.legacy = 'found';
-  const layers = Array.isArray(sig.json.layers) ? (sig.json.layers as Descriptor[]) : [];
-  if (layers.length > MAX_LAYERS) {
-    result.lookups.errors.push(
-      r(
-        'VERIFY_TOO_MANY',
-        `${result.lookups.sigTag} holds ${layers.length} layers; this page reads the first ${MAX_LAYERS}.`,
-      ),
-    );
-  }
-  const read = layers.slice(0, MAX_LAYERS);
-  ctx.grow(read.length);
-  const out = await pool(read, ctx.concurrency, async (layer, n) => {
+  const tooMany = tooManyLayers(sig);
+  if (tooMany) result.lookups.errors.push(tooMany);
+  ctx.grow(sig.layers.length);
+  return pool(sig.layers, ctx.concurrency, async (layer, n) => {
     checkAbort(ctx);
     const res = await verifyLegacyLayer(
       ctx,
       result.digest,
-      sig.descriptor.digest,
-      result.lookups.sigTag,
+      sig.manifest.descriptor.digest,
+      sig.tag,
       n,
-      typeof layer === 'object' && layer !== null ? layer : ({} as Descriptor),
+      typeof layer === 'object' && layer !== null ? (layer as Descriptor) : ({} as Descriptor),
     );
     ctx.tick(`Checked .sig layer ${n}`);
     return res;
   });
-  result.signatures.push(...out);
 }
 
-async function bundleSignatures(ctx: Context, result: ManifestResult): Promise<void> {
-  let descriptors: Descriptor[];
-  try {
-    const refs = await ctx.client.referrers(ctx.repo, result.digest);
-    result.lookups.referrers = refs.via;
-    descriptors = refs.descriptors.filter((d) => d && typeof d.digest === 'string');
-  } catch (e) {
+/**
+ * The bundle referrers' results; the lookup is recorded in `result.lookups`, with the count of
+ * referrers that are not bundles (read failures among its errors).
+ */
+async function bundleSignatures(ctx: Context, result: ManifestResult, refs: ReferrersRead): Promise<SignatureResult[]> {
+  if (refs.state === 'failed') {
     result.lookups.referrers = 'failed';
-    result.lookups.errors.push(reasonOf(e));
-    return;
-  } finally {
-    ctx.tick(`Looked for referrers of ${short(result.digest)}`);
+    result.lookups.errors.push(refs.reason);
+    return [];
   }
-  if (descriptors.length > MAX_REFERRERS) {
-    result.lookups.errors.push(
-      r(
-        'VERIFY_TOO_MANY',
-        `The image has ${descriptors.length} referrers; this page reads the first ${MAX_REFERRERS}.`,
-      ),
-    );
-    descriptors = descriptors.slice(0, MAX_REFERRERS);
-  }
-  ctx.grow(descriptors.length);
-  const out = await pool(descriptors, ctx.concurrency, async (d): Promise<SignatureResult | 'other' | null> => {
+  result.lookups.referrers = refs.via;
+  const tooMany = tooManyReferrers(refs, 'image');
+  if (tooMany) result.lookups.errors.push(tooMany);
+  ctx.grow(refs.referrers.length);
+  const out = await pool(refs.referrers, ctx.concurrency, async (ref): Promise<SignatureResult | 'other' | null> => {
     checkAbort(ctx);
+    const d = ref.descriptor;
     try {
       if (!isSha256Digest(d.digest) || (d.mediaType && isIndexMediaType(d.mediaType))) return 'other';
-      const m = await ctx.client.getManifest(ctx.repo, d.digest);
+      const m = await ref.manifest();
       const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
       const bundleLayer = layers.find((l) => typeof l === 'object' && l !== null && isBundleMediaType(l.mediaType));
       if (!bundleLayer) return 'other';
@@ -615,8 +684,26 @@ async function bundleSignatures(ctx: Context, result: ManifestResult): Promise<v
       ctx.tick(`Checked referrer ${short(d.digest)}`);
     }
   });
-  for (const s of out) if (typeof s === 'object' && s !== null) result.signatures.push(s);
   result.lookups.otherReferrers = out.filter((s) => s === 'other').length;
+  return out.filter((s): s is SignatureResult => typeof s === 'object' && s !== null);
+}
+
+/**
+ * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
+ * bundle referrers, each in the registry's order.
+ */
+async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
+  const read = await readAttachments(ctx.client, ctx.repo, result.digest, {
+    tags: ['sig'],
+    concurrency: ctx.concurrency,
+    signal: ctx.signal,
+    onLookup: ctx.tick,
+  });
+  const [legacy, bundles] = await Promise.all([
+    legacySignatures(ctx, result, read.tags.sig),
+    bundleSignatures(ctx, result, read.referrers),
+  ]);
+  result.signatures.push(...legacy, ...bundles);
 }
 
 const TELLING: ErrorCode[] = [
@@ -701,26 +788,9 @@ function fail(result: VerificationResult, error: Reason): VerificationResult {
   return result;
 }
 
-/**
- * Verifies every signature of an image (and of each platform of an index) with one public key.
- * @throws the signal's reason when `opts.signal` aborts; never for a verification failure.
- */
-export async function verifyImage(client: RegistryClient, opts: VerifyOptions): Promise<VerificationResult> {
-  const checkedAt = (opts.now?.() ?? new Date()).toISOString();
-  let identity: IdentityRule = { type: 'ignore' };
-  const result = emptyResult(opts, opts.identity ?? identity, checkedAt);
-  try {
-    identity = checkIdentityRule(opts.identity ?? identity);
-    result.policy.identity = identity;
-  } catch (e) {
-    return fail(result, reasonOf(e));
-  }
-  let key: PreparedKey;
-  try {
-    key = await prepareKey(opts.spki);
-  } catch (e) {
-    return fail(result, reasonOf(e));
-  }
+/** The keys a verification uses: the one given, and the viewer's others (only to name a signer). */
+async function prepareKeys(opts: VerifyOptions, result: VerificationResult): Promise<[PreparedKey, PreparedKey[]]> {
+  const key = await prepareKey(opts.spki);
   result.key = {
     algorithm: algorithmName(key.algorithm),
     fingerprint: `sha256:${key.fingerprint.hex}`,
@@ -736,23 +806,32 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
       // a stored key this browser cannot load only loses the "made by" hint
     }
   }
-  let ref;
-  try {
-    ref = parseReference(opts.image);
-  } catch (e) {
-    return fail(result, reasonOf(e));
-  }
-  const repo: RepoRef = { registry: ref.registry, repository: ref.repository };
+  return [key, others];
+}
+
+/**
+ * Reads the options into a verification context (rule, keys, reference), filling in what the
+ * result says about them, and the progress reporter.
+ * @throws the identity rule's, the key's or the reference's error.
+ */
+async function setUp(
+  client: RegistryClient,
+  opts: VerifyOptions,
+  result: VerificationResult,
+): Promise<{ ctx: Context; ref: ImageReference; report: (message: string) => void }> {
+  const identity = checkIdentityRule(opts.identity ?? { type: 'ignore' });
+  result.policy.identity = identity;
+  const [key, others] = await prepareKeys(opts, result);
+  const ref = parseReference(opts.image);
   const intended = intendedReference(ref);
   result.image.reference = formatReference(ref);
   result.image.intended = namedString(intended);
-
   let done = 0;
   let total = 1;
   const report = (message: string): void => opts.onProgress?.({ done, total, message });
   const ctx: Context = {
     client,
-    repo,
+    repo: { registry: ref.registry, repository: ref.repository },
     key,
     others,
     identity,
@@ -769,22 +848,11 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
       report('Reading signatures');
     },
   };
-  report(`Resolving ${result.image.reference}`);
-  let top: Manifest;
-  try {
-    top = await client.getManifest(repo, manifestReference(ref));
-  } catch (e) {
-    checkAbort(ctx);
-    return fail(result, reasonOf(e));
-  }
-  checkAbort(ctx);
-  ctx.tick('Resolved the image');
-  const digest = top.descriptor.digest;
-  const isIndex = isIndexMediaType(top.descriptor.mediaType);
-  result.image.digest = digest;
-  result.image.mediaType = top.descriptor.mediaType;
-  result.image.isIndex = isIndex;
+  return { ctx, ref, report };
+}
 
+/** The manifests to check: the image or index first, then (at most MAX_PLATFORMS) platforms. */
+function manifestsOf(top: Manifest, requireEveryPlatform: boolean): ManifestResult[] {
   const newManifest = (
     d: string,
     mediaType: string,
@@ -795,7 +863,7 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
     mediaType,
     role,
     platform,
-    required: role !== 'platform' || (opts.requireEveryPlatform ?? false),
+    required: role !== 'platform' || requireEveryPlatform,
     verified: false,
     error: null,
     signatures: [],
@@ -807,9 +875,8 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
       errors: [],
     },
   });
-  const manifests: ManifestResult[] = [
-    newManifest(digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null),
-  ];
+  const isIndex = isIndexMediaType(top.descriptor.mediaType);
+  const manifests = [newManifest(top.descriptor.digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null)];
   if (isIndex) {
     const children = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
       (d) => d && typeof d.digest === 'string' && isSha256Digest(d.digest),
@@ -819,18 +886,13 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
       manifests.push(newManifest(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));
     }
   }
-  result.manifests = manifests;
-  ctx.grow(manifests.length * 2);
-  await pool(manifests, 2, async (m) => {
-    checkAbort(ctx);
-    await Promise.all([legacySignatures(ctx, m), bundleSignatures(ctx, m)]);
-    m.verified = m.signatures.some((s) => s.verified);
-    m.error = manifestError(m);
-  });
-  checkAbort(ctx);
+  return manifests;
+}
 
-  const root = manifests[0]!;
-  const platforms = manifests.slice(1);
+/** The verdict over the checked manifests: the root must verify, and every required platform. */
+function conclude(result: VerificationResult, ref: ImageReference, opts: VerifyOptions): VerificationResult {
+  const root = result.manifests[0]!;
+  const platforms = result.manifests.slice(1);
   const count = (m: ManifestResult): number => m.signatures.filter((s) => s.verified).length;
   if (!root.verified) return fail(result, root.error!);
   const unsigned = platforms.filter((p) => p.required && !p.verified);
@@ -847,11 +909,50 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   result.verified = true;
   const n = count(root);
   const signedPlatforms = platforms.filter((p) => p.verified).length;
-  const platformWords = isIndex
+  const platformWords = result.image.isIndex
     ? opts.requireEveryPlatform
       ? ` and on all ${platforms.length} platforms`
       : `; ${signedPlatforms} of ${platforms.length} platforms signed (not required)`
     : '';
-  result.summary = `Verified: ${n} signature${n === 1 ? '' : 's'} by this key on ${ref.registry}/${ref.repository}@${digest}${platformWords}.`;
+  result.summary = `Verified: ${n} signature${n === 1 ? '' : 's'} by this key on ${ref.registry}/${ref.repository}@${result.image.digest}${platformWords}.`;
   return result;
+}
+
+/**
+ * Verifies every signature of an image (and of each platform of an index) with one public key.
+ * @throws the signal's reason when `opts.signal` aborts; never for a verification failure.
+ */
+export async function verifyImage(client: RegistryClient, opts: VerifyOptions): Promise<VerificationResult> {
+  const checkedAt = (opts.now?.() ?? new Date()).toISOString();
+  const result = emptyResult(opts, opts.identity ?? { type: 'ignore' }, checkedAt);
+  let setup;
+  try {
+    setup = await setUp(client, opts, result);
+  } catch (e) {
+    return fail(result, reasonOf(e));
+  }
+  const { ctx, ref, report } = setup;
+  report(`Resolving ${result.image.reference}`);
+  let top: Manifest;
+  try {
+    top = await client.getManifest(ctx.repo, manifestReference(ref));
+  } catch (e) {
+    checkAbort(ctx);
+    return fail(result, reasonOf(e));
+  }
+  checkAbort(ctx);
+  ctx.tick('Resolved the image');
+  result.image.digest = top.descriptor.digest;
+  result.image.mediaType = top.descriptor.mediaType;
+  result.image.isIndex = isIndexMediaType(top.descriptor.mediaType);
+  result.manifests = manifestsOf(top, opts.requireEveryPlatform ?? false);
+  ctx.grow(result.manifests.length * 2);
+  await pool(result.manifests, 2, async (m) => {
+    checkAbort(ctx);
+    await manifestSignatures(ctx, m);
+    m.verified = m.signatures.some((s) => s.verified);
+    m.error = manifestError(m);
+  });
+  checkAbort(ctx);
+  return conclude(result, ref, opts);
 }
