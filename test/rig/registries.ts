@@ -664,4 +664,3 @@ export async function setup(project?: {
   };
 }
 
-export default setup;
