@@ -15,7 +15,7 @@
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
  */
-import { RegistryError, SignatureError, VerificationError, reasonOf, type ErrorCode, type Reason } from '../errors.ts';
+import { SignatureError, VerificationError, reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { fromBase64 } from '../encoding/base64.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
@@ -23,12 +23,21 @@ import { explainMediaType, predicateName, type MediaTypeExplanation } from '../r
 import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
 import { pool } from './pool.ts';
+import {
+  readAttachments,
+  tooManyLayers,
+  tooManyReferrers,
+  type Referrer,
+  type ReferrersRead,
+  type TagFound,
+  type TagRead,
+} from './attachments.ts';
 import { parseBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
-import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../cosign/manifests.ts';
+import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { isObject, parseStrictJson, type JsonValue } from '../cosign/strict-json.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
+import { MAX_PLATFORMS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import {
   decodeSignature,
   hintToHex,
@@ -447,29 +456,28 @@ async function attItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Desc
   return item;
 }
 
-/** One referrer manifest. */
-async function referrerItem(ctx: Ctx, target: string, d: Descriptor): Promise<TreeItem> {
-  let m: Manifest;
-  try {
-    if (!isSha256Digest(d.digest))
-      throw new RegistryError('REGISTRY_UNSUPPORTED', `${d.digest} is not a sha256 digest.`);
-    m = await ctx.client.getManifest(ctx.repo, d.digest);
-  } catch (e) {
-    const r = reasonOf(e);
-    const item = baseItem({
-      id: `referrer ${d.digest}`,
-      source: 'referrer',
-      kind: 'artifact',
-      title: 'referrer (unreadable)',
-      tag: null,
-      manifest: d.digest,
-      layerIndex: null,
-      layer: null,
-      mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
-    });
-    item.verdict = notChecked(r.message, r.code);
-    return item;
-  }
+/** The item of a referrer whose manifest could not be read. */
+function unreadableReferrer(d: Descriptor, reason: Reason): TreeItem {
+  const item = baseItem({
+    id: `referrer ${d.digest}`,
+    source: 'referrer',
+    kind: 'artifact',
+    title: 'referrer (unreadable)',
+    tag: null,
+    manifest: d.digest,
+    layerIndex: null,
+    layer: null,
+    mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
+  });
+  item.verdict = notChecked(reason.message, reason.code);
+  return item;
+}
+
+/**
+ * The item of a referrer manifest as it describes itself (artifact type, annotations, its bundle
+ * layer or first layer), before anything is judged.
+ */
+function describeReferrer(m: Manifest): { item: TreeItem; bundleLayer: Descriptor | undefined } {
   const json = m.json;
   const layers = (Array.isArray(json.layers) ? json.layers : []).filter(
     (l): l is Descriptor => isRecord(l) && typeof l.mediaType === 'string',
@@ -501,21 +509,15 @@ async function referrerItem(ctx: Ctx, target: string, d: Descriptor): Promise<Tr
     artifactType,
     annotations,
   });
-  // The fallback index is a tag anyone who can push may edit: a referrer it lists may be about
-  // another manifest. Such a one is shown, never counted or removed as a signature of this one.
-  const subject = isRecord(json.subject) && typeof json.subject.digest === 'string' ? json.subject.digest : null;
-  if (subject !== target) {
-    const about = subject ? `another manifest (${subject})` : 'no manifest (it has no subject)';
-    item.kind = 'artifact';
-    item.title = `${item.title} — listed here, but about ${about}`;
-    item.verdict = notChecked(
-      `Listed among this manifest's referrers, but about ${about}: it is not judged or removed here.`,
-      'VERIFY_DIGEST_MISMATCH',
-    );
-    return item;
-  }
-  if (!bundleLayer) return item;
-  item.predicateType = annotations['dev.sigstore.bundle.predicateType'] ?? null;
+  return { item, bundleLayer };
+}
+
+/**
+ * Reads the bundle and its statement into the item (kind, title, identity, predicate), then
+ * judges its signature with the known keys.
+ */
+async function judgeBundle(ctx: Ctx, target: string, item: TreeItem, bundleLayer: Descriptor): Promise<TreeItem> {
+  item.predicateType = item.annotations['dev.sigstore.bundle.predicateType'] ?? null;
   let bundle;
   try {
     bundle = parseBundle(await readBlob(ctx, bundleLayer));
@@ -573,55 +575,81 @@ async function referrerItem(ctx: Ctx, target: string, d: Descriptor): Promise<Tr
   return item;
 }
 
-async function legacyGroup(
+/** One referrer manifest: read (on demand), described, and judged when it holds a bundle about `target`. */
+async function referrerItem(ctx: Ctx, target: string, referrer: Referrer): Promise<TreeItem> {
+  let m: Manifest;
+  try {
+    m = await referrer.manifest();
+  } catch (e) {
+    return unreadableReferrer(referrer.descriptor, reasonOf(e));
+  }
+  const { item, bundleLayer } = describeReferrer(m);
+  // The fallback index is a tag anyone who can push may edit: a referrer it lists may be about
+  // another manifest. Such a one is shown, never counted or removed as a signature of this one.
+  const json = m.json;
+  const subject = isRecord(json.subject) && typeof json.subject.digest === 'string' ? json.subject.digest : null;
+  if (subject !== target) {
+    const about = subject ? `another manifest (${subject})` : 'no manifest (it has no subject)';
+    item.kind = 'artifact';
+    item.title = `${item.title} — listed here, but about ${about}`;
+    item.verdict = notChecked(
+      `Listed among this manifest's referrers, but about ${about}: it is not judged or removed here.`,
+      'VERIFY_DIGEST_MISMATCH',
+    );
+    return item;
+  }
+  if (!bundleLayer) return item;
+  return judgeBundle(ctx, target, item, bundleLayer);
+}
+
+/**
+ * Records a legacy tag's lookup in its group (and a failure or the layer limit among the node's
+ * errors); the tag when it was found.
+ */
+function recordTag(node: TreeNode, group: LegacyGroup, read: TagRead): TagFound | null {
+  if (read.state !== 'found') {
+    group.state = read.state;
+    if (read.state === 'failed') node.errors.push(read.reason);
+    return null;
+  }
+  group.state = 'found';
+  group.manifest = read.manifest.descriptor.digest;
+  const tooMany = tooManyLayers(read);
+  if (tooMany) node.errors.push(tooMany);
+  return read;
+}
+
+/** The `.sbom` layer `n`: an SBOM document, shown, never judged. */
+function sbomItem(group: LegacyGroup, layer: Descriptor, n: number): TreeItem {
+  const explained = explainMediaType(layer.mediaType);
+  return baseItem({
+    id: `${group.tag}#${n}`,
+    source: 'sbom',
+    kind: 'sbom',
+    title: `SBOM (${explained.title}, .sbom layer)`,
+    tag: group.tag,
+    manifest: group.manifest!,
+    layerIndex: n,
+    layer,
+    mediaType: layer.mediaType,
+    annotations: { ...(layer.annotations ?? {}) },
+  });
+}
+
+/** The items of a found legacy tag's layers: `each` for `.sig` and `.att`, sbomItem when null. */
+async function legacyItems(
   ctx: Ctx,
   node: TreeNode,
   group: LegacyGroup,
+  found: TagFound,
   each: ((ctx: Ctx, target: string, group: LegacyGroup, layer: Descriptor, n: number) => Promise<TreeItem>) | null,
 ): Promise<void> {
-  let m: Manifest;
-  try {
-    m = await ctx.client.getManifest(ctx.repo, group.tag);
-  } catch (e) {
-    const r = reasonOf(e);
-    if (r.code === 'REGISTRY_NOT_FOUND') group.state = 'absent';
-    else {
-      group.state = 'failed';
-      node.errors.push(r);
-    }
-    return;
-  } finally {
-    ctx.tick(`Looked for ${group.tag}`);
-  }
-  group.state = 'found';
-  group.manifest = m.descriptor.digest;
-  const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
-  if (layers.length > MAX_LAYERS) {
-    node.errors.push({
-      code: 'VERIFY_TOO_MANY',
-      message: `${group.tag} holds ${layers.length} layers; this page reads the first ${MAX_LAYERS}.`,
-    });
-  }
-  const read = layers.slice(0, MAX_LAYERS) as unknown[];
-  ctx.grow(read.length);
-  group.items = await pool(read, ctx.concurrency, async (entry, n) => {
+  ctx.grow(found.layers.length);
+  group.items = await pool(found.layers, ctx.concurrency, async (entry, n) => {
     checkAbort(ctx);
     try {
       const layer = usableLayer(entry, group.tag, n);
-      if (each) return await each(ctx, node.digest, group, layer, n);
-      const explained = explainMediaType(layer.mediaType);
-      return baseItem({
-        id: `${group.tag}#${n}`,
-        source: 'sbom',
-        kind: 'sbom',
-        title: `SBOM (${explained.title}, .sbom layer)`,
-        tag: group.tag,
-        manifest: group.manifest!,
-        layerIndex: n,
-        layer,
-        mediaType: layer.mediaType,
-        annotations: { ...(layer.annotations ?? {}) },
-      });
+      return each ? await each(ctx, node.digest, group, layer, n) : sbomItem(group, layer, n);
     } catch (e) {
       // One bad layer is shown (and, in .sig, can be removed); it does not hide the others.
       if (ctx.signal?.aborted) throw e;
@@ -675,40 +703,30 @@ function unreadableLayer(group: LegacyGroup, entry: unknown, n: number, reason: 
   return item;
 }
 
-async function referrerGroup(ctx: Ctx, node: TreeNode): Promise<void> {
-  let descriptors: Descriptor[];
-  try {
-    const refs = await ctx.client.referrers(ctx.repo, node.digest);
-    node.referrers.via = refs.via;
-    descriptors = refs.descriptors.filter((d) => isRecord(d) && typeof d.digest === 'string');
-    if (refs.via === 'tag-schema' && refs.indexDigest !== undefined && descriptors.length > 0) {
-      node.referrers.fallback = {
-        tag: referrersTag(node.digest),
-        digest: refs.indexDigest,
-        entries: descriptors.length,
-      };
-    }
-  } catch (e) {
+/** Records the referrers' lookup in the node (a failure or the limit among its errors); the referrers read. */
+function recordReferrers(node: TreeNode, read: ReferrersRead): Referrer[] {
+  if (read.state === 'failed') {
     node.referrers.via = 'failed';
-    node.errors.push(reasonOf(e));
-    return;
-  } finally {
-    ctx.tick(`Looked for referrers of ${node.digest.slice(0, 19)}…`);
+    node.errors.push(read.reason);
+    return [];
   }
-  if (descriptors.length > MAX_REFERRERS) {
-    node.errors.push({
-      code: 'VERIFY_TOO_MANY',
-      message: `The manifest has ${descriptors.length} referrers; this page reads the first ${MAX_REFERRERS}.`,
-    });
-    descriptors = descriptors.slice(0, MAX_REFERRERS);
+  node.referrers.via = read.via;
+  if (read.fallback && read.descriptors.length > 0) {
+    node.referrers.fallback = { ...read.fallback, entries: read.descriptors.length };
   }
-  ctx.grow(descriptors.length);
-  node.referrers.items = await pool(descriptors, ctx.concurrency, async (d) => {
+  const tooMany = tooManyReferrers(read, 'manifest');
+  if (tooMany) node.errors.push(tooMany);
+  return read.referrers;
+}
+
+async function referrerItems(ctx: Ctx, node: TreeNode, referrers: Referrer[]): Promise<void> {
+  ctx.grow(referrers.length);
+  node.referrers.items = await pool(referrers, ctx.concurrency, async (referrer) => {
     checkAbort(ctx);
     try {
-      return await referrerItem(ctx, node.digest, d);
+      return await referrerItem(ctx, node.digest, referrer);
     } finally {
-      ctx.tick(`Read referrer ${d.digest.slice(0, 19)}…`);
+      ctx.tick(`Read referrer ${referrer.descriptor.digest.slice(0, 19)}…`);
     }
   });
 }
@@ -735,12 +753,22 @@ function newNode(digest: string, mediaType: string, role: TreeNode['role'], plat
   };
 }
 
+/** Reads everything attached to the node's manifest, then makes an item of each object, all groups at once. */
 async function fillNode(ctx: Ctx, node: TreeNode): Promise<void> {
+  const read = await readAttachments(ctx.client, ctx.repo, node.digest, {
+    concurrency: ctx.concurrency,
+    signal: ctx.signal,
+    onLookup: ctx.tick,
+  });
+  const sig = recordTag(node, node.sig, read.tags.sig);
+  const att = recordTag(node, node.att, read.tags.att);
+  const sbom = recordTag(node, node.sbom, read.tags.sbom);
+  const referrers = recordReferrers(node, read.referrers);
   await Promise.all([
-    legacyGroup(ctx, node, node.sig, sigItem),
-    legacyGroup(ctx, node, node.att, attItem),
-    legacyGroup(ctx, node, node.sbom, null),
-    referrerGroup(ctx, node),
+    sig && legacyItems(ctx, node, node.sig, sig, sigItem),
+    att && legacyItems(ctx, node, node.att, att, attItem),
+    sbom && legacyItems(ctx, node, node.sbom, sbom, null),
+    referrerItems(ctx, node, referrers),
   ]);
 }
 
