@@ -183,6 +183,117 @@ export function choosePlatform(entries: { name: string }[], wanted?: string): st
 }
 
 /**
+ * An index's platforms (each also a descriptor shown) and the manifest of the one chosen.
+ * @throws RegistryError REGISTRY_NOT_FOUND when `wanted` names no entry, REGISTRY_BAD_RESPONSE when
+ *   the chosen entry's digest is not sha256, and what fetchManifest throws.
+ */
+async function choosePlatformManifest(
+  client: RegistryClient,
+  repo: RepoRef,
+  index: InspectedObject,
+  wanted: string | undefined,
+  descriptors: ExplainedDescriptor[],
+): Promise<Pick<InspectResult, 'platforms' | 'platform' | 'manifest'>> {
+  const json = parseJson(index.text);
+  const platforms: InspectResult['platforms'] = [];
+  const list = isRecord(json) && Array.isArray(json.manifests) ? json.manifests : [];
+  for (const d of list) {
+    if (!isDescriptor(d)) continue;
+    const pname = d.platform ? platformName(d.platform) : 'unknown platform';
+    platforms.push({ name: pname, descriptor: d });
+    descriptors.push(describe(`platform ${pname}`, d));
+  }
+  const platform = choosePlatform(platforms, wanted);
+  if (wanted && platform !== wanted) {
+    throw new RegistryError(
+      'REGISTRY_NOT_FOUND',
+      `The index has no ${wanted} manifest; it has ${platforms.map((p) => p.name).join(', ') || 'none'}.`,
+    );
+  }
+  const chosen = platforms.find((p) => p.name === platform);
+  if (!chosen) return { platforms, platform, manifest: index };
+  if (!isSha256Digest(chosen.descriptor.digest)) {
+    // The digest goes into the request path: one like "../x" or "a?b" would fetch something else.
+    throw new RegistryError(
+      'REGISTRY_BAD_RESPONSE',
+      `The index names its ${platform} manifest by "${chosen.descriptor.digest}", which is not a sha256 digest; it is not fetched.`,
+    );
+  }
+  const raw = await client.fetchManifest(repo, chosen.descriptor.digest);
+  const source = `${repo.registry}/${repo.repository}@${chosen.descriptor.digest}`;
+  return { platforms, platform, manifest: inspectObject('manifest', source, raw, chosen.descriptor.digest) };
+}
+
+/** The config blob `c` names, as served, its size compared too. @throws what fetchBlob throws, RegistryError REGISTRY_BAD_RESPONSE for a digest that is not sha256. */
+async function readConfig(client: RegistryClient, repo: RepoRef, c: Descriptor): Promise<InspectedObject> {
+  if (!isSha256Digest(c.digest)) {
+    throw new RegistryError(
+      'REGISTRY_BAD_RESPONSE',
+      `The manifest names its config by "${c.digest}", which is not a sha256 digest; it is not fetched.`,
+    );
+  }
+  const raw = await client.fetchBlob(repo, c.digest, MAX_CONFIG_BYTES);
+  const config = inspectObject('config', `blob ${c.digest}`, raw, c.digest, c.mediaType);
+  if (raw.bytes.length !== c.size) {
+    config.digest = {
+      ...config.digest,
+      ok: false,
+      sentence: `${config.digest.sentence} Its size is ${raw.bytes.length} bytes, but the manifest says ${c.size}.`,
+    };
+  }
+  return config;
+}
+
+/** An image manifest's config (read; a failure is its reason), and its descriptors: config, layers, subject. */
+async function manifestParts(
+  client: RegistryClient,
+  repo: RepoRef,
+  manifest: InspectedObject,
+  descriptors: ExplainedDescriptor[],
+): Promise<Pick<InspectResult, 'config' | 'configError'>> {
+  const json = parseJson(manifest.text);
+  let config: InspectedObject | null = null;
+  let configError: Reason | null = null;
+  if (!isRecord(json) || isIndexMediaType(manifest.mediaType)) return { config, configError };
+  if (isDescriptor(json.config)) {
+    descriptors.push(describe('config', json.config));
+    try {
+      config = await readConfig(client, repo, json.config);
+    } catch (e) {
+      configError = reasonOf(e);
+    }
+  }
+  const layers = Array.isArray(json.layers) ? json.layers : [];
+  layers.forEach((l, i) => {
+    if (isDescriptor(l)) descriptors.push(describe(`layer ${i}`, l));
+  });
+  if (isDescriptor(json.subject)) descriptors.push(describe('subject', json.subject));
+  return { config, configError };
+}
+
+/** Every distinct media and artifact type shown, explained once, in the order shown. */
+function mediaTypesShown(
+  top: InspectedObject,
+  manifest: InspectedObject,
+  descriptors: ExplainedDescriptor[],
+): MediaTypeExplanation[] {
+  const seen = new Map<string, MediaTypeExplanation>();
+  const add = (e: MediaTypeExplanation | null): void => {
+    if (e && e.mediaType && !seen.has(e.mediaType)) seen.set(e.mediaType, e);
+  };
+  add(top.explanation);
+  add(manifest.explanation);
+  for (const d of descriptors) {
+    add(d.explanation);
+    add(d.artifact);
+  }
+  const json = parseJson(manifest.text);
+  const artifactType = isRecord(json) ? json.artifactType : undefined;
+  if (typeof artifactType === 'string') add(explainMediaType(artifactType));
+  return [...seen.values()];
+}
+
+/**
  * Reads an image's manifest (or index, then one platform's manifest) and config as served.
  * @throws RegistryError/RelayError when the manifest cannot be read (a config that cannot be read
  *   is reported in `configError` instead); RegistryError REGISTRY_REFERENCE_INVALID for a bad
@@ -203,84 +314,11 @@ export async function inspectImage(client: RegistryClient, opts: InspectOptions)
   );
   const isIndex = isIndexMediaType(shown.mediaType);
   const top: InspectedObject = isIndex ? { ...shown, role: 'index' } : shown;
-  const topJson = parseJson(top.text);
   const descriptors: ExplainedDescriptor[] = [];
-  const platforms: InspectResult['platforms'] = [];
-  let manifest = top;
-  let platform: string | null = null;
-  if (isIndex) {
-    const list = isRecord(topJson) && Array.isArray(topJson.manifests) ? topJson.manifests : [];
-    for (const d of list) {
-      if (!isDescriptor(d)) continue;
-      const pname = d.platform ? platformName(d.platform) : 'unknown platform';
-      platforms.push({ name: pname, descriptor: d });
-      descriptors.push(describe(`platform ${pname}`, d));
-    }
-    platform = choosePlatform(platforms, opts.platform);
-    if (opts.platform && platform !== opts.platform) {
-      throw new RegistryError(
-        'REGISTRY_NOT_FOUND',
-        `The index has no ${opts.platform} manifest; it has ${platforms.map((p) => p.name).join(', ') || 'none'}.`,
-      );
-    }
-    const chosen = platforms.find((p) => p.name === platform);
-    if (chosen && !isSha256Digest(chosen.descriptor.digest)) {
-      // The digest goes into the request path: one like "../x" or "a?b" would fetch something else.
-      throw new RegistryError(
-        'REGISTRY_BAD_RESPONSE',
-        `The index names its ${platform} manifest by "${chosen.descriptor.digest}", which is not a sha256 digest; it is not fetched.`,
-      );
-    }
-    if (chosen) {
-      const raw = await client.fetchManifest(repo, chosen.descriptor.digest);
-      manifest = inspectObject('manifest', `${name}@${chosen.descriptor.digest}`, raw, chosen.descriptor.digest);
-    }
-  }
-  const manifestJson = parseJson(manifest.text);
-  let config: InspectedObject | null = null;
-  let configError: Reason | null = null;
-  if (isRecord(manifestJson) && !isIndexMediaType(manifest.mediaType)) {
-    if (isDescriptor(manifestJson.config)) {
-      const c = manifestJson.config;
-      descriptors.push(describe('config', c));
-      try {
-        if (!isSha256Digest(c.digest)) {
-          throw new RegistryError(
-            'REGISTRY_BAD_RESPONSE',
-            `The manifest names its config by "${c.digest}", which is not a sha256 digest; it is not fetched.`,
-          );
-        }
-        const raw = await client.fetchBlob(repo, c.digest, MAX_CONFIG_BYTES);
-        config = inspectObject('config', `blob ${c.digest}`, raw, c.digest, c.mediaType);
-        if (raw.bytes.length !== c.size) {
-          config.digest = {
-            ...config.digest,
-            ok: false,
-            sentence: `${config.digest.sentence} Its size is ${raw.bytes.length} bytes, but the manifest says ${c.size}.`,
-          };
-        }
-      } catch (e) {
-        configError = reasonOf(e);
-      }
-    }
-    const layers = Array.isArray(manifestJson.layers) ? manifestJson.layers : [];
-    layers.forEach((l, i) => {
-      if (isDescriptor(l)) descriptors.push(describe(`layer ${i}`, l));
-    });
-    if (isDescriptor(manifestJson.subject)) descriptors.push(describe('subject', manifestJson.subject));
-  }
-  const seen = new Map<string, MediaTypeExplanation>();
-  const add = (e: MediaTypeExplanation | null): void => {
-    if (e && e.mediaType && !seen.has(e.mediaType)) seen.set(e.mediaType, e);
-  };
-  add(top.explanation);
-  add(manifest.explanation);
-  for (const d of descriptors) {
-    add(d.explanation);
-    add(d.artifact);
-  }
-  const artifactType = isRecord(manifestJson) ? manifestJson.artifactType : undefined;
-  if (typeof artifactType === 'string') add(explainMediaType(artifactType));
+  const { platforms, platform, manifest } = isIndex
+    ? await choosePlatformManifest(client, repo, top, opts.platform, descriptors)
+    : { platforms: [], platform: null, manifest: top };
+  const { config, configError } = await manifestParts(client, repo, manifest, descriptors);
   return {
     input: opts.image,
     reference: formatReference(ref),
@@ -292,6 +330,6 @@ export async function inspectImage(client: RegistryClient, opts: InspectOptions)
     config,
     configError,
     descriptors,
-    mediaTypes: [...seen.values()],
+    mediaTypes: mediaTypesShown(top, manifest, descriptors),
   };
 }
