@@ -8,7 +8,6 @@ import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
 import type { SignPlan } from '../../../../shared/ops/sign.ts';
 import type { PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import {
-  MAX_SIGNATURE_FILE_BYTES,
   checkExternalSignature,
   opensslCommands,
   parseSignatureLines,
@@ -19,7 +18,9 @@ import {
   type SignatureInput,
 } from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
+import { Pkcs11Error } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
+import { readSmallFile } from '../../lib/small-file.ts';
 
 export type ItemCheck =
   | { state: 'empty' }
@@ -155,16 +156,19 @@ export class ExternalSigning {
   async setFile(index: number, file: File | undefined): Promise<void> {
     const entry = this.items[index];
     if (!entry || !file) return;
-    if (file.size > MAX_SIGNATURE_FILE_BYTES) {
-      entry.check = {
-        state: 'error',
-        code: 'PKCS11_EXTERNAL_SIGNATURE_INVALID',
-        message: `"${file.name}" is ${file.size} bytes: far too large to be a signature.`,
-      };
+    let bytes: Uint8Array;
+    try {
+      bytes = await readSmallFile(
+        file,
+        'a signature',
+        (sentence) => new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', sentence),
+      );
+    } catch (e) {
+      entry.check = { state: 'error', ...describeError(e) };
       return;
     }
     entry.text = '';
-    await this.#check(index, { kind: 'file', name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+    await this.#check(index, { kind: 'file', name: file.name, bytes });
   }
 
   /** The checked signatures, for preparedSigner. */

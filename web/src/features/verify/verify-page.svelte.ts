@@ -21,6 +21,7 @@ import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKeys } from './trusted-keys.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
+import { readKeyFile } from '../../lib/small-file.ts';
 import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
 export type VerifyStatus =
@@ -236,15 +237,12 @@ export class VerifyPage {
   /** Reads a key file chosen in the form into the key field. */
   async readKeyFile(file: File | undefined): Promise<void> {
     if (!file) return;
-    if (file.size > 64 * 1024) {
-      this.status = {
-        state: 'error',
-        code: 'KEY_PEM_INVALID',
-        message: `Not verified: "${file.name}" is ${file.size} bytes, far too large to be a public key.`,
-      };
-      return;
+    try {
+      this.keyText = (await readKeyFile(file, 'a public key')).trim();
+    } catch (e) {
+      const { code, message } = describeError(e);
+      this.status = { state: 'error', code, message: `Not verified: ${message}` };
     }
-    this.keyText = (await file.text()).trim();
   }
 
   /** Trusts the key in the form under `name`. Returns an error sentence, or null. */
