@@ -55,84 +55,86 @@ function indent(text: string, spaces: number): string {
     .join('\n');
 }
 
-/**
- * The snippets for a verified result.
- * @throws Error when the result is not verified (there is nothing to enforce).
- */
-export function policySnippets(result: VerificationResult): PolicySnippets {
-  const { image, key, policy } = result;
-  if (!result.verified || !image.reference || !image.digest || !key.pem) {
-    throw new Error('Policy snippets are made for a verified result only.');
-  }
-  const repo = repositoryOf(image.reference);
-  const verifiedSigs = result.manifests.flatMap((m) => m.signatures.filter((s) => s.verified));
-  const formats = new Set(verifiedSigs.map((s) => s.format));
-  const noTlog = verifiedSigs.every((s) => !s.tlogEntry);
-  const annotations = Object.entries(policy.annotations);
-  const targets = [
-    image.digest,
-    ...(policy.requireEveryPlatform ? result.manifests.slice(1).map((m) => m.digest) : []),
-  ];
+/** What every snippet is made from: the verified result, read once. */
+interface Facts {
+  /** `host/repo`. */
+  repo: string;
+  pem: string;
+  fingerprint: string | null;
+  policy: VerificationResult['policy'];
+  isIndex: boolean;
+  /** The formats of the verified signatures. */
+  formats: Set<'legacy' | 'bundle'>;
+  /** No verified signature has a transparency-log entry. */
+  noTlog: boolean;
+  annotations: [string, string][];
+  /** The digests to verify: the image, and each platform when every one must be signed. */
+  targets: string[];
+}
 
-  // cosign verify
-  const argv = targets.map((d) => [
+/** The `cosign verify` command lines, one per target, after the key written to cosign.pub. */
+function cosignSnippet(f: Facts): PolicySnippets['cosign'] {
+  const argv = f.targets.map((d) => [
     'cosign',
     'verify',
     '--key',
     'cosign.pub',
-    ...(noTlog ? ['--insecure-ignore-tlog=true'] : []),
-    ...annotations.flatMap(([k, v]) => ['-a', `${k}=${v}`]),
-    `${repo}@${d}`,
+    ...(f.noTlog ? ['--insecure-ignore-tlog=true'] : []),
+    ...f.annotations.flatMap(([k, v]) => ['-a', `${k}=${v}`]),
+    `${f.repo}@${d}`,
   ]);
-  const cosignNotes: string[] = [];
-  if (!formats.has('legacy'))
-    cosignNotes.push(
+  const notes: string[] = [];
+  if (!f.formats.has('legacy'))
+    notes.push(
       'The verified signatures are Sigstore bundles: use cosign 3.x (cosign 2.x does not read bundles and reports "no signatures found").',
     );
-  else if (!formats.has('bundle')) cosignNotes.push('Works with cosign 2.x and 3.x.');
-  if (policy.identity.type !== 'ignore')
-    cosignNotes.push('cosign verify does not check the reference a signature names; the containers policy below does.');
-  if (policy.requireEveryPlatform)
-    cosignNotes.push('cosign verify checks only the manifest it is given: one command per platform.');
-  const cosignText = [
-    `# The public key (fingerprint ${key.fingerprint}):`,
+  else if (!f.formats.has('bundle')) notes.push('Works with cosign 2.x and 3.x.');
+  if (f.policy.identity.type !== 'ignore')
+    notes.push('cosign verify does not check the reference a signature names; the containers policy below does.');
+  if (f.policy.requireEveryPlatform)
+    notes.push('cosign verify checks only the manifest it is given: one command per platform.');
+  const text = [
+    `# The public key (fingerprint ${f.fingerprint}):`,
     "cat > cosign.pub <<'EOF'",
-    key.pem.trimEnd(),
+    f.pem.trimEnd(),
     'EOF',
     ...argv.map((a) => a.map(shellQuote).join(' ')),
   ].join('\n');
+  return { argv, text, notes };
+}
 
-  // containers-policy.json(5)
-  const identity = signedIdentityJson(policy.identity) ?? { type: 'matchRepository' };
+/** The containers-policy.json(5) `sigstoreSigned` requirement. */
+function containersSnippet(f: Facts): Snippet {
+  const identity = signedIdentityJson(f.policy.identity) ?? { type: 'matchRepository' };
   const containers = {
     default: [{ type: 'reject' }],
     transports: {
       docker: {
-        [repo]: [{ type: 'sigstoreSigned', keyData: toBase64(utf8(key.pem)), signedIdentity: identity }],
+        [f.repo]: [{ type: 'sigstoreSigned', keyData: toBase64(utf8(f.pem)), signedIdentity: identity }],
       },
     },
   };
-  const containersNotes = [
-    'Merge the "docker" entry into /etc/containers/policy.json (or pass the file with --policy).',
-  ];
-  if (policy.identity.type === 'ignore')
-    containersNotes.push(
+  const notes = ['Merge the "docker" entry into /etc/containers/policy.json (or pass the file with --policy).'];
+  if (f.policy.identity.type === 'ignore')
+    notes.push(
       'containers-policy has no "ignore identity": matchRepository is the loosest rule that accepts the repository-only identity cosign writes (its default, matchRepoDigestOrExact, refuses it).',
     );
-  if (!formats.has('legacy'))
-    containersNotes.push(
+  if (!f.formats.has('legacy'))
+    notes.push(
       'skopeo, podman and CRI-O read only the legacy .sig signatures, and this image is signed only with Sigstore bundles: this policy will refuse it.',
     );
-  if (annotations.length > 0) containersNotes.push('containers-policy does not check annotations.');
-  if (result.image.isIndex)
-    containersNotes.push('skopeo copy --all and podman check the index and every platform manifest.');
+  if (f.annotations.length > 0) notes.push('containers-policy does not check annotations.');
+  if (f.isIndex) notes.push('skopeo copy --all and podman check the index and every platform manifest.');
+  return { text: JSON.stringify(containers, null, 2), notes };
+}
 
-  // Kyverno
-  const kyvernoLines = [
+/** The Kyverno ClusterPolicy `verifyImages` rule. */
+function kyvernoSnippet(f: Facts): Snippet {
+  const lines = [
     'apiVersion: kyverno.io/v1',
     'kind: ClusterPolicy',
     'metadata:',
-    `  name: ${kubernetesName(repo)}`,
+    `  name: ${kubernetesName(f.repo)}`,
     'spec:',
     '  webhookConfiguration:',
     '    failurePolicy: Fail',
@@ -147,9 +149,9 @@ export function policySnippets(result: VerificationResult): PolicySnippets {
     '                - Pod',
     '      verifyImages:',
     '        - imageReferences:',
-    `            - ${JSON.stringify(repo)}`,
-    `            - ${JSON.stringify(`${repo}:*`)}`,
-    `            - ${JSON.stringify(`${repo}@*`)}`,
+    `            - ${JSON.stringify(f.repo)}`,
+    `            - ${JSON.stringify(`${f.repo}:*`)}`,
+    `            - ${JSON.stringify(`${f.repo}@*`)}`,
     '          failureAction: Enforce',
     '          mutateDigest: true',
     '          verifyDigest: true',
@@ -159,55 +161,81 @@ export function policySnippets(result: VerificationResult): PolicySnippets {
     '              entries:',
     '                - keys:',
     '                    publicKeys: |-',
-    indent(key.pem, 22),
+    indent(f.pem, 22),
     '                    signatureAlgorithm: sha256',
     '                    rekor:',
-    `                      ignoreTlog: ${noTlog}`,
+    `                      ignoreTlog: ${f.noTlog}`,
     '                    ctlog:',
     '                      ignoreSCT: true',
-    ...(annotations.length > 0
+    ...(f.annotations.length > 0
       ? [
           '                  annotations:',
-          ...annotations.map(([k, v]) => `                    ${JSON.stringify(k)}: ${JSON.stringify(v)}`),
+          ...f.annotations.map(([k, v]) => `                    ${JSON.stringify(k)}: ${JSON.stringify(v)}`),
         ]
       : []),
   ];
-  const kyvernoNotes = [
+  const notes = [
     "Kyverno's ClusterPolicy (type Cosign, the default) reads the legacy .sig signatures and does not check the reference a signature names.",
   ];
-  if (!formats.has('legacy'))
-    kyvernoNotes.push(
+  if (!f.formats.has('legacy'))
+    notes.push(
       'This image is signed only with Sigstore bundles, which this rule does not read; Kyverno\'s "SigstoreBundle" type does not take a static key (kyverno/kyverno#16267).',
     );
+  return { text: lines.join('\n'), notes };
+}
 
-  // policy-controller
-  const pcLines = [
+/** The Sigstore policy-controller ClusterImagePolicy. */
+function policyControllerSnippet(f: Facts): Snippet {
+  const lines = [
     'apiVersion: policy.sigstore.dev/v1beta1',
     'kind: ClusterImagePolicy',
     'metadata:',
-    `  name: ${kubernetesName(repo)}`,
+    `  name: ${kubernetesName(f.repo)}`,
     'spec:',
     '  images:',
-    `    - glob: ${JSON.stringify(`${repo}*`)}`,
+    `    - glob: ${JSON.stringify(`${f.repo}*`)}`,
     '  authorities:',
     '    - name: key',
     '      key:',
     '        hashAlgorithm: sha256',
     '        data: |',
-    indent(key.pem, 10),
+    indent(f.pem, 10),
   ];
-  const pcNotes = [
+  const notes = [
     'Without a "ctlog" entry, policy-controller skips the transparency log for a key authority.',
     'policy-controller reads the legacy .sig signatures and does not check the reference a signature names or annotations.',
   ];
-  if (!formats.has('legacy'))
-    pcNotes.push('This image is signed only with Sigstore bundles, which policy-controller does not read.');
+  if (!f.formats.has('legacy'))
+    notes.push('This image is signed only with Sigstore bundles, which policy-controller does not read.');
+  return { text: lines.join('\n'), notes };
+}
 
+/**
+ * The snippets for a verified result.
+ * @throws Error when the result is not verified (there is nothing to enforce).
+ */
+export function policySnippets(result: VerificationResult): PolicySnippets {
+  const { image, key, policy } = result;
+  if (!result.verified || !image.reference || !image.digest || !key.pem) {
+    throw new Error('Policy snippets are made for a verified result only.');
+  }
+  const verifiedSigs = result.manifests.flatMap((m) => m.signatures.filter((s) => s.verified));
+  const facts: Facts = {
+    repo: repositoryOf(image.reference),
+    pem: key.pem,
+    fingerprint: key.fingerprint,
+    policy,
+    isIndex: image.isIndex,
+    formats: new Set(verifiedSigs.map((s) => s.format)),
+    noTlog: verifiedSigs.every((s) => !s.tlogEntry),
+    annotations: Object.entries(policy.annotations),
+    targets: [image.digest, ...(policy.requireEveryPlatform ? result.manifests.slice(1).map((m) => m.digest) : [])],
+  };
   return {
-    cosign: { argv, text: cosignText, notes: cosignNotes },
-    containersPolicy: { text: JSON.stringify(containers, null, 2), notes: containersNotes },
-    kyverno: { text: kyvernoLines.join('\n'), notes: kyvernoNotes },
-    policyController: { text: pcLines.join('\n'), notes: pcNotes },
+    cosign: cosignSnippet(facts),
+    containersPolicy: containersSnippet(facts),
+    kyverno: kyvernoSnippet(facts),
+    policyController: policyControllerSnippet(facts),
   };
 }
 
