@@ -1,13 +1,15 @@
 /**
  * The Hono app: serves the built single-page app with a strict Content-Security-Policy, a health
- * check, and the registry relay under /relay/ (server/relay/). Errors cross HTTP in one place,
- * app.onError, as JSON `{code, message}`, never a stack trace; the relay's own errors also carry
- * `X-Relay-Error: <code>` so a client can tell them from a registry's answer.
+ * check, the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
+ * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
+ * and the sub-apps (mounted without an onError of their own, so their errors reach this one) throw
+ * coded errors, answered as status + JSON `{code, message}`, never a stack trace; the relay's own
+ * errors also carry `X-Relay-Error: <code>` so a client can tell them from a registry's answer.
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { RelayError } from '../shared/errors.ts';
+import { CosignWebError, RelayError } from '../shared/errors.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
@@ -52,6 +54,27 @@ function isRelayPath(path: string): boolean {
   return path === '/relay' || path.startsWith('/relay/');
 }
 
+/**
+ * The answer to an error thrown while serving (app.onError). A project error: its `status` (500
+ * when it has none) and `toJSON()`, plus `X-Relay-Error: <code>` for a RelayError. Anything else:
+ * 500 `SERVER_ERROR`, or `RELAY_INTERNAL` with `X-Relay-Error` on relay paths, and one log line
+ * with the error's name only (its message may hold a path, a credential or a PKCS#11 internal).
+ * Headers a handler set before it threw (Allow, Retry-After, WWW-Authenticate) stay on the answer.
+ */
+export function answerError(err: Error, c: Context): Response {
+  if (err instanceof CosignWebError) {
+    const headers: Record<string, string> = err instanceof RelayError ? { 'X-Relay-Error': err.code } : {};
+    return c.json(err.toJSON(), (err.status ?? 500) as ContentfulStatusCode, headers);
+  }
+  console.error(`error serving ${c.req.method} ${c.req.path}: ${err.name}`);
+  if (isRelayPath(c.req.path)) {
+    return c.json({ code: 'RELAY_INTERNAL', message: 'The relay failed to handle this request.' }, 500, {
+      'X-Relay-Error': 'RELAY_INTERNAL',
+    });
+  }
+  return c.json({ code: 'SERVER_ERROR', message: 'The server failed to handle this request.' }, 500);
+}
+
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
 
@@ -89,17 +112,6 @@ export function createApp(options: AppOptions): Hono {
   app.use('/*', serveStatic({ root: options.staticRoot }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));
-  app.onError((err, c) => {
-    if (err instanceof RelayError) {
-      return c.json(err.toJSON(), err.status as ContentfulStatusCode, { 'X-Relay-Error': err.code });
-    }
-    console.error(`error serving ${c.req.method} ${c.req.path}: ${err.name}`);
-    if (isRelayPath(c.req.path)) {
-      return c.json({ code: 'RELAY_INTERNAL', message: 'The relay failed to handle this request.' }, 500, {
-        'X-Relay-Error': 'RELAY_INTERNAL',
-      });
-    }
-    return c.json({ code: 'SERVER_ERROR', message: 'The server failed to handle this request.' }, 500);
-  });
+  app.onError(answerError);
   return app;
 }

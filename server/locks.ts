@@ -7,8 +7,12 @@
  *   POST /locks/acquire {"key": "<registry>/<repo>:<tag>"} → 200 {"token"} (waits up to waitMs)
  *                                                          → 503 {"code":"LOCK_BUSY"} after that
  *   POST /locks/release {"key", "token"}                   → 204
+ *
+ * Refusals are thrown as LockError (400 LOCK_BAD_REQUEST, 503 LOCK_BUSY) and answered by the
+ * app's one onError (server/app.ts) as JSON `{code, message}`.
  */
 import { Hono } from 'hono';
+import { LockError, type LockErrorCode } from '../shared/errors.ts';
 
 export interface LockOptions {
   /** How long a lock is held at most before it is released on its own (default 15 s). */
@@ -30,6 +34,15 @@ interface Entry {
 
 const KEY_RE = /^[\x21-\x7e]{1,512}$/;
 
+function refused(code: LockErrorCode, message: string): LockError {
+  return new LockError(code, message, { status: code === 'LOCK_BUSY' ? 503 : 400 });
+}
+
+/**
+ * The /locks routes, for `app.route('/locks', createLocks())`.
+ * @throws LockError (to app.onError) LOCK_BAD_REQUEST for a request without a valid key (or token),
+ *   LOCK_BUSY when too many locks or waiters are held or the wait ran out
+ */
 export function createLocks(options: LockOptions = {}): Hono {
   const leaseMs = options.leaseMs ?? 15_000;
   const waitMs = options.waitMs ?? 10_000;
@@ -74,20 +87,14 @@ export function createLocks(options: LockOptions = {}): Hono {
   const app = new Hono();
   app.post('/acquire', async (c) => {
     const req = await readKey(c.req.json());
-    if (!req)
-      return c.json(
-        { code: 'LOCK_BAD_REQUEST', message: 'A lock request needs a "key" of printable characters.' },
-        400,
-      );
+    if (!req) throw refused('LOCK_BAD_REQUEST', 'A lock request needs a "key" of printable characters.');
     const { key } = req;
     const current = held.get(key);
     if (!current) {
-      if (held.size >= maxKeys)
-        return c.json({ code: 'LOCK_BUSY', message: 'Too many locks are held; try again.' }, 503);
+      if (held.size >= maxKeys) throw refused('LOCK_BUSY', 'Too many locks are held; try again.');
       return c.json({ token: grant(key, []) });
     }
-    if (current.waiters.length >= maxWaiters)
-      return c.json({ code: 'LOCK_BUSY', message: 'Too many writers are waiting.' }, 503);
+    if (current.waiters.length >= maxWaiters) throw refused('LOCK_BUSY', 'Too many writers are waiting.');
     const got = await new Promise<boolean>((resolve) => {
       const timeout = setTimeout(() => {
         const i = current.waiters.indexOf(wake);
@@ -100,14 +107,13 @@ export function createLocks(options: LockOptions = {}): Hono {
       };
       current.waiters.push(wake);
     });
-    if (!got) return c.json({ code: 'LOCK_BUSY', message: 'Another writer held the lock too long.' }, 503);
+    if (!got) throw refused('LOCK_BUSY', 'Another writer held the lock too long.');
     const entry = held.get(key)!;
     return c.json({ token: grant(key, entry.waiters) });
   });
   app.post('/release', async (c) => {
     const req = await readKey(c.req.json());
-    if (!req?.token)
-      return c.json({ code: 'LOCK_BAD_REQUEST', message: 'A release needs the "key" and the "token".' }, 400);
+    if (!req?.token) throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
     release(req.key, req.token);
     return c.body(null, 204);
   });

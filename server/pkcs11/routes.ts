@@ -7,7 +7,9 @@
  *   POST /pkcs11/sign {uri, pin?, payload: base64} → 200 {signature: base64 DER}
  *
  * Every request: same origin only (the relay's origin check), `Authorization: Bearer
- * <PKCS11_API_TOKEN>` compared in constant time. Errors are `{code, message}` (Pkcs11ErrorCode).
+ * <PKCS11_API_TOKEN>` compared in constant time. Each route throws Pkcs11Error, answered by the
+ * app's one onError (server/app.ts) as `{code, message}` with the error's status; a route that must
+ * send a header with it (WWW-Authenticate, Retry-After) sets it on the context before throwing.
  *
  * PIN: from PKCS11_PIN when the operator configured one, and then a request carrying a PIN is
  * refused (PKCS11_REQUEST_INVALID), so a page never sends one for nothing; otherwise from the
@@ -21,9 +23,8 @@
  * for one refused for its API token or its size.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Pkcs11Error, type Pkcs11ErrorCode } from '../../shared/errors.ts';
 import { fromBase64, toBase64 } from '../../shared/encoding/base64.ts';
@@ -33,8 +34,8 @@ import { normaliseRelayOptions, type RelayOptions } from '../relay/config.ts';
 import { parseAuthority } from '../relay/host.ts';
 import { relayCors } from '../relay/cors.ts';
 import { auditLine } from './audit.ts';
-import { createBackoff, type BackoffOptions } from './backoff.ts';
-import type { Pkcs11Provider, Pkcs11TokenInfo } from './module.ts';
+import { createBackoff, type Backoff, type BackoffOptions } from './backoff.ts';
+import type { Pkcs11Provider, Pkcs11TokenInfo, SignHooks } from './module.ts';
 import { formatPkcs11Uri, parsePkcs11Uri, requireSelectingAttributes, type Pkcs11Uri } from './uri.ts';
 
 export interface Pkcs11Options {
@@ -55,26 +56,23 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 /** CK_TOKEN_INFO allows PINs up to ulMaxPinLen; 255 is SoftHSM's and more than any card's. */
 const MAX_PIN_LENGTH = 255;
 
-function fail(c: Context, e: Pkcs11Error, headers: Record<string, string> = {}): Response {
-  return c.json(e.toJSON(), e.status as ContentfulStatusCode, headers);
-}
-
 function error(code: Pkcs11ErrorCode, message: string, status: number): Pkcs11Error {
   return new Pkcs11Error(code, message, status);
 }
 
-/** The page's answer when the server has no PKCS#11 module configured. */
+/**
+ * The page's answer when the server has no PKCS#11 module configured.
+ * @throws Pkcs11Error (to app.onError) PKCS11_NOT_CONFIGURED (404) for every request
+ */
 export function pkcs11NotConfigured(): Hono {
   const app = new Hono();
-  app.all('*', (c) =>
-    c.json(
-      {
-        code: 'PKCS11_NOT_CONFIGURED',
-        message: 'This server has no PKCS#11 module configured (PKCS11_MODULE), so it offers no token keys.',
-      },
+  app.all('*', () => {
+    throw error(
+      'PKCS11_NOT_CONFIGURED',
+      'This server has no PKCS#11 module configured (PKCS11_MODULE), so it offers no token keys.',
       404,
-    ),
-  );
+    );
+  });
   return app;
 }
 
@@ -101,13 +99,106 @@ function clientAddress(c: Context): string {
   }
 }
 
+/** The endpoint's options, normalised once. */
+interface Endpoint {
+  provider: Pkcs11Provider | Pkcs11Error;
+  /** SHA-256 of the API token. */
+  expected: Buffer;
+  serverPin: string | undefined;
+  backoff: Backoff;
+  allowed: RegistryAllowed;
+  log: (line: string) => void;
+  maxBody: number;
+}
+
+/** What is known of a signing request so far, for its audit line. */
+interface Seen {
+  started: Date;
+  uri?: Pkcs11Uri;
+  checked?: CheckedPayload;
+}
+
+function audit(e: Endpoint, c: Context, seen: Seen, outcome: string): void {
+  e.log(
+    auditLine({
+      time: seen.started,
+      key: seen.uri === undefined ? undefined : formatPkcs11Uri(seen.uri),
+      digest: seen.checked?.digest,
+      identity: seen.checked?.identity ?? undefined,
+      kind: seen.checked?.kind,
+      client: clientAddress(c),
+      outcome,
+    }),
+  );
+}
+
+function isSign(c: Context): boolean {
+  return c.req.method === 'POST' && c.req.path.endsWith('/sign');
+}
+
+/**
+ * Every request carries `Authorization: Bearer <API token>`.
+ * @throws Pkcs11Error PKCS11_UNAUTHORIZED (401, with WWW-Authenticate) otherwise
+ */
+function requireApiToken(e: Endpoint): MiddlewareHandler {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    // The scheme name is case-insensitive (RFC 7235 section 2.1); the token is not.
+    const m = /^Bearer ([\x21-\x7e]+)$/i.exec(header);
+    // Both sides hashed to the same length, so the comparison's time says nothing about the token.
+    if (m === null || !timingSafeEqual(tokenDigest(m[1]!), e.expected)) {
+      // Someone guessing tokens leaves a trail; the header itself is never written.
+      if (isSign(c)) audit(e, c, { started: new Date() }, 'PKCS11_UNAUTHORIZED');
+      c.header('WWW-Authenticate', 'Bearer realm="pkcs11"');
+      throw error('PKCS11_UNAUTHORIZED', 'This endpoint needs the PKCS#11 API token the operator configured.', 401);
+    }
+    await next();
+  };
+}
+
+/**
+ * GET /keys.
+ * @throws Pkcs11Error the module's (PKCS11_MODULE_FAILED, 502, for anything unexpected)
+ */
+function listKeys(e: Endpoint): Handler {
+  return async (c) => {
+    if (e.provider instanceof Pkcs11Error) throw e.provider;
+    try {
+      const keys = await e.provider.listKeys();
+      return c.json({ pinConfigured: e.serverPin !== undefined, keys });
+    } catch (err) {
+      if (err instanceof Pkcs11Error) throw err;
+      console.error(`pkcs11: listing keys failed: ${(err as Error).name}`);
+      throw error('PKCS11_MODULE_FAILED', 'The PKCS#11 module failed to list its keys.', 502);
+    }
+  };
+}
+
+/** The size limit of POST /sign. @throws Pkcs11Error PKCS11_REQUEST_TOO_LARGE (413), audited */
+function signBodyLimit(e: Endpoint): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: e.maxBody,
+    onError: (c) => {
+      audit(e, c, { started: new Date() }, 'PKCS11_REQUEST_TOO_LARGE');
+      throw error('PKCS11_REQUEST_TOO_LARGE', `A signing request is at most ${e.maxBody} bytes.`, 413);
+    },
+  });
+}
+
 interface SignRequest {
   uri: string;
   pin?: string;
   payload: string;
 }
 
-function readSignRequest(body: unknown): SignRequest {
+/** @throws Pkcs11Error PKCS11_REQUEST_INVALID unless the body is JSON `{uri, pin?, payload}` */
+async function readSignRequest(c: Context): Promise<SignRequest> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw error('PKCS11_REQUEST_INVALID', 'The request body is not JSON.', 400);
+  }
   const bad = (why: string) => error('PKCS11_REQUEST_INVALID', `The request is not {uri, pin?, payload}: ${why}.`, 400);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('it is not a JSON object');
   for (const k of Object.keys(body)) {
@@ -121,21 +212,107 @@ function readSignRequest(body: unknown): SignRequest {
 }
 
 /**
- * The /pkcs11 routes, for `app.route('/pkcs11', createPkcs11Routes(...))`.
+ * The PIN to log in with: the operator's, or the request's.
+ * @throws Pkcs11Error PKCS11_REQUEST_INVALID (a PIN sent to a server that holds one, or too long),
+ *   PKCS11_PIN_REQUIRED
+ */
+function pinFor(req: SignRequest, serverPin: string | undefined): string {
+  if (serverPin !== undefined) {
+    if (req.pin !== undefined) {
+      throw error(
+        'PKCS11_REQUEST_INVALID',
+        'This server uses the token PIN its operator configured: do not send one.',
+        400,
+      );
+    }
+    return serverPin;
+  }
+  if (req.pin === undefined || req.pin === '') {
+    throw error('PKCS11_PIN_REQUIRED', 'Signing with this key needs the token PIN.', 401);
+  }
+  if (req.pin.length > MAX_PIN_LENGTH) {
+    throw error('PKCS11_REQUEST_INVALID', `A PIN is at most ${MAX_PIN_LENGTH} characters.`, 400);
+  }
+  return req.pin;
+}
+
+function tokenKey(t: Pkcs11TokenInfo): string {
+  return `${t.manufacturer}\u0000${t.serial}\u0000${t.label}`;
+}
+
+/**
+ * The provider's login hooks, counting wrong PINs per token.
+ * @throws Pkcs11Error PKCS11_BACKOFF (429, with Retry-After) from mayLogin while the token waits
+ */
+function backoffHooks(c: Context, backoff: Backoff): SignHooks {
+  return {
+    mayLogin: (token) => {
+      const wait = backoff.waitMs(tokenKey(token));
+      if (wait > 0) {
+        const retryAfter = Math.ceil(wait / 1000);
+        c.header('Retry-After', String(retryAfter));
+        throw error('PKCS11_BACKOFF', `Too many wrong PINs for this token: try again in ${retryAfter} s.`, 429);
+      }
+    },
+    loginFailed: (token) => backoff.failed(tokenKey(token)),
+    loggedIn: (token) => backoff.succeeded(tokenKey(token)),
+  };
+}
+
+/** Checks a signing request step by step, noting in `seen` what the audit line names, and signs. */
+async function signChecked(c: Context, e: Endpoint, seen: Seen): Promise<Uint8Array> {
+  if (e.provider instanceof Pkcs11Error) throw e.provider;
+  const req = await readSignRequest(c);
+  const uri = parsePkcs11Uri(req.uri);
+  seen.uri = uri;
+  requireSelectingAttributes(uri);
+  const bytes = fromBase64(req.payload);
+  if (bytes === null) throw error('PKCS11_REQUEST_INVALID', '"payload" is not standard base64.', 400);
+  seen.checked = checkSigningPayload(bytes, e.allowed);
+  const pin = pinFor(req, e.serverPin);
+  const { signature } = await e.provider.sign(uri, pin, bytes, backoffHooks(c, e.backoff));
+  return signature;
+}
+
+/**
+ * POST /sign: one audit line per request, signed or refused.
+ * @throws Pkcs11Error every refusal; PKCS11_SIGN_FAILED (502) for anything unexpected
+ */
+function sign(e: Endpoint): Handler {
+  return async (c) => {
+    const seen: Seen = { started: new Date() };
+    try {
+      const signature = await signChecked(c, e, seen);
+      audit(e, c, seen, 'ok');
+      return c.json({ signature: toBase64(signature) });
+    } catch (err) {
+      const known =
+        err instanceof Pkcs11Error ? err : error('PKCS11_SIGN_FAILED', 'The PKCS#11 module failed while signing.', 502);
+      if (!(err instanceof Pkcs11Error)) console.error(`pkcs11: signing failed: ${(err as Error).name}`);
+      audit(e, c, seen, known.code);
+      throw known;
+    }
+  };
+}
+
+/**
+ * The /pkcs11 routes, for `app.route('/pkcs11', createPkcs11Routes(...))`; their errors reach the
+ * app's onError.
  * @throws Pkcs11Error PKCS11_NOT_CONFIGURED at creation when the API token is empty
  */
 export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions = {}): Hono {
   if (options.apiToken === '') {
     throw error('PKCS11_NOT_CONFIGURED', 'The PKCS#11 endpoint needs an API token (PKCS11_API_TOKEN).', 500);
   }
-  const expected = tokenDigest(options.apiToken);
-  const serverPin = options.pin !== undefined && options.pin !== '' ? options.pin : undefined;
-  const backoff = createBackoff(options.backoff);
-  const allowed = relayRegistryAllowed(relay);
-  const log = options.log ?? ((line: string) => console.log(line));
-  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const tokenKey = (t: Pkcs11TokenInfo) => `${t.manufacturer}\u0000${t.serial}\u0000${t.label}`;
-
+  const e: Endpoint = {
+    provider: options.provider,
+    expected: tokenDigest(options.apiToken),
+    serverPin: options.pin !== undefined && options.pin !== '' ? options.pin : undefined,
+    backoff: createBackoff(options.backoff),
+    allowed: relayRegistryAllowed(relay),
+    log: options.log ?? ((line: string) => console.log(line)),
+    maxBody: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+  };
   const app = new Hono();
   // Same origin only: no other site may drive this server's tokens from a visitor's browser.
   app.use('*', relayCors({}));
@@ -143,130 +320,8 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
     await next();
     c.header('Cache-Control', 'no-store');
   });
-  /** The audit line of a signing request refused before its body was read: nothing but who and why. */
-  const auditRefused = (c: Context, outcome: Pkcs11ErrorCode) =>
-    log(
-      auditLine({
-        time: new Date(),
-        key: undefined,
-        digest: undefined,
-        identity: undefined,
-        kind: undefined,
-        client: clientAddress(c),
-        outcome,
-      }),
-    );
-  const isSign = (c: Context) => c.req.method === 'POST' && c.req.path.endsWith('/sign');
-
-  app.use('*', async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    // The scheme name is case-insensitive (RFC 7235 section 2.1); the token is not.
-    const m = /^Bearer ([\x21-\x7e]+)$/i.exec(header);
-    // Both sides hashed to the same length, so the comparison's time says nothing about the token.
-    if (m === null || !timingSafeEqual(tokenDigest(m[1]!), expected)) {
-      // Someone guessing tokens leaves a trail; the header itself is never written.
-      if (isSign(c)) auditRefused(c, 'PKCS11_UNAUTHORIZED');
-      return fail(
-        c,
-        error('PKCS11_UNAUTHORIZED', 'This endpoint needs the PKCS#11 API token the operator configured.', 401),
-        { 'WWW-Authenticate': 'Bearer realm="pkcs11"' },
-      );
-    }
-    await next();
-  });
-
-  app.get('/keys', async (c) => {
-    if (options.provider instanceof Pkcs11Error) return fail(c, options.provider);
-    try {
-      const keys = await options.provider.listKeys();
-      return c.json({ pinConfigured: serverPin !== undefined, keys });
-    } catch (e) {
-      if (e instanceof Pkcs11Error) return fail(c, e);
-      console.error(`pkcs11: listing keys failed: ${(e as Error).name}`);
-      return fail(c, error('PKCS11_MODULE_FAILED', 'The PKCS#11 module failed to list its keys.', 502));
-    }
-  });
-
-  app.post(
-    '/sign',
-    bodyLimit({
-      maxSize: maxBody,
-      onError: (c) => {
-        auditRefused(c, 'PKCS11_REQUEST_TOO_LARGE');
-        return fail(c, error('PKCS11_REQUEST_TOO_LARGE', `A signing request is at most ${maxBody} bytes.`, 413));
-      },
-    }),
-    async (c) => {
-      const started = new Date();
-      let uri: Pkcs11Uri | undefined;
-      let checked: CheckedPayload | undefined;
-      let retryAfter: number | undefined;
-      const audit = (outcome: string) =>
-        log(
-          auditLine({
-            time: started,
-            key: uri === undefined ? undefined : formatPkcs11Uri(uri),
-            digest: checked?.digest,
-            identity: checked?.identity ?? undefined,
-            kind: checked?.kind,
-            client: clientAddress(c),
-            outcome,
-          }),
-        );
-      try {
-        if (options.provider instanceof Pkcs11Error) throw options.provider;
-        let body: unknown;
-        try {
-          body = await c.req.json();
-        } catch {
-          throw error('PKCS11_REQUEST_INVALID', 'The request body is not JSON.', 400);
-        }
-        const req = readSignRequest(body);
-        uri = parsePkcs11Uri(req.uri);
-        requireSelectingAttributes(uri);
-        const bytes = fromBase64(req.payload);
-        if (bytes === null) throw error('PKCS11_REQUEST_INVALID', '"payload" is not standard base64.', 400);
-        checked = checkSigningPayload(bytes, allowed);
-        let pin: string;
-        if (serverPin !== undefined) {
-          if (req.pin !== undefined) {
-            throw error(
-              'PKCS11_REQUEST_INVALID',
-              'This server uses the token PIN its operator configured: do not send one.',
-              400,
-            );
-          }
-          pin = serverPin;
-        } else {
-          if (req.pin === undefined || req.pin === '') {
-            throw error('PKCS11_PIN_REQUIRED', 'Signing with this key needs the token PIN.', 401);
-          }
-          if (req.pin.length > MAX_PIN_LENGTH) {
-            throw error('PKCS11_REQUEST_INVALID', `A PIN is at most ${MAX_PIN_LENGTH} characters.`, 400);
-          }
-          pin = req.pin;
-        }
-        const { signature } = await options.provider.sign(uri, pin, bytes, {
-          mayLogin: (token) => {
-            const wait = backoff.waitMs(tokenKey(token));
-            if (wait > 0) {
-              retryAfter = Math.ceil(wait / 1000);
-              throw error('PKCS11_BACKOFF', `Too many wrong PINs for this token: try again in ${retryAfter} s.`, 429);
-            }
-          },
-          loginFailed: (token) => backoff.failed(tokenKey(token)),
-          loggedIn: (token) => backoff.succeeded(tokenKey(token)),
-        });
-        audit('ok');
-        return c.json({ signature: toBase64(signature) });
-      } catch (e) {
-        const err =
-          e instanceof Pkcs11Error ? e : error('PKCS11_SIGN_FAILED', 'The PKCS#11 module failed while signing.', 502);
-        if (!(e instanceof Pkcs11Error)) console.error(`pkcs11: signing failed: ${(e as Error).name}`);
-        audit(err.code);
-        return fail(c, err, retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {});
-      }
-    },
-  );
+  app.use('*', requireApiToken(e));
+  app.get('/keys', listKeys(e));
+  app.post('/sign', signBodyLimit(e), sign(e));
   return app;
 }

@@ -62,7 +62,7 @@ function refused(): RelayError {
  */
 export function relayCors(options: RelayCorsOptions = {}): MiddlewareHandler {
   const allowed = normaliseCorsOrigins(options.corsOrigins);
-  return async (c, next) => {
+  return async (c, next): Promise<Response | void> => {
     const origin = c.req.header('origin');
     const ownHost = new URL(c.req.url).host;
     let crossAllowed: string | undefined;

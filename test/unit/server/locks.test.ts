@@ -1,13 +1,20 @@
 /** The relay's tag locks (server/locks.ts), through app.request() without a socket. */
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { createLocks } from '../../../server/locks.ts';
+import { answerError } from '../../../server/app.ts';
+import { createLocks, type LockOptions } from '../../../server/locks.ts';
 
-const post = async (app: ReturnType<typeof createLocks>, path: string, body: unknown): Promise<Response> =>
+/** The lock routes as the app mounts them: their refusals answered by the app's one onError. */
+function locksApp(options: LockOptions): Hono {
+  return new Hono().route('/', createLocks(options)).onError(answerError);
+}
+
+const post = async (app: Hono, path: string, body: unknown): Promise<Response> =>
   app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('tag locks', () => {
   it('serialises holders of one key, in order, and leaves other keys free', async () => {
-    const app = createLocks({ waitMs: 2000 });
+    const app = locksApp({ waitMs: 2000 });
     const a = (await (await post(app, '/acquire', { key: 'r/x:t' })).json()) as { token: string };
     const order: string[] = [];
     const b = post(app, '/acquire', { key: 'r/x:t' }).then(async (r) => {
@@ -32,7 +39,7 @@ describe('tag locks', () => {
     expect((await c).status).toBe(200);
   });
   it('a lease ends on its own; a waiter gives up with 503 LOCK_BUSY', async () => {
-    const app = createLocks({ leaseMs: 100, waitMs: 50 });
+    const app = locksApp({ leaseMs: 100, waitMs: 50 });
     await post(app, '/acquire', { key: 'k' });
     const busy = await post(app, '/acquire', { key: 'k' });
     expect(busy.status).toBe(503);
@@ -41,7 +48,7 @@ describe('tag locks', () => {
     expect((await post(app, '/acquire', { key: 'k' })).status).toBe(200);
   });
   it('refuses bad keys and limits keys and waiters', async () => {
-    const app = createLocks({ maxKeys: 2, maxWaiters: 1, waitMs: 200 });
+    const app = locksApp({ maxKeys: 2, maxWaiters: 1, waitMs: 200 });
     for (const key of ['', 'a b', 'x'.repeat(513), 5]) expect((await post(app, '/acquire', { key })).status).toBe(400);
     expect((await app.request('/acquire', { method: 'POST', body: 'not json' })).status).toBe(400);
     await post(app, '/acquire', { key: 'a' });
