@@ -29,7 +29,7 @@ const files = import.meta.glob<string>('../../../vectors/registry/*.json', {
   import: 'default',
   eager: true,
 });
-const vec = (name: string): string => files[`../../vectors/registry/${name}`]!;
+const vec = (name: string): string => files[`../../../vectors/registry/${name}`]!;
 
 describe('legacy .sig objects', () => {
   it('payload: byte for byte what cosign 2.5 wrote', () => {
