@@ -23,142 +23,140 @@ export class JsonNumber {
 
 const MAX_DEPTH = 64;
 
-/** Parses `text` strictly. @throws StrictJsonError */
-export function parseStrictJson(text: string): JsonValue {
-  let i = 0;
-  const fail = (why: string): never => {
-    throw new StrictJsonError(`${why} at offset ${i}`);
-  };
-  const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const str = (): string => {
-    if (text[i] !== '"') fail('expected a string');
-    i++;
+const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+const LITERALS = [
+  ['true', true],
+  ['false', false],
+  ['null', null],
+] as const;
+
+/** One pass over `text`; `i` is the offset reached, named in every error. */
+class Reader {
+  i = 0;
+  constructor(readonly text: string) {}
+
+  fail(why: string): never {
+    throw new StrictJsonError(`${why} at offset ${this.i}`);
+  }
+
+  ws(): void {
+    const t = this.text;
+    while (this.i < t.length && (t[this.i] === ' ' || t[this.i] === '\t' || t[this.i] === '\n' || t[this.i] === '\r'))
+      this.i++;
+  }
+
+  /** The character after a backslash (at `i`), the escape consumed. */
+  escape(): string {
+    const e = this.text[this.i + 1];
+    this.i += 2;
+    if (e !== undefined && e in ESCAPES) return ESCAPES[e]!;
+    if (e !== 'u') this.fail('bad escape');
+    const hex = this.text.slice(this.i, this.i + 4);
+    if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('bad \\u escape');
+    this.i += 4;
+    return String.fromCharCode(parseInt(hex, 16));
+  }
+
+  str(): string {
+    if (this.text[this.i] !== '"') this.fail('expected a string');
+    this.i++;
     let out = '';
     for (;;) {
-      if (i >= text.length) fail('unterminated string');
-      const c = text[i]!;
+      if (this.i >= this.text.length) this.fail('unterminated string');
+      const c = this.text[this.i]!;
       if (c === '"') {
-        i++;
+        this.i++;
         return out;
       }
-      if (c < ' ') fail('control character in string');
-      if (c === '\\') {
-        const e = text[i + 1];
-        i += 2;
-        switch (e) {
-          case '"':
-          case '\\':
-          case '/':
-            out += e;
-            break;
-          case 'b':
-            out += '\b';
-            break;
-          case 'f':
-            out += '\f';
-            break;
-          case 'n':
-            out += '\n';
-            break;
-          case 'r':
-            out += '\r';
-            break;
-          case 't':
-            out += '\t';
-            break;
-          case 'u': {
-            const hex = text.slice(i, i + 4);
-            if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape');
-            out += String.fromCharCode(parseInt(hex, 16));
-            i += 4;
-            break;
-          }
-          default:
-            fail('bad escape');
-        }
-      } else {
+      if (c < ' ') this.fail('control character in string');
+      if (c === '\\') out += this.escape();
+      else {
         out += c;
-        i++;
+        this.i++;
       }
     }
-  };
-  const value = (depth: number): JsonValue => {
-    if (depth > MAX_DEPTH) fail('nested too deeply');
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      const obj: { [k: string]: JsonValue } = Object.create(null) as { [k: string]: JsonValue };
-      const seen = new Set<string>();
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return obj;
-      }
-      for (;;) {
-        ws();
-        const k = str();
-        if (seen.has(k)) fail(`duplicate key "${k}"`);
-        seen.add(k);
-        ws();
-        if (text[i] !== ':') fail('expected ":"');
-        i++;
-        obj[k] = value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return obj;
-        }
-        fail('expected "," or "}"');
-      }
+  }
+
+  /** Consumes `close` when it comes next (after white space). */
+  closes(close: string): boolean {
+    if (this.text[this.i] !== close) return false;
+    this.i++;
+    return true;
+  }
+
+  /** After an element: true at the end (`close` consumed), false after a comma. */
+  next(close: string): boolean {
+    this.ws();
+    if (this.text[this.i] === ',') {
+      this.i++;
+      return false;
     }
-    if (c === '[') {
-      i++;
-      const arr: JsonValue[] = [];
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return arr;
-      }
-      for (;;) {
-        arr.push(value(depth + 1));
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return arr;
-        }
-        fail('expected "," or "]"');
-      }
-    }
-    if (c === '"') return str();
-    for (const [lit, v] of [
-      ['true', true],
-      ['false', false],
-      ['null', null],
-    ] as const) {
-      if (text.startsWith(lit, i)) {
-        i += lit.length;
+    if (this.closes(close)) return true;
+    return this.fail(`expected "," or "${close}"`);
+  }
+
+  object(depth: number): { [k: string]: JsonValue } {
+    this.i++;
+    // No prototype: a key named __proto__ is a key like any other.
+    const obj = Object.create(null) as { [k: string]: JsonValue };
+    const seen = new Set<string>();
+    this.ws();
+    if (this.closes('}')) return obj;
+    do {
+      this.ws();
+      const k = this.str();
+      if (seen.has(k)) this.fail(`duplicate key "${k}"`);
+      seen.add(k);
+      this.ws();
+      if (this.text[this.i] !== ':') this.fail('expected ":"');
+      this.i++;
+      obj[k] = this.value(depth + 1);
+    } while (!this.next('}'));
+    return obj;
+  }
+
+  array(depth: number): JsonValue[] {
+    this.i++;
+    const arr: JsonValue[] = [];
+    this.ws();
+    if (this.closes(']')) return arr;
+    do arr.push(this.value(depth + 1));
+    while (!this.next(']'));
+    return arr;
+  }
+
+  /** A literal or a number (its source text kept). */
+  scalar(): JsonValue {
+    for (const [lit, v] of LITERALS) {
+      if (this.text.startsWith(lit, this.i)) {
+        this.i += lit.length;
         return v;
       }
     }
-    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m) fail('unexpected character');
-    i += m![0].length;
-    return new JsonNumber(m![0]);
-  };
-  const v = value(0);
-  ws();
-  if (i !== text.length) fail('trailing characters');
+    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(this.text.slice(this.i, this.i + 400));
+    if (!m) this.fail('unexpected character');
+    this.i += m[0].length;
+    return new JsonNumber(m[0]);
+  }
+
+  value(depth: number): JsonValue {
+    if (depth > MAX_DEPTH) this.fail('nested too deeply');
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{') return this.object(depth);
+    if (c === '[') return this.array(depth);
+    if (c === '"') return this.str();
+    return this.scalar();
+  }
+}
+
+/** Parses `text` strictly. @throws StrictJsonError */
+export function parseStrictJson(text: string): JsonValue {
+  const reader = new Reader(text);
+  const v = reader.value(0);
+  reader.ws();
+  if (reader.i !== text.length) reader.fail('trailing characters');
   return v;
 }
 
