@@ -28,7 +28,7 @@ import { RelayError } from '../../shared/errors.ts';
 import { normaliseRelayOptions, type RelayConfig, type RelayOptions } from './config.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
-import { parseRelayTarget, relayAuthority } from './target.ts';
+import { parseRelayTarget, relayAuthority, type RelayTarget } from './target.ts';
 import { makeAgents, resolveChecked, sendUpstream, type Agents, type Hop } from './upstream.ts';
 
 /** Methods the registry API uses; anything else is refused (405). */
@@ -212,13 +212,23 @@ function requestBody(c: Context): Readable | null {
   return body === null ? null : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
 }
 
-async function relayRequest(
-  c: Context,
-  config: RelayConfig,
-  agents: Agents,
-  entry: LogEntry,
-  started: number,
-): Promise<Response> {
+/** What one relayed request carries through its steps. */
+interface Exchange {
+  c: Context;
+  config: RelayConfig;
+  agents: Agents;
+  entry: LogEntry;
+  started: number;
+}
+
+/**
+ * Where the request goes: its method checked, its target parsed and allowlisted, a manifest PUT's
+ * declared size checked, before anything is resolved or sent.
+ * @throws RelayError RELAY_METHOD_NOT_ALLOWED (405, with Allow), RELAY_BAD_REQUEST,
+ *   RELAY_UPSTREAM_NOT_ALLOWED (403), RELAY_BODY_TOO_LARGE (413)
+ */
+function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boolean } {
+  const { c, config, entry } = x;
   const method = c.req.method;
   if (!RELAY_METHODS.includes(method)) {
     c.header('Allow', RELAY_METHODS.join(', '));
@@ -243,75 +253,112 @@ async function relayRequest(
       413,
     );
   }
+  return { target, isManifestPut };
+}
 
-  const first: Hop = { ...target, pathAndQuery: `${target.path}${target.query}` };
-  let addresses: LookupAddress[] = await resolveChecked(first, config);
+/**
+ * The body to send upstream: none for GET, HEAD and DELETE; a manifest read whole (so an oversized
+ * one never reaches the registry) with its exact Content-Length set in `headers`; else a stream.
+ * @throws RelayError RELAY_BODY_TOO_LARGE (413)
+ */
+async function upstreamBody(
+  x: Exchange,
+  isManifestPut: boolean,
+  headers: Record<string, string>,
+): Promise<Buffer | Readable | null> {
+  if (!BODY_METHODS.has(x.c.req.method)) return null;
+  const source = requestBody(x.c);
+  if (!isManifestPut || source === null) return source;
+  const body = await readLimited(source, x.config.maxManifestBytes);
+  headers['content-length'] = String(body.length);
+  x.entry.bytesUp = body.length;
+  return body;
+}
 
-  const withBody = BODY_METHODS.has(method);
-  const headers = upstreamRequestHeaders(c.req.raw.headers, withBody);
-  let body: Buffer | Readable | null = null;
-  if (withBody) {
-    const source = requestBody(c);
-    if (isManifestPut && source !== null) {
-      body = await readLimited(source, config.maxManifestBytes);
-      headers['content-length'] = String(body.length);
-      entry.bytesUp = body.length;
-    } else {
-      body = source;
-    }
-  }
-
-  const origin = originOf(first);
-  let hop = first;
+/**
+ * Sends the request, following redirects for GET and HEAD (each target checked, Authorization
+ * dropped off the first origin), and returns the final upstream answer with the hop it came from.
+ * @throws RelayError RELAY_TOO_MANY_REDIRECTS (502), the redirect checks' and upstream.ts's codes
+ */
+async function exchange(
+  x: Exchange,
+  first: { hop: Hop; addresses: LookupAddress[] },
+  headers: Record<string, string>,
+  body: Buffer | Readable | null,
+): Promise<{ res: IncomingMessage; hop: Hop }> {
+  const { c, config, entry } = x;
+  const method = c.req.method;
+  const origin = originOf(first.hop);
+  let { hop, addresses } = first;
   for (;;) {
-    const sameOrigin = originOf(hop) === origin;
     const hopHeaders = { ...headers };
-    if (!sameOrigin) delete hopHeaders['authorization'];
+    if (originOf(hop) !== origin) delete hopHeaders['authorization'];
     const res = await sendUpstream({
       hop,
       addresses,
       method,
       headers: hopHeaders,
-      body: hop === first ? body : null,
+      body: hop === first.hop ? body : null,
       onBodyBytes: (n) => (entry.bytesUp += n),
       config,
-      agents,
+      agents: x.agents,
       signal: c.req.raw.signal,
     });
-    const status = res.statusCode ?? 0;
     const location = res.headers.location;
-    if ((method === 'GET' || method === 'HEAD') && REDIRECTS.has(status) && location !== undefined) {
-      res.destroy();
-      if (entry.redirects >= config.maxRedirects) {
-        throw new RelayError(
-          'RELAY_TOO_MANY_REDIRECTS',
-          `The registry at ${target.authority} redirected more than ${config.maxRedirects} times.`,
-          502,
-        );
-      }
-      entry.redirects++;
-      hop = redirectHop(location, hop, config);
-      addresses = await resolveChecked(hop, config);
-      continue;
-    }
-    if (status < 200 || status > 599) {
-      res.destroy();
+    const follow = method === 'GET' || method === 'HEAD';
+    if (!follow || !REDIRECTS.has(res.statusCode ?? 0) || location === undefined) return { res, hop };
+    res.destroy();
+    if (entry.redirects >= config.maxRedirects) {
       throw new RelayError(
-        'RELAY_UPSTREAM_UNREACHABLE',
-        `The registry at ${hop.authority} answered with an invalid status (${status}).`,
+        'RELAY_TOO_MANY_REDIRECTS',
+        `The registry at ${first.hop.authority} redirected more than ${config.maxRedirects} times.`,
         502,
       );
     }
-    const responseHeaders = clientResponseHeaders(res.headers, makeRewriter(hop, config));
-    const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
-    if (noBody) {
-      res.resume();
-      config.log(logLine(entry, status, 0, started, ''));
-      return new Response(null, { status, headers: responseHeaders });
-    }
-    const stream = streamBody(res, (bytes, failure) => config.log(logLine(entry, status, bytes, started, failure)));
-    return new Response(stream, { status, headers: responseHeaders });
+    entry.redirects++;
+    hop = redirectHop(location, hop, config);
+    addresses = await resolveChecked(hop, config);
   }
+}
+
+/**
+ * The client's answer from the upstream one: its status, the allowed headers (Location and Link
+ * rewritten onto the relay) and its body streamed; the log line once the body is done.
+ * @throws RelayError RELAY_UPSTREAM_UNREACHABLE (502) for a status outside 200–599
+ */
+function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
+  const { config, entry, started } = x;
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status > 599) {
+    res.destroy();
+    throw new RelayError(
+      'RELAY_UPSTREAM_UNREACHABLE',
+      `The registry at ${hop.authority} answered with an invalid status (${status}).`,
+      502,
+    );
+  }
+  const responseHeaders = clientResponseHeaders(res.headers, makeRewriter(hop, config));
+  const method = x.c.req.method;
+  const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
+  if (noBody) {
+    res.resume();
+    config.log(logLine(entry, status, 0, started, ''));
+    return new Response(null, { status, headers: responseHeaders });
+  }
+  const stream = streamBody(res, (bytes, failure) => config.log(logLine(entry, status, bytes, started, failure)));
+  return new Response(stream, { status, headers: responseHeaders });
+}
+
+/** One relayed request, step by step: where to, what to send, the exchange, the answer. */
+async function relayRequest(x: Exchange): Promise<Response> {
+  const { target, isManifestPut } = checkedTarget(x);
+  const hop: Hop = { ...target, pathAndQuery: `${target.path}${target.query}` };
+  // Resolved and checked before the body is read: a refused address costs no upload.
+  const addresses = await resolveChecked(hop, x.config);
+  const headers = upstreamRequestHeaders(x.c.req.raw.headers, BODY_METHODS.has(x.c.req.method));
+  const body = await upstreamBody(x, isManifestPut, headers);
+  const { res, hop: last } = await exchange(x, { hop, addresses }, headers, body);
+  return answer(x, res, last);
 }
 
 /**
@@ -325,7 +372,7 @@ export function relay(options: RelayOptions = {}): MiddlewareHandler {
     const started = performance.now();
     const entry: LogEntry = { method: c.req.method, authority: '-', path: '-', redirects: 0, bytesUp: 0 };
     try {
-      return await relayRequest(c, config, agents, entry, started);
+      return await relayRequest({ c, config, agents, entry, started });
     } catch (e) {
       const err = e instanceof RelayError ? e : undefined;
       config.log(logLine(entry, err?.status ?? 500, 0, started, err?.code ?? 'RELAY_INTERNAL'));
