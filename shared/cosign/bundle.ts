@@ -8,7 +8,6 @@
  */
 import { SignatureError } from '../errors.ts';
 import { fromBase64, toBase64, utf8 } from '../encoding/base64.ts';
-import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
 import { isObject, parseStrictJson, goJson, type JsonValue } from './strict-json.ts';
 
 export const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -101,9 +100,4 @@ export function parseBundle(bytes: Uint8Array): ParsedBundle {
     throw bad('it holds neither a DSSE envelope nor a message signature');
   }
   return out;
-}
-
-/** True when a parsed bundle's DSSE envelope is an in-toto statement (what a signature must be). */
-export function isInTotoDsse(b: ParsedBundle): boolean {
-  return b.dsse?.payloadType === IN_TOTO_PAYLOAD_TYPE;
 }

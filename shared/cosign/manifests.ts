@@ -16,7 +16,6 @@ import { goJson } from './strict-json.ts';
 
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 export const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
-export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 export const BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
 export const EMPTY_CONFIG = utf8('{}');
 export const EMPTY_CONFIG_DESCRIPTOR: Descriptor = {

@@ -11,7 +11,7 @@
  * The page verifies pure Ed25519 with WebCrypto (webcrypto.ts); noble is used here to recognise
  * an Ed25519ph signature, so a result can say why such a signature does not count.
  */
-import { ed25519, ed25519ph } from '@noble/curves/ed25519.js';
+import { ed25519ph } from '@noble/curves/ed25519.js';
 import { KeyError } from '../errors.ts';
 import { decodeBitString, parseDer, sequence, withDer } from '../encoding/der.ts';
 
@@ -33,16 +33,6 @@ export function verifyEd25519ph(publicKey: Uint8Array, message: Uint8Array, sign
   if (signature.length !== 64 || publicKey.length !== 32) return false;
   try {
     return ed25519ph.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
-}
-
-/** True when `signature` is a valid pure Ed25519 signature of `message` (RFC 8032 strict decoding). */
-export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== 64 || publicKey.length !== 32) return false;
-  try {
-    return ed25519.verify(signature, message, publicKey, { zip215: false });
   } catch {
     return false;
   }

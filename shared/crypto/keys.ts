@@ -6,7 +6,13 @@ import { KeyError } from '../errors.ts';
 import { fromBase64Url } from '../encoding/base64.ts';
 import { decodePem, encodePem } from '../encoding/pem.ts';
 import { ENCRYPTED_LABELS } from './envelope.ts';
-import { parsePlainPrivateKey, parseSpki, type PrivateKeyInfo, type PublicKeyInfo } from './pkcs.ts';
+import {
+  PLAIN_PRIVATE_KEY_LABELS,
+  parsePlainPrivateKey,
+  parseSpki,
+  type PrivateKeyInfo,
+  type PublicKeyInfo,
+} from './pkcs.ts';
 
 export const PUBLIC_KEY_LABEL = 'PUBLIC KEY';
 
@@ -46,7 +52,7 @@ export type KeyFileKind = 'encrypted' | 'plain-private' | 'public';
 export function keyFileKind(text: string): KeyFileKind {
   const { label } = decodePem(text);
   if ((ENCRYPTED_LABELS as readonly string[]).includes(label)) return 'encrypted';
-  if (label === 'PRIVATE KEY' || label === 'EC PRIVATE KEY' || label === 'RSA PRIVATE KEY') return 'plain-private';
+  if ((PLAIN_PRIVATE_KEY_LABELS as readonly string[]).includes(label)) return 'plain-private';
   if (label === PUBLIC_KEY_LABEL) return 'public';
   if (label === 'ENCRYPTED PRIVATE KEY') {
     throw new KeyError(

@@ -772,11 +772,6 @@ async function fillNode(ctx: Ctx, node: TreeNode): Promise<void> {
   ]);
 }
 
-/** Every node of a tree: the root, then its platforms. */
-export function treeNodes(tree: ImageTree): TreeNode[] {
-  return [tree.root, ...tree.root.children];
-}
-
 /** Every item under a node, in display order: .sig, .att, .sbom, referrers. */
 export function nodeItems(node: TreeNode): TreeItem[] {
   return [...node.sig.items, ...node.att.items, ...node.sbom.items, ...node.referrers.items];
