@@ -7,7 +7,9 @@
  *    "cipher":{"name":"nacl/secretbox","nonce":"<b64 24 bytes>"},
  *    "ciphertext":"<b64: 16-byte Poly1305 tag ‖ XSalsa20 ciphertext of the PKCS#8 DER>"}
  *
- * The secretbox key is scrypt(password, salt, N, r, p, 32). See FORMATS.md and
+ * The secretbox key is scrypt(password, salt, N, r, p, 32), N, r and p read from the envelope
+ * (cosign 2.5 writes N=65536, older keys N=32768; r=8, p=1). The keys cosign wrote are in
+ * test/vectors/keys (README there). See
  * https://github.com/secure-systems-lab/go-securesystemslib/blob/main/encrypted/encrypted.go
  */
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';

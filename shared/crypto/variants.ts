@@ -2,9 +2,10 @@
  * Signature variants that a real tool writes but no real tool verifies, recognised so a
  * verification result can say why such a signature does not count instead of calling it forged.
  *
- * Found with cosign 2.5, cosign 3.1 and skopeo 1.18 (see FORMATS.md and the verify integration
- * tests): every verifier here hashes ECDSA with SHA-256 whatever the curve and uses pure Ed25519,
- * in both the legacy and the bundle format. cosign 3.1 instead signs P-384 keys over SHA-384,
+ * Found with cosign 2.5, cosign 3.1 and skopeo 1.18 (README, "Formats and tool behaviour learned
+ * here"; pinned in test/integration/verify-interop.test.ts and external-openssl.test.ts): every
+ * verifier here hashes ECDSA with SHA-256 whatever the curve and uses pure Ed25519, in both the
+ * legacy and the bundle format. cosign 3.1 instead signs P-384 keys over SHA-384,
  * P-521 keys over SHA-512 (both formats) and Ed25519 keys with Ed25519ph (legacy format; its
  * bundle signing with Ed25519 fails its own check), and then refuses what it wrote.
  * ECDSA: FIPS 186-5 with the hashes of FIPS 180-4; Ed25519ph: RFC 8032 §5.1.
