@@ -13,14 +13,14 @@ const STORAGE_KEY = 'cosign-web.registry-credentials';
 
 export class RegistrySession {
   /** Registry host → credentials. */
-  readonly credentials = new SvelteMap<string, Credentials>();
+  readonly #credentials = new SvelteMap<string, Credentials>();
   readonly client: RegistryClient;
 
   constructor(origin: string = location.origin) {
     try {
       const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? '{}') as Record<string, Credentials>;
       for (const [host, c] of Object.entries(saved)) {
-        if (typeof c?.username === 'string' && typeof c?.password === 'string') this.credentials.set(host, c);
+        if (typeof c?.username === 'string' && typeof c?.password === 'string') this.#credentials.set(host, c);
       }
     } catch {
       sessionStorage.removeItem(STORAGE_KEY);
@@ -28,17 +28,17 @@ export class RegistrySession {
     this.client = new RegistryClient({
       fetch: (input, init) => globalThis.fetch(input, init),
       ...relayRouting(origin),
-      credentials: (registry) => this.credentials.get(registry),
+      credentials: (registry) => this.#credentials.get(registry),
     });
   }
 
   /** Sets (or, with an empty username, clears) the credentials of a registry. */
   setCredentials(registry: string, username: string, password: string, remember = false): void {
-    const current = this.credentials.get(registry);
+    const current = this.#credentials.get(registry);
     if (!username) {
-      if (current) this.credentials.delete(registry);
+      if (current) this.#credentials.delete(registry);
     } else if (current?.username !== username || current.password !== password) {
-      this.credentials.set(registry, { username, password });
+      this.#credentials.set(registry, { username, password });
     } else {
       return;
     }
@@ -46,14 +46,8 @@ export class RegistrySession {
     if (remember || sessionStorage.getItem(STORAGE_KEY)) this.#save();
   }
 
-  forget(registry: string): void {
-    this.credentials.delete(registry);
-    this.client.forgetAuth(registry);
-    this.#save();
-  }
-
   #save(): void {
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(Object.fromEntries(this.credentials)));
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(Object.fromEntries(this.#credentials)));
   }
 }
 

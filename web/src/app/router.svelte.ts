@@ -4,16 +4,25 @@
  * the fragment and its one `hashchange` listener: it reads the fragment with the same functions
  * verification links are read with (shared/cosign/route.ts), and pages react to its `route`.
  */
-import { getContext, setContext } from 'svelte';
+import { getContext, setContext, untrack } from 'svelte';
 import { parseRoute, type Route } from '../../../shared/cosign/route.ts';
 
 export class Router {
   // Replaced whole on every hashchange, even when it reads the same, so a page whose form moved
   // away from the fragment (see replace) still opens a link to what the fragment says.
   #route = $state.raw<Route>(parseRoute(location.hash));
+  #hash = location.hash;
 
   constructor() {
-    window.addEventListener('hashchange', () => (this.#route = parseRoute(location.hash)));
+    window.addEventListener('hashchange', () => {
+      this.#hash = location.hash;
+      this.#route = parseRoute(this.#hash);
+    });
+  }
+
+  /** The fragment as the address bar had it when last opened (`#/keys`), for a link to this page elsewhere. */
+  get hash(): string {
+    return this.#hash;
   }
 
   /** The fragment, read: path, raw query, decoded parameters. */
@@ -23,6 +32,19 @@ export class Router {
 
   get path(): string {
     return this.#route.path;
+  }
+
+  /**
+   * Opens the route in a page: calls `open` now and after each navigation while the calling
+   * component lives (call it while the component initialises), once `ready` says so. What `open`
+   * reads does not make it run again (a run it starts must not restart it).
+   */
+  follow(open: (route: Route) => void, ready: () => boolean = () => true): void {
+    $effect(() => {
+      if (!ready()) return;
+      const route = this.#route;
+      untrack(() => open(route));
+    });
   }
 
   /**

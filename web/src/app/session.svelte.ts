@@ -5,21 +5,38 @@
 import { getContext, setContext } from 'svelte';
 
 export class Session {
+  #sampleImage = $state('');
+  #lastLink = $state('');
+  #loaded = $state(false);
+
   /** The sample image's reference, or '' when the server has no embedded registry. */
-  sampleImage = $state('');
+  get sampleImage(): string {
+    return this.#sampleImage;
+  }
+
   /** The verification link of the last signature made in this tab. */
-  lastLink = $state('');
-  loaded = $state(false);
+  get lastLink(): string {
+    return this.#lastLink;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
 
   async load(): Promise<void> {
     try {
       const res = await fetch('/config.json', { cache: 'no-store' });
       const config = (await res.json()) as { sampleImage?: unknown };
-      if (typeof config.sampleImage === 'string') this.sampleImage = config.sampleImage;
+      if (typeof config.sampleImage === 'string') this.#sampleImage = config.sampleImage;
     } catch {
       // a server without /config.json: no sample image
     }
-    this.loaded = true;
+    this.#loaded = true;
+  }
+
+  /** Keeps the verification link of a signature just made, for the walkthrough. */
+  rememberLink(link: string): void {
+    if (link) this.#lastLink = link;
   }
 }
 

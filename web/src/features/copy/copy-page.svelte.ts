@@ -5,8 +5,6 @@
  * and the result. `#/copy?source=…&destination=…` prefills the form.
  */
 import { KeyError, ManageError } from '../../../../shared/errors.ts';
-import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
-import { algorithmName } from '../../../../shared/crypto/pkcs.ts';
 import type { Fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import type { IdentityRule } from '../../../../shared/cosign/identity.ts';
 import type { TagLock } from '../../../../shared/ops/sign.ts';
@@ -44,6 +42,7 @@ export function megabytes(bytes: number): string {
 }
 
 export class CopyPage {
+  /** The form's fields, bound by the page. */
   source = $state('');
   destination = $state('');
   sourceUsername = $state('');
@@ -53,9 +52,8 @@ export class CopyPage {
   keyChoice = $state<KeyChoice>('');
   keyText = $state('');
   identityChoice = $state<IdentityChoice>('source');
-  status = $state.raw<CopyStatus>({ state: 'idle' });
-  /** When the copy started and the last progress, for the speed shown. */
-  startedAt = $state(0);
+  #status = $state.raw<CopyStatus>({ state: 'idle' });
+  #startedAt = $state(0);
 
   readonly #session: RegistrySession;
   readonly #keys: KeyStore;
@@ -68,6 +66,15 @@ export class CopyPage {
     this.#keys = keys;
     this.#lock = lock;
     this.#origin = origin;
+  }
+
+  get status(): CopyStatus {
+    return this.#status;
+  }
+
+  /** When the copy started (performance.now()), for the speed shown. */
+  get startedAt(): number {
+    return this.#startedAt;
   }
 
   /** Fills the form from `#/copy?source=…&destination=…`. */
@@ -83,14 +90,7 @@ export class CopyPage {
     if (this.keyChoice) {
       const view = this.#keys.views.find((k) => k.id === this.keyChoice);
       if (!view) return { ok: false, message: 'That key is no longer on the Keys page.' };
-      const info = parsePublicKey(view.publicKeyPem);
-      return {
-        ok: true,
-        spki: info.spki,
-        fingerprint: view.fingerprint,
-        algorithm: algorithmName(info.algorithm),
-        from: view.name,
-      };
+      return { ok: true, spki: view.spki, fingerprint: view.fingerprint, algorithm: view.algorithm, from: view.name };
     }
     const read = readPublicKeyText(this.keyText);
     return read?.ok ? { ...read, from: 'the pasted public key' } : read;
@@ -143,8 +143,8 @@ export class CopyPage {
         this.#session.setCredentials(src.registry, this.sourceUsername.trim(), this.sourcePassword);
       if (this.destinationUsername.trim())
         this.#session.setCredentials(dst.registry, this.destinationUsername.trim(), this.destinationPassword);
-      this.startedAt = performance.now();
-      this.status = {
+      this.#startedAt = performance.now();
+      this.#status = {
         state: 'working',
         progress: { bytesDone: 0, bytesTotal: 0, step: 'planning', item: 'Reading the source' },
       };
@@ -158,12 +158,12 @@ export class CopyPage {
         ...(verify ? { verify } : {}),
         signal: abort.signal,
         onProgress: (progress) => {
-          if (this.#abort === abort) this.status = { state: 'working', progress };
+          if (this.#abort === abort) this.#status = { state: 'working', progress };
         },
       });
-      if (this.#abort === abort) this.status = { state: 'done', result, verifiedWith: verify };
+      if (this.#abort === abort) this.#status = { state: 'done', result, verifiedWith: verify };
     } catch (e) {
-      if (this.#abort === abort) this.status = { state: 'error', ...describeError(e) };
+      if (this.#abort === abort) this.#status = { state: 'error', ...describeError(e) };
     }
   }
 
@@ -171,7 +171,7 @@ export class CopyPage {
   cancel(): void {
     this.#abort?.abort(new ManageError('MANAGE_COPY_INCOMPLETE', 'Stopped. Run the copy again to resume.'));
     this.#abort = null;
-    this.status = {
+    this.#status = {
       state: 'error',
       code: 'MANAGE_COPY_INCOMPLETE',
       message: 'Stopped. What was copied stays on the destination; run the copy again to resume.',

@@ -16,33 +16,40 @@ export type InspectStatus =
   | { state: 'error'; code: string; message: string };
 
 export class InspectPage {
+  /** The form's fields, bound by the page. */
   image = $state('');
-  /** The platform of an index to show ('' = the default choice). */
-  platform = $state('');
   username = $state('');
   password = $state('');
-  status = $state.raw<InspectStatus>({ state: 'idle' });
-  result = $state.raw<InspectResult | null>(null);
+  /** The platform of an index to show ('' = the default choice). */
+  #platform = $state('');
+  #status = $state.raw<InspectStatus>({ state: 'idle' });
+  #result = $state.raw<InspectResult | null>(null);
   readonly #session: RegistrySession;
+  readonly #showHash: (hash: string) => void;
   #run = 0;
 
-  constructor(session: RegistrySession) {
+  /** `showHash` puts the fragment for what the form says in the address bar (to bookmark and share). */
+  constructor(session: RegistrySession, showHash: (hash: string) => void) {
     this.#session = session;
+    this.#showHash = showHash;
+  }
+
+  get status(): InspectStatus {
+    return this.#status;
+  }
+
+  get result(): InspectResult | null {
+    return this.#result;
   }
 
   /** Fills the form from `#/inspect?…`; true when it named an image. */
   loadRoute({ path, params }: Route): boolean {
     const image = params.get('image')?.trim();
     if (path !== INSPECT_ROUTE || !image) return false;
-    if (image === this.image && (params.get('platform') ?? '') === this.platform && this.result) return false;
+    if (image === this.image && (params.get('platform') ?? '') === this.#platform && this.result) return false;
     this.image = image;
-    this.platform = params.get('platform') ?? '';
+    this.#platform = params.get('platform') ?? '';
     return true;
-  }
-
-  /** The fragment for what the form says (so the page can be bookmarked and shared). */
-  get hash(): string {
-    return inspectHash(this.image.trim(), this.platform || null);
   }
 
   /** Reads the image. Never throws: the status says how it went. */
@@ -50,7 +57,7 @@ export class InspectPage {
     const run = ++this.#run;
     const image = this.image.trim();
     if (!image) {
-      this.status = {
+      this.#status = {
         state: 'error',
         code: 'REGISTRY_REFERENCE_INVALID',
         message: 'Type the image reference to inspect.',
@@ -61,19 +68,19 @@ export class InspectPage {
       const ref = parseReference(image);
       if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
       return;
     }
-    this.status = { state: 'working', message: `Reading ${image}…` };
+    this.#status = { state: 'working', message: `Reading ${image}…` };
     try {
       const result = await inspectImage(this.#session.client, {
         image,
-        ...(this.platform ? { platform: this.platform } : {}),
+        ...(this.#platform ? { platform: this.#platform } : {}),
       });
       if (run !== this.#run) return;
-      this.result = result;
+      this.#result = result;
       const bad = [result.top, result.manifest, result.config].filter((o) => o && !o.digest.ok).length;
-      this.status = {
+      this.#status = {
         state: 'done',
         message: bad
           ? `Read ${result.reference}: ${bad} digest mismatch${bad === 1 ? '' : 'es'}, see below.`
@@ -81,14 +88,24 @@ export class InspectPage {
       };
     } catch (e) {
       if (run !== this.#run) return;
-      this.result = null;
-      this.status = { state: 'error', ...describeError(e) };
+      this.#result = null;
+      this.#status = { state: 'error', ...describeError(e) };
     }
+  }
+
+  /** Reads the image the form names, its default platform first. */
+  async submit(): Promise<void> {
+    await this.#show('');
   }
 
   /** Shows another platform of the index. */
   async choosePlatform(name: string): Promise<void> {
-    this.platform = name;
+    await this.#show(name);
+  }
+
+  async #show(platform: string): Promise<void> {
+    this.#platform = platform;
+    this.#showHash(inspectHash(this.image.trim(), platform || null));
     await this.run();
   }
 }

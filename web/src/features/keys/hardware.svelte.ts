@@ -47,20 +47,40 @@ function tokenName(t: HardwareKeyInfo['token']): string {
 }
 
 export class HardwareKeys {
-  keys = $state.raw<HardwareKeyView[]>([]);
-  /** The server signs with its own configured PIN (PKCS11_PIN): the page asks for none. */
-  pinConfigured = $state(false);
-  connected = $state(false);
-  /** Keys the relay listed whose public key this page cannot read (so cannot check or verify): left out. */
-  skipped = $state(0);
-  /** Whether the server offers PKCS#11 at all: null until asked (see probe). */
-  available = $state<boolean | null>(null);
+  #keys = $state.raw<HardwareKeyView[]>([]);
+  #pinConfigured = $state(false);
+  #connected = $state(false);
+  #skipped = $state(0);
+  #available = $state<boolean | null>(null);
   /** The relay access token: memory only, sent only to /pkcs11/*. */
   #token = '';
   readonly #origin: string;
 
   constructor(origin: string = location.origin) {
     this.#origin = origin;
+  }
+
+  get keys(): HardwareKeyView[] {
+    return this.#keys;
+  }
+
+  /** The server signs with its own configured PIN (PKCS11_PIN): the page asks for none. */
+  get pinConfigured(): boolean {
+    return this.#pinConfigured;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Keys the relay listed whose public key this page cannot read (so cannot check or verify): left out. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** Whether the server offers PKCS#11 at all: null until asked (see probe). */
+  get available(): boolean | null {
+    return this.#available;
   }
 
   /**
@@ -74,10 +94,10 @@ export class HardwareKeys {
     try {
       list = await listHardwareKeys(this.#origin, token);
     } catch (e) {
-      if (e instanceof Pkcs11Error && e.code === 'PKCS11_NOT_CONFIGURED') this.available = false;
+      if (e instanceof Pkcs11Error && e.code === 'PKCS11_NOT_CONFIGURED') this.#available = false;
       throw e;
     }
-    this.available = true;
+    this.#available = true;
     const views: HardwareKeyView[] = [];
     let skipped = 0;
     for (const k of list.keys) {
@@ -104,10 +124,10 @@ export class HardwareKeys {
     }
     this.#revoke();
     this.#token = token;
-    this.keys = views;
-    this.skipped = skipped;
-    this.pinConfigured = list.pinConfigured;
-    this.connected = true;
+    this.#keys = views;
+    this.#skipped = skipped;
+    this.#pinConfigured = list.pinConfigured;
+    this.#connected = true;
     return views;
   }
 
@@ -120,7 +140,7 @@ export class HardwareKeys {
     try {
       const res = await fetch(`${this.#origin}/pkcs11/keys`, { cache: 'no-store', credentials: 'omit' });
       const body = (await res.json().catch(() => null)) as { code?: unknown } | null;
-      this.available = !(res.status === 404 && body?.code === 'PKCS11_NOT_CONFIGURED');
+      this.#available = !(res.status === 404 && body?.code === 'PKCS11_NOT_CONFIGURED');
     } catch {
       // unknown: the Connect button will say
     }
@@ -130,23 +150,23 @@ export class HardwareKeys {
   disconnect(): void {
     this.#revoke();
     this.#token = '';
-    this.keys = [];
-    this.skipped = 0;
-    this.pinConfigured = false;
-    this.connected = false;
+    this.#keys = [];
+    this.#skipped = 0;
+    this.#pinConfigured = false;
+    this.#connected = false;
   }
 
   #revoke(): void {
     for (const k of this.keys) URL.revokeObjectURL(k.pubUrl);
   }
 
-  find(id: string): HardwareKeyView | undefined {
+  #find(id: string): HardwareKeyView | undefined {
     return this.keys.find((k) => k.id === id);
   }
 
   /** True when signing with this key needs the person's PIN. */
   needsPin(id: string): boolean {
-    return this.connected && !this.pinConfigured && this.find(id) !== undefined;
+    return this.connected && !this.pinConfigured && this.#find(id) !== undefined;
   }
 
   /**
@@ -158,7 +178,7 @@ export class HardwareKeys {
    *   the relay's refusals (from sign); PKCS11_SIGN_FAILED (from sign) for a signature that does not verify.
    */
   signer(id: string, pin: string): Signer {
-    const key = this.find(id);
+    const key = this.#find(id);
     if (!key || !this.connected) {
       throw new Pkcs11Error(
         'PKCS11_KEY_NOT_FOUND',

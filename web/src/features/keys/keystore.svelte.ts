@@ -26,11 +26,12 @@ import {
   type Fingerprint,
 } from '../../../../shared/crypto/webcrypto.ts';
 import { newPrfSalt, unwrapPrivateKey, wrapPrivateKey } from '../../../../shared/crypto/wrap.ts';
+import type { Signer } from '../../../../shared/ops/sign.ts';
 import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRecord } from './idb.ts';
 import { HARDWARE_ID_PREFIX, HARDWARE_KIND_NAME, HardwareKeys } from './hardware.svelte.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
-import { describeError } from '../../lib/errors.ts';
+import { describeError, type Described } from '../../lib/errors.ts';
 
 export type Status =
   | { state: 'idle' }
@@ -38,18 +39,13 @@ export type Status =
   | { state: 'ready'; message: string }
   | { state: 'error'; code: string; message: string };
 
-/** Something that signs as cosign does (DER ECDSA, PKCS#1 v1.5 RSA, Ed25519). */
-export interface Signer {
-  algorithm: KeyAlgorithm;
-  spki: Uint8Array;
-  sign(data: Uint8Array): Promise<Uint8Array>;
-}
-
 export interface KeyView {
   id: string;
   name: string;
   kind: KeyRecord['kind'] | 'hardware';
   algorithm: string;
+  /** The public key, SubjectPublicKeyInfo DER, and as PEM. */
+  spki: Uint8Array;
   publicKeyPem: string;
   fingerprint: Fingerprint;
   /** Can sign now without asking for a password (a passkey asks for the passkey each time). */
@@ -80,23 +76,47 @@ function newId(): string {
 }
 
 export class KeyStore {
-  records = $state.raw<KeyRecord[]>([]);
-  status = $state<Status>({ state: 'idle' });
-  justMade = $state.raw<JustMade | null>(null);
-  /** The key most recently unlocked, generated or connected: the Sign page preselects it. */
-  lastUsedId = $state<string | null>(null);
-  loaded = $state(false);
+  #records = $state.raw<KeyRecord[]>([]);
+  #status = $state<Status>({ state: 'idle' });
+  #justMade = $state.raw<JustMade | null>(null);
+  #lastUsedId = $state<string | null>(null);
+  #loaded = $state(false);
   /** Unlocked CryptoKeys of this tab, by record id: memory only. */
   #unlocked = new SvelteMap<string, CryptoKey>();
   /** The relay's PKCS#11 keys: never stored, memory only. */
   readonly hardware = new HardwareKeys();
 
-  views = $derived<KeyView[]>(
+  /** The stored keys, oldest first. */
+  get records(): KeyRecord[] {
+    return this.#records;
+  }
+
+  /** What the Keys page's status line says. */
+  get status(): Status {
+    return this.#status;
+  }
+
+  /** The key just generated, unlocked or imported, with its downloads. */
+  get justMade(): JustMade | null {
+    return this.#justMade;
+  }
+
+  /** The key most recently unlocked, generated, connected or signed with: the Sign page preselects it. */
+  get lastUsedId(): string | null {
+    return this.#lastUsedId;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  readonly views = $derived<KeyView[]>(
     this.records.map((r) => ({
       id: r.id,
       name: r.name,
       kind: r.kind,
       algorithm: algorithmName(r.algorithm),
+      spki: r.spki,
       publicKeyPem: publicKeyPem(r.spki),
       fingerprint: fingerprint(r.spki),
       unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlocked.has(r.id),
@@ -110,6 +130,7 @@ export class KeyStore {
       name: `${HARDWARE_KIND_NAME} ${k.label}`,
       kind: 'hardware',
       algorithm: k.algorithm,
+      spki: k.spki,
       publicKeyPem: k.publicKeyPem,
       fingerprint: k.fingerprint,
       unlocked: true,
@@ -125,12 +146,12 @@ export class KeyStore {
 
   async load(): Promise<void> {
     try {
-      this.records = await listRecords();
+      this.#records = await listRecords();
       for (const r of this.records) if (r.kind === 'browser') this.#setUnlocked(r.id, r.privateKey);
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
     }
-    this.loaded = true;
+    this.#loaded = true;
   }
 
   #setUnlocked(id: string, key: CryptoKey | null): void {
@@ -139,15 +160,15 @@ export class KeyStore {
   }
 
   async #run(message: string, work: (progress: (f: number) => void) => Promise<void>): Promise<boolean> {
-    this.status = { state: 'working', message, progress: null };
+    this.#status = { state: 'working', message, progress: null };
     const progress = (f: number): void => {
-      if (this.status.state === 'working') this.status = { state: 'working', message, progress: f };
+      if (this.status.state === 'working') this.#status = { state: 'working', message, progress: f };
     };
     try {
       await work(progress);
       return true;
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
       return false;
     }
   }
@@ -166,7 +187,7 @@ export class KeyStore {
       URL.revokeObjectURL(old.pubUrl);
     }
     const pub = publicKeyPem(record.spki);
-    this.justMade = {
+    this.#justMade = {
       id: record.id,
       publicKeyPem: pub,
       pubUrl: URL.createObjectURL(new Blob([pub], { type: 'application/x-pem-file' })),
@@ -174,10 +195,10 @@ export class KeyStore {
         ? { keyUrl: URL.createObjectURL(new Blob([encryptedPem], { type: 'application/x-pem-file' })) }
         : {}),
     };
-    this.lastUsedId = record.id;
+    this.#lastUsedId = record.id;
     const d = this.#lastDerive;
     const how = d ? ` scrypt took ${Math.round(d.ms)} ms (${IMPL_NAMES[d.impl] ?? d.impl}).` : '';
-    this.status = {
+    this.#status = {
       state: 'ready',
       message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}`,
     };
@@ -186,7 +207,7 @@ export class KeyStore {
 
   async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
     await putRecord(record);
-    this.records = [...this.records, record];
+    this.#records = [...this.records, record];
     if (key) this.#setUnlocked(record.id, key);
     this.#showMade(record, encryptedPem);
   }
@@ -324,9 +345,9 @@ export class KeyStore {
       if (!(await verifyWithCryptoKey(pub.key, pub.algorithm, message, signature))) {
         throw new KeyError('KEY_MISMATCH', 'The key signed, but the signature does not verify with its public key.');
       }
-      this.lastUsedId = id;
+      this.#lastUsedId = id;
       const record = this.records.find((r) => r.id === id)!;
-      this.status = { state: 'ready', message: `Key ready: "${record.name}" signed a test message and it verified.` };
+      this.#status = { state: 'ready', message: `Key ready: "${record.name}" signed a test message and it verified.` };
     });
   }
 
@@ -338,15 +359,15 @@ export class KeyStore {
     return this.#run('Connecting to the relay’s hardware keys…', async () => {
       const keys = await this.hardware.connect(accessToken);
       if (keys.length === 0) {
-        this.status = {
+        this.#status = {
           state: 'ready',
           message: 'Connected to the relay, but its tokens hold no key this page can use.',
         };
         return;
       }
-      this.lastUsedId = keys[0]!.id;
+      this.#lastUsedId = keys[0]!.id;
       const pin = this.hardware.pinConfigured ? 'the server holds the PIN' : 'signing asks for the token PIN';
-      this.status = {
+      this.#status = {
         state: 'ready',
         message: `Key ready: ${keys.length} hardware ${keys.length === 1 ? 'key' : 'keys'} (PKCS#11) from the relay (${pin}).`,
       };
@@ -355,9 +376,19 @@ export class KeyStore {
 
   /** Forgets the relay access token and its keys. */
   disconnectHardware(): void {
-    if (this.lastUsedId?.startsWith(HARDWARE_ID_PREFIX)) this.lastUsedId = null;
+    if (this.lastUsedId?.startsWith(HARDWARE_ID_PREFIX)) this.#lastUsedId = null;
     this.hardware.disconnect();
-    this.status = { state: 'idle' };
+    this.#status = { state: 'idle' };
+  }
+
+  /** Shows why something the Keys page was asked to do cannot be done. */
+  fail(reason: Described): void {
+    this.#status = { state: 'error', ...reason };
+  }
+
+  /** Remembers the key just signed with, so the Sign page preselects it next time. */
+  markUsed(id: string): void {
+    this.#lastUsedId = id;
   }
 
   /** Forgets the unlocked CryptoKey of a cosign key; the encrypted key stays stored. */
@@ -369,11 +400,11 @@ export class KeyStore {
   async remove(id: string): Promise<void> {
     await this.#run('Removing key…', async () => {
       await deleteRecord(id);
-      this.records = this.records.filter((r) => r.id !== id);
+      this.#records = this.records.filter((r) => r.id !== id);
       this.#setUnlocked(id, null);
-      if (this.justMade?.id === id) this.justMade = null;
-      if (this.lastUsedId === id) this.lastUsedId = null;
-      this.status = { state: 'idle' };
+      if (this.justMade?.id === id) this.#justMade = null;
+      if (this.lastUsedId === id) this.#lastUsedId = null;
+      this.#status = { state: 'idle' };
     });
   }
 

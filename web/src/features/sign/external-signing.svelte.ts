@@ -2,7 +2,7 @@
  * State of the Sign page's external-signer mode: the bytes prepared for signing elsewhere (with
  * their downloads), the signature handed back for each and whether it checks against the chosen
  * public key. The bytes, the commands and the checks are shared/ops/external.ts; pushing is
- * SignFlow.pushExternal.
+ * SignPage.pushExternal.
  */
 import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
 import type { SignPlan } from '../../../../shared/ops/sign.ts';
@@ -19,7 +19,7 @@ import {
 } from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
 import { Pkcs11Error } from '../../../../shared/errors.ts';
-import { describeError } from '../../lib/errors.ts';
+import { describeError, type Described } from '../../lib/errors.ts';
 import { readSmallFile } from '../../lib/small-file.ts';
 
 export type ItemCheck =
@@ -48,27 +48,49 @@ export interface PreparedFor {
 }
 
 export class ExternalSigning {
-  items = $state<ExternalItem[]>([]);
-  preparedFor = $state.raw<PreparedFor | null>(null);
-  /** Object URL of sign-all.sh (signingScript), or '' before preparing. */
-  scriptUrl = $state('');
-  /** What was pasted into "All signatures", and why it could not be read. */
-  allText = $state('');
-  allError = $state<{ code: string; message: string } | null>(null);
+  #items = $state<ExternalItem[]>([]);
+  #preparedFor = $state.raw<PreparedFor | null>(null);
+  #scriptUrl = $state('');
+  #allText = $state('');
+  #allError = $state<Described | null>(null);
   /** Every item has a signature that verifies with the key. */
   readonly ready = $derived(this.items.length > 0 && this.items.every((i) => i.check.state === 'ok'));
   readonly checkedCount = $derived(this.items.filter((i) => i.check.state === 'ok').length);
   /** Bumped per item on each new input, so a slow check never overwrites a newer one. */
   #seq: number[] = [];
 
+  /** The byte strings to sign, each with its downloads, commands, signature field and check. */
+  get items(): ExternalItem[] {
+    return this.#items;
+  }
+
+  get preparedFor(): PreparedFor | null {
+    return this.#preparedFor;
+  }
+
+  /** Object URL of sign-all.sh (signingScript), or '' before preparing. */
+  get scriptUrl(): string {
+    return this.#scriptUrl;
+  }
+
+  /** What was pasted into "All signatures". */
+  get allText(): string {
+    return this.#allText;
+  }
+
+  /** Why what was pasted into "All signatures" could not be read. */
+  get allError(): Described | null {
+    return this.#allError;
+  }
+
   /** Shows a fresh list of bytes to sign; forgets the previous list and its signatures. */
   show(items: BytesToSign[], algorithm: KeyAlgorithm, preparedFor: PreparedFor, title: string): void {
     this.clear();
-    this.preparedFor = preparedFor;
-    this.scriptUrl = URL.createObjectURL(
+    this.#preparedFor = preparedFor;
+    this.#scriptUrl = URL.createObjectURL(
       new Blob([signingScript(items, algorithm, title)], { type: 'text/x-shellscript' }),
     );
-    this.items = items.map((item) => ({
+    this.#items = items.map((item) => ({
       item,
       commands: opensslCommands(algorithm, item.files),
       bytesUrl: URL.createObjectURL(new Blob([item.bytes as BlobPart], { type: 'application/octet-stream' })),
@@ -84,11 +106,11 @@ export class ExternalSigning {
       URL.revokeObjectURL(i.sha256Url);
     }
     if (this.scriptUrl) URL.revokeObjectURL(this.scriptUrl);
-    this.scriptUrl = '';
-    this.allText = '';
-    this.allError = null;
-    this.items = [];
-    this.preparedFor = null;
+    this.#scriptUrl = '';
+    this.#allText = '';
+    this.#allError = null;
+    this.#items = [];
+    this.#preparedFor = null;
     this.#seq = [];
   }
 
@@ -126,14 +148,14 @@ export class ExternalSigning {
    * and is checked there.
    */
   async setAll(text: string): Promise<void> {
-    this.allText = text;
-    this.allError = null;
+    this.#allText = text;
+    this.#allError = null;
     if (!text.trim()) return;
     try {
       const lines = parseSignatureLines(text);
       const unknown = lines.find((l) => !this.items.some((i) => i.item.n === l.n));
       if (unknown) {
-        this.allError = {
+        this.#allError = {
           code: 'PKCS11_EXTERNAL_SIGNATURE_INVALID',
           message: `There is no item ${unknown.n} here: these lines were printed for other bytes. Download the signing script again.`,
         };
@@ -148,7 +170,7 @@ export class ExternalSigning {
         ),
       );
     } catch (e) {
-      this.allError = describeError(e);
+      this.#allError = describeError(e);
     }
   }
 

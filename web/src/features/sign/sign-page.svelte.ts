@@ -1,5 +1,5 @@
 /**
- * State of the Sign page: what the person typed, what the reference resolved to, the progress of
+ * State of the Sign page (#/sign): what the person typed, what the reference resolved to, the progress of
  * signing and the result with its verification link. The signing itself is shared/ops/sign.ts;
  * with an external signer, the bytes and checks are shared/ops/external.ts and the signatures
  * handed back wait in ExternalSigning until all of them check.
@@ -34,6 +34,7 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { verificationLink } from '../../../../shared/cosign/link.ts';
 import { ExternalSigning } from './external-signing.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
+import { readKeyFile } from '../../lib/small-file.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
 
@@ -51,24 +52,15 @@ export type SignStatus =
 
 const SETTINGS_KEY = 'cosign-web.sign-settings';
 
-export class SignFlow {
+export class SignPage {
+  /** The form's fields, bound by the page. */
   imageText = $state('');
   keyId = $state('');
   username = $state('');
   password = $state('');
-  /** null: the default (repository:tag when a tag was typed, else repository). */
-  identityChoice = $state<IdentityMode | null>(null);
   annotationsText = $state('');
   legacy = $state(true);
   bundle = $state(true);
-  status = $state<SignStatus>({ state: 'idle' });
-  plan = $state.raw<SignPlan | null>(null);
-  /** The reference the plan was made for (normalised). */
-  planned = $state.raw<ImageReference | null>(null);
-  result = $state.raw<SignResult | null>(null);
-  /** The tags of the looked-up repository (null while unknown or when listing is not allowed). */
-  tags = $state.raw<string[] | null>(null);
-  link = $state('');
   mode = $state<SignerMode>('page');
   /** A hardware key's token PIN: memory only, sent only to /pkcs11/sign, cleared after each signing run. */
   pin = $state('');
@@ -77,14 +69,24 @@ export class SignFlow {
   externalPem = $state('');
   readonly external = new ExternalSigning();
 
+  /** null: the default (repository:tag when a tag was typed, else repository). */
+  #identityChoice = $state<IdentityMode | null>(null);
+  #status = $state<SignStatus>({ state: 'idle' });
+  #plan = $state.raw<SignPlan | null>(null);
+  #planned = $state.raw<ImageReference | null>(null);
+  #result = $state.raw<SignResult | null>(null);
+  #tags = $state.raw<string[] | null>(null);
+  #link = $state('');
+
   readonly #keys: KeyStore;
   readonly #registry: RegistrySession;
   readonly #lock: TagLock | undefined;
 
-  constructor(keys: KeyStore, registry: RegistrySession, lock?: TagLock) {
+  constructor(keys: KeyStore, registry: RegistrySession, lock?: TagLock, image = '') {
     this.#keys = keys;
     this.#registry = registry;
     this.#lock = lock;
+    this.imageText = image;
     try {
       const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? '{}') as { legacy?: unknown; bundle?: unknown };
       if (typeof saved.legacy === 'boolean') this.legacy = saved.legacy;
@@ -94,22 +96,116 @@ export class SignFlow {
     }
   }
 
+  get status(): SignStatus {
+    return this.#status;
+  }
+
+  /** What the reference resolved to: the manifests that will be signed. */
+  get plan(): SignPlan | null {
+    return this.#plan;
+  }
+
+  /** The reference the plan was made for (normalised). */
+  get planned(): ImageReference | null {
+    return this.#planned;
+  }
+
+  get result(): SignResult | null {
+    return this.#result;
+  }
+
+  /** The tags of the looked-up repository (null while unknown or when listing is not allowed). */
+  get tags(): string[] | null {
+    return this.#tags;
+  }
+
+  /** The verification link of the signature just pushed, or ''. */
+  get link(): string {
+    return this.#link;
+  }
+
+  /** Chooses what `docker-reference` says. */
+  chooseIdentity(mode: IdentityMode): void {
+    this.#identityChoice = mode;
+  }
+
+  /**
+   * Keeps the signing key chosen valid as keys come and go: else the key most recently unlocked,
+   * generated, connected or used that can sign, else the newest.
+   */
+  keepSigningKey(): void {
+    const usable = this.#keys.usable;
+    if (!usable.some((k) => k.id === this.keyId)) {
+      this.keyId = usable.find((k) => k.id === this.#keys.lastUsedId)?.id ?? usable.at(-1)?.id ?? '';
+    }
+  }
+
+  /**
+   * Keeps the external signer's public key valid: any key the page knows (locked ones too: only
+   * the public key is needed), preferring the most recently used, else a pasted one.
+   */
+  keepExternalKeyChoice(): void {
+    const all = this.#keys.all;
+    if (this.externalKeyId !== PASTED_KEY && !all.some((k) => k.id === this.externalKeyId)) {
+      this.externalKeyId = all.find((k) => k.id === this.#keys.lastUsedId)?.id ?? all.at(-1)?.id ?? PASTED_KEY;
+    }
+  }
+
+  /** Forgets what must not outlive the page: the prepared bytes' object URLs, a PIN typed and not used. */
+  dispose(): void {
+    this.external.clear();
+    this.pin = '';
+  }
+
+  /** Reads a chosen cosign.pub into the external signer's public key field. */
+  async readExternalKeyFile(file: File | undefined): Promise<void> {
+    if (!file) return;
+    try {
+      this.externalPem = await readKeyFile(file, 'a public key');
+    } catch (e) {
+      this.#status = { state: 'error', ...describeError(e) };
+    }
+  }
+
+  /** Picks another tag of the looked-up repository and looks it up. */
+  chooseTag(tag: string): void {
+    if (!this.#planned) return;
+    this.imageText = `${repositoryName(this.#planned)}:${tag}`;
+    void this.check();
+  }
+
   saveSettings(): void {
     localStorage.setItem(SETTINGS_KEY, JSON.stringify({ legacy: this.legacy, bundle: this.bundle }));
   }
 
-  /** The parsed reference, or null while the text is not one. */
-  readonly reference = $derived.by((): ImageReference | null => {
+  /** The typed reference, parsed once per edit: every step below uses this one reading. */
+  readonly #parsed = $derived.by((): { ref: ImageReference } | { error: unknown } => {
     try {
-      return this.imageText.trim() ? parseReference(this.imageText) : null;
-    } catch {
-      return null;
+      return { ref: parseReference(this.imageText) };
+    } catch (error) {
+      return { error };
     }
   });
 
+  /** The parsed reference, or null while the text is not one. */
+  get reference(): ImageReference | null {
+    const parsed = this.#parsed;
+    return 'ref' in parsed ? parsed.ref : null;
+  }
+
+  /**
+   * The parsed reference.
+   * @throws RegistryError REGISTRY_REFERENCE_INVALID, saying why the text is not one.
+   */
+  #reference(): ImageReference {
+    const parsed = this.#parsed;
+    if ('error' in parsed) throw parsed.error;
+    return parsed.ref;
+  }
+
   /** The identity mode in force. */
   readonly identityMode = $derived<IdentityMode>(
-    this.identityChoice ?? (this.reference?.tag ? 'repository:tag' : 'repository'),
+    this.#identityChoice ?? (this.reference?.tag ? 'repository:tag' : 'repository'),
   );
 
   /** What `docker-reference` will say. */
@@ -126,33 +222,34 @@ export class SignFlow {
   }
 
   async #lookUp(ref: ImageReference): Promise<SignPlan> {
-    this.status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
-    this.plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
-    this.planned = ref;
-    return this.plan;
+    this.#status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
+    const plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
+    this.#plan = plan;
+    this.#planned = ref;
+    return plan;
   }
 
   /** Resolves the reference and shows what will be signed. */
   async check(): Promise<boolean> {
-    this.result = null;
-    this.link = '';
+    this.#result = null;
+    this.#link = '';
     try {
-      const ref = parseReference(this.imageText);
+      const ref = this.#reference();
       this.#credentials(ref);
       await this.#lookUp(ref);
-      this.status = { state: 'idle' };
+      this.#status = { state: 'idle' };
       // The repository's tags, to pick another one; a registry may refuse listing, which is fine.
-      this.tags = null;
+      this.#tags = null;
       this.#registry.client.listTags(ref).then(
         (tags) => {
-          if (this.planned === ref) this.tags = tags.filter((t) => !/^sha256-[0-9a-f]{64}(\.\w+)?$/.test(t));
+          if (this.planned === ref) this.#tags = tags.filter((t) => !/^sha256-[0-9a-f]{64}(\.\w+)?$/.test(t));
         },
         () => undefined,
       );
       return true;
     } catch (e) {
-      this.plan = null;
-      this.status = { state: 'error', ...describeError(e) };
+      this.#plan = null;
+      this.#status = { state: 'error', ...describeError(e) };
       return false;
     }
   }
@@ -164,10 +261,10 @@ export class SignFlow {
 
   /** Signs what the reference resolves to now, in the chosen formats. */
   async sign(): Promise<void> {
-    this.result = null;
-    this.link = '';
+    this.#result = null;
+    this.#link = '';
     try {
-      const ref = parseReference(this.imageText);
+      const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
       if (this.needsPin && !this.pin) {
         throw new Pkcs11Error(
@@ -181,9 +278,9 @@ export class SignFlow {
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
       const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
       await this.#push(ref, plan, annotations, signer);
-      this.#keys.lastUsedId = this.keyId;
+      this.#keys.markUsed(this.keyId);
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
     } finally {
       // The PIN served this one signing run; a next run asks for it again.
       this.pin = '';
@@ -193,7 +290,7 @@ export class SignFlow {
   /** Signs and pushes a plan in the chosen formats, then shows the result and its verification link. */
   async #push(ref: ImageReference, plan: SignPlan, annotations: Record<string, string>, signer: Signer): Promise<void> {
     const total = plan.targets.length;
-    this.status = { state: 'working', message: 'Signing…', done: 0, total };
+    this.#status = { state: 'working', message: 'Signing…', done: 0, total };
     const result = await signImage({
       client: this.#registry.client,
       signer,
@@ -202,17 +299,17 @@ export class SignFlow {
       annotations,
       formats: { legacy: this.legacy, bundle: this.bundle },
       ...(this.#lock ? { lock: this.#lock } : {}),
-      onProgress: (done, n, message) => (this.status = { state: 'working', message, done, total: n }),
+      onProgress: (done, n, message) => (this.#status = { state: 'working', message, done, total: n }),
     });
-    this.result = result;
-    this.link = verificationLink(location.origin, {
+    this.#result = result;
+    this.#link = verificationLink(location.origin, {
       image: formatReference(pinned(ref, result.digest)),
       spki: signer.spki,
       ...(Object.keys(annotations).length ? { annotations } : {}),
     });
     const what = total > 1 ? `the index and its ${total - 1} platform manifests` : 'the image';
     const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
-    this.status = {
+    this.#status = {
       state: 'signed',
       message: `Signed ${result.digest} (${what}, ${formats}) with key sha256:${fingerprint(signer.spki).hex.slice(0, 16)}….`,
     };
@@ -234,7 +331,7 @@ export class SignFlow {
     }
     const view = this.#keys.all.find((k) => k.id === this.externalKeyId);
     if (!view) throw new KeyError('KEY_NOT_FOUND', 'Choose the public key of the external signer.');
-    return { key: await prepareKey(parsePublicKey(view.publicKeyPem).spki), name: view.name };
+    return { key: await prepareKey(view.spki), name: view.name };
   }
 
   /** What decides the bytes, from the fields as they are now. */
@@ -252,11 +349,11 @@ export class SignFlow {
    * with their SHA-256, downloads and the openssl lines.
    */
   async prepareExternal(): Promise<void> {
-    this.result = null;
-    this.link = '';
+    this.#result = null;
+    this.#link = '';
     this.external.clear();
     try {
-      const ref = parseReference(this.imageText);
+      const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
       const { key, name } = await this.#externalKey();
       this.#credentials(ref);
@@ -268,9 +365,9 @@ export class SignFlow {
         { ref, plan, key, keyName: name },
         `${formatReference(ref)} (${plan.root.digest})`,
       );
-      this.status = { state: 'idle' };
+      this.#status = { state: 'idle' };
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
     }
   }
 
@@ -280,12 +377,12 @@ export class SignFlow {
    * the bytes were prepared so that a signature would be missing.
    */
   async pushExternal(): Promise<void> {
-    this.result = null;
-    this.link = '';
+    this.#result = null;
+    this.#link = '';
     try {
       const prepared = this.external.preparedFor;
       if (!prepared) throw new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', 'Prepare the bytes to sign first.');
-      const ref = parseReference(this.imageText);
+      const ref = this.#reference();
       if (formatReference(ref) !== formatReference(prepared.ref)) {
         throw new Pkcs11Error(
           'PKCS11_EXTERNAL_SIGNATURE_INVALID',
@@ -309,7 +406,7 @@ export class SignFlow {
         preparedSigner(prepared.key.algorithm, prepared.key.spki, signatures),
       );
     } catch (e) {
-      this.status = { state: 'error', ...describeError(e) };
+      this.#status = { state: 'error', ...describeError(e) };
     }
   }
 

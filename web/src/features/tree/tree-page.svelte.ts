@@ -58,22 +58,39 @@ export function glance(tree: ImageTree): NodeGlance[] {
 }
 
 export class TreePage {
+  /** The form's fields, bound by the page. */
   image = $state('');
   keyText = $state('');
   username = $state('');
   password = $state('');
-  status = $state.raw<TreeStatus>({ state: 'idle' });
-  tree = $state.raw<ImageTree | null>(null);
-  pending = $state.raw<PendingRemoval | null>(null);
+  #status = $state.raw<TreeStatus>({ state: 'idle' });
+  #tree = $state.raw<ImageTree | null>(null);
+  #pending = $state.raw<PendingRemoval | null>(null);
   readonly #session: RegistrySession;
   readonly #knownKeys: () => TreeKey[];
   readonly #lock: TagLock;
+  readonly #showHash: (hash: string) => void;
   #run = 0;
 
-  constructor(session: RegistrySession, knownKeys: () => TreeKey[], lock: TagLock) {
+  /** `showHash` puts the fragment for what the form says in the address bar (to bookmark and share). */
+  constructor(session: RegistrySession, knownKeys: () => TreeKey[], lock: TagLock, showHash: (hash: string) => void) {
     this.#session = session;
     this.#knownKeys = knownKeys;
     this.#lock = lock;
+    this.#showHash = showHash;
+  }
+
+  get status(): TreeStatus {
+    return this.#status;
+  }
+
+  get tree(): ImageTree | null {
+    return this.#tree;
+  }
+
+  /** The removal the dialog asks to confirm. */
+  get pending(): PendingRemoval | null {
+    return this.#pending;
   }
 
   /** The key in the form, read; null while the field is empty. */
@@ -90,10 +107,11 @@ export class TreePage {
     return true;
   }
 
-  /** The fragment for what the form says. */
-  get hash(): string {
+  /** Reads the tree of what the form says, and shows its fragment. */
+  async submit(): Promise<void> {
     const k = this.key;
-    return treeHash(this.image.trim(), k?.ok ? k.spki : null);
+    this.#showHash(treeHash(this.image.trim(), k?.ok ? k.spki : null));
+    await this.run();
   }
 
   /** Reads the tree. Never throws: the status says how it went. */
@@ -101,7 +119,7 @@ export class TreePage {
     const run = ++this.#run;
     const image = this.image.trim();
     const fail = (code: string, text: string): void => {
-      this.status = { state: 'error', code, message: text };
+      this.#status = { state: 'error', code, message: text };
     };
     if (!image) return fail('REGISTRY_REFERENCE_INVALID', 'Type the image reference to show.');
     const key = this.key;
@@ -113,7 +131,7 @@ export class TreePage {
       const d = describeError(e);
       return fail(d.code, d.message);
     }
-    this.status = { state: 'working', message: 'Reading…', done: 0, total: 1 };
+    this.#status = { state: 'working', message: 'Reading…', done: 0, total: 1 };
     try {
       const tree = await buildTree(this.#session.client, {
         image,
@@ -121,11 +139,11 @@ export class TreePage {
         knownKeys: this.#knownKeys(),
         concurrency: 12,
         onProgress: (done, total, m) => {
-          if (run === this.#run) this.status = { state: 'working', message: m, done, total };
+          if (run === this.#run) this.#status = { state: 'working', message: m, done, total };
         },
       });
       if (run !== this.#run) return;
-      this.tree = tree;
+      this.#tree = tree;
       const nodes = [tree.root, ...tree.root.children];
       const count = (kind: TreeItem['kind']): number =>
         nodes.reduce(
@@ -138,10 +156,10 @@ export class TreePage {
         );
       const sigs = count('signature');
       const summary = `${sigs} signature${sigs === 1 ? '' : 's'}, ${count('attestation')} attestation${count('attestation') === 1 ? '' : 's'}, ${count('sbom') + count('artifact')} other object${count('sbom') + count('artifact') === 1 ? '' : 's'} on ${tree.reference}.`;
-      this.status = { state: 'done', message: message ? `${message} ${summary}` : summary };
+      this.#status = { state: 'done', message: message ? `${message} ${summary}` : summary };
     } catch (e) {
       if (run !== this.#run) return;
-      this.tree = null;
+      this.#tree = null;
       const d = describeError(e);
       fail(d.code, d.message);
     }
@@ -149,27 +167,27 @@ export class TreePage {
 
   /** Proposes removing one signature; nothing happens until confirmRemoval. */
   proposeRemove(node: TreeNode, item: TreeItem): void {
-    this.pending = { node, targets: [targetOf(node, item)], where: nodeTitle(node) };
+    this.#pending = { node, targets: [targetOf(node, item)], where: nodeTitle(node) };
   }
 
   /** Proposes removing every signature of one node (the image, or one platform). */
   proposeRemoveAll(node: TreeNode): void {
     const targets = allSignatureTargets(node);
-    if (targets.length) this.pending = { node, targets, where: nodeTitle(node) };
+    if (targets.length) this.#pending = { node, targets, where: nodeTitle(node) };
   }
 
   cancelRemoval(): void {
-    this.pending = null;
+    this.#pending = null;
   }
 
   /** Removes what the pending removal names, then reads the tree again. Never throws. */
   async confirmRemoval(): Promise<void> {
     const pending = this.pending;
     const tree = this.tree;
-    this.pending = null;
+    this.#pending = null;
     if (!pending || !tree) return;
     const n = pending.targets.length;
-    this.status = { state: 'working', message: `Removing ${n} signature${n === 1 ? '' : 's'}…`, done: 0, total: 1 };
+    this.#status = { state: 'working', message: `Removing ${n} signature${n === 1 ? '' : 's'}…`, done: 0, total: 1 };
     try {
       const report = await removeSignatures({
         client: this.#session.client,
@@ -177,7 +195,7 @@ export class TreePage {
         subject: pending.node.digest,
         targets: pending.targets,
         lock: this.#lock,
-        onProgress: (done, total, message) => (this.status = { state: 'working', message, done, total }),
+        onProgress: (done, total, message) => (this.#status = { state: 'working', message, done, total }),
       });
       const removed = report.removed.length;
       await this.run(
@@ -188,11 +206,11 @@ export class TreePage {
       );
     } catch (e) {
       const d = describeError(e);
-      this.status = { state: 'error', code: d.code, message: `Not removed: ${d.message}` };
+      this.#status = { state: 'error', code: d.code, message: `Not removed: ${d.message}` };
       // Show what the registry holds now, keeping the error in view.
       const status = this.status;
       await this.run();
-      this.status = status;
+      this.#status = status;
     }
   }
 }

@@ -26,12 +26,17 @@ export interface TrustedKey {
 }
 
 export class TrustedKeys {
-  list = $state.raw<TrustedKey[]>([]);
+  #list = $state.raw<TrustedKey[]>([]);
   readonly #storage: Storage | null;
 
   constructor(storage: Storage | null = globalThis.localStorage ?? null) {
     this.#storage = storage;
-    this.list = this.#load();
+    this.#list = this.#load();
+  }
+
+  /** The trusted keys, oldest first. */
+  get list(): TrustedKey[] {
+    return this.#list;
   }
 
   #load(): TrustedKey[] {
@@ -63,7 +68,7 @@ export class TrustedKeys {
 
   #save(): void {
     try {
-      this.#storage?.setItem(STORAGE_KEY, JSON.stringify(this.list));
+      this.#storage?.setItem(STORAGE_KEY, JSON.stringify(this.#list));
     } catch (e) {
       throw new KeyError('KEY_STORAGE_FAILED', 'This browser refused to store the trusted key list.', { cause: e });
     }
@@ -86,13 +91,13 @@ export class TrustedKeys {
       // eslint-disable-next-line svelte/prefer-svelte-reactivity
       added: new Date().toISOString(),
     };
-    this.list = [...this.list.filter((k) => k.fingerprint !== entry.fingerprint), entry];
+    this.#list = [...this.list.filter((k) => k.fingerprint !== entry.fingerprint), entry];
     this.#save();
     return entry;
   }
 
   remove(fp: string): void {
-    this.list = this.list.filter((k) => k.fingerprint !== fp);
+    this.#list = this.list.filter((k) => k.fingerprint !== fp);
     this.#save();
   }
 

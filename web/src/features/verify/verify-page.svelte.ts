@@ -5,7 +5,6 @@
  * download, the policy snippets, a link to the same verification). A verification link fills the
  * form from the URL fragment and runs at once (link.ts describes the format).
  */
-import { publicKeyPem } from '../../../../shared/crypto/keys.ts';
 import { parseAnnotations } from '../../../../shared/ops/sign.ts';
 import {
   checkIdentityRule,
@@ -19,10 +18,10 @@ import { parseReference, pinned, formatReference } from '../../../../shared/regi
 import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
-import type { TrustedKeys } from './trusted-keys.svelte.ts';
+import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
-import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
+import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
 export type VerifyStatus =
   | { state: 'idle' }
@@ -44,6 +43,7 @@ export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
 ];
 
 export class VerifyPage {
+  /** The form's fields, bound by the page. */
   image = $state('');
   keyText = $state('');
   identityMode = $state<IdentityMode>('ignore');
@@ -56,13 +56,11 @@ export class VerifyPage {
   username = $state('');
   password = $state('');
 
-  status = $state.raw<VerifyStatus>({ state: 'idle' });
-  /** Set when a verification link filled the form: the key it carried, as given. */
-  linkKeyText = $state<string | null>(null);
-  /** The link named no identity rule, so cosign's applies (and the result says so). */
-  linkIdentityDefault = $state(false);
-  /** Object URL of the result JSON. */
-  jsonUrl = $state<string | null>(null);
+  #status = $state.raw<VerifyStatus>({ state: 'idle' });
+  /** Set when a verification link filled the form: the key it carried, read once, and its text in the field. */
+  #linkKey = $state.raw<{ text: string; key: KeyInfo } | null>(null);
+  #linkIdentityDefault = $state(false);
+  #jsonUrl = $state<string | null>(null);
 
   readonly #session: RegistrySession;
   readonly #trusted: TrustedKeys;
@@ -75,11 +73,28 @@ export class VerifyPage {
     this.#origin = origin;
   }
 
-  /** The key in the form, read; null while the field is empty. */
-  readonly key = $derived.by((): KeyInfo | null => readPublicKeyText(this.keyText));
+  get status(): VerifyStatus {
+    return this.#status;
+  }
+
+  /** The link named no identity rule, so cosign's applies (and the result says so). */
+  get linkIdentityDefault(): boolean {
+    return this.#linkIdentityDefault;
+  }
+
+  /** Object URL of the result JSON. */
+  get jsonUrl(): string | null {
+    return this.#jsonUrl;
+  }
+
+  /** The key in the form, read (a link's key is not read again); null while the field is empty. */
+  readonly key = $derived.by((): KeyInfo | null => {
+    const link = this.#linkKey;
+    return link && this.keyText === link.text ? link.key : readPublicKeyText(this.keyText);
+  });
 
   /** The key in the form is the one the link supplied (not replaced since). */
-  readonly keyFromLink = $derived(this.linkKeyText !== null && this.keyText.trim() === this.linkKeyText.trim());
+  readonly keyFromLink = $derived(this.#linkKey !== null && this.keyText.trim() === this.#linkKey.text.trim());
 
   /** The viewer's name for the key in the form, when they trust it. */
   readonly trustedName = $derived.by(() => {
@@ -148,9 +163,10 @@ export class VerifyPage {
       const link = readVerificationQuery(query);
       this.image = link.image;
       // The field shows the key as PEM, whichever form the link carried it in.
-      this.keyText = publicKeyPem(link.spki).trim();
-      this.linkKeyText = this.keyText;
-      this.linkIdentityDefault = !link.identityGiven;
+      const key = publicKeyText(link);
+      this.keyText = key.pem.trim();
+      this.#linkKey = { text: this.keyText, key };
+      this.#linkIdentityDefault = !link.identityGiven;
       this.identityMode = link.identity.type;
       this.dockerReference = link.identity.type === 'exactReference' ? link.identity.dockerReference : '';
       this.dockerRepository = link.identity.type === 'exactRepository' ? link.identity.dockerRepository : '';
@@ -163,16 +179,16 @@ export class VerifyPage {
       return true;
     } catch (e) {
       const { code, message } = describeError(e);
-      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
       return false;
     }
   }
 
   #reset(): void {
     this.#abort?.abort(new DOMException('superseded', 'AbortError'));
-    this.status = { state: 'idle' };
-    this.linkKeyText = null;
-    this.linkIdentityDefault = false;
+    this.#status = { state: 'idle' };
+    this.#linkKey = null;
+    this.#linkIdentityDefault = false;
   }
 
   /** Verifies what the form says. Never throws: the status says how it went. */
@@ -180,10 +196,10 @@ export class VerifyPage {
     this.#abort?.abort(new DOMException('superseded', 'AbortError'));
     const abort = new AbortController();
     this.#abort = abort;
-    if (this.jsonUrl) URL.revokeObjectURL(this.jsonUrl);
-    this.jsonUrl = null;
+    if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
+    this.#jsonUrl = null;
     const fail = (code: string, message: string): void => {
-      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
     };
     const key = this.key;
     if (!this.image.trim()) return fail('REGISTRY_REFERENCE_INVALID', 'type the image reference to verify.');
@@ -200,7 +216,7 @@ export class VerifyPage {
       const { code, message } = describeError(e);
       return fail(code, message);
     }
-    this.status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
+    this.#status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
     let lastPaint = 0;
     try {
       const result = await verifyImage(this.#session.client, {
@@ -218,19 +234,19 @@ export class VerifyPage {
           const now = performance.now();
           if (this.#abort !== abort || (now - lastPaint < 16 && p.done < p.total)) return;
           lastPaint = now;
-          this.status = { state: 'working', message: p.message, done: p.done, total: p.total };
+          this.#status = { state: 'working', message: p.message, done: p.done, total: p.total };
         },
       });
       if (this.#abort !== abort) return;
       result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
-      this.jsonUrl = URL.createObjectURL(
+      this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
-      this.status = { state: 'done', result };
+      this.#status = { state: 'done', result };
     } catch (e) {
       if (this.#abort !== abort) return;
       const { code, message } = describeError(e);
-      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
     }
   }
 
@@ -241,8 +257,13 @@ export class VerifyPage {
       this.keyText = (await readKeyFile(file, 'a public key')).trim();
     } catch (e) {
       const { code, message } = describeError(e);
-      this.status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
     }
+  }
+
+  /** Puts a trusted key in the form. */
+  useTrustedKey(k: TrustedKey): void {
+    this.keyText = this.#trusted.pem(k);
   }
 
   /** Trusts the key in the form under `name`. Returns an error sentence, or null. */
