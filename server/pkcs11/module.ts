@@ -13,7 +13,8 @@
  * C_Logout would log out another's signature, and a second C_Login answers
  * CKR_USER_ALREADY_LOGGED_IN whatever PIN it carries. Each operation on a token therefore runs under
  * that token's own lock: open a session, log in with the PIN, sign, log out, close. Different tokens
- * work in parallel. The PIN is passed to C_Login and not kept.
+ * work in parallel. The PIN is passed to C_Login and not kept. ModuleProvider has one method per
+ * step (slot, session, key, login, sign and logout), so `sign` reads as that sequence.
  */
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import type * as Pkcs11js from 'pkcs11js';
@@ -229,16 +230,99 @@ export async function loadPkcs11Module(path: string): Promise<Pkcs11Provider> {
       throw notLoaded(`The PKCS#11 module ${path} failed to initialise (${ckrName(e)}).`);
     }
   }
-  return createProvider(lib, p11);
+  return new ModuleProvider(lib, p11);
 }
 
-function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
-  const locks = new Locks();
+function pinLocked(): Pkcs11Error {
+  return new Pkcs11Error(
+    'PKCS11_PIN_LOCKED',
+    'The token’s PIN is locked after too many wrong tries; its security officer must unlock it.',
+    423,
+  );
+}
 
-  const slots = (): Slot[] => {
+/** The refusal of a login the token would count against a PIN that is locked or on its last try. */
+function riskyLogin(lib: Lib, flags: number): Pkcs11Error | undefined {
+  if ((flags & lib.CKF_USER_PIN_LOCKED) !== 0) {
+    return pinLocked();
+  }
+  if ((flags & lib.CKF_USER_PIN_FINAL_TRY) !== 0) {
+    return new Pkcs11Error(
+      'PKCS11_PIN_FINAL_TRY',
+      'One more wrong PIN would lock this token, so the server does not try one; log in once with the right PIN using the token’s own tools (or have its security officer reset the counter), then sign again.',
+      423,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * What a failed C_Login means to the client. A token that is gone keeps its CKR_ error (the
+ * session turns it into PKCS11_TOKEN_NOT_PRESENT); `wrongPin` runs for a PIN the token refused.
+ */
+function loginFailure(e: unknown, wrongPin: () => void): unknown {
+  const code = ckr(e);
+  if (code === CKR.PIN_LOCKED) {
+    return pinLocked();
+  }
+  if (code === CKR.PIN_INCORRECT || code === CKR.PIN_INVALID || code === CKR.PIN_LEN_RANGE) {
+    wrongPin();
+    return new Pkcs11Error('PKCS11_PIN_INCORRECT', 'The token refused the PIN.', 401);
+  }
+  if (code === CKR.PIN_EXPIRED) {
+    return new Pkcs11Error('PKCS11_PIN_LOCKED', 'The token’s PIN has expired and must be changed first.', 423);
+  }
+  if (code !== undefined && GONE.includes(code)) return e;
+  return new Pkcs11Error('PKCS11_MODULE_FAILED', `The token refused the login (${ckrName(e)}).`, 502);
+}
+
+/**
+ * A broken token (or a key pair whose halves do not match) must not produce a signature that
+ * verifies nowhere. @throws Pkcs11Error PKCS11_SIGN_FAILED (502) when it does not verify
+ */
+function checkSignature(key: FoundKey, data: Uint8Array, signature: Uint8Array): void {
+  const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: 'der', type: 'spki' });
+  const ok = verify(
+    'sha256',
+    data,
+    key.algorithm.kind === 'ecdsa' ? { key: publicKey, dsaEncoding: 'der' } : publicKey,
+    signature,
+  );
+  if (!ok) {
+    throw new Pkcs11Error(
+      'PKCS11_SIGN_FAILED',
+      'The token’s signature does not verify with the key’s public key; it was not returned.',
+      502,
+    );
+  }
+}
+
+/** @throws Pkcs11Error PKCS11_URI_INVALID (422) unless the URI names a private key by id or label */
+function checkKeyUri(uri: Pkcs11Uri): void {
+  if (uri.type !== undefined && uri.type !== 'private') {
+    throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name a private key (type=private).', 422);
+  }
+  if (uri.id === undefined && uri.object === undefined) {
+    throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name the key by id or object (its label).', 422);
+  }
+}
+
+/** The provider over a loaded module: each token operation is a method, run under the token's lock. */
+class ModuleProvider implements Pkcs11Provider {
+  readonly #lib: Lib;
+  readonly #p11: Pkcs11js.PKCS11;
+  readonly #locks = new Locks();
+
+  constructor(lib: Lib, p11: Pkcs11js.PKCS11) {
+    this.#lib = lib;
+    this.#p11 = p11;
+  }
+
+  /** The initialised tokens present now. @throws Pkcs11Error PKCS11_MODULE_FAILED (502) */
+  #slots(): Slot[] {
     let handles: Buffer[];
     try {
-      handles = p11.C_GetSlotList(true);
+      handles = this.#p11.C_GetSlotList(true);
     } catch (e) {
       throw new Pkcs11Error(
         'PKCS11_MODULE_FAILED',
@@ -250,11 +334,11 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
     for (const handle of handles) {
       let info: Pkcs11js.TokenInfo;
       try {
-        info = p11.C_GetTokenInfo(handle);
+        info = this.#p11.C_GetTokenInfo(handle);
       } catch {
         continue; // removed since the list was made
       }
-      if ((info.flags & lib.CKF_TOKEN_INITIALIZED) === 0) continue;
+      if ((info.flags & this.#lib.CKF_TOKEN_INITIALIZED) === 0) continue;
       const token = {
         label: trim(info.label),
         manufacturer: trim(info.manufacturerID),
@@ -264,42 +348,58 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
       out.push({ handle, key: `${token.manufacturer}\u0000${token.serial}\u0000${token.label}`, token });
     }
     return out;
-  };
+  }
+
+  /**
+   * The one token the URI's token attributes select.
+   * @throws Pkcs11Error PKCS11_TOKEN_NOT_PRESENT (404), PKCS11_URI_INVALID (422) when several match
+   */
+  #slotFor(uri: Pkcs11Uri): Slot {
+    const candidates = this.#slots().filter(
+      (s) =>
+        matches(uri.token, s.token.label) &&
+        matches(uri.manufacturer, s.token.manufacturer) &&
+        matches(uri.serial, s.token.serial) &&
+        matches(uri.model, s.token.model),
+    );
+    if (candidates.length === 0) throw notPresent(404);
+    if (candidates.length > 1) {
+      throw new Pkcs11Error(
+        'PKCS11_URI_INVALID',
+        'The key URI matches more than one token: give the token label and serial, as GET /pkcs11/keys lists them.',
+        422,
+      );
+    }
+    return candidates[0]!;
+  }
 
   /**
    * The back-off counts wrong PINs per server, but a card may lock after 3 tries counted on the
    * card itself (other hosts, earlier runs): when the token says one more wrong PIN locks it, the
    * server does not risk that try, and a locked PIN is not tried at all.
+   * @throws Pkcs11Error PKCS11_PIN_LOCKED, PKCS11_PIN_FINAL_TRY (423), PKCS11_MODULE_FAILED (502)
    */
-  const refuseRiskyLogin = (slot: Slot): void => {
+  #refuseRiskyLogin(slot: Slot): void {
     let flags: number;
     try {
-      flags = p11.C_GetTokenInfo(slot.handle).flags;
+      flags = this.#p11.C_GetTokenInfo(slot.handle).flags;
     } catch (e) {
       const code = ckr(e);
       if (code !== undefined && GONE.includes(code)) throw e;
       throw new Pkcs11Error('PKCS11_MODULE_FAILED', `The token did not describe itself (${ckrName(e)}).`, 502);
     }
-    if ((flags & lib.CKF_USER_PIN_LOCKED) !== 0) {
-      throw new Pkcs11Error(
-        'PKCS11_PIN_LOCKED',
-        'The token’s PIN is locked after too many wrong tries; its security officer must unlock it.',
-        423,
-      );
-    }
-    if ((flags & lib.CKF_USER_PIN_FINAL_TRY) !== 0) {
-      throw new Pkcs11Error(
-        'PKCS11_PIN_FINAL_TRY',
-        'One more wrong PIN would lock this token, so the server does not try one; log in once with the right PIN using the token’s own tools (or have its security officer reset the counter), then sign again.',
-        423,
-      );
-    }
-  };
+    const refusal = riskyLogin(this.#lib, flags);
+    if (refusal !== undefined) throw refusal;
+  }
 
-  const withSession = async <T>(slot: Slot, fn: (session: Buffer) => Promise<T>): Promise<T> => {
+  /**
+   * Runs `fn` in a session of its own, closed afterwards whatever happens.
+   * @throws Pkcs11Error PKCS11_TOKEN_NOT_PRESENT (404 before the session opens, 503 after)
+   */
+  async #withSession<T>(slot: Slot, fn: (session: Buffer) => Promise<T>): Promise<T> {
     let session: Buffer;
     try {
-      session = p11.C_OpenSession(slot.handle, lib.CKF_SERIAL_SESSION);
+      session = this.#p11.C_OpenSession(slot.handle, this.#lib.CKF_SERIAL_SESSION);
     } catch (e) {
       const code = ckr(e);
       if (code !== undefined && GONE.includes(code)) throw notPresent(404);
@@ -313,14 +413,15 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
       throw e;
     } finally {
       try {
-        p11.C_CloseSession(session);
+        this.#p11.C_CloseSession(session);
       } catch {
         // the token may be gone; nothing is left open on our side
       }
     }
-  };
+  }
 
-  const findObjects = (session: Buffer, template: Pkcs11js.Template): Buffer[] => {
+  #findObjects(session: Buffer, template: Pkcs11js.Template): Buffer[] {
+    const p11 = this.#p11;
     p11.C_FindObjectsInit(session, template);
     try {
       const found: Buffer[] = [];
@@ -332,97 +433,146 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
     } finally {
       p11.C_FindObjectsFinal(session);
     }
-  };
+  }
 
-  const attr = (session: Buffer, obj: Buffer, type: number): Buffer | undefined => {
+  #attr(session: Buffer, obj: Buffer, type: number): Buffer | undefined {
     try {
-      const [a] = p11.C_GetAttributeValue(session, obj, [{ type }]);
+      const [a] = this.#p11.C_GetAttributeValue(session, obj, [{ type }]);
       return Buffer.isBuffer(a?.value) ? a.value : undefined;
     } catch {
       return undefined;
     }
-  };
+  }
+
+  /** The SubjectPublicKeyInfo of an EC or RSA public key object; undefined for anything else. */
+  #spkiOf(session: Buffer, obj: Buffer): Uint8Array | undefined {
+    const lib = this.#lib;
+    const keyType = this.#attr(session, obj, lib.CKA_KEY_TYPE);
+    const kt = keyType === undefined ? -1 : keyType.readUIntLE(0, Math.min(keyType.length, 6));
+    if (kt === lib.CKK_EC) {
+      const params = this.#attr(session, obj, lib.CKA_EC_PARAMS);
+      const point = this.#attr(session, obj, lib.CKA_EC_POINT);
+      return params === undefined || point === undefined ? undefined : ecSpki(params, point);
+    }
+    if (kt === lib.CKK_RSA) {
+      const modulus = this.#attr(session, obj, lib.CKA_MODULUS);
+      const exponent = this.#attr(session, obj, lib.CKA_PUBLIC_EXPONENT);
+      return modulus === undefined || exponent === undefined ? undefined : rsaSpki(modulus, exponent);
+    }
+    return undefined;
+  }
+
+  /** A public key object as a key cosign signs with, or undefined when it is not one. */
+  #keyOf(session: Buffer, slot: Slot, obj: Buffer): FoundKey | undefined {
+    const spki = this.#spkiOf(session, obj);
+    if (spki === undefined) return undefined;
+    let algorithm: KeyAlgorithm;
+    try {
+      algorithm = parseSpki(spki).algorithm;
+    } catch {
+      return undefined; // a curve cosign does not sign with, or a malformed key
+    }
+    if (!supported(algorithm)) return undefined;
+    const id = this.#attr(session, obj, this.#lib.CKA_ID);
+    const labelBytes = this.#attr(session, obj, this.#lib.CKA_LABEL);
+    const label = labelBytes === undefined ? undefined : labelBytes.toString('utf8');
+    const uri = formatPkcs11Uri({
+      token: slot.token.label,
+      manufacturer: slot.token.manufacturer,
+      serial: slot.token.serial,
+      model: slot.token.model,
+      ...(label !== undefined && label !== '' ? { object: label } : {}),
+      ...(id !== undefined && id.length > 0 ? { id } : {}),
+      type: 'private',
+    });
+    return {
+      info: {
+        uri,
+        label: label ?? '',
+        token: slot.token,
+        algorithm: algorithmName(algorithm),
+        publicKeyPem: publicKeyPem(spki),
+        fingerprint: createHash('sha256').update(spki).digest('hex'),
+      },
+      algorithm,
+      spki,
+      id: id !== undefined && id.length > 0 ? id : undefined,
+      label,
+    };
+  }
 
   /** The signing keys of one token, from its public key objects. */
-  const keysOf = (session: Buffer, slot: Slot, filter: Pkcs11Uri = {}): FoundKey[] => {
+  #keysOf(session: Buffer, slot: Slot, filter: Pkcs11Uri = {}): FoundKey[] {
+    const lib = this.#lib;
     const template: Pkcs11js.Template = [{ type: lib.CKA_CLASS, value: lib.CKO_PUBLIC_KEY }];
     if (filter.id !== undefined) template.push({ type: lib.CKA_ID, value: Buffer.from(filter.id) });
     if (filter.object !== undefined) template.push({ type: lib.CKA_LABEL, value: filter.object });
     const out: FoundKey[] = [];
-    for (const obj of findObjects(session, template)) {
-      const keyType = attr(session, obj, lib.CKA_KEY_TYPE);
-      const kt = keyType === undefined ? -1 : keyType.readUIntLE(0, Math.min(keyType.length, 6));
-      let spki: Uint8Array;
-      if (kt === lib.CKK_EC) {
-        const params = attr(session, obj, lib.CKA_EC_PARAMS);
-        const point = attr(session, obj, lib.CKA_EC_POINT);
-        if (params === undefined || point === undefined) continue;
-        spki = ecSpki(params, point);
-      } else if (kt === lib.CKK_RSA) {
-        const modulus = attr(session, obj, lib.CKA_MODULUS);
-        const exponent = attr(session, obj, lib.CKA_PUBLIC_EXPONENT);
-        if (modulus === undefined || exponent === undefined) continue;
-        spki = rsaSpki(modulus, exponent);
-      } else {
-        continue;
-      }
-      let algorithm: KeyAlgorithm;
-      try {
-        algorithm = parseSpki(spki).algorithm;
-      } catch {
-        continue; // a curve cosign does not sign with, or a malformed key
-      }
-      if (!supported(algorithm)) continue;
-      const id = attr(session, obj, lib.CKA_ID);
-      const labelBytes = attr(session, obj, lib.CKA_LABEL);
-      const label = labelBytes === undefined ? undefined : labelBytes.toString('utf8');
-      const uri = formatPkcs11Uri({
-        token: slot.token.label,
-        manufacturer: slot.token.manufacturer,
-        serial: slot.token.serial,
-        model: slot.token.model,
-        ...(label !== undefined && label !== '' ? { object: label } : {}),
-        ...(id !== undefined && id.length > 0 ? { id } : {}),
-        type: 'private',
-      });
-      out.push({
-        info: {
-          uri,
-          label: label ?? '',
-          token: slot.token,
-          algorithm: algorithmName(algorithm),
-          publicKeyPem: publicKeyPem(spki),
-          fingerprint: createHash('sha256').update(spki).digest('hex'),
-        },
-        algorithm,
-        spki,
-        id: id !== undefined && id.length > 0 ? id : undefined,
-        label,
-      });
+    for (const obj of this.#findObjects(session, template)) {
+      const key = this.#keyOf(session, slot, obj);
+      if (key !== undefined) out.push(key);
     }
     return out;
-  };
+  }
 
-  const login = (session: Buffer, pin: string): void => {
-    try {
-      p11.C_Login(session, lib.CKU_USER, pin);
-    } catch (e) {
-      if (ckr(e) !== CKR.USER_ALREADY_LOGGED_IN) throw e;
-      // A login left over (another library user, or a logout that failed): log out and log in
-      // again, so this PIN is still checked.
-      p11.C_Logout(session);
-      p11.C_Login(session, lib.CKU_USER, pin);
+  /** The one key on the token the URI names. @throws Pkcs11Error PKCS11_KEY_NOT_FOUND, PKCS11_URI_INVALID */
+  #keyFor(session: Buffer, slot: Slot, uri: Pkcs11Uri): FoundKey {
+    const keys = this.#keysOf(session, slot, uri);
+    if (keys.length === 0) {
+      throw new Pkcs11Error(
+        'PKCS11_KEY_NOT_FOUND',
+        'The token has no ECDSA P-256/P-384 or RSA signing key that this URI names.',
+        404,
+      );
     }
-  };
+    if (keys.length > 1) {
+      throw new Pkcs11Error(
+        'PKCS11_URI_INVALID',
+        'The key URI names more than one key on the token: give its id.',
+        422,
+      );
+    }
+    return keys[0]!;
+  }
 
-  const signWith = async (session: Buffer, key: FoundKey, data: Uint8Array): Promise<Uint8Array> => {
+  /**
+   * C_Login with the PIN, reporting its fate to the hooks.
+   * @throws Pkcs11Error PKCS11_PIN_INCORRECT (401), PKCS11_PIN_LOCKED (423), PKCS11_MODULE_FAILED (502)
+   */
+  #login(session: Buffer, slot: Slot, pin: string, hooks: SignHooks): void {
+    const p11 = this.#p11;
+    const user = this.#lib.CKU_USER;
+    try {
+      try {
+        p11.C_Login(session, user, pin);
+      } catch (e) {
+        if (ckr(e) !== CKR.USER_ALREADY_LOGGED_IN) throw e;
+        // A login left over (another library user, or a logout that failed): log out and log in
+        // again, so this PIN is still checked.
+        p11.C_Logout(session);
+        p11.C_Login(session, user, pin);
+      }
+      hooks.loggedIn?.(slot.token);
+    } catch (e) {
+      throw loginFailure(e, () => hooks.loginFailed?.(slot.token));
+    }
+  }
+
+  /**
+   * Signs with the private key matching `key` (logged in), as cosign does: ECDSA over SHA-256 with
+   * the DER signature built from r‖s, or RSA PKCS#1 v1.5 over SHA-256.
+   * @throws Pkcs11Error PKCS11_KEY_NOT_FOUND (404) unless exactly one private key matches
+   */
+  async #signWith(session: Buffer, key: FoundKey, data: Uint8Array): Promise<Uint8Array> {
+    const lib = this.#lib;
+    const p11 = this.#p11;
     const template: Pkcs11js.Template = [
       { type: lib.CKA_CLASS, value: lib.CKO_PRIVATE_KEY },
       { type: lib.CKA_SIGN, value: true },
     ];
     if (key.id !== undefined) template.push({ type: lib.CKA_ID, value: key.id });
     else if (key.label !== undefined) template.push({ type: lib.CKA_LABEL, value: key.label });
-    const privates = findObjects(session, template);
+    const privates = this.#findObjects(session, template);
     if (privates.length !== 1) {
       throw new Pkcs11Error(
         'PKCS11_KEY_NOT_FOUND',
@@ -442,129 +592,68 @@ function createProvider(lib: Lib, p11: Pkcs11js.PKCS11): Pkcs11Provider {
     }
     p11.C_SignInit(session, { mechanism: lib.CKM_SHA256_RSA_PKCS }, privates[0]!);
     return new Uint8Array(await p11.C_SignAsync(session, Buffer.from(data), Buffer.alloc(1024)));
-  };
+  }
 
-  return {
-    async listKeys() {
-      const out: Pkcs11KeyInfo[] = [];
-      for (const slot of slots()) {
-        try {
-          const keys = await locks.run(slot.key, () => withSession(slot, async (s) => keysOf(s, slot)));
-          out.push(
-            ...keys.map((k) => k.info).sort((a, b) => a.label.localeCompare(b.label) || a.uri.localeCompare(b.uri)),
-          );
-        } catch (e) {
-          // A token removed while being listed is simply not listed.
-          if (!(e instanceof Pkcs11Error && e.code === 'PKCS11_TOKEN_NOT_PRESENT')) throw e;
-        }
-      }
-      return out;
-    },
-
-    async sign(uri, pin, data, hooks = {}) {
-      if (uri.type !== undefined && uri.type !== 'private') {
-        throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name a private key (type=private).', 422);
-      }
-      if (uri.id === undefined && uri.object === undefined) {
-        throw new Pkcs11Error('PKCS11_URI_INVALID', 'The key URI must name the key by id or object (its label).', 422);
-      }
-      const candidates = slots().filter(
-        (s) =>
-          matches(uri.token, s.token.label) &&
-          matches(uri.manufacturer, s.token.manufacturer) &&
-          matches(uri.serial, s.token.serial) &&
-          matches(uri.model, s.token.model),
-      );
-      if (candidates.length === 0) throw notPresent(404);
-      if (candidates.length > 1) {
-        throw new Pkcs11Error(
-          'PKCS11_URI_INVALID',
-          'The key URI matches more than one token: give the token label and serial, as GET /pkcs11/keys lists them.',
-          422,
-        );
-      }
-      const slot = candidates[0]!;
-      hooks.mayLogin?.(slot.token);
-      return locks.run(slot.key, () =>
-        withSession(slot, async (session) => {
-          const keys = keysOf(session, slot, uri);
-          if (keys.length !== 1) {
-            throw new Pkcs11Error(
-              keys.length === 0 ? 'PKCS11_KEY_NOT_FOUND' : 'PKCS11_URI_INVALID',
-              keys.length === 0
-                ? 'The token has no ECDSA P-256/P-384 or RSA signing key that this URI names.'
-                : 'The key URI names more than one key on the token: give its id.',
-              keys.length === 0 ? 404 : 422,
-            );
-          }
-          const key = keys[0]!;
-          // Again: wrong PINs may have been counted while this request waited for the lock.
-          hooks.mayLogin?.(slot.token);
-          refuseRiskyLogin(slot);
-          try {
-            login(session, pin);
-            hooks.loggedIn?.(slot.token);
-          } catch (e) {
-            const code = ckr(e);
-            if (code === CKR.PIN_LOCKED) {
-              throw new Pkcs11Error(
-                'PKCS11_PIN_LOCKED',
-                'The token’s PIN is locked after too many wrong tries; its security officer must unlock it.',
-                423,
-              );
-            }
-            if (code === CKR.PIN_INCORRECT || code === CKR.PIN_INVALID || code === CKR.PIN_LEN_RANGE) {
-              hooks.loginFailed?.(slot.token);
-              throw new Pkcs11Error('PKCS11_PIN_INCORRECT', 'The token refused the PIN.', 401);
-            }
-            if (code === CKR.PIN_EXPIRED) {
-              throw new Pkcs11Error('PKCS11_PIN_LOCKED', 'The token’s PIN has expired and must be changed first.', 423);
-            }
-            if (code !== undefined && GONE.includes(code)) throw e;
-            throw new Pkcs11Error('PKCS11_MODULE_FAILED', `The token refused the login (${ckrName(e)}).`, 502);
-          }
-          let signature: Uint8Array;
-          try {
-            signature = await signWith(session, key, data);
-          } catch (e) {
-            if (e instanceof Pkcs11Error) throw e;
-            const code = ckr(e);
-            if (code !== undefined && GONE.includes(code)) throw e;
-            throw new Pkcs11Error('PKCS11_SIGN_FAILED', `The token failed to sign (${ckrName(e)}).`, 502);
-          } finally {
-            try {
-              p11.C_Logout(session);
-            } catch {
-              // closing the session below ends the login in any case
-            }
-          }
-          // A broken token (or a key pair whose halves do not match) must not produce a
-          // signature that verifies nowhere.
-          const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: 'der', type: 'spki' });
-          const ok = verify(
-            'sha256',
-            data,
-            key.algorithm.kind === 'ecdsa' ? { key: publicKey, dsaEncoding: 'der' } : publicKey,
-            signature,
-          );
-          if (!ok) {
-            throw new Pkcs11Error(
-              'PKCS11_SIGN_FAILED',
-              'The token’s signature does not verify with the key’s public key; it was not returned.',
-              502,
-            );
-          }
-          return { signature, key: key.info };
-        }),
-      );
-    },
-
-    close() {
+  /**
+   * Signs while logged in, then logs out whatever happened.
+   * @throws Pkcs11Error PKCS11_SIGN_FAILED (502) for a failure of the token, and #signWith's codes
+   */
+  async #signThenLogout(session: Buffer, key: FoundKey, data: Uint8Array): Promise<Uint8Array> {
+    try {
+      return await this.#signWith(session, key, data);
+    } catch (e) {
+      if (e instanceof Pkcs11Error) throw e;
+      const code = ckr(e);
+      if (code !== undefined && GONE.includes(code)) throw e;
+      throw new Pkcs11Error('PKCS11_SIGN_FAILED', `The token failed to sign (${ckrName(e)}).`, 502);
+    } finally {
       try {
-        p11.C_Finalize();
-      } finally {
-        p11.close();
+        this.#p11.C_Logout(session);
+      } catch {
+        // closing the session below ends the login in any case
       }
-    },
-  };
+    }
+  }
+
+  async listKeys(): Promise<Pkcs11KeyInfo[]> {
+    const out: Pkcs11KeyInfo[] = [];
+    for (const slot of this.#slots()) {
+      try {
+        const keys = await this.#locks.run(slot.key, () => this.#withSession(slot, async (s) => this.#keysOf(s, slot)));
+        out.push(
+          ...keys.map((k) => k.info).sort((a, b) => a.label.localeCompare(b.label) || a.uri.localeCompare(b.uri)),
+        );
+      } catch (e) {
+        // A token removed while being listed is simply not listed.
+        if (!(e instanceof Pkcs11Error && e.code === 'PKCS11_TOKEN_NOT_PRESENT')) throw e;
+      }
+    }
+    return out;
+  }
+
+  async sign(uri: Pkcs11Uri, pin: string, data: Uint8Array, hooks: SignHooks = {}): Promise<Pkcs11Signed> {
+    checkKeyUri(uri);
+    const slot = this.#slotFor(uri);
+    hooks.mayLogin?.(slot.token);
+    return this.#locks.run(slot.key, () =>
+      this.#withSession(slot, async (session) => {
+        const key = this.#keyFor(session, slot, uri);
+        // Again: wrong PINs may have been counted while this request waited for the lock.
+        hooks.mayLogin?.(slot.token);
+        this.#refuseRiskyLogin(slot);
+        this.#login(session, slot, pin, hooks);
+        const signature = await this.#signThenLogout(session, key, data);
+        checkSignature(key, data, signature);
+        return { signature, key: key.info };
+      }),
+    );
+  }
+
+  close(): void {
+    try {
+      this.#p11.C_Finalize();
+    } finally {
+      this.#p11.close();
+    }
+  }
 }
