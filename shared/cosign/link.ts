@@ -83,7 +83,7 @@ export function decodeAnnotations(text: string): Record<string, string> {
 }
 
 /** The query part (after `?`) for a verification, in the canonical order. */
-export function verificationQuery(input: {
+function verificationQuery(input: {
   image: string;
   key: string;
   identity?: IdentityRule;

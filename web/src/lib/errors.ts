@@ -1,15 +1,11 @@
 /**
- * The page's one way of turning a failure into what it shows: the project's errors keep their code
- * and sentence; anything else (a bug, a browser refusal) becomes UNEXPECTED with its message.
+ * The page's one way of turning a failure into what it shows: shared/errors.ts's reasonOf, so the
+ * page says what the server and result files say (a project error's code and sentence; anything
+ * else, a bug or a browser refusal, as UNEXPECTED with its message).
  */
-import { CosignWebError } from '../../../shared/errors.ts';
+import { reasonOf, type Reason } from '../../../shared/errors.ts';
 
-export interface Described {
-  code: string;
-  message: string;
-}
-
-export function describeError(e: unknown): Described {
-  if (e instanceof CosignWebError) return { code: e.code, message: e.message };
-  return { code: 'UNEXPECTED', message: `Something went wrong: ${(e as Error)?.message ?? String(e)}` };
+/** What a failure shows: its code and sentence. */
+export function describeError(e: unknown): Reason {
+  return reasonOf(e);
 }

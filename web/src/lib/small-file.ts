@@ -5,7 +5,7 @@
 import { KeyError, type CosignWebError } from '../../../shared/errors.ts';
 
 /** 64 KiB: far more than any key, public key or signature file. */
-export const MAX_SMALL_FILE_BYTES = 64 * 1024;
+const MAX_SMALL_FILE_BYTES = 64 * 1024;
 
 /**
  * The bytes of a chosen file that should be `what` ("a key file", "a signature").

@@ -16,7 +16,7 @@ import { verificationLink } from '../../../../shared/cosign/link.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readPublicKeyText } from '../../lib/public-key.ts';
 
-export type CopyStatus =
+type CopyStatus =
   | { state: 'idle' }
   | { state: 'working'; progress: CopyProgress }
   /** `verifiedWith`: the key and identity rule the copy was verified with, for its link. */
@@ -24,11 +24,11 @@ export type CopyStatus =
   | { state: 'error'; code: string; message: string };
 
 /** '' : the pasted "Public key" field (empty: no verification); otherwise a Keys page key id. */
-export type KeyChoice = string;
+type KeyChoice = string;
 
-export type IdentityChoice = 'source' | 'ignore';
+type IdentityChoice = 'source' | 'ignore';
 
-export type VerifyKey =
+type VerifyKey =
   | { ok: true; spki: Uint8Array; fingerprint: Fingerprint; algorithm: string; from: string }
   | { ok: false; message: string }
   | null;

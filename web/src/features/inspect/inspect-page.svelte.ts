@@ -9,7 +9,7 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { INSPECT_ROUTE, inspectHash, type Route } from '../../../../shared/cosign/route.ts';
 import { describeError } from '../../lib/errors.ts';
 
-export type InspectStatus =
+type InspectStatus =
   | { state: 'idle' }
   | { state: 'working'; message: string }
   | { state: 'done'; message: string }

@@ -21,7 +21,7 @@ export const HARDWARE_ID_PREFIX = 'hw:';
 
 export const HARDWARE_KIND_NAME = 'hardware key (PKCS#11)';
 
-export interface HardwareKeyView {
+interface HardwareKeyView {
   id: string;
   uri: string;
   label: string;

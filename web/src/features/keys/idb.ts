@@ -22,12 +22,12 @@ export interface CosignKeyRecord extends RecordBase {
   encryptedPem: string;
 }
 /** A key generated in the browser as a non-extractable CryptoKey. */
-export interface BrowserKeyRecord extends RecordBase {
+interface BrowserKeyRecord extends RecordBase {
   kind: 'browser';
   privateKey: CryptoKey;
 }
 /** A key wrapped with a passkey's PRF output. */
-export interface PasskeyRecord extends RecordBase, WrappedKey {
+interface PasskeyRecord extends RecordBase, WrappedKey {
   kind: 'passkey';
   credentialId: Uint8Array;
   rpId: string;

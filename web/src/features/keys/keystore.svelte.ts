@@ -8,7 +8,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import { SvelteMap } from 'svelte/reactivity';
-import { KeyError } from '../../../../shared/errors.ts';
+import { KeyError, type Reason } from '../../../../shared/errors.ts';
 import { bytesEqual } from '../../../../shared/encoding/base64.ts';
 import { decryptCosignKey, encryptCosignKey } from '../../../../shared/crypto/envelope.ts';
 import { keyFileKind, parsePlainPrivateKeyPem, publicKeyPem } from '../../../../shared/crypto/keys.ts';
@@ -31,7 +31,7 @@ import { deleteRecord, listRecords, putRecord, type CosignKeyRecord, type KeyRec
 import { HARDWARE_ID_PREFIX, HARDWARE_KIND_NAME, HardwareKeys } from './hardware.svelte.ts';
 import { createPrfPasskey, evaluatePrf } from './passkey.ts';
 import { workerDerive } from './scrypt-client.ts';
-import { describeError, type Described } from '../../lib/errors.ts';
+import { describeError } from '../../lib/errors.ts';
 
 export type Status =
   | { state: 'idle' }
@@ -39,7 +39,7 @@ export type Status =
   | { state: 'ready'; message: string }
   | { state: 'error'; code: string; message: string };
 
-export interface KeyView {
+interface KeyView {
   id: string;
   name: string;
   kind: KeyRecord['kind'] | 'hardware';
@@ -54,7 +54,7 @@ export interface KeyView {
   needsPin?: boolean;
 }
 
-export interface JustMade {
+interface JustMade {
   id: string;
   publicKeyPem: string;
   /** Object URLs of cosign.key and cosign.pub, when there is an encrypted key to download. */
@@ -382,7 +382,7 @@ export class KeyStore {
   }
 
   /** Shows why something the Keys page was asked to do cannot be done. */
-  fail(reason: Described): void {
+  fail(reason: Reason): void {
     this.#status = { state: 'error', ...reason };
   }
 

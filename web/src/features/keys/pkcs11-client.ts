@@ -21,7 +21,7 @@ export interface HardwareKeyInfo {
   fingerprint: string;
 }
 
-export interface HardwareKeyList {
+interface HardwareKeyList {
   pinConfigured: boolean;
   keys: HardwareKeyInfo[];
 }

@@ -19,7 +19,7 @@ function getWorker(): Worker {
   return worker;
 }
 
-export interface DeriveResult {
+interface DeriveResult {
   key: Uint8Array;
   impl: ScryptImpl;
   ms: number;

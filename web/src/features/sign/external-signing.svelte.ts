@@ -18,17 +18,17 @@ import {
   type SignatureInput,
 } from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
-import { Pkcs11Error } from '../../../../shared/errors.ts';
-import { describeError, type Described } from '../../lib/errors.ts';
+import { Pkcs11Error, type Reason } from '../../../../shared/errors.ts';
+import { describeError } from '../../lib/errors.ts';
 import { readSmallFile } from '../../lib/small-file.ts';
 
-export type ItemCheck =
+type ItemCheck =
   | { state: 'empty' }
   | { state: 'checking' }
   | { state: 'ok'; signature: Uint8Array; source: string }
   | { state: 'error'; code: string; message: string };
 
-export interface ExternalItem {
+interface ExternalItem {
   item: BytesToSign;
   commands: OpensslCommands;
   /** Object URLs of the bytes and of their SHA-256 (32 raw bytes). */
@@ -39,7 +39,7 @@ export interface ExternalItem {
 }
 
 /** What the bytes were prepared for: pushing re-derives the list from it and compares. */
-export interface PreparedFor {
+interface PreparedFor {
   ref: ImageReference;
   plan: SignPlan;
   key: PreparedKey;
@@ -52,7 +52,7 @@ export class ExternalSigning {
   #preparedFor = $state.raw<PreparedFor | null>(null);
   #scriptUrl = $state('');
   #allText = $state('');
-  #allError = $state<Described | null>(null);
+  #allError = $state<Reason | null>(null);
   /** Every item has a signature that verifies with the key. */
   readonly ready = $derived(this.items.length > 0 && this.items.every((i) => i.check.state === 'ok'));
   readonly checkedCount = $derived(this.items.filter((i) => i.check.state === 'ok').length);
@@ -79,7 +79,7 @@ export class ExternalSigning {
   }
 
   /** Why what was pasted into "All signatures" could not be read. */
-  get allError(): Described | null {
+  get allError(): Reason | null {
     return this.#allError;
   }
 

@@ -39,12 +39,12 @@ import { readKeyFile } from '../../lib/small-file.ts';
 export type IdentityMode = 'repository' | 'repository:tag';
 
 /** Sign with a key the page holds (or reaches, for hardware keys), or with an external signer. */
-export type SignerMode = 'page' | 'external';
+type SignerMode = 'page' | 'external';
 
 /** The external signer's public key choice that means "the PEM pasted or chosen below". */
 export const PASTED_KEY = 'pasted';
 
-export type SignStatus =
+type SignStatus =
   | { state: 'idle' }
   | { state: 'working'; message: string; done: number; total: number }
   | { state: 'signed'; message: string }

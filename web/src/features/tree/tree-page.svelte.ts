@@ -14,7 +14,7 @@ import { TREE_ROUTE, treeHash, type Route } from '../../../../shared/cosign/rout
 import { describeError } from '../../lib/errors.ts';
 import { readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
-export type TreeStatus =
+type TreeStatus =
   | { state: 'idle' }
   | { state: 'working'; message: string; done: number; total: number }
   | { state: 'done'; message: string }
@@ -30,13 +30,13 @@ export interface PendingRemoval {
   where: string;
 }
 
-export function nodeTitle(n: TreeNode): string {
+function nodeTitle(n: TreeNode): string {
   if (n.role === 'platform') return `platform ${n.platform}`;
   return n.role === 'index' ? 'the index' : 'the image';
 }
 
 /** One line per manifest for the summary at the top: how many signatures, how many verify. */
-export interface NodeGlance {
+interface NodeGlance {
   title: string;
   digest: string;
   signatures: number;

@@ -19,11 +19,12 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
+import type { Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 
-export type VerifyStatus =
+type VerifyStatus =
   | { state: 'idle' }
   | { state: 'working'; message: string; done: number; total: number }
   | { state: 'done'; result: VerificationResult }
@@ -178,10 +179,14 @@ export class VerifyPage {
       this.requireEveryPlatform = link.requireEveryPlatform;
       return true;
     } catch (e) {
-      const { code, message } = describeError(e);
-      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#fail(describeError(e));
       return false;
     }
+  }
+
+  /** The status line says why the image is not verified. */
+  #fail({ code, message }: Reason): void {
+    this.#status = { state: 'error', code, message: `Not verified: ${message}` };
   }
 
   #reset(): void {
@@ -198,13 +203,12 @@ export class VerifyPage {
     this.#abort = abort;
     if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
     this.#jsonUrl = null;
-    const fail = (code: string, message: string): void => {
-      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
-    };
     const key = this.key;
-    if (!this.image.trim()) return fail('REGISTRY_REFERENCE_INVALID', 'type the image reference to verify.');
-    if (!key) return fail('KEY_PEM_INVALID', 'paste the public key (PEM) or choose a key file.');
-    if (!key.ok) return fail('KEY_PEM_INVALID', key.message);
+    if (!this.image.trim())
+      return this.#fail({ code: 'REGISTRY_REFERENCE_INVALID', message: 'type the image reference to verify.' });
+    if (!key)
+      return this.#fail({ code: 'KEY_PEM_INVALID', message: 'paste the public key (PEM) or choose a key file.' });
+    if (!key.ok) return this.#fail({ code: 'KEY_PEM_INVALID', message: key.message });
     let identity: IdentityRule;
     let annotations: Record<string, string>;
     try {
@@ -213,8 +217,7 @@ export class VerifyPage {
       const ref = parseReference(this.image);
       if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     } catch (e) {
-      const { code, message } = describeError(e);
-      return fail(code, message);
+      return this.#fail(describeError(e));
     }
     this.#status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
     let lastPaint = 0;
@@ -245,8 +248,7 @@ export class VerifyPage {
       this.#status = { state: 'done', result };
     } catch (e) {
       if (this.#abort !== abort) return;
-      const { code, message } = describeError(e);
-      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#fail(describeError(e));
     }
   }
 
@@ -256,8 +258,7 @@ export class VerifyPage {
     try {
       this.keyText = (await readKeyFile(file, 'a public key')).trim();
     } catch (e) {
-      const { code, message } = describeError(e);
-      this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+      this.#fail(describeError(e));
     }
   }
 
