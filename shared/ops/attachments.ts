@@ -28,7 +28,7 @@ export type TagSuffix = (typeof TAG_SUFFIXES)[number];
 
 /** `sha256-<hex>.<suffix>`: the legacy tag of `suffix` for the manifest `sha256:<hex>`. */
 export function attachmentTag(subject: string, suffix: TagSuffix): string {
-  return `${subject.replace(':', '-')}.${suffix}`;
+  return `${referrersTag(subject)}.${suffix}`;
 }
 
 /** A legacy tag that exists. */
@@ -169,10 +169,6 @@ async function readReferrers(client: RegistryClient, repo: RepoRef, subject: str
   };
 }
 
-function short(digest: string): string {
-  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
-}
-
 /**
  * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
  * all lookups at once (at most `concurrency`).
@@ -196,7 +192,8 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
     }),
     async () => {
       const read = await readReferrers(client, repo, subject);
-      onLookup?.(`Looked for referrers of ${short(subject)}`);
+      // A subject is a sha256 digest (71 characters): shown by its first 12 hex digits.
+      onLookup?.(`Looked for referrers of ${subject.slice(0, 19)}…`);
       return read;
     },
   ];
