@@ -777,15 +777,10 @@ export function nodeItems(node: TreeNode): TreeItem[] {
   return [...node.sig.items, ...node.att.items, ...node.sbom.items, ...node.referrers.items];
 }
 
-/**
- * Lists what is attached to an image and to each platform of an index.
- * @throws RegistryError/RelayError when the image itself cannot be read, RegistryError
- *   REGISTRY_REFERENCE_INVALID for a bad reference, the signal's reason when it aborts. Failures
- *   below the image are reported on their node.
- */
-export async function buildTree(client: RegistryClient, opts: TreeOptions): Promise<ImageTree> {
-  const ref = parseReference(opts.image);
-  const repo: RepoRef = { registry: ref.registry, repository: ref.repository };
+/** The given key (or why it cannot be used) and the known keys, the given one named when it is known. */
+async function treeKeys(
+  opts: TreeOptions,
+): Promise<{ given: PreparedKey | null; keyError: Reason | null; known: Ctx['known'] }> {
   let given: PreparedKey | null = null;
   let keyError: Reason | null = null;
   if (opts.key) {
@@ -807,6 +802,40 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
     const named = known.find((k) => k.fingerprint.hex === given!.fingerprint.hex);
     if (named?.name) given = { ...given, name: named.name };
   }
+  return { given, keyError, known };
+}
+
+/** The node of the image or index, with (at most MAX_PLATFORMS) platform nodes for an index. */
+function rootNode(top: Manifest): TreeNode {
+  const isIndex = isIndexMediaType(top.descriptor.mediaType);
+  const root = newNode(top.descriptor.digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null);
+  if (!isIndex) return root;
+  const list = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
+    (d) => isRecord(d) && typeof d.digest === 'string' && isSha256Digest(d.digest),
+  );
+  if (list.length > MAX_PLATFORMS) {
+    root.errors.push({
+      code: 'VERIFY_TOO_MANY',
+      message: `The index lists ${list.length} platform manifests; this page reads the first ${MAX_PLATFORMS}.`,
+    });
+  }
+  for (const c of list.slice(0, MAX_PLATFORMS)) {
+    const mt = typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest;
+    root.children.push(newNode(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));
+  }
+  return root;
+}
+
+/**
+ * Lists what is attached to an image and to each platform of an index.
+ * @throws RegistryError/RelayError when the image itself cannot be read, RegistryError
+ *   REGISTRY_REFERENCE_INVALID for a bad reference, the signal's reason when it aborts. Failures
+ *   below the image are reported on their node.
+ */
+export async function buildTree(client: RegistryClient, opts: TreeOptions): Promise<ImageTree> {
+  const ref = parseReference(opts.image);
+  const repo: RepoRef = { registry: ref.registry, repository: ref.repository };
+  const { given, keyError, known } = await treeKeys(opts);
   let done = 0;
   let total = 1;
   const ctx: Ctx = {
@@ -830,22 +859,7 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
   checkAbort(ctx);
   ctx.tick('Resolved the image');
   const isIndex = isIndexMediaType(top.descriptor.mediaType);
-  const root = newNode(top.descriptor.digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null);
-  if (isIndex) {
-    const list = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
-      (d) => isRecord(d) && typeof d.digest === 'string' && isSha256Digest(d.digest),
-    );
-    if (list.length > MAX_PLATFORMS) {
-      root.errors.push({
-        code: 'VERIFY_TOO_MANY',
-        message: `The index lists ${list.length} platform manifests; this page reads the first ${MAX_PLATFORMS}.`,
-      });
-    }
-    for (const c of list.slice(0, MAX_PLATFORMS)) {
-      const mt = typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest;
-      root.children.push(newNode(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));
-    }
-  }
+  const root = rootNode(top);
   const nodes = [root, ...root.children];
   ctx.grow(nodes.length * 4);
   await pool(nodes, 2, (n) => fillNode(ctx, n));
