@@ -13,6 +13,10 @@ export default defineConfig({
   globalSetup: './test/e2e/global-setup.ts',
   outputDir: 'test-results/e2e',
   timeout: 120_000,
+  // Every expect waits this long unless it says otherwise: long enough for a loaded 2-core machine
+  // (a test run beside other work), so that no assertion depends on the machine being idle. Waits
+  // for long work (signing an index, scrypt, copying) give their own, longer limit.
+  expect: { timeout: 30_000 },
   workers: 2,
   reporter: [['list']],
   use: {

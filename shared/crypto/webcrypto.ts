@@ -123,8 +123,12 @@ export async function signWithCryptoKey(
 
 /**
  * Verifies a cosign-style signature (DER for ECDSA). High-S ECDSA signatures are accepted, as Go
- * produces them about half the time. Returns false for a signature that does not verify or does
- * not parse.
+ * produces them about half the time. Returns false for a signature that does not verify, does not
+ * parse, or that the runtime refuses to judge (`crypto.subtle.verify` throwing, as WebCrypto
+ * implementations may for lengths or values they cannot use): a signature is data from a registry,
+ * and no such data may crash a verification.
+ * @throws KeyError KEY_MISMATCH when the key is not a verifying key of `algorithm` (the caller's
+ *   error, not the signature's), KEY_WEBCRYPTO_UNSUPPORTED when there is no WebCrypto.
  */
 export async function verifyWithCryptoKey(
   key: CryptoKey,
@@ -133,6 +137,7 @@ export async function verifyWithCryptoKey(
   signature: Uint8Array,
 ): Promise<boolean> {
   checkKey(key, algorithm, 'verify');
+  const s = subtle();
   let sig = signature;
   if (algorithm.kind === 'ecdsa') {
     try {
@@ -141,7 +146,11 @@ export async function verifyWithCryptoKey(
       return false;
     }
   }
-  return subtle().verify(signParams(algorithm), key, sig as BufferSource, data as BufferSource);
+  try {
+    return await s.verify(signParams(algorithm), key, sig as BufferSource, data as BufferSource);
+  } catch {
+    return false;
+  }
 }
 
 /** Generates an ECDSA key pair on `curve`. */

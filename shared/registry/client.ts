@@ -39,6 +39,17 @@ export interface Manifest {
   bytes: Uint8Array;
   /** The parsed JSON. */
   json: Record<string, unknown>;
+  /** The answer's ETag header exactly as sent (quotes included), or null: putManifest's `ifMatch`. */
+  etag: string | null;
+}
+
+/** Options of putManifest. */
+export interface PutManifestOptions {
+  /**
+   * Write only if the tag's current ETag is this one (`If-Match`, RFC 9110 §13.1.1), as getManifest
+   * returned it. A registry that ignores If-Match writes anyway.
+   */
+  ifMatch?: string;
 }
 
 export interface ReferrersResult {
@@ -94,6 +105,10 @@ interface RequestOptions {
 }
 
 const MiB = 1024 * 1024;
+/** Pages of a tag list followed (at the client's n=1000, up to a million tags). */
+const MAX_TAG_PAGES = 1000;
+/** Pages of a referrers answer followed (callers read a few hundred referrers at most). */
+const MAX_REFERRER_PAGES = 64;
 
 /** Routing through the relay served at `origin`: `https://host/path` ↔ `origin/relay/host/path`. */
 export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute'> {
@@ -148,6 +163,63 @@ async function readLimited(res: Response, max: number, what: string): Promise<Ui
 
 function mediaTypeOf(res: Response): string {
   return (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+}
+
+/** @throws RegistryError REGISTRY_UNSUPPORTED unless `digest` is `sha256:<64 lower-case hex>`. */
+function checkSha256(digest: string): void {
+  if (isSha256Digest(digest)) return;
+  const shown = digest.length > 80 ? `${digest.slice(0, 80)}…` : digest;
+  throw new RegistryError(
+    'REGISTRY_UNSUPPORTED',
+    `Only sha256 digests are supported, and "${shown}" is not one, so nothing is requested by it.`,
+  );
+}
+
+/**
+ * Parses bytes a registry sent as a JSON object.
+ * @param what what the answer is, for the sentence ("the tags of library/alpine").
+ * @throws RegistryError REGISTRY_BAD_RESPONSE, saying so plainly when it is a web page.
+ */
+function parseJsonObject(bytes: Uint8Array, registry: string, what: string, mediaType = ''): Record<string, unknown> {
+  let json: unknown;
+  let text = '';
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) return json as Record<string, unknown>;
+  const page = mediaType === 'text/html' || text.trimStart().startsWith('<');
+  throw new RegistryError(
+    'REGISTRY_BAD_RESPONSE',
+    page
+      ? `${registry} answered with a web page instead of ${what}: the address may not be a registry's API, or a login page or proxy stands in front of it.`
+      : `${registry} answered with something that is not a JSON object instead of ${what}, so it cannot be read.`,
+  );
+}
+
+/**
+ * Reads a registry's answer whole (at most `max` bytes) as a JSON object.
+ * @throws RegistryError REGISTRY_TOO_LARGE, REGISTRY_BAD_RESPONSE
+ */
+async function readJsonObject(
+  res: Response,
+  max: number,
+  registry: string,
+  what: string,
+): Promise<Record<string, unknown>> {
+  return parseJsonObject(await readLimited(res, max, what), registry, what, mediaTypeOf(res));
+}
+
+/** The target of a `Link` header's `rel="next"` entry (RFC 8288), or null. */
+function nextLink(header: string | null): string | null {
+  for (const m of (header ?? '').matchAll(/<([^>]*)>([^<]*)/g)) {
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2]!);
+    const rels = (rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/);
+    if (rels.includes('next')) return m[1]!;
+  }
+  return null;
 }
 
 function rawResponse(res: Response, bytes: Uint8Array): RawResponse {
@@ -362,7 +434,10 @@ export class RegistryClient {
 
   /**
    * Fetches a manifest or index and checks it: size limit, digest (against the reference when it
-   * is a digest, against Docker-Content-Digest when it is a tag), JSON.
+   * is a digest, against Docker-Content-Digest when it is a tag), JSON. The answer's ETag comes
+   * with it, for a conditional putManifest.
+   * @throws RegistryError REGISTRY_DIGEST_MISMATCH, REGISTRY_TOO_LARGE, REGISTRY_BAD_RESPONSE (not a
+   *   JSON object) and the request codes.
    */
   async getManifest(repo: RepoRef, reference: string): Promise<Manifest> {
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
@@ -388,17 +463,11 @@ export class RegistryClient {
         `The ${what} hashes to ${digest}, but the registry says ${claimed}.`,
       );
     }
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Record<string, unknown>;
-      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
-    } catch {
-      throw new RegistryError('REGISTRY_BAD_RESPONSE', `The ${what} is not a JSON object.`);
-    }
+    const json = parseJsonObject(bytes, repo.registry, `the ${what}`, mediaTypeOf(res));
     const mediaType = (typeof json.mediaType === 'string' ? json.mediaType : '') || mediaTypeOf(res);
     const descriptor: Descriptor = { mediaType, digest, size: bytes.length };
     if (typeof json.artifactType === 'string') descriptor.artifactType = json.artifactType;
-    return { descriptor, bytes, json };
+    return { descriptor, bytes, json, etag: res.headers.get('etag') };
   }
 
   /**
@@ -430,16 +499,11 @@ export class RegistryClient {
    * Fetches a blob as served, with the answer's headers; like fetchManifest, the digest is
    * computed and returned, not compared.
    * @throws RegistryError for a failed request, or REGISTRY_TOO_LARGE over `maxBytes` (default the
-   *   client's blob limit), or REGISTRY_BAD_RESPONSE for a digest that is not sha256:<hex> (a
+   *   client's blob limit), or REGISTRY_UNSUPPORTED for a digest that is not sha256:<hex> (a
    *   registry's descriptor must not steer the request to another path).
    */
   async fetchBlob(repo: RepoRef, digest: string, maxBytes?: number): Promise<RawResponse> {
-    if (!isSha256Digest(digest)) {
-      throw new RegistryError(
-        'REGISTRY_BAD_RESPONSE',
-        `"${digest}" is not a sha256 digest, so no blob is fetched by it.`,
-      );
-    }
+    checkSha256(digest);
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;
     const res = await this.#request(repo.registry, url, {
@@ -451,9 +515,21 @@ export class RegistryClient {
     return rawResponse(res, await readLimited(res, max, what));
   }
 
-  /** Pushes a manifest under a tag or its digest; returns its digest (checked against the registry's). */
-  async putManifest(repo: RepoRef, reference: string, bytes: Uint8Array, mediaType: string): Promise<string> {
-    return (await this.#putManifest(repo, reference, bytes, mediaType)).digest;
+  /**
+   * Pushes a manifest under a tag or its digest; returns its digest (checked against the registry's).
+   * With `ifMatch` (an ETag getManifest returned) the registry is asked to write only if the tag has
+   * not changed since.
+   * @throws RegistryError REGISTRY_PRECONDITION_FAILED when it has (412), REGISTRY_DIGEST_MISMATCH,
+   *   REGISTRY_TOO_LARGE and the request codes.
+   */
+  async putManifest(
+    repo: RepoRef,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+    options: PutManifestOptions = {},
+  ): Promise<string> {
+    return (await this.#putManifest(repo, reference, bytes, mediaType, options)).digest;
   }
 
   /**
@@ -476,6 +552,7 @@ export class RegistryClient {
     reference: string,
     bytes: Uint8Array,
     mediaType: string,
+    options: PutManifestOptions = {},
   ): Promise<{ digest: string; headers: Headers }> {
     const digest = sha256Digest(bytes);
     if (bytes.length > this.#opts.maxManifestBytes) {
@@ -485,15 +562,23 @@ export class RegistryClient {
       );
     }
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
+    const { ifMatch } = options;
     const res = await this.#request(repo.registry, url, {
       method: 'PUT',
-      headers: { 'content-type': mediaType },
+      headers: { 'content-type': mediaType, ...(ifMatch !== undefined ? { 'if-match': ifMatch } : {}) },
       body: bytes,
       scopes: RegistryClient.scopes(repo, true),
-      ok: [200, 201],
+      ok: ifMatch !== undefined ? [200, 201, 412] : [200, 201],
       what: `pushing manifest ${repo.repository}:${reference}`,
     });
     await res.body?.cancel();
+    if (res.status === 412) {
+      throw new RegistryError(
+        'REGISTRY_PRECONDITION_FAILED',
+        `The tag ${repo.repository}:${reference} changed while it was being rewritten (${repo.registry} no longer has ETag ${ifMatch} there, so it said 412); read it again and retry.`,
+        { status: 412 },
+      );
+    }
     const claimed = res.headers.get('docker-content-digest');
     if (claimed && claimed !== digest) {
       throw new RegistryError(
@@ -516,8 +601,9 @@ export class RegistryClient {
     await res.body?.cancel();
   }
 
-  /** True when the registry has the blob in this repository. */
+  /** True when the registry has the blob in this repository. @throws RegistryError REGISTRY_UNSUPPORTED for a non-sha256 digest */
   async blobExists(repo: RepoRef, digest: string): Promise<boolean> {
+    checkSha256(digest);
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const res = await this.#request(repo.registry, url, {
       method: 'HEAD',
@@ -529,10 +615,13 @@ export class RegistryClient {
     return res.status === 200;
   }
 
-  /** Fetches a blob and checks its size and digest. */
+  /**
+   * Fetches a blob and checks its size and digest.
+   * @throws RegistryError REGISTRY_UNSUPPORTED for a non-sha256 digest, REGISTRY_SIZE_MISMATCH,
+   *   REGISTRY_DIGEST_MISMATCH, REGISTRY_TOO_LARGE and the request codes.
+   */
   async getBlob(repo: RepoRef, digest: string, expectedSize?: number): Promise<Uint8Array> {
-    if (!isSha256Digest(digest))
-      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 blobs can be checked, not ${digest}.`);
+    checkSha256(digest);
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;
     const res = await this.#request(repo.registry, url, {
@@ -557,17 +646,48 @@ export class RegistryClient {
     return bytes;
   }
 
+  /**
+   * A URL the server answered with (a Location or Link target) as an upstream URL, or null when it
+   * is not a URL. Through the relay it is a relay path, relative to the URL actually fetched, and is
+   * mapped back with `unroute`; a target the relay left alone is relative to the upstream URL.
+   */
+  #served(target: string, requested: URL): URL | null {
+    try {
+      const fetched = new URL(this.#route(requested), 'http://relative.invalid');
+      return this.#opts.unroute?.(new URL(target, fetched)) ?? new URL(target, requested);
+    } catch {
+      return null;
+    }
+  }
+
   #location(res: Response, requested: URL): URL {
     const loc = res.headers.get('location');
-    if (!loc)
+    const url = loc ? this.#served(loc, requested) : null;
+    if (!url)
       throw new RegistryError(
         'REGISTRY_BAD_RESPONSE',
-        'The registry started an upload without saying where to send it (no Location).',
+        'The registry started an upload without saying where to send it (no usable Location).',
       );
-    // A Location the relay rewrote is relative to the page; one it did not is relative to upstream.
-    const fetched = new URL(this.#route(requested), 'http://relative.invalid');
-    const asFetched = new URL(loc, fetched);
-    return this.#opts.unroute?.(asFetched) ?? new URL(loc, requested);
+    return url;
+  }
+
+  /**
+   * Requests `first`, then each page its answers' `Link: <…>; rel="next"` names, at most `maxPages`
+   * in all, yielding every answer; the consumer reads each body before asking for the next page.
+   * Pagination never leaves the registry (same host, same scheme) and never asks for a page twice.
+   */
+  async *#pages(registry: string, first: URL, o: RequestOptions, maxPages: number): AsyncGenerator<Response> {
+    const asked = new Set<string>();
+    let url: URL | null = first;
+    while (url && asked.size < maxPages) {
+      asked.add(url.href);
+      const res: Response = await this.#request(registry, url, o);
+      yield res;
+      const target = nextLink(res.headers.get('link'));
+      const next: URL | null = target === null ? null : this.#served(target, url);
+      if (next) next.protocol = url.protocol;
+      url = next && next.host === url.host && !asked.has(next.href) ? next : null;
+    }
   }
 
   /**
@@ -631,11 +751,10 @@ export class RegistryClient {
    * digest as the bytes pass (copy.ts does). `size` is the registry's Content-Length, or
    * `expectedSize` when the registry sends none.
    * @throws RegistryError REGISTRY_SIZE_MISMATCH when the registry's length is not `expectedSize`,
-   *   and the request codes.
+   *   REGISTRY_UNSUPPORTED for a non-sha256 digest, and the request codes.
    */
   async openBlob(repo: RepoRef, digest: string, expectedSize?: number): Promise<BlobStream> {
-    if (!isSha256Digest(digest))
-      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 blobs can be checked, not ${digest}.`);
+    checkSha256(digest);
     const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const res = await this.#request(repo.registry, url, {
       scopes: RegistryClient.scopes(repo, false),
@@ -679,12 +798,14 @@ export class RegistryClient {
    * Asks the registry to mount a blob from another repository of the same registry. A registry
    * that will not (another registry's blob, no access to `fromRepo`, no mount support) opens an
    * ordinary upload instead, returned as `session`.
+   * @throws RegistryError REGISTRY_UNSUPPORTED for a non-sha256 digest, and the request codes.
    */
   async mountBlob(
     repo: RepoRef,
     digest: string,
     fromRepo: string,
   ): Promise<{ mounted: true } | { mounted: false; session: UploadSession }> {
+    checkSha256(digest);
     const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
     start.searchParams.set('mount', digest);
     start.searchParams.set('from', fromRepo);
@@ -728,9 +849,11 @@ export class RegistryClient {
 
   /**
    * Closes an upload with `PUT ?digest=`; the registry checks the digest of everything sent.
-   * @throws RegistryError REGISTRY_DIGEST_MISMATCH when the registry names another digest.
+   * @throws RegistryError REGISTRY_DIGEST_MISMATCH when the registry names another digest,
+   *   REGISTRY_UNSUPPORTED for a non-sha256 digest.
    */
   async finishUpload(session: UploadSession, digest: string): Promise<void> {
+    checkSha256(digest);
     const { repo } = session;
     const put = new URL(session.location);
     put.searchParams.set('digest', digest);
@@ -766,62 +889,85 @@ export class RegistryClient {
     }
   }
 
-  /** Lists every tag of a repository, following `Link` pagination. */
+  /**
+   * Lists every tag of a repository, following `Link` pagination (at most MAX_TAG_PAGES pages).
+   * @throws RegistryError REGISTRY_BAD_RESPONSE for an answer that is not a tag list, and the
+   *   request codes.
+   */
   async listTags(repo: RepoRef): Promise<string[]> {
+    const first = this.#upstream(repo.registry, `/v2/${repo.repository}/tags/list`);
+    first.searchParams.set('n', '1000');
+    const what = `the tags of ${repo.repository}`;
+    const request = {
+      headers: { accept: 'application/json' },
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    };
     const tags: string[] = [];
-    let url: URL | null = this.#upstream(repo.registry, `/v2/${repo.repository}/tags/list`);
-    url.searchParams.set('n', '1000');
-    for (let page = 0; url && page < 1000; page++) {
-      const res: Response = await this.#request(repo.registry, url, {
-        headers: { accept: 'application/json' },
-        scopes: RegistryClient.scopes(repo, false),
-        ok: [200],
-        what: `the tags of ${repo.repository}`,
-      });
-      const body = JSON.parse(new TextDecoder().decode(await readLimited(res, 16 * MiB, 'tag list'))) as {
-        tags?: unknown;
-      };
+    for await (const res of this.#pages(repo.registry, first, request, MAX_TAG_PAGES)) {
+      const body = await readJsonObject(res, 16 * MiB, repo.registry, what);
       if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) {
-        throw new RegistryError('REGISTRY_BAD_RESPONSE', "The registry's tag list is not a list.");
+        throw new RegistryError(
+          'REGISTRY_BAD_RESPONSE',
+          `${repo.registry} answered ${what} with a tag list that is not a list.`,
+        );
       }
       for (const t of (body.tags as unknown[] | null | undefined) ?? []) if (typeof t === 'string') tags.push(t);
-      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');
-      const base: URL = url;
-      url = link ? new URL(link[1]!, base) : null;
-      if (url && url.host !== base.host) url = null; // never follow pagination off the registry
     }
     return tags;
   }
 
   /**
-   * The referrers of a manifest: the OCI 1.1 referrers API, or, where the registry lacks it (404),
-   * the referrers tag schema's index at `sha256-<hex>`. The fallback index is returned whole:
-   * its `artifactType` fields are not trustworthy (cosign 3.1 writes the empty type there).
+   * The referrers of a manifest: the OCI 1.1 referrers API, its `Link` pages merged (at most
+   * MAX_REFERRER_PAGES), or, where the registry lacks it (404, or an answer that is not an OCI
+   * index), the referrers tag schema's index at `sha256-<hex>`. The fallback index is returned
+   * whole: its `artifactType` fields are not trustworthy (cosign 3.1 writes the empty type there).
+   * @throws RegistryError REGISTRY_UNSUPPORTED for a non-sha256 digest, REGISTRY_BAD_RESPONSE for an
+   *   API answer that is not an OCI index, and the request codes.
    */
   async referrers(repo: RepoRef, digest: string, artifactType?: string): Promise<ReferrersResult> {
-    if (!isSha256Digest(digest))
-      throw new RegistryError('REGISTRY_UNSUPPORTED', `Only sha256 digests are supported, not ${digest}.`);
-    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/referrers/${digest}`);
-    if (artifactType) url.searchParams.set('artifactType', artifactType);
-    const res = await this.#request(repo.registry, url, {
+    checkSha256(digest);
+    const first = this.#upstream(repo.registry, `/v2/${repo.repository}/referrers/${digest}`);
+    if (artifactType) first.searchParams.set('artifactType', artifactType);
+    const what = `the referrers of ${digest}`;
+    const request = {
       headers: { accept: MT.ociIndex },
       scopes: RegistryClient.scopes(repo, false),
       ok: [200, 404],
-      what: `the referrers of ${digest}`,
-    });
-    if (res.status === 200 && mediaTypeOf(res) === MT.ociIndex) {
-      const index = JSON.parse(
-        new TextDecoder().decode(await readLimited(res, this.#opts.maxManifestBytes, 'referrers index')),
-      ) as {
-        manifests?: Descriptor[];
-      };
-      const filtersApplied = (res.headers.get('oci-filters-applied') ?? '')
+      what,
+    };
+    const descriptors: Descriptor[] = [];
+    let filtersApplied = true;
+    let page = 0;
+    for await (const res of this.#pages(repo.registry, first, request, MAX_REFERRER_PAGES)) {
+      if (res.status !== 200 || mediaTypeOf(res) !== MT.ociIndex) {
+        await res.body?.cancel();
+        if (page === 0) return this.#referrersByTag(repo, digest);
+        throw new RegistryError(
+          'REGISTRY_BAD_RESPONSE',
+          `${repo.registry} answered page ${page + 1} of ${what} with ${res.status} ${mediaTypeOf(res) || 'no media type'}, not an OCI index.`,
+        );
+      }
+      const index = await readJsonObject(res, this.#opts.maxManifestBytes, repo.registry, what);
+      if (index.manifests !== undefined && !Array.isArray(index.manifests)) {
+        throw new RegistryError(
+          'REGISTRY_BAD_RESPONSE',
+          `${repo.registry} answered ${what} with an index whose manifests are not a list.`,
+        );
+      }
+      descriptors.push(...((index.manifests as Descriptor[] | undefined) ?? []));
+      filtersApplied &&= (res.headers.get('oci-filters-applied') ?? '')
         .split(',')
         .map((s) => s.trim())
         .includes('artifactType');
-      return { descriptors: index.manifests ?? [], via: 'api', filtersApplied };
+      page++;
     }
-    await res.body?.cancel();
+    return { descriptors, via: 'api', filtersApplied };
+  }
+
+  /** The referrers tag schema's fallback index of `digest`; none is an empty list. */
+  async #referrersByTag(repo: RepoRef, digest: string): Promise<ReferrersResult> {
     const tag = digest.replace(':', '-');
     try {
       const index = await this.getManifest(repo, tag);

@@ -84,6 +84,23 @@ describe.each(targets())('$name registry', (t) => {
     await expect(t.client.resolve(repo, digest)).rejects.toMatchObject({ code: 'REGISTRY_NOT_FOUND' });
   });
 
+  it("getManifest returns the registry's ETag; a put with If-Match of the current ETag is accepted", async () => {
+    const config = await t.client.pushBlob(repo, utf8('{}'), { mediaType: MT.ociEmpty });
+    const manifest = utf8(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config,
+        layers: [],
+        annotations: { n: String(Math.random()) },
+      }),
+    );
+    const digest = await t.client.putManifest(repo, 'etag', manifest, MT.ociManifest);
+    const got = await t.client.getManifest(repo, 'etag');
+    expect(got.etag).toBe(`"${digest}"`); // distribution 2.8 sends the digest, quoted
+    expect(await t.client.putManifest(repo, 'etag', manifest, MT.ociManifest, { ifMatch: got.etag! })).toBe(digest);
+  });
+
   it('mounts a blob from another repository of the same registry', async () => {
     const blob = utf8(`mount me ${Math.random()}`);
     const from: RepoRef = { registry: t.registry, repository: 'client/source' };

@@ -949,7 +949,7 @@ describe('a registry that serves malformed signature layers', () => {
         code: 'REGISTRY_BAD_RESPONSE',
         message: expect.stringContaining('not a sha256 digest; it is not fetched') as string,
       });
-      await expect(plain.fetchBlob(repo, sneaky[i]!)).rejects.toMatchObject({ code: 'REGISTRY_BAD_RESPONSE' });
+      await expect(plain.fetchBlob(repo, sneaky[i]!)).rejects.toMatchObject({ code: 'REGISTRY_UNSUPPORTED' });
       await expect(plain.fetchManifest(repo, sneaky[i]!)).rejects.toMatchObject({ code: 'REGISTRY_BAD_RESPONSE' });
     }
     // Only the two crafted tags (and the registry's version check) were ever asked for.
