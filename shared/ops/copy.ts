@@ -7,9 +7,9 @@
  *
  * - Digests are preserved: every manifest is pushed byte for byte as the source served it. The
  *   one exception is a `.sig` (or `.att`) tag the destination already has: its layers are merged
- *   with the source's, none twice, with signing's own appendSafely (shared/ops/sign.ts: lock
- *   per attempt, read back at once and after a settle delay, retried), instead of overwriting
- *   someone's signatures.
+ *   with the source's, none twice, with the tag writer signing uses (shared/ops/tag-writer.ts:
+ *   lock per attempt, If-Match, read back at once and after a settle delay, retried), instead of
+ *   overwriting someone's signatures.
  * - Blobs stream: each is read from the source's response as it arrives, hashed on the way, and
  *   sent in bounded chunks (`PATCH` with Content-Range, then `PUT ?digest=`), so no blob is ever
  *   held whole; within one registry a blob is mounted from the source repository instead.
@@ -25,7 +25,7 @@
 import { ManageError, RegistryError, CosignWebError } from '../errors.ts';
 import { streamSha256 } from '../crypto/stream-hash.ts';
 import type { Manifest, RegistryClient, RepoRef, UploadSession } from '../registry/client.ts';
-import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
+import { isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import {
   formatReference,
   isSha256Digest,
@@ -36,8 +36,16 @@ import {
 } from '../registry/reference.ts';
 import { pool } from './pool.ts';
 import { describeIdentityRule, type IdentityRule } from '../cosign/identity.ts';
-import { buildReferrersIndex, buildSigManifest, referrersTag, sameSignatureLayer } from '../cosign/manifests.ts';
-import { appendSafely, descriptorsOf, readTag, type TagLock } from './sign.ts';
+import { referrersTag, sameSignatureLayer } from '../cosign/manifests.ts';
+import {
+  addEntries,
+  entriesOf,
+  referrersIndexList,
+  rewriteTag,
+  sigList,
+  type ListTag,
+  type TagLock,
+} from './tag-writer.ts';
 import { MAX_PLATFORMS, MAX_REFERRERS } from '../cosign/limits.ts';
 import { verifyImage, type VerificationResult } from './verify.ts';
 
@@ -531,29 +539,10 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
     group[item.outcome]++;
   };
   let destVia: 'api' | 'tag-schema' | null = null;
-  /**
-   * Puts `ours` into a tag's list with sign.ts's appendSafely (lock per attempt, read back at once
-   * and after a settle delay, retried); the last manifest written, or null when none was needed.
-   */
-  const mergeInto = async (
-    key: string,
-    ours: Descriptor[],
-    same: (a: Descriptor, b: Descriptor) => boolean,
-    field: 'layers' | 'manifests',
-    tagName: string,
-    write: (entries: Descriptor[]) => Promise<{ digest: string; size: number }>,
-  ): Promise<{ digest: string; size: number } | null> => {
-    let written: { digest: string; size: number } | null = null;
-    await appendSafely(
-      { lock, ...(o.settleDelay ? { settleDelay: o.settleDelay } : {}) },
-      key,
-      async () => descriptorsOf(await readTag(client, dst, tagName), field),
-      async (entries) => void (written = await write(entries)),
-      ours,
-      same,
-    );
-    return written;
-  };
+  /** Puts `ours` into a tag's list (tag-writer.ts); the last manifest written, or null when none was needed. */
+  const mergeInto = async (list: ListTag, ours: Descriptor[], same: (a: Descriptor, b: Descriptor) => boolean) =>
+    (await rewriteTag(list, addEntries(ours, same), { lock, ...(o.settleDelay ? { settleDelay: o.settleDelay } : {}) }))
+      .written;
 
   try {
     // 1. Blobs: image layers and configs, and the blobs of signatures, attestations and referrers.
@@ -641,24 +630,10 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
         await release();
       }
       // Appended to as signing appends: under the lock per attempt, read back twice, retried.
-      const before = descriptorsOf(there.json, 'layers');
-      const ours = descriptorsOf(a.manifest.json, 'layers');
+      const before = entriesOf(there.json, 'layers');
+      const ours = entriesOf(a.manifest.json, 'layers');
       const adding = ours.filter((l) => !before.some((b) => sameSignatureLayer(b, l))).length;
-      const written = await mergeInto(
-        `${dst.registry}/${dst.repository}:${a.tag}`,
-        ours,
-        sameSignatureLayer,
-        'layers',
-        a.tag,
-        async (layers) => {
-          const built = buildSigManifest(layers);
-          await client.pushBlob(dst, built.config, { mediaType: MT.ociConfig });
-          return {
-            digest: await client.putManifest(dst, a.tag, built.manifest, MT.ociManifest),
-            size: built.manifest.length,
-          };
-        },
-      );
+      const written = await mergeInto(sigList(client, dst, a.tag), ours, sameSignatureLayer);
       record(
         written
           ? {
@@ -718,22 +693,12 @@ export async function copyImage(o: CopyOptions): Promise<CopyResult> {
       }));
       const there = await readOptional(client, dst, fallbackTag);
       const missing = ours.filter(
-        (j) => !descriptorsOf(there?.json ?? null, 'manifests').some((e) => e.digest === j.digest),
+        (j) => !entriesOf(there?.json ?? null, 'manifests').some((e) => e.digest === j.digest),
       );
       const written =
         missing.length === 0
           ? null
-          : await mergeInto(
-              `${dst.registry}/${dst.repository}:${fallbackTag}`,
-              ours,
-              (x, y) => x.digest === y.digest,
-              'manifests',
-              fallbackTag,
-              async (entries) => {
-                const index = buildReferrersIndex(entries);
-                return { digest: await client.putManifest(dst, fallbackTag, index, MT.ociIndex), size: index.length };
-              },
-            );
+          : await mergeInto(referrersIndexList(client, dst, fallbackTag), ours, (x, y) => x.digest === y.digest);
       if (!written) {
         const now = there ?? (await client.getManifest(dst, fallbackTag));
         record({

@@ -7,11 +7,12 @@
  * OCI 1.1 referrer of the image — what cosign 3.x writes by default — with the referrers tag
  * schema's index kept up to date on registries without the referrers API.
  *
- * Appending to `.sig` and to the fallback index is read-modify-write and registries offer no
- * conditional write, so concurrent signers can overwrite each other (10 concurrent `cosign sign`
- * leave one signature). Here each write is serialised per tag through an optional lock (the
- * relay's), then read back at once and again after a short random delay; a signature seen at any
- * point that is missing is merged back and the manifest rewritten, a bounded number of times.
+ * Appending to `.sig` and to the fallback index is read-modify-write, so concurrent signers can
+ * overwrite each other (10 concurrent `cosign sign` leave one signature). Both appends go through
+ * tag-writer.ts: serialised per tag through an optional lock (the relay's), written with If-Match
+ * where the registry gives an ETag, then read back at once and again after a short random delay;
+ * a signature seen at any point that is missing is merged back and the manifest rewritten, a
+ * bounded number of times.
  */
 import { RegistryError, SignatureError } from '../errors.ts';
 import { toBase64 } from '../encoding/base64.ts';
@@ -25,14 +26,13 @@ import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } 
 import {
   EMPTY_CONFIG,
   buildBundleReferrer,
-  buildReferrersIndex,
-  buildSigManifest,
   referrersTag,
   sameSignatureLayer,
   sigLayer,
   sigTag,
 } from '../cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
+import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
 export interface Signer {
@@ -55,8 +55,7 @@ export interface SignPlan {
   targets: SignTarget[];
 }
 
-/** A lock held while a read-modify-write of one tag runs; `release` must always be called. */
-export type TagLock = (key: string) => Promise<() => Promise<void>>;
+export type { TagLock };
 
 export interface SignOptions {
   client: RegistryClient;
@@ -129,15 +128,6 @@ export async function planSigning(client: RegistryClient, repo: RepoRef, referen
   return { repo: { registry: repo.registry, repository: repo.repository }, root, targets };
 }
 
-const RETRYABLE = new Set([
-  'REGISTRY_BAD_RESPONSE',
-  'REGISTRY_NOT_FOUND',
-  'REGISTRY_ERROR',
-  'REGISTRY_DIGEST_MISMATCH',
-]);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const noLock: TagLock = async () => async () => undefined;
-
 /**
  * Runs a push again when the registry fails it for a moment. distribution 2.8 answers 400
  * DIGEST_INVALID to a manifest, or 500 to a read, while another upload of the same blob (the
@@ -149,116 +139,10 @@ async function withRetries<T>(o: SignOptions, fn: () => Promise<T>): Promise<T> 
     try {
       return await fn();
     } catch (e) {
-      if (attempt >= 5 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
+      if (attempt >= 5 || !isTransient(e)) throw e;
       await sleep(settle() * attempt);
     }
   }
-}
-
-/** Reads a tag's manifest, or null when the tag does not exist. @throws RegistryError but REGISTRY_NOT_FOUND */
-export async function readTag(
-  client: RegistryClient,
-  repo: RepoRef,
-  tag: string,
-): Promise<Record<string, unknown> | null> {
-  try {
-    return (await client.getManifest(repo, tag)).json;
-  } catch (e) {
-    if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND') return null;
-    throw e;
-  }
-}
-
-/** The entries of a manifest's `layers` or `manifests` that name a digest (others are not ours to judge). */
-export function descriptorsOf(json: Record<string, unknown> | null, field: 'layers' | 'manifests'): Descriptor[] {
-  const list = json?.[field];
-  return Array.isArray(list) ? (list.filter((d) => typeof d?.digest === 'string') as Descriptor[]) : [];
-}
-
-/** The options of {@link appendSafely}: the lock, the settle delay and the attempts (as {@link SignOptions}). */
-export type AppendOptions = Pick<SignOptions, 'lock' | 'settleDelay' | 'maxAttempts'>;
-
-/**
- * Read-modify-write of a list-of-descriptors manifest (the `.sig` layers or the fallback index
- * entries), made as safe as a registry without conditional writes allows: `ours` end up in the
- * tag, each once. `same` says when two entries are the same; `write` pushes a manifest holding
- * exactly the given entries. Also used by copy.ts to merge a source's signatures into a tag.
- * @throws SignatureError SIGNATURE_WRITE_LOST when other writers kept overwriting the tag;
- *   RegistryError (not retryable) and RelayError from the registry.
- */
-export async function appendSafely(
-  o: AppendOptions,
-  key: string,
-  read: () => Promise<Descriptor[]>,
-  write: (entries: Descriptor[]) => Promise<void>,
-  ours: Descriptor[],
-  same: (a: Descriptor, b: Descriptor) => boolean,
-): Promise<void> {
-  const lock = o.lock ?? noLock;
-  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
-  const attempts = o.maxAttempts ?? 10;
-  // Entries to keep in the tag: ours, and others' that appeared while we worked and then vanished
-  // (a concurrent signer's write lost to a third writer). What was there at our first read and
-  // later goes is not put back: that is a removal (shared/ops/remove.ts), not a lost write.
-  const known: Descriptor[] = [];
-  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
-  let initial: Descriptor[] | null = null;
-  const remember = (list: Descriptor[]): void => {
-    if (initial === null) initial = list;
-    for (const d of list) {
-      if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
-    }
-  };
-  const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
-  // distribution can fail a read for a moment while another writer replaces the tag (seen: 500
-  // UNKNOWN on GET of a .sig manifest under 20 concurrent writers): read again before giving up.
-  const readBack = async (): Promise<Descriptor[]> => {
-    for (let i = 0; ; i++) {
-      try {
-        return await read();
-      } catch (e) {
-        if (i >= 4 || !(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
-        await sleep(50 + Math.random() * 100);
-      }
-    }
-  };
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    const release = await lock(key);
-    try {
-      const current = await readBack();
-      remember(current);
-      const absent = missing(current);
-      if (absent.length > 0) await write([...current, ...absent]);
-    } catch (e) {
-      // Concurrent writers of the same blobs can make distribution refuse a manifest for a moment
-      // (seen: 400 DIGEST_INVALID while another upload of the same payload commits). Try again.
-      if (!(e instanceof RegistryError) || !RETRYABLE.has(e.code)) throw e;
-      lastError = e;
-      await sleep(settle() * attempt);
-      continue;
-    } finally {
-      await release();
-    }
-    // Read back at once, and again after a random delay: a concurrent writer that read before our
-    // write and wrote after it shows up as a missing entry in one of the two reads.
-    const first = await readBack();
-    if (missing(first).length === 0) {
-      await sleep(settle());
-      const second = await readBack();
-      if (missing(second).length === 0) return;
-      remember(second);
-    } else {
-      remember(first);
-    }
-    // Lost to another writer: back off a random, growing while so the writers spread out.
-    await sleep(Math.random() * 100 * attempt);
-  }
-  throw new SignatureError(
-    'SIGNATURE_WRITE_LOST',
-    `Other signers kept overwriting ${key} and this signature did not stay after ${attempts} attempts; try again.`,
-    { cause: lastError },
-  );
 }
 
 /** What decides the bytes a signature covers: the options of {@link signImage} minus the I/O. */
@@ -297,19 +181,8 @@ async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTar
   const layer = sigLayer(payload, toBase64(signature));
   await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
   const tag = sigTag(digest);
-  await appendSafely(
-    o,
-    `${repo.registry}/${repo.repository}:${tag}`,
-    async () => descriptorsOf(await readTag(client, repo, tag), 'layers'),
-    async (layers) => {
-      const { manifest, config } = buildSigManifest(layers);
-      await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
-      await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
-      await client.putManifest(repo, tag, manifest, MT.ociManifest);
-    },
-    [layer],
-    sameSignatureLayer,
-  );
+  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
+  await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
   return { layer, tag };
 }
 
@@ -338,16 +211,11 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
     digest: pushed.digest,
     artifactType: MT.sigstoreBundle,
   };
-  const tag = referrersTag(subject.digest);
-  await appendSafely(
+  const list = referrersIndexList(client, repo, referrersTag(subject.digest));
+  await rewriteTag(
+    list,
+    addEntries([entry], (a, b) => a.digest === b.digest),
     o,
-    `${repo.registry}/${repo.repository}:${tag}`,
-    async () => descriptorsOf(await readTag(client, repo, tag), 'manifests'),
-    async (entries) => {
-      await client.putManifest(repo, tag, buildReferrersIndex(entries), MT.ociIndex);
-    },
-    [entry],
-    (a, b) => a.digest === b.digest,
   );
   return { referrer: pushed.digest, via: 'tag-schema' };
 }

@@ -1,0 +1,319 @@
+/**
+ * One writer for the tags that hold a list of descriptors: the layers of a `sha256-<hex>.sig`
+ * manifest (one per legacy signature) and the entries of the referrers tag schema's index
+ * (`sha256-<hex>`, https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
+ * Signing adds to them, copying merges a source's entries into them, removing takes entries out;
+ * all three go through {@link rewriteTag}.
+ *
+ * Rewriting such a tag is read-modify-write, and two writers that read the same list lose one's
+ * change (10 concurrent `cosign sign` leave one signature). Each round here:
+ * 1. takes the tag's lock (the relay's, passed in; without one, none), reads the list, applies the
+ *    change and writes the result with `If-Match` set to the ETag the registry gave with the read,
+ *    when it gave one — a registry that honours it answers 412 to a writer that lost the race,
+ *    and that round counts as lost: read again, apply again;
+ * 2. reads the tag back at once and again after a random settle delay: a writer that read before
+ *    this write and wrote after it (behind another relay, or on a registry that ignores If-Match)
+ *    shows up as the change missing from one of the two reads, and the round is lost.
+ * Up to a bounded number of rounds, with a growing random back-off between them.
+ */
+import { RegistryError, SignatureError } from '../errors.ts';
+import type { RegistryClient, RepoRef } from '../registry/client.ts';
+import { MT, type Descriptor } from '../registry/mediatypes.ts';
+import { buildReferrersIndex, buildSigManifest } from '../cosign/manifests.ts';
+
+/** A lock held while a read-modify-write of one tag runs; `release` must always be called. */
+export type TagLock = (key: string) => Promise<() => Promise<void>>;
+
+/** What a list tag holds now. */
+export interface TagState {
+  /** The digest of the manifest the tag points at. */
+  digest: string;
+  /** The registry's ETag for it, for a conditional write; null when it sent none. */
+  etag: string | null;
+  entries: Descriptor[];
+}
+
+/** A manifest written under a tag. */
+export interface Written {
+  digest: string;
+  size: number;
+}
+
+/** A tag whose manifest is a list of descriptors, and how to write it. */
+export interface ListTag {
+  client: RegistryClient;
+  repo: RepoRef;
+  tag: string;
+  /** Where the list is: `layers` of a `.sig` manifest, `manifests` of an index. */
+  field: 'layers' | 'manifests';
+  /**
+   * Pushes a manifest holding exactly `entries` under the tag, only if the tag's ETag is still
+   * `ifMatch` when that is given.
+   * @throws RegistryError REGISTRY_PRECONDITION_FAILED when it is not, and the registry's codes.
+   */
+  put(entries: Descriptor[], ifMatch?: string): Promise<Written>;
+  /**
+   * What a change that empties the list does instead of writing an empty list (removal deletes
+   * the manifest); returns the manifest written instead, or null when the tag is gone. Without
+   * it an empty list is written.
+   */
+  drop?(current: TagState): Promise<Written | null>;
+}
+
+/** A change to a list tag's entries. */
+export interface TagChange {
+  /** The list to write, given the tag's list now; null when it needs no write. */
+  apply(current: Descriptor[]): Descriptor[] | null;
+  /** True when a list read back shows the change in place. */
+  holds(list: Descriptor[]): boolean;
+  /** Sees the list read under the lock, and a read-back that did not hold. */
+  observe?(list: Descriptor[]): void;
+  /** The error thrown when the change did not stay after `attempts` rounds. */
+  lost(key: string, attempts: number, cause: unknown): Error;
+}
+
+export interface TagWriteOptions {
+  lock?: TagLock;
+  /** Milliseconds to wait before the second read-back (default: random 100–400 ms). */
+  settleDelay?: () => number;
+  /** Read-modify-write rounds before giving up (default 10). */
+  maxAttempts?: number;
+  /**
+   * Count a registry's momentary failure (see {@link isTransient}) as a lost round and read
+   * again a few times before giving up (default true). A 412 always counts as a lost round.
+   */
+  retryTransient?: boolean;
+  /**
+   * Read back after a round that found nothing to change, as after a write (default true); false
+   * takes a list that needs no change as it is and returns at once.
+   */
+  readBackUnchanged?: boolean;
+}
+
+/** What {@link rewriteTag} did last: put a manifest under the tag, deleted it, or nothing. */
+export interface TagWriteResult {
+  /** The last manifest this writer put under the tag, or null. */
+  written: Written | null;
+  last: 'put' | 'deleted' | null;
+}
+
+const TRANSIENT = new Set([
+  'REGISTRY_BAD_RESPONSE',
+  'REGISTRY_NOT_FOUND',
+  'REGISTRY_ERROR',
+  'REGISTRY_DIGEST_MISMATCH',
+]);
+
+/**
+ * True for the failures distribution 2.8 gives for a moment under concurrent writers: 400
+ * DIGEST_INVALID to a manifest, or 500 to a read, while another upload of the same blob commits;
+ * a 404 while another writer replaces a tag.
+ */
+export function isTransient(e: unknown): boolean {
+  return e instanceof RegistryError && TRANSIENT.has(e.code);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const noLock: TagLock = async () => async () => undefined;
+
+/** The lock key of a tag: `registry/repository:tag`. */
+export function tagKey(repo: RepoRef, tag: string): string {
+  return `${repo.registry}/${repo.repository}:${tag}`;
+}
+
+/**
+ * Runs `fn` holding the tag's lock (or none), releasing it whatever happens.
+ * @throws whatever `fn` or the lock throws.
+ */
+export async function withTagLock<T>(lock: TagLock | undefined, key: string, fn: () => Promise<T>): Promise<T> {
+  const release = await (lock ?? noLock)(key);
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
+/** The entries of a manifest's `layers` or `manifests` that name a digest (others are not ours to judge). */
+export function entriesOf(
+  json: Record<string, unknown> | null | undefined,
+  field: 'layers' | 'manifests',
+): Descriptor[] {
+  const list = json?.[field];
+  return Array.isArray(list)
+    ? (list.filter((d) => typeof d === 'object' && d !== null && typeof d.digest === 'string') as Descriptor[])
+    : [];
+}
+
+/**
+ * Reads a list tag, or null when the tag does not exist.
+ * @throws RegistryError (but REGISTRY_NOT_FOUND) and RelayError from the registry.
+ */
+export async function readList(list: ListTag): Promise<TagState | null> {
+  try {
+    const m = await list.client.getManifest(list.repo, list.tag);
+    return { digest: m.descriptor.digest, etag: m.etag, entries: entriesOf(m.json, list.field) };
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND') return null;
+    throw e;
+  }
+}
+
+/**
+ * A `.sig` tag: written as cosign writes it (config rebuilt over the layers), after pushing
+ * `blobs` (a signer's payload, pushed again in case a concurrent writer's cleanup raced it).
+ */
+export function sigList(
+  client: RegistryClient,
+  repo: RepoRef,
+  tag: string,
+  blobs: { bytes: Uint8Array; mediaType: string }[] = [],
+): ListTag {
+  return {
+    client,
+    repo,
+    tag,
+    field: 'layers',
+    async put(entries, ifMatch) {
+      const { manifest, config } = buildSigManifest(entries);
+      for (const b of blobs) await client.pushBlob(repo, b.bytes, { mediaType: b.mediaType });
+      await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
+      const digest = await client.putManifest(repo, tag, manifest, MT.ociManifest, ifMatch ? { ifMatch } : {});
+      return { digest, size: manifest.length };
+    },
+  };
+}
+
+/** The referrers tag schema's index at `tag`. */
+export function referrersIndexList(client: RegistryClient, repo: RepoRef, tag: string): ListTag {
+  return {
+    client,
+    repo,
+    tag,
+    field: 'manifests',
+    async put(entries, ifMatch) {
+      const index = buildReferrersIndex(entries);
+      const digest = await client.putManifest(repo, tag, index, MT.ociIndex, ifMatch ? { ifMatch } : {});
+      return { digest, size: index.length };
+    },
+  };
+}
+
+/**
+ * Adds `ours` to a list, each once (`same` says when two entries are the same); also how a
+ * source's entries are merged into a destination's. Entries kept: ours, and others' that appeared
+ * while this writer worked and then vanished (a concurrent writer's change lost to a third
+ * writer). What was there at the first read and later goes is not put back: that is a removal
+ * (shared/ops/remove.ts), not a lost write.
+ */
+export function addEntries(ours: Descriptor[], same: (a: Descriptor, b: Descriptor) => boolean): TagChange {
+  const known: Descriptor[] = [];
+  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
+  let initial: Descriptor[] | null = null;
+  const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
+  return {
+    observe(list) {
+      initial ??= list;
+      for (const d of list) {
+        if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
+      }
+    },
+    apply(current) {
+      const absent = missing(current);
+      return absent.length > 0 ? [...current, ...absent] : null;
+    },
+    holds: (list) => missing(list).length === 0,
+    lost: (key, attempts, cause) =>
+      new SignatureError(
+        'SIGNATURE_WRITE_LOST',
+        `Other signers kept overwriting ${key} and this signature did not stay after ${attempts} attempts; try again.`,
+        { cause },
+      ),
+  };
+}
+
+/**
+ * Takes the entries `isTarget` picks out of a list. Each write is the list as it is now minus
+ * the targets, so it never drops another writer's entry it read.
+ */
+export function removeEntries(
+  isTarget: (d: Descriptor) => boolean,
+  lost: (key: string, attempts: number) => Error,
+): TagChange {
+  return {
+    apply: (current) => (current.some(isTarget) ? current.filter((d) => !isTarget(d)) : null),
+    holds: (list) => !list.some(isTarget),
+    lost: (key, attempts) => lost(key, attempts),
+  };
+}
+
+/** Reads a list, again after a momentary failure when `transient` (a read can fail while another writer replaces the tag). */
+async function readEntries(list: ListTag, transient: boolean): Promise<TagState | null> {
+  for (let i = 0; ; i++) {
+    try {
+      return await readList(list);
+    } catch (e) {
+      if (!transient || i >= 4 || !isTransient(e)) throw e;
+      await sleep(50 + Math.random() * 100);
+    }
+  }
+}
+
+/** Writes `next` over `current`: a conditional put, or the list's drop when it empties. */
+async function writeList(list: ListTag, current: TagState | null, next: Descriptor[]): Promise<Written | null> {
+  if (next.length === 0 && current && list.drop) return list.drop(current);
+  return list.put(next, current?.etag ?? undefined);
+}
+
+/**
+ * Applies `change` to a list tag and makes it stay, as far as the registry allows (see the
+ * header): under the lock and If-Match, then read back at once and after the settle delay.
+ * @throws the change's `lost` error (SIGNATURE_WRITE_LOST for additions) when other writers kept
+ *   undoing it; RegistryError (not a lost round) and RelayError from the registry; what `drop` throws.
+ */
+export async function rewriteTag(list: ListTag, change: TagChange, o: TagWriteOptions = {}): Promise<TagWriteResult> {
+  const key = tagKey(list.repo, list.tag);
+  const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
+  const attempts = o.maxAttempts ?? 10;
+  const transient = o.retryTransient ?? true;
+  const result: TagWriteResult = { written: null, last: null };
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const release = await (o.lock ?? noLock)(key);
+    try {
+      const current = await readEntries(list, transient);
+      change.observe?.(current?.entries ?? []);
+      const next = change.apply(current?.entries ?? []);
+      if (!next && o.readBackUnchanged === false) return result;
+      if (next) {
+        const written = await writeList(list, current, next);
+        result.last = written ? 'put' : 'deleted';
+        if (written) result.written = written;
+      }
+    } catch (e) {
+      // 412: another writer changed the tag since our read. And concurrent writers of the same
+      // blobs can make distribution refuse a manifest for a moment. Both: a lost round.
+      const precondition = e instanceof RegistryError && e.code === 'REGISTRY_PRECONDITION_FAILED';
+      if (!precondition && !(transient && isTransient(e))) throw e;
+      lastError = e;
+      await sleep(settle() * attempt);
+      continue;
+    } finally {
+      await release();
+    }
+    // Read back at once, and again after a random delay: a concurrent writer that read before our
+    // write and wrote after it shows up as the change missing from one of the two reads.
+    const first = (await readEntries(list, transient))?.entries ?? [];
+    if (change.holds(first)) {
+      await sleep(settle());
+      const second = (await readEntries(list, transient))?.entries ?? [];
+      if (change.holds(second)) return result;
+      change.observe?.(second);
+    } else {
+      change.observe?.(first);
+    }
+    // Lost to another writer: back off a random, growing while so the writers spread out.
+    await sleep(Math.random() * 100 * attempt);
+  }
+  throw change.lost(key, attempts, lastError);
+}

@@ -1,0 +1,148 @@
+/**
+ * shared/ops/tag-writer.ts against the embedded registry (server/registry/) served in-process:
+ * concurrent writers behind one lock keep every entry, in a `.sig` and in a referrers index, and
+ * a change other writers keep undoing ends in the change's own error.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
+import { sameSignatureLayer, sigLayer } from '../../../../shared/cosign/manifests.ts';
+import { utf8 } from '../../../../shared/encoding/base64.ts';
+import { RegistryClient, type RepoRef } from '../../../../shared/registry/client.ts';
+import { MT, type Descriptor } from '../../../../shared/registry/mediatypes.ts';
+import {
+  addEntries,
+  readList,
+  referrersIndexList,
+  rewriteTag,
+  sigList,
+  type ListTag,
+  type TagLock,
+} from '../../../../shared/ops/tag-writer.ts';
+
+const HOST = 'tags.test:5000';
+let dir: string;
+let registry: EmbeddedRegistry;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cosign-web-tag-writer-'));
+  registry = createEmbeddedRegistry({ dataDir: dir });
+});
+afterAll(async () => {
+  await registry.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A fetch to the in-process registry; `before` may act on a request first (and answer it). */
+function fetchVia(before?: (req: Request) => Promise<Response | void>): typeof fetch {
+  return async (input, init) => {
+    const req = new Request(input, init);
+    if (new URL(req.url).host !== HOST) throw new TypeError(`no registry at ${req.url}`);
+    return (await before?.(req)) ?? registry.app.fetch(req);
+  };
+}
+const client = new RegistryClient({ fetch: fetchVia(), scheme: () => 'http' });
+
+/** One lock per key, in memory: each holder waits for the previous one's release. */
+function memoryLock(): TagLock {
+  const tails = new Map<string, Promise<void>>();
+  return async (key) => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    tails.set(
+      key,
+      previous.then(() => new Promise<void>((r) => (release = r))),
+    );
+    await previous;
+    return async () => release();
+  };
+}
+
+/** A signature layer of its own payload, as a signer appends it, with that payload to push. */
+function signature(n: number): { layer: Descriptor; blob: { bytes: Uint8Array; mediaType: string } } {
+  const bytes = utf8(`{"payload":${n}}`);
+  return { layer: sigLayer(bytes, `c2lnbmF0dXJl${n}`), blob: { bytes, mediaType: MT.cosignSimpleSigning } };
+}
+
+const fast = { settleDelay: () => 5 };
+
+async function layersOf(list: ListTag): Promise<Descriptor[]> {
+  return (await readList(list))?.entries ?? [];
+}
+
+/** Writes the `.sig` tag with these signatures, unconditionally. */
+async function seed(repo: RepoRef, tag: string, sigs: ReturnType<typeof signature>[]): Promise<void> {
+  await sigList(
+    client,
+    repo,
+    tag,
+    sigs.map((s) => s.blob),
+  ).put(sigs.map((s) => s.layer));
+}
+
+describe('rewriteTag', () => {
+  it('12 writers at once through one lock: every signature in the .sig, every entry in the index', async () => {
+    const repo = { registry: HOST, repository: 'writers/lock' };
+    const lock = memoryLock();
+    const sigs = Array.from({ length: 12 }, (_, i) => signature(i));
+    await Promise.all(
+      sigs.map((s) =>
+        rewriteTag(sigList(client, repo, 'sha256-aa.sig', [s.blob]), addEntries([s.layer], sameSignatureLayer), {
+          ...fast,
+          lock,
+        }),
+      ),
+    );
+    const layers = await layersOf(sigList(client, repo, 'sha256-aa.sig'));
+    expect(layers).toHaveLength(12);
+    for (const s of sigs) expect(layers.some((l) => sameSignatureLayer(l, s.layer))).toBe(true);
+
+    // The referrers index: each writer lists a manifest of its own.
+    const entries = await Promise.all(
+      sigs.map(async (s, i) => {
+        await client.pushBlob(repo, s.blob.bytes, { mediaType: s.blob.mediaType });
+        const config = await client.pushBlob(repo, utf8('{}'), { mediaType: MT.ociEmpty });
+        const m = utf8(
+          JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [s.layer], n: i }),
+        );
+        const digest = await client.putManifest(repo, `m${i}`, m, MT.ociManifest);
+        return { mediaType: MT.ociManifest, digest, size: m.length };
+      }),
+    );
+    const index = referrersIndexList(client, repo, 'sha256-aa');
+    await Promise.all(
+      entries.map((e) =>
+        rewriteTag(
+          index,
+          addEntries([e], (a, b) => a.digest === b.digest),
+          { ...fast, lock },
+        ),
+      ),
+    );
+    expect(new Set((await layersOf(index)).map((d) => d.digest))).toEqual(new Set(entries.map((e) => e.digest)));
+  });
+
+  it('a change that never stays: the change’s own error after the given rounds', async () => {
+    const repo = { registry: HOST, repository: 'writers/lost' };
+    const tag = 'sha256-dd.sig';
+    const [kept, ours] = [signature(300), signature(301)];
+    await seed(repo, tag, [kept]);
+    // Every read-back shows the tag as another writer keeps it: without ours.
+    const undoing = new RegistryClient({
+      scheme: () => 'http',
+      fetch: fetchVia(async (req) => {
+        if (req.method === 'GET' && new URL(req.url).pathname.endsWith(`/manifests/${tag}`))
+          await seed(repo, tag, [kept]);
+      }),
+    });
+    const err = await rewriteTag(
+      sigList(undoing, repo, tag, [ours.blob]),
+      addEntries([ours.layer], sameSignatureLayer),
+      { ...fast, maxAttempts: 3 },
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'SIGNATURE_WRITE_LOST' });
+    expect((err as Error).message).toContain(`${HOST}/writers/lost:${tag}`);
+    expect((err as Error).message).toContain('after 3 attempts');
+  });
+});
