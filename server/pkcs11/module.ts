@@ -23,6 +23,7 @@ import { publicKeyPem } from '../../shared/crypto/keys.ts';
 import { algorithmName, CURVE_BYTES, parseSpki, type KeyAlgorithm } from '../../shared/crypto/pkcs.ts';
 import { rawToDer } from '../../shared/crypto/signature.ts';
 import { der } from '../../shared/encoding/der.ts';
+import { KeyedLock } from '../keyed-lock.ts';
 import { formatPkcs11Uri, type Pkcs11Uri } from './uri.ts';
 
 type Lib = typeof Pkcs11js;
@@ -132,25 +133,6 @@ function ckrName(e: unknown): string {
 function trim(s: string): string {
   // CK_TOKEN_INFO strings are blank-padded (and some modules leave NULs).
   return s.replace(/[\s\0]+$/, '');
-}
-
-/** A FIFO lock per key: one operation per token at a time. */
-class Locks {
-  #tails = new Map<string, Promise<void>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = before.then(() => mine);
-    this.#tails.set(key, tail);
-    await before;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
-  }
 }
 
 function notPresent(status: number): Pkcs11Error {
@@ -311,7 +293,8 @@ function checkKeyUri(uri: Pkcs11Uri): void {
 class ModuleProvider implements Pkcs11Provider {
   readonly #lib: Lib;
   readonly #p11: Pkcs11js.PKCS11;
-  readonly #locks = new Locks();
+  /** One operation per token at a time. */
+  readonly #locks = new KeyedLock();
 
   constructor(lib: Lib, p11: Pkcs11js.PKCS11) {
     this.#lib = lib;
