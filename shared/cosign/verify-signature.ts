@@ -42,6 +42,27 @@ export async function prepareKey(spki: Uint8Array, name?: string): Promise<Prepa
   return { spki, algorithm, cryptoKey: key, fingerprint: fingerprint(spki), ...(name !== undefined ? { name } : {}) };
 }
 
+/** Most of the viewer's other keys tried when naming who made a signature. */
+const MAX_KNOWN_KEYS = 32;
+
+/**
+ * Prepares the viewer's other keys (the first MAX_KNOWN_KEYS), each with what it came from. A key
+ * this runtime cannot load is left out: it only loses the "made by" name.
+ */
+export async function prepareKnownKeys<K extends { spki: Uint8Array; name: string }>(
+  keys: readonly K[] = [],
+): Promise<{ key: PreparedKey; from: K }[]> {
+  const out: { key: PreparedKey; from: K }[] = [];
+  for (const from of keys.slice(0, MAX_KNOWN_KEYS)) {
+    try {
+      out.push({ key: await prepareKey(from.spki, from.name), from });
+    } catch {
+      // a key this runtime cannot load only loses the "made by" name
+    }
+  }
+  return out;
+}
+
 /** "ECDSA P-256 over SHA-256", "RSA 2048, PKCS#1 v1.5 over SHA-256", "Ed25519". */
 export function signatureAlgorithmName(a: KeyAlgorithm): string {
   switch (a.kind) {

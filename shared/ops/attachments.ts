@@ -16,10 +16,10 @@
  */
 import { RegistryError, reasonOf, type Reason } from '../errors.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
-import type { Descriptor } from '../registry/mediatypes.ts';
+import { MT, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { isSha256Digest } from '../registry/reference.ts';
 import { referrersTag } from '../cosign/manifests.ts';
-import { MAX_LAYERS, MAX_REFERRERS } from '../cosign/limits.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS } from '../cosign/limits.ts';
 import { pool } from './pool.ts';
 
 /** The legacy tags cosign writes beside an image, in the order they are read and listed. */
@@ -213,6 +213,31 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
     checkAbort(signal);
   }
   return { subject, tags, referrers };
+}
+
+/** A platform manifest an index lists, as the workflows read it. */
+export interface PlatformEntry {
+  digest: string;
+  /** The entry's manifest media type; an OCI manifest when it names none this client reads. */
+  mediaType: string;
+  /** `linux/arm64/v8`, or `unknown platform`. */
+  platform: string;
+}
+
+/**
+ * The platform manifests of an index whose attachments are read: the entries with a sha256
+ * digest, the first MAX_PLATFORMS of them, and how many there are.
+ */
+export function indexPlatforms(index: Manifest): { platforms: PlatformEntry[]; listed: number } {
+  const list = (Array.isArray(index.json.manifests) ? (index.json.manifests as unknown[]) : []).filter(
+    (d): d is Descriptor => hasDigest(d) && isSha256Digest(d.digest),
+  );
+  const platforms = list.slice(0, MAX_PLATFORMS).map((c) => ({
+    digest: c.digest,
+    mediaType: typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest,
+    platform: c.platform ? platformName(c.platform) : 'unknown platform',
+  }));
+  return { platforms, listed: list.length };
 }
 
 /** The note that a tag holds more layers than are read, or null. */

@@ -20,10 +20,11 @@ import { fromBase64 } from '../encoding/base64.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { explainMediaType, predicateName, type MediaTypeExplanation } from '../registry/explain.ts';
-import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
+import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
 import { pool } from './pool.ts';
 import {
+  indexPlatforms,
   readAttachments,
   tooManyLayers,
   tooManyReferrers,
@@ -43,6 +44,7 @@ import {
   hintToHex,
   judgeSignature,
   prepareKey,
+  prepareKnownKeys,
   type PreparedKey,
 } from '../cosign/verify-signature.ts';
 
@@ -790,14 +792,10 @@ async function treeKeys(
       keyError = reasonOf(e);
     }
   }
-  const known: Ctx['known'] = [];
-  for (const k of (opts.knownKeys ?? []).slice(0, 32)) {
-    try {
-      known.push({ ...(await prepareKey(k.spki, k.name)), source: k.source });
-    } catch {
-      // a stored key this browser cannot load only loses the "made by" name
-    }
-  }
+  const known: Ctx['known'] = (await prepareKnownKeys(opts.knownKeys)).map(({ key, from }) => ({
+    ...key,
+    source: from.source,
+  }));
   if (given) {
     const named = known.find((k) => k.fingerprint.hex === given!.fingerprint.hex);
     if (named?.name) given = { ...given, name: named.name };
@@ -810,19 +808,14 @@ function rootNode(top: Manifest): TreeNode {
   const isIndex = isIndexMediaType(top.descriptor.mediaType);
   const root = newNode(top.descriptor.digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null);
   if (!isIndex) return root;
-  const list = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
-    (d) => isRecord(d) && typeof d.digest === 'string' && isSha256Digest(d.digest),
-  );
-  if (list.length > MAX_PLATFORMS) {
+  const { platforms, listed } = indexPlatforms(top);
+  if (listed > MAX_PLATFORMS) {
     root.errors.push({
       code: 'VERIFY_TOO_MANY',
-      message: `The index lists ${list.length} platform manifests; this page reads the first ${MAX_PLATFORMS}.`,
+      message: `The index lists ${listed} platform manifests; this page reads the first ${MAX_PLATFORMS}.`,
     });
   }
-  for (const c of list.slice(0, MAX_PLATFORMS)) {
-    const mt = typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest;
-    root.children.push(newNode(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));
-  }
+  for (const c of platforms) root.children.push(newNode(c.digest, c.mediaType, 'platform', c.platform));
   return root;
 }
 

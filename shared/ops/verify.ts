@@ -29,7 +29,7 @@ import { reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
-import { MT, isIndexMediaType, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
+import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
 import {
   formatReference,
   isSha256Digest,
@@ -38,7 +38,14 @@ import {
   type ImageReference,
 } from '../registry/reference.ts';
 import { pool } from './pool.ts';
-import { readAttachments, tooManyLayers, tooManyReferrers, type ReferrersRead, type TagRead } from './attachments.ts';
+import {
+  indexPlatforms,
+  readAttachments,
+  tooManyLayers,
+  tooManyReferrers,
+  type ReferrersRead,
+  type TagRead,
+} from './attachments.ts';
 import { parseBundle, type ParsedBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
 import {
@@ -53,8 +60,14 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
-import { MAX_PLATFORMS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
-import { decodeSignature, judgeSignature, prepareKey, type PreparedKey } from '../cosign/verify-signature.ts';
+import { MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
+import {
+  decodeSignature,
+  judgeSignature,
+  prepareKey,
+  prepareKnownKeys,
+  type PreparedKey,
+} from '../cosign/verify-signature.ts';
 
 export const RESULT_FORMAT = 'cosign-web-verification/1';
 
@@ -798,14 +811,7 @@ async function prepareKeys(opts: VerifyOptions, result: VerificationResult): Pro
     pem: publicKeyPem(opts.spki),
     trustedName: null,
   };
-  const others: PreparedKey[] = [];
-  for (const k of (opts.knownKeys ?? []).slice(0, 32)) {
-    try {
-      others.push(await prepareKey(k.spki, k.name));
-    } catch {
-      // a stored key this browser cannot load only loses the "made by" hint
-    }
-  }
+  const others = (await prepareKnownKeys(opts.knownKeys)).map((k) => k.key);
   return [key, others];
 }
 
@@ -878,13 +884,8 @@ function manifestsOf(top: Manifest, requireEveryPlatform: boolean): ManifestResu
   const isIndex = isIndexMediaType(top.descriptor.mediaType);
   const manifests = [newManifest(top.descriptor.digest, top.descriptor.mediaType, isIndex ? 'index' : 'image', null)];
   if (isIndex) {
-    const children = (Array.isArray(top.json.manifests) ? (top.json.manifests as Descriptor[]) : []).filter(
-      (d) => d && typeof d.digest === 'string' && isSha256Digest(d.digest),
-    );
-    for (const c of children.slice(0, MAX_PLATFORMS)) {
-      const mt = typeof c.mediaType === 'string' && isManifestMediaType(c.mediaType) ? c.mediaType : MT.ociManifest;
-      manifests.push(newManifest(c.digest, mt, 'platform', c.platform ? platformName(c.platform) : 'unknown platform'));
-    }
+    for (const c of indexPlatforms(top).platforms)
+      manifests.push(newManifest(c.digest, c.mediaType, 'platform', c.platform));
   }
   return manifests;
 }

@@ -2,7 +2,8 @@
  * shared/ops/attachments.ts against the embedded registry (server/registry/) served in-process:
  * the legacy tags found, absent or failed, the referrers through the API and through the
  * referrers tag schema's index, each referrer's manifest read once (lazily or eagerly), the
- * limits of shared/cosign/limits.ts, bounded concurrency and the abort signal.
+ * limits of shared/cosign/limits.ts, bounded concurrency and the abort signal; and the platforms
+ * of an index whose attachments are read.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
 import {
   attachmentTag,
+  indexPlatforms,
   readAttachments,
   tooManyLayers,
   tooManyReferrers,
@@ -24,11 +26,11 @@ import {
   referrersTag,
   sigLayer,
 } from '../../../../shared/cosign/manifests.ts';
-import { MAX_LAYERS, MAX_REFERRERS } from '../../../../shared/cosign/limits.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS } from '../../../../shared/cosign/limits.ts';
 import { sha256Digest } from '../../../../shared/crypto/digest.ts';
 import { utf8 } from '../../../../shared/encoding/base64.ts';
 import { RegistryError } from '../../../../shared/errors.ts';
-import { RegistryClient, type RepoRef } from '../../../../shared/registry/client.ts';
+import { RegistryClient, type Manifest, type RepoRef } from '../../../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../../../shared/registry/mediatypes.ts';
 
 const HOST = 'attachments.test:5000';
@@ -332,5 +334,56 @@ describe('readAttachments', () => {
     });
     await expect(read).rejects.toBe(reason);
     expect(lookups).toHaveLength(1);
+  });
+});
+
+describe('indexPlatforms', () => {
+  const digest = (i: number): string => sha256Digest(utf8(`platform ${i}`));
+  const index = (manifests: unknown): Manifest => {
+    const bytes = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests }));
+    return {
+      descriptor: { mediaType: MT.ociIndex, digest: sha256Digest(bytes), size: bytes.length },
+      bytes,
+      json: JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>,
+      etag: null,
+    };
+  };
+
+  it('lists the entries with a sha256 digest, their platform and a media type this client reads', () => {
+    const read = indexPlatforms(
+      index([
+        { mediaType: MT.ociManifest, digest: digest(1), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+        { mediaType: 'application/x-unknown', digest: digest(2), size: 1 },
+        { mediaType: MT.dockerManifest, digest: 'sha512:abc', size: 1 },
+        null,
+        'text',
+        {
+          mediaType: MT.dockerManifest,
+          digest: digest(3),
+          size: 1,
+          platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        },
+      ]),
+    );
+    expect(read).toEqual({
+      listed: 3,
+      platforms: [
+        { digest: digest(1), mediaType: MT.ociManifest, platform: 'linux/amd64' },
+        { digest: digest(2), mediaType: MT.ociManifest, platform: 'unknown platform' },
+        { digest: digest(3), mediaType: MT.dockerManifest, platform: 'linux/arm64/v8' },
+      ],
+    });
+  });
+
+  it('reads at most MAX_PLATFORMS, and says how many are listed; no list is no platforms', () => {
+    const many = Array.from({ length: MAX_PLATFORMS + 2 }, (_, i) => ({
+      mediaType: MT.ociManifest,
+      digest: digest(i),
+      size: 1,
+    }));
+    const read = indexPlatforms(index(many));
+    expect(read.listed).toBe(MAX_PLATFORMS + 2);
+    expect(read.platforms.map((p) => p.digest)).toEqual(many.slice(0, MAX_PLATFORMS).map((d) => d.digest));
+    expect(indexPlatforms(index('not a list'))).toEqual({ listed: 0, platforms: [] });
   });
 });
