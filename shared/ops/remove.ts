@@ -4,8 +4,9 @@
  * A legacy signature is one layer of the `sha256-<hex>.sig` manifest: removing it rewrites that
  * manifest without the layer (the other layer descriptors kept as they are, the config rebuilt as
  * cosign builds it), or deletes the manifest by digest when it was the last layer. That rewrite is
- * a read-modify-write as signing's append is (sign.ts), serialised per tag through the same lock
- * (the relay's) and read back at once and after a random delay: a removed layer that came back
+ * a read-modify-write as signing's append is, through the same tag writer (tag-writer.ts):
+ * serialised per tag through the same lock (the relay's), written with If-Match where the registry
+ * gives an ETag, and read back at once and after a random delay: a removed layer that came back
  * (a concurrent signer that had read it) is removed again, a bounded number of times. Each
  * rewrite writes the tag as it is now minus our targets, so it never drops another's layer it
  * read; a layer of someone else that vanishes meanwhile is never put back — that is their removal,
@@ -26,15 +27,23 @@
  */
 import { ManageError, RegistryError, RelayError } from '../errors.ts';
 import type { RegistryClient, RepoRef } from '../registry/client.ts';
-import { MT, type Descriptor } from '../registry/mediatypes.ts';
+import type { Descriptor } from '../registry/mediatypes.ts';
+import { referrersTag, sameSignatureLayer, sigTag } from '../cosign/manifests.ts';
+import { readAttachments } from './attachments.ts';
 import {
-  buildReferrersIndex,
-  buildSigManifest,
-  referrersTag,
-  sameSignatureLayer,
-  sigTag,
-} from '../cosign/manifests.ts';
-import type { TagLock } from './sign.ts';
+  entriesOf,
+  readList,
+  referrersIndexList,
+  removeEntries,
+  rewriteTag,
+  sigList,
+  tagKey,
+  withTagLock,
+  type ListTag,
+  type TagLock,
+  type TagWriteOptions,
+  type TagWriteResult,
+} from './tag-writer.ts';
 import { pool } from './pool.ts';
 import { MAX_LAYERS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import { isObject, type JsonValue } from '../cosign/strict-json.ts';
@@ -79,9 +88,6 @@ export interface RemoveReport {
 /** Read-back requests in flight at once. */
 const READ_BACK_CONCURRENCY = 6;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const noLock: TagLock = async () => async () => undefined;
-
 function short(d: string): string {
   return d.length > 19 ? `${d.slice(0, 19)}…` : d;
 }
@@ -118,27 +124,6 @@ export function allSignatureTargets(node: TreeNode): RemoveTarget[] {
   return [...node.sig.items, ...node.referrers.items].filter((i) => i.removable).map((i) => targetOf(node, i));
 }
 
-async function readTag(
-  client: RegistryClient,
-  repo: RepoRef,
-  tag: string,
-): Promise<{ digest: string; json: Record<string, unknown> } | null> {
-  try {
-    const m = await client.getManifest(repo, tag);
-    return { digest: m.descriptor.digest, json: m.json };
-  } catch (e) {
-    if (e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND') return null;
-    throw e;
-  }
-}
-
-function listOf(json: Record<string, unknown> | null | undefined, field: 'layers' | 'manifests'): Descriptor[] {
-  const list = json?.[field];
-  return Array.isArray(list)
-    ? (list.filter((d) => typeof d === 'object' && d !== null && typeof d.digest === 'string') as Descriptor[])
-    : [];
-}
-
 /** Key-order-independent equality of two descriptors (every field, annotations included). */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -169,61 +154,136 @@ function refused(e: unknown, repo: RepoRef, what: string, done: string[]): unkno
   return e;
 }
 
+type LegacyTarget = Extract<RemoveTarget, { kind: 'legacy' }>;
+type ReferrerTarget = Extract<RemoveTarget, { kind: 'referrer' }>;
+
+/** One removal as it runs: its targets, the two tags it may rewrite, what it did so far. */
+interface Removal {
+  o: RemoveOptions;
+  legacy: LegacyTarget[];
+  referrers: ReferrerTarget[];
+  /** The `.sig` tag, deleted (with a refusal in words) when its last layer goes. */
+  sig: ListTag;
+  /** The referrers tag schema's index, deleted (or written empty) when its last entry goes. */
+  index: ListTag;
+  write: TagWriteOptions;
+  /** Labels of what is removed so far, for a refusal's message. */
+  removed: string[];
+  report: RemoveReport;
+  total: number;
+  progress(message: string): void;
+  isTarget(layer: Descriptor): boolean;
+}
+
 interface Snapshot {
-  sig: { digest: string; layers: Descriptor[] } | null;
+  /** The `.sig` manifest's digest and every layer of it, or null without one. */
+  sig: { digest: string; entries: Descriptor[] } | null;
   referrers: Descriptor[];
 }
 
-async function snapshot(client: RegistryClient, repo: RepoRef, subject: string): Promise<Snapshot> {
-  const sig = await readTag(client, repo, sigTag(subject));
-  const refs = await client.referrers(repo, subject);
+/** The `.sig` tag and the referrers as they are now (attachments.ts). @throws what reading them threw */
+async function snapshot(r: Removal): Promise<Snapshot> {
+  const { client, repo, subject } = r.o;
+  const read = await readAttachments(client, repo, subject, { tags: ['sig'] });
+  const sig = read.tags.sig;
+  if (sig.state === 'failed') throw sig.error;
+  if (read.referrers.state === 'failed') throw read.referrers.error;
   return {
-    sig: sig ? { digest: sig.digest, layers: listOf(sig.json, 'layers') } : null,
-    referrers: refs.descriptors.filter((d) => typeof d?.digest === 'string'),
+    // Every layer, not only the first MAX_LAYERS the reader hands out: each one kept is checked.
+    sig:
+      sig.state === 'found'
+        ? { digest: sig.manifest.descriptor.digest, entries: entriesOf(sig.manifest.json, 'layers') }
+        : null,
+    referrers: read.referrers.descriptors,
   };
 }
 
 /**
- * Removes the given signatures of one manifest and checks that every other one stayed.
- * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND (a target is not there, or a referrer target is
- *   about another manifest), MANAGE_DELETE_REFUSED (the registry refuses DELETE; says what, if
- *   anything, was removed before), MANAGE_REMOVE_LOST (concurrent writers kept undoing the
- *   removal, or the read-back found another signature changed); RegistryError/RelayError from the
- *   registry.
+ * The `.sig` tag, deleted when its last layer goes (a refusal said in words, naming `removed`),
+ * and the referrers index, deleted or else written empty when its last entry goes.
  */
-export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> {
+function removalTags(o: RemoveOptions, removed: string[]): { sig: ListTag; index: ListTag } {
   const { client, repo, subject } = o;
+  const sig = sigList(client, repo, sigTag(subject));
+  sig.drop = async (current) => {
+    try {
+      await client.deleteManifest(repo, current.digest);
+    } catch (e) {
+      throw refused(e, repo, `the ${sig.tag} manifest`, removed);
+    }
+    return null;
+  };
+  const index = referrersIndexList(client, repo, referrersTag(subject));
+  index.drop = async (current) => {
+    try {
+      await client.deleteManifest(repo, current.digest);
+      return null;
+    } catch (e) {
+      // A registry that will not delete it gets an empty index: the removed entries are gone either way.
+      if (!(e instanceof RegistryError || e instanceof RelayError)) throw e;
+      return index.put([], current.etag ?? undefined);
+    }
+  };
+  return { sig, index };
+}
+
+/**
+ * The removal's targets split by kind, and its tags.
+ * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND without targets or with one about another manifest.
+ */
+function startRemoval(o: RemoveOptions): Removal {
+  const { subject } = o;
   if (o.targets.length === 0) throw new ManageError('MANAGE_SIGNATURE_NOT_FOUND', 'There is no signature to remove.');
   for (const t of o.targets) {
     if (t.subject !== subject) {
       throw new ManageError('MANAGE_SIGNATURE_NOT_FOUND', `${t.label} belongs to ${t.subject}, not ${subject}.`);
     }
   }
-  const lock = o.lock ?? noLock;
-  const settle = o.settleDelay ?? (() => 500 + Math.random() * 300);
-  const attempts = o.maxAttempts ?? 10;
-  const legacy = o.targets.filter((t): t is Extract<RemoveTarget, { kind: 'legacy' }> => t.kind === 'legacy');
-  const referrers = o.targets.filter((t): t is Extract<RemoveTarget, { kind: 'referrer' }> => t.kind === 'referrer');
+  const legacy = o.targets.filter((t): t is LegacyTarget => t.kind === 'legacy');
+  const referrers = o.targets.filter((t): t is ReferrerTarget => t.kind === 'referrer');
+  const removed: string[] = [];
+  const { sig, index } = removalTags(o, removed);
   const total = referrers.length + (legacy.length ? 1 : 0) + 2;
   let step = 0;
-  const progress = (message: string): void => o.onProgress?.(++step, total, message);
-  o.onProgress?.(0, total, 'Reading the signatures as they are now');
+  return {
+    o,
+    legacy,
+    referrers,
+    sig,
+    index,
+    write: {
+      lock: o.lock,
+      settleDelay: o.settleDelay ?? (() => 500 + Math.random() * 300),
+      maxAttempts: o.maxAttempts ?? 10,
+      retryTransient: false,
+    },
+    removed,
+    report: { removed, intact: 0, vanished: [], sigManifest: 'unchanged', fallbackIndex: 'unchanged' },
+    total,
+    progress: (message) => o.onProgress?.(++step, total, message),
+    isTarget: (l) => legacy.some((t) => sameSignatureLayer(l, t.layer)),
+  };
+}
 
-  const before = await snapshot(client, repo, subject);
-  const tag = sigTag(subject);
-  for (const t of legacy) {
-    if (t.tag !== tag || !before.sig?.layers.some((l) => sameSignatureLayer(l, t.layer))) {
+/**
+ * Checks that every target is there now, and that each referrer target is about this manifest.
+ * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND
+ */
+async function checkTargets(r: Removal, before: Snapshot): Promise<void> {
+  const { client, repo, subject } = r.o;
+  for (const t of r.legacy) {
+    if (t.tag !== r.sig.tag || !before.sig?.entries.some((l) => sameSignatureLayer(l, t.layer))) {
       throw new ManageError('MANAGE_SIGNATURE_NOT_FOUND', `${t.label} is no longer there: reload the tree.`);
     }
   }
-  for (const t of referrers) {
+  for (const t of r.referrers) {
     if (!before.referrers.some((d) => d.digest === t.digest)) {
       throw new ManageError('MANAGE_SIGNATURE_NOT_FOUND', `${t.label} is no longer there: reload the tree.`);
     }
   }
   // A referrer listed under the subject may be about another manifest (the fallback index is a
   // tag anyone who can push may edit): only one whose own subject is this manifest is deleted.
-  for (const t of referrers) {
+  for (const t of r.referrers) {
     const m = await client.getManifest(repo, t.digest);
     const about = isObject(m.json.subject as JsonValue)
       ? (m.json.subject as Record<string, unknown>).digest
@@ -235,182 +295,150 @@ export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> 
       );
     }
   }
-  const isTarget = (l: Descriptor): boolean => legacy.some((t) => sameSignatureLayer(l, t.layer));
-  const keptLayers = (before.sig?.layers ?? []).filter((l) => !isTarget(l));
-  const removed: string[] = [];
-  const report: RemoveReport = {
-    removed,
-    intact: 0,
-    vanished: [],
-    sigManifest: 'unchanged',
-    fallbackIndex: 'unchanged',
-  };
+}
 
-  // Deletions first: a registry that refuses DELETE refuses before anything has changed.
-  if (legacy.length && keptLayers.length === 0) {
-    await withSigLock(async () => {
-      const current = await readTag(client, repo, tag);
-      if (current && listOf(current.json, 'layers').every(isTarget)) {
-        try {
-          await client.deleteManifest(repo, current.digest);
-        } catch (e) {
-          throw refused(e, repo, `the ${tag} manifest`, removed);
-        }
-        report.sigManifest = 'deleted';
+/**
+ * The deletions, before any rewrite, so that a registry that refuses DELETE refuses before
+ * anything has changed: the `.sig` manifest when every layer goes, then each referrer.
+ * @throws ManageError MANAGE_DELETE_REFUSED
+ */
+async function deleteFirst(r: Removal, sigEmpties: boolean): Promise<void> {
+  const { client, repo } = r.o;
+  if (r.legacy.length && sigEmpties) {
+    await withTagLock(r.write.lock, tagKey(repo, r.sig.tag), async () => {
+      const current = await readList(r.sig);
+      if (current && current.entries.every(r.isTarget)) {
+        await r.sig.drop!(current);
+        r.report.sigManifest = 'deleted';
       }
     });
   }
-  for (const t of referrers) {
+  for (const t of r.referrers) {
     try {
       await client.deleteManifest(repo, t.digest);
     } catch (e) {
       if (!(e instanceof RegistryError && e.code === 'REGISTRY_NOT_FOUND'))
-        throw refused(e, repo, `the referrer ${t.digest}`, removed);
+        throw refused(e, repo, `the referrer ${t.digest}`, r.removed);
     }
-    removed.push(t.label);
-    progress(`Deleted referrer ${short(t.digest)}`);
+    r.removed.push(t.label);
+    r.progress(`Deleted referrer ${short(t.digest)}`);
   }
-  if (referrers.length) await updateFallbackIndex();
-  progress('Referrers index checked');
-  if (legacy.length) {
-    await rewriteSig();
-    removed.push(...legacy.map((t) => t.label));
-    progress(`Rewrote ${tag}`);
-  }
+}
 
-  // Read everything back: the removed ones are gone, every other one is there, byte for byte.
-  const after = await snapshot(client, repo, subject);
+/** What a tag rewrite did, in the report's words; `was` when it wrote nothing. */
+function outcome(w: TagWriteResult, was: RemoveReport['sigManifest']): RemoveReport['sigManifest'] {
+  return w.last === 'put' ? 'rewritten' : w.last === 'deleted' ? 'deleted' : was;
+}
+
+/**
+ * Drops the deleted referrers from the referrers tag schema's index, where there is one.
+ * @throws ManageError MANAGE_REMOVE_LOST when other writers kept putting them back.
+ */
+async function updateFallbackIndex(r: Removal): Promise<void> {
+  const gone = (d: Descriptor): boolean => r.referrers.some((t) => t.digest === d.digest);
+  const change = removeEntries(
+    gone,
+    (_key, attempts) =>
+      new ManageError(
+        'MANAGE_REMOVE_LOST',
+        `Other writers kept rewriting ${r.index.tag} and the referrers index still lists a removed signature after ${attempts} attempts.`,
+      ),
+  );
+  // An index that lists none of them (or none at all) is left as read, without reading it back.
+  const written = await rewriteTag(r.index, change, { ...r.write, readBackUnchanged: false });
+  r.report.fallbackIndex = outcome(written, r.report.fallbackIndex);
+}
+
+/**
+ * Rewrites `.sig` without the targets, until two read-backs agree (see the header).
+ * @throws ManageError MANAGE_REMOVE_LOST, MANAGE_DELETE_REFUSED
+ */
+async function rewriteSig(r: Removal): Promise<void> {
+  // Done when none of our targets is there; what else is there is others' business (see the header).
+  const change = removeEntries(
+    r.isTarget,
+    (_key, attempts) =>
+      new ManageError(
+        'MANAGE_REMOVE_LOST',
+        `Other writers kept rewriting ${r.sig.tag} and the removal did not stay after ${attempts} attempts; try again.`,
+      ),
+  );
+  r.report.sigManifest = outcome(await rewriteTag(r.sig, change, r.write), r.report.sigManifest);
+}
+
+/**
+ * Reads everything back: the removed ones are gone, every other one is there, byte for byte.
+ * Counts the intact ones and names the vanished ones in the report.
+ * @throws ManageError MANAGE_REMOVE_LOST when a removed one is still there or a kept one changed.
+ */
+async function readBack(r: Removal, before: Snapshot, keptLayers: Descriptor[]): Promise<void> {
+  const { client, repo } = r.o;
+  const after = await snapshot(r);
   const problems: string[] = [];
-  for (const t of legacy) {
-    if (after.sig?.layers.some((l) => sameSignatureLayer(l, t.layer))) problems.push(`${t.label} is still there`);
+  for (const t of r.legacy) {
+    if (after.sig?.entries.some((l) => sameSignatureLayer(l, t.layer))) problems.push(`${t.label} is still there`);
   }
-  for (const t of referrers) {
+  for (const t of r.referrers) {
     if (after.referrers.some((d) => d.digest === t.digest)) problems.push(`${t.label} is still listed`);
   }
-  const keptReferrers = before.referrers.filter((r) => !referrers.some((t) => t.digest === r.digest));
-  const readBack: (() => Promise<unknown>)[] = [];
+  const keptReferrers = before.referrers.filter((d) => !r.referrers.some((t) => t.digest === d.digest));
+  const reads: (() => Promise<unknown>)[] = [];
   for (const l of keptLayers) {
-    if (!after.sig?.layers.some((a) => sameDescriptor(a, l))) {
+    if (!after.sig?.entries.some((a) => sameDescriptor(a, l))) {
       // Gone (our rewrites keep every layer they read): another writer removed it.
-      if (!after.sig?.layers.some((a) => sameSignatureLayer(a, l)))
-        report.vanished.push(`.sig layer ${short(l.digest)}`);
+      if (!after.sig?.entries.some((a) => sameSignatureLayer(a, l)))
+        r.report.vanished.push(`.sig layer ${short(l.digest)}`);
       else problems.push(`the .sig layer ${short(l.digest)} changed`);
       continue;
     }
-    report.intact++;
+    r.report.intact++;
     // A payload over the size a signature can have is compared by its descriptor only: the
     // registry's sizes are not trusted to decide how much is read.
     if (Number.isSafeInteger(l.size) && l.size >= 0 && l.size <= MAX_SIGNATURE_BLOB)
-      readBack.push(() => client.getBlob(repo, l.digest, l.size));
+      reads.push(() => client.getBlob(repo, l.digest, l.size));
   }
   for (const d of keptReferrers) {
     if (!after.referrers.some((a) => a.digest === d.digest)) {
       // Our index rewrites keep every entry they read: another writer removed it.
-      report.vanished.push(`referrer ${short(d.digest)}`);
+      r.report.vanished.push(`referrer ${short(d.digest)}`);
       continue;
     }
-    report.intact++;
-    readBack.push(() => client.getManifest(repo, d.digest));
+    r.report.intact++;
+    reads.push(() => client.getManifest(repo, d.digest));
   }
   // As many reads as the tree itself makes at most, a few at a time.
-  await pool(readBack.slice(0, MAX_LAYERS + MAX_REFERRERS), READ_BACK_CONCURRENCY, (read) => read());
-  progress('Read back');
+  await pool(reads.slice(0, MAX_LAYERS + MAX_REFERRERS), READ_BACK_CONCURRENCY, (read) => read());
+  r.progress('Read back');
   if (problems.length) {
     throw new ManageError(
       'MANAGE_REMOVE_LOST',
       `After removing, the registry does not show what was expected: ${problems.join('; ')}. Reload the tree to see its state.`,
     );
   }
-  return report;
+}
 
-  async function withSigLock<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await lock(`${repo.registry}/${repo.repository}:${tag}`);
-    try {
-      return await fn();
-    } finally {
-      await release();
-    }
+/**
+ * Removes the given signatures of one manifest and checks that every other one stayed.
+ * @throws ManageError MANAGE_SIGNATURE_NOT_FOUND (a target is not there, or a referrer target is
+ *   about another manifest), MANAGE_DELETE_REFUSED (the registry refuses DELETE; says what, if
+ *   anything, was removed before), MANAGE_REMOVE_LOST (concurrent writers kept undoing the
+ *   removal, or the read-back found another signature changed); RegistryError/RelayError from the
+ *   registry.
+ */
+export async function removeSignatures(o: RemoveOptions): Promise<RemoveReport> {
+  const r = startRemoval(o);
+  o.onProgress?.(0, r.total, 'Reading the signatures as they are now');
+  const before = await snapshot(r);
+  await checkTargets(r, before);
+  const keptLayers = (before.sig?.entries ?? []).filter((l) => !r.isTarget(l));
+  await deleteFirst(r, keptLayers.length === 0);
+  if (r.referrers.length) await updateFallbackIndex(r);
+  r.progress('Referrers index checked');
+  if (r.legacy.length) {
+    await rewriteSig(r);
+    r.removed.push(...r.legacy.map((t) => t.label));
+    r.progress(`Rewrote ${r.sig.tag}`);
   }
-
-  /** Rewrites `.sig` without the targets, until two read-backs agree (see the header). */
-  async function rewriteSig(): Promise<void> {
-    // Done when none of our targets is there; what else is there is others' business (see the header).
-    const ok = (layers: Descriptor[]): boolean => !layers.some(isTarget);
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      await withSigLock(async () => {
-        const current = await readTag(client, repo, tag);
-        const layers = listOf(current?.json, 'layers');
-        if (ok(layers)) return;
-        const next = layers.filter((l) => !isTarget(l));
-        if (next.length === 0) {
-          if (current) {
-            try {
-              await client.deleteManifest(repo, current.digest);
-            } catch (e) {
-              throw refused(e, repo, `the ${tag} manifest`, removed);
-            }
-          }
-          report.sigManifest = 'deleted';
-          return;
-        }
-        const { manifest, config } = buildSigManifest(next);
-        await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
-        await client.putManifest(repo, tag, manifest, MT.ociManifest);
-        report.sigManifest = 'rewritten';
-      });
-      const first = listOf((await readTag(client, repo, tag))?.json, 'layers');
-      if (ok(first)) {
-        await sleep(settle());
-        const second = listOf((await readTag(client, repo, tag))?.json, 'layers');
-        if (ok(second)) return;
-      }
-      await sleep(Math.random() * 100 * attempt);
-    }
-    throw new ManageError(
-      'MANAGE_REMOVE_LOST',
-      `Other writers kept rewriting ${tag} and the removal did not stay after ${attempts} attempts; try again.`,
-    );
-  }
-
-  /** Drops the deleted referrers from the referrers tag schema's index, where there is one. */
-  async function updateFallbackIndex(): Promise<void> {
-    const indexTag = referrersTag(subject);
-    const gone = (d: Descriptor): boolean => referrers.some((t) => t.digest === d.digest);
-    const key = `${repo.registry}/${repo.repository}:${indexTag}`;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const release = await lock(key);
-      try {
-        const current = await readTag(client, repo, indexTag);
-        const entries = listOf(current?.json, 'manifests');
-        if (!current || !entries.some(gone)) return;
-        const rest = entries.filter((d) => !gone(d));
-        if (rest.length === 0) {
-          try {
-            await client.deleteManifest(repo, current.digest);
-            report.fallbackIndex = 'deleted';
-          } catch (e) {
-            if (!(e instanceof RegistryError || e instanceof RelayError)) throw e;
-            await client.putManifest(repo, indexTag, buildReferrersIndex([]), MT.ociIndex);
-            report.fallbackIndex = 'rewritten';
-          }
-        } else {
-          await client.putManifest(repo, indexTag, buildReferrersIndex(rest), MT.ociIndex);
-          report.fallbackIndex = 'rewritten';
-        }
-      } finally {
-        await release();
-      }
-      const first = listOf((await readTag(client, repo, indexTag))?.json, 'manifests');
-      if (!first.some(gone)) {
-        await sleep(settle());
-        const second = listOf((await readTag(client, repo, indexTag))?.json, 'manifests');
-        if (!second.some(gone)) return;
-      }
-      await sleep(Math.random() * 100 * attempt);
-    }
-    throw new ManageError(
-      'MANAGE_REMOVE_LOST',
-      `Other writers kept rewriting ${indexTag} and the referrers index still lists a removed signature after ${attempts} attempts.`,
-    );
-  }
+  await readBack(r, before, keptLayers);
+  return r.report;
 }
