@@ -101,10 +101,6 @@ export interface ReadAttachmentsOptions<S extends TagSuffix = TagSuffix> {
   onLookup?: (message: string) => void;
 }
 
-function checkAbort(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-}
-
 function isNotFound(reason: Reason): boolean {
   return reason.code === 'REGISTRY_NOT_FOUND';
 }
@@ -198,19 +194,19 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
     },
   ];
   const reads = await pool(lookups, concurrency, async (lookup) => {
-    checkAbort(signal);
+    signal?.throwIfAborted();
     return lookup();
   });
-  checkAbort(signal);
+  signal?.throwIfAborted();
   const tags = Object.fromEntries(suffixes.map((s, i) => [s, reads[i] as TagRead])) as Record<S, TagRead>;
   const referrers = reads[suffixes.length] as ReferrersRead;
   if (options.referrerManifests === 'eager' && referrers.state === 'found') {
     await pool(referrers.referrers, concurrency, async (r) => {
-      checkAbort(signal);
+      signal?.throwIfAborted();
       // A failed read stays with the referrer: its manifest() rethrows it to the caller.
       await r.manifest().catch(() => undefined);
     });
-    checkAbort(signal);
+    signal?.throwIfAborted();
   }
   return { subject, tags, referrers };
 }

@@ -207,10 +207,6 @@ interface Ctx {
   grow(n: number): void;
 }
 
-function checkAbort(ctx: Pick<Ctx, 'signal'>): void {
-  if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('aborted');
-}
-
 function notChecked(reason: string, code: ErrorCode | null = null): Verdict {
   return { state: 'not-checked', code, reason };
 }
@@ -648,7 +644,7 @@ async function legacyItems(
 ): Promise<void> {
   ctx.grow(found.layers.length);
   group.items = await pool(found.layers, ctx.concurrency, async (entry, n) => {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     try {
       const layer = usableLayer(entry, group.tag, n);
       return each ? await each(ctx, node.digest, group, layer, n) : sbomItem(group, layer, n);
@@ -724,7 +720,7 @@ function recordReferrers(node: TreeNode, read: ReferrersRead): Referrer[] {
 async function referrerItems(ctx: Ctx, node: TreeNode, referrers: Referrer[]): Promise<void> {
   ctx.grow(referrers.length);
   node.referrers.items = await pool(referrers, ctx.concurrency, async (referrer) => {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     try {
       return await referrerItem(ctx, node.digest, referrer);
     } finally {
@@ -849,14 +845,14 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
   };
   opts.onProgress?.(0, 1, `Resolving ${formatReference(ref)}`);
   const top = await client.getManifest(repo, manifestReference(ref));
-  checkAbort(ctx);
+  ctx.signal?.throwIfAborted();
   ctx.tick('Resolved the image');
   const isIndex = isIndexMediaType(top.descriptor.mediaType);
   const root = rootNode(top);
   const nodes = [root, ...root.children];
   ctx.grow(nodes.length * 4);
   await pool(nodes, 2, (n) => fillNode(ctx, n));
-  checkAbort(ctx);
+  ctx.signal?.throwIfAborted();
   return {
     input: opts.image,
     reference: formatReference(ref),

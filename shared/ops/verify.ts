@@ -247,10 +247,6 @@ interface Context {
   grow(n: number): void;
 }
 
-function checkAbort(ctx: Pick<Context, 'signal'>): void {
-  if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('aborted');
-}
-
 /** Finishes a signature result from its checks: the first failure is its error. */
 function finish(
   base: Omit<SignatureResult, 'checks' | 'verified' | 'error'>,
@@ -652,7 +648,7 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
   if (tooMany) result.lookups.errors.push(tooMany);
   ctx.grow(sig.layers.length);
   return pool(sig.layers, ctx.concurrency, async (layer, n) => {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     const res = await verifyLegacyLayer(
       ctx,
       result.digest,
@@ -681,7 +677,7 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
   if (tooMany) result.lookups.errors.push(tooMany);
   ctx.grow(refs.referrers.length);
   const out = await pool(refs.referrers, ctx.concurrency, async (ref): Promise<SignatureResult | 'other' | null> => {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     const d = ref.descriptor;
     try {
       if (!isSha256Digest(d.digest) || (d.mediaType && isIndexMediaType(d.mediaType))) return 'other';
@@ -938,10 +934,10 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   try {
     top = await client.getManifest(ctx.repo, manifestReference(ref));
   } catch (e) {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     return fail(result, reasonOf(e));
   }
-  checkAbort(ctx);
+  ctx.signal?.throwIfAborted();
   ctx.tick('Resolved the image');
   result.image.digest = top.descriptor.digest;
   result.image.mediaType = top.descriptor.mediaType;
@@ -949,11 +945,11 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   result.manifests = manifestsOf(top, opts.requireEveryPlatform ?? false);
   ctx.grow(result.manifests.length * 2);
   await pool(result.manifests, 2, async (m) => {
-    checkAbort(ctx);
+    ctx.signal?.throwIfAborted();
     await manifestSignatures(ctx, m);
     m.verified = m.signatures.some((s) => s.verified);
     m.error = manifestError(m);
   });
-  checkAbort(ctx);
+  ctx.signal?.throwIfAborted();
   return conclude(result, ref, opts);
 }
