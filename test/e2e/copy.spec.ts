@@ -3,8 +3,9 @@
  * 2.5 (legacy `.sig`) and cosign 3.1 (bundle) is copied from the TLS registry to the embedded
  * registry that the server runs, with a progress bar over bytes, then verified on the page with
  * the pasted key and by both real cosigns on the destination. A prefilled link copies to the
- * basic-auth registry with credentials and no key; the same image as source and destination is
- * refused with its code.
+ * basic-auth registry with credentials and no key, and reads its values as verification links
+ * read theirs ("+" stays a plus sign); the same image as source and destination is refused with
+ * its code.
  */
 import { expect, test, type Page } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
@@ -228,4 +229,16 @@ test('the same image as source and destination is refused with MANAGE_SAME_IMAGE
   await page.getByRole('button', { name: 'Copy', exact: true }).click();
   await expect(status(page)).toContainText('the same image');
   await expect(status(page)).toContainText('MANAGE_SAME_IMAGE');
+});
+
+test('a prefill link reads its values as verification links do: "+" stays a plus sign, %2B is one too', async ({
+  page,
+}) => {
+  await page.goto('/#/copy?source=r.example/app:v1+build&destination=r.example/mirror%2Bx:v1');
+  await expect(page.getByLabel('Source image')).toHaveValue('r.example/app:v1+build');
+  await expect(page.getByLabel('Destination image')).toHaveValue('r.example/mirror+x:v1');
+  // Another link while the page is open: the router reads it and the page fills in again.
+  await page.evaluate(() => (location.hash = '#/copy?source=r.example/other%3Av2&destination=r.example/b+c:v2'));
+  await expect(page.getByLabel('Source image')).toHaveValue('r.example/other:v2');
+  await expect(page.getByLabel('Destination image')).toHaveValue('r.example/b+c:v2');
 });
