@@ -4,7 +4,11 @@
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
  */
 
-/** The spec's error codes (end-1 … end-13 and the codes of its error table). */
+/**
+ * The spec's error codes (end-1 … end-13 and the codes of its error table), and
+ * PRECONDITION_FAILED, which the spec does not define: a manifest PUT whose If-Match no longer
+ * holds (412, routes/manifests.ts).
+ */
 export type DistributionErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_UPLOAD_INVALID'
@@ -18,7 +22,8 @@ export type DistributionErrorCode =
   | 'SIZE_INVALID'
   | 'UNSUPPORTED'
   | 'DENIED'
-  | 'TOO_MANY_REQUESTS';
+  | 'TOO_MANY_REQUESTS'
+  | 'PRECONDITION_FAILED';
 
 /** An error answered to the client; `headers` go with the answer (e.g. Range on a 416). */
 export class DistributionError extends Error {

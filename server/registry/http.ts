@@ -7,6 +7,7 @@
 import type { Context } from 'hono';
 import { readUpTo } from '../../shared/registry/body.ts';
 import { isSha256Digest, isValidRepository } from '../../shared/registry/reference.ts';
+import type { KeyedLock } from '../keyed-lock.ts';
 import { DistributionError } from './errors.ts';
 import type { Storage, UploadSession } from './storage.ts';
 
@@ -22,6 +23,8 @@ export interface RegistryState {
   maxUploadBytes: number;
   /** Largest manifest accepted, in bytes. */
   maxManifestBytes: number;
+  /** Serialises the writes of each tag, so an If-Match check and the write it guards are one step. */
+  tagWrites: KeyedLock;
 }
 
 /**

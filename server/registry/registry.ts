@@ -7,6 +7,7 @@
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
 import { Hono, type Context } from 'hono';
+import { KeyedLock } from '../keyed-lock.ts';
 import { DistributionError } from './errors.ts';
 import {
   checkName,
@@ -88,6 +89,7 @@ export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): Embedd
     storage: new Storage(options.dataDir),
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
     maxManifestBytes: options.maxManifestBytes ?? 4 * 1024 * 1024,
+    tagWrites: new KeyedLock(),
   };
   const ready = reg.storage.open();
   const inFlight = new Set<Promise<Response>>();

@@ -428,3 +428,101 @@ describe('embedded registry', () => {
     expect(await (await req('/v2/keep/tags/list')).json()).toEqual({ name: 'keep', tags: ['v1'] });
   });
 });
+
+describe('ETag and If-Match on manifests', () => {
+  const put = (path: string, body: string, headers: Record<string, string> = {}) =>
+    req(path, { method: 'PUT', headers: { 'Content-Type': MT.ociManifest, ...headers }, body });
+
+  /** A second manifest over the same blobs as the one tagged `tag`, differing in an annotation. */
+  async function variant(name: string, tag: string, note: string): Promise<string> {
+    const doc = (await (await req(`/v2/${name}/manifests/${tag}`)).json()) as Record<string, unknown>;
+    return JSON.stringify({ ...doc, annotations: { note } });
+  }
+
+  it('sends the quoted digest as ETag on GET, HEAD and PUT', async () => {
+    const digest = await pushImage('e', 'v1');
+    for (const [method, path] of [
+      ['GET', '/v2/e/manifests/v1'],
+      ['HEAD', '/v2/e/manifests/v1'],
+      ['GET', `/v2/e/manifests/${digest}`],
+      ['HEAD', `/v2/e/manifests/${digest}`],
+    ] as const) {
+      expect((await req(path, { method })).headers.get('etag'), `${method} ${path}`).toBe(`"${digest}"`);
+    }
+    const next = await variant('e', 'v1', 'b');
+    const res = await put('/v2/e/manifests/v1', next);
+    expect(res.status).toBe(201);
+    expect(res.headers.get('etag')).toBe(`"${digestOf(next)}"`);
+    expect(
+      (
+        await req(`/v2/e/manifests/${digestOf(next)}`, {
+          method: 'PUT',
+          headers: { 'Content-Type': MT.ociManifest },
+          body: next,
+        })
+      ).headers.get('etag'),
+    ).toBe(`"${digestOf(next)}"`);
+    expect((await req('/v2/e/manifests/nothing')).headers.get('etag')).toBeNull();
+  });
+
+  it('refuses a PUT whose If-Match is stale with 412 PRECONDITION_FAILED, storing nothing', async () => {
+    const first = await pushImage('e', 'v1');
+    const etag = (await req('/v2/e/manifests/v1', { method: 'HEAD' })).headers.get('etag')!;
+    const b = await variant('e', 'v1', 'b');
+    expect((await put('/v2/e/manifests/v1', b)).status).toBe(201);
+    const c = await variant('e', 'v1', 'c');
+    const stale = await put('/v2/e/manifests/v1', c, { 'If-Match': etag });
+    expect(stale.status).toBe(412);
+    const body = (await stale.json()) as { errors: { code: string; message: string; detail: unknown }[] };
+    expect(body.errors[0]?.code).toBe('PRECONDITION_FAILED');
+    expect(body.errors[0]?.detail).toEqual({ etag: `"${digestOf(b)}"` });
+    expect(stale.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+    expect((await req('/v2/e/manifests/v1')).headers.get('docker-content-digest')).toBe(digestOf(b));
+    expect((await req(`/v2/e/manifests/${digestOf(c)}`)).status).toBe(404);
+    expect(first).not.toBe(digestOf(b));
+    // Weak tags never match (strong comparison), nor does a tag that names nothing yet.
+    const weak = await put('/v2/e/manifests/v1', c, { 'If-Match': `W/"${digestOf(b)}"` });
+    expect(weak.status).toBe(412);
+    expect((await put('/v2/e/manifests/new', c, { 'If-Match': `"${digestOf(b)}"` })).status).toBe(412);
+    expect((await put('/v2/e/manifests/new', c, { 'If-Match': '*' })).status).toBe(412);
+    expect((await req('/v2/e/manifests/new')).status).toBe(404);
+  });
+
+  it('takes a PUT whose If-Match is the current ETag (or one of a list, or *), and moves the tag', async () => {
+    await pushImage('e', 'v1');
+    const etag = (await req('/v2/e/manifests/v1')).headers.get('etag')!;
+    const b = await variant('e', 'v1', 'b');
+    const ok = await put('/v2/e/manifests/v1', b, { 'If-Match': etag });
+    expect(ok.status).toBe(201);
+    expect((await req('/v2/e/manifests/v1')).headers.get('etag')).toBe(`"${digestOf(b)}"`);
+    const c = await variant('e', 'v1', 'c');
+    expect(
+      (await put('/v2/e/manifests/v1', c, { 'If-Match': `"sha256:${'0'.repeat(64)}", "${digestOf(b)}"` })).status,
+    ).toBe(201);
+    const d = await variant('e', 'v1', 'd');
+    expect((await put('/v2/e/manifests/v1', d, { 'If-Match': '*' })).status).toBe(201);
+    expect((await req('/v2/e/manifests/v1')).headers.get('docker-content-digest')).toBe(digestOf(d));
+  });
+
+  it('leaves a PUT without If-Match as it was: it overwrites whatever the tag holds', async () => {
+    await pushImage('e', 'v1');
+    const b = await variant('e', 'v1', 'b');
+    expect((await put('/v2/e/manifests/v1', b)).status).toBe(201);
+    const c = await variant('e', 'v1', 'c');
+    expect((await put('/v2/e/manifests/v1', c)).status).toBe(201);
+    expect((await req('/v2/e/manifests/v1')).headers.get('docker-content-digest')).toBe(digestOf(c));
+  });
+
+  it('lets exactly one of several writers holding the same ETag win', async () => {
+    await pushImage('e', 'v1');
+    const etag = (await req('/v2/e/manifests/v1')).headers.get('etag')!;
+    const bodies = await Promise.all(Array.from({ length: 6 }, (_, i) => variant('e', 'v1', `w${i}`)));
+    const statuses = await Promise.all(
+      bodies.map((b) => put('/v2/e/manifests/v1', b, { 'If-Match': etag }).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 412)).toHaveLength(5);
+    const winner = bodies[statuses.indexOf(201)]!;
+    expect((await req('/v2/e/manifests/v1')).headers.get('docker-content-digest')).toBe(digestOf(winner));
+  });
+});
