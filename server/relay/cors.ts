@@ -13,7 +13,15 @@ import { normaliseCorsOrigins } from './config.ts';
 import { RELAY_METHODS } from './relay.ts';
 
 /** Request headers a cross-origin page may send (Docker-* and OCI-* ones are echoed as asked). */
-const ALLOW_HEADERS = ['Accept', 'Authorization', 'Content-Type', 'Content-Range', 'Range', 'If-None-Match'];
+const ALLOW_HEADERS = [
+  'Accept',
+  'Authorization',
+  'Content-Type',
+  'Content-Range',
+  'Range',
+  'If-None-Match',
+  'If-Match',
+];
 
 /** Response headers a cross-origin page may read. */
 const EXPOSE_HEADERS = [
@@ -22,6 +30,7 @@ const EXPOSE_HEADERS = [
   'Range',
   'Location',
   'Link',
+  'ETag',
   'WWW-Authenticate',
   'Docker-Content-Digest',
   'Docker-Upload-UUID',

@@ -8,7 +8,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** Request headers forwarded upstream, besides any Docker-* and OCI-* header. */
+/**
+ * Request headers forwarded upstream, besides any Docker-* and OCI-* header. If-Match makes a
+ * manifest PUT conditional on the ETag the client read (a registry that knows it answers 412 to a
+ * stale one); the ETag itself comes back among the response headers.
+ */
 const REQUEST_HEADERS = new Set([
   'accept',
   'authorization',
@@ -17,6 +21,7 @@ const REQUEST_HEADERS = new Set([
   'content-range',
   'range',
   'if-none-match',
+  'if-match',
 ]);
 
 /** Response headers passed back, besides any Docker-* and OCI-* header. */

@@ -2,7 +2,8 @@
  * The embedded registry (server/registry/) served for real on 127.0.0.1 and driven by the real
  * clients of the test rig: skopeo 1.18 (copy of a 2-platform index in and out), the shared
  * RegistryClient (including the OCI 1.1 referrers API), cosign 2.5 (legacy `.sig`) and cosign 3.1
- * (Sigstore bundle through the referrers API).
+ * (Sigstore bundle through the referrers API); and conditional manifest writes (ETag, If-Match)
+ * through the server's relay.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
 import type { ServerType } from '@hono/node-server';
@@ -10,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../server/app.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
 import { sha256Digest } from '../../shared/crypto/digest.ts';
@@ -159,5 +161,39 @@ describe('embedded registry with the real clients', () => {
     expect(found.descriptors).toHaveLength(1);
     expect(found.descriptors[0]?.artifactType).toBe(MT.sigstoreBundle);
     await runOk('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
+  });
+
+  it('through the relay: a manifest PUT with a stale If-Match gets 412, with the ETag just read it is taken', async () => {
+    const image = await pushSampleImage({ host }, 'etag/image', 'v1');
+    const app = createApp({ staticRoot: import.meta.dirname, relay: { localRegistries: [host], log: () => {} } });
+    const url = `/relay/${host}/v2/etag/image/manifests/v1`;
+    const read = async () => {
+      const res = await app.request(url, { headers: { Accept: MT.ociManifest } });
+      expect(res.status).toBe(200);
+      const digest = res.headers.get('docker-content-digest')!;
+      expect(res.headers.get('etag')).toBe(`"${digest}"`);
+      return { etag: res.headers.get('etag')!, doc: (await res.json()) as Record<string, unknown> };
+    };
+    const write = (doc: Record<string, unknown>, ifMatch?: string) =>
+      app.request(url, {
+        method: 'PUT',
+        headers: { 'Content-Type': MT.ociManifest, ...(ifMatch === undefined ? {} : { 'If-Match': ifMatch }) },
+        body: JSON.stringify(doc),
+      });
+    const first = await read();
+    expect(first.etag).toBe(`"${image.digest}"`);
+    // Another writer moves the tag (no If-Match: as before, it simply writes).
+    const other = await write({ ...first.doc, annotations: { writer: 'other' } });
+    expect(other.status).toBe(201);
+    const stale = await write({ ...first.doc, annotations: { writer: 'late' } }, first.etag);
+    expect(stale.status).toBe(412);
+    expect(stale.headers.get('x-relay-error')).toBeNull();
+    expect(((await stale.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('PRECONDITION_FAILED');
+    const current = await read();
+    expect(current.etag).toBe(other.headers.get('etag'));
+    expect(current.doc.annotations).toEqual({ writer: 'other' });
+    const retried = await write({ ...current.doc, annotations: { writer: 'late' } }, current.etag);
+    expect(retried.status).toBe(201);
+    expect((await read()).doc.annotations).toEqual({ writer: 'late' });
   });
 });

@@ -89,7 +89,7 @@ describe('RELAY_CORS_ORIGINS', () => {
     expect(res.headers.get('access-control-allow-methods')).toBe('GET, HEAD, PUT, POST, PATCH, DELETE');
     const allowed = res.headers.get('access-control-allow-headers')!.toLowerCase().split(', ');
     expect(allowed).toEqual(
-      expect.arrayContaining(['authorization', 'content-type', 'range', 'accept', 'docker-content-digest']),
+      expect.arrayContaining(['authorization', 'content-type', 'range', 'accept', 'docker-content-digest', 'if-match']),
     );
     expect(allowed).not.toContain('x-evil');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
@@ -106,7 +106,14 @@ describe('RELAY_CORS_ORIGINS', () => {
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
     const exposed = ok.headers.get('access-control-expose-headers')!.split(', ');
     expect(exposed).toEqual(
-      expect.arrayContaining(['Location', 'WWW-Authenticate', 'Docker-Content-Digest', 'X-Relay-Error', 'Range']),
+      expect.arrayContaining([
+        'Location',
+        'WWW-Authenticate',
+        'Docker-Content-Digest',
+        'X-Relay-Error',
+        'Range',
+        'ETag',
+      ]),
     );
     expect(ok.headers.get('vary')).toBe('Origin');
     const err = await app.request('http://relay.example/relay/evil.example/v2/', {

@@ -320,6 +320,37 @@ describe('headers', () => {
   });
 });
 
+describe('conditional manifest writes', () => {
+  it('passes If-Match upstream and the ETag back, and the 412 of a stale one untouched', async () => {
+    const current = `"sha256:${'a'.repeat(64)}"`;
+    const up = await loopback((req, res) => {
+      const holds = req.headers['if-match'] === undefined || req.headers['if-match'] === current;
+      res.writeHead(holds ? 201 : 412, {
+        'Content-Type': 'application/json',
+        ...(holds ? { ETag: `"sha256:${'b'.repeat(64)}"`, 'Docker-Content-Digest': `sha256:${'b'.repeat(64)}` } : {}),
+      });
+      res.end(holds ? '' : '{"errors":[{"code":"PRECONDITION_FAILED","message":"stale","detail":null}]}');
+    });
+    const { app } = relayApp(plain(up));
+    const path = `/relay/${up.authority}/v2/r/manifests/latest`;
+    const put = (ifMatch: string) =>
+      app.request(path, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'If-Match': ifMatch },
+        body: '{}',
+      });
+    const ok = await put(current);
+    expect(up.requests[0]!.headers['if-match']).toBe(current);
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get('etag')).toBe(`"sha256:${'b'.repeat(64)}"`);
+    const stale = await put(`"sha256:${'c'.repeat(64)}"`);
+    expect(up.requests[1]!.headers['if-match']).toBe(`"sha256:${'c'.repeat(64)}"`);
+    expect(stale.status).toBe(412);
+    expect(stale.headers.get('x-relay-error')).toBeNull();
+    expect(await stale.text()).toBe('{"errors":[{"code":"PRECONDITION_FAILED","message":"stale","detail":null}]}');
+  });
+});
+
 describe('Location and Link', () => {
   it('rewrites targets on the same upstream, absolute or relative, to relay paths', async () => {
     let location = '';
