@@ -11,6 +11,12 @@ import { fromBase64, toBase64, utf8 } from '../encoding/base64.ts';
 import { isObject, parseStrictJson, goJson, type JsonValue } from './strict-json.ts';
 
 export const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+/** True for a Sigstore bundle's media type, any version (what a bundle referrer's layer is). */
+export function isBundleMediaType(mediaType: unknown): boolean {
+  return typeof mediaType === 'string' && mediaType.startsWith('application/vnd.dev.sigstore.bundle');
+}
+
 const BUNDLE_TYPES = [
   BUNDLE_V03,
   'application/vnd.dev.sigstore.bundle+json;version=0.3',

@@ -14,12 +14,12 @@
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
  */
-import { RegistryError, reasonOf, type Reason } from '../errors.ts';
+import { RegistryError, VerificationError, reasonOf, type Reason } from '../errors.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isManifestMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { isSha256Digest } from '../registry/reference.ts';
 import { referrersTag } from '../cosign/manifests.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS } from '../cosign/limits.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import { pool } from './pool.ts';
 
 /** The legacy tags cosign writes beside an image, in the order they are read and listed. */
@@ -209,6 +209,35 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
     signal?.throwIfAborted();
   }
   return { subject, tags, referrers };
+}
+
+/**
+ * Reads a signature's (or attestation's) blob named by a layer: a payload, a bundle, an envelope.
+ * Only a descriptor with a sha256 digest and a size is followed, and none over MAX_SIGNATURE_BLOB.
+ * @param what what the blob is, for the sentences ("payload blob", "layer").
+ * @throws VerificationError VERIFY_LAYER_MISMATCH for an unusable descriptor, VERIFY_TOO_MANY over
+ *   the limit; what RegistryClient.getBlob throws (REGISTRY_DIGEST_MISMATCH, REGISTRY_SIZE_MISMATCH,
+ *   REGISTRY_TOO_LARGE when more is served than the descriptor says, and the request codes).
+ */
+export async function readSignatureBlob(
+  client: RegistryClient,
+  repo: RepoRef,
+  layer: Descriptor,
+  what: string,
+): Promise<Uint8Array> {
+  if (!isSha256Digest(layer.digest) || !Number.isSafeInteger(layer.size) || layer.size < 0) {
+    throw new VerificationError(
+      'VERIFY_LAYER_MISMATCH',
+      `The ${what} descriptor has no usable sha256 digest and size.`,
+    );
+  }
+  if (layer.size > MAX_SIGNATURE_BLOB) {
+    throw new VerificationError(
+      'VERIFY_TOO_MANY',
+      `The ${what} claims ${layer.size} bytes; this page reads at most 1 MiB.`,
+    );
+  }
+  return client.getBlob(repo, layer.digest, layer.size);
 }
 
 /** A platform manifest an index lists, as the workflows read it. */

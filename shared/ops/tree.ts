@@ -21,11 +21,12 @@ import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { explainMediaType, predicateName, type MediaTypeExplanation } from '../registry/explain.ts';
 import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
-import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
+import { formatReference, manifestReference, parseReference } from '../registry/reference.ts';
 import { pool } from './pool.ts';
 import {
   indexPlatforms,
   readAttachments,
+  readSignatureBlob,
   tooManyLayers,
   tooManyReferrers,
   type Referrer,
@@ -33,12 +34,12 @@ import {
   type TagFound,
   type TagRead,
 } from './attachments.ts';
-import { parseBundle } from '../cosign/bundle.ts';
+import { isBundleMediaType, parseBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { isObject, parseStrictJson, type JsonValue } from '../cosign/strict-json.ts';
-import { MAX_PLATFORMS, MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
+import { MAX_PLATFORMS } from '../cosign/limits.ts';
 import {
   decodeSignature,
   hintToHex,
@@ -319,16 +320,7 @@ function mediaTypeOf(d: Descriptor): string {
 }
 
 async function readBlob(ctx: Ctx, layer: Descriptor): Promise<Uint8Array> {
-  if (!isSha256Digest(layer.digest) || !Number.isSafeInteger(layer.size) || layer.size < 0) {
-    throw new VerificationError('VERIFY_LAYER_MISMATCH', 'The layer descriptor has no usable sha256 digest and size.');
-  }
-  if (layer.size > MAX_SIGNATURE_BLOB) {
-    throw new VerificationError(
-      'VERIFY_TOO_MANY',
-      `The layer claims ${layer.size} bytes; this page reads at most 1 MiB.`,
-    );
-  }
-  return ctx.client.getBlob(ctx.repo, layer.digest, layer.size);
+  return readSignatureBlob(ctx.client, ctx.repo, layer, 'layer');
 }
 
 function statementFacts(
@@ -491,7 +483,7 @@ function describeReferrer(m: Manifest): { item: TreeItem; bundleLayer: Descripto
   if (isRecord(json.annotations)) {
     for (const [k, v] of Object.entries(json.annotations)) if (typeof v === 'string') annotations[k] = v;
   }
-  const bundleLayer = layers.find((l) => l.mediaType.startsWith('application/vnd.dev.sigstore.bundle'));
+  const bundleLayer = layers.find((l) => isBundleMediaType(l.mediaType));
   const layer = bundleLayer ?? layers[0] ?? null;
   const explained = explainMediaType(artifactType ?? layer?.mediaType ?? '');
   const item = baseItem({

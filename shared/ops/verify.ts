@@ -41,12 +41,13 @@ import { pool } from './pool.ts';
 import {
   indexPlatforms,
   readAttachments,
+  readSignatureBlob,
   tooManyLayers,
   tooManyReferrers,
   type ReferrersRead,
   type TagRead,
 } from './attachments.ts';
-import { parseBundle, type ParsedBundle } from '../cosign/bundle.ts';
+import { isBundleMediaType, parseBundle, type ParsedBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
 import {
   checkIdentityRule,
@@ -60,7 +61,6 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
-import { MAX_SIGNATURE_BLOB } from '../cosign/limits.ts';
 import {
   decodeSignature,
   judgeSignature,
@@ -265,18 +265,8 @@ async function fetchSignatureBlob(
   checks: Checks,
   what: string,
 ): Promise<{ bytes: Uint8Array } | { error: Reason }> {
-  if (!isSha256Digest(layer.digest) || !Number.isSafeInteger(layer.size) || layer.size < 0) {
-    const error = r('VERIFY_LAYER_MISMATCH', `The ${what} descriptor has no usable sha256 digest and size.`);
-    checks.set('blob', 'fail', error.message);
-    return { error };
-  }
-  if (layer.size > MAX_SIGNATURE_BLOB) {
-    const error = r('VERIFY_TOO_MANY', `The ${what} claims ${layer.size} bytes; this page reads at most 1 MiB.`);
-    checks.set('blob', 'fail', error.message);
-    return { error };
-  }
   try {
-    const bytes = await ctx.client.getBlob(ctx.repo, layer.digest, layer.size);
+    const bytes = await readSignatureBlob(ctx.client, ctx.repo, layer, what);
     checks.set('blob', 'pass', `The ${what} (${layer.size} bytes) matches its digest ${short(layer.digest)}.`);
     return { bytes };
   } catch (e) {
@@ -446,10 +436,6 @@ function setAnnotationCheck(
       .join(', ');
     checks.set('annotations', 'pass', `The signature carries ${list}.`);
   }
-}
-
-function isBundleMediaType(mt: unknown): boolean {
-  return typeof mt === 'string' && mt.startsWith('application/vnd.dev.sigstore.bundle');
 }
 
 type Dsse = NonNullable<ParsedBundle['dsse']>;

@@ -2,8 +2,8 @@
  * shared/ops/attachments.ts against the embedded registry (server/registry/) served in-process:
  * the legacy tags found, absent or failed, the referrers through the API and through the
  * referrers tag schema's index, each referrer's manifest read once (lazily or eagerly), the
- * limits of shared/cosign/limits.ts, bounded concurrency and the abort signal; and the platforms
- * of an index whose attachments are read.
+ * limits of shared/cosign/limits.ts, bounded concurrency and the abort signal; the guarded read of
+ * a signature blob, and the platforms of an index whose attachments are read.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import {
   attachmentTag,
   indexPlatforms,
   readAttachments,
+  readSignatureBlob,
   tooManyLayers,
   tooManyReferrers,
   type ReferrersFound,
@@ -26,10 +27,10 @@ import {
   referrersTag,
   sigLayer,
 } from '../../../../shared/cosign/manifests.ts';
-import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS } from '../../../../shared/cosign/limits.ts';
+import { MAX_LAYERS, MAX_PLATFORMS, MAX_REFERRERS, MAX_SIGNATURE_BLOB } from '../../../../shared/cosign/limits.ts';
 import { sha256Digest } from '../../../../shared/crypto/digest.ts';
 import { utf8 } from '../../../../shared/encoding/base64.ts';
-import { RegistryError } from '../../../../shared/errors.ts';
+import { RegistryError, VerificationError } from '../../../../shared/errors.ts';
 import { RegistryClient, type Manifest, type RepoRef } from '../../../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../../../shared/registry/mediatypes.ts';
 
@@ -334,6 +335,37 @@ describe('readAttachments', () => {
     });
     await expect(read).rejects.toBe(reason);
     expect(lookups).toHaveLength(1);
+  });
+});
+
+describe('readSignatureBlob', () => {
+  it('reads a blob by a sha256 descriptor within the limit, and refuses anything else before asking', async () => {
+    const repo = { registry: HOST, repository: 'blobs/image' };
+    const payload = utf8('{"critical":{}}');
+    const layer = await client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning });
+    expect(await readSignatureBlob(client, repo, layer, 'payload blob')).toEqual(payload);
+    requests = [];
+    await expect(readSignatureBlob(client, repo, { ...layer, digest: 'sha512:abc' }, 'payload blob')).rejects.toEqual(
+      new VerificationError(
+        'VERIFY_LAYER_MISMATCH',
+        'The payload blob descriptor has no usable sha256 digest and size.',
+      ),
+    );
+    await expect(readSignatureBlob(client, repo, { ...layer, size: -1 }, 'layer')).rejects.toMatchObject({
+      code: 'VERIFY_LAYER_MISMATCH',
+    });
+    await expect(
+      readSignatureBlob(client, repo, { ...layer, size: MAX_SIGNATURE_BLOB + 1 }, 'bundle blob'),
+    ).rejects.toEqual(
+      new VerificationError(
+        'VERIFY_TOO_MANY',
+        `The bundle blob claims ${MAX_SIGNATURE_BLOB + 1} bytes; this page reads at most 1 MiB.`,
+      ),
+    );
+    expect(requests).toEqual([]);
+    await expect(
+      readSignatureBlob(client, repo, { ...layer, size: payload.length - 1 }, 'layer'),
+    ).rejects.toMatchObject({ code: 'REGISTRY_TOO_LARGE' });
   });
 });
 
