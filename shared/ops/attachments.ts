@@ -10,7 +10,8 @@
  * tag that does not exist is `absent`. Only an aborted signal makes readAttachments throw.
  * What is read is bounded by shared/cosign/limits.ts: the first MAX_LAYERS layers of a tag
  * manifest and the first MAX_REFERRERS referrers are handed out, the counts say how many there
- * were.
+ * were. Beside it: the guarded read of one signature blob (readSignatureBlob) and the platform
+ * manifests of an index whose attachments are read (indexPlatforms).
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
  */
