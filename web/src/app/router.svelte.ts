@@ -7,6 +7,17 @@
 import { getContext, setContext, untrack } from 'svelte';
 import { parseRoute, type Route } from '../../../shared/cosign/route.ts';
 
+/** The route table: each page's path and its title in the top navigation, in that order. */
+export const PAGES = [
+  { path: '/welcome', title: 'Start' },
+  { path: '/keys', title: 'Keys' },
+  { path: '/sign', title: 'Sign' },
+  { path: '/verify', title: 'Verify' },
+  { path: '/inspect', title: 'Inspect' },
+  { path: '/tree', title: 'Tree' },
+  { path: '/copy', title: 'Copy' },
+] as const;
+
 export class Router {
   // Replaced whole on every hashchange, even when it reads the same, so a page whose form moved
   // away from the fragment (see replace) still opens a link to what the fragment says.
