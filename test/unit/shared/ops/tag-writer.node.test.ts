@@ -1,7 +1,10 @@
 /**
  * shared/ops/tag-writer.ts against the embedded registry (server/registry/) served in-process:
  * concurrent writers behind one lock keep every entry, in a `.sig` and in a referrers index, and
- * a change other writers keep undoing ends in the change's own error.
+ * so do concurrent writers without a lock, through If-Match and the read-backs; a conditional
+ * write that loses the race (412 to its If-Match) is read again and wins; a removal is not undone
+ * by an append that read the tag before it; a change other writers keep undoing ends in the
+ * change's own error.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,12 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
 import { sameSignatureLayer, sigLayer } from '../../../../shared/cosign/manifests.ts';
 import { utf8 } from '../../../../shared/encoding/base64.ts';
+import { ManageError } from '../../../../shared/errors.ts';
 import { RegistryClient, type RepoRef } from '../../../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../../../shared/registry/mediatypes.ts';
 import {
   addEntries,
   readList,
   referrersIndexList,
+  removeEntries,
   rewriteTag,
   sigList,
   type ListTag,
@@ -66,6 +71,8 @@ function signature(n: number): { layer: Descriptor; blob: { bytes: Uint8Array; m
 }
 
 const fast = { settleDelay: () => 5 };
+const removalLost = (key: string, attempts: number): ManageError =>
+  new ManageError('MANAGE_REMOVE_LOST', `${key} kept changing after ${attempts} attempts`);
 
 async function layersOf(list: ListTag): Promise<Descriptor[]> {
   return (await readList(list))?.entries ?? [];
@@ -121,6 +128,80 @@ describe('rewriteTag', () => {
       ),
     );
     expect(new Set((await layersOf(index)).map((d) => d.digest))).toEqual(new Set(entries.map((e) => e.digest)));
+  });
+
+  it('20 writers at once without a lock: If-Match and the read-backs keep every signature', async () => {
+    const repo = { registry: HOST, repository: 'writers/no-lock' };
+    const sigs = Array.from({ length: 20 }, (_, i) => signature(400 + i));
+    // Each writer with its own client, as signers behind different relays; the default settle delay.
+    await Promise.all(
+      sigs.map((s) =>
+        rewriteTag(
+          sigList(new RegistryClient({ fetch: fetchVia(), scheme: () => 'http' }), repo, 'sha256-ee.sig', [s.blob]),
+          addEntries([s.layer], sameSignatureLayer),
+        ),
+      ),
+    );
+    const layers = await layersOf(sigList(client, repo, 'sha256-ee.sig'));
+    expect(layers).toHaveLength(20);
+    for (const s of sigs) expect(layers.some((l) => sameSignatureLayer(l, s.layer))).toBe(true);
+  });
+
+  it('a conditional write that lost the race is answered 412, read again, and wins', async () => {
+    const repo = { registry: HOST, repository: 'writers/if-match' };
+    const tag = 'sha256-bb.sig';
+    const [first, theirs, ours] = [signature(100), signature(101), signature(102)];
+    await seed(repo, tag, [first]);
+    const statuses: number[] = [];
+    let raced = false;
+    const racing = new RegistryClient({
+      scheme: () => 'http',
+      fetch: fetchVia(async (req) => {
+        if (req.method !== 'PUT' || !new URL(req.url).pathname.endsWith(`/manifests/${tag}`)) return;
+        expect(req.headers.get('if-match')).toBeTruthy();
+        // Another writer lands between our read and our write.
+        if (!raced) {
+          raced = true;
+          await seed(repo, tag, [first, theirs]);
+        }
+        const res = await registry.app.fetch(req);
+        statuses.push(res.status);
+        return res;
+      }),
+    });
+    const result = await rewriteTag(
+      sigList(racing, repo, tag, [ours.blob]),
+      addEntries([ours.layer], sameSignatureLayer),
+      fast,
+    );
+    expect(statuses).toEqual([412, 201]);
+    const now = await readList(sigList(client, repo, tag));
+    expect(now?.entries).toEqual([first.layer, theirs.layer, ours.layer]);
+    expect(result).toEqual({ written: { digest: now?.digest, size: expect.any(Number) }, last: 'put' });
+  });
+
+  it('a removal is not undone by an append that read the tag before it', async () => {
+    const repo = { registry: HOST, repository: 'writers/remove' };
+    const tag = 'sha256-cc.sig';
+    const [kept, removed, added] = [signature(200), signature(201), signature(202)];
+    await seed(repo, tag, [kept, removed]);
+    let removal: Promise<unknown> | null = null;
+    // The appender has read [kept, removed]; before its write goes, the removal runs to the end.
+    const appender = new RegistryClient({
+      scheme: () => 'http',
+      fetch: fetchVia(async (req) => {
+        if (req.method !== 'PUT' || !new URL(req.url).pathname.endsWith(`/manifests/${tag}`)) return;
+        removal ??= rewriteTag(
+          sigList(client, repo, tag),
+          removeEntries((d) => sameSignatureLayer(d, removed.layer), removalLost),
+          { ...fast, retryTransient: false },
+        );
+        await removal;
+      }),
+    });
+    await rewriteTag(sigList(appender, repo, tag, [added.blob]), addEntries([added.layer], sameSignatureLayer), fast);
+    expect(await removal).toMatchObject({ last: 'put' });
+    expect(await layersOf(sigList(client, repo, tag))).toEqual([kept.layer, added.layer]);
   });
 
   it('a change that never stays: the change’s own error after the given rounds', async () => {
