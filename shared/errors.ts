@@ -46,7 +46,9 @@ export type SignatureErrorCode =
   | 'SIGNATURE_ANNOTATION_INVALID'
   | 'SIGNATURE_IMAGE_UNSUPPORTED'
   | 'SIGNATURE_WRITE_LOST'
-  | 'SIGNATURE_NOTHING_TO_WRITE';
+  | 'SIGNATURE_NOTHING_TO_WRITE'
+  // A signature from an external signer (ops/external.ts) does not check; the name is public.
+  | 'PKCS11_EXTERNAL_SIGNATURE_INVALID';
 
 /** Codes of errors from talking to a registry (through the relay or directly). */
 export type RegistryErrorCode =
@@ -106,7 +108,7 @@ export type VerificationErrorCode =
   | 'VERIFY_LINK_INVALID';
 
 /**
- * Codes of the relay's PKCS#11 endpoint (hardware keys) and of the page's external-signer flow.
+ * Codes of the relay's PKCS#11 endpoint (hardware keys).
  * They cross HTTP as JSON `{code, message}`; the message never holds a PIN or a PKCS#11 internal.
  */
 export type Pkcs11ErrorCode =
@@ -125,7 +127,6 @@ export type Pkcs11ErrorCode =
   | 'PKCS11_DIGEST_INVALID'
   | 'PKCS11_REGISTRY_NOT_ALLOWED'
   | 'PKCS11_SIGN_FAILED'
-  | 'PKCS11_EXTERNAL_SIGNATURE_INVALID'
   | 'PKCS11_REQUEST_INVALID'
   | 'PKCS11_REQUEST_TOO_LARGE';
 

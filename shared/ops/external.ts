@@ -10,7 +10,7 @@
  * bundleStatement, pae), so it is byte for byte what signImage asks its signer for.
  * DSSE PAE: https://github.com/secure-systems-lab/dsse/blob/master/protocol.md
  */
-import { Pkcs11Error, SignatureError } from '../errors.ts';
+import { SignatureError } from '../errors.ts';
 import { bytesEqual, fromBase64, toBase64, toHex } from '../encoding/base64.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
@@ -173,7 +173,7 @@ export function signingScript(items: readonly BytesToSign[], algorithm: KeyAlgor
 /**
  * Reads `<n> <base64>` lines, as {@link signingScript} prints them (blank lines and `#` comments
  * skipped); each number at most once.
- * @throws Pkcs11Error PKCS11_EXTERNAL_SIGNATURE_INVALID naming the first line that is not of that form.
+ * @throws SignatureError PKCS11_EXTERNAL_SIGNATURE_INVALID naming the first line that is not of that form.
  */
 export function parseSignatureLines(text: string): { n: number; base64: string }[] {
   const out: { n: number; base64: string }[] = [];
@@ -196,8 +196,8 @@ export function parseSignatureLines(text: string): { n: number; base64: string }
 /** A signature handed back: pasted text, or the bytes of a chosen file. */
 export type SignatureInput = { kind: 'text'; text: string } | { kind: 'file'; name: string; bytes: Uint8Array };
 
-function invalid(message: string): Pkcs11Error {
-  return new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', message);
+function invalid(message: string): SignatureError {
+  return new SignatureError('PKCS11_EXTERNAL_SIGNATURE_INVALID', message);
 }
 
 const BASE64_TEXT = /^[A-Za-z0-9+/=\s]+$/;
@@ -213,7 +213,7 @@ function base64Text(text: string): Uint8Array | null {
  * The signature bytes an input may stand for, the likeliest first: pasted text must be standard
  * base64 (line breaks allowed); a file holds either the raw signature (`openssl … -out x.sig`) or
  * its base64 (`base64 -w0 x.sig > x.b64`). Which one it is, the public key decides.
- * @throws Pkcs11Error PKCS11_EXTERNAL_SIGNATURE_INVALID when the input is empty, too large or not base64 text.
+ * @throws SignatureError PKCS11_EXTERNAL_SIGNATURE_INVALID when the input is empty, too large or not base64 text.
  */
 export function signatureCandidates(input: SignatureInput): Uint8Array[] {
   if (input.kind === 'text') {
@@ -245,7 +245,7 @@ export function signatureCandidates(input: SignatureInput): Uint8Array[] {
  * Checks a signature handed back for one item against the public key, as cosign and skopeo will
  * (the shared verifier: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 over SHA-256, pure Ed25519).
  * @returns the signature bytes that verify.
- * @throws Pkcs11Error PKCS11_EXTERNAL_SIGNATURE_INVALID with the reason: not base64, malformed
+ * @throws SignatureError PKCS11_EXTERNAL_SIGNATURE_INVALID with the reason: not base64, malformed
  *   or of the wrong length for the key, made by another key or over other bytes, or a variant the
  *   verifiers refuse (e.g. P-384 over SHA-384).
  */
@@ -283,7 +283,7 @@ export function missingSignatures(o: SigningInput, prepared: readonly PreparedSi
 /**
  * A Signer that signs nothing itself: it returns the prepared signature of exactly the bytes it
  * is asked about, and refuses anything else.
- * @throws Pkcs11Error PKCS11_EXTERNAL_SIGNATURE_INVALID (from sign) for bytes that were not prepared.
+ * @throws SignatureError PKCS11_EXTERNAL_SIGNATURE_INVALID (from sign) for bytes that were not prepared.
  */
 export function preparedSigner(
   algorithm: KeyAlgorithm,

@@ -11,7 +11,7 @@ import { toBase64, toHex } from '../../../../shared/encoding/base64.ts';
 import { sha256Digest } from '../../../../shared/crypto/digest.ts';
 import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
 import { exportSpki, generateEcdsaKeyPair, signWithCryptoKey } from '../../../../shared/crypto/webcrypto.ts';
-import { Pkcs11Error, SignatureError } from '../../../../shared/errors.ts';
+import { SignatureError } from '../../../../shared/errors.ts';
 import { MT } from '../../../../shared/registry/mediatypes.ts';
 import { buildSimpleSigningPayload } from '../../../../shared/cosign/payload.ts';
 import { IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from '../../../../shared/cosign/dsse.ts';
@@ -226,7 +226,7 @@ describe('signingScript and parseSignatureLines', () => {
       try {
         parseSignatureLines(text);
       } catch (e) {
-        return e instanceof Pkcs11Error ? `${e.code}: ${e.message}` : 'other';
+        return e instanceof SignatureError ? `${e.code}: ${e.message}` : 'other';
       }
       return 'none';
     };
@@ -241,7 +241,7 @@ const codeOf = async (p: Promise<unknown>): Promise<string> => {
   try {
     await p;
   } catch (e) {
-    return e instanceof Pkcs11Error ? `${e.code}: ${e.message}` : `other: ${String(e)}`;
+    return e instanceof SignatureError ? `${e.code}: ${e.message}` : `other: ${String(e)}`;
   }
   return 'none';
 };
@@ -271,7 +271,7 @@ describe('signatureCandidates', () => {
       fc.property(
         fc.string({ minLength: 1, maxLength: 200 }).filter((s) => /[^A-Za-z0-9+/=\s]/.test(s)),
         (text) => {
-          expect(() => signatureCandidates({ kind: 'text', text })).toThrow(Pkcs11Error);
+          expect(() => signatureCandidates({ kind: 'text', text })).toThrow(SignatureError);
         },
       ),
     );
@@ -280,7 +280,7 @@ describe('signatureCandidates', () => {
       try {
         signatureCandidates({ kind: 'text', text });
       } catch (e) {
-        code = (e as Pkcs11Error).code;
+        code = (e as SignatureError).code;
       }
       expect(code, text).toBe('PKCS11_EXTERNAL_SIGNATURE_INVALID');
     }
