@@ -18,7 +18,7 @@ import {
   type SignatureInput,
 } from '../../../../shared/ops/external.ts';
 import type { ImageReference } from '../../../../shared/registry/reference.ts';
-import { Pkcs11Error, type Reason } from '../../../../shared/errors.ts';
+import { SignatureError, type Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readSmallFile } from '../../lib/small-file.ts';
 
@@ -183,7 +183,7 @@ export class ExternalSigning {
       bytes = await readSmallFile(
         file,
         'a signature',
-        (sentence) => new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', sentence),
+        (sentence) => new SignatureError('PKCS11_EXTERNAL_SIGNATURE_INVALID', sentence),
       );
     } catch (e) {
       entry.check = { state: 'error', ...describeError(e) };

@@ -4,7 +4,7 @@
  * with an external signer, the bytes and checks are shared/ops/external.ts and the signatures
  * handed back wait in ExternalSigning until all of them check.
  */
-import { KeyError, Pkcs11Error } from '../../../../shared/errors.ts';
+import { KeyError, Pkcs11Error, SignatureError } from '../../../../shared/errors.ts';
 import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import {
@@ -381,10 +381,10 @@ export class SignPage {
     this.#link = '';
     try {
       const prepared = this.external.preparedFor;
-      if (!prepared) throw new Pkcs11Error('PKCS11_EXTERNAL_SIGNATURE_INVALID', 'Prepare the bytes to sign first.');
+      if (!prepared) throw new SignatureError('PKCS11_EXTERNAL_SIGNATURE_INVALID', 'Prepare the bytes to sign first.');
       const ref = this.#reference();
       if (formatReference(ref) !== formatReference(prepared.ref)) {
-        throw new Pkcs11Error(
+        throw new SignatureError(
           'PKCS11_EXTERNAL_SIGNATURE_INVALID',
           `The image reference changed since the bytes were prepared for ${formatReference(prepared.ref)}: press "Prepare bytes to sign" again.`,
         );
@@ -393,7 +393,7 @@ export class SignPage {
       const signatures = this.external.prepared();
       const missing = missingSignatures(this.#signingInput(prepared.plan, annotations), signatures);
       if (missing.length > 0) {
-        throw new Pkcs11Error(
+        throw new SignatureError(
           'PKCS11_EXTERNAL_SIGNATURE_INVALID',
           `${missing.length} signature${missing.length > 1 ? 's are' : ' is'} missing (the first: ${missing[0]!.description}). If the identity, annotations or formats changed since preparing, press "Prepare bytes to sign" again. Nothing was pushed.`,
         );
