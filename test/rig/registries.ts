@@ -663,4 +663,3 @@ export async function setup(project?: {
     await regs.stop();
   };
 }
-
