@@ -38,7 +38,8 @@ export function importParams(a: KeyAlgorithm): ImportParams {
 
 function signParams(a: KeyAlgorithm): AlgorithmIdentifier | EcdsaParams {
   // SHA-256 for every curve: containers/image always hashes with SHA-256 and cosign's default
-  // signature digest is SHA-256, also for P-384 and P-521 (see FORMATS.md).
+  // signature digest is SHA-256, also for P-384 and P-521; cosign 3.1's P-384 over SHA-384 is
+  // refused by cosign 2.5, skopeo and itself (README, "Formats and tool behaviour learned here").
   return a.kind === 'ecdsa' ? { name: 'ECDSA', hash: 'SHA-256' } : importParams(a);
 }
 
