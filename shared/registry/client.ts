@@ -432,6 +432,17 @@ export class RegistryClient {
     return (await this.getManifest(repo, reference)).descriptor;
   }
 
+  /** GETs `/v2/<repository>/<path>` for reading, where only a 200 is an answer. */
+  async #fetchOk(repo: RepoRef, path: string, what: string, headers?: Record<string, string>): Promise<Response> {
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/${path}`);
+    return this.#request(repo.registry, url, {
+      ...(headers ? { headers } : {}),
+      scopes: RegistryClient.scopes(repo, false),
+      ok: [200],
+      what,
+    });
+  }
+
   /**
    * Fetches a manifest or index and checks it: size limit, digest (against the reference when it
    * is a digest, against Docker-Content-Digest when it is a tag), JSON. The answer's ETag comes
@@ -440,14 +451,8 @@ export class RegistryClient {
    *   JSON object) and the request codes.
    */
   async getManifest(repo: RepoRef, reference: string): Promise<Manifest> {
-    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
     const what = `manifest ${repo.repository}:${reference}`;
-    const res = await this.#request(repo.registry, url, {
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: RegistryClient.scopes(repo, false),
-      ok: [200],
-      what,
-    });
+    const res = await this.#fetchOk(repo, `manifests/${reference}`, what, { accept: MANIFEST_ACCEPT });
     const bytes = await readLimited(res, this.#opts.maxManifestBytes, what);
     const digest = sha256Digest(bytes);
     const claimed = res.headers.get('docker-content-digest');
@@ -484,14 +489,8 @@ export class RegistryClient {
         `"${reference}" is neither a tag nor a digest, so no manifest is fetched by it.`,
       );
     }
-    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/manifests/${reference}`);
     const what = `manifest ${repo.repository}:${reference}`;
-    const res = await this.#request(repo.registry, url, {
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: RegistryClient.scopes(repo, false),
-      ok: [200],
-      what,
-    });
+    const res = await this.#fetchOk(repo, `manifests/${reference}`, what, { accept: MANIFEST_ACCEPT });
     return rawResponse(res, await readLimited(res, this.#opts.maxManifestBytes, what));
   }
 
@@ -504,13 +503,8 @@ export class RegistryClient {
    */
   async fetchBlob(repo: RepoRef, digest: string, maxBytes?: number): Promise<RawResponse> {
     checkSha256(digest);
-    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;
-    const res = await this.#request(repo.registry, url, {
-      scopes: RegistryClient.scopes(repo, false),
-      ok: [200],
-      what,
-    });
+    const res = await this.#fetchOk(repo, `blobs/${digest}`, what);
     const max = Math.min(maxBytes ?? this.#opts.maxBlobBytes, this.#opts.maxBlobBytes);
     return rawResponse(res, await readLimited(res, max, what));
   }
@@ -622,13 +616,8 @@ export class RegistryClient {
    */
   async getBlob(repo: RepoRef, digest: string, expectedSize?: number): Promise<Uint8Array> {
     checkSha256(digest);
-    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
     const what = `blob ${digest}`;
-    const res = await this.#request(repo.registry, url, {
-      scopes: RegistryClient.scopes(repo, false),
-      ok: [200],
-      what,
-    });
+    const res = await this.#fetchOk(repo, `blobs/${digest}`, what);
     const max = expectedSize ?? this.#opts.maxBlobBytes;
     const bytes = await readLimited(res, Math.min(max, this.#opts.maxBlobBytes), what);
     if (expectedSize !== undefined && bytes.length !== expectedSize) {
