@@ -314,6 +314,27 @@ function baseItem(
   };
 }
 
+/** The item of layer `n` of a legacy tag (`.sig`, `.att`, `.sbom`), before it is judged. */
+function layerItem(
+  group: LegacyGroup,
+  layer: Descriptor,
+  n: number,
+  what: Pick<TreeItem, 'source' | 'kind' | 'title'> & { mediaType?: string },
+): TreeItem {
+  return baseItem({
+    id: `${group.tag}#${n}`,
+    source: what.source,
+    kind: what.kind,
+    title: what.title,
+    tag: group.tag,
+    manifest: group.manifest!,
+    layerIndex: n,
+    layer,
+    mediaType: what.mediaType ?? mediaTypeOf(layer),
+    annotations: { ...(layer.annotations ?? {}) },
+  });
+}
+
 /** A descriptor's media type, or '' when the registry sent none (or not a string). */
 function mediaTypeOf(d: Descriptor): string {
   return typeof d.mediaType === 'string' ? d.mediaType : '';
@@ -341,19 +362,12 @@ function statementFacts(
 
 /** One layer of the `.sig` manifest. */
 async function sigItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Descriptor, n: number): Promise<TreeItem> {
-  const annotations = { ...(layer.annotations ?? {}) };
-  const item = baseItem({
-    id: `${group.tag}#${n}`,
+  const item = layerItem(group, layer, n, {
     source: 'sig',
     kind: 'signature',
     title: 'legacy signature (.sig layer)',
-    tag: group.tag,
-    manifest: group.manifest!,
-    layerIndex: n,
-    layer,
-    mediaType: mediaTypeOf(layer),
-    annotations,
   });
+  const annotations = item.annotations;
   item.removable = true;
   if (layer.mediaType !== MT.cosignSimpleSigning) {
     item.verdict = notChecked(`This layer is a ${layer.mediaType}, not a cosign signature payload.`);
@@ -401,19 +415,8 @@ async function sigItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Desc
 
 /** One layer of the `.att` manifest: a DSSE envelope holding an in-toto statement. */
 async function attItem(ctx: Ctx, target: string, group: LegacyGroup, layer: Descriptor, n: number): Promise<TreeItem> {
-  const annotations = { ...(layer.annotations ?? {}) };
-  const item = baseItem({
-    id: `${group.tag}#${n}`,
-    source: 'att',
-    kind: 'attestation',
-    title: 'attestation (.att layer)',
-    tag: group.tag,
-    manifest: group.manifest!,
-    layerIndex: n,
-    layer,
-    mediaType: mediaTypeOf(layer),
-    annotations,
-  });
+  const item = layerItem(group, layer, n, { source: 'att', kind: 'attestation', title: 'attestation (.att layer)' });
+  const annotations = item.annotations;
   item.predicateType = annotations.predicateType ?? null;
   let envelope: DsseEnvelope;
   try {
@@ -612,17 +615,11 @@ function recordTag(node: TreeNode, group: LegacyGroup, read: TagRead): TagFound 
 /** The `.sbom` layer `n`: an SBOM document, shown, never judged. */
 function sbomItem(group: LegacyGroup, layer: Descriptor, n: number): TreeItem {
   const explained = explainMediaType(layer.mediaType);
-  return baseItem({
-    id: `${group.tag}#${n}`,
+  return layerItem(group, layer, n, {
     source: 'sbom',
     kind: 'sbom',
     title: `SBOM (${explained.title}, .sbom layer)`,
-    tag: group.tag,
-    manifest: group.manifest!,
-    layerIndex: n,
-    layer,
     mediaType: layer.mediaType,
-    annotations: { ...(layer.annotations ?? {}) },
   });
 }
 
