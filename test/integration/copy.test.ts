@@ -10,14 +10,12 @@
  */
 import type { ServerType } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
 import { copyImage, type CopyProgress } from '../../shared/ops/copy.ts';
 import { referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
@@ -32,25 +30,21 @@ import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import {
   cosign2SignArgs,
   cosign3SignArgs,
-  cosignEnv,
   cosignLogin,
   cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
   run,
   runOk,
   sigstorePolicy,
   skopeoEnv,
   skopeoPolicyPull,
   skopeoRegistryFlags,
-  type Cosign3Offline,
   type SkopeoAccess,
-  type ToolHome,
 } from '../rig/tools.ts';
 import { testStaticRoot } from '../unit/server/loopback.ts';
+import { useRig, VECTORS } from './rig-context.ts';
 
-const regs = inject('cosignWebRegistries');
-const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
+const rig = useRig({ prefix: 'cosign-web-copy-', offlineCosign3: true, password: '' });
+const { regs, tls, env } = rig;
 
 /** A TCP proxy on loopback that drops every connection once `limit` bytes went upstream. */
 interface CuttingProxy {
@@ -114,24 +108,15 @@ async function cuttingProxy(target: string): Promise<CuttingProxy> {
 let relayServer: ServerType;
 let relayOrigin: string;
 const relayLines: string[] = [];
-let embeddedServer: ServerType;
-let embedded: EmbeddedRegistry;
 let embeddedHost: string;
-let dataDir: string;
 let proxy: CuttingProxy;
 let client: RegistryClient;
-let home: ToolHome;
-let offline: Cosign3Offline;
 let cosignKey: string;
 let cosignPub: string;
 let cosignSpki: Uint8Array;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-copy-it-'));
-  embedded = createEmbeddedRegistry({ dataDir });
-  const served = await serveApp(embedded.app, { port: 0, hostname: '127.0.0.1' });
-  embeddedServer = served.server;
-  embeddedHost = `127.0.0.1:${served.port}`;
+  ({ host: embeddedHost } = await rig.serveEmbeddedRegistry('cosign-web-copy-it-'));
   proxy = await cuttingProxy(regs.basic.host);
   const app = createApp({
     staticRoot: testStaticRoot(),
@@ -151,33 +136,21 @@ beforeAll(async () => {
     ...relayRouting(relayOrigin),
     credentials: (r) => (r === regs.basic.host || r === proxy.host ? basic : undefined),
   });
-  home = await makeToolHome('cosign-web-copy-');
-  offline = await makeCosign3Offline(home);
-  await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
-  cosignKey = join(home.dir, 'cosign.key');
-  cosignPub = join(home.dir, 'cosign.pub');
+  ({ key: cosignKey, pub: cosignPub } = await rig.cosign2KeyPair());
   cosignSpki = parsePublicKey(await readFile(cosignPub, 'utf8')).spki;
-  await cosignLogin('cosign2', home, regs.basic.host, regs.basic.username, regs.basic.password);
+  await cosignLogin('cosign2', rig.home, regs.basic.host, regs.basic.username, regs.basic.password);
 });
 
 afterAll(async () => {
   (relayServer as http.Server).closeAllConnections();
   await new Promise<void>((resolve) => relayServer.close(() => resolve()));
-  (embeddedServer as http.Server).closeAllConnections();
-  await new Promise<void>((resolve) => embeddedServer.close(() => resolve()));
-  await embedded.close();
   await proxy.close();
-  await home.cleanup();
-  await rm(dataDir, { recursive: true, force: true });
 });
-
-const env = () => cosignEnv(home, { password: '', caFile: regs.tls.caFile });
-const tls = () => ({ host: regs.tls.host, caFile: regs.tls.caFile });
 
 async function vectorSigner(file: string): Promise<{ signer: Signer; pub: string; spki: Uint8Array }> {
   const info = parsePlainPrivateKeyPem(await readFile(join(VECTORS, file), 'utf8'));
   const key = await importPrivateKey(info);
-  const pub = join(home.dir, `${file}.pub`);
+  const pub = join(rig.home.dir, `${file}.pub`);
   await writeFile(pub, publicKeyPem(info.spki));
   return {
     signer: { algorithm: info.algorithm, spki: info.spki, sign: (d) => signWithCryptoKey(key, info.algorithm, d) },
@@ -198,8 +171,8 @@ async function signWithPage(signer: Signer, repo: RepoRef, reference: string, id
   });
 }
 
-async function access(host: string, scratch = home.dir): Promise<SkopeoAccess> {
-  if (host === regs.tls.host) return skopeoAccess(tls(), scratch);
+async function access(host: string, scratch = rig.home.dir): Promise<SkopeoAccess> {
+  if (host === regs.tls.host) return skopeoAccess(tls, scratch);
   if (host === regs.basic.host) return { creds: `${regs.basic.username}:${regs.basic.password}` };
   return {};
 }
@@ -213,7 +186,7 @@ async function skopeoCheckedCopy(
   identity: Record<string, unknown>,
   all = false,
 ) {
-  const scratch = await mkdtemp(join(home.dir, 'skopeo-copy-'));
+  const scratch = await mkdtemp(join(rig.home.dir, 'skopeo-copy-'));
   const policy = join(scratch, 'policy.json');
   await writeFile(policy, sigstorePolicy(pub, [fromRepo], identity));
   return run(
@@ -229,7 +202,7 @@ async function skopeoCheckedCopy(
       `docker://${from}`,
       `docker://${to}`,
     ],
-    { env: skopeoEnv(home) },
+    { env: skopeoEnv(rig.home) },
   );
 }
 
@@ -246,9 +219,9 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
   it('an image signed by cosign 2.5 and cosign 3.1: both verify the copy, skopeo pulls it and copies it on', async () => {
     const host = destHost();
     const tag = host === embeddedHost ? 'emb' : 'basic';
-    const image = await pushSampleImage(tls(), `copy/cosign-${tag}`, 'v1');
+    const image = await pushSampleImage(tls, `copy/cosign-${tag}`, 'v1');
     await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
-    await runOk('cosign3', cosign3SignArgs(cosignKey, offline, image.ref), { env: env() });
+    await runOk('cosign3', cosign3SignArgs(cosignKey, rig.offline, image.ref), { env: env() });
 
     const progress: CopyProgress[] = [];
     const dest = `${host}/copied/cosign-${tag}:v2`;
@@ -281,7 +254,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
     const copied = `${host}/copied/cosign-${tag}@${image.digest}`;
     const v2 = await run('cosign2', cosignVerifyArgs(cosignPub, copied), { env: env() });
     expect(v2.code, `cosign 2.5: ${v2.stderr}`).toBe(0);
-    const v3 = await run('cosign3', cosignVerifyArgs(cosignPub, copied, ['--trusted-root', offline.trustedRoot]), {
+    const v3 = await run('cosign3', cosignVerifyArgs(cosignPub, copied, ['--trusted-root', rig.offline.trustedRoot]), {
       env: env(),
     });
     expect(v3.code, `cosign 3.1: ${v3.stderr}`).toBe(0);
@@ -291,9 +264,9 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
     // that fits on the destination is exactRepository of the source (remapIdentity would go on
     // to matchRepoDigestOrExact, which refuses a repository-only identity).
     const identity = { type: 'exactRepository', dockerRepository: image.repository };
-    const pulled = await skopeoPolicyPull(home, await access(host), cosignPub, dest, { identity });
+    const pulled = await skopeoPolicyPull(rig.home, await access(host), cosignPub, dest, { identity });
     expect(pulled.code, `skopeo: ${pulled.stderr}`).toBe(0);
-    const wrongRepo = await skopeoPolicyPull(home, await access(host), cosignPub, dest, {
+    const wrongRepo = await skopeoPolicyPull(rig.home, await access(host), cosignPub, dest, {
       identity: { type: 'matchRepository' },
     });
     expect(wrongRepo.code, 'the copy names the source repository, not the destination').not.toBe(0);
@@ -317,7 +290,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
     const tag = host === embeddedHost ? 'emb' : 'basic';
     const { signer, pub, spki } = await vectorSigner('ec-p256-pkcs8.pem');
     const srcRepo = `copy/page-${tag}`;
-    const image = await pushSampleImage(tls(), srcRepo, 'v1');
+    const image = await pushSampleImage(tls, srcRepo, 'v1');
     await signWithPage(signer, { registry: regs.tls.host, repository: srcRepo }, 'v1', image.tagRef);
 
     // The same tag on the destination, so remapping the repository gives the signed reference.
@@ -334,7 +307,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
     for (const tool of ['cosign2', 'cosign3'] as const) {
       const v = await run(
         tool,
-        cosignVerifyArgs(pub, copied, tool === 'cosign3' ? ['--trusted-root', offline.trustedRoot] : []),
+        cosignVerifyArgs(pub, copied, tool === 'cosign3' ? ['--trusted-root', rig.offline.trustedRoot] : []),
         {
           env: env(),
         },
@@ -342,7 +315,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
       expect(v.code, `${tool}: ${v.stderr}`).toBe(0);
     }
     const remap = { type: 'remapIdentity', prefix: `${host}/mirror/page-${tag}`, signedPrefix: image.repository };
-    const pulled = await skopeoPolicyPull(home, await access(host), pub, `${host}/mirror/page-${tag}:v1`, {
+    const pulled = await skopeoPolicyPull(rig.home, await access(host), pub, `${host}/mirror/page-${tag}:v1`, {
       identity: remap,
     });
     expect(pulled.code, `skopeo remapIdentity: ${pulled.stderr}`).toBe(0);
@@ -353,7 +326,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
 });
 
 it('a 2-platform index signed with cosign sign --recursive keeps every platform signature', async () => {
-  const image = await pushSampleImage(tls(), 'copy/index', 'v1', { index: true });
+  const image = await pushSampleImage(tls, 'copy/index', 'v1', { index: true });
   await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref, ['--recursive']), { env: env() });
   const result = await copyImage({
     client,
@@ -372,7 +345,7 @@ it('a 2-platform index signed with cosign sign --recursive keeps every platform 
     expect(v.code, `${p.platform.architecture}: ${v.stderr}`).toBe(0);
   }
   const all = await skopeoPolicyPull(
-    home,
+    rig.home,
     await access(regs.basic.host),
     cosignPub,
     `${regs.basic.host}/copied/index:v1`,
@@ -385,9 +358,9 @@ it('a 2-platform index signed with cosign sign --recursive keeps every platform 
 });
 
 it('attestations (.att, cosign 3.1 referrer) and an SBOM (.sbom) travel too: cosign verifies and downloads them on the copy', async () => {
-  const image = await pushSampleImage(tls(), 'copy/attested', 'v1');
+  const image = await pushSampleImage(tls, 'copy/attested', 'v1');
   await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
-  const predicate = join(home.dir, 'predicate.json');
+  const predicate = join(rig.home.dir, 'predicate.json');
   await writeFile(predicate, '{"built":"by the rig"}');
   const attest = ['attest', '--key', cosignKey, '--yes', '--predicate', predicate];
   await runOk('cosign2', [...attest, '--tlog-upload=false', '--type', 'custom', image.ref], { env: env() });
@@ -397,16 +370,16 @@ it('attestations (.att, cosign 3.1 referrer) and an SBOM (.sbom) travel too: cos
     [
       ...attest,
       '--signing-config',
-      offline.signingConfig,
+      rig.offline.signingConfig,
       '--trusted-root',
-      offline.trustedRoot,
+      rig.offline.trustedRoot,
       '--type',
       v1,
       image.ref,
     ],
     { env: env() },
   );
-  const sbom = join(home.dir, 'sbom.spdx.json');
+  const sbom = join(rig.home.dir, 'sbom.spdx.json');
   const sbomText = '{"spdxVersion":"SPDX-2.3","name":"rig"}';
   await writeFile(sbom, sbomText);
   await runOk('cosign2', ['attach', 'sbom', '--sbom', sbom, '--type', 'spdx', image.ref], { env: env() });
@@ -439,7 +412,7 @@ it('attestations (.att, cosign 3.1 referrer) and an SBOM (.sbom) travel too: cos
       cosignPub,
       '--insecure-ignore-tlog=true',
       '--trusted-root',
-      offline.trustedRoot,
+      rig.offline.trustedRoot,
       '--type',
       v1,
       copied,
@@ -453,7 +426,7 @@ it('attestations (.att, cosign 3.1 referrer) and an SBOM (.sbom) travel too: cos
 });
 
 it('within one registry the blobs are mounted, not copied', async () => {
-  const image = await pushSampleImage(tls(), 'copy/mount-src', 'v1');
+  const image = await pushSampleImage(tls, 'copy/mount-src', 'v1');
   await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
   const result = await copyImage({ client, source: image.tagRef, destination: `${regs.tls.host}/copy/mount-dst:v1` });
   // Layer, config, and the .sig's payload and config.
@@ -588,7 +561,7 @@ describe('a copy cut off mid-way', () => {
         cosignVerifyArgs(
           pub,
           `${regs.basic.host}/copied/big@${digest}`,
-          tool === 'cosign3' ? ['--trusted-root', offline.trustedRoot] : [],
+          tool === 'cosign3' ? ['--trusted-root', rig.offline.trustedRoot] : [],
         ),
         { env: env() },
       );
@@ -626,7 +599,7 @@ describe('refusals and readable errors', () => {
   });
 
   it('wrong destination credentials: nothing is written and the refusal is said', async () => {
-    const image = await pushSampleImage(tls(), 'copy/creds', 'v1');
+    const image = await pushSampleImage(tls, 'copy/creds', 'v1');
     const bad = new RegistryClient({
       fetch: (input, init) => globalThis.fetch(input, init),
       ...relayRouting(relayOrigin),
@@ -642,7 +615,7 @@ describe('refusals and readable errors', () => {
   });
 
   it('verifying with another key: the copy is made and the verification says MANAGE_COPY_VERIFY_FAILED', async () => {
-    const image = await pushSampleImage(tls(), 'copy/wrong-key', 'v1');
+    const image = await pushSampleImage(tls, 'copy/wrong-key', 'v1');
     await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
     const other = await vectorSigner('ec-p384-pkcs8.pem');
     const result = await copyImage({

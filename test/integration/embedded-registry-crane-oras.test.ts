@@ -5,43 +5,25 @@
  * `sha256-<hex>` fallback tag), discovers it, pushes and pulls an artifact.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
-import type { ServerType } from '@hono/node-server';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
-import { serveApp } from '../../server/serve.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { pushSampleImage } from '../rig/images.ts';
-import { CACHE_DIR, makeToolHome, runOk, type RunOptions, type ToolHome } from '../rig/tools.ts';
+import { CACHE_DIR, runOk, type RunOptions } from '../rig/tools.ts';
+import { useRig } from './rig-context.ts';
 
 const CRANE = join(CACHE_DIR, 'sid', 'usr', 'bin', 'crane');
 const ORAS = join(CACHE_DIR, 'sid', 'usr', 'bin', 'oras');
 
-let dataDir: string;
-let registry: EmbeddedRegistry;
-let server: ServerType;
+const rig = useRig({ prefix: 'cosign-web-embedded-co-' });
 let host: string;
-let home: ToolHome;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-embedded-co-'));
-  registry = createEmbeddedRegistry({ dataDir });
-  const served = await serveApp(registry.app, { port: 0, hostname: '127.0.0.1' });
-  server = served.server;
-  host = `127.0.0.1:${served.port}`;
-  home = await makeToolHome('cosign-web-embedded-co-');
-});
-
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await registry.close();
-  await home.cleanup();
-  await rm(dataDir, { recursive: true, force: true });
+  ({ host } = await rig.serveEmbeddedRegistry('cosign-web-embedded-co-'));
 });
 
 function opts(): RunOptions {
-  return { cwd: home.dir, env: { HOME: home.home, DOCKER_CONFIG: home.dockerConfig } };
+  return { cwd: rig.home.dir, env: { HOME: rig.home.home, DOCKER_CONFIG: rig.home.dockerConfig } };
 }
 
 async function lines(tool: string, args: string[]): Promise<string[]> {
@@ -68,7 +50,7 @@ describe('embedded registry with crane and oras', () => {
 
   it('oras attaches through the referrers API, discovers it, pushes and pulls an artifact', async () => {
     const image = await pushSampleImage({ host }, 'oras/image', 'v1');
-    await writeFile(join(home.dir, 'sbom.json'), '{"sbom":true}');
+    await writeFile(join(rig.home.dir, 'sbom.json'), '{"sbom":true}');
     await runOk(
       ORAS,
       [
@@ -93,7 +75,7 @@ describe('embedded registry with crane and oras', () => {
     expect(await lines(ORAS, ['repo', 'tags', '--plain-http', `${host}/oras/image`])).toEqual(['v1']);
 
     await runOk(ORAS, ['push', '--plain-http', `${host}/oras/artifact:a1`, 'sbom.json:application/json'], opts());
-    const out = join(home.dir, 'pulled');
+    const out = join(rig.home.dir, 'pulled');
     await runOk(ORAS, ['pull', '--plain-http', '-o', out, `${host}/oras/artifact:a1`], opts());
     expect(await readFile(join(out, 'sbom.json'), 'utf8')).toBe('{"sbom":true}');
   });

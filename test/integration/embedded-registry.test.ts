@@ -6,60 +6,28 @@
  * through the server's relay.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
-import type { ServerType } from '@hono/node-server';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
-import { serveApp } from '../../server/serve.ts';
 import { sha256Digest } from '../../shared/crypto/digest.ts';
 import { utf8 } from '../../shared/encoding/base64.ts';
 import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
 import { pushSampleImage } from '../rig/images.ts';
-import {
-  cosign2SignArgs,
-  cosign3SignArgs,
-  cosignEnv,
-  cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
-  runOk,
-  skopeoEnv,
-  type Cosign3Offline,
-  type ToolHome,
-} from '../rig/tools.ts';
+import { cosign2SignArgs, cosign3SignArgs, cosignVerifyArgs, runOk, skopeoEnv } from '../rig/tools.ts';
 import { caFetch } from './ca-fetch.ts';
+import { useRig } from './rig-context.ts';
 
-let dataDir: string;
-let registry: EmbeddedRegistry;
-let server: ServerType;
+const rig = useRig({ prefix: 'cosign-web-embedded-', offlineCosign3: true, password: '', trustTls: false });
 let host: string;
-let home: ToolHome;
-let offline: Cosign3Offline;
 let key: string;
 let pub: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-embedded-it-'));
-  registry = createEmbeddedRegistry({ dataDir });
-  const served = await serveApp(registry.app, { port: 0, hostname: '127.0.0.1' });
-  server = served.server;
-  host = `127.0.0.1:${served.port}`;
-  home = await makeToolHome('cosign-web-embedded-');
-  offline = await makeCosign3Offline(home);
-  await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
-  key = join(home.dir, 'cosign.key');
-  pub = join(home.dir, 'cosign.pub');
-});
-
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await registry.close();
-  await home.cleanup();
-  await rm(dataDir, { recursive: true, force: true });
+  ({ host } = await rig.serveEmbeddedRegistry('cosign-web-embedded-it-'));
+  ({ key, pub } = await rig.cosign2KeyPair());
 });
 
 function client(): RegistryClient {
@@ -81,7 +49,7 @@ describe('embedded registry with the real clients', () => {
           `docker://${image.tagRef}`,
           `oci:${join(out, 'layout')}:v1`,
         ],
-        { env: skopeoEnv(home) },
+        { env: skopeoEnv(rig.home) },
       );
       const index = JSON.parse(await readFile(join(out, 'layout', 'index.json'), 'utf8')) as {
         manifests: { digest: string }[];
@@ -92,7 +60,7 @@ describe('embedded registry with the real clients', () => {
         expect(sha256Digest(bytes)).toBe(p.digest);
       }
       const inspected = await runOk('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${image.tagRef}`], {
-        env: skopeoEnv(home),
+        env: skopeoEnv(rig.home),
       });
       expect(sha256Digest(utf8(inspected.stdout))).toBe(image.digest);
     } finally {
@@ -141,7 +109,7 @@ describe('embedded registry with the real clients', () => {
 
   it('cosign 2.5 signs (legacy .sig) and verifies', async () => {
     const image = await pushSampleImage({ host }, 'cosign2/image', 'v1');
-    const env = cosignEnv(home, { password: '' });
+    const env = rig.env();
     await runOk('cosign2', cosign2SignArgs(key, image.ref), { env });
     const tags = await client().listTags({ registry: host, repository: 'cosign2/image' });
     expect(tags).toContain(`${image.digest.replace(':', '-')}.sig`);
@@ -151,8 +119,8 @@ describe('embedded registry with the real clients', () => {
   it('cosign 3.1 signs through the referrers API (no fallback tag) and verifies', async () => {
     const repository = 'cosign3/image';
     const image = await pushSampleImage({ host }, repository, 'v1');
-    const env = cosignEnv(home, { password: '' });
-    await runOk('cosign3', cosign3SignArgs(key, offline, image.ref), { env });
+    const env = rig.env();
+    await runOk('cosign3', cosign3SignArgs(key, rig.offline, image.ref), { env });
     const repo = { registry: host, repository };
     const tags = await client().listTags(repo);
     expect(tags).toEqual(['v1']);
@@ -160,7 +128,7 @@ describe('embedded registry with the real clients', () => {
     expect(found.via).toBe('api');
     expect(found.descriptors).toHaveLength(1);
     expect(found.descriptors[0]?.artifactType).toBe(MT.sigstoreBundle);
-    await runOk('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
+    await runOk('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', rig.offline.trustedRoot]), { env });
   });
 
   it('through the relay: a manifest PUT with a stale If-Match gets 412, with the ETag just read it is taken', async () => {

@@ -13,11 +13,10 @@
  */
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parsePlainPrivateKeyPem, publicKeyPem } from '../../shared/crypto/keys.ts';
 import { algorithmName } from '../../shared/crypto/pkcs.ts';
 import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
-import { RegistryClient } from '../../shared/registry/client.ts';
 import { planSigning, signImage, type Signer, type SigningInput } from '../../shared/ops/sign.ts';
 import { prepareKey } from '../../shared/cosign/verify-signature.ts';
 import {
@@ -30,31 +29,11 @@ import {
   type PreparedSignature,
 } from '../../shared/ops/external.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
-import {
-  cosignEnv,
-  cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
-  run,
-  skopeoPolicyPull,
-  type Cosign3Offline,
-  type ToolHome,
-} from '../rig/tools.ts';
-import { caFetch } from './ca-fetch.ts';
+import { cosignVerifyArgs, run, skopeoPolicyPull } from '../rig/tools.ts';
+import { useRig, VECTORS } from './rig-context.ts';
 
-const regs = inject('cosignWebRegistries');
-const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
-const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
-let home: ToolHome;
-let offline: Cosign3Offline;
-
-beforeAll(async () => {
-  home = await makeToolHome();
-  offline = await makeCosign3Offline(home);
-});
-afterAll(() => home.cleanup());
-
-const env = () => cosignEnv(home, { caFile: regs.tls.caFile });
+const rig = useRig({ offlineCosign3: true });
+const { regs, client, env } = rig;
 
 /** Wraps a signer and records every byte string it is asked to sign. */
 function recording(inner: Signer): Signer & { seen: Uint8Array[] } {
@@ -110,7 +89,7 @@ describe('listBytesToSign is what signImage signs', () => {
   for (const [name, index, options] of cases) {
     it(name, async () => {
       const repo = `external/same-${name.replace(/\W+/g, '-')}`;
-      await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1', { index });
+      await pushSampleImage(rig.tls, repo, 'v1', { index });
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
       const o: SigningInput = { plan, ...options(repo) };
       const items = listBytesToSign(o);
@@ -134,11 +113,11 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
   (file) => {
     it('signs every listed item of a 2-platform index; the page accepts them; cosign 2.5, 3.1 and skopeo verify', async () => {
       const info = parsePlainPrivateKeyPem(readFileSync(join(VECTORS, file), 'utf8'));
-      const pub = join(home.dir, `${file}.pub`);
+      const pub = join(rig.home.dir, `${file}.pub`);
       writeFileSync(pub, publicKeyPem(info.spki));
       const key = await prepareKey(info.spki);
       const repo = `external/openssl-${file.replace(/\W+/g, '-')}`;
-      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1', {
+      const image = await pushSampleImage(rig.tls, repo, 'v1', {
         index: true,
       });
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
@@ -152,7 +131,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
       expect(items).toHaveLength(6);
 
       // The "offline machine": a folder with key.pem and the files the page lets one download.
-      const dir = mkdtempSync(join(home.dir, 'offline-'));
+      const dir = mkdtempSync(join(rig.home.dir, 'offline-'));
       copyFileSync(join(VECTORS, file), join(dir, 'key.pem'));
       const prepared: PreparedSignature[] = [];
       for (const item of items) {
@@ -189,13 +168,13 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
       for (const ref of [image.ref, ...image.platforms.map((p) => p.ref)]) {
         const v2 = await run('cosign2', cosignVerifyArgs(pub, ref, ['-a', 'signedBy=openssl']), { env: env() });
         expect(v2.code, `cosign 2.5 (${name}) ${ref}: ${v2.stderr}`).toBe(0);
-        const v3 = await run('cosign3', cosignVerifyArgs(pub, ref, ['--trusted-root', offline.trustedRoot]), {
+        const v3 = await run('cosign3', cosignVerifyArgs(pub, ref, ['--trusted-root', rig.offline.trustedRoot]), {
           env: env(),
         });
         expect(v3.code, `cosign 3.1 (${name}) ${ref}: ${v3.stderr}`).toBe(0);
       }
-      const access = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, home.dir);
-      const s = await skopeoPolicyPull(home, access, pub, image.tagRef, {
+      const access = await skopeoAccess(rig.tls, rig.home.dir);
+      const s = await skopeoPolicyPull(rig.home, access, pub, image.tagRef, {
         identity: { type: 'matchRepoDigestOrExact' },
         all: true,
       });
@@ -206,16 +185,16 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
       const info = parsePlainPrivateKeyPem(readFileSync(join(VECTORS, file), 'utf8'));
       const key = await prepareKey(info.spki);
       const repo = `external/script-${file.replace(/\W+/g, '-')}`;
-      await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1', { index: true });
+      await pushSampleImage(rig.tls, repo, 'v1', { index: true });
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
       const items = listBytesToSign({
         plan,
         dockerReference: `${regs.tls.host}/${repo}:v1`,
         formats: { legacy: true, bundle: true },
       });
-      const dir = mkdtempSync(join(home.dir, 'script-'));
+      const dir = mkdtempSync(join(rig.home.dir, 'script-'));
       // The key in another folder, named on the command line, as someone with a key elsewhere runs it.
-      const keyDir = mkdtempSync(join(home.dir, 'keys-'));
+      const keyDir = mkdtempSync(join(rig.home.dir, 'keys-'));
       copyFileSync(join(VECTORS, file), join(keyDir, 'signer.pem'));
       writeFileSync(join(dir, 'sign-all.sh'), signingScript(items, info.algorithm, `${regs.tls.host}/${repo}:v1`));
       const r = await run('/bin/sh', ['sign-all.sh', join(keyDir, 'signer.pem')], { cwd: dir });
@@ -255,7 +234,7 @@ it('a P-384 signature over SHA-384 (openssl dgst -sha384) is refused by name, as
     dockerReference: 'x/y',
     formats: { legacy: true, bundle: false },
   });
-  const dir = mkdtempSync(join(home.dir, 'p384-'));
+  const dir = mkdtempSync(join(rig.home.dir, 'p384-'));
   copyFileSync(join(VECTORS, 'ec-p384-pkcs8.pem'), join(dir, 'key.pem'));
   writeFileSync(join(dir, 'p.bin'), items[0]!.bytes);
   await shell('openssl dgst -sha384 -sign key.pem -out p.sig p.bin', dir);

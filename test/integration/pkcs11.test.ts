@@ -9,10 +9,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
 import { serveApp } from '../../server/serve.ts';
 import { loadPkcs11Module, type Pkcs11KeyInfo, type Pkcs11Provider } from '../../server/pkcs11/module.ts';
@@ -22,23 +21,13 @@ import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { buildSimpleSigningPayload } from '../../shared/cosign/payload.ts';
 import { buildSignStatement, IN_TOTO_PAYLOAD_TYPE, pae } from '../../shared/cosign/dsse.ts';
 import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
-import { RegistryClient } from '../../shared/registry/client.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import { buildPinLockModule, createSoftHsmToken, type SoftHsmToken } from '../rig/softhsm.ts';
-import {
-  cosignEnv,
-  cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
-  run,
-  skopeoPolicyPull,
-  type Cosign3Offline,
-  type ToolHome,
-} from '../rig/tools.ts';
-import { caFetch } from './ca-fetch.ts';
+import { cosignVerifyArgs, run, skopeoPolicyPull } from '../rig/tools.ts';
+import { useRig } from './rig-context.ts';
 
-const regs = inject('cosignWebRegistries');
-const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+const rig = useRig({ offlineCosign3: true });
+const { regs, client } = rig;
 const API_TOKEN = 'it-api-token-3f9c2b7d51e04a86';
 const PIN = 'it-pin-5831';
 const DIGEST = `sha256:${'3c'.repeat(32)}`;
@@ -51,8 +40,6 @@ let stop: () => Promise<void>;
 const audit: string[] = [];
 let keys: Pkcs11KeyInfo[];
 let removableUri: string;
-let home: ToolHome;
-let offline: Cosign3Offline;
 
 const headers = (extra: Record<string, string> = {}) => ({
   Authorization: `Bearer ${API_TOKEN}`,
@@ -131,15 +118,12 @@ beforeAll(async () => {
   const listed = await fetch(`${base}/pkcs11/keys`, { headers: headers() });
   keys = ((await listed.json()) as { keys: Pkcs11KeyInfo[] }).keys;
   removableUri = keys.find((k) => k.token.label === 'cosign-web removable')!.uri;
-  home = await makeToolHome();
-  offline = await makeCosign3Offline(home);
 }, 120_000);
 
 afterAll(async () => {
   await stop?.();
   provider?.close();
   await hsm?.cleanup();
-  await home?.cleanup();
 });
 
 describe('GET /pkcs11/keys', () => {
@@ -504,10 +488,9 @@ describe('configuration', () => {
 describe('server/main.ts with PKCS11_MODULE', () => {
   let dist: string;
   beforeAll(async () => {
-    dist = await mkdtemp(join(tmpdir(), 'cosign-web-pkcs11-dist-'));
+    dist = await rig.tempDir('cosign-web-pkcs11-dist-');
     await writeFile(join(dist, 'index.html'), '<!doctype html><title>cosign-web</title>');
   });
-  afterAll(() => rm(dist, { recursive: true, force: true }));
 
   /** Starts the server; resolves with its port once it listens, or with its exit code and output. */
   function start(
@@ -698,10 +681,10 @@ describe('signatures made through the endpoint, verified by the real tools', () 
     '%s: cosign 2.5, cosign 3.1 and skopeo verify both formats',
     async (alg) => {
       const key = keyOf(alg);
-      const pub = join(home.dir, `${alg.replace(/\W/g, '-')}.pub`);
+      const pub = join(rig.home.dir, `${alg.replace(/\W/g, '-')}.pub`);
       await writeFile(pub, key.publicKeyPem);
       const repo = `pkcs11/${alg.toLowerCase().replace(/\W/g, '-')}`;
-      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1');
+      const image = await pushSampleImage(rig.tls, repo, 'v1');
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
       const result = await signImage({
         client,
@@ -711,20 +694,20 @@ describe('signatures made through the endpoint, verified by the real tools', () 
         formats: { legacy: true, bundle: true },
       });
       expect(result.digest).toBe(image.digest);
-      const env = cosignEnv(home, { caFile: regs.tls.caFile });
+      const env = rig.env();
       const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref), { env });
       expect(v2.code, `cosign 2.5 verify (${alg}): ${v2.stderr}`).toBe(0);
-      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), {
+      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', rig.offline.trustedRoot]), {
         env,
       });
       expect(v3.code, `cosign 3.1 verify (${alg}): ${v3.stderr}`).toBe(0);
-      const access = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, home.dir);
-      const pulled = await skopeoPolicyPull(home, access, pub, `${regs.tls.host}/${repo}:v1`, {
+      const access = await skopeoAccess(rig.tls, rig.home.dir);
+      const pulled = await skopeoPolicyPull(rig.home, access, pub, `${regs.tls.host}/${repo}:v1`, {
         identity: { type: 'matchRepoDigestOrExact' },
       });
       expect(pulled.code, `skopeo (${alg}): ${pulled.stderr}`).toBe(0);
       // A different key's public key does not verify them.
-      const otherPub = join(home.dir, 'other.pub');
+      const otherPub = join(rig.home.dir, 'other.pub');
       await writeFile(
         otherPub,
         keys.find((k) => k.algorithm !== alg && k.token.label === hsm.tokenLabel)!.publicKeyPem,

@@ -6,44 +6,25 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parsePlainPrivateKeyPem, publicKeyPem } from '../../shared/crypto/keys.ts';
 import { importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { algorithmName } from '../../shared/crypto/pkcs.ts';
-import { RegistryClient } from '../../shared/registry/client.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
 import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
 import { sigTag } from '../../shared/cosign/manifests.ts';
 import { pushSampleImage } from '../rig/images.ts';
-import {
-  cosignEnv,
-  cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
-  run,
-  skopeoPolicyPull,
-  type Cosign3Offline,
-  type ToolHome,
-} from '../rig/tools.ts';
+import { cosignVerifyArgs, run, skopeoPolicyPull } from '../rig/tools.ts';
 import { skopeoAccess } from '../rig/images.ts';
-import { caFetch } from './ca-fetch.ts';
+import { useRig, VECTORS } from './rig-context.ts';
 
-const regs = inject('cosignWebRegistries');
-const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
-const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
-let home: ToolHome;
-let offline: Cosign3Offline;
-
-beforeAll(async () => {
-  home = await makeToolHome();
-  offline = await makeCosign3Offline(home);
-});
-afterAll(() => home.cleanup());
+const rig = useRig({ offlineCosign3: true });
+const { regs, client, env } = rig;
 
 async function signerFrom(file: string): Promise<{ signer: Signer; pub: string }> {
   const info = parsePlainPrivateKeyPem(readFileSync(join(VECTORS, file), 'utf8'));
   const key = await importPrivateKey(info);
-  const pub = join(home.dir, `${file}.pub`);
+  const pub = join(rig.home.dir, `${file}.pub`);
   writeFileSync(pub, publicKeyPem(info.spki));
   return {
     signer: { algorithm: info.algorithm, spki: info.spki, sign: (d) => signWithCryptoKey(key, info.algorithm, d) },
@@ -51,11 +32,9 @@ async function signerFrom(file: string): Promise<{ signer: Signer; pub: string }
   };
 }
 
-const env = () => cosignEnv(home, { caFile: regs.tls.caFile });
-
 async function skopeoPull(pub: string, repo: string, tag: string, identity: Record<string, unknown>, all = false) {
-  const access = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, home.dir);
-  return skopeoPolicyPull(home, access, pub, `${regs.tls.host}/${repo}:${tag}`, { identity, all });
+  const access = await skopeoAccess(rig.tls, rig.home.dir);
+  return skopeoPolicyPull(rig.home, access, pub, `${regs.tls.host}/${repo}:${tag}`, { identity, all });
 }
 
 describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'ed25519-pkcs8.pem'])(
@@ -64,7 +43,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
     it('both formats on a single image: cosign 2.5, cosign 3.1 and skopeo verify', async () => {
       const { signer, pub } = await signerFrom(file);
       const repo = `sign/${file.replace(/\W/g, '-')}`;
-      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1');
+      const image = await pushSampleImage(rig.tls, repo, 'v1');
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
       const result = await signImage({
         client,
@@ -80,7 +59,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
 
       const v2 = await run('cosign2', cosignVerifyArgs(pub, image.ref, ['-a', 'signedBy=cosign-web']), { env: env() });
       expect(v2.code, `cosign 2.5 verify (${name}): ${v2.stderr}`).toBe(0);
-      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), {
+      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', rig.offline.trustedRoot]), {
         env: env(),
       });
       expect(v3.code, `cosign 3.1 verify (${name}): ${v3.stderr}`).toBe(0);
@@ -91,7 +70,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
     it('bundle alone: cosign 3.1 verifies it, cosign 2.5 (which cannot see bundles) does not', async () => {
       const { signer, pub } = await signerFrom(file);
       const repo = `sign/bundle-${file.replace(/\W/g, '-')}`;
-      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1');
+      const image = await pushSampleImage(rig.tls, repo, 'v1');
       const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
       await signImage({
         client,
@@ -100,7 +79,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
         dockerReference: `${regs.tls.host}/${repo}`,
         formats: { legacy: false, bundle: true },
       });
-      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), {
+      const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', rig.offline.trustedRoot]), {
         env: env(),
       });
       expect(v3.code, `cosign 3.1 verify (${algorithmName(signer.algorithm)}): ${v3.stderr}`).toBe(0);
@@ -114,7 +93,7 @@ describe.each(['ec-p256-pkcs8.pem', 'ec-p384-sec1.pem', 'rsa-2048-pkcs1.pem', 'e
 it('legacy only: cosign 3.1 reads it too; signing twice keeps both signatures', async () => {
   const { signer, pub } = await signerFrom('ec-p256-sec1.pem');
   const repo = 'sign/legacy-only';
-  const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1');
+  const image = await pushSampleImage(rig.tls, repo, 'v1');
   const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
   const opts = {
     client,
@@ -129,7 +108,7 @@ it('legacy only: cosign 3.1 reads it too; signing twice keeps both signatures', 
   // ECDSA signatures are randomised, so the second signing is a second layer; an identical layer
   // (same payload and signature bytes) is never added twice.
   expect((sig.json.layers as unknown[]).length).toBe(2);
-  const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), {
+  const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', rig.offline.trustedRoot]), {
     env: env(),
   });
   expect(v3.code, v3.stderr).toBe(0);
@@ -144,7 +123,7 @@ it('legacy only: cosign 3.1 reads it too; signing twice keeps both signatures', 
 it('an index: the index and every platform signed; skopeo copy --all accepts it', async () => {
   const { signer, pub } = await signerFrom('ec-p256-pkcs8.pem');
   const repo = 'sign/index';
-  const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repo, 'v1', { index: true });
+  const image = await pushSampleImage(rig.tls, repo, 'v1', { index: true });
   const plan = await planSigning(client, { registry: regs.tls.host, repository: repo }, 'v1');
   expect(plan.root.mediaType).toBe(MT.ociIndex);
   expect(plan.targets.map((t) => t.platform?.architecture ?? 'index')).toEqual(['index', 'amd64', 'arm64']);

@@ -14,11 +14,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlainPrivateKeyPem, parsePublicKey, publicKeyPem } from '../../shared/crypto/keys.ts';
 import { fingerprint, importPrivateKey, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { ManageError } from '../../shared/errors.ts';
-import { RegistryClient } from '../../shared/registry/client.ts';
+import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
 import { inspectImage } from '../../shared/ops/inspect.ts';
 import { buildTree, nodeItems, type ImageTree, type TreeItem, type TreeNode } from '../../shared/ops/tree.ts';
 import { allSignatureTargets, removeSignatures, targetOf } from '../../shared/ops/remove.ts';
@@ -34,31 +34,23 @@ import {
   CACHE_DIR,
   cosign2SignArgs,
   cosign3SignArgs,
-  cosignEnv,
   cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
   run,
   runOk,
   skopeoRegistryFlags,
-  type Cosign3Offline,
-  type ToolHome,
 } from '../rig/tools.ts';
 import { caFetch } from './ca-fetch.ts';
+import { useRig, VECTORS } from './rig-context.ts';
 
 const CRANE = join(CACHE_DIR, 'sid', 'usr', 'bin', 'crane');
 const ORAS = join(CACHE_DIR, 'sid', 'usr', 'bin', 'oras');
-const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
 
-const regs = inject('cosignWebRegistries');
-const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+const rig = useRig({ prefix: 'cosign-web-tree-', offlineCosign3: true, password: '' });
+const { regs, client, tls, env } = rig;
 
 async function craneDigest(ref: string): Promise<string> {
   return (await runOk(CRANE, ['digest', ref], { env: { SSL_CERT_FILE: regs.tls.caFile } })).stdout.trim();
 }
-const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
-let home: ToolHome;
-let offline: Cosign3Offline;
 
 interface ToolKey {
   key: string;
@@ -69,33 +61,45 @@ interface ToolKey {
 const keys: ToolKey[] = [];
 
 beforeAll(async () => {
-  home = await makeToolHome('cosign-web-tree-');
-  offline = await makeCosign3Offline(home);
   for (const name of ['k1', 'k2', 'k3']) {
-    await runOk('cosign2', ['generate-key-pair', '--output-key-prefix', join(home.dir, name)], {
-      env: cosignEnv(home, { password: '' }),
-      cwd: home.dir,
-    });
-    const pub = join(home.dir, `${name}.pub`);
+    const { key, pub } = await rig.cosign2KeyPair(name);
     const spki = parsePublicKey(await readFile(pub, 'utf8')).spki;
-    keys.push({ key: join(home.dir, `${name}.key`), pub, spki, hex: fingerprint(spki).hex });
+    keys.push({ key, pub, spki, hex: fingerprint(spki).hex });
   }
 }, 120_000);
-afterAll(() => home.cleanup());
-
-const env = (): Record<string, string> => cosignEnv(home, { password: '', caFile: regs.tls.caFile });
 
 async function cosign2Sign(k: ToolKey, ref: string): Promise<void> {
   await runOk('cosign2', cosign2SignArgs(k.key, ref), { env: env() });
 }
 async function cosign3Sign(k: ToolKey, ref: string): Promise<void> {
-  await runOk('cosign3', cosign3SignArgs(k.key, offline, ref), { env: env() });
+  await runOk('cosign3', cosign3SignArgs(k.key, rig.offline, ref), { env: env() });
 }
 async function verify2(k: ToolKey, ref: string) {
   return run('cosign2', cosignVerifyArgs(k.pub, ref), { env: env() });
 }
-async function verify3(k: ToolKey, ref: string) {
-  return run('cosign3', cosignVerifyArgs(k.pub, ref, ['--trusted-root', offline.trustedRoot]), { env: env() });
+/** cosign 3.1 verify with a tool key or a public key file. */
+async function verify3(k: ToolKey | string, ref: string) {
+  const pub = typeof k === 'string' ? k : k.pub;
+  return run('cosign3', cosignVerifyArgs(pub, ref, ['--trusted-root', rig.offline.trustedRoot]), { env: env() });
+}
+/** cosign 3.1 attest (bundle referrer) of `predicate` as `type`, with no network. */
+async function cosign3Attest(k: ToolKey, predicate: string, type: string, ref: string): Promise<void> {
+  // `attest` takes the flags `sign` takes, plus the predicate and its type.
+  const [, ...flags] = cosign3SignArgs(k.key, rig.offline, ref, ['--predicate', predicate, '--type', type]);
+  await runOk('cosign3', ['attest', ...flags], { env: env() });
+}
+/** The page's signing of `image`: one plan, then each signer in turn, through `via`. */
+async function pageSign(
+  via: RegistryClient,
+  repo: RepoRef,
+  image: PushedImage,
+  signers: readonly Signer[],
+  formats: { legacy: boolean; bundle: boolean },
+): Promise<void> {
+  const plan = await planSigning(via, repo, image.digest);
+  for (const signer of signers) {
+    await signImage({ client: via, signer, plan, dockerReference: image.repository, formats });
+  }
 }
 
 /** What `cosign tree` lists: legacy tags with their layer digests, referrer manifests with theirs. */
@@ -254,15 +258,11 @@ describe('tree', () => {
     page = await pageSigner('ec-p256-pkcs8.pem');
     await cosign2Sign(keys[0]!, image.ref);
     await cosign3Sign(keys[1]!, image.ref);
-    const plan = await planSigning(client, { registry: tls.host, repository: 'tree/everything' }, image.digest);
-    await signImage({
-      client,
-      signer: page,
-      plan,
-      dockerReference: image.repository,
-      formats: { legacy: true, bundle: true },
+    await pageSign(client, { registry: tls.host, repository: 'tree/everything' }, image, [page], {
+      legacy: true,
+      bundle: true,
     });
-    const predicate = join(home.dir, 'predicate.json');
+    const predicate = join(rig.home.dir, 'predicate.json');
     await writeFile(predicate, '{"built":"by the rig"}');
     await runOk(
       'cosign2',
@@ -280,26 +280,8 @@ describe('tree', () => {
       ],
       { env: env() },
     );
-    await runOk(
-      'cosign3',
-      [
-        'attest',
-        '--key',
-        keys[2]!.key,
-        '--signing-config',
-        offline.signingConfig,
-        '--trusted-root',
-        offline.trustedRoot,
-        '--yes',
-        '--predicate',
-        predicate,
-        '--type',
-        'https://example.com/predicate/v1',
-        image.ref,
-      ],
-      { env: env() },
-    );
-    const sbom = join(home.dir, 'sbom.spdx.json');
+    await cosign3Attest(keys[2]!, predicate, 'https://example.com/predicate/v1', image.ref);
+    const sbom = join(rig.home.dir, 'sbom.spdx.json');
     await writeFile(sbom, '{"spdxVersion":"SPDX-2.3","name":"rig"}');
     const attached = await runOk(
       ORAS,
@@ -313,7 +295,7 @@ describe('tree', () => {
         image.ref.replace(/^localhost:/, '127.0.0.1:'),
         'sbom.spdx.json:application/spdx+json',
       ],
-      { cwd: home.dir, env: { HOME: home.home, DOCKER_CONFIG: home.dockerConfig } },
+      { cwd: rig.home.dir, env: { HOME: rig.home.home, DOCKER_CONFIG: rig.home.dockerConfig } },
     );
     sbomDigest = /Digest: (sha256:[0-9a-f]{64})/.exec(attached.stdout)![1]!;
   }, 180_000);
@@ -531,16 +513,7 @@ describe('remove', () => {
     const signers = await Promise.all(
       ['ec-p256-pkcs8.pem', 'ec-p384-pkcs8.pem', 'rsa-2048-pkcs8.pem'].map((f) => pageSigner(f)),
     );
-    const plan = await planSigning(client, repo, image.digest);
-    for (const signer of signers) {
-      await signImage({
-        client,
-        signer,
-        plan,
-        dockerReference: image.repository,
-        formats: { legacy: true, bundle: false },
-      });
-    }
+    await pageSign(client, repo, image, signers, { legacy: true, bundle: false });
     const knownKeys = signers.map((s, i) => ({ name: `s${i}`, spki: s.spki, source: 'trusted' as const }));
     const tree = await buildTree(client, { image: image.ref, knownKeys });
     const [first, second] = [bySigner(tree.root, signers[0]!.hex, 'sig'), bySigner(tree.root, signers[1]!.hex, 'sig')];
@@ -572,27 +545,9 @@ describe('remove', () => {
 
   it('all signatures: cosign 2.5 and 3.1 find none; an attestation stays', async () => {
     const image = await threeTimesSigned('tree/remove-all');
-    const predicate = join(home.dir, 'predicate-all.json');
+    const predicate = join(rig.home.dir, 'predicate-all.json');
     await writeFile(predicate, '{"stays":true}');
-    await runOk(
-      'cosign3',
-      [
-        'attest',
-        '--key',
-        keys[2]!.key,
-        '--signing-config',
-        offline.signingConfig,
-        '--trusted-root',
-        offline.trustedRoot,
-        '--yes',
-        '--predicate',
-        predicate,
-        '--type',
-        'https://example.com/stays/v1',
-        image.ref,
-      ],
-      { env: env() },
-    );
+    await cosign3Attest(keys[2]!, predicate, 'https://example.com/stays/v1', image.ref);
     const tree = await treeOf(image);
     const targets = allSignatureTargets(tree.root);
     expect(targets).toHaveLength(6);
@@ -619,14 +574,7 @@ describe('remove', () => {
     const image = await pushSampleImage(tls, 'tree/remove-big', 'v1');
     const repo = { registry: tls.host, repository: 'tree/remove-big' };
     const signer = await pageSigner('ec-p256-pkcs8.pem');
-    const plan = await planSigning(client, repo, image.digest);
-    await signImage({
-      client,
-      signer,
-      plan,
-      dockerReference: image.repository,
-      formats: { legacy: true, bundle: false },
-    });
+    await pageSign(client, repo, image, [signer], { legacy: true, bundle: false });
     // A layer whose descriptor claims 64 MiB (distribution checks that the blob exists, not its size).
     const blob = await client.pushBlob(repo, new TextEncoder().encode('big'));
     const big: Descriptor = { mediaType: MT.cosignSimpleSigning, digest: blob.digest, size: 64 * 1024 * 1024 };
@@ -654,8 +602,7 @@ describe('remove', () => {
     const b = await pushSampleImage(tls, 'tree/about-other', 'b');
     const repo = { registry: tls.host, repository: 'tree/about-other' };
     const signer = await pageSigner('ec-p256-pkcs8.pem');
-    const plan = await planSigning(client, repo, b.digest);
-    await signImage({ client, signer, plan, dockerReference: b.repository, formats: { legacy: false, bundle: true } });
+    await pageSign(client, repo, b, [signer], { legacy: false, bundle: true });
     // distribution has no referrers API: B's bundle is listed in B's fallback index. Anyone who can
     // push can write the same list under A's fallback tag.
     const bIndex = await client.fetchManifest(repo, referrersTag(b.digest));
@@ -689,11 +636,9 @@ describe('remove', () => {
     expect(err).toMatchObject({ code: 'MANAGE_SIGNATURE_NOT_FOUND' });
     expect((err as Error).message).toContain(`is about ${b.digest}`);
     await client.getManifest(repo, bundle.manifest);
-    const pub = join(home.dir, 'about-other.pub');
+    const pub = join(rig.home.dir, 'about-other.pub');
     await writeFile(pub, publicKeyPem(signer.spki));
-    const stays = await run('cosign3', cosignVerifyArgs(pub, b.ref, ['--trusted-root', offline.trustedRoot]), {
-      env: env(),
-    });
+    const stays = await verify3(pub, b.ref);
     expect(stays.code, stays.stderr).toBe(0);
   });
 });
@@ -708,7 +653,7 @@ describe('a registry that refuses DELETE', () => {
   const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-nodelete-'));
+    dataDir = await rig.tempDir('cosign-web-nodelete-');
     registry = createEmbeddedRegistry({ dataDir });
     // The embedded registry, with DELETE answered as distribution answers it when deletes are off.
     const app = new Hono();
@@ -729,21 +674,13 @@ describe('a registry that refuses DELETE', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => open.close(() => resolve()));
     await registry.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('a readable error, and every signature is still there', async () => {
     const image = await pushSampleImage({ host }, 'nodelete/app', 'v1');
     const repo = { registry: host, repository: 'nodelete/app' };
     const signer = await pageSigner('ec-p256-pkcs8.pem');
-    const plan = await planSigning(plain, repo, image.digest);
-    await signImage({
-      client: plain,
-      signer,
-      plan,
-      dockerReference: image.repository,
-      formats: { legacy: true, bundle: true },
-    });
+    await pageSign(plain, repo, image, [signer], { legacy: true, bundle: true });
     const tree = await buildTree(plain, { image: image.ref, key: signer.spki });
     expect(tree.root.referrers.via).toBe('api');
     const before = nodeItems(tree.root).map((i) => `${i.id} ${i.verdict.state}`);
@@ -778,17 +715,8 @@ describe('a registry that refuses DELETE', () => {
   it('with DELETE allowed and the referrers API: one bundle among two goes, cosign 3.1 still verifies the other', async () => {
     const image = await pushSampleImage({ host: openHost }, 'nodelete/api', 'v1');
     const repo = { registry: openHost, repository: 'nodelete/api' };
-    const plan = await planSigning(plain, repo, image.digest);
     const signers = [await pageSigner('ec-p256-pkcs8.pem'), await pageSigner('ec-p256-sec1.pem')];
-    for (const signer of signers) {
-      await signImage({
-        client: plain,
-        signer,
-        plan,
-        dockerReference: image.repository,
-        formats: { legacy: false, bundle: true },
-      });
-    }
+    await pageSign(plain, repo, image, signers, { legacy: false, bundle: true });
     const tree = await buildTree(plain, { image: image.ref, key: signers[0]!.spki });
     expect(tree.root.referrers.via).toBe('api');
     expect(tree.root.referrers.items).toHaveLength(2);
@@ -805,18 +733,14 @@ describe('a registry that refuses DELETE', () => {
     expect(refs.descriptors).toHaveLength(1);
     const pubs = await Promise.all(
       signers.map(async (s, i) => {
-        const f = join(home.dir, `embedded-${i}.pub`);
+        const f = join(rig.home.dir, `embedded-${i}.pub`);
         await writeFile(f, publicKeyPem(s.spki));
         return f;
       }),
     );
-    const stays = await run('cosign3', cosignVerifyArgs(pubs[1]!, image.ref, ['--trusted-root', offline.trustedRoot]), {
-      env: env(),
-    });
+    const stays = await verify3(pubs[1]!, image.ref);
     expect(stays.code, stays.stderr).toBe(0);
-    const gone = await run('cosign3', cosignVerifyArgs(pubs[0]!, image.ref, ['--trusted-root', offline.trustedRoot]), {
-      env: env(),
-    });
+    const gone = await verify3(pubs[0]!, image.ref);
     expect(gone.code).not.toBe(0);
   });
 });
@@ -835,7 +759,7 @@ describe('a registry that serves malformed signature layers', () => {
   const seen: string[] = [];
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-malformed-'));
+    dataDir = await rig.tempDir('cosign-web-malformed-');
     registry = createEmbeddedRegistry({ dataDir });
     // The embedded registry, with its .sig manifests served with extra entries no honest registry
     // would store (distribution refuses them on push), as a hostile or broken registry could.
@@ -871,21 +795,13 @@ describe('a registry that serves malformed signature layers', () => {
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await registry.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('a .sig layer without a media type, or not an object, is listed as unreadable; the others are still judged', async () => {
     const image = await pushSampleImage({ host }, 'malformed/app', 'v1');
     const repo = { registry: host, repository: 'malformed/app' };
     const signer = await pageSigner('ec-p256-pkcs8.pem');
-    const plan = await planSigning(plain, repo, image.digest);
-    await signImage({
-      client: plain,
-      signer,
-      plan,
-      dockerReference: image.repository,
-      formats: { legacy: true, bundle: false },
-    });
+    await pageSign(plain, repo, image, [signer], { legacy: true, bundle: false });
     const odd = `sha256:${'ab'.repeat(32)}`;
     inject = [{ digest: odd, size: 3 }, 'not a descriptor'];
 

@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { fromBase64, toBase64, utf8 } from '../../shared/encoding/base64.ts';
 import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
@@ -26,25 +26,20 @@ import {
   cosign2SignArgs,
   cosign3LegacySignArgs,
   cosign3SignArgs,
-  cosignEnv,
   cosignVerifyArgs,
-  makeCosign3Offline,
-  makeToolHome,
   run,
   runOk,
   skopeoPolicyPull,
   skopeoEnv,
   skopeoRegistryFlags,
-  type Cosign3Offline,
-  type ToolHome,
 } from '../rig/tools.ts';
 import { caFetch } from './ca-fetch.ts';
+import { useRig, VECTORS } from './rig-context.ts';
 
-const regs = inject('cosignWebRegistries');
-const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
 const PASSWORD = 'correct horse';
+const rig = useRig({ prefix: 'cosign-web-verify-', offlineCosign3: true, password: PASSWORD });
+const { regs, client, env } = rig;
 const HOST = regs.tls.host;
-const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
 
 /** Keys made by the real tools (test/vectors/keys), all with the password "correct horse". */
 const KEYS = {
@@ -61,33 +56,27 @@ const keyFile = (k: KeyName): string => join(VECTORS, `${KEYS[k]}.key`);
 const pubFile = (k: KeyName): string => join(VECTORS, `${KEYS[k]}.pub`);
 const spkiOf = (k: KeyName): Uint8Array => parsePublicKey(readFileSync(pubFile(k), 'utf8')).spki;
 
-let home: ToolHome;
-let offline: Cosign3Offline;
 let passFile: string;
 beforeAll(async () => {
-  home = await makeToolHome('cosign-web-verify-');
-  offline = await makeCosign3Offline(home);
-  passFile = join(home.dir, 'pass');
+  passFile = join(rig.home.dir, 'pass');
   writeFileSync(passFile, `${PASSWORD}\n`);
 });
-afterAll(() => home.cleanup());
 
-const env = (): Record<string, string> => cosignEnv(home, { password: PASSWORD, caFile: regs.tls.caFile });
 const push = (repo: string, opts: { index?: boolean; tag?: string } = {}): Promise<PushedImage> =>
-  pushSampleImage({ host: HOST, caFile: regs.tls.caFile }, repo, opts.tag ?? 'v1', { index: opts.index ?? false });
+  pushSampleImage(rig.tls, repo, opts.tag ?? 'v1', { index: opts.index ?? false });
 
 async function skopeo(args: string[]): Promise<{ code: number; stderr: string }> {
-  const access = await skopeoAccess({ host: HOST, caFile: regs.tls.caFile }, home.dir);
+  const access = await skopeoAccess(rig.tls, rig.home.dir);
   const flags = [...skopeoRegistryFlags(access, 'src'), ...skopeoRegistryFlags(access, 'dest')];
   const [cmd, ...rest] = args;
-  return run('skopeo', [cmd!, ...flags, ...rest], { env: skopeoEnv(home) });
+  return run('skopeo', [cmd!, ...flags, ...rest], { env: skopeoEnv(rig.home) });
 }
 
 const sign = {
   cosign2: (k: KeyName, ref: string, extra: string[] = []) =>
     runOk('cosign2', cosign2SignArgs(keyFile(k), ref, extra), { env: env() }),
   cosign3: (k: KeyName, ref: string, extra: string[] = []) =>
-    run('cosign3', cosign3SignArgs(keyFile(k), offline, ref, extra), { env: env() }),
+    run('cosign3', cosign3SignArgs(keyFile(k), rig.offline, ref, extra), { env: env() }),
   cosign3Legacy: (k: KeyName, ref: string, extra: string[] = []) =>
     runOk('cosign3', cosign3LegacySignArgs(keyFile(k), ref, extra), { env: env() }),
   skopeo: async (k: KeyName, tagRef: string, all = false) => {
@@ -113,8 +102,8 @@ async function skopeoAccepts(
   signedIdentity: Record<string, unknown>,
   all = false,
 ): Promise<boolean> {
-  const access = await skopeoAccess({ host: HOST, caFile: regs.tls.caFile }, home.dir);
-  const r = await skopeoPolicyPull(home, access, pubFile(k), ref, {
+  const access = await skopeoAccess(rig.tls, rig.home.dir);
+  const r = await skopeoPolicyPull(rig.home, access, pubFile(k), ref, {
     identity: signedIdentity,
     all,
     repository: `${HOST}/${repo}`,
@@ -155,9 +144,9 @@ describe.concurrent('signatures made by the real tools verify', () => {
         expect(res.code, `${tool}: ${res.stderr}`).toBe(0);
       }
     }
-    const policy = join(home.dir, 'generated-policy.json');
+    const policy = join(rig.home.dir, 'generated-policy.json');
     writeFileSync(policy, snippets.containersPolicy.text);
-    const access = await skopeoAccess({ host: HOST, caFile: regs.tls.caFile }, home.dir);
+    const access = await skopeoAccess(rig.tls, rig.home.dir);
     const pulled = await run(
       'skopeo',
       [
@@ -167,9 +156,9 @@ describe.concurrent('signatures made by the real tools verify', () => {
         '--remove-signatures',
         ...skopeoRegistryFlags(access, 'src'),
         `docker://${img.tagRef}`,
-        `oci:${join(home.dir, 'generated')}:x`,
+        `oci:${join(rig.home.dir, 'generated')}:x`,
       ],
-      { env: skopeoEnv(home) },
+      { env: skopeoEnv(rig.home) },
     );
     expect(pulled.code, pulled.stderr).toBe(0);
   });
@@ -256,7 +245,7 @@ describe.concurrent('rejected, with the reason the real tools agree with', () =>
     const img = await push('verify/unsigned');
     const r = await verify('a', img.ref);
     expect(r.error?.code).toBe('VERIFY_NO_SIGNATURES');
-    writeFileSync(join(home.dir, 'predicate.json'), '{"builder":"test"}');
+    writeFileSync(join(rig.home.dir, 'predicate.json'), '{"builder":"test"}');
     const att = await run(
       'cosign3',
       [
@@ -266,11 +255,11 @@ describe.concurrent('rejected, with the reason the real tools agree with', () =>
         '--type',
         'slsaprovenance1',
         '--predicate',
-        join(home.dir, 'predicate.json'),
+        join(rig.home.dir, 'predicate.json'),
         '--signing-config',
-        offline.signingConfig,
+        rig.offline.signingConfig,
         '--trusted-root',
-        offline.trustedRoot,
+        rig.offline.trustedRoot,
         '--yes',
         img.ref,
       ],
