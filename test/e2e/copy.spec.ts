@@ -108,8 +108,8 @@ test('copy a signed image to the embedded registry: progress over bytes, "Copied
   await page.screenshot({ path: test.info().outputPath('copy-mid.png'), fullPage: true });
 
   await expect(status(page)).toContainText(new RegExp(`^\\s*Copied ${digest}`), { timeout: 120_000 });
-  await expect(status(page)).toContainText('Verified on');
-  await expect(status(page)).toContainText('2 signatures by this key');
+  await expect(status(page)).toContainText('Verified on', { timeout: 60_000 });
+  await expect(status(page)).toContainText('2 signatures by this key', { timeout: 60_000 });
   const what = page.getByRole('region', { name: 'What was copied' });
   await expect(what).toContainText(digest);
   await expect(what).toContainText(/Blobs\s*\d+ copied/);
@@ -187,7 +187,7 @@ test('verify with a key from the Keys page: sign on the page with a browser key,
   await page.getByRole('button', { name: 'Copy', exact: true }).click();
   await expect(status(page)).toContainText(`Copied ${image.digest}`, { timeout: 60_000 });
   // The page signs in both formats: 2 signatures on the index and on each platform.
-  await expect(status(page)).toContainText('6 signatures by this key over 3 manifests');
+  await expect(status(page)).toContainText('6 signatures by this key over 3 manifests', { timeout: 60_000 });
   const checked = page.getByRole('region', { name: 'What was checked' });
   await expect(checked.getByRole('row', { name: /linux\/arm64\/v8/ })).toContainText('2 signatures');
 });
@@ -213,7 +213,7 @@ test('a copy stopped half-way resumes: run again, what is there is skipped, the 
 
   await page.getByRole('button', { name: 'Copy', exact: true }).click();
   await expect(status(page)).toContainText(`Copied ${digest}`, { timeout: 120_000 });
-  await expect(status(page)).toContainText('Verified on');
+  await expect(status(page)).toContainText('Verified on', { timeout: 60_000 });
   await expect(page.getByRole('region', { name: 'What was copied' })).toContainText(
     /Blobs\s*\d+ copied, \d+ already there/,
   );

@@ -309,7 +309,7 @@ test('a key of the Keys page as the external signer’s public key (RSA, importe
   await page.getByLabel('PEM private key').setInputFiles(join(VECTORS, 'rsa-2048-pkcs1.pem'));
   await page.getByLabel('Password for the imported key').fill('pw');
   await page.getByRole('button', { name: 'Import key' }).click();
-  await expect(status(page)).toContainText('Key ready');
+  await expect(status(page)).toContainText('Key ready', { timeout: 60_000 });
   const pubPem = await page.getByLabel('Public key', { exact: true }).inputValue();
   // The key is locked on the Sign page as far as signing goes: only its public key is used.
   await page.getByRole('button', { name: 'Lock', exact: true }).click();

@@ -54,7 +54,7 @@ test('a key pair generated in the page signs with cosign 2.5, cosign 3.1 and sko
   await page.goto('/#/keys');
   await page.getByLabel('New key password').fill(password);
   await page.getByRole('button', { name: 'Generate key pair' }).click();
-  await expect(status(page)).toContainText('Key ready');
+  await expect(status(page)).toContainText('Key ready', { timeout: 60_000 });
   const { key, pub } = await downloads(page);
   const pubPem = readFileSync(pub, 'utf8');
 
@@ -108,7 +108,7 @@ for (const [file, algorithm] of imports) {
     await page.getByLabel('PEM private key').setInputFiles(join(VECTORS, file));
     await page.getByLabel('Password for the imported key').fill('imported');
     await page.getByRole('button', { name: 'Import key' }).click();
-    await expect(status(page)).toContainText(`Key ready: cosign key, ${algorithm}`);
+    await expect(status(page)).toContainText(`Key ready: cosign key, ${algorithm}`, { timeout: 60_000 });
     const { key, pub } = await downloads(page);
     const expectedPub = run('openssl', ['pkey', '-in', join(VECTORS, file), '-pubout']);
     expect(readFileSync(pub, 'utf8')).toBe((await expectedPub).stdout);
@@ -170,7 +170,7 @@ for (const [file, password, pubFile] of unlocks) {
     await page.getByLabel('Cosign private key').setInputFiles(join(VECTORS, file));
     await page.getByLabel('Key password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Unlock key' }).click();
-    await expect(status(page)).toContainText('Key ready');
+    await expect(status(page)).toContainText('Key ready', { timeout: 60_000 });
     await expect(page.getByLabel('Public key', { exact: true })).toHaveValue(
       readFileSync(join(VECTORS, pubFile), 'utf8'),
     );

@@ -67,7 +67,7 @@ async function makePageKey(page: Page): Promise<string> {
   await page.goto('/#/keys');
   await page.getByLabel('New key password').fill('pw');
   await page.getByRole('button', { name: 'Generate key pair' }).click();
-  await expect(status(page)).toContainText('Key ready');
+  await expect(status(page)).toContainText('Key ready', { timeout: 60_000 });
   return page.getByLabel('Public key', { exact: true }).inputValue();
 }
 

@@ -20,7 +20,7 @@ test('walkthrough: generate a key, sign the sample image, the link says Verified
   const image = page.getByLabel('Image reference');
   await expect(image).toHaveValue(/^127\.0\.0\.1:\d+\/samples\/hello:v1$/);
   await page.getByRole('button', { name: 'Sign' }).click();
-  await expect(page.getByRole('status')).toContainText(/^Signed sha256:/);
+  await expect(page.getByRole('status')).toContainText(/^Signed sha256:/, { timeout: 60_000 });
 
   await page.getByRole('link', { name: 'Start' }).click();
   await expect(page.getByRole('listitem', { name: 'Step 2: sign the sample image' })).toContainText('Done:');
