@@ -81,8 +81,9 @@ export interface Rig {
 }
 
 /**
- * Registers the rig's beforeAll (tool home, offline cosign 3.1 files) and afterAll (removes the home
- * and every tempDir) in the calling test file, and returns the handle to use inside its tests.
+ * Registers the rig's beforeAll (tool home, offline cosign 3.1 files) and afterAll (closes the
+ * embedded registries, removes the home and every tempDir) in the calling test file, and returns
+ * the handle to use inside its tests.
  * The beforeAll throws when makeToolHome or cosign 3.1 fails; `home`/`offline` throw when read too early.
  */
 export function useRig(options: RigOptions = {}): Rig {
