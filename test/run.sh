@@ -36,7 +36,7 @@ step "unit and integration (Node, Chromium)" npx vitest run --reporter=default -
 step "test rig with the real tools" npx vitest run --config test/rig/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$PWD/test-results/rig.json"
 step "end-to-end (Chromium)" env PLAYWRIGHT_JSON_OUTPUT_FILE=test-results/playwright.json npx playwright test --reporter=list,json
 
-node scripts/test-summary.mjs test-results/vitest.json test-results/rig.json test-results/playwright.json || failed+=("summary")
+node test/summary.mjs test-results/vitest.json test-results/rig.json test-results/playwright.json || failed+=("summary")
 if ((${#failed[@]})); then
   echo "failed steps: ${failed[*]}"
   exit 1
