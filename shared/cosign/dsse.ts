@@ -7,7 +7,7 @@
  */
 import { SignatureError } from '../errors.ts';
 import { utf8 } from '../encoding/base64.ts';
-import { isObject, parseStrictJson, goJson, StrictJsonError, type JsonValue } from './strict-json.ts';
+import { isObject, parseStrictJson, goJson, StrictJsonError, stringFields, type JsonValue } from './strict-json.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 export const STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
@@ -72,15 +72,14 @@ export function parseStatement(bytes: Uint8Array): Statement {
   if (!Array.isArray(root.subject) || root.subject.length === 0) throw bad('no subject');
   const subjects = root.subject.map((s, n) => {
     if (!isObject(s) || !isObject(s.digest)) throw bad(`subject ${n} has no digest`);
-    const digests: Record<string, string> = {};
     for (const [k, v] of Object.entries(s.digest)) {
       if (typeof v !== 'string') throw bad(`subject ${n} digest ${k} is not a string`);
-      digests[k] = v;
     }
-    const annotations: Record<string, string> = {};
+    const digests = stringFields(s.digest);
+    let annotations: Record<string, string> = {};
     if (s.annotations !== undefined && s.annotations !== null) {
       if (!isObject(s.annotations)) throw bad(`subject ${n} annotations are not an object`);
-      for (const [k, v] of Object.entries(s.annotations)) if (typeof v === 'string') annotations[k] = v;
+      annotations = stringFields(s.annotations);
     }
     return { ...(typeof s.name === 'string' ? { name: s.name } : {}), digests, annotations };
   });

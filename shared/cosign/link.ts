@@ -68,18 +68,19 @@ export function encodeAnnotations(annotations: Record<string, string>): string {
 
 /** Reads an `annotations` value. @throws VerificationError VERIFY_LINK_INVALID */
 export function decodeAnnotations(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const pair of text.split(',')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     if (eq <= 0) throw invalid(`the annotation "${pair}" is not key=value`);
     try {
-      out[decodeURIComponent(pair.slice(0, eq))] = decodeURIComponent(pair.slice(eq + 1));
+      out.push([decodeURIComponent(pair.slice(0, eq)), decodeURIComponent(pair.slice(eq + 1))]);
     } catch {
       throw invalid(`the annotation "${pair}" is not properly percent-encoded`);
     }
   }
-  return out;
+  // Own properties, so an annotation named "__proto__" is kept as one; a repeated key: the last.
+  return Object.fromEntries(out);
 }
 
 /** The query part (after `?`) for a verification, in the canonical order. */

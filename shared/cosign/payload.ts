@@ -97,11 +97,13 @@ export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPaylo
 
 /** The string-valued annotations of `optional` (what `cosign sign -a` writes), for display and checks. */
 export function payloadAnnotations(p: SimpleSigningPayload): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const [k, v] of Object.entries(p.optional ?? {})) {
-    if (typeof v === 'string') out[k] = v;
-    else if (v instanceof JsonNumber) out[k] = v.text;
-    else if (typeof v === 'boolean') out[k] = String(v);
+    if (typeof v === 'string') out.push([k, v]);
+    else if (v instanceof JsonNumber) out.push([k, v.text]);
+    else if (typeof v === 'boolean') out.push([k, String(v)]);
   }
-  return out;
+  // fromEntries defines own properties: an annotation named "__proto__" stays an annotation
+  // instead of replacing the result's prototype (found by the round-trip property test).
+  return Object.fromEntries(out);
 }

@@ -161,6 +161,15 @@ export function parseStrictJson(text: string): JsonValue {
 }
 
 /** True for a JSON object (not null, not an array, not a number). */
+/**
+ * The string-valued fields of an object read from outside, as a new record. Built with
+ * Object.fromEntries, which defines own properties, so a key such as "__proto__" stays a key
+ * instead of replacing the record's prototype.
+ */
+export function stringFields(o: Readonly<Record<string, unknown>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 export function isObject(v: JsonValue | undefined): v is { [k: string]: JsonValue } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
 }

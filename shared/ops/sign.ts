@@ -247,7 +247,7 @@ export function defaultIdentity(repository: string, tag: string | undefined): st
 
 /** Parses `k=v` lines or comma-separated pairs. @throws SignatureError SIGNATURE_ANNOTATION_INVALID */
 export function parseAnnotations(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const part of text.split(/[\n,]/)) {
     const item = part.trim();
     if (!item) continue;
@@ -258,7 +258,8 @@ export function parseAnnotations(text: string): Record<string, string> {
         `"${item}" is not an annotation: write it as key=value.`,
       );
     }
-    out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+    out.push([item.slice(0, eq).trim(), item.slice(eq + 1).trim()]);
   }
-  return out;
+  // Own properties, so an annotation named "__proto__" is kept as one; a repeated key: the last.
+  return Object.fromEntries(out);
 }

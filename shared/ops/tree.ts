@@ -38,7 +38,7 @@ import { isBundleMediaType, parseBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, pae, parseStatement, type Statement } from '../cosign/dsse.ts';
 import { CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
-import { isObject, parseStrictJson, type JsonValue } from '../cosign/strict-json.ts';
+import { isObject, parseStrictJson, stringFields, type JsonValue } from '../cosign/strict-json.ts';
 import { MAX_PLATFORMS } from '../cosign/limits.ts';
 import {
   decodeSignature,
@@ -482,10 +482,7 @@ function describeReferrer(m: Manifest): { item: TreeItem; bundleLayer: Descripto
       : typeof config?.mediaType === 'string' && config.mediaType !== MT.ociEmpty
         ? config.mediaType
         : (layers[0]?.mediaType ?? null);
-  const annotations: Record<string, string> = {};
-  if (isRecord(json.annotations)) {
-    for (const [k, v] of Object.entries(json.annotations)) if (typeof v === 'string') annotations[k] = v;
-  }
+  const annotations = isRecord(json.annotations) ? stringFields(json.annotations) : {};
   const bundleLayer = layers.find((l) => isBundleMediaType(l.mediaType));
   const layer = bundleLayer ?? layers[0] ?? null;
   const explained = explainMediaType(artifactType ?? layer?.mediaType ?? '');
@@ -668,10 +665,7 @@ function unreadableLayer(group: LegacyGroup, entry: unknown, n: number, reason: 
   const source: ItemSource = group.tag.endsWith('.sig') ? 'sig' : group.tag.endsWith('.att') ? 'att' : 'sbom';
   const d = isRecord(entry) ? entry : null;
   const layer = d && typeof d.digest === 'string' ? (d as unknown as Descriptor) : null;
-  const annotations: Record<string, string> = {};
-  if (d && isRecord(d.annotations)) {
-    for (const [k, v] of Object.entries(d.annotations)) if (typeof v === 'string') annotations[k] = v;
-  }
+  const annotations = d && isRecord(d.annotations) ? stringFields(d.annotations) : {};
   const item = baseItem({
     id: `${group.tag}#${n}`,
     source,

@@ -167,3 +167,23 @@ describe('strict JSON', () => {
   });
   it('signature base64 helpers', () => expect(fromBase64(toBase64(utf8('x')))).toEqual(utf8('x')));
 });
+
+describe('an annotation named "__proto__" is an annotation', () => {
+  // A plain `out[k] = v` with k "__proto__" replaces the record's prototype and loses the entry;
+  // the round-trip property test found it in payloadAnnotations.
+  const proto = (value: string): Record<string, string> => JSON.parse(`{"__proto__":${JSON.stringify(value)}}`);
+
+  it('in the simple-signing payload', () => {
+    const p = parseSimpleSigningPayload(buildSimpleSigningPayload('r/app', `sha256:${'a'.repeat(64)}`, proto('x')));
+    const got = payloadAnnotations(p);
+    expect(Object.keys(got)).toEqual(['__proto__']);
+    expect(got).toEqual(proto('x'));
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+  });
+
+  it('in the sign statement', () => {
+    const st = parseStatement(buildSignStatement(`sha256:${'b'.repeat(64)}`, proto('y')));
+    expect(Object.keys(st.subjects[0]!.annotations)).toEqual(['__proto__']);
+    expect(st.subjects[0]!.annotations).toEqual(proto('y'));
+  });
+});

@@ -170,3 +170,12 @@ describe('verification links', () => {
     }
   });
 });
+
+describe('annotations in links', () => {
+  it('an annotation named "__proto__" is kept as an annotation, not as the prototype', () => {
+    const got = decodeAnnotations('__proto__=x,a=1');
+    expect(Object.keys(got)).toEqual(['__proto__', 'a']);
+    expect(got).toEqual(JSON.parse('{"__proto__":"x","a":"1"}'));
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+  });
+});
