@@ -37,10 +37,8 @@ export interface TagFound {
   state: 'found';
   suffix: TagSuffix;
   tag: string;
-  /** The manifest at the tag: its bytes as served, its JSON and its descriptor. */
+  /** The manifest at the tag: its bytes as served, its JSON, its descriptor and its ETag. */
   manifest: Manifest;
-  /** The registry's ETag for it (for a conditional rewrite), or null when it sent none. */
-  etag: string | null;
   /** The first MAX_LAYERS entries of its `layers`, unchecked (a hostile registry may put anything there). */
   layers: unknown[];
   /** How many entries `layers` holds in the manifest (0 when it is not a list). */
@@ -121,7 +119,6 @@ async function readTag(client: RegistryClient, repo: RepoRef, subject: string, s
     suffix,
     tag,
     manifest,
-    etag: manifest.etag,
     layers: layers.slice(0, MAX_LAYERS),
     layerCount: layers.length,
   };
