@@ -44,15 +44,6 @@ export function parseRoute(hash: string): Route {
   return { path: q < 0 ? h : h.slice(0, q), query, params };
 }
 
-/**
- * The decoded parameters of a fragment whose path is `route`, or null for another path; a value
- * that is not properly percent-encoded is kept as it is.
- */
-export function readRoute(hash: string, route: string): Map<string, string> | null {
-  const read = parseRoute(hash);
-  return read.path === route ? new Map(read.params) : null;
-}
-
 /** `#/tree?image=…[&key=<base64url SPKI>]`. */
 export function treeHash(image: string, spki?: Uint8Array | null): string {
   const key = spki ? `&key=${toBase64Url(spki)}` : '';

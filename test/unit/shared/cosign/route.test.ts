@@ -6,19 +6,17 @@
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { fromBase64Url } from '../../../../shared/encoding/base64.ts';
+import { fromBase64Url, toBase64Url } from '../../../../shared/encoding/base64.ts';
 import { parsePublicKey, publicKeyPem } from '../../../../shared/crypto/keys.ts';
 import { exportSpki, generateEcdsaKeyPair } from '../../../../shared/crypto/webcrypto.ts';
-import { toBase64Url } from '../../../../shared/encoding/base64.ts';
 import { parseVerificationLink } from '../../../../shared/cosign/link.ts';
-import {
-  INSPECT_ROUTE,
-  TREE_ROUTE,
-  inspectHash,
-  parseRoute,
-  readRoute,
-  treeHash,
-} from '../../../../shared/cosign/route.ts';
+import { INSPECT_ROUTE, TREE_ROUTE, inspectHash, parseRoute, treeHash } from '../../../../shared/cosign/route.ts';
+
+/** The decoded parameters of `hash` when it opens `route`, else null (what Inspect and Tree ask). */
+function readRoute(hash: string, route: string): ReadonlyMap<string, string> | null {
+  const read = parseRoute(hash);
+  return read.path === route ? read.params : null;
+}
 
 const spki = async () => exportSpki((await generateEcdsaKeyPair('P-256', true)).publicKey);
 
