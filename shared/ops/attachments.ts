@@ -56,8 +56,7 @@ export interface Referrer {
   /** As the referrers answer or the fallback index lists it (it has a string digest). */
   descriptor: Descriptor;
   /**
-   * The referrer's manifest, read at the first call (or during readAttachments with
-   * `referrerManifests: 'eager'`); later calls share that answer, failure included.
+   * The referrer's manifest, read at the first call; later calls share that answer, failure included.
    * @throws RegistryError REGISTRY_UNSUPPORTED when the listed digest is not sha256, and what
    *   RegistryClient.getManifest throws.
    */
@@ -91,8 +90,6 @@ export interface Attachments<S extends TagSuffix = TagSuffix> {
 export interface ReadAttachmentsOptions<S extends TagSuffix = TagSuffix> {
   /** The legacy tags to read (default all three). */
   tags?: readonly S[];
-  /** 'lazy' (default): each referrer's manifest is read when asked for; 'eager': all are read here. */
-  referrerManifests?: 'lazy' | 'eager';
   /** Requests in flight at once (default 6). */
   concurrency?: number;
   signal?: AbortSignal;
@@ -198,14 +195,6 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
   signal?.throwIfAborted();
   const tags = Object.fromEntries(suffixes.map((s, i) => [s, reads[i] as TagRead])) as Record<S, TagRead>;
   const referrers = reads[suffixes.length] as ReferrersRead;
-  if (options.referrerManifests === 'eager' && referrers.state === 'found') {
-    await pool(referrers.referrers, concurrency, async (r) => {
-      signal?.throwIfAborted();
-      // A failed read stays with the referrer: its manifest() rethrows it to the caller.
-      await r.manifest().catch(() => undefined);
-    });
-    signal?.throwIfAborted();
-  }
   return { subject, tags, referrers };
 }
 

@@ -1,7 +1,7 @@
 /**
  * shared/ops/attachments.ts against the embedded registry (server/registry/) served in-process:
  * the legacy tags found, absent or failed, the referrers through the API and through the
- * referrers tag schema's index, each referrer's manifest read once (lazily or eagerly), the
+ * referrers tag schema's index, each referrer's manifest read once, when asked for, the
  * limits of shared/cosign/limits.ts, bounded concurrency and the abort signal; the guarded read of
  * a signature blob, and the platforms of an index whose attachments are read.
  */
@@ -175,7 +175,7 @@ describe('readAttachments', () => {
     expect(requests.filter((p) => p.endsWith(`/manifests/${referrer.digest}`))).toHaveLength(1);
   });
 
-  it('falls back to the referrers tag schema and reads every referrer manifest eagerly when asked', async () => {
+  it('falls back to the referrers tag schema, and reads each referrer manifest once when asked', async () => {
     const repo = { registry: HOST, repository: 'fallback/image' };
     const image = await pushImage(repo);
     const a = await pushReferrer(repo, image);
@@ -188,7 +188,7 @@ describe('readAttachments', () => {
     const indexDigest = await client.putManifest(repo, referrersTag(image.digest), index, MT.ociIndex);
     noReferrersApi = true;
     requests = [];
-    const read = await readAttachments(client, repo, image.digest, { tags: ['sig'], referrerManifests: 'eager' });
+    const read = await readAttachments(client, repo, image.digest, { tags: ['sig'] });
 
     expect(Object.keys(read.tags)).toEqual(['sig']);
     expect(read.tags.sig.state).toBe('absent');
@@ -197,13 +197,15 @@ describe('readAttachments', () => {
     expect(refs.via).toBe('tag-schema');
     expect(refs.fallback).toEqual({ tag: referrersTag(image.digest), digest: indexDigest });
     expect(refs.referrers.map((r) => r.descriptor.digest)).toEqual([a.digest, b.digest]);
-    // Both read during readAttachments; asking again reads nothing more.
-    const before = requests.length;
-    expect(
-      requests.filter((p) => p.endsWith(`/manifests/${a.digest}`) || p.endsWith(`/manifests/${b.digest}`)),
-    ).toHaveLength(2);
+    // Neither read during readAttachments; each read once when asked, and asking again reads nothing more.
+    const byReferrer = (): string[] =>
+      requests.filter((p) => p.endsWith(`/manifests/${a.digest}`) || p.endsWith(`/manifests/${b.digest}`));
+    expect(byReferrer()).toHaveLength(0);
     const manifests = await Promise.all(refs.referrers.map((r) => r.manifest()));
     expect(manifests.map((m) => m.descriptor.digest)).toEqual([a.digest, b.digest]);
+    expect(byReferrer()).toHaveLength(2);
+    const before = requests.length;
+    await Promise.all(refs.referrers.map((r) => r.manifest()));
     expect(requests.length).toBe(before);
   });
 
@@ -245,7 +247,7 @@ describe('readAttachments', () => {
     );
     served.set(`/manifests/${referrersTag(image.digest)}`, index);
     noReferrersApi = true;
-    const read = await readAttachments(client, repo, image.digest, { referrerManifests: 'eager' });
+    const read = await readAttachments(client, repo, image.digest);
     const refs = read.referrers as ReferrersFound;
     expect(refs.fallback).toEqual({ tag: referrersTag(image.digest), digest: sha256Digest(index) });
     expect(refs.descriptors.map((d) => d.digest)).toEqual([good.digest, 'sha512:abc']);
@@ -301,12 +303,13 @@ describe('readAttachments', () => {
     for (let i = 0; i < 5; i++) await pushReferrer(repo, image);
     requests = [];
     maxInFlight = 0;
-    const read = await readAttachments(client, repo, image.digest, { concurrency: 2, referrerManifests: 'eager' });
+    const read = await readAttachments(client, repo, image.digest, { concurrency: 2 });
     expect((read.referrers as ReferrersFound).referrers).toHaveLength(5);
-    expect(requests.length).toBeGreaterThanOrEqual(4 + 5);
+    // The three tags and the referrers; no referrer manifest until one is asked for.
+    expect(requests).toHaveLength(4);
     expect(maxInFlight).toBeLessThanOrEqual(2);
     maxInFlight = 0;
-    await readAttachments(client, repo, image.digest, { concurrency: 6, referrerManifests: 'eager' });
+    await readAttachments(client, repo, image.digest, { concurrency: 6 });
     expect(maxInFlight).toBeGreaterThan(2);
   });
 
@@ -326,7 +329,6 @@ describe('readAttachments', () => {
     const read = readAttachments(client, repo, image.digest, {
       signal: during.signal,
       concurrency: 1,
-      referrerManifests: 'eager',
       onLookup: (m) => {
         lookups.push(m);
         during.abort(reason);
