@@ -16,6 +16,7 @@ describe('parseAnnotations', () => {
     for (const bad of ['novalue', '=x', 'a=1,b']) {
       expect(() => parseAnnotations(bad)).toThrow(SignatureError);
       expect(() => parseAnnotations(bad)).toThrow(/is not an annotation/);
+      expect(() => parseAnnotations(bad)).toThrow(expect.objectContaining({ code: 'SIGNATURE_ANNOTATION_INVALID' }));
     }
   });
 
