@@ -170,8 +170,9 @@ export interface Reason {
 }
 
 /**
- * Base class of every error the project throws on purpose. `status` is the HTTP status the
- * server answers with when the error crosses HTTP (server/app.ts `onError`); absent, 500.
+ * Base class of every error the project throws on purpose. `status` is an HTTP status: the one a
+ * registry answered with, for a RegistryError; for the others the one the server answers with
+ * when the error crosses HTTP (server/app.ts `onError`, which uses it for any error; absent, 500).
  */
 export class CosignWebError<C extends ErrorCode = ErrorCode> extends Error {
   readonly code: C;
