@@ -20,8 +20,6 @@ type TreeStatus =
   | { state: 'done'; message: string }
   | { state: 'error'; code: string; message: string };
 
-export type KeyInfo = PublicKeyText;
-
 /** A removal waiting for the person's confirmation. */
 export interface PendingRemoval {
   node: TreeNode;
@@ -94,7 +92,7 @@ export class TreePage {
   }
 
   /** The key in the form, read; null while the field is empty. */
-  readonly key = $derived.by((): KeyInfo | null => readPublicKeyText(this.keyText));
+  readonly key = $derived.by((): PublicKeyText | null => readPublicKeyText(this.keyText));
 
   /** Fills the form from `#/tree?…`; true when it named an image. */
   loadRoute({ path, params }: Route): boolean {

@@ -30,8 +30,6 @@ type VerifyStatus =
   | { state: 'done'; result: VerificationResult }
   | { state: 'error'; code: string; message: string };
 
-export type KeyInfo = PublicKeyText;
-
 /** How the identity modes are offered, in order. */
 export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
   { mode: 'ignore', label: "Not checked (cosign's default)" },
@@ -59,7 +57,7 @@ export class VerifyPage {
 
   #status = $state.raw<VerifyStatus>({ state: 'idle' });
   /** Set when a verification link filled the form: the key it carried, read once, and its text in the field. */
-  #linkKey = $state.raw<{ text: string; key: KeyInfo } | null>(null);
+  #linkKey = $state.raw<{ text: string; key: PublicKeyText } | null>(null);
   #linkIdentityDefault = $state(false);
   #jsonUrl = $state<string | null>(null);
 
@@ -89,7 +87,7 @@ export class VerifyPage {
   }
 
   /** The key in the form, read (a link's key is not read again); null while the field is empty. */
-  readonly key = $derived.by((): KeyInfo | null => {
+  readonly key = $derived.by((): PublicKeyText | null => {
     const link = this.#linkKey;
     return link && this.keyText === link.text ? link.key : readPublicKeyText(this.keyText);
   });
