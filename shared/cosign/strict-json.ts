@@ -160,7 +160,6 @@ export function parseStrictJson(text: string): JsonValue {
   return v;
 }
 
-/** True for a JSON object (not null, not an array, not a number). */
 /**
  * The string-valued fields of an object read from outside, as a new record. Built with
  * Object.fromEntries, which defines own properties, so a key such as "__proto__" stays a key
@@ -170,6 +169,7 @@ export function stringFields(o: Readonly<Record<string, unknown>>): Record<strin
   return Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
+/** True for a JSON object (not null, not an array, not a number). */
 export function isObject(v: JsonValue | undefined): v is { [k: string]: JsonValue } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
 }
