@@ -7,13 +7,19 @@
  * Only shared/crypto/ reaches the crypto libraries (@noble/*, hash-wasm, scrypt-js).
  * No module takes part in an import cycle.
  */
-const layer = (name, below) => ({
-  name: `no-upward-import-from-${name}`,
-  comment: `shared/${name}/ may import only from ${below.length ? below.map((b) => `shared/${b}/`).join(', ') + ', ' : ''}itself and shared/errors.ts.`,
-  severity: 'error',
-  from: { path: `^shared/${name}/` },
-  to: { path: '^shared/', pathNot: [`^shared/${name}/`, '^shared/errors\\.ts$', ...below.map((b) => `^shared/${b}/`)] },
-});
+/** A rule: nothing whose path matches `from` (a regex) may import what `to` matches. */
+const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from: { path: from }, to });
+
+const layer = (name, below) =>
+  forbid(
+    `no-upward-import-from-${name}`,
+    `shared/${name}/ may import only from ${below.length ? below.map((b) => `shared/${b}/`).join(', ') + ', ' : ''}itself and shared/errors.ts.`,
+    `^shared/${name}/`,
+    { path: '^shared/', pathNot: [`^shared/${name}/`, '^shared/errors\\.ts$', ...below.map((b) => `^shared/${b}/`)] },
+  );
+
+/** A folder whose code runs in a browser: no node:* or other Node core module. */
+const noNode = (dir, comment) => forbid(`${dir}-no-node`, comment, `^${dir}/`, { dependencyTypes: ['core'] });
 
 module.exports = {
   forbidden: [
@@ -29,46 +35,19 @@ module.exports = {
     layer('registry', ['encoding', 'crypto']),
     layer('cosign', ['encoding', 'crypto', 'registry']),
     layer('ops', ['encoding', 'crypto', 'registry', 'cosign']),
-    {
-      name: 'errors-imports-nothing',
-      comment: 'shared/errors.ts is the bottom of the stack.',
-      severity: 'error',
-      from: { path: '^shared/errors\\.ts$' },
-      to: { path: '^(shared|web|server)/' },
-    },
-    {
-      name: 'shared-is-pure',
-      comment: 'shared/ runs in the page and in the server: it imports neither web/ nor server/.',
-      severity: 'error',
-      from: { path: '^shared/' },
-      to: { path: '^(web|server)/' },
-    },
-    {
-      name: 'shared-no-node',
-      comment: 'shared/ runs in the browser: no node:* or other Node core module.',
-      severity: 'error',
-      from: { path: '^shared/' },
-      to: { dependencyTypes: ['core'] },
-    },
-    {
-      name: 'web-not-server',
-      severity: 'error',
-      from: { path: '^web/' },
-      to: { path: '^server/' },
-    },
-    {
-      name: 'server-not-web',
-      severity: 'error',
-      from: { path: '^server/' },
-      to: { path: '^web/' },
-    },
-    {
-      name: 'web-no-node',
-      comment: 'The page runs in a browser.',
-      severity: 'error',
-      from: { path: '^web/' },
-      to: { dependencyTypes: ['core'] },
-    },
+    forbid('errors-imports-nothing', 'shared/errors.ts is the bottom of the stack.', '^shared/errors\\.ts$', {
+      path: '^(shared|web|server)/',
+    }),
+    forbid(
+      'shared-is-pure',
+      'shared/ runs in the page and in the server: it imports neither web/ nor server/.',
+      '^shared/',
+      { path: '^(web|server)/' },
+    ),
+    noNode('shared', 'shared/ runs in the browser: no node:* or other Node core module.'),
+    forbid('web-not-server', 'web/ and server/ meet only in shared/.', '^web/', { path: '^server/' }),
+    forbid('server-not-web', 'web/ and server/ meet only in shared/.', '^server/', { path: '^web/' }),
+    noNode('web', 'The page runs in a browser.'),
     {
       name: 'crypto-libraries-in-crypto-only',
       comment: 'One module owns crypto: only shared/crypto/ uses the crypto libraries.',
