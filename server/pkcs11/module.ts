@@ -172,6 +172,16 @@ function matches(wanted: string | undefined, actual: string): boolean {
   return wanted === undefined || wanted === actual;
 }
 
+/**
+ * The one thing a key URI selects among `found`.
+ * @throws `none()` when it selects nothing, Pkcs11Error PKCS11_URI_INVALID (422) with `many` when it selects several
+ */
+function selectedOne<T>(found: readonly T[], none: () => Pkcs11Error, many: string): T {
+  if (found.length === 0) throw none();
+  if (found.length > 1) throw new Pkcs11Error('PKCS11_URI_INVALID', many, 422);
+  return found[0]!;
+}
+
 /** What a client is told when the module is missing: the reason (paths, loader text) is for the server log only. */
 export const MODULE_NOT_LOADED = 'The PKCS#11 module could not be loaded.';
 
@@ -345,15 +355,11 @@ class ModuleProvider implements Pkcs11Provider {
         matches(uri.serial, s.token.serial) &&
         matches(uri.model, s.token.model),
     );
-    if (candidates.length === 0) throw notPresent(404);
-    if (candidates.length > 1) {
-      throw new Pkcs11Error(
-        'PKCS11_URI_INVALID',
-        'The key URI matches more than one token: give the token label and serial, as GET /pkcs11/keys lists them.',
-        422,
-      );
-    }
-    return candidates[0]!;
+    return selectedOne(
+      candidates,
+      () => notPresent(404),
+      'The key URI matches more than one token: give the token label and serial, as GET /pkcs11/keys lists them.',
+    );
   }
 
   /**
@@ -500,22 +506,16 @@ class ModuleProvider implements Pkcs11Provider {
 
   /** The one key on the token the URI names. @throws Pkcs11Error PKCS11_KEY_NOT_FOUND, PKCS11_URI_INVALID */
   #keyFor(session: Buffer, slot: Slot, uri: Pkcs11Uri): FoundKey {
-    const keys = this.#keysOf(session, slot, uri);
-    if (keys.length === 0) {
-      throw new Pkcs11Error(
-        'PKCS11_KEY_NOT_FOUND',
-        'The token has no ECDSA P-256/P-384 or RSA signing key that this URI names.',
-        404,
-      );
-    }
-    if (keys.length > 1) {
-      throw new Pkcs11Error(
-        'PKCS11_URI_INVALID',
-        'The key URI names more than one key on the token: give its id.',
-        422,
-      );
-    }
-    return keys[0]!;
+    return selectedOne(
+      this.#keysOf(session, slot, uri),
+      () =>
+        new Pkcs11Error(
+          'PKCS11_KEY_NOT_FOUND',
+          'The token has no ECDSA P-256/P-384 or RSA signing key that this URI names.',
+          404,
+        ),
+      'The key URI names more than one key on the token: give its id.',
+    );
   }
 
   /**
