@@ -8,15 +8,12 @@
  * signatures checked. A copy cut off mid-blob by a loopback proxy that drops the connection is run
  * again and finishes, with nothing duplicated.
  */
-import type { ServerType } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import type http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { serveApp } from '../../server/serve.ts';
 import { copyImage, type CopyProgress } from '../../shared/ops/copy.ts';
 import { referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
 import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
@@ -105,7 +102,6 @@ async function cuttingProxy(target: string): Promise<CuttingProxy> {
   };
 }
 
-let relayServer: ServerType;
 let relayOrigin: string;
 const relayLines: string[] = [];
 let embeddedHost: string;
@@ -127,9 +123,7 @@ beforeAll(async () => {
       log: (line) => relayLines.push(line),
     },
   });
-  const relay = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
-  relayServer = relay.server;
-  relayOrigin = `http://127.0.0.1:${relay.port}`;
+  relayOrigin = (await rig.serve(app)).origin;
   const basic = { username: regs.basic.username, password: regs.basic.password };
   client = new RegistryClient({
     fetch: (input, init) => globalThis.fetch(input, init),
@@ -142,8 +136,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  (relayServer as http.Server).closeAllConnections();
-  await new Promise<void>((resolve) => relayServer.close(() => resolve()));
   await proxy.close();
 });
 

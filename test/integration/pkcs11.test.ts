@@ -13,7 +13,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { serveApp } from '../../server/serve.ts';
 import { loadPkcs11Module, type Pkcs11KeyInfo, type Pkcs11Provider } from '../../server/pkcs11/module.ts';
 import { formatPkcs11Uri, parsePkcs11Uri } from '../../server/pkcs11/uri.ts';
 import { Pkcs11Error } from '../../shared/errors.ts';
@@ -36,7 +35,6 @@ const IMAGE = `${regs.tls.host}/pkcs11/app:v1`;
 let hsm: SoftHsmToken;
 let provider: Pkcs11Provider;
 let base: string;
-let stop: () => Promise<void>;
 const audit: string[] = [];
 let keys: Pkcs11KeyInfo[];
 let removableUri: string;
@@ -112,16 +110,13 @@ beforeAll(async () => {
     relay: { allowedRegistries: [regs.tls.host] },
     pkcs11: { provider, apiToken: API_TOKEN, backoff: { baseMs: 1000 }, log: (l) => audit.push(l) },
   });
-  const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
-  base = `http://127.0.0.1:${served.port}`;
-  stop = () => new Promise((r) => served.server.close(() => r()));
+  base = (await rig.serve(app)).origin;
   const listed = await fetch(`${base}/pkcs11/keys`, { headers: headers() });
   keys = ((await listed.json()) as { keys: Pkcs11KeyInfo[] }).keys;
   removableUri = keys.find((k) => k.token.label === 'cosign-web removable')!.uri;
 }, 120_000);
 
 afterAll(async () => {
-  await stop?.();
   provider?.close();
   await hsm?.cleanup();
 });

@@ -6,21 +6,17 @@
  * registry that pages its OCI referrers answer the same way, through the relay. Everything listens
  * on 127.0.0.1.
  */
-import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
-import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
-import { serveApp } from '../../server/serve.ts';
 import { sha256Digest } from '../../shared/crypto/digest.ts';
 import { utf8 } from '../../shared/encoding/base64.ts';
 import { RegistryClient, relayRouting, type RepoRef } from '../../shared/registry/client.ts';
 import { MT, type Descriptor } from '../../shared/registry/mediatypes.ts';
 import { testStaticRoot } from '../unit/server/loopback.ts';
+import { useRig, type Served } from './rig-context.ts';
+
+const rig = useRig();
 
 const TAGS = 1005;
 const REPO = 'paging/many';
@@ -51,34 +47,17 @@ function pagedReferrers(): Hono {
   return app;
 }
 
-interface Served {
-  server: ServerType;
-  host: string;
-}
-
-async function serve(app: Hono): Promise<Served> {
-  const { server, port } = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
-  return { server, host: `127.0.0.1:${port}` };
-}
-
-function stop(s: Served): Promise<void> {
-  (s.server as http.Server).closeAllConnections();
-  return new Promise((resolve) => s.server.close(() => resolve()));
-}
-
-let dataDir: string;
-let embedded: EmbeddedRegistry;
 let registry: Served;
 let referrersRegistry: Served;
 let relay: Served;
 const relayLines: string[] = [];
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'cosign-web-paging-it-'));
-  embedded = createEmbeddedRegistry({ dataDir });
+  const embedded = await rig.serveEmbeddedRegistry('cosign-web-paging-it-');
+  registry = embedded;
   // Filled in-process (no socket): one image under 1,005 tags.
   const filler = new RegistryClient({
-    fetch: (input, init) => Promise.resolve(embedded.app.request(String(input), init)),
+    fetch: (input, init) => Promise.resolve(embedded.registry.app.request(String(input), init)),
     scheme: () => 'http',
   });
   const repo: RepoRef = { registry: 'embedded.invalid', repository: REPO };
@@ -86,27 +65,18 @@ beforeAll(async () => {
   const manifest = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [] }));
   for (const tag of tagNames) await filler.putManifest(repo, tag, manifest, MT.ociManifest);
 
-  registry = await serve(embedded.app);
-  referrersRegistry = await serve(pagedReferrers());
+  referrersRegistry = await rig.serve(pagedReferrers());
   const hosts = [registry.host, referrersRegistry.host];
   const app = createApp({
     staticRoot: testStaticRoot(),
     relay: { allowedRegistries: hosts, plainHttpRegistries: hosts, log: (l) => relayLines.push(l) },
   });
-  relay = await serve(app);
+  relay = await rig.serve(app);
 }, 120_000);
-
-afterAll(async () => {
-  await stop(relay);
-  await stop(referrersRegistry);
-  await stop(registry);
-  await embedded.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
 
 const direct = (): RegistryClient => new RegistryClient({ fetch: globalThis.fetch, scheme: () => 'http' });
 const throughRelay = (): RegistryClient =>
-  new RegistryClient({ fetch: globalThis.fetch, ...relayRouting(`http://${relay.host}`) });
+  new RegistryClient({ fetch: globalThis.fetch, ...relayRouting(relay.origin) });
 
 function expectEveryTagOnce(tags: string[]): void {
   expect(tags.length).toBe(TAGS);

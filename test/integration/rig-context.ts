@@ -3,8 +3,8 @@
  * for the tools themselves): the registries the global setup started (`inject`), a RegistryClient
  * that trusts the TLS registry's CA, a private tool home (makeToolHome) with, on request, cosign
  * 3.1's offline signing config and trusted root, the cosign environment for the TLS registry,
- * cosign 2.5 key pairs, the embedded registry served on loopback, and temporary folders, all of
- * which go when the file's tests are done.
+ * cosign 2.5 key pairs, apps (the embedded registry among them) served on loopback, and temporary
+ * folders, all of which go when the file's tests are done.
  *
  * Call useRig() once at the top of a test file, before the file's own hooks: Vitest runs beforeAll
  * hooks in order and afterAll hooks in reverse, so the home is ready for the file's beforeAll and
@@ -15,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type http from 'node:http';
+import type { Hono } from 'hono';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../server/registry/registry.ts';
 import { serveApp } from '../../server/serve.ts';
@@ -50,11 +51,17 @@ export interface ToolKeyPair {
   pub: string;
 }
 
-/** The embedded registry served for real on 127.0.0.1, over its own data folder. */
-export interface ServedRegistry {
-  registry: EmbeddedRegistry;
-  /** `127.0.0.1:<port>`, plain HTTP. */
+/** An app served for real on 127.0.0.1, plain HTTP. */
+export interface Served {
+  /** `127.0.0.1:<port>`. */
   host: string;
+  /** `http://127.0.0.1:<port>`. */
+  origin: string;
+}
+
+/** The embedded registry served for real on 127.0.0.1, over its own data folder. */
+export interface ServedRegistry extends Served {
+  registry: EmbeddedRegistry;
   dataDir: string;
 }
 
@@ -76,13 +83,15 @@ export interface Rig {
   tempDir(prefix: string): Promise<string>;
   /** `cosign2 generate-key-pair` with an empty password, as `<home>/<name>.key` and `.pub`. Throws when cosign fails. */
   cosign2KeyPair(name?: string): Promise<ToolKeyPair>;
+  /** Serves `app` on a free port of 127.0.0.1 until the rig's afterAll. */
+  serve(app: Hono): Promise<Served>;
   /** An embedded registry on a fresh data folder (tempDir `prefix`), served until the rig's afterAll. */
   serveEmbeddedRegistry(prefix: string): Promise<ServedRegistry>;
 }
 
 /**
- * Registers the rig's beforeAll (tool home, offline cosign 3.1 files) and afterAll (closes the
- * embedded registries, removes the home and every tempDir) in the calling test file, and returns
+ * Registers the rig's beforeAll (tool home, offline cosign 3.1 files) and afterAll (closes what it
+ * serves and the embedded registries, removes the home and every tempDir) in the calling test file, and returns
  * the handle to use inside its tests.
  * The beforeAll throws when makeToolHome or cosign 3.1 fails; `home`/`offline` throw when read too early.
  */
@@ -99,10 +108,14 @@ export function useRig(options: RigOptions = {}): Rig {
     if (options.offlineCosign3) offline = await makeCosign3Offline(home);
   });
   afterAll(async () => {
-    // Tolerates a beforeAll that failed half-way, so its own error is the one reported.
-    for (const close of closers.reverse()) await close();
-    await home?.cleanup();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    // Tolerates a beforeAll that failed half-way, so its own error is the one reported; the
+    // folders go even when a close fails.
+    try {
+      for (const close of closers.reverse()) await close();
+    } finally {
+      await home?.cleanup();
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    }
   });
 
   const ready = (): ToolHome => {
@@ -113,6 +126,15 @@ export function useRig(options: RigOptions = {}): Rig {
     const dir = await mkdtemp(join(tmpdir(), prefix));
     dirs.push(dir);
     return dir;
+  };
+  const serve = async (app: Hono): Promise<Served> => {
+    const { server, port } = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+    closers.push(async () => {
+      // Idle keep-alive sockets would hold close() open until they time out.
+      (server as http.Server).closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` };
   };
   return {
     regs,
@@ -134,6 +156,7 @@ export function useRig(options: RigOptions = {}): Rig {
         ...(options.trustTls === false ? {} : { caFile: regs.tls.caFile }),
       }),
     tempDir,
+    serve,
     cosign2KeyPair: async (name = 'cosign') => {
       const h = ready();
       await runOk('cosign2', ['generate-key-pair', '--output-key-prefix', join(h.dir, name)], {
@@ -145,14 +168,9 @@ export function useRig(options: RigOptions = {}): Rig {
     serveEmbeddedRegistry: async (prefix) => {
       const dataDir = await tempDir(prefix);
       const registry = createEmbeddedRegistry({ dataDir });
-      const { server, port } = await serveApp(registry.app, { port: 0, hostname: '127.0.0.1' });
-      closers.push(async () => {
-        // Idle keep-alive sockets would hold close() open until they time out.
-        (server as http.Server).closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await registry.close();
-      });
-      return { registry, host: `127.0.0.1:${port}`, dataDir };
+      // Closed after its server (closers run in reverse).
+      closers.push(() => registry.close());
+      return { registry, dataDir, ...(await serve(registry.app)) };
     },
   };
 }

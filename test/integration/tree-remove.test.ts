@@ -8,7 +8,6 @@
  * removing all makes cosign find none; a registry that refuses DELETE gets a readable error and
  * nothing changes.
  */
-import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -646,9 +645,7 @@ describe('remove', () => {
 describe('a registry that refuses DELETE', () => {
   let dataDir: string;
   let registry: EmbeddedRegistry;
-  let server: ServerType;
   let host: string;
-  let open: ServerType;
   let openHost: string;
   const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
 
@@ -662,17 +659,11 @@ describe('a registry that refuses DELETE', () => {
         ? c.json({ errors: [{ code: 'UNSUPPORTED', message: 'The operation is unsupported.' }] }, 405)
         : registry.app.fetch(c.req.raw),
     );
-    const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
-    server = served.server;
-    host = `127.0.0.1:${served.port}`;
+    ({ host } = await rig.serve(app));
     // The same registry (same storage) with DELETE allowed, to show the referrers API path works.
-    const allowing = await serveApp(registry.app, { port: 0, hostname: '127.0.0.1' });
-    open = allowing.server;
-    openHost = `127.0.0.1:${allowing.port}`;
+    ({ host: openHost } = await rig.serve(registry.app));
   });
   afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise<void>((resolve) => open.close(() => resolve()));
     await registry.close();
   });
 
@@ -748,7 +739,6 @@ describe('a registry that refuses DELETE', () => {
 describe('a registry that serves malformed signature layers', () => {
   let dataDir: string;
   let registry: EmbeddedRegistry;
-  let server: ServerType;
   let host: string;
   const plain = new RegistryClient({ fetch: caFetch(), scheme: () => 'http' });
   /** Entries the registry appends to every `.sig` manifest it serves. */
@@ -788,12 +778,9 @@ describe('a registry that serves malformed signature layers', () => {
         headers: { 'content-type': res.headers.get('content-type')!, 'docker-content-digest': digest },
       });
     });
-    const served = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
-    server = served.server;
-    host = `127.0.0.1:${served.port}`;
+    ({ host } = await rig.serve(app));
   });
   afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
     await registry.close();
   });
 
