@@ -4,11 +4,9 @@
  * attempted. Every server listens on loopback only; nothing here sends a packet anywhere else.
  */
 import type { LookupAddress } from 'node:dns';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { createApp } from '../../../server/app.ts';
@@ -104,15 +102,12 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-let staticRoot: string | undefined;
-
-/** A folder standing in for the built page: an index.html only. */
+/**
+ * A folder standing in for the built page: an index.html only. Checked in, read-only, so no test
+ * run leaves a temporary copy behind.
+ */
 export function testStaticRoot(): string {
-  if (staticRoot === undefined) {
-    staticRoot = mkdtempSync(join(tmpdir(), 'cosign-web-static-'));
-    writeFileSync(join(staticRoot, 'index.html'), '<!doctype html><title>cosign-web test page</title>');
-  }
-  return staticRoot;
+  return join(import.meta.dirname, 'static-root');
 }
 
 /** The app with the relay configured by `relay`; log lines collected in `lines`. */
