@@ -17,6 +17,7 @@ import { RegistryClient, type RepoRef } from '../../shared/registry/client.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { cosign2SignArgs, cosign3SignArgs, cosignVerifyArgs, runOk, skopeoEnv } from '../rig/tools.ts';
+import { testStaticRoot } from '../unit/server/loopback.ts';
 import { caFetch } from './ca-fetch.ts';
 import { useRig } from './rig-context.ts';
 
@@ -133,7 +134,7 @@ describe('embedded registry with the real clients', () => {
 
   it('through the relay: a manifest PUT with a stale If-Match gets 412, with the ETag just read it is taken', async () => {
     const image = await pushSampleImage({ host }, 'etag/image', 'v1');
-    const app = createApp({ staticRoot: import.meta.dirname, relay: { localRegistries: [host], log: () => {} } });
+    const app = createApp({ staticRoot: testStaticRoot(), relay: { localRegistries: [host], log: () => {} } });
     const url = `/relay/${host}/v2/etag/image/manifests/v1`;
     const read = async () => {
       const res = await app.request(url, { headers: { Accept: MT.ociManifest } });
