@@ -1,10 +1,12 @@
 /**
  * The layers, checked on every `npm test` (lint step) by dependency-cruiser:
  *
- *   shared/: errors.ts ← encoding ← crypto ← registry ← cosign ← ops   (each imports only leftwards)
+ *   shared/: errors.ts ← encoding ← crypto ← sigstore ← tuf ← registry ← cosign ← ops
+ *   (each imports only leftwards)
  *   web/ and server/ import shared/, never each other; shared/ imports neither, and no Node module.
  *
- * Only shared/crypto/ reaches the crypto libraries (@noble/*, hash-wasm, scrypt-js).
+ * Only shared/crypto/ reaches the crypto libraries (@noble/*, hash-wasm, scrypt-js); only
+ * shared/sigstore/ reaches the ASN.1 libraries (pkijs, asn1js) and RE2 (re2js).
  * No module takes part in an import cycle.
  */
 /** A rule: nothing whose path matches `from` (a regex) may import what `to` matches. */
@@ -32,9 +34,11 @@ module.exports = {
     },
     layer('encoding', []),
     layer('crypto', ['encoding']),
+    layer('sigstore', ['encoding', 'crypto']),
+    layer('tuf', ['encoding', 'crypto', 'sigstore']),
     layer('registry', ['encoding', 'crypto']),
-    layer('cosign', ['encoding', 'crypto', 'registry']),
-    layer('ops', ['encoding', 'crypto', 'registry', 'cosign']),
+    layer('cosign', ['encoding', 'crypto', 'sigstore', 'registry']),
+    layer('ops', ['encoding', 'crypto', 'sigstore', 'tuf', 'registry', 'cosign']),
     forbid('errors-imports-nothing', 'shared/errors.ts is the bottom of the stack.', '^shared/errors\\.ts$', {
       path: '^(shared|web|server)/',
     }),
@@ -54,6 +58,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^(shared|web|server)/', pathNot: '^shared/crypto/' },
       to: { path: 'node_modules/(@noble/|hash-wasm/|scrypt-js/)' },
+    },
+    {
+      name: 'asn1-libraries-in-sigstore-only',
+      comment: 'Certificates, CMS and RE2 are read in shared/sigstore/ alone (loaded only when a signature needs them).',
+      severity: 'error',
+      from: { path: '^(shared|web|server)/', pathNot: '^shared/sigstore/' },
+      to: { path: 'node_modules/(pkijs|asn1js|re2js)/' },
     },
     {
       name: 'not-to-unresolvable',

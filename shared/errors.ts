@@ -105,7 +105,28 @@ export type VerificationErrorCode =
   | 'VERIFY_NOT_A_SIGNATURE'
   | 'VERIFY_TOO_MANY'
   | 'VERIFY_POLICY_INVALID'
-  | 'VERIFY_LINK_INVALID';
+  | 'VERIFY_LINK_INVALID'
+  // Sigstore material: certificates, transparency logs, timestamps, trust roots (shared/sigstore/).
+  | 'VERIFY_TRUSTED_ROOT_INVALID'
+  | 'VERIFY_TRUSTED_ROOT_UNKNOWN'
+  | 'VERIFY_CERTIFICATE_INVALID'
+  | 'VERIFY_CERTIFICATE_UNTRUSTED'
+  | 'VERIFY_CERTIFICATE_EXPIRED'
+  | 'VERIFY_SCT_MISSING'
+  | 'VERIFY_SCT_INVALID'
+  | 'VERIFY_ISSUER_MISMATCH'
+  | 'VERIFY_CLAIM_MISMATCH'
+  | 'VERIFY_REGEXP_INVALID'
+  | 'VERIFY_TLOG_MISSING'
+  | 'VERIFY_TLOG_ENTRY_INVALID'
+  | 'VERIFY_TLOG_UNTRUSTED'
+  | 'VERIFY_TLOG_BODY_MISMATCH'
+  | 'VERIFY_SET_INVALID'
+  | 'VERIFY_INCLUSION_PROOF_INVALID'
+  | 'VERIFY_CHECKPOINT_INVALID'
+  | 'VERIFY_TIMESTAMP_INVALID'
+  | 'VERIFY_TIMESTAMP_UNTRUSTED'
+  | 'VERIFY_NO_VERIFIED_TIME';
 
 /**
  * Codes of the relay's PKCS#11 endpoint (hardware keys).
@@ -141,6 +162,20 @@ export type ManageErrorCode =
   | 'MANAGE_DELETE_REFUSED'
   | 'MANAGE_TOO_MANY';
 
+/**
+ * Codes of refreshing a trusted root through TUF (shared/tuf/): metadata that is malformed, signed
+ * by too few keys, expired, older than what is held, or a target whose bytes are not the ones
+ * listed.
+ */
+export type TufErrorCode =
+  | 'TUF_METADATA_INVALID'
+  | 'TUF_THRESHOLD_NOT_MET'
+  | 'TUF_EXPIRED'
+  | 'TUF_ROLLBACK'
+  | 'TUF_TARGET_MISMATCH'
+  | 'TUF_TARGET_UNKNOWN'
+  | 'TUF_UNREACHABLE';
+
 /** Codes of the relay's tag locks (server/locks.ts). */
 export type LockErrorCode = 'LOCK_BAD_REQUEST' | 'LOCK_BUSY';
 
@@ -160,6 +195,7 @@ export type ErrorCode =
   | VerificationErrorCode
   | Pkcs11ErrorCode
   | ManageErrorCode
+  | TufErrorCode
   | LockErrorCode
   | GeneralErrorCode;
 
@@ -225,6 +261,9 @@ export class Pkcs11Error extends CosignWebError<Pkcs11ErrorCode> {
     super(code, message, { ...options, status });
   }
 }
+
+/** A trusted root could not be refreshed through TUF (shared/tuf/). */
+export class TufError extends CosignWebError<TufErrorCode> {}
 
 /** A tag lock could not be taken or released (server/locks.ts). */
 export class LockError extends CosignWebError<LockErrorCode> {}
