@@ -42,7 +42,7 @@ function validity(v: unknown, where: string): ValidityPeriod {
   if (!isObj(v)) throw bad(`${where} has no validFor`);
   if (v.start === undefined) throw bad(`${where} has no start to its validity`);
   const out: ValidityPeriod = { start: time(v.start, `${where}'s validity start`) };
-  if (v.end !== undefined) out.end = time(v.end, `${where}'s validity end`);
+  if (v.end !== undefined && v.end !== null) out.end = time(v.end, `${where}'s validity end`);
   if (out.end && out.end < out.start) throw bad(`${where}'s validity ends before it starts`);
   return out;
 }
