@@ -3,7 +3,7 @@
  *
  *   shared/: errors.ts ← encoding ← crypto ← sigstore ← tuf ← registry ← cosign ← ops
  *   (each imports only leftwards)
- *   web/ and server/ import shared/, never each other; shared/ imports neither, and no Node module.
+ *   web/, server/ and cli/ import shared/, never each other; shared/ imports none, and no Node module.
  *
  * Only shared/crypto/ reaches the crypto libraries (@noble/*, hash-wasm, scrypt-js); only
  * shared/sigstore/ reaches the ASN.1 libraries (pkijs, asn1js) and RE2 (re2js).
@@ -49,6 +49,9 @@ module.exports = {
       { path: '^(web|server)/' },
     ),
     noNode('shared', 'shared/ runs in the browser: no node:* or other Node core module.'),
+    forbid('cli-uses-shared-only', 'The command line (cli/) is an edge like the server: it runs shared/ code only.', '^cli/', {
+      path: '^(web|server)/',
+    }),
     forbid('web-not-server', 'web/ and server/ meet only in shared/.', '^web/', { path: '^server/' }),
     forbid('server-not-web', 'web/ and server/ meet only in shared/.', '^server/', { path: '^web/' }),
     noNode('web', 'The page runs in a browser.'),
