@@ -17,7 +17,12 @@
  * signature is over the DSSE PAE. An attestation signed by the same key is shown, not counted.
  * A statement names only the digest, so identity rules do not apply to bundles.
  *
- * A signature with a certificate instead of a key (keyless) is shown as such and never counts.
+ * A signature with a certificate instead of a key (keyless) counts only under an identity policy
+ * (cosign's --certificate-identity and --certificate-oidc-issuer, or their regular expressions):
+ * its certificate must chain to a certificate authority of the trusted root (or the private PKI
+ * given) at a verified time, and its log entries and timestamps must check (verify-sigstore.ts,
+ * loaded only when a signature carries such material). A keyed signature's log entry is checked
+ * when present, under the transparency-log rule (`require`, `check`, `ignore`), as cosign does.
  * For an index, the index and every platform manifest are checked; the platforms count toward the
  * verdict when `requireEveryPlatform` is set, as `skopeo copy --all` demands.
  *
@@ -25,8 +30,9 @@
  * verifyImage never throws for a verification failure: the result says why. It throws only when
  * the signal aborts.
  */
-import { reasonOf, type ErrorCode, type Reason } from '../errors.ts';
+import { VerificationError, reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
+import { sha256Bytes } from '../crypto/digest.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
@@ -61,6 +67,11 @@ import {
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag } from '../cosign/manifests.ts';
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
+import { legacySigstoreBundle } from '../cosign/legacy-sigstore.ts';
+import type { SigstoreBundle } from '../sigstore/types.ts';
+import type { IdentityPolicy } from '../sigstore/policy.ts';
+import type { TlogRule } from '../sigstore/verify-bundle.ts';
+import type { SigstoreFacts, SigstoreTrust } from './verify-sigstore.ts';
 import {
   decodeSignature,
   judgeSignature,
@@ -69,7 +80,7 @@ import {
   type PreparedKey,
 } from '../cosign/verify-signature.ts';
 
-export const RESULT_FORMAT = 'cosign-web-verification/1';
+export const RESULT_FORMAT = 'cosign-web-verification/2';
 
 export interface VerifyProgress {
   done: number;
@@ -80,8 +91,14 @@ export interface VerifyProgress {
 export interface VerifyOptions {
   /** The image reference as typed (`host/repo:tag`, `host/repo@sha256:…`). */
   image: string;
-  /** The public key: SubjectPublicKeyInfo DER. */
-  spki: Uint8Array;
+  /** The public key: SubjectPublicKeyInfo DER. Absent when only certificates are checked. */
+  spki?: Uint8Array | undefined;
+  /** What a certificate must name (cosign's --certificate-identity etc.); without it certificates do not count. */
+  certificate?: IdentityPolicy | undefined;
+  /** The transparency-log rule; default `require` for certificates, `check` for keys. */
+  tlog?: TlogRule | undefined;
+  /** The trust for Sigstore material, loaded when first needed (default: the shipped public-good root). */
+  trust?: (() => Promise<SigstoreTrust>) | undefined;
   /** Default: cosign's rule, identity not checked. */
   identity?: IdentityRule;
   /** Annotations every counted signature must carry, key → value. */
@@ -97,8 +114,17 @@ export interface VerifyOptions {
   now?: () => Date;
 }
 
-export type CheckId = 'blob' | 'signature' | 'payload' | 'digest' | 'identity' | 'annotations';
-export const CHECK_IDS: readonly CheckId[] = ['blob', 'signature', 'payload', 'digest', 'identity', 'annotations'];
+export type CheckId = 'blob' | 'signature' | 'certificate' | 'tlog' | 'payload' | 'digest' | 'identity' | 'annotations';
+export const CHECK_IDS: readonly CheckId[] = [
+  'blob',
+  'signature',
+  'certificate',
+  'tlog',
+  'payload',
+  'digest',
+  'identity',
+  'annotations',
+];
 
 export interface Check {
   id: CheckId;
@@ -114,7 +140,7 @@ export interface SignatureResult {
   kind: 'signature' | 'attestation' | 'keyless' | 'other';
   verified: boolean;
   error: Reason | null;
-  /** Always the six checks, in CHECK_IDS order. */
+  /** Always every check, in CHECK_IDS order. */
   checks: Check[];
   /** "ECDSA P-256 over SHA-256" when the signature verified with the key, else null. */
   algorithm: string | null;
@@ -129,8 +155,10 @@ export interface SignatureResult {
     creator: string | null;
     timestamp: number | null;
   };
-  /** True when it carries a transparency-log entry (this page does not check those). */
+  /** True when it carries a transparency-log entry. */
   tlogEntry: boolean;
+  /** What its certificate, log entries and timestamps proved, when it carries any and they verified. */
+  sigstore: SigstoreFacts | null;
   /** The manifest holding it (the .sig manifest or the referrer), and the blob. */
   source: { manifest: string; blob: string | null };
 }
@@ -189,7 +217,13 @@ export interface VerificationResult {
     identityDescription: string;
     annotations: Record<string, string>;
     requireEveryPlatform: boolean;
+    /** The identity policy certificates were held to, or null (certificates did not count). */
+    certificate: IdentityPolicy | null;
+    /** The transparency-log rule asked for, or null for cosign's default. */
+    tlog: TlogRule | null;
   };
+  /** The Sigstore trust used, when a signature needed it. */
+  trustedRoot: { name: string; sha256: string; privatePki: boolean } | null;
   /** The image (or index) first, then each platform of an index. */
   manifests: ManifestResult[];
 }
@@ -236,7 +270,11 @@ function annotationMismatch(required: Record<string, string>, signed: Record<str
 interface Context {
   client: RegistryClient;
   repo: RepoRef;
-  key: PreparedKey;
+  key: PreparedKey | null;
+  policy: IdentityPolicy | null;
+  tlog: TlogRule | undefined;
+  /** The Sigstore verifier and its trust, loaded at the first signature that needs them. */
+  sigstore(): Promise<Sigstore>;
   others: PreparedKey[];
   identity: IdentityRule;
   intended: NamedReference;
@@ -285,15 +323,22 @@ async function fetchSignatureBlob(
   }
 }
 
-/** A keyless signature (a certificate instead of a key): shown as such, never counted. */
+/** A keyless signature (a certificate instead of a key) with no identity policy given: shown, not counted. */
 function keyless(base: Omit<SignatureResult, 'checks' | 'verified' | 'error'>, checks: Checks): SignatureResult {
   base.kind = 'keyless';
   const error = r(
     'VERIFY_KEYLESS',
-    'Keyless signature (a certificate instead of a key): this page verifies with keys, so it does not count.',
+    'Keyless signature (a certificate instead of a key): it counts only when you give the identity and OIDC issuer its certificate must name.',
   );
-  checks.set('signature', 'skipped', error.message);
+  checks.set('certificate', 'skipped', error.message);
   return finish(base, checks, 'Not checked: keyless signature.', error);
+}
+
+/** A signature made with a key when no key was given (only certificate identities). */
+function noKey(base: Base, checks: Checks): SignatureResult {
+  const error = r('VERIFY_WRONG_KEY', 'Signed with a key, and no public key was given to check it with.');
+  checks.set('signature', 'skipped', error.message);
+  return finish(base, checks, 'Not checked: no key to check it with.', error);
 }
 
 /** A signature result's fields before its checks are finished. */
@@ -316,6 +361,7 @@ async function judgeLegacy(
     checks.set('signature', 'fail', error.message);
     return finish(base, checks, 'Not checked: the signature failed.', error);
   }
+  if (!ctx.key) return noKey(base, checks);
   const judged = await judgeSignature(ctx.key, payload, sig, { others: ctx.others, what: 'signature' });
   if (!judged.ok) {
     checks.set('signature', 'fail', judged.reason.message);
@@ -397,6 +443,7 @@ async function verifyLegacyLayer(
     otherKey: null,
     claims: emptyClaims(),
     tlogEntry: BUNDLE_ANNOTATION in annotations,
+    sigstore: null,
     source: { manifest: sigManifest, blob: typeof layer.digest === 'string' ? layer.digest : null },
   };
   if (layer.mediaType !== MT.cosignSimpleSigning) {
@@ -409,11 +456,158 @@ async function verifyLegacyLayer(
   }
   const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
   if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
-  if (CERTIFICATE_ANNOTATION in annotations) {
-    return keyless(base, checks);
+  const payload = blob.bytes;
+  const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
+  let material: SigstoreBundle | null = null;
+  try {
+    material = sig ? legacySigstoreBundle(annotations, payload, sig) : null;
+  } catch (e) {
+    const error = r('VERIFY_SIGNATURE_MALFORMED', reasonOf(e).message);
+    checks.set('signature', 'fail', error.message);
+    return finish(base, checks, 'Not checked: an annotation is malformed.', error);
   }
-  const failed = await judgeLegacy(ctx, base, checks, annotations, blob.bytes);
-  return failed ?? checkLegacyPayload(ctx, target, base, checks, blob.bytes);
+  const artifact = { sha256: sha256Bytes(payload), bytes: payload };
+  if (CERTIFICATE_ANNOTATION in annotations) {
+    const failed = material ? await judgeCertificate(ctx, base, checks, material, artifact) : null;
+    if (!material) return (await judgeLegacy(ctx, base, checks, annotations, payload))!;
+    return failed ?? checkLegacyPayload(ctx, target, base, checks, payload);
+  }
+  if (!ctx.key) return noKey(base, checks);
+  const failed =
+    (await judgeLegacy(ctx, base, checks, annotations, payload)) ??
+    (await judgeKeyedLog(ctx, base, checks, material, artifact));
+  return failed ?? checkLegacyPayload(ctx, target, base, checks, payload);
+}
+
+/** The Sigstore verifier module and the trust it works with. */
+interface Sigstore {
+  mod: typeof import('./verify-sigstore.ts');
+  trust: SigstoreTrust;
+}
+
+const CERTIFICATE_CODES = new Set<ErrorCode>([
+  'VERIFY_CERTIFICATE_INVALID',
+  'VERIFY_CERTIFICATE_UNTRUSTED',
+  'VERIFY_CERTIFICATE_EXPIRED',
+  'VERIFY_SCT_MISSING',
+  'VERIFY_SCT_INVALID',
+  'VERIFY_IDENTITY_MISMATCH',
+  'VERIFY_ISSUER_MISMATCH',
+  'VERIFY_CLAIM_MISMATCH',
+  'VERIFY_REGEXP_INVALID',
+  'VERIFY_POLICY_INVALID',
+  'VERIFY_NO_VERIFIED_TIME',
+]);
+
+/** The check a Sigstore failure belongs to. */
+function sigstoreCheck(code: ErrorCode): CheckId {
+  if (CERTIFICATE_CODES.has(code)) return 'certificate';
+  if (code === 'VERIFY_DIGEST_MISMATCH') return 'digest';
+  if (code.startsWith('VERIFY_TLOG_') || code.startsWith('VERIFY_TIMESTAMP_') || code.startsWith('VERIFY_TRUSTED_ROOT_'))
+    return 'tlog';
+  if (['VERIFY_SET_INVALID', 'VERIFY_INCLUSION_PROOF_INVALID', 'VERIFY_CHECKPOINT_INVALID'].includes(code)) return 'tlog';
+  return 'signature';
+}
+
+/** The Sigstore verifier and trust, or why they could not be had (a trusted root the viewer lacks). */
+async function loadOrFail(ctx: Context): Promise<Sigstore | { reason: Reason }> {
+  try {
+    return await ctx.sigstore();
+  } catch (e) {
+    return { reason: reasonOf(e) };
+  }
+}
+
+/** Sets the log check from proven facts: each entry and timestamp, or why there is none. */
+function setTlogCheck(checks: Checks, facts: SigstoreFacts): void {
+  const entries = facts.tlog.map(
+    (l) =>
+      `logged in ${l.log} at index ${l.logIndex}${l.integratedTime ? ` on ${l.integratedTime}` : ''} (${l.proof})`,
+  );
+  const stamps = facts.timestamps.map((t) => `timestamped ${t.time} by ${t.authority}`);
+  const all = [...entries, ...stamps];
+  if (all.length) checks.set('tlog', 'pass', `${all.join('; ')}.`.replace(/^./, (c) => c.toUpperCase()));
+  else if (facts.tlogRule === 'ignore') checks.set('tlog', 'skipped', 'The transparency log is ignored, as asked.');
+  else checks.set('tlog', 'skipped', 'No transparency-log entry (not required here).');
+}
+
+/** Records a Sigstore failure on its check; the signature's result. */
+function sigstoreFailed(base: Base, checks: Checks, reason: Reason): SignatureResult {
+  checks.set(sigstoreCheck(reason.code), 'fail', reason.message);
+  return finish(base, checks, 'Not checked: an earlier check failed.', reason);
+}
+
+/**
+ * A certificate signature (legacy layer or bundle): counted only under an identity policy, and
+ * then judged whole by the Sigstore verifier. Returns the failed result, or null to go on.
+ */
+async function judgeCertificate(
+  ctx: Context,
+  base: Base,
+  checks: Checks,
+  bundle: SigstoreBundle,
+  artifact: { sha256: Uint8Array; bytes?: Uint8Array },
+): Promise<SignatureResult | null> {
+  if (!ctx.policy) return keyless(base, checks);
+  const loaded = await loadOrFail(ctx);
+  if ('reason' in loaded) return sigstoreFailed(base, checks, loaded.reason);
+  const { mod, trust } = loaded;
+  const judged = await mod.judgeSigstore(bundle, trust, artifact, {
+    policy: ctx.policy,
+    ...(ctx.tlog ? { tlog: ctx.tlog } : {}),
+  });
+  if (!judged.ok) return sigstoreFailed(base, checks, judged.reason);
+  base.sigstore = judged.facts;
+  const signer = judged.facts.signer;
+  if (signer.kind === 'certificate') {
+    const times = judged.facts.verifiedTimes.map((t) => `${t.time} (${t.source === 'now' ? 'now' : `from ${t.by}`})`);
+    checks.set('signature', 'pass', "Signed by the certificate's key over the exact signed bytes.");
+    checks.set(
+      'certificate',
+      'pass',
+      `Issued by ${signer.authority} to ${signer.identity} (OIDC issuer ${signer.issuer ?? 'none'}), valid at ${times.join(', ')}.`,
+    );
+  }
+  setTlogCheck(checks, judged.facts);
+  return null;
+}
+
+/**
+ * A keyed signature's log entries and timestamps, under the log rule (default `check`: verified
+ * when present). Returns the failed result, or null to go on.
+ */
+async function judgeKeyedLog(
+  ctx: Context,
+  base: Base,
+  checks: Checks,
+  bundle: SigstoreBundle | null,
+  artifact: { sha256: Uint8Array; bytes?: Uint8Array },
+): Promise<SignatureResult | null> {
+  checks.set('certificate', 'not-applicable', 'Signed with a key, not a certificate.');
+  const rule = ctx.tlog ?? 'check';
+  const hasMaterial = !!bundle && bundle.tlogEntries.length + bundle.rfc3161Timestamps.length > 0;
+  if (rule === 'ignore') {
+    checks.set('tlog', 'skipped', 'The transparency log is ignored, as asked.');
+    return null;
+  }
+  if (!hasMaterial && rule === 'check') {
+    checks.set('tlog', 'skipped', 'No transparency-log entry (not required for a key).');
+    return null;
+  }
+  if (!bundle)
+    return sigstoreFailed(
+      base,
+      checks,
+      r('VERIFY_TLOG_MISSING', 'The signature has no transparency-log entry, and the policy requires one.'),
+    );
+  const loaded = await loadOrFail(ctx);
+  if ('reason' in loaded) return sigstoreFailed(base, checks, loaded.reason);
+  const { mod, trust } = loaded;
+  const judged = await mod.judgeSigstore(bundle, trust, artifact, { key: ctx.key!.spki, tlog: rule });
+  if (!judged.ok) return sigstoreFailed(base, checks, judged.reason);
+  base.sigstore = judged.facts;
+  setTlogCheck(checks, judged.facts);
+  return null;
 }
 
 function setAnnotationCheck(
@@ -449,7 +643,7 @@ async function readReferrerBundle(
   base: Base,
   checks: Checks,
   bundleLayer: Descriptor,
-): Promise<{ bundle: ParsedBundle; dsse: Dsse } | { result: SignatureResult }> {
+): Promise<{ bundle: ParsedBundle; dsse: Dsse; bytes: Uint8Array } | { result: SignatureResult }> {
   const blob = await fetchSignatureBlob(ctx, bundleLayer, checks, 'bundle blob');
   if ('error' in blob) return { result: finish(base, checks, 'Not checked: the bundle blob failed.', blob.error) };
   let bundle;
@@ -461,7 +655,7 @@ async function readReferrerBundle(
     return { result: finish(base, checks, 'Not checked: the bundle is malformed.', error) };
   }
   base.tlogEntry = bundle.hasTlogEntries;
-  if (bundle.material.kind === 'certificate') {
+  if (bundle.material.kind === 'certificate' && !ctx.policy) {
     return { result: keyless(base, checks) };
   }
   if (!bundle.dsse) {
@@ -473,7 +667,7 @@ async function readReferrerBundle(
     checks.set('payload', 'fail', error.message);
     return { result: finish(base, checks, 'Not checked: not an image signature.', error) };
   }
-  return { bundle, dsse: bundle.dsse };
+  return { bundle, dsse: bundle.dsse, bytes: blob.bytes };
 }
 
 /**
@@ -526,11 +720,12 @@ async function judgeDsse(
   bundle: ParsedBundle,
   dsse: Dsse,
 ): Promise<{ ok: true } | { ok: false; reason: Reason }> {
+  const key = ctx.key!; // judgeReferrer has refused a keyed bundle without a key
   const hint = bundle.material.kind === 'publicKey' ? bundle.material.hint : undefined;
   const signed = pae(dsse.payloadType, dsse.payload);
   let judged = null;
   for (const sig of dsse.signatures) {
-    judged = await judgeSignature(ctx.key, signed, sig, {
+    judged = await judgeSignature(key, signed, sig, {
       others: ctx.others,
       what: base.kind === 'attestation' ? 'attestation signature' : 'signature',
       ...(hint !== undefined ? { hint } : {}),
@@ -573,6 +768,54 @@ function checkSubject(base: Base, checks: Checks, statement: Statement, target: 
   return error;
 }
 
+/** The image digest as the bytes a DSSE statement's subject names. */
+function digestBytes(target: string): Uint8Array {
+  const hex = target.slice('sha256:'.length);
+  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/**
+ * A referrer's signature: a certificate bundle judged whole by the Sigstore verifier, or a keyed
+ * one over the DSSE PAE and then its log entries and timestamps under the log rule.
+ */
+async function judgeReferrer(
+  ctx: Context,
+  base: Base,
+  checks: Checks,
+  read: { bundle: ParsedBundle; dsse: Dsse; bytes: Uint8Array },
+  target: string,
+): Promise<{ ok: true } | { ok: false; reason: Reason }> {
+  const certificate = read.bundle.material.kind === 'certificate';
+  if (!certificate && !ctx.key) {
+    const reason = noKey(base, checks).error!;
+    return { ok: false, reason };
+  }
+  let full: SigstoreBundle | null = null;
+  if (certificate || read.bundle.hasTlogEntries) {
+    const loaded = await loadOrFail(ctx);
+    if ('reason' in loaded) {
+      checks.set('tlog', 'fail', loaded.reason.message);
+      return { ok: false, reason: loaded.reason };
+    }
+    try {
+      full = loaded.mod.parseSigstoreBundle(read.bytes);
+    } catch (e) {
+      const reason = r('VERIFY_PAYLOAD_MALFORMED', reasonOf(e).message);
+      checks.set('payload', 'fail', reason.message);
+      return { ok: false, reason };
+    }
+  }
+  const artifact = { sha256: digestBytes(target) };
+  if (certificate) {
+    const failed = await judgeCertificate(ctx, base, checks, full!, artifact);
+    return failed ? { ok: false, reason: failed.error! } : { ok: true };
+  }
+  const judged = await judgeDsse(ctx, base, checks, read.bundle, read.dsse);
+  if (!judged.ok) return judged;
+  const failed = await judgeKeyedLog(ctx, base, checks, full, artifact);
+  return failed ? { ok: false, reason: failed.error! } : { ok: true };
+}
+
 /** One bundle referrer: blob, bundle, statement, signature over the PAE, then what it claims. */
 async function verifyReferrer(
   ctx: Context,
@@ -589,6 +832,7 @@ async function verifyReferrer(
     otherKey: null,
     claims: emptyClaims(),
     tlogEntry: false,
+    sigstore: null,
     source: {
       manifest: manifest.descriptor.digest,
       blob: typeof bundleLayer.digest === 'string' ? bundleLayer.digest : null,
@@ -600,7 +844,7 @@ async function verifyReferrer(
   if ('result' in classified) return classified.result;
   const { statement } = classified;
   let { error } = classified;
-  const judged = await judgeDsse(ctx, base, checks, read.bundle, read.dsse);
+  const judged = await judgeReferrer(ctx, base, checks, read, target);
   if (!judged.ok) {
     return finish(
       base,
@@ -771,7 +1015,10 @@ function emptyResult(opts: VerifyOptions, identity: IdentityRule, checkedAt: str
       identityDescription: describeIdentityRule(identity),
       annotations: { ...(opts.annotations ?? {}) },
       requireEveryPlatform: opts.requireEveryPlatform ?? false,
+      certificate: opts.certificate ?? null,
+      tlog: opts.tlog ?? null,
     },
+    trustedRoot: null,
     manifests: [],
   };
 }
@@ -784,7 +1031,12 @@ function fail(result: VerificationResult, error: Reason): VerificationResult {
 }
 
 /** The keys a verification uses: the one given, and the viewer's others (only to name a signer). */
-async function prepareKeys(opts: VerifyOptions, result: VerificationResult): Promise<[PreparedKey, PreparedKey[]]> {
+async function prepareKeys(
+  opts: VerifyOptions,
+  result: VerificationResult,
+): Promise<[PreparedKey | null, PreparedKey[]]> {
+  const others = (await prepareKnownKeys(opts.knownKeys)).map((k) => k.key);
+  if (!opts.spki) return [null, others];
   const key = await prepareKey(opts.spki);
   result.key = {
     algorithm: algorithmName(key.algorithm),
@@ -793,8 +1045,41 @@ async function prepareKeys(opts: VerifyOptions, result: VerificationResult): Pro
     pem: publicKeyPem(opts.spki),
     trustedName: null,
   };
-  const others = (await prepareKnownKeys(opts.knownKeys)).map((k) => k.key);
   return [key, others];
+}
+
+/**
+ * The identity policy certificates are held to, checked up front so a bad regular expression is
+ * the verdict rather than every signature's failure; null when none is given.
+ * @throws VerificationError VERIFY_POLICY_INVALID when neither a key nor a policy is given,
+ *   VERIFY_REGEXP_INVALID and the policy's other refusals.
+ */
+async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): Promise<IdentityPolicy | null> {
+  const policy = opts.certificate;
+  const given = !!policy && Object.values(policy).some((v) => typeof v === 'string' && v !== '');
+  if (!given) {
+    if (!key)
+      throw new VerificationError(
+        'VERIFY_POLICY_INVALID',
+        'Give a public key, or the certificate identity and OIDC issuer signatures must name.',
+      );
+    return null;
+  }
+  const { compileIdentityPolicy } = await import('../sigstore/policy.ts');
+  compileIdentityPolicy(policy!);
+  return policy!;
+}
+
+/** Loads the Sigstore verifier and its trust once, at the first signature that needs them. */
+function loadSigstore(opts: VerifyOptions, result: VerificationResult): () => Promise<Sigstore> {
+  let loading: Promise<Sigstore> | undefined;
+  return () =>
+    (loading ??= (async () => {
+      const mod = await import('./verify-sigstore.ts');
+      const trust = opts.trust ? await opts.trust() : mod.shippedTrust();
+      result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
+      return { mod, trust };
+    })());
 }
 
 /**
@@ -810,6 +1095,7 @@ async function setUp(
   const identity = checkIdentityRule(opts.identity ?? { type: 'ignore' });
   result.policy.identity = identity;
   const [key, others] = await prepareKeys(opts, result);
+  const policy = await certificatePolicy(opts, key);
   const ref = parseReference(opts.image);
   const intended = intendedReference(ref);
   result.image.reference = formatReference(ref);
@@ -821,6 +1107,9 @@ async function setUp(
     client,
     repo: { registry: ref.registry, repository: ref.repository },
     key,
+    policy,
+    tlog: opts.tlog,
+    sigstore: loadSigstore(opts, result),
     others,
     identity,
     intended,
