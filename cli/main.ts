@@ -13,8 +13,13 @@ import { verifyBundleCommand, VERIFY_BUNDLE_USAGE, UsageError } from './verify-b
 
 const USAGE = `Usage:\n  ${VERIFY_BUNDLE_USAGE}\n`;
 
+/** Where the command writes: process.stdout / process.stderr, or a test's sink. */
+interface Output {
+  write(text: string): unknown;
+}
+
 /** Runs the command line; returns the exit code. */
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(argv: string[], out: Output = process.stdout, err: Output = process.stderr): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     (command === undefined ? err : out).write(USAGE);
