@@ -4,7 +4,11 @@
  * reaches a server log). A public interface: keep the format exactly.
  *
  *   #/verify?image=<url-encoded reference>&key=<url-encoded PEM public key, or base64url SPKI DER>
- *            [&identity=<mode>] [&annotations=<k=v,k=v…>] [&platforms=all]
+ *            [&identity=<mode>] [&annotations=<k=v,k=v…>] [&platforms=all] [Sigstore parameters]
+ *
+ * The Sigstore parameters (sigstore-params.ts: certificateIdentity, certificateOidcIssuer, their
+ * regular expressions, the GitHub workflow claims, trustedRoot, caRoots, caIntermediates,
+ * rekorPublicKey, tlog) come after; with a certificate identity and issuer, `key` may be left out.
  *   identity=exactReference  also reads &dockerReference=<reference>
  *   identity=exactRepository also reads &dockerRepository=<repository>
  *   identity=remapIdentity   also reads &prefix=<prefix>&signedPrefix=<prefix>
@@ -21,14 +25,16 @@ import { parsePublicKey } from '../crypto/keys.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { IDENTITY_MODES, checkIdentityRule, type IdentityRule } from './identity.ts';
 import { formatReference, parseReference } from '../registry/reference.ts';
+import { hasCertificatePolicy, readSigstoreParams, sigstoreQuery, type SigstoreParams } from './sigstore-params.ts';
 
 export const VERIFY_ROUTE = '/verify';
 
 export interface VerificationLinkInput {
   /** The image; it must name a digest (a tag, if any, is kept beside it). */
   image: string;
-  /** The public key, SubjectPublicKeyInfo DER. */
-  spki: Uint8Array;
+  /** The public key, SubjectPublicKeyInfo DER; may be absent when `sigstore` names a certificate identity. */
+  spki?: Uint8Array | undefined;
+  sigstore?: SigstoreParams | undefined;
   identity?: IdentityRule;
   annotations?: Record<string, string>;
   /** Every platform of an index must be signed (`&platforms=all`). */
@@ -37,11 +43,12 @@ export interface VerificationLinkInput {
 
 export interface ParsedVerificationLink {
   image: string;
-  /** The key as the link gave it (PEM or base64url). */
-  keyText: string;
-  spki: Uint8Array;
+  /** The key as the link gave it (PEM or base64url), or null when it names a certificate identity only. */
+  keyText: string | null;
+  spki: Uint8Array | null;
   /** The key's algorithm, read with it (so the page need not read the key again). */
-  algorithm: KeyAlgorithm;
+  algorithm: KeyAlgorithm | null;
+  sigstore: SigstoreParams;
   identity: IdentityRule;
   /** False when the link had no `identity` (cosign's rule applies, and the result says so). */
   identityGiven: boolean;
@@ -86,15 +93,14 @@ export function decodeAnnotations(text: string): Record<string, string> {
 /** The query part (after `?`) for a verification, in the canonical order. */
 function verificationQuery(input: {
   image: string;
-  key: string;
+  key: string | undefined;
+  sigstore?: SigstoreParams | undefined;
   identity?: IdentityRule;
   annotations?: Record<string, string>;
   requireEveryPlatform?: boolean;
 }): string {
-  const parts: [string, string][] = [
-    ['image', input.image],
-    ['key', input.key],
-  ];
+  const parts: [string, string][] = [['image', input.image]];
+  if (input.key) parts.push(['key', input.key]);
   const id = input.identity;
   if (id && id.type !== 'ignore') {
     parts.push(['identity', id.type]);
@@ -107,6 +113,7 @@ function verificationQuery(input: {
   // Already percent-encoded per part; only the separators "," and "=" stay literal.
   if (ann) query.push(`annotations=${ann}`);
   if (input.requireEveryPlatform) query.push('platforms=all');
+  if (input.sigstore) query.push(...sigstoreQuery(input.sigstore));
   return query.join('&');
 }
 
@@ -119,11 +126,14 @@ function verificationQuery(input: {
 export function verificationLink(origin: string, input: VerificationLinkInput): string {
   const ref = parseReference(input.image);
   if (!ref.digest) throw invalid(`the image "${input.image}" must be pinned to a digest (…@sha256:…)`);
-  const { spki } = parsePublicKey(toBase64Url(input.spki));
+  const spki = input.spki ? parsePublicKey(toBase64Url(input.spki)).spki : undefined;
+  if (!spki && !(input.sigstore && hasCertificatePolicy(input.sigstore)))
+    throw invalid('it needs a public key or a certificate identity');
   const identity = input.identity ? checkIdentityRule(input.identity) : undefined;
   const query = verificationQuery({
     image: formatReference(ref),
-    key: toBase64Url(spki),
+    key: spki ? toBase64Url(spki) : undefined,
+    ...(input.sigstore ? { sigstore: input.sigstore } : {}),
     ...(identity ? { identity } : {}),
     ...(input.annotations ? { annotations: input.annotations } : {}),
     ...(input.requireEveryPlatform ? { requireEveryPlatform: true } : {}),
@@ -186,11 +196,18 @@ export function readVerificationQuery(query: string): ParsedVerificationLink {
   };
   const image = get('image')?.trim();
   if (!image) throw invalid('it names no image (image=…)');
+  const sigstore = readSigstoreParams(get);
   let rawKey = params.get('key');
-  if (rawKey === undefined || rawKey === '') throw invalid('it carries no public key (key=…)');
-  rawKey = unformKey(rawKey);
-  const keyText = decode(rawKey, 'key').trim();
-  const { spki, algorithm } = parsePublicKey(keyText);
+  if ((rawKey === undefined || rawKey === '') && !hasCertificatePolicy(sigstore))
+    throw invalid('it carries no public key (key=…) and no certificate identity (certificateIdentity=…)');
+  let keyText: string | null = null;
+  let spki: Uint8Array | null = null;
+  let algorithm: KeyAlgorithm | null = null;
+  if (rawKey) {
+    rawKey = unformKey(rawKey);
+    keyText = decode(rawKey, 'key').trim();
+    ({ spki, algorithm } = parsePublicKey(keyText));
+  }
   const mode = get('identity');
   let identity: IdentityRule = { type: 'ignore' };
   if (mode !== undefined && mode !== '') {
@@ -215,6 +232,7 @@ export function readVerificationQuery(query: string): ParsedVerificationLink {
     keyText,
     spki,
     algorithm,
+    sigstore,
     identity,
     identityGiven: mode !== undefined && mode !== '',
     annotations: rawAnnotations ? decodeAnnotations(rawAnnotations) : {},

@@ -8,7 +8,12 @@ import { reasonOf, type Reason } from '../errors.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { parseSigstoreBundle } from '../sigstore/bundle.ts';
 import { parseTrustedRoot } from '../sigstore/trusted-root.ts';
-import { PUBLIC_GOOD_ROOT } from '../sigstore/shipped-roots.ts';
+import { PUBLIC_GOOD_ROOT, SHIPPED_ROOTS } from '../sigstore/shipped-roots.ts';
+import { privatePkiAuthorities } from '../sigstore/private-pki.ts';
+import { parsePublicKey } from '../crypto/keys.ts';
+import { parseSpki } from '../crypto/pkcs.ts';
+import { toHex } from '../encoding/base64.ts';
+import { VerificationError } from '../errors.ts';
 import { hasIdentityPolicy, type IdentityPolicy } from '../sigstore/policy.ts';
 import { verifyBundle, type BundleVerification, type TlogRule } from '../sigstore/verify-bundle.ts';
 import type { SigstoreBundle, TrustedAuthority, TrustedRoot } from '../sigstore/types.ts';
@@ -33,6 +38,53 @@ export function shippedTrust(): SigstoreTrust {
 }
 
 export { parseSigstoreBundle, hasIdentityPolicy, sha256Bytes };
+
+/** What a person may give as trust, beside (or instead of) a Sigstore root. */
+export interface TrustInput {
+  /** `public-good`, `staging`, or the bytes of a root the viewer holds (with its name). */
+  root: 'public-good' | 'staging' | { json: Uint8Array | string; name: string };
+  caRootsPem?: string | undefined;
+  caIntermediatesPem?: string | undefined;
+  /** A log key as containers-policy.json's rekorPublicKeyData: PEM or base64url SPKI. */
+  rekorPublicKey?: string | undefined;
+}
+
+/** The key details protobuf-specs names for a log key. */
+function keyDetails(spki: Uint8Array): string {
+  const a = parseSpki(spki).algorithm;
+  if (a.kind === 'ed25519') return 'PKIX_ED25519';
+  if (a.kind === 'rsa') return 'PKIX_RSA_PKCS1V15_2048_SHA256';
+  return a.curve === 'P-384' ? 'PKIX_ECDSA_P384_SHA_384' : a.curve === 'P-521' ? 'PKIX_ECDSA_P521_SHA_512' : 'PKIX_ECDSA_P256_SHA_256';
+}
+
+/**
+ * The trust a person gave: a Sigstore root, or a private PKI and a log key as containers-policy.json
+ * names them (`pki`/`fulcio` + `rekorPublicKeyData`): then the root's own CAs and logs are not used.
+ * @throws VerificationError VERIFY_TRUSTED_ROOT_INVALID, VERIFY_CERTIFICATE_INVALID; KeyError for a bad log key.
+ */
+export function buildTrust(input: TrustInput): SigstoreTrust {
+  let base: SigstoreTrust;
+  if (typeof input.root === 'string') {
+    const shipped = SHIPPED_ROOTS.find((r) => r.id === input.root);
+    if (!shipped) throw new VerificationError('VERIFY_TRUSTED_ROOT_UNKNOWN', `There is no shipped trusted root named ${input.root}.`);
+    base = { root: parseTrustedRoot(shipped.json), name: shipped.name, sha256: shipped.sha256 };
+  } else {
+    const bytes = typeof input.root.json === 'string' ? new TextEncoder().encode(input.root.json) : input.root.json;
+    base = { root: parseTrustedRoot(bytes), name: input.root.name, sha256: toHex(sha256Bytes(bytes)) };
+  }
+  if (input.caRootsPem?.trim()) base.privateCAs = privatePkiAuthorities(input.caRootsPem, input.caIntermediatesPem);
+  if (input.rekorPublicKey?.trim()) {
+    const { spki } = parsePublicKey(input.rekorPublicKey);
+    base.root = {
+      ...base.root,
+      tlogs: [
+        { baseUrl: 'rekorPublicKey', logId: sha256Bytes(spki), spki, keyDetails: keyDetails(spki), validFor: { start: new Date(0) } },
+      ],
+    };
+    base.name = `${base.name}, with the given Rekor key`;
+  }
+  return base;
+}
 
 /**
  * Judges a signature's Sigstore material for `artifact` (the payload bytes of a legacy layer; the
