@@ -23,6 +23,19 @@ import type { Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
+import {
+  IDENTITY_PARAMS,
+  hasCertificatePolicy,
+  type SigstoreParams,
+  type TlogValue,
+} from '../../../../shared/cosign/sigstore-params.ts';
+import type { IdentityPolicy } from '../../../../shared/sigstore/policy.ts';
+import type { SigstoreTrust } from '../../../../shared/ops/verify-sigstore.ts';
+
+/** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
+export interface RootSource {
+  get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
+}
 
 type VerifyStatus =
   | { state: 'idle' }
@@ -54,6 +67,15 @@ export class VerifyPage {
   requireEveryPlatform = $state(false);
   username = $state('');
   password = $state('');
+  /** What a certificate must name (cosign's --certificate-identity etc.). */
+  certificate = $state<Required<Record<(typeof IDENTITY_PARAMS)[number], string>>>(emptyPolicy());
+  /** `public-good`, `staging` or `sha256:<hex>` of a root loaded before. */
+  trustRoot = $state('public-good');
+  /** '' for cosign's default. */
+  tlog = $state<'' | TlogValue>('');
+  caRoots = $state('');
+  caIntermediates = $state('');
+  rekorPublicKey = $state('');
 
   #status = $state.raw<VerifyStatus>({ state: 'idle' });
   /** Set when a verification link filled the form: the key it carried, read once, and its text in the field. */
@@ -64,12 +86,53 @@ export class VerifyPage {
   readonly #session: RegistrySession;
   readonly #trusted: TrustedKeys;
   readonly #origin: string;
+  readonly #roots: RootSource | null;
   #abort: AbortController | null = null;
 
-  constructor(session: RegistrySession, trusted: TrustedKeys, origin: string = location.origin) {
+  constructor(
+    session: RegistrySession,
+    trusted: TrustedKeys,
+    origin: string = location.origin,
+    roots: RootSource | null = null,
+  ) {
     this.#session = session;
     this.#trusted = trusted;
     this.#origin = origin;
+    this.#roots = roots;
+  }
+
+  /** The Sigstore parameters of the form, as a link carries them. */
+  sigstoreParams(): SigstoreParams {
+    const policy: IdentityPolicy = {};
+    for (const k of IDENTITY_PARAMS) if (this.certificate[k].trim()) policy[k] = this.certificate[k].trim();
+    return {
+      policy,
+      ...(this.trustRoot !== 'public-good' ? { trustedRoot: this.trustRoot } : {}),
+      ...(this.caRoots.trim() ? { caRoots: this.caRoots.trim() } : {}),
+      ...(this.caIntermediates.trim() ? { caIntermediates: this.caIntermediates.trim() } : {}),
+      ...(this.rekorPublicKey.trim() ? { rekorPublicKey: this.rekorPublicKey.trim() } : {}),
+      ...(this.tlog ? { tlog: this.tlog } : {}),
+    };
+  }
+
+  /** The trust for certificates and log entries, loaded only when a signature needs it. */
+  async #trust(p: SigstoreParams): Promise<SigstoreTrust> {
+    const { buildTrust } = await import('../../../../shared/ops/verify-sigstore.ts');
+    let root: Parameters<typeof buildTrust>[0]['root'] = 'public-good';
+    const id = p.trustedRoot ?? 'public-good';
+    if (id === 'public-good' || id === 'staging') root = id;
+    else {
+      const held = await this.#roots?.get(id);
+      if (!held) {
+        const { VerificationError } = await import('../../../../shared/errors.ts');
+        throw new VerificationError(
+          'VERIFY_TRUSTED_ROOT_UNKNOWN',
+          `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
+        );
+      }
+      root = held;
+    }
+    return buildTrust({ root, caRootsPem: p.caRoots, caIntermediatesPem: p.caIntermediates, rekorPublicKey: p.rekorPublicKey });
   }
 
   get status(): VerifyStatus {
@@ -112,12 +175,14 @@ export class VerifyPage {
   readonly shareLink = $derived.by((): string | null => {
     const r = this.result;
     const k = this.key;
-    if (!r?.image.digest || !r.image.reference || !k?.ok) return null;
+    const sigstore = this.sigstoreParams();
+    if (!r?.image.digest || !r.image.reference || !(k?.ok || hasCertificatePolicy(sigstore))) return null;
     try {
       const ref = parseReference(r.image.reference);
       return verificationLink(this.#origin, {
         image: formatReference({ ...pinned(ref, r.image.digest), ...(ref.tag ? { tag: ref.tag } : {}) }),
-        spki: k.spki,
+        spki: k?.ok ? k.spki : undefined,
+        sigstore,
         identity: r.policy.identity,
         annotations: r.policy.annotations,
         requireEveryPlatform: r.policy.requireEveryPlatform,
@@ -162,9 +227,12 @@ export class VerifyPage {
       const link = readVerificationQuery(query);
       this.image = link.image;
       // The field shows the key as PEM, whichever form the link carried it in.
-      const key = publicKeyText(link);
-      this.keyText = key.pem.trim();
-      this.#linkKey = { text: this.keyText, key };
+      if (link.spki && link.algorithm) {
+        const key = publicKeyText({ spki: link.spki, algorithm: link.algorithm });
+        this.keyText = key.pem.trim();
+        this.#linkKey = { text: this.keyText, key };
+      } else this.keyText = '';
+      this.#fillSigstore(link.sigstore);
       this.#linkIdentityDefault = !link.identityGiven;
       this.identityMode = link.identity.type;
       this.dockerReference = link.identity.type === 'exactReference' ? link.identity.dockerReference : '';
@@ -180,6 +248,15 @@ export class VerifyPage {
       this.#fail(describeError(e));
       return false;
     }
+  }
+
+  #fillSigstore(p: SigstoreParams): void {
+    this.certificate = { ...emptyPolicy(), ...p.policy } as ReturnType<typeof emptyPolicy>;
+    this.trustRoot = p.trustedRoot ?? 'public-good';
+    this.tlog = p.tlog ?? '';
+    this.caRoots = p.caRoots ?? '';
+    this.caIntermediates = p.caIntermediates ?? '';
+    this.rekorPublicKey = p.rekorPublicKey ?? '';
   }
 
   /** The status line says why the image is not verified. */
@@ -204,9 +281,14 @@ export class VerifyPage {
     const key = this.key;
     if (!this.image.trim())
       return this.#fail({ code: 'REGISTRY_REFERENCE_INVALID', message: 'type the image reference to verify.' });
-    if (!key)
-      return this.#fail({ code: 'KEY_PEM_INVALID', message: 'paste the public key (PEM) or choose a key file.' });
-    if (!key.ok) return this.#fail({ code: 'KEY_PEM_INVALID', message: key.message });
+    const sigstore = this.sigstoreParams();
+    const byCertificate = hasCertificatePolicy(sigstore);
+    if (!key && !byCertificate)
+      return this.#fail({
+        code: 'KEY_PEM_INVALID',
+        message: 'paste the public key (PEM) or choose a key file, or give the certificate identity and OIDC issuer.',
+      });
+    if (key && !key.ok) return this.#fail({ code: 'KEY_PEM_INVALID', message: key.message });
     let identity: IdentityRule;
     let annotations: Record<string, string>;
     try {
@@ -222,7 +304,10 @@ export class VerifyPage {
     try {
       const result = await verifyImage(this.#session.client, {
         image: this.image.trim(),
-        spki: key.spki,
+        spki: key?.ok ? key.spki : undefined,
+        certificate: byCertificate ? sigstore.policy : undefined,
+        tlog: sigstore.tlog,
+        trust: () => this.#trust(sigstore),
         identity,
         annotations,
         requireEveryPlatform: this.requireEveryPlatform,
@@ -239,7 +324,7 @@ export class VerifyPage {
         },
       });
       if (this.#abort !== abort) return;
-      result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
+      if (key?.ok) result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
       this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
@@ -282,4 +367,8 @@ export class VerifyPage {
     const d = this.result?.image.digest;
     return `verification-${d ? d.slice(7, 19) : 'result'}.json`;
   }
+}
+
+function emptyPolicy(): Required<Record<(typeof IDENTITY_PARAMS)[number], string>> {
+  return Object.fromEntries(IDENTITY_PARAMS.map((k) => [k, ''])) as Required<Record<(typeof IDENTITY_PARAMS)[number], string>>;
 }
