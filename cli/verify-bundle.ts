@@ -101,7 +101,8 @@ export async function verifyBundleCommand(argv: string[]): Promise<string> {
   const result = await verifyFileBundle(req);
   if (json) return JSON.stringify(result, null, 2) + '\n';
   const s = result.signer;
-  const who = s.kind === 'key' ? `key ${s.fingerprint}` : `${s.identity} (issuer ${s.issuer ?? 'none'}, CA ${s.authority})`;
+  const who =
+    s.kind === 'key' ? `key ${s.fingerprint}` : `${s.identity} (issuer ${s.issuer ?? 'none'}, CA ${s.authority})`;
   const logs = result.tlog.map((l) => `\n  log ${l.log} #${l.logIndex} (${l.proof})`).join('');
   const times = result.timestamps.map((t) => `\n  timestamp ${t.time} by ${t.authority}`).join('');
   const warnings = result.warnings.map((w) => `\n  warning: ${w}`).join('');

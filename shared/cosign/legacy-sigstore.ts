@@ -23,7 +23,10 @@ export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 export const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
 
 function bad(annotation: string, why: string): SignatureError {
-  return new SignatureError('SIGNATURE_ANNOTATION_INVALID', `The layer's ${annotation} annotation is not valid: ${why}.`);
+  return new SignatureError(
+    'SIGNATURE_ANNOTATION_INVALID',
+    `The layer's ${annotation} annotation is not valid: ${why}.`,
+  );
 }
 
 function hexBytes(hex: string): Uint8Array | null {

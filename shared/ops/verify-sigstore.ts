@@ -34,7 +34,11 @@ export type SigstoreFacts = Omit<BundleVerification, 'content' | 'artifact'>;
 
 /** The public-good root shipped with the page: the trust when the viewer names none. */
 export function shippedTrust(): SigstoreTrust {
-  return { root: parseTrustedRoot(PUBLIC_GOOD_ROOT.json), name: PUBLIC_GOOD_ROOT.name, sha256: PUBLIC_GOOD_ROOT.sha256 };
+  return {
+    root: parseTrustedRoot(PUBLIC_GOOD_ROOT.json),
+    name: PUBLIC_GOOD_ROOT.name,
+    sha256: PUBLIC_GOOD_ROOT.sha256,
+  };
 }
 
 export { parseSigstoreBundle, hasIdentityPolicy, sha256Bytes };
@@ -54,7 +58,11 @@ function keyDetails(spki: Uint8Array): string {
   const a = parseSpki(spki).algorithm;
   if (a.kind === 'ed25519') return 'PKIX_ED25519';
   if (a.kind === 'rsa') return 'PKIX_RSA_PKCS1V15_2048_SHA256';
-  return a.curve === 'P-384' ? 'PKIX_ECDSA_P384_SHA_384' : a.curve === 'P-521' ? 'PKIX_ECDSA_P521_SHA_512' : 'PKIX_ECDSA_P256_SHA_256';
+  return a.curve === 'P-384'
+    ? 'PKIX_ECDSA_P384_SHA_384'
+    : a.curve === 'P-521'
+      ? 'PKIX_ECDSA_P521_SHA_512'
+      : 'PKIX_ECDSA_P256_SHA_256';
 }
 
 /**
@@ -66,7 +74,11 @@ export function buildTrust(input: TrustInput): SigstoreTrust {
   let base: SigstoreTrust;
   if (typeof input.root === 'string') {
     const shipped = SHIPPED_ROOTS.find((r) => r.id === input.root);
-    if (!shipped) throw new VerificationError('VERIFY_TRUSTED_ROOT_UNKNOWN', `There is no shipped trusted root named ${input.root}.`);
+    if (!shipped)
+      throw new VerificationError(
+        'VERIFY_TRUSTED_ROOT_UNKNOWN',
+        `There is no shipped trusted root named ${input.root}.`,
+      );
     base = { root: parseTrustedRoot(shipped.json), name: shipped.name, sha256: shipped.sha256 };
   } else {
     const bytes = typeof input.root.json === 'string' ? new TextEncoder().encode(input.root.json) : input.root.json;
@@ -78,7 +90,13 @@ export function buildTrust(input: TrustInput): SigstoreTrust {
     base.root = {
       ...base.root,
       tlogs: [
-        { baseUrl: 'rekorPublicKey', logId: sha256Bytes(spki), spki, keyDetails: keyDetails(spki), validFor: { start: new Date(0) } },
+        {
+          baseUrl: 'rekorPublicKey',
+          logId: sha256Bytes(spki),
+          spki,
+          keyDetails: keyDetails(spki),
+          validFor: { start: new Date(0) },
+        },
       ],
     };
     base.name = `${base.name}, with the given Rekor key`;

@@ -503,9 +503,14 @@ const CERTIFICATE_CODES = new Set<ErrorCode>([
 function sigstoreCheck(code: ErrorCode): CheckId {
   if (CERTIFICATE_CODES.has(code)) return 'certificate';
   if (code === 'VERIFY_DIGEST_MISMATCH') return 'digest';
-  if (code.startsWith('VERIFY_TLOG_') || code.startsWith('VERIFY_TIMESTAMP_') || code.startsWith('VERIFY_TRUSTED_ROOT_'))
+  if (
+    code.startsWith('VERIFY_TLOG_') ||
+    code.startsWith('VERIFY_TIMESTAMP_') ||
+    code.startsWith('VERIFY_TRUSTED_ROOT_')
+  )
     return 'tlog';
-  if (['VERIFY_SET_INVALID', 'VERIFY_INCLUSION_PROOF_INVALID', 'VERIFY_CHECKPOINT_INVALID'].includes(code)) return 'tlog';
+  if (['VERIFY_SET_INVALID', 'VERIFY_INCLUSION_PROOF_INVALID', 'VERIFY_CHECKPOINT_INVALID'].includes(code))
+    return 'tlog';
   return 'signature';
 }
 
@@ -521,12 +526,16 @@ async function loadOrFail(ctx: Context): Promise<Sigstore | { reason: Reason }> 
 /** Sets the log check from proven facts: each entry and timestamp, or why there is none. */
 function setTlogCheck(checks: Checks, facts: SigstoreFacts): void {
   const entries = facts.tlog.map(
-    (l) =>
-      `logged in ${l.log} at index ${l.logIndex}${l.integratedTime ? ` on ${l.integratedTime}` : ''} (${l.proof})`,
+    (l) => `logged in ${l.log} at index ${l.logIndex}${l.integratedTime ? ` on ${l.integratedTime}` : ''} (${l.proof})`,
   );
   const stamps = facts.timestamps.map((t) => `timestamped ${t.time} by ${t.authority}`);
   const all = [...entries, ...stamps];
-  if (all.length) checks.set('tlog', 'pass', `${all.join('; ')}.`.replace(/^./, (c) => c.toUpperCase()));
+  if (all.length)
+    checks.set(
+      'tlog',
+      'pass',
+      `${all.join('; ')}.`.replace(/^./, (c) => c.toUpperCase()),
+    );
   else if (facts.tlogRule === 'ignore') checks.set('tlog', 'skipped', 'The transparency log is ignored, as asked.');
   else checks.set('tlog', 'skipped', 'No transparency-log entry (not required here).');
 }

@@ -48,7 +48,8 @@ function str(v: unknown, where: string): string {
 }
 
 function signer(vm: JsonObject, version: number): SignerMaterial {
-  if (isJsonObject(vm.publicKey)) return { kind: 'publicKey', hint: typeof vm.publicKey.hint === 'string' ? vm.publicKey.hint : '' };
+  if (isJsonObject(vm.publicKey))
+    return { kind: 'publicKey', hint: typeof vm.publicKey.hint === 'string' ? vm.publicKey.hint : '' };
   if (isJsonObject(vm.certificate)) {
     return { kind: 'certificate', certificate: b64(vm.certificate.rawBytes, 'the certificate'), chain: [] };
   }
@@ -117,7 +118,10 @@ function content(root: JsonObject): SignedContent {
     const out: SignedContent = { kind: 'messageSignature', signature: b64(ms.signature, 'the message signature') };
     if (ms.messageDigest !== undefined) {
       const d = obj(ms.messageDigest, 'the message digest');
-      out.digest = { algorithm: str(d.algorithm, "the message digest's algorithm"), digest: b64(d.digest, 'the message digest') };
+      out.digest = {
+        algorithm: str(d.algorithm, "the message digest's algorithm"),
+        digest: b64(d.digest, 'the message digest'),
+      };
     }
     return out;
   }
@@ -132,7 +136,8 @@ export function parseSigstoreBundle(json: Uint8Array | string): SigstoreBundle {
   const root = parseJsonObject(json, bad);
   const mediaType = root.mediaType;
   const version = typeof mediaType === 'string' ? MEDIA_TYPES[mediaType] : undefined;
-  if (version === undefined) throw bad(`its media type ${JSON.stringify(mediaType)} is not a bundle version this page reads`);
+  if (version === undefined)
+    throw bad(`its media type ${JSON.stringify(mediaType)} is not a bundle version this page reads`);
   const vm = obj(root.verificationMaterial, 'the verification material');
   const tsd = vm.timestampVerificationData === undefined ? {} : obj(vm.timestampVerificationData, 'the timestamp data');
   return {

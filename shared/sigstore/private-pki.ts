@@ -16,7 +16,10 @@ const BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 export function pemCertificates(text: string, what: string): Uint8Array[] {
   const blocks = text.match(BLOCK) ?? [];
   if (blocks.length === 0)
-    throw new VerificationError('VERIFY_CERTIFICATE_INVALID', `The ${what} hold no PEM certificate ("-----BEGIN CERTIFICATE-----").`);
+    throw new VerificationError(
+      'VERIFY_CERTIFICATE_INVALID',
+      `The ${what} hold no PEM certificate ("-----BEGIN CERTIFICATE-----").`,
+    );
   return blocks.map((b, i) => {
     try {
       return decodePem(b).bytes;

@@ -70,8 +70,7 @@ export interface InclusionProof {
 
 /** What signed: a key named by hint, or a certificate with the chain the signer sent. */
 export type SignerMaterial =
-  | { kind: 'publicKey'; hint: string }
-  | { kind: 'certificate'; certificate: Uint8Array; chain: Uint8Array[] };
+  { kind: 'publicKey'; hint: string } | { kind: 'certificate'; certificate: Uint8Array; chain: Uint8Array[] };
 
 /** What was signed: a message digest (hashedrekord) or a DSSE envelope. */
 export type SignedContent =

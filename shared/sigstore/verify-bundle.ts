@@ -83,11 +83,15 @@ async function artifactDigest(
   if (bundle.content.kind !== 'messageSignature') return { hash: 'SHA-256', value: artifact.sha256 };
   const named = bundle.content.digest;
   const hash = named ? HASHES[named.algorithm] : 'SHA-256';
-  if (!hash) fail('VERIFY_BAD_SIGNATURE', `The bundle's digest algorithm ${named?.algorithm} is not one Sigstore uses.`);
+  if (!hash)
+    fail('VERIFY_BAD_SIGNATURE', `The bundle's digest algorithm ${named?.algorithm} is not one Sigstore uses.`);
   let value = artifact.sha256;
   if (hash !== 'SHA-256') {
     if (!artifact.bytes)
-      fail('VERIFY_BAD_SIGNATURE', `This signature is over ${hash} of the file: give the file itself, not its SHA-256.`);
+      fail(
+        'VERIFY_BAD_SIGNATURE',
+        `This signature is over ${hash} of the file: give the file itself, not its SHA-256.`,
+      );
     value = await digest(hash, artifact.bytes);
   }
   if (named && toHex(named.digest) !== toHex(value))
@@ -108,15 +112,25 @@ function statementNamesArtifact(payload: Uint8Array, sha256: Uint8Array): boolea
   return subjects.some((s) => (s as { digest?: { sha256?: unknown } })?.digest?.sha256 === want);
 }
 
-async function verifyDsse(bundle: SigstoreBundle & { content: { kind: 'dsse' } }, spki: Uint8Array, sha256: Uint8Array) {
+async function verifyDsse(
+  bundle: SigstoreBundle & { content: { kind: 'dsse' } },
+  spki: Uint8Array,
+  sha256: Uint8Array,
+) {
   const { content } = bundle;
   if (content.signatures.length !== 1)
-    fail('VERIFY_BAD_SIGNATURE', `The DSSE envelope holds ${content.signatures.length} signatures; Sigstore expects one.`);
+    fail(
+      'VERIFY_BAD_SIGNATURE',
+      `The DSSE envelope holds ${content.signatures.length} signatures; Sigstore expects one.`,
+    );
   const data = pae(content.payloadType, content.payload);
   if (!(await verifyWithKeyHash(spki, data, content.signatures[0]!.sig)))
     fail('VERIFY_BAD_SIGNATURE', "The DSSE envelope's signature does not verify with the signer's key.");
   if (!statementNamesArtifact(content.payload, sha256))
-    fail('VERIFY_DIGEST_MISMATCH', "The signed in-toto statement does not name this file's SHA-256 among its subjects.");
+    fail(
+      'VERIFY_DIGEST_MISMATCH',
+      "The signed in-toto statement does not name this file's SHA-256 among its subjects.",
+    );
 }
 
 /** The hash a key signs with by default (Sigstore's key details), then SHA-256 as cosign uses for every key. */
@@ -170,16 +184,18 @@ export async function verifyBundle(bundle: SigstoreBundle, opts: VerifyBundleOpt
   const timestamps = await verifyTimestamps(bundle, opts.root);
   const tlog = await verifyTlogEntries(bundle, opts, tlogRule, now, warnings);
   const times: VerifiedTime[] = [
-    ...tlog.filter((l) => l.integratedTime).map((l) => ({ time: new Date(l.integratedTime!), source: 'tlog' as const, by: l.log })),
+    ...tlog
+      .filter((l) => l.integratedTime)
+      .map((l) => ({ time: new Date(l.integratedTime!), source: 'tlog' as const, by: l.log })),
     ...timestamps.map((t) => ({ time: new Date(t.time), source: 'timestamp' as const, by: t.authority })),
   ];
   const signer = await verifySigner(bundle, opts, times, tlogRule, now, warnings);
   if (bundle.content.kind === 'dsse')
     await verifyDsse(bundle as SigstoreBundle & { content: { kind: 'dsse' } }, signer.spki, opts.artifact.sha256);
   else await verifyMessage(bundle, signer.spki, opts);
-  const verifiedTimes = (times.length ? times : signer.kind === 'certificate' ? [{ time: now, source: 'now' as const }] : []).map(
-    (t) => ({ time: t.time.toISOString(), source: t.source, ...(t.by ? { by: t.by } : {}) }),
-  );
+  const verifiedTimes = (
+    times.length ? times : signer.kind === 'certificate' ? [{ time: now, source: 'now' as const }] : []
+  ).map((t) => ({ time: t.time.toISOString(), source: t.source, ...(t.by ? { by: t.by } : {}) }));
   return {
     content: bundle.content.kind,
     artifact: toHex(opts.artifact.sha256),

@@ -69,7 +69,8 @@ async function certificateSigner(
   const issuerCert = chain!.path[1];
   let scts: string[] = [];
   if (!opts.privateCAs && issuerCert) {
-    if (opts.root.ctlogs.length) scts = (await verifyEmbeddedScts(leaf, issuerCert, opts.root.ctlogs)).map((s) => s.log.baseUrl);
+    if (opts.root.ctlogs.length)
+      scts = (await verifyEmbeddedScts(leaf, issuerCert, opts.root.ctlogs)).map((s) => s.log.baseUrl);
     else warnings.push('The trusted root lists no CT log, so the certificate was not checked for an SCT.');
   }
   const facts = certificateFacts(leaf);
@@ -102,7 +103,14 @@ export async function verifySigner(
   warnings: string[],
 ): Promise<{ spki: Uint8Array; kind: 'key' | 'certificate'; result: SignerResult }> {
   if (bundle.signer.kind === 'certificate') {
-    const r = await certificateSigner(bundle as SigstoreBundle & { signer: { kind: 'certificate' } }, opts, times, rule, now, warnings);
+    const r = await certificateSigner(
+      bundle as SigstoreBundle & { signer: { kind: 'certificate' } },
+      opts,
+      times,
+      rule,
+      now,
+      warnings,
+    );
     return { ...r, kind: 'certificate' };
   }
   const key = opts.key!; // verify-tlog.ts's signerDer has refused a key bundle without a key

@@ -70,7 +70,11 @@ export async function verifyTlogEntries(
       signerIsCertificate: bundle.signer.kind === 'certificate',
       artifactDigest: opts.artifact.sha256,
     });
-    const proofs = [r.proven.set && 'signed entry timestamp', r.proven.inclusionProof && 'inclusion proof', r.proven.checkpoint && 'signed checkpoint'];
+    const proofs = [
+      r.proven.set && 'signed entry timestamp',
+      r.proven.inclusionProof && 'inclusion proof',
+      r.proven.checkpoint && 'signed checkpoint',
+    ];
     out.push({
       log: r.log.baseUrl,
       logIndex: entry.logIndex,

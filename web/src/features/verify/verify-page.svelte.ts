@@ -132,7 +132,12 @@ export class VerifyPage {
       }
       root = held;
     }
-    return buildTrust({ root, caRootsPem: p.caRoots, caIntermediatesPem: p.caIntermediates, rekorPublicKey: p.rekorPublicKey });
+    return buildTrust({
+      root,
+      caRootsPem: p.caRoots,
+      caIntermediatesPem: p.caIntermediates,
+      rekorPublicKey: p.rekorPublicKey,
+    });
   }
 
   get status(): VerifyStatus {
@@ -370,5 +375,7 @@ export class VerifyPage {
 }
 
 function emptyPolicy(): Required<Record<(typeof IDENTITY_PARAMS)[number], string>> {
-  return Object.fromEntries(IDENTITY_PARAMS.map((k) => [k, ''])) as Required<Record<(typeof IDENTITY_PARAMS)[number], string>>;
+  return Object.fromEntries(IDENTITY_PARAMS.map((k) => [k, ''])) as Required<
+    Record<(typeof IDENTITY_PARAMS)[number], string>
+  >;
 }
