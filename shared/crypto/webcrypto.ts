@@ -13,7 +13,8 @@ import { derToRaw, rawToDer } from './signature.ts';
 
 type ImportParams = EcKeyImportParams | RsaHashedImportParams | Algorithm;
 
-function subtle(): SubtleCrypto {
+/** WebCrypto's SubtleCrypto. @throws KeyError KEY_WEBCRYPTO_UNSUPPORTED where there is none. */
+export function subtle(): SubtleCrypto {
   const s = globalThis.crypto?.subtle;
   if (!s) {
     throw new KeyError(
