@@ -72,6 +72,10 @@ import type { SigstoreBundle } from '../sigstore/types.ts';
 import type { IdentityPolicy } from '../sigstore/policy.ts';
 import type { TlogRule } from '../sigstore/verify-bundle.ts';
 import type { SigstoreFacts, SigstoreTrust } from './verify-sigstore.ts';
+import type * as SigstoreModuleNs from './verify-sigstore.ts';
+
+/** The lazily loaded Sigstore verifier (verify-sigstore.ts), typed without loading it. */
+type SigstoreModule = typeof SigstoreModuleNs;
 import {
   decodeSignature,
   judgeSignature,
@@ -458,7 +462,7 @@ async function verifyLegacyLayer(
   if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
   const payload = blob.bytes;
   const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
-  let material: SigstoreBundle | null = null;
+  let material: SigstoreBundle | null;
   try {
     material = sig ? legacySigstoreBundle(annotations, payload, sig) : null;
   } catch (e) {
@@ -481,7 +485,7 @@ async function verifyLegacyLayer(
 
 /** The Sigstore verifier module and the trust it works with. */
 interface Sigstore {
-  mod: typeof import('./verify-sigstore.ts');
+  mod: SigstoreModule;
   trust: SigstoreTrust;
 }
 

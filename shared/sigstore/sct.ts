@@ -124,12 +124,9 @@ export async function verifyEmbeddedScts(
     const time = new Date(Number(sct.timestamp));
     const log = ctlogs.find((l) => bytesEqual(l.logId, sct.logId) && validAt(l.validFor, time));
     if (!log) continue;
-    let ok = false;
-    try {
-      ok = await verifySpkiSignature(log.spki, sct.hash, signedData(sct, keyHash, tbs), sct.signature);
-    } catch {
-      ok = false; // a log key this runtime cannot use verifies nothing
-    }
+    const ok = await verifySpkiSignature(log.spki, sct.hash, signedData(sct, keyHash, tbs), sct.signature).catch(
+      () => false, // a log key this runtime cannot use verifies nothing
+    );
     if (ok) out.push({ logId: sct.logId, time, log });
   }
   if (out.length === 0)
