@@ -461,6 +461,7 @@ async function verifyLegacyLayer(
   const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
   if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
   const payload = blob.bytes;
+  if (CERTIFICATE_ANNOTATION in annotations && !ctx.policy) return keyless(base, checks);
   const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
   let material: SigstoreBundle | null;
   try {

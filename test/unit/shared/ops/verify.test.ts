@@ -330,6 +330,8 @@ describe('verifyImage: signatures that count', () => {
     expect(s.checks.map((c) => [c.id, c.outcome])).toEqual([
       ['blob', 'pass'],
       ['signature', 'pass'],
+      ['certificate', 'not-applicable'],
+      ['tlog', 'skipped'],
       ['payload', 'pass'],
       ['digest', 'pass'],
       ['identity', 'skipped'],
@@ -551,7 +553,7 @@ describe('verifyImage: rejected, with the reason', () => {
     r = await verify(reg2, { image: img2.ref, key });
     expect(r.manifests[0]!.signatures.map((s) => s.kind).sort()).toEqual(['attestation', 'keyless']);
     expect(r.error?.code).toBe('VERIFY_KEYLESS');
-    expect(r.error?.message).toContain('this page verifies with keys');
+    expect(r.error?.message).toContain('identity and OIDC issuer');
   });
 
   it('a keyless legacy layer and a layer that is no signature', async () => {
