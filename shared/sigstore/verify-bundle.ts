@@ -23,30 +23,13 @@ import { pae } from '../encoding/pae.ts';
 import { digest, verifySpkiSignature, type HashName } from '../crypto/verify-spki.ts';
 import { verifyPrehashed } from '../crypto/prehashed.ts';
 import { parseSpki } from '../crypto/pkcs.ts';
-import type { SigstoreBundle, TrustedAuthority, TrustedRoot, VerifiedTime } from './types.ts';
+import type { SigstoreBundle, TrustedRoot, VerifiedTime } from './types.ts';
 import { verifySigner, type SignerResult } from './verify-signer.ts';
 import { verifyTlogEntries, type LogResult } from './verify-tlog.ts';
 import { verifyRfc3161Timestamp } from './timestamp.ts';
-import type { IdentityPolicy } from './policy.ts';
 
-/** cosign's words: require an entry (its default), check one when present, or ignore the log. */
-export type TlogRule = 'require' | 'check' | 'ignore';
-export const TLOG_RULES: readonly TlogRule[] = ['require', 'check', 'ignore'];
-
-export interface VerifyBundleOptions {
-  root: TrustedRoot;
-  /** The artifact: its SHA-256 always; its bytes when the file itself is at hand. */
-  artifact: { sha256: Uint8Array; bytes?: Uint8Array };
-  /** A key the viewer trusts (DER SPKI): for bundles signed with a key. */
-  key?: Uint8Array;
-  /** For bundles signed with a certificate. */
-  policy?: IdentityPolicy;
-  /** Default: `require` for certificates, `check` for keys, as cosign does. */
-  tlog?: TlogRule;
-  /** A private PKI (cosign's --ca-roots/--ca-intermediates): used instead of the root's CAs, no SCT. */
-  privateCAs?: TrustedAuthority[];
-  now?: Date;
-}
+export { TLOG_RULES, type TlogRule, type VerifyBundleOptions } from './verify-options.ts';
+import type { TlogRule, VerifyBundleOptions } from './verify-options.ts';
 
 export interface TimestampResult {
   authority: string;

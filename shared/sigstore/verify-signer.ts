@@ -10,7 +10,7 @@ import { certificateFacts, parseCertificate, type Certificate } from './certific
 import { verifyCertificateChain } from './chain.ts';
 import { verifyEmbeddedScts } from './sct.ts';
 import { checkIdentity, compileIdentityPolicy, hasIdentityPolicy, type CertificateFacts } from './policy.ts';
-import type { TlogRule, VerifyBundleOptions } from './verify-bundle.ts';
+import type { TlogRule, VerifyBundleOptions } from './verify-options.ts';
 
 export type SignerResult =
   | { kind: 'key'; fingerprint: string }

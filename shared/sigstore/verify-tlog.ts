@@ -7,7 +7,7 @@ import { VerificationError } from '../errors.ts';
 import type { SigstoreBundle } from './types.ts';
 import { verifyTlogEntry } from './tlog.ts';
 import { checkBodyMatches } from './rekor-body.ts';
-import type { TlogRule, VerifyBundleOptions } from './verify-bundle.ts';
+import type { TlogRule, VerifyBundleOptions } from './verify-options.ts';
 
 /** One proven log entry, as people and result files see it. */
 export interface LogResult {

@@ -118,7 +118,7 @@ export class VerifyPage {
   /** The trust for certificates and log entries, loaded only when a signature needs it. */
   async #trust(p: SigstoreParams): Promise<SigstoreTrust> {
     const { buildTrust } = await import('../../../../shared/ops/verify-sigstore.ts');
-    let root: Parameters<typeof buildTrust>[0]['root'] = 'public-good';
+    let root: Parameters<typeof buildTrust>[0]['root'];
     const id = p.trustedRoot ?? 'public-good';
     if (id === 'public-good' || id === 'staging') root = id;
     else {
