@@ -49,9 +49,14 @@ module.exports = {
       { path: '^(web|server)/' },
     ),
     noNode('shared', 'shared/ runs in the browser: no node:* or other Node core module.'),
-    forbid('cli-uses-shared-only', 'The command line (cli/) is an edge like the server: it runs shared/ code only.', '^cli/', {
-      path: '^(web|server)/',
-    }),
+    forbid(
+      'cli-uses-shared-only',
+      'The command line (cli/) is an edge like the server: it runs shared/ code only.',
+      '^cli/',
+      {
+        path: '^(web|server)/',
+      },
+    ),
     forbid('web-not-server', 'web/ and server/ meet only in shared/.', '^web/', { path: '^server/' }),
     forbid('server-not-web', 'web/ and server/ meet only in shared/.', '^server/', { path: '^web/' }),
     noNode('web', 'The page runs in a browser.'),
@@ -64,7 +69,8 @@ module.exports = {
     },
     {
       name: 'asn1-libraries-in-sigstore-only',
-      comment: 'Certificates, CMS and RE2 are read in shared/sigstore/ alone (loaded only when a signature needs them).',
+      comment:
+        'Certificates, CMS and RE2 are read in shared/sigstore/ alone (loaded only when a signature needs them).',
       severity: 'error',
       from: { path: '^(shared|web|server)/', pathNot: '^shared/sigstore/' },
       to: { path: 'node_modules/(pkijs|asn1js|re2js)/' },

@@ -51,7 +51,9 @@ function verifyRsaPkcs1(spki: Uint8Array, hash: DigestName, digest: Uint8Array, 
   if (signature.length !== bytes) return false;
   const s = toBigInt(signature);
   if (s >= n) return false;
-  const em = modPow(s, e, n).toString(16).padStart(bytes * 2, '0');
+  const em = modPow(s, e, n)
+    .toString(16)
+    .padStart(bytes * 2, '0');
   const t = DIGEST_INFO[hash] + Array.from(digest, (x) => x.toString(16).padStart(2, '0')).join('');
   const padding = bytes * 2 - 6 - t.length;
   if (padding < 16) return false;
@@ -62,7 +64,12 @@ function verifyRsaPkcs1(spki: Uint8Array, hash: DigestName, digest: Uint8Array, 
  * True when `signature` (DER for ECDSA) verifies `digest` under the key `spki`.
  * Never throws for a malformed signature or key: those are false.
  */
-export function verifyPrehashed(spki: Uint8Array, hash: DigestName, digest: Uint8Array, signature: Uint8Array): boolean {
+export function verifyPrehashed(
+  spki: Uint8Array,
+  hash: DigestName,
+  digest: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (digest.length !== DIGEST_BYTES[hash]) return false;
   try {
     const { algorithm } = parseSpki(spki);
