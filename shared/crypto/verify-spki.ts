@@ -1,13 +1,15 @@
 /**
  * Verifying a signature with any key a certificate, a log or a timestamp authority may hold, with
  * the hash their algorithm names — unlike cosign's own signatures (webcrypto.ts), which always hash
- * with SHA-256. ECDSA on P-256/P-384/P-521 (DER signatures, high S accepted), RSA PKCS#1 v1.5 and
- * PSS, Ed25519. And the X.509 signature algorithms by OID, as certificates and CMS name them.
+ * with SHA-256. ECDSA on P-256/P-384/P-521 (DER signatures, high S accepted as Go does), RSA
+ * PKCS#1 v1.5 and PSS, Ed25519. And the X.509 signature algorithms by OID, as certificates and CMS
+ * name them, with Go's crypto/x509 rules for RSASSA-PSS parameters.
  * https://www.rfc-editor.org/rfc/rfc5758 (ECDSA), rfc4055 (RSA-PSS), rfc8410 (Ed25519)
  */
+import { KeyError } from '../errors.ts';
 import { toHex } from '../encoding/base64.ts';
-import { children, decodeOid, parseDer, type DerNode } from '../encoding/der.ts';
-import { CURVE_BYTES, parseSpki } from './pkcs.ts';
+import { DerError, children, decodeOid, decodeSmallInt, parseDer, type DerNode } from '../encoding/der.ts';
+import { CURVE_BYTES, parseSpki, type KeyAlgorithm } from './pkcs.ts';
 import { derToRaw } from './signature.ts';
 import { subtle } from './webcrypto.ts';
 
@@ -19,16 +21,21 @@ export interface SignatureScheme {
   rsaPss?: { saltLength: number } | undefined;
 }
 
+/** A signature algorithm an X.509 certificate or CMS names: the key kind it needs, and how. */
+export interface SignatureAlgorithm extends SignatureScheme {
+  key: KeyAlgorithm['kind'];
+}
+
 const HASH_BYTES: Record<HashName, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
 
-const BY_OID: Record<string, SignatureScheme> = {
-  '1.2.840.10045.4.3.2': { hash: 'SHA-256' }, // ecdsa-with-SHA256
-  '1.2.840.10045.4.3.3': { hash: 'SHA-384' },
-  '1.2.840.10045.4.3.4': { hash: 'SHA-512' },
-  '1.2.840.113549.1.1.11': { hash: 'SHA-256' }, // sha256WithRSAEncryption
-  '1.2.840.113549.1.1.12': { hash: 'SHA-384' },
-  '1.2.840.113549.1.1.13': { hash: 'SHA-512' },
-  '1.3.101.112': { hash: 'SHA-512' }, // Ed25519 (hash not used)
+const BY_OID: Record<string, SignatureAlgorithm> = {
+  '1.2.840.10045.4.3.2': { key: 'ecdsa', hash: 'SHA-256' }, // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': { key: 'ecdsa', hash: 'SHA-384' },
+  '1.2.840.10045.4.3.4': { key: 'ecdsa', hash: 'SHA-512' },
+  '1.2.840.113549.1.1.11': { key: 'rsa', hash: 'SHA-256' }, // sha256WithRSAEncryption
+  '1.2.840.113549.1.1.12': { key: 'rsa', hash: 'SHA-384' },
+  '1.2.840.113549.1.1.13': { key: 'rsa', hash: 'SHA-512' },
+  '1.3.101.112': { key: 'ed25519', hash: 'SHA-512' }, // Ed25519 (the hash is not used)
 };
 
 const HASH_OIDS: Record<string, HashName> = {
@@ -36,95 +43,151 @@ const HASH_OIDS: Record<string, HashName> = {
   '2.16.840.1.101.3.4.2.2': 'SHA-384',
   '2.16.840.1.101.3.4.2.3': 'SHA-512',
 };
+const RSA_PSS = '1.2.840.113549.1.1.10';
+const MGF1 = '1.2.840.113549.1.1.8';
 
 /** The hash an AlgorithmIdentifier OID names (SHA-2 only), or null. */
 export function hashOfOid(oid: string): HashName | null {
   return HASH_OIDS[oid] ?? null;
 }
 
-/** RSASSA-PSS-params (RFC 4055): hash and salt length; defaults are SHA-1, which is refused. */
-function pssScheme(params: DerNode | undefined): SignatureScheme | null {
-  let hash: HashName | null = null;
-  let saltLength = 20;
-  for (const field of params ? children(params) : []) {
-    const inner = children(field)[0];
-    if (field.tag === 0xa0 && inner) hash = HASH_OIDS[decodeOid(children(inner)[0])] ?? null;
-    if (field.tag === 0xa2 && inner) saltLength = Number.parseInt(toHex(inner.value), 16);
-  }
-  return hash ? { hash, rsaPss: { saltLength } } : null;
+/** An AlgorithmIdentifier's hash; the parameters, when present, must be NULL. */
+function hashAlgorithm(node: DerNode | undefined): HashName | null {
+  const [oid, params, ...rest] = children(node!);
+  if (rest.length || (params && params.tag !== 0x05)) return null;
+  return HASH_OIDS[decodeOid(oid)] ?? null;
 }
 
 /**
- * The scheme an X.509/CMS signature algorithm (OID and DER parameters) names, or null when it
- * is not one Sigstore's keys use.
+ * RSASSA-PSS-params (RFC 4055 §3.1) as Go's crypto/x509 accepts them: a SHA-2 hash, MGF1 with the
+ * same hash, a salt as long as the hash, trailer field 1. The SHA-1 defaults are refused.
  */
-export function signatureScheme(oid: string, paramsDer?: Uint8Array): SignatureScheme | null {
-  if (oid === '1.2.840.113549.1.1.10') {
-    try {
-      return pssScheme(paramsDer && paramsDer.length ? parseDer(paramsDer) : undefined);
-    } catch {
-      return null;
-    }
+function pssAlgorithm(params: DerNode): SignatureAlgorithm | null {
+  let hash: HashName | null = null;
+  let mgfHash: HashName | null = null;
+  let saltLength = 20;
+  for (const field of children(params)) {
+    const inner = children(field)[0];
+    if (field.tag === 0xa0) hash = hashAlgorithm(inner);
+    else if (field.tag === 0xa1) {
+      const [mgf, mgfParams] = children(inner!);
+      mgfHash = decodeOid(mgf) === MGF1 ? hashAlgorithm(mgfParams) : null;
+    } else if (field.tag === 0xa2) saltLength = decodeSmallInt(inner, 'saltLength');
+    else if (field.tag !== 0xa3 || decodeSmallInt(inner, 'trailerField') !== 1) return null;
   }
-  return BY_OID[oid] ?? null;
+  if (!hash || mgfHash !== hash || saltLength !== HASH_BYTES[hash]) return null;
+  return { key: 'rsa', hash, rsaPss: { saltLength } };
 }
+
+/**
+ * The algorithm an X.509/CMS signature algorithm (OID and DER parameters) names: ecdsa-with-SHA256/
+ * 384/512, sha256/384/512WithRSAEncryption, RSASSA-PSS (with its parameters) and Ed25519. Null
+ * when it is none of these, or its parameters are malformed or not what Go accepts.
+ */
+export function signatureAlgorithm(oid: string, paramsDer?: Uint8Array): SignatureAlgorithm | null {
+  if (oid !== RSA_PSS) return BY_OID[oid] ?? null;
+  try {
+    return paramsDer?.length ? pssAlgorithm(parseDer(paramsDer)) : null;
+  } catch (e) {
+    if (e instanceof DerError) return null;
+    throw e;
+  }
+}
+
+/** The same as {@link signatureAlgorithm} (the name timestamp.ts reads it by). */
+export const signatureScheme = signatureAlgorithm;
 
 const cache = new Map<string, Promise<CryptoKey>>();
 
-function importFor(spki: Uint8Array, scheme: SignatureScheme): Promise<CryptoKey> {
-  const { algorithm } = parseSpki(spki);
-  const params: AlgorithmIdentifier | EcKeyImportParams | RsaHashedImportParams =
-    algorithm.kind === 'ecdsa'
-      ? { name: 'ECDSA', namedCurve: algorithm.curve }
-      : algorithm.kind === 'rsa'
-        ? { name: scheme.rsaPss ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: scheme.hash }
-        : { name: 'Ed25519' };
-  const id = `${toHex(spki)}|${JSON.stringify(params)}`;
+function importParamsFor(
+  a: KeyAlgorithm,
+  s: SignatureScheme,
+): AlgorithmIdentifier | EcKeyImportParams | RsaHashedImportParams {
+  if (a.kind === 'ecdsa') return { name: 'ECDSA', namedCurve: a.curve };
+  if (a.kind === 'rsa') return { name: s.rsaPss ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: s.hash };
+  return { name: 'Ed25519' };
+}
+
+/** Imports (once per key and algorithm) a verifying key. @throws KeyError */
+async function importFor(spki: Uint8Array, a: KeyAlgorithm, s: SignatureScheme): Promise<CryptoKey> {
+  const params = importParamsFor(a, s);
+  const id = `${JSON.stringify(params)}|${toHex(spki)}`;
   let key = cache.get(id);
   if (!key) {
-    if (cache.size > 256) cache.clear();
+    if (cache.size >= 256) cache.clear();
     key = subtle().importKey('spki', spki as BufferSource, params, false, ['verify']);
     cache.set(id, key);
   }
-  return key;
+  try {
+    return await key;
+  } catch (e) {
+    cache.delete(id);
+    throw new KeyError(
+      'KEY_WEBCRYPTO_UNSUPPORTED',
+      `This runtime could not load the ${a.kind} public key for verifying (${(e as Error).name}).`,
+      { cause: e },
+    );
+  }
+}
+
+function verifyParams(a: KeyAlgorithm, s: SignatureScheme): AlgorithmIdentifier | EcdsaParams | RsaPssParams {
+  if (a.kind === 'ecdsa') return { name: 'ECDSA', hash: s.hash };
+  if (a.kind === 'rsa')
+    return s.rsaPss ? { name: 'RSA-PSS', saltLength: s.rsaPss.saltLength } : { name: 'RSASSA-PKCS1-v1_5' };
+  return { name: 'Ed25519' };
 }
 
 /**
- * True when `signature` (DER for ECDSA) verifies `data` under `spki` with `scheme`. A malformed
- * signature or one by another key is false.
- * @throws KeyError for a key this runtime cannot use (parseSpki's codes).
+ * True when `signature` verifies `data` under the SubjectPublicKeyInfo `spki`: ECDSA (DER
+ * signature, high S accepted) or RSA hashing with `hash`, RSA as PKCS#1 v1.5 or, with
+ * `opts.rsaPss`, PSS with a salt as long as the hash (Go's PSSSaltLengthEqualsHash); Ed25519
+ * ignores `hash`. `hash` may instead be a whole {@link SignatureScheme}. A malformed signature, one
+ * by another key, or one the runtime refuses to judge is false.
+ * @throws KeyError for a key that cannot be used: parseSpki's codes (malformed, unsupported
+ *   algorithm or curve, RSA under 2048 bits), KEY_WEBCRYPTO_UNSUPPORTED when WebCrypto cannot load it.
  */
 export async function verifySpkiSignature(
   spki: Uint8Array,
-  scheme: SignatureScheme | HashName,
+  hash: HashName | SignatureScheme,
   data: Uint8Array,
   signature: Uint8Array,
+  opts: { rsaPss?: boolean } = {},
 ): Promise<boolean> {
-  const s: SignatureScheme = typeof scheme === 'string' ? { hash: scheme } : scheme;
+  const s: SignatureScheme = typeof hash === 'string' ? { hash } : { ...hash };
+  if (opts.rsaPss && !s.rsaPss) s.rsaPss = { saltLength: HASH_BYTES[s.hash] };
   const { algorithm } = parseSpki(spki);
-  const key = await importFor(spki, s);
+  const key = await importFor(spki, algorithm, s);
   let sig = signature;
-  let params: AlgorithmIdentifier | EcdsaParams | RsaPssParams;
   if (algorithm.kind === 'ecdsa') {
     try {
       sig = derToRaw(signature, CURVE_BYTES[algorithm.curve]);
     } catch {
       return false;
     }
-    params = { name: 'ECDSA', hash: s.hash };
-  } else if (algorithm.kind === 'rsa') {
-    params = s.rsaPss ? { name: 'RSA-PSS', saltLength: s.rsaPss.saltLength } : { name: 'RSASSA-PKCS1-v1_5' };
-  } else params = { name: 'Ed25519' };
+  }
   try {
-    return await subtle().verify(params, key, sig as BufferSource, data as BufferSource);
+    return await subtle().verify(verifyParams(algorithm, s), key, sig as BufferSource, data as BufferSource);
   } catch {
     return false;
   }
 }
 
-/** A SHA-2 digest through WebCrypto. */
+/**
+ * Verifies a signature made with the X.509/CMS signature algorithm `algorithm` (from
+ * {@link signatureAlgorithm}): false when the key is not of the kind the algorithm names.
+ * @throws KeyError as {@link verifySpkiSignature}.
+ */
+export async function verifyWithAlgorithm(
+  spki: Uint8Array,
+  algorithm: SignatureAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  if (parseSpki(spki).algorithm.kind !== algorithm.key) return false;
+  return verifySpkiSignature(spki, algorithm, data, signature);
+}
+
+/** A SHA-2 digest through WebCrypto. @throws KeyError KEY_WEBCRYPTO_UNSUPPORTED without WebCrypto. */
 export async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Array> {
-  const out = new Uint8Array(await subtle().digest(hash, data as BufferSource));
-  if (out.length !== HASH_BYTES[hash]) throw new Error('digest length');
-  return out;
+  return new Uint8Array(await subtle().digest(hash, data as BufferSource));
 }

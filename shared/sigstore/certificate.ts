@@ -1,188 +1,171 @@
 /**
  * X.509 certificates as Sigstore verification reads them, parsed by pkijs (PeculiarVentures; the
- * ASN.1 and X.509 structures are where hand-written code goes wrong): validity, keys, CA
- * constraints, key usages, subject alternative names, and Fulcio's extensions.
+ * ASN.1 and X.509 structures are where hand-written code goes wrong) after a strict DER check of
+ * their framing: validity, keys, CA constraints, key usages, subject alternative names, Fulcio's
+ * extensions and the embedded SCT list. Signature maths is not done here (shared/crypto/).
+ * https://www.rfc-editor.org/rfc/rfc5280 §4.1–4.2
  * https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md
  *
  * Fulcio's first extensions (.1.1–.1.6) hold the raw string as the extension value; the later
- * ones (.1.8 on) hold a DER UTF8String. Signature maths is not done here (shared/crypto/).
+ * ones (.1.8 on) hold a DER string (UTF8String), as sigstore-go's ParseExtensions reads them.
  */
-import * as asn1js from 'asn1js';
+import type * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { VerificationError } from '../errors.ts';
-import { GITHUB_CLAIMS, type CertificateFacts, type GithubClaim } from './policy.ts';
+import { toHex } from '../encoding/base64.ts';
+import { DerError, children, parseDer, type DerNode } from '../encoding/der.ts';
+import { decodePem } from '../encoding/pem.ts';
+import { GITHUB_CLAIMS, type CertificateFacts } from './policy.ts';
+import { noExtensions, readExtensions, type ExtensionFields } from './certificate-extensions.ts';
 
-const FULCIO = '1.3.6.1.4.1.57264.1.';
-export const SCT_LIST_OID = '1.3.6.1.4.1.11129.2.4.2';
-export const CODE_SIGNING_EKU = '1.3.6.1.5.5.7.3.3';
-export const TIME_STAMPING_EKU = '1.3.6.1.5.5.7.3.8';
+export { CODE_SIGNING_EKU, FULCIO_EXTENSIONS, SCT_LIST_OID, TIME_STAMPING_EKU } from './certificate-extensions.ts';
+export type { FulcioExtensions } from './certificate-extensions.ts';
 
-/** The GitHub workflow claims cosign compares, by Fulcio's v1 extension. */
-const CLAIM_OIDS: Record<GithubClaim, string> = {
-  githubWorkflowTrigger: `${FULCIO}2`,
-  githubWorkflowSha: `${FULCIO}3`,
-  githubWorkflowName: `${FULCIO}4`,
-  githubWorkflowRepository: `${FULCIO}5`,
-  githubWorkflowRef: `${FULCIO}6`,
-};
-
-export interface Certificate {
+export interface Certificate extends ExtensionFields {
   der: Uint8Array;
-  /** The exact signed bytes (tbsCertificate). */
+  /** The exact signed bytes (tbsCertificate, as in `der`). */
   tbs: Uint8Array;
+  /** The signature algorithm's OID (the outer one, which must equal the tbsCertificate's). */
   signatureAlgorithm: string;
   /** DER of the algorithm's parameters, empty when absent. */
   signatureParams: Uint8Array;
   signature: Uint8Array;
+  /** Lower-case hex of the serial number's content octets. */
   serialNumber: string;
+  /** The subject for people, as Go prints a name: "CN=sigstore-intermediate,O=sigstore.dev". */
   subject: string;
   issuer: string;
+  /** The DER Names, for matching an issuer to its subject byte for byte (as Go does). */
+  subjectDer: Uint8Array;
+  issuerDer: Uint8Array;
   notBefore: Date;
   notAfter: Date;
   /** DER SubjectPublicKeyInfo. */
   spki: Uint8Array;
-  isCA: boolean;
-  pathLenConstraint: number | undefined;
-  /** Key usage bits, when the extension is present. */
-  keyUsage: { digitalSignature: boolean; keyCertSign: boolean } | undefined;
-  extKeyUsage: string[];
-  subjectKeyId: Uint8Array | undefined;
-  authorityKeyId: Uint8Array | undefined;
-  sanEmails: string[];
-  sanUris: string[];
-  /** Fulcio's username SAN (otherName 1.3.6.1.4.1.57264.1.7). */
-  sanOtherNames: string[];
-  /** Fulcio extensions by OID, as strings. */
-  fulcio: Record<string, string>;
-  /** The critical extensions this reader does not know (a verifier must refuse those). */
-  unknownCritical: string[];
-  /** The embedded SCT list (RFC 6962 §3.3, its TLS encoding), when present. */
-  sctList: Uint8Array | undefined;
 }
-
-const KNOWN = new Set(['2.5.29.15', '2.5.29.19', '2.5.29.37', '2.5.29.17', '2.5.29.14', '2.5.29.35', '2.5.29.32']);
 
 function bad(why: string): VerificationError {
   return new VerificationError('VERIFY_CERTIFICATE_INVALID', `The certificate is not valid: ${why}.`);
 }
 
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+/** Every element, to the leaves, must be DER-framed (definite, minimal lengths; nothing trailing). */
+function checkDer(node: DerNode, depth = 0): void {
+  if (depth > 32) throw new DerError('nested too deeply');
+  if (node.tag & 0x20) for (const child of children(node)) checkDer(child, depth + 1);
 }
 
-function name(n: pkijs.RelativeDistinguishedNames): string {
-  return n.typesAndValues.map((t) => `${t.type}=${String(t.value.valueBlock.value)}`).join(', ');
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.5': 'SERIALNUMBER',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.9': 'STREET',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.17': 'POSTALCODE',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '0.9.2342.19200300.100.1.25': 'DC',
+};
+
+/** A Name as Go's pkix.Name.String() writes it (RFC 2253 order: last RDN first). */
+function nameString(n: pkijs.RelativeDistinguishedNames): string {
+  return n.typesAndValues
+    .map((t) => {
+      const v: unknown = t.value.valueBlock.value;
+      const text =
+        typeof v === 'string' ? v.replace(/([,+"\\<>;])/g, '\\$1') : `#${toHex(new Uint8Array(t.value.toBER(false)))}`;
+      return `${ATTRIBUTE_NAMES[t.type] ?? t.type}=${text}`;
+    })
+    .reverse()
+    .join(',');
 }
 
-function fulcioValue(oid: string, raw: Uint8Array): string {
-  const n = Number(oid.slice(FULCIO.length));
-  if (n <= 6) return new TextDecoder().decode(raw);
-  const parsed = asn1js.fromBER(raw as BufferSource);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Utf8String))
-    throw bad(`Fulcio extension ${oid} is not a UTF8String`);
-  return parsed.result.valueBlock.value;
+function bytesOf(o: { toBER(sizeOnly?: boolean): ArrayBuffer }): Uint8Array {
+  return new Uint8Array(o.toBER(false));
 }
 
-function otherName(v: unknown): string | null {
-  // otherName ::= SEQUENCE { type-id OID, value [0] EXPLICIT ANY }; Fulcio's holds a UTF8String.
-  const seq = v as { valueBlock?: { value?: asn1js.AsnType[] } };
-  const inner = seq.valueBlock?.value?.[1] as { valueBlock?: { value?: asn1js.AsnType[] } } | undefined;
-  const s = inner?.valueBlock?.value?.[0];
-  return s instanceof asn1js.Utf8String ? s.valueBlock.value : null;
+/** The fields pkijs reads, before the extensions. */
+function baseFields(der: Uint8Array, c: pkijs.Certificate): Certificate {
+  const params = c.signatureAlgorithm.algorithmParams as asn1js.AsnType | undefined;
+  return {
+    der,
+    tbs: new Uint8Array(c.tbsView),
+    signatureAlgorithm: c.signatureAlgorithm.algorithmId,
+    signatureParams: params ? bytesOf(params) : new Uint8Array(0),
+    signature: new Uint8Array(c.signatureValue.valueBlock.valueHexView),
+    serialNumber: toHex(new Uint8Array(c.serialNumber.valueBlock.valueHexView)),
+    subject: nameString(c.subject),
+    issuer: nameString(c.issuer),
+    subjectDer: bytesOf(c.subject.toSchema()),
+    issuerDer: bytesOf(c.issuer.toSchema()),
+    notBefore: c.notBefore.value,
+    notAfter: c.notAfter.value,
+    spki: bytesOf(c.subjectPublicKeyInfo.toSchema()),
+    ...noExtensions(),
+  };
 }
 
-function readExtensions(c: pkijs.Certificate, out: Certificate): void {
-  for (const e of c.extensions ?? []) {
-    const raw = e.extnValue.valueBlock.valueHexView;
-    const v = e.parsedValue as unknown;
-    if (e.extnID.startsWith(FULCIO)) out.fulcio[e.extnID] = fulcioValue(e.extnID, raw);
-    else if (e.extnID === SCT_LIST_OID) {
-      const inner = asn1js.fromBER(raw as BufferSource);
-      if (inner.offset === -1 || !(inner.result instanceof asn1js.OctetString))
-        throw bad('its SCT list is not an OCTET STRING');
-      out.sctList = new Uint8Array(inner.result.valueBlock.valueHexView);
-    } else if (e.extnID === '2.5.29.19' && v instanceof pkijs.BasicConstraints) {
-      out.isCA = v.cA === true;
-      out.pathLenConstraint = typeof v.pathLenConstraint === 'number' ? v.pathLenConstraint : undefined;
-    } else if (e.extnID === '2.5.29.15' && v instanceof asn1js.BitString) {
-      const b = v.valueBlock.valueHexView[0] ?? 0;
-      out.keyUsage = { digitalSignature: (b & 0x80) !== 0, keyCertSign: (b & 0x04) !== 0 };
-    } else if (e.extnID === '2.5.29.37' && v instanceof pkijs.ExtKeyUsage) out.extKeyUsage = [...v.keyPurposes];
-    else if (e.extnID === '2.5.29.14' && v instanceof asn1js.OctetString) out.subjectKeyId = v.valueBlock.valueHexView;
-    else if (e.extnID === '2.5.29.35' && v instanceof pkijs.AuthorityKeyIdentifier)
-      out.authorityKeyId = v.keyIdentifier?.valueBlock.valueHexView;
-    else if (e.extnID === '2.5.29.17' && v instanceof pkijs.AltName) {
-      for (const n of v.altNames) {
-        if (n.type === 1) out.sanEmails.push(String(n.value));
-        else if (n.type === 6) out.sanUris.push(String(n.value));
-        else if (n.type === 0) {
-          const s = otherName(n.value);
-          if (s !== null) out.sanOtherNames.push(s);
-        }
-      }
-    } else if (e.critical && !KNOWN.has(e.extnID) && e.extnID !== SCT_LIST_OID) out.unknownCritical.push(e.extnID);
+function parse(der: Uint8Array): Certificate {
+  const top = parseDer(der);
+  checkDer(top);
+  const [tbs, alg, , ...rest] = children(top);
+  if (!tbs || !alg || rest.length) throw bad('it is not a SEQUENCE of tbsCertificate, algorithm and signature');
+  const c = pkijs.Certificate.fromBER(der as BufferSource);
+  const out = baseFields(der, c);
+  if (!c.signature.isEqual(c.signatureAlgorithm)) throw bad('its two signature algorithm fields differ');
+  if (c.signatureValue.valueBlock.unusedBits !== 0) throw bad('its signature is not whole bytes');
+  if (Number.isNaN(out.notBefore.getTime()) || Number.isNaN(out.notAfter.getTime()))
+    throw bad('its validity dates cannot be read');
+  readExtensions(c.extensions ?? [], out);
+  return out;
+}
+
+/**
+ * Reads a DER certificate (v1–v3). Refuses BER, trailing bytes, two signature algorithms that
+ * differ, duplicate extensions, and Fulcio extensions that are not what oid-info.md says.
+ * @throws VerificationError VERIFY_CERTIFICATE_INVALID, with what is wrong.
+ */
+export function parseCertificate(der: Uint8Array): Certificate {
+  try {
+    return parse(der);
+  } catch (e) {
+    if (e instanceof VerificationError) throw e;
+    throw bad(`it is not a DER X.509 certificate (${(e as Error)?.message ?? String(e)})`);
   }
 }
 
 /**
- * Reads a DER certificate.
- * @throws VerificationError VERIFY_CERTIFICATE_INVALID, with what is wrong.
+ * Every CERTIFICATE block of a PEM text (a bundle of roots or intermediates), as DER, in order.
+ * @throws VerificationError VERIFY_CERTIFICATE_INVALID when there is none or a block is damaged.
  */
-export function parseCertificate(der: Uint8Array): Certificate {
-  let c: pkijs.Certificate;
-  try {
-    c = pkijs.Certificate.fromBER(der as BufferSource);
-  } catch (e) {
-    throw bad(`it is not a DER X.509 certificate (${(e as Error).message})`);
-  }
-  const out: Certificate = {
-    der,
-    tbs: new Uint8Array(c.tbsView),
-    signatureAlgorithm: c.signatureAlgorithm.algorithmId,
-    signatureParams: c.signatureAlgorithm.algorithmParams
-      ? new Uint8Array((c.signatureAlgorithm.algorithmParams as asn1js.AsnType).toBER(false))
-      : new Uint8Array(0),
-    signature: new Uint8Array(c.signatureValue.valueBlock.valueHexView),
-    serialNumber: hex(c.serialNumber.valueBlock.valueHexView),
-    subject: name(c.subject),
-    issuer: name(c.issuer),
-    notBefore: c.notBefore.value,
-    notAfter: c.notAfter.value,
-    spki: new Uint8Array(c.subjectPublicKeyInfo.toSchema().toBER(false)),
-    isCA: false,
-    pathLenConstraint: undefined,
-    keyUsage: undefined,
-    extKeyUsage: [],
-    subjectKeyId: undefined,
-    authorityKeyId: undefined,
-    sanEmails: [],
-    sanUris: [],
-    sanOtherNames: [],
-    fulcio: {},
-    unknownCritical: [],
-    sctList: undefined,
-  };
-  try {
-    readExtensions(c, out);
-  } catch (e) {
-    if (e instanceof VerificationError) throw e;
-    throw bad(`an extension cannot be read (${(e as Error).message})`);
-  }
-  if (Number.isNaN(out.notBefore.getTime()) || Number.isNaN(out.notAfter.getTime()))
-    throw bad('its validity dates cannot be read');
-  return out;
+export function parsePemCertificates(text: string): Uint8Array[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw bad('the text holds no PEM certificate ("-----BEGIN CERTIFICATE-----")');
+  return blocks.map((block, i) => {
+    try {
+      return decodePem(block).bytes;
+    } catch {
+      throw bad(`PEM block ${i + 1} is damaged`);
+    }
+  });
+}
+
+/** Who a certificate names, as cosign picks it: the first SAN email, else URI, else Fulcio username. */
+export function certificateIdentity(c: Certificate): string | undefined {
+  return c.sanEmails[0] ?? c.sanUris[0] ?? c.sanOtherNames[0];
 }
 
 /** The OIDC issuer: Fulcio's .1.8 (DER), else the deprecated .1.1 (raw). */
 export function certificateIssuer(c: Certificate): string | undefined {
-  return c.fulcio[`${FULCIO}8`] ?? c.fulcio[`${FULCIO}1`];
+  return c.fulcio.issuerV2 ?? c.fulcio.issuerV1;
 }
 
-/** What the identity policy judges: every SAN, the issuer, the GitHub workflow claims. */
+/** What the identity policy judges: every SAN, the issuer, the GitHub workflow claims (v1). */
 export function certificateFacts(c: Certificate): CertificateFacts {
   const claims: CertificateFacts['claims'] = {};
   for (const k of GITHUB_CLAIMS) {
-    const v = c.fulcio[CLAIM_OIDS[k]];
+    const v = c.fulcio[k];
     if (v !== undefined) claims[k] = v;
   }
   const issuer = certificateIssuer(c);

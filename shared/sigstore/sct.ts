@@ -75,10 +75,10 @@ export function parseSctList(list: Uint8Array): Sct[] {
 /** The leaf's tbsCertificate without the SCT-list extension: what the CT log saw. */
 function precertificateTbs(leaf: Certificate): Uint8Array {
   try {
-    const fields = children(parseDer(leaf.tbs)).map((f) => {
-      if (f.tag !== 0xa3) return f.raw;
+    const fields = children(parseDer(leaf.tbs)).flatMap((f) => {
+      if (f.tag !== 0xa3) return [f.raw];
       const exts = children(children(f)[0]!).filter((e) => decodeOid(children(e)[0]) !== SCT_LIST_OID);
-      return tlv(0xa3, der.seq(...exts.map((e) => e.raw)));
+      return exts.length ? [tlv(0xa3, der.seq(...exts.map((e) => e.raw)))] : []; // no empty [3]
     });
     return der.seq(...fields);
   } catch (e) {
@@ -117,6 +117,7 @@ export async function verifyEmbeddedScts(
       'The certificate carries no SCT from a certificate-transparency log.',
     );
   const scts = parseSctList(leaf.sctList);
+  if (scts.length === 0) throw new VerificationError('VERIFY_SCT_MISSING', "The certificate's SCT list is empty.");
   const tbs = precertificateTbs(leaf);
   const keyHash = sha256Bytes(issuer.spki);
   const out: { logId: Uint8Array; time: Date; log: TrustedLog }[] = [];
