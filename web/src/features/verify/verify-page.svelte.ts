@@ -19,17 +19,21 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
-import type { Reason } from '../../../../shared/errors.ts';
+import { VerificationError, type Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import {
-  IDENTITY_PARAMS,
   hasCertificatePolicy,
   type SigstoreParams,
   type TlogValue,
 } from '../../../../shared/cosign/sigstore-params.ts';
-import type { IdentityPolicy } from '../../../../shared/sigstore/policy.ts';
+import {
+  emptyIdentityFields,
+  identityFields,
+  identityPolicy,
+  type IdentityFieldValues,
+} from '../../lib/identity-fields.ts';
 import type { SigstoreTrust } from '../../../../shared/ops/verify-sigstore.ts';
 
 /** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
@@ -68,7 +72,7 @@ export class VerifyPage {
   username = $state('');
   password = $state('');
   /** What a certificate must name (cosign's --certificate-identity etc.). */
-  certificate = $state<Required<Record<(typeof IDENTITY_PARAMS)[number], string>>>(emptyPolicy());
+  certificate = $state<IdentityFieldValues>(emptyIdentityFields());
   /** `public-good`, `staging` or `sha256:<hex>` of a root loaded before. */
   trustRoot = $state('public-good');
   /** '' for cosign's default. */
@@ -103,10 +107,8 @@ export class VerifyPage {
 
   /** The Sigstore parameters of the form, as a link carries them. */
   sigstoreParams(): SigstoreParams {
-    const policy: IdentityPolicy = {};
-    for (const k of IDENTITY_PARAMS) if (this.certificate[k].trim()) policy[k] = this.certificate[k].trim();
     return {
-      policy,
+      policy: identityPolicy(this.certificate),
       ...(this.trustRoot !== 'public-good' ? { trustedRoot: this.trustRoot } : {}),
       ...(this.caRoots.trim() ? { caRoots: this.caRoots.trim() } : {}),
       ...(this.caIntermediates.trim() ? { caIntermediates: this.caIntermediates.trim() } : {}),
@@ -124,7 +126,6 @@ export class VerifyPage {
     else {
       const held = await this.#roots?.get(id);
       if (!held) {
-        const { VerificationError } = await import('../../../../shared/errors.ts');
         throw new VerificationError(
           'VERIFY_TRUSTED_ROOT_UNKNOWN',
           `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
@@ -256,7 +257,7 @@ export class VerifyPage {
   }
 
   #fillSigstore(p: SigstoreParams): void {
-    this.certificate = { ...emptyPolicy(), ...p.policy } as ReturnType<typeof emptyPolicy>;
+    this.certificate = identityFields(p.policy);
     this.trustRoot = p.trustedRoot ?? 'public-good';
     this.tlog = p.tlog ?? '';
     this.caRoots = p.caRoots ?? '';
@@ -372,10 +373,4 @@ export class VerifyPage {
     const d = this.result?.image.digest;
     return `verification-${d ? d.slice(7, 19) : 'result'}.json`;
   }
-}
-
-function emptyPolicy(): Required<Record<(typeof IDENTITY_PARAMS)[number], string>> {
-  return Object.fromEntries(IDENTITY_PARAMS.map((k) => [k, ''])) as Required<
-    Record<(typeof IDENTITY_PARAMS)[number], string>
-  >;
 }
