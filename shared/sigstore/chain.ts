@@ -147,7 +147,8 @@ async function tryAuthority(leaf: Certificate, a: TrustedAuthority, at: Date, us
  * `opts.requireCodeSigning` (default true) asks the code-signing extended key usage of the leaf;
  * `opts.leafUsage` asks another one instead (null: none). A private PKI (cosign's --ca-roots) is an
  * authority with an open validity.
- * @throws VerificationError VERIFY_CERTIFICATE_INVALID (the leaf is a CA, lacks the extended key
+ * @throws VerificationError VERIFY_NO_VERIFIED_TIME (`at` is an invalid Date),
+ *   VERIFY_CERTIFICATE_INVALID (the leaf is a CA, lacks the extended key
  *   usage, has an unhandled critical extension, or a certificate of an authority cannot be read),
  *   VERIFY_CERTIFICATE_EXPIRED (a path exists but a certificate on it is not valid at `at`: which,
  *   and its dates), VERIFY_CERTIFICATE_UNTRUSTED (no path to an authority valid at `at`).
@@ -160,6 +161,8 @@ export async function verifyCertificateChain(
 ): Promise<VerifiedChain> {
   const usage =
     opts.leafUsage !== undefined ? opts.leafUsage : opts.requireCodeSigning === false ? null : CODE_SIGNING_EKU;
+  if (Number.isNaN(at.getTime()))
+    throw new VerificationError('VERIFY_NO_VERIFIED_TIME', 'There is no valid time to judge the certificate at.');
   const lp = leafProblem(leaf, usage);
   if (lp) throw new VerificationError('VERIFY_CERTIFICATE_INVALID', `The certificate cannot sign here: ${lp}.`);
   const failures: { why: string; expired?: boolean }[] = [];

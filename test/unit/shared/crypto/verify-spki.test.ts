@@ -42,7 +42,7 @@ function bigToBytes(n: bigint, size: number): Uint8Array {
 
 async function ecdsa(curve: string, hash: HashName) {
   const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
-  const raw = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash }, pair.privateKey, data));
+  const raw = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash }, pair.privateKey, data as BufferSource));
   return { spki: await spkiOf(pair.publicKey), raw };
 }
 
@@ -54,7 +54,7 @@ async function rsa(name: 'RSASSA-PKCS1-v1_5' | 'RSA-PSS', hash: HashName, bits =
   );
   const params =
     name === 'RSA-PSS' ? { name, saltLength: { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 }[hash] } : { name };
-  const sig = new Uint8Array(await crypto.subtle.sign(params, pair.privateKey, data));
+  const sig = new Uint8Array(await crypto.subtle.sign(params, pair.privateKey, data as BufferSource));
   return { spki: await spkiOf(pair.publicKey), sig };
 }
 
@@ -96,7 +96,7 @@ describe('verifySpkiSignature', () => {
 
   it('Ed25519, whatever the hash named', async () => {
     const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const sig = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, pair.privateKey, data));
+    const sig = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, pair.privateKey, data as BufferSource));
     const spki = await spkiOf(pair.publicKey);
     expect(await verifySpkiSignature(spki, 'SHA-256', data, sig)).toBe(true);
     expect(await verifySpkiSignature(spki, 'SHA-512', other, sig)).toBe(false);
