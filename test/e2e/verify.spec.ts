@@ -135,7 +135,10 @@ test('the form: index signed on every platform, identity rule, per-platform rule
     identityDescription: expect.stringContaining('matchRepository'),
     annotations: {},
     requireEveryPlatform: true,
+    certificate: null,
+    tlog: null,
   });
+  expect(json.trustedRoot).toBeNull(); // no signature carried Sigstore material
   expect(json.manifests.map((m) => m.verified)).toEqual([true, true, true]);
 
   await page.getByLabel('Image reference').fill(top.tagRef);
