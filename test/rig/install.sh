@@ -16,7 +16,8 @@ CACHE="${COSIGN_WEB_CACHE:-$HOME/.cache/cosign-web}"
 MIRROR="${COSIGN_WEB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # gcc: the PKCS#11 tests build a small pass-through module (test/rig/pin-lock-module.c).
-SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl softhsm2 opensc ca-certificates gcc)
+# python3-pip: install-python-tuf.sh installs python-tuf with it into the cache.
+SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl python3-pip softhsm2 opensc ca-certificates gcc)
 TRIXIE_PACKAGES=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
 # crane and oras: two more real registry clients, to test the embedded registry (server/registry/).
 SID_PACKAGES=(cosign crane oras)
@@ -64,6 +65,9 @@ for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs
   command -v "$cmd" >/dev/null || die "$cmd not found after installing system packages"
 done
 /usr/bin/python3 -c 'import nacl.secret' 2>/dev/null || die "python3-nacl not importable by /usr/bin/python3"
+# python-tuf (pinned, pip --target into the cache) for the TUF repositories of the shared/tuf/ tests.
+tuf_summary=$(bash "$(dirname "${BASH_SOURCE[0]}")/install-python-tuf.sh") || die "python-tuf could not be installed"
+say "$tuf_summary"
 
 # ---------------------------------------------------------------------------------------------
 # 2. trixie / sid packages through a private apt state in the cache, unpacked with dpkg-deb -x.
