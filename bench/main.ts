@@ -219,6 +219,22 @@ async function registrySections(browser: Browser): Promise<void> {
   }
 }
 
+async function sigstoreSection(browser: Browser): Promise<void> {
+  console.log(`\nSigstore bundle verification, certificate + log (+ timestamp), offline (median of ${RUNS})`);
+  const site = await listen(join(ROOT, 'bench/dist'), CONTENT_SECURITY_POLICY);
+  const page = await browser.newPage();
+  await page.goto(site.url + '/');
+  const { benchSigstore } = await import('./sigstore.ts');
+  for (const f of await benchSigstore(page, RUNS)) {
+    row(`${f.name}: cosign 3.1 verify-blob (baseline, a process)`, f.cosign);
+    row(`${f.name}: in Chromium, shared code`, f.chromium, `${(f.chromium / f.cosign).toFixed(2)}× cosign`);
+    row(`${f.name}: in Node, shared code`, f.node, `${(f.node / f.cosign).toFixed(2)}× cosign`);
+    row(`${f.name}: cosign-web verify-bundle (a process)`, f.cli, `${(f.cli / f.cosign).toFixed(2)}× cosign`);
+  }
+  await page.close();
+  site.close();
+}
+
 async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -229,6 +245,7 @@ async function main(): Promise<void> {
     console.log(`(Chromium ${browser.version()})`);
     await chromiumWorkerSection(browser, native);
     await unlockSection(browser, native);
+    await sigstoreSection(browser);
     await registrySections(browser);
   } finally {
     await browser.close();

@@ -20,3 +20,29 @@ window.benchScrypt = async (impl, N) => {
   );
   return { ms: r.ms, impl: r.impl, wallMs: performance.now() - t0 };
 };
+
+declare global {
+  interface Window {
+    benchVerifyBundle(req: {
+      bundle: string;
+      sha256Hex: string;
+      trustedRoot?: string;
+      identity: string;
+      issuer: string;
+    }): Promise<{ ms: number }>;
+  }
+}
+
+// One Sigstore bundle verified with the page's shared code (the first call also loads it).
+window.benchVerifyBundle = async (req) => {
+  const { verifyFileBundle } = await import('../../shared/sigstore/verify-file.ts');
+  const sha256 = Uint8Array.from(req.sha256Hex.match(/../g)!, (h) => parseInt(h, 16));
+  const t0 = performance.now();
+  await verifyFileBundle({
+    bundleJson: req.bundle,
+    artifact: { sha256 },
+    policy: { certificateIdentity: req.identity, certificateOidcIssuer: req.issuer },
+    ...(req.trustedRoot ? { trustedRootJson: new TextEncoder().encode(req.trustedRoot) } : {}),
+  });
+  return { ms: performance.now() - t0 };
+};
