@@ -67,15 +67,6 @@ function planFor(key: TufPublicKey): Plan | null {
   return null;
 }
 
-/** True when this module can check signatures by `key` (a known type and scheme, a well-formed key). */
-export function tufKeySupported(key: TufPublicKey): boolean {
-  try {
-    return planFor(key) !== null;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * True when `signature` is `key`'s signature of `data` (the canonical JSON of a metadata's
  * `signed`). A key of a type or scheme not listed above, a malformed key, a key the runtime cannot
