@@ -105,6 +105,11 @@ function url(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/** A metadata file's URL: a role name's `/` is escaped too, as python-tuf quotes it. */
+function metaUrl(run: Run, file: string): string {
+  return `${run.o.metadataBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(file)}`;
+}
+
 function checkFresh(run: Run, expires: Date, what: string): void {
   if (run.now.getTime() >= expires.getTime()) {
     throw new TufError(
@@ -153,7 +158,7 @@ async function updateRoot(run: Run, start: Signed<Root>): Promise<Signed<Root>> 
   for (let i = 0; i < run.limits.maxRootRotations; i++) {
     const n = trusted.signed.version + 1;
     const what = `root.json version ${n}`;
-    const bytes = await download(run.o.fetch, url(run.o.metadataBaseUrl, `${n}.root.json`), run.limits.rootBytes, what);
+    const bytes = await download(run.o.fetch, metaUrl(run, `${n}.root.json`), run.limits.rootBytes, what);
     if (!bytes) break;
     const next = parseMetadata(bytes, 'root', what);
     await verifyThreshold(
@@ -197,7 +202,7 @@ async function updateTimestamp(run: Run, root: Root): Promise<Timestamp> {
   const old = (await loadStored(run, 'timestamp.json', read('stored timestamp.json')))?.md.signed;
   const bytes = await download(
     run.o.fetch,
-    url(run.o.metadataBaseUrl, 'timestamp.json'),
+    metaUrl(run, 'timestamp.json'),
     run.limits.timestampBytes,
     'timestamp.json',
   );
@@ -255,12 +260,7 @@ async function updateListed<K extends 'snapshot' | 'targets'>(
     return { md: old.md, old: undefined };
   }
   const file = root.consistentSnapshot ? `${l.want.version}.${l.role}.json` : `${l.role}.json`;
-  const bytes = await download(
-    run.o.fetch,
-    url(run.o.metadataBaseUrl, file),
-    l.want.length ?? run.limits.metadataBytes,
-    what,
-  );
+  const bytes = await download(run.o.fetch, metaUrl(run, file), l.want.length ?? run.limits.metadataBytes, what);
   if (!bytes)
     throw new TufError('TUF_UNREACHABLE', `The TUF repository does not serve ${file}, which ${l.listedBy} lists.`);
   const check = await matches(bytes, l.want.length, l.want.hashes);
