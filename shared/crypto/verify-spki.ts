@@ -94,9 +94,6 @@ export function signatureAlgorithm(oid: string, paramsDer?: Uint8Array): Signatu
   }
 }
 
-/** The same as {@link signatureAlgorithm} (the name timestamp.ts reads it by). */
-export const signatureScheme = signatureAlgorithm;
-
 const cache = new Map<string, Promise<CryptoKey>>();
 
 function importParamsFor(

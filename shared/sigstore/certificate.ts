@@ -18,8 +18,7 @@ import { decodePem } from '../encoding/pem.ts';
 import { GITHUB_CLAIMS, type CertificateFacts } from './policy.ts';
 import { noExtensions, readExtensions, type ExtensionFields } from './certificate-extensions.ts';
 
-export { CODE_SIGNING_EKU, FULCIO_EXTENSIONS, SCT_LIST_OID, TIME_STAMPING_EKU } from './certificate-extensions.ts';
-export type { FulcioExtensions } from './certificate-extensions.ts';
+export { CODE_SIGNING_EKU, SCT_LIST_OID, TIME_STAMPING_EKU } from './certificate-extensions.ts';
 
 export interface Certificate extends ExtensionFields {
   der: Uint8Array;

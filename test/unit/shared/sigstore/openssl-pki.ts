@@ -40,6 +40,9 @@ const KEY_ARGS: Record<KeyKind, string[]> = {
   ed25519: ['-algorithm', 'ED25519'],
 };
 
+/** The openssl to run: $OPENSSL, else the one on the PATH. */
+const OPENSSL = process.env['OPENSSL'] ?? 'openssl';
+
 /** The hex of a string's bytes, for openssl's `DER:` extension values (raw, not DER-wrapped). */
 export const rawHex = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 
@@ -49,7 +52,7 @@ export class OpensslPki {
   #serial = 1;
 
   #openssl(args: string[]): void {
-    execFileSync('openssl', args, { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(OPENSSL, args, { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   }
 
   issue(name: string, o: IssueOptions): Issued {
