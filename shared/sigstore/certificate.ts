@@ -84,8 +84,20 @@ function bytesOf(o: { toBER(sizeOnly?: boolean): ArrayBuffer }): Uint8Array {
   return new Uint8Array(o.toBER(false));
 }
 
+type RawFields = { issuer: Uint8Array; subject: Uint8Array; spki: Uint8Array };
+
+/** The issuer and subject Names and the SPKI exactly as encoded (Go's RawIssuer, RawSubject). */
+function rawFields(top: DerNode): RawFields {
+  const [tbs, alg, , ...rest] = children(top);
+  if (!tbs || !alg || rest.length) throw bad('it is not a SEQUENCE of tbsCertificate, algorithm and signature');
+  const fields = children(tbs);
+  const [, , issuer, , subject, spki] = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
+  if (!issuer || !subject || !spki) throw bad('its tbsCertificate is cut short');
+  return { issuer: issuer.raw, subject: subject.raw, spki: spki.raw };
+}
+
 /** The fields pkijs reads, before the extensions. */
-function baseFields(der: Uint8Array, c: pkijs.Certificate): Certificate {
+function baseFields(der: Uint8Array, c: pkijs.Certificate, raw: RawFields): Certificate {
   const params = c.signatureAlgorithm.algorithmParams as asn1js.AsnType | undefined;
   return {
     der,
@@ -96,11 +108,11 @@ function baseFields(der: Uint8Array, c: pkijs.Certificate): Certificate {
     serialNumber: toHex(new Uint8Array(c.serialNumber.valueBlock.valueHexView)),
     subject: nameString(c.subject),
     issuer: nameString(c.issuer),
-    subjectDer: bytesOf(c.subject.toSchema()),
-    issuerDer: bytesOf(c.issuer.toSchema()),
+    subjectDer: raw.subject,
+    issuerDer: raw.issuer,
     notBefore: c.notBefore.value,
     notAfter: c.notAfter.value,
-    spki: bytesOf(c.subjectPublicKeyInfo.toSchema()),
+    spki: raw.spki,
     ...noExtensions(),
   };
 }
@@ -108,10 +120,9 @@ function baseFields(der: Uint8Array, c: pkijs.Certificate): Certificate {
 function parse(der: Uint8Array): Certificate {
   const top = parseDer(der);
   checkDer(top);
-  const [tbs, alg, , ...rest] = children(top);
-  if (!tbs || !alg || rest.length) throw bad('it is not a SEQUENCE of tbsCertificate, algorithm and signature');
+  const raw = rawFields(top);
   const c = pkijs.Certificate.fromBER(der as BufferSource);
-  const out = baseFields(der, c);
+  const out = baseFields(der, c, raw);
   if (!c.signature.isEqual(c.signatureAlgorithm)) throw bad('its two signature algorithm fields differ');
   if (c.signatureValue.valueBlock.unusedBits !== 0) throw bad('its signature is not whole bytes');
   if (Number.isNaN(out.notBefore.getTime()) || Number.isNaN(out.notAfter.getTime()))
