@@ -123,7 +123,8 @@ function attribute(attrs: pkijs.Attribute[], type: string, label: string): unkno
 function signerId(sid: unknown): SignerId {
   if (sid instanceof pkijs.IssuerAndSerialNumber) {
     return {
-      issuer: new Uint8Array(sid.issuer.toSchema().toBER(false)),
+      // The Name exactly as sent, to match a certificate's issuer byte for byte (as Go does).
+      issuer: new Uint8Array(sid.issuer.valueBeforeDecode),
       serial: toHex(new Uint8Array(sid.serialNumber.valueBlock.valueHexView)),
     };
   }

@@ -45,7 +45,7 @@ class OpensslTsa {
   constructor(
     private readonly pki: OpensslPki,
     readonly signer: Issued,
-    private readonly signerDigest: Imprint = 'sha256',
+    signerDigest: Imprint = 'sha256',
   ) {
     const dir = pki.dir;
     writeFileSync(join(dir, `${signer.name}.serial`), '01\n');
