@@ -12,9 +12,9 @@
 import type * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { VerificationError } from '../errors.ts';
+import { pemCertificates } from './private-pki.ts';
 import { toHex } from '../encoding/base64.ts';
 import { DerError, children, parseDer, type DerNode } from '../encoding/der.ts';
-import { decodePem } from '../encoding/pem.ts';
 import { GITHUB_CLAIMS, type CertificateFacts } from './policy.ts';
 import { noExtensions, readExtensions, type ExtensionFields } from './certificate-extensions.ts';
 
@@ -150,15 +150,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
  * @throws VerificationError VERIFY_CERTIFICATE_INVALID when there is none or a block is damaged.
  */
 export function parsePemCertificates(text: string): Uint8Array[] {
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw bad('the text holds no PEM certificate ("-----BEGIN CERTIFICATE-----")');
-  return blocks.map((block, i) => {
-    try {
-      return decodePem(block).bytes;
-    } catch {
-      throw bad(`PEM block ${i + 1} is damaged`);
-    }
-  });
+  return pemCertificates(text, 'text');
 }
 
 /** Who a certificate names, as cosign picks it: the first SAN email, else URI, else Fulcio username. */

@@ -5,6 +5,7 @@
  */
 import { VerificationError } from '../errors.ts';
 import { fingerprint } from '../crypto/webcrypto.ts';
+import { bytesEqual } from '../encoding/base64.ts';
 import type { SigstoreBundle, VerifiedTime } from './types.ts';
 import { certificateFacts, parseCertificate, type Certificate } from './certificate.ts';
 import { verifyCertificateChain } from './chain.ts';
@@ -28,7 +29,7 @@ export type SignerResult =
     } & CertificateFacts);
 
 function selfSigned(c: Certificate): boolean {
-  return c.subject === c.issuer;
+  return bytesEqual(c.subjectDer, c.issuerDer);
 }
 
 /** The times a certificate is judged at. @throws VerificationError VERIFY_NO_VERIFIED_TIME */
