@@ -329,6 +329,7 @@ async function carriedSigner(t: ParsedToken): Promise<Certificate | null> {
  * @throws VerificationError VERIFY_TIMESTAMP_INVALID (malformed; a timestamp of other bytes; a
  *   message digest or signature that does not check), VERIFY_TIMESTAMP_UNTRUSTED (no timestamp
  *   authority of the root, valid at the token's time, vouches for its signer: each one's reason).
+ * @throws KeyError KEY_WEBCRYPTO_UNSUPPORTED where the runtime has no WebCrypto to hash with.
  */
 export async function verifyRfc3161Timestamp(
   token: Uint8Array,
