@@ -13,6 +13,7 @@ export const PAGES = [
   { path: '/keys', title: 'Keys' },
   { path: '/sign', title: 'Sign' },
   { path: '/verify', title: 'Verify' },
+  { path: '/verify-file', title: 'Verify file' },
   { path: '/inspect', title: 'Inspect' },
   { path: '/tree', title: 'Tree' },
   { path: '/copy', title: 'Copy' },

@@ -57,12 +57,35 @@ async function request<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => I
   });
 }
 
+/** What a choice of root is: its name, the SHA-256 of its bytes, and where the bytes came from. */
+export interface RootInfo {
+  id: string;
+  name: string;
+  sha256: string;
+  source: string;
+}
+
 export class TrustRoots {
   #list = $state.raw<{ id: string; name: string }[]>([]);
 
   /** The roots loaded before, newest first (without their bytes). */
   get loaded(): { id: string; name: string }[] {
     return this.#list;
+  }
+
+  /**
+   * What `id` names: a shipped root (its module loaded on demand, as verification loads it) or one
+   * held here; null for a root this browser does not hold.
+   */
+  async info(id: string): Promise<RootInfo | null> {
+    if (id === 'public-good' || id === 'staging') {
+      const { SHIPPED_ROOTS } = await import('../../../shared/sigstore/shipped-roots.ts');
+      const r = SHIPPED_ROOTS.find((x) => x.id === id)!;
+      return { id, name: r.name, sha256: r.sha256, source: `shipped with this page: ${r.source}` };
+    }
+    const held = this.#list.find((r) => r.id === id);
+    if (!held) return null;
+    return { id, name: held.name, sha256: id.slice(7), source: 'loaded from a file and kept in this browser' };
   }
 
   /** Reads what is stored; a browser without storage just has none. */

@@ -1,0 +1,334 @@
+/**
+ * State of the Verify file page (#/verify-file): what `cosign verify-blob --bundle` and
+ * sigstore's `verify-bundle` do, in the browser. The form (the file or its digest, the bundle, a
+ * public key or the identity a certificate must name, the trust root, the log rule, a private
+ * PKI), the file's hash (a worker reads it in chunks; its bytes are kept only when small enough to
+ * need them), a run of shared/sigstore/verify-file.ts (loaded only then), its result, the JSON to
+ * download and a link to the same verification (shared/cosign/file-link.ts). A link fills the
+ * form from the URL fragment and runs at once.
+ */
+import { VerificationError, SignatureError, type Reason } from '../../../../shared/errors.ts';
+import {
+  VERIFY_FILE_ROUTE,
+  fileVerificationLink,
+  readFileVerificationQuery,
+  sha256DigestBytes,
+  type FileSigstoreParams,
+} from '../../../../shared/cosign/file-link.ts';
+import type { TlogValue } from '../../../../shared/cosign/sigstore-params.ts';
+import type { Route } from '../../../../shared/cosign/route.ts';
+import type { FileVerification, FileVerifyRequest } from '../../../../shared/sigstore/verify-file.ts';
+import { describeError } from '../../lib/errors.ts';
+import { readKeyFile } from '../../lib/small-file.ts';
+import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
+import {
+  emptyIdentityFields,
+  identityFields,
+  identityPolicy,
+  type IdentityFieldValues,
+} from '../../lib/identity-fields.ts';
+import { hashFileInWorker } from './hash-client.ts';
+
+/** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
+export interface RootSource {
+  get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
+}
+
+/** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
+export const KEEP_BYTES_MAX = 64 * 1024 * 1024;
+/** A bundle file larger than this is not a bundle. */
+const MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+
+export type FileStatus =
+  | { state: 'idle' }
+  | { state: 'working'; message: string; done?: number; total?: number }
+  | { state: 'done'; result: FileVerification; summary: string }
+  | { state: 'error'; code: string; message: string };
+
+/** The file chosen: its hash (while and after hashing) and, when small, its bytes. */
+interface ChosenFile {
+  name: string;
+  size: number;
+  done: number;
+  digest: string | null;
+  /** Settles with the digest and bytes, or the reason hashing failed. */
+  ready: Promise<{ digest: string; bytes?: Uint8Array }>;
+}
+
+/** What a verification was asked, kept for the link to it. */
+interface Asked {
+  digest: string;
+  bundle: string;
+  spki: Uint8Array | undefined;
+  sigstore: FileSigstoreParams;
+}
+
+const MIB = 1024 * 1024;
+const size = (n: number): string => (n >= MIB ? `${(n / MIB).toFixed(1)} MiB` : `${n} bytes`);
+
+/** Who signed, in a sentence's words. */
+export function signerWords(r: FileVerification): string {
+  const s = r.signer;
+  return s.kind === 'key'
+    ? `the key sha256:${s.fingerprint}`
+    : `${s.identity} (OIDC issuer ${s.issuer ?? 'none'}, CA ${s.authority})`;
+}
+
+export class VerifyFilePage {
+  /** The form's fields, bound by the page. */
+  digestText = $state('');
+  bundleText = $state('');
+  keyText = $state('');
+  certificate = $state<IdentityFieldValues>(emptyIdentityFields());
+  /** `public-good`, `staging` or `sha256:<hex>` of a root loaded before. */
+  trustRoot = $state('public-good');
+  /** '' for cosign's default. */
+  tlog = $state<'' | TlogValue>('');
+  caRoots = $state('');
+  caIntermediates = $state('');
+
+  #file = $state<ChosenFile | null>(null);
+  #status = $state.raw<FileStatus>({ state: 'idle' });
+  #asked = $state.raw<Asked | null>(null);
+  #fromLink = $state(false);
+  #jsonUrl = $state<string | null>(null);
+  /** Reads of chosen files (bundle, key) still under way: a run waits for them. */
+  #reading: Promise<unknown>[] = [];
+  #hashAbort: AbortController | null = null;
+  #run = 0;
+
+  readonly #origin: string;
+  readonly #roots: RootSource;
+
+  constructor(roots: RootSource, origin: string = location.origin) {
+    this.#roots = roots;
+    this.#origin = origin;
+  }
+
+  get status(): FileStatus {
+    return this.#status;
+  }
+
+  get file(): ChosenFile | null {
+    return this.#file;
+  }
+
+  /** The form was filled by a link (what it asks was chosen by whoever made the link). */
+  get fromLink(): boolean {
+    return this.#fromLink;
+  }
+
+  get jsonUrl(): string | null {
+    return this.#jsonUrl;
+  }
+
+  readonly result = $derived(this.#status.state === 'done' ? this.#status.result : null);
+
+  /** The key in the form, read; null while the field is empty. */
+  readonly key = $derived<PublicKeyText | null>(readPublicKeyText(this.keyText));
+
+  /** A link to what was just verified. */
+  readonly shareLink = $derived.by((): string | null => {
+    const a = this.#asked;
+    if (!this.result || !a) return null;
+    try {
+      return fileVerificationLink(this.#origin, {
+        digest: a.digest,
+        bundle: a.bundle,
+        spki: a.spki,
+        sigstore: a.sigstore,
+      });
+    } catch {
+      return null;
+    }
+  });
+
+  /** File name for the downloaded result. */
+  get jsonName(): string {
+    const d = this.result?.artifact;
+    return `verification-${d ? d.slice(0, 12) : 'result'}.json`;
+  }
+
+  /** The Sigstore parameters of the form, as a link carries them. */
+  sigstoreParams(): FileSigstoreParams {
+    return {
+      policy: identityPolicy(this.certificate),
+      ...(this.trustRoot !== 'public-good' ? { trustedRoot: this.trustRoot } : {}),
+      ...(this.caRoots.trim() ? { caRoots: this.caRoots.trim() } : {}),
+      ...(this.caIntermediates.trim() ? { caIntermediates: this.caIntermediates.trim() } : {}),
+      ...(this.tlog ? { tlog: this.tlog } : {}),
+    };
+  }
+
+  /**
+   * A file chosen to verify (or none): hashed at once in a worker, its digest then shown in the
+   * digest field. Its bytes are kept only up to KEEP_BYTES_MAX.
+   */
+  chooseFile(file: File | undefined): void {
+    this.#hashAbort?.abort(new DOMException('another file', 'AbortError'));
+    this.#hashAbort = null;
+    if (!file) {
+      this.#file = null;
+      return;
+    }
+    const abort = new AbortController();
+    this.#hashAbort = abort;
+    const chosen: ChosenFile = { name: file.name, size: file.size, done: 0, digest: null, ready: null! };
+    chosen.ready = (async () => {
+      const digest = await hashFileInWorker(
+        file,
+        (done) => {
+          if (this.#file?.ready === chosen.ready) this.#file.done = done;
+        },
+        abort.signal,
+      );
+      const bytes = file.size <= KEEP_BYTES_MAX ? new Uint8Array(await file.arrayBuffer()) : undefined;
+      if (this.#file?.ready === chosen.ready) {
+        this.#file.digest = digest;
+        this.digestText = digest;
+      }
+      return { digest, ...(bytes ? { bytes } : {}) };
+    })();
+    chosen.ready.catch(() => undefined);
+    this.#file = chosen;
+  }
+
+  /** The digest field was typed in: a file chosen before no longer applies. */
+  digestTyped(): void {
+    if (this.#file && this.digestText.trim() !== this.#file.digest) this.chooseFile(undefined);
+  }
+
+  /** A bundle file chosen: its text lands in "Bundle JSON". */
+  chooseBundleFile(file: File | undefined): void {
+    if (!file) return;
+    const read = (async () => {
+      if (file.size > MAX_BUNDLE_BYTES)
+        throw new SignatureError(
+          'SIGNATURE_BUNDLE_INVALID',
+          `"${file.name}" is ${size(file.size)}: too large to be a Sigstore bundle.`,
+        );
+      this.bundleText = await file.text();
+    })();
+    this.#track(read);
+  }
+
+  /** A key file chosen: its text lands in "Public key". */
+  chooseKeyFile(file: File | undefined): void {
+    if (!file) return;
+    this.#track(
+      (async () => {
+        this.keyText = (await readKeyFile(file, 'a public key')).trim();
+      })(),
+    );
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#reading.push(p);
+    p.catch((e: unknown) => this.#fail(describeError(e)));
+  }
+
+  /**
+   * Fills the form from a file verification link. Returns true when it can run at once (it names
+   * a digest); a broken link sets the status to say why.
+   */
+  loadLink({ path, query }: Route): boolean {
+    if (path !== VERIFY_FILE_ROUTE || query.trim() === '') return false;
+    try {
+      const link = readFileVerificationQuery(query);
+      this.chooseFile(undefined);
+      this.digestText = link.digest ?? '';
+      this.bundleText = link.bundleJson;
+      this.keyText =
+        link.spki && link.algorithm ? publicKeyText({ spki: link.spki, algorithm: link.algorithm }).pem.trim() : '';
+      this.certificate = identityFields(link.sigstore.policy);
+      this.trustRoot = link.sigstore.trustedRoot ?? 'public-good';
+      this.tlog = link.sigstore.tlog ?? '';
+      this.caRoots = link.sigstore.caRoots ?? '';
+      this.caIntermediates = link.sigstore.caIntermediates ?? '';
+      this.#fromLink = true;
+      this.#status = { state: 'idle' };
+      return link.digest !== null;
+    } catch (e) {
+      this.#fail(describeError(e));
+      return false;
+    }
+  }
+
+  #fail({ code, message }: Reason): void {
+    this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+  }
+
+  /** The artifact: the chosen file's digest (and bytes), else the digest typed. */
+  async #artifact(run: number): Promise<{ digest: string; artifact: FileVerifyRequest['artifact'] }> {
+    const file = this.#file;
+    if (file) {
+      if (!file.digest)
+        this.#status = { state: 'working', message: `Hashing ${file.name}…`, done: 0, total: file.size };
+      const { digest, bytes } = await file.ready;
+      if (run === this.#run) this.#status = { state: 'working', message: 'Verifying the bundle…' };
+      return { digest, artifact: { sha256: sha256DigestBytes(digest), ...(bytes ? { bytes } : {}) } };
+    }
+    if (!this.digestText.trim())
+      throw new VerificationError('VERIFY_POLICY_INVALID', 'Choose the file to verify, or type its digest (sha256:…).');
+    const digest = this.digestText.trim().toLowerCase();
+    return { digest, artifact: { sha256: sha256DigestBytes(digest) } };
+  }
+
+  /** The trust root's bytes when it is one this browser holds. */
+  async #rootChoice(): Promise<Pick<FileVerifyRequest, 'trustedRootJson' | 'shippedRoot'>> {
+    const id = this.trustRoot;
+    if (id === 'public-good' || id === 'staging') return { shippedRoot: id };
+    const held = await this.#roots.get(id);
+    if (!held)
+      throw new VerificationError(
+        'VERIFY_TRUSTED_ROOT_UNKNOWN',
+        `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
+      );
+    return { trustedRootJson: held.json };
+  }
+
+  /** Verifies what the form says. Never throws: the status says how it went. */
+  async run(): Promise<void> {
+    const run = ++this.#run;
+    if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
+    this.#jsonUrl = null;
+    this.#asked = null;
+    this.#status = { state: 'working', message: 'Verifying the bundle…' };
+    try {
+      await Promise.all(this.#reading.splice(0));
+      const { digest, artifact } = await this.#artifact(run);
+      const bundle = this.bundleText.trim();
+      if (!bundle)
+        throw new SignatureError('SIGNATURE_BUNDLE_INVALID', 'Choose the Sigstore bundle, or paste its JSON.');
+      const key = this.key;
+      if (key && !key.ok) throw new VerificationError('VERIFY_POLICY_INVALID', key.message);
+      const sigstore = this.sigstoreParams();
+      const { verifyFileBundle } = await import('../../../../shared/sigstore/verify-file.ts');
+      const result = await verifyFileBundle({
+        bundleJson: bundle,
+        artifact,
+        keyPem: key?.ok ? key.pem : undefined,
+        policy: sigstore.policy,
+        ...(await this.#rootChoice()),
+        caRootsPem: sigstore.caRoots,
+        caIntermediatesPem: sigstore.caIntermediates,
+        tlog: sigstore.tlog,
+      });
+      if (run !== this.#run) return;
+      this.#asked = { digest, bundle, spki: key?.ok ? key.spki : undefined, sigstore };
+      this.#jsonUrl = URL.createObjectURL(
+        new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
+      );
+      this.#status = { state: 'done', result, summary: `Verified: ${digest} signed by ${signerWords(result)}.` };
+    } catch (e) {
+      if (run === this.#run) this.#fail(describeError(e));
+    }
+  }
+
+  /** What the status line shows while hashing a chosen file. */
+  readonly hashing = $derived.by(() => {
+    const f = this.#file;
+    if (!f || f.digest) return null;
+    return { message: `Hashing ${f.name}: ${size(f.done)} of ${size(f.size)}`, done: f.done, total: f.size };
+  });
+}
