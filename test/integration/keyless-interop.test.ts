@@ -89,6 +89,8 @@ describe('the refusals are for the reason the variant is about', () => {
     ['timestampOverOtherData', 'cosign3', /unable to verify RFC3161 timestamp/],
     ['bundleWrongIdentity', 'cosign3', /expected SAN value "mallory@rig\.test", got "alice@rig\.test"/],
     ['bundleUntrustedCa', 'cosign3', /leaf certificate verification failed/],
+    ['bundleLogExpired', 'cosign3', /integrated time outside certificate validity/],
+    ['bundleLogSetByOtherKey', 'cosign3', /not enough verified log entries from transparency log/],
   ];
   it.each(reasons)('%s: %s says %s', (name, judge, pattern) => {
     expect(variant(name).verdicts[judge].summary).toMatch(pattern);
@@ -146,6 +148,16 @@ describe('what was signed and attached', () => {
     );
     expect(bundle.verificationMaterial.tlogEntries ?? []).toHaveLength(0);
     expect(bundle.dsseEnvelope).toBeDefined();
+
+    // The bundle built here and attached with `cosign3 attach signature --payload` lands the same way.
+    const logged = variant('bundleLogGood');
+    const lindex = await rig.client.getManifest(repoOf(logged), referrersTag(logged.image.digest));
+    const lm = await rig.client.getManifest(repoOf(logged), (lindex.json['manifests'] as Descriptor[])[0]!.digest);
+    expect(lm.json['artifactType']).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+    expect((lm.json['subject'] as Descriptor).digest).toBe(logged.image.digest);
+    expect(lm.json['annotations']).toMatchObject({
+      'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1',
+    });
   });
 
   it('the leaves are Fulcio-shaped; the trusted root names our CA chain and log', () => {

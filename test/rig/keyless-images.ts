@@ -12,7 +12,10 @@
 // - Sigstore bundle (cosign 3.x format): `cosign3 sign --key <imported leaf key> --certificate
 //   --certificate-chain --signing-config <no Fulcio, no log, no TSA>` writes a v0.3 bundle whose
 //   verification material is the leaf certificate, with no transparency-log entry and no timestamp;
-//   it verifies only with `--insecure-ignore-tlog`, at the current time.
+//   it verifies only with `--insecure-ignore-tlog`, at the current time. And a v0.3 bundle built here
+//   (DSSE, certificate, Rekor v1 dsse entry with SET + one-entry inclusion proof + signed checkpoint)
+//   attached with `cosign3 attach signature --payload bundle.json`, which cosign 3.1 writes as a
+//   referrer just as `sign` does (it reads only v0.3 bundles back: "bundle version too old").
 //   https://github.com/sigstore/protobuf-specs/blob/main/protos/sigstore_bundle.proto
 // Verified with: cosign 2.5 `verify --certificate-identity --certificate-oidc-issuer
 // --insecure-ignore-sct --offline` (SIGSTORE_ROOT_FILE, SIGSTORE_REKOR_PUBLIC_KEY); cosign 3.1 the
@@ -24,6 +27,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pushSampleImage, skopeoAccess, type PushedImage } from './images.ts';
 import {
+  dssePae,
+  dsseRekordBody,
+  dsseBundleV03,
   GITHUB_IDENTITY,
   GITHUB_ISSUER,
   OTHER_EMAIL,
@@ -82,7 +88,10 @@ export type VariantName =
   | 'timestampOverOtherData'
   | 'bundleGood'
   | 'bundleWrongIdentity'
-  | 'bundleUntrustedCa';
+  | 'bundleUntrustedCa'
+  | 'bundleLogGood'
+  | 'bundleLogExpired'
+  | 'bundleLogSetByOtherKey';
 
 /** What each variant is, how it is made, and what a correct verifier says. */
 interface VariantSpec {
@@ -101,6 +110,12 @@ interface VariantSpec {
   divergent?: Partial<Record<Judge, { accepted: boolean; why: string }>>;
   /** Bundle only: share the image of another variant (only the expected identity differs). */
   sameImageAs?: VariantName;
+  /**
+   * Bundle only: a v0.3 bundle built here (DSSE, certificate, Rekor v1 dsse entry with a SET and an
+   * inclusion proof)
+   * and attached with `cosign3 attach signature --payload bundle.json`, instead of `cosign3 sign`.
+   */
+  log?: boolean;
 }
 
 /** The variants, in the order they are reported. */
@@ -216,6 +231,30 @@ export const VARIANT_SPECS: Readonly<Record<VariantName, VariantSpec>> = {
     leaf: 'currentUntrustedCa',
     valid: false,
     description: 'cosign 3.1 bundle with a certificate from an untrusted CA, no log entry',
+    divergent: { cosign2: NO_BUNDLE, skopeoFulcio: NO_BUNDLE, skopeoPki: NO_BUNDLE },
+  },
+  bundleLogGood: {
+    format: 'bundle',
+    leaf: 'good',
+    valid: true,
+    log: true,
+    description: 'v0.3 bundle built here: DSSE, certificate, Rekor v1 dsse entry with a genuine SET and proof',
+    divergent: { cosign2: NO_BUNDLE, skopeoFulcio: NO_BUNDLE, skopeoPki: NO_BUNDLE },
+  },
+  bundleLogExpired: {
+    format: 'bundle',
+    leaf: 'expired',
+    valid: false,
+    log: true,
+    description: 'as bundleLogGood, with a certificate expired before the log time',
+  },
+  bundleLogSetByOtherKey: {
+    format: 'bundle',
+    leaf: 'good',
+    valid: false,
+    log: true,
+    entry: 'setByOtherKey',
+    description: "as bundleLogGood, with a SET signed by another key under the trusted log's ID",
   },
 };
 
@@ -380,6 +419,46 @@ async function signLegacy(
   return { payload, signature, integratedTime };
 }
 
+/**
+ * Builds a v0.3 bundle (DSSE over cosign's sign statement, the leaf certificate, a Rekor v1 dsse
+ * entry with a SET and an inclusion proof) and attaches it with `cosign3 attach signature --payload`, which writes any bundle it
+ * can load as a referrer exactly as `cosign3 sign` does.
+ */
+async function attachLoggedBundle(ctx: Ctx, name: VariantName, spec: VariantSpec, image: PushedImage): Promise<void> {
+  const { pki } = ctx;
+  const leaf = pki.leaves[spec.leaf];
+  const dir = join(ctx.o.dir, 'sign', kebab(name));
+  await mkdir(dir, { recursive: true });
+  // cosign 3.1's statement (cmd/cosign/cli/sign/sign.go signDigestBundle): subject without a name.
+  const [alg, hexDigest] = image.digest.split(':') as [string, string];
+  const payload = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ digest: { [alg]: hexDigest } }],
+      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    }),
+  );
+  const payloadType = 'application/vnd.in-toto+json';
+  const signature = signBytes(leaf.privateKey, dssePae(payloadType, payload));
+  const envelopeJson = JSON.stringify({
+    payload: payload.toString('base64'),
+    payloadType,
+    signatures: [{ sig: signature.toString('base64') }],
+  });
+  const body = dsseRekordBody(envelopeJson, payload, signature, leaf.certPem);
+  const rekor = rekorBundle(body, {
+    log: pki.logKey,
+    integratedTime: pki.logTime,
+    logIndex: 0, // the only entry of a one-entry tree
+    ...(spec.entry === 'setByOtherKey' ? { setSigner: pki.otherLogKey } : {}),
+  });
+  const file = join(dir, 'bundle.json');
+  const envelope = { payload, payloadType, signature };
+  await writeFile(file, dsseBundleV03({ envelope, certPem: leaf.certPem, body, rekor, log: pki.logKey }));
+  await runOk('cosign3', ['attach', 'signature', '--payload', file, image.ref], { env: ctx.env });
+}
+
 /** Signs one bundle variant with cosign 3.1, the leaf's key imported and its certificate. */
 async function signBundle(ctx: Ctx, spec: VariantSpec, image: PushedImage): Promise<void> {
   const leaf = ctx.pki.leaves[spec.leaf];
@@ -426,7 +505,10 @@ export async function signKeylessImages(o: KeylessOptions): Promise<KeylessFixtu
       const spec = VARIANT_SPECS[name];
       const image = await pushSampleImage(o.registry, `${prefix}/${kebab(name)}`, 'v1', { label: name });
       const extra = spec.format === 'legacy' ? await signLegacy(ctx, name, spec, image) : {};
-      if (spec.format === 'bundle') await signBundle(ctx, spec, image);
+      if (spec.format === 'bundle') {
+        if (spec.log === true) await attachLoggedBundle(ctx, name, spec, image);
+        else await signBundle(ctx, spec, image);
+      }
       made.set(name, variantOf(pki, name, image, extra));
     }),
   );
@@ -500,7 +582,7 @@ export function cosignKeylessVerifyArgs(v: KeylessVariant, extra: readonly strin
     '--certificate-oidc-issuer',
     v.issuer,
     '--insecure-ignore-sct',
-    ...(v.format === 'bundle' ? ['--insecure-ignore-tlog=true'] : ['--offline']),
+    ...(v.format === 'bundle' && VARIANT_SPECS[v.name].log !== true ? ['--insecure-ignore-tlog=true'] : ['--offline']),
     ...extra,
     v.ref,
   ];
