@@ -23,6 +23,13 @@ export interface AppOptions {
   relay?: RelayOptions;
   /** The embedded registry's sample image, offered to the page by /config.json. */
   sampleImage?: string;
+  /**
+   * The TUF repository the page refreshes Sigstore's trusted root from (SIGSTORE_TUF_URL,
+   * SIGSTORE_TUF_TARGETS_URL) and the root.json it trusts first (SIGSTORE_TUF_ROOT's bytes; absent:
+   * the Sigstore root.json shipped with the page), offered by /config.json; absent: the page uses
+   * Sigstore's public-good repository.
+   */
+  sigstoreTuf?: { metadataUrl: string; targetsUrl: string; rootJson?: string };
   /** The PKCS#11 endpoint (server/pkcs11/); absent: /pkcs11/* answers 404 PKCS11_NOT_CONFIGURED. */
   pkcs11?: Pkcs11Options;
 }
@@ -94,8 +101,11 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  // What the page should know about this server: the sample image, when there is one.
-  app.get('/config.json', (c) => c.json({ sampleImage: options.sampleImage ?? null }));
+  // What the page should know about this server: the sample image, when there is one, and the
+  // Sigstore TUF repository when it is not the public-good one.
+  app.get('/config.json', (c) =>
+    c.json({ sampleImage: options.sampleImage ?? null, sigstoreTuf: options.sigstoreTuf ?? null }),
+  );
 
   const relayOptions = options.relay ?? {};
   app.use('/relay/*', relayCors(relayOptions));

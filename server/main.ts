@@ -3,18 +3,26 @@
  * dist/ and the registry relay, whose RELAY_* settings come from the environment (see
  * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
  * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry;
- * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB)
+ * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB), the Sigstore TUF repository the page keeps its trusted
+ * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
+ * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
  * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute } from 'node:path';
 import { Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
-import { describeRelayConfig, relayOptionsFromEnv, type RelayOptions } from './relay/config.ts';
+import {
+  describeRelayConfig,
+  describeTufHosts,
+  relayOptionsFromEnv,
+  tufRepositoryFromEnv,
+  type RelayOptions,
+} from './relay/config.ts';
 import { serveApp } from './serve.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
@@ -40,11 +48,31 @@ if (!existsSync(`${staticRoot}/index.html`)) {
 }
 
 let relay: RelayOptions;
+let tufRepository: ReturnType<typeof tufRepositoryFromEnv>;
 try {
   relay = relayOptionsFromEnv(process.env);
+  tufRepository = tufRepositoryFromEnv(process.env);
 } catch (e) {
   if (!(e instanceof RelayError)) throw e;
   console.error(e.message);
+  process.exit(2);
+}
+// SIGSTORE_TUF_ROOT: the root.json the page trusts first for SIGSTORE_TUF_URL's repository (a
+// repository that is not a mirror of Sigstore's has its own); default: the Sigstore one it ships.
+let sigstoreTuf: { metadataUrl: string; targetsUrl: string; rootJson?: string } | undefined;
+if (tufRepository) {
+  sigstoreTuf = { ...tufRepository };
+  const rootPath = process.env.SIGSTORE_TUF_ROOT ?? '';
+  if (rootPath !== '') {
+    try {
+      sigstoreTuf.rootJson = readFileSync(rootPath, 'utf8');
+    } catch (e) {
+      console.error(`SIGSTORE_TUF_ROOT names ${rootPath}, which could not be read: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
+} else if ((process.env.SIGSTORE_TUF_ROOT ?? '') !== '') {
+  console.error('SIGSTORE_TUF_ROOT is set, so SIGSTORE_TUF_URL must name the repository it anchors.');
   process.exit(2);
 }
 
@@ -110,7 +138,13 @@ if (pkcs11Module !== '') {
   }
 }
 
-const app = createApp({ staticRoot, relay, ...(sampleImage ? { sampleImage } : {}), ...(pkcs11 ? { pkcs11 } : {}) });
+const app = createApp({
+  staticRoot,
+  relay,
+  ...(sampleImage ? { sampleImage } : {}),
+  ...(pkcs11 ? { pkcs11 } : {}),
+  ...(sigstoreTuf ? { sigstoreTuf } : {}),
+});
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
   process.exit(2);
@@ -119,6 +153,7 @@ const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
 const shown = loopback || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 console.log(`cosign-web listening on ${host}:${listening}`);
 console.log(describeRelayConfig(relay));
+console.log(describeTufHosts(relay));
 console.log(`http://${shown}:${listening}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -16,6 +16,14 @@
  * - RELAY_MAX_MANIFEST_BYTES    largest manifest PUT body (default 4 MiB)
  * - RELAY_UPSTREAM_TIMEOUT_MS   time to response headers and idle time upstream (default 30 s)
  * - RELAY_MAX_REDIRECTS         redirects followed for GET and HEAD (default 5)
+ * - SIGSTORE_TUF_URL            the Sigstore TUF repository the page keeps its trusted root fresh
+ *                               from (metadata base URL; default https://tuf-repo-cdn.sigstore.dev)
+ * - SIGSTORE_TUF_TARGETS_URL    where that repository serves targets (default <SIGSTORE_TUF_URL>/targets)
+ *                               The TUF hosts (DEFAULT_TUF_HOSTS, or the hosts of these two URLs,
+ *                               which replace it) are reachable read-only: GET only, answers of at
+ *                               most TUF_MAX_RESPONSE_BYTES, whatever RELAY_ALLOWED_REGISTRIES says.
+ *                               An operator-given TUF host may be on loopback or a private network;
+ *                               an http:// URL makes its host:port spoken to over plain http.
  * Extra CAs for upstream TLS come from Node's own NODE_EXTRA_CA_CERTS.
  */
 import type { LookupAddress } from 'node:dns';
@@ -48,6 +56,11 @@ export interface RelayOptions {
   upstreamTimeoutMs?: number;
   /** Redirects the relay follows for GET and HEAD (default 5). */
   maxRedirects?: number;
+  /**
+   * URLs of the TUF repository the page refreshes Sigstore's trusted root from (SIGSTORE_TUF_URL,
+   * SIGSTORE_TUF_TARGETS_URL): their hosts are reachable read-only instead of DEFAULT_TUF_HOSTS.
+   */
+  tufRepositoryUrls?: readonly string[];
   /**
    * CA certificates trusted for upstream TLS instead of Node's defaults. For tests: production
    * leaves it unset and adds CAs with NODE_EXTRA_CA_CERTS.
@@ -110,6 +123,15 @@ export const DEFAULT_REDIRECT_TARGETS: readonly string[] = [
   'storage.googleapis.com',
 ];
 
+/**
+ * The Sigstore public-good TUF repository (metadata and targets), reachable read-only (GET, answers
+ * of at most TUF_MAX_RESPONSE_BYTES) unless SIGSTORE_TUF_URL names another repository.
+ */
+export const DEFAULT_TUF_HOSTS: readonly string[] = ['tuf-repo-cdn.sigstore.dev'];
+
+/** Largest answer the relay passes on from a read-only TUF host (the TUF client's own cap is 4 MiB). */
+export const TUF_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_REDIRECTS = 5;
@@ -135,6 +157,11 @@ export interface RelayConfig {
   isRedirectTarget(host: Host, port: number): boolean;
   /** True when `host:port` was listed in RELAY_ALLOWED_REGISTRIES, so it may resolve to any address. */
   isExplicit(host: Host, port: number): boolean;
+  /**
+   * True when `host:port` is reachable only as a TUF repository: GET only, answers of at most
+   * TUF_MAX_RESPONSE_BYTES (false for a host that is also an allowed registry).
+   */
+  isReadOnly(host: Host, port: number): boolean;
   /** The scheme and port for `host` with an optional port, as a relay path names it. */
   schemeFor(host: Host, port: number | undefined): { scheme: 'http' | 'https'; port: number };
 }
@@ -151,6 +178,47 @@ function entryKey(entry: string, defaultPort: (host: Host) => number, setting: s
   return hostKey(a, a.port ?? defaultPort(a));
 }
 
+/** A TUF repository URL's host as an allowlist key, and whether it is spoken to over plain http. */
+export interface TufHost {
+  key: string;
+  plainHttp: boolean;
+}
+
+/**
+ * Checks a TUF repository URL (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL): http(s), no
+ * credentials, query or fragment, a host the relay's syntax accepts.
+ * @returns its host key and scheme
+ * @throws RelayError RELAY_CONFIG_INVALID
+ */
+export function parseTufUrl(text: string, setting = 'SIGSTORE_TUF_URL'): TufHost {
+  const wrong = (): RelayError =>
+    invalid(`${setting} holds "${text}", which is not a URL like https://tuf.example/metadata.`);
+  let u: URL;
+  try {
+    u = new URL(text.trim());
+  } catch {
+    throw wrong();
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username !== '' || u.password !== '') throw wrong();
+  if (u.search !== '' || u.hash !== '') throw wrong();
+  const a = parseAuthority(u.host);
+  if (a === null) throw wrong();
+  const plainHttp = u.protocol === 'http:';
+  return { key: hostKey(a, a.port ?? (plainHttp ? 80 : 443)), plainHttp };
+}
+
+/** The read-only TUF hosts: those of the URLs given (operator-vouched), else the defaults. */
+function tufHosts(urls: readonly string[]): { hosts: TufHost[]; vouched: boolean } {
+  const given = urls.filter((u) => u.trim() !== '');
+  if (given.length === 0) {
+    return {
+      hosts: DEFAULT_TUF_HOSTS.map((e) => ({ key: entryKey(e, () => 443, 'DEFAULT_TUF_HOSTS'), plainHttp: false })),
+      vouched: false,
+    };
+  }
+  return { hosts: given.map((u) => parseTufUrl(u)), vouched: true };
+}
+
 function checkInteger(value: number | undefined, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -165,10 +233,13 @@ function checkInteger(value: number | undefined, name: string, min: number, max:
  */
 export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
   const local = (options.localRegistries ?? []).map((e) => entryKey(e, () => 80, 'the embedded registry'));
+  const tuf = tufHosts(options.tufRepositoryUrls ?? []);
   const plainHttp = new Set([
     ...(options.plainHttpRegistries ?? []).map((e) => entryKey(e, () => 80, 'RELAY_PLAIN_HTTP_REGISTRIES')),
     ...local,
+    ...tuf.hosts.filter((t) => t.plainHttp).map((t) => t.key),
   ]);
+  const tufKeys = new Set(tuf.hosts.map((t) => t.key));
   const listed = (options.allowedRegistries ?? []).filter((e) => e.trim() !== '');
   const explicit = listed.length > 0;
   // An allowlist entry without a port takes 80 when the host is a plain-http registry on 80.
@@ -210,8 +281,13 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     requestUpstream: options.requestUpstream,
     log: options.log ?? ((line) => console.log(line)),
     isDirect,
-    isRedirectTarget: (h, port) => isDirect(h, port) || redirectOnly.has(hostKey(h, port)),
-    isExplicit: (h, port) => (explicit && direct.has(hostKey(h, port))) || local.includes(hostKey(h, port)),
+    isRedirectTarget: (h, port) =>
+      isDirect(h, port) || redirectOnly.has(hostKey(h, port)) || tufKeys.has(hostKey(h, port)),
+    isExplicit: (h, port) =>
+      (explicit && direct.has(hostKey(h, port))) ||
+      local.includes(hostKey(h, port)) ||
+      (tuf.vouched && tufKeys.has(hostKey(h, port)) && !isDirect(h, port)),
+    isReadOnly: (h, port) => tufKeys.has(hostKey(h, port)) && !isDirect(h, port),
     schemeFor: (h, port) => {
       if (port === undefined) {
         return plainHttp.has(hostKey(h, 80)) ? { scheme: 'http', port: 80 } : { scheme: 'https', port: 443 };
@@ -269,6 +345,35 @@ function integer(env: Record<string, string | undefined>, name: string): number 
   return Number(v);
 }
 
+/** Where the page's TUF client reads the Sigstore trusted root from. */
+export interface TufRepositoryUrls {
+  metadataUrl: string;
+  targetsUrl: string;
+}
+
+/**
+ * SIGSTORE_TUF_URL and SIGSTORE_TUF_TARGETS_URL (default `<SIGSTORE_TUF_URL>/targets`), checked;
+ * null when SIGSTORE_TUF_URL is unset (the page then uses Sigstore's public-good repository).
+ * @throws RelayError RELAY_CONFIG_INVALID (also for SIGSTORE_TUF_TARGETS_URL alone)
+ */
+export function tufRepositoryFromEnv(env: Record<string, string | undefined>): TufRepositoryUrls | null {
+  const metadataUrl = env['SIGSTORE_TUF_URL']?.trim() ?? '';
+  const targets = env['SIGSTORE_TUF_TARGETS_URL']?.trim() ?? '';
+  if (metadataUrl === '') {
+    if (targets !== '') throw invalid('SIGSTORE_TUF_TARGETS_URL is set, so SIGSTORE_TUF_URL must be too.');
+    return null;
+  }
+  parseTufUrl(metadataUrl, 'SIGSTORE_TUF_URL');
+  const targetsUrl = targets !== '' ? targets : `${metadataUrl.replace(/\/+$/, '')}/targets`;
+  parseTufUrl(targetsUrl, 'SIGSTORE_TUF_TARGETS_URL');
+  return { metadataUrl: metadataUrl.replace(/\/+$/, ''), targetsUrl: targetsUrl.replace(/\/+$/, '') };
+}
+
+function tufUrlsFromEnv(env: Record<string, string | undefined>): string[] {
+  const repo = tufRepositoryFromEnv(env);
+  return repo === null ? [] : [repo.metadataUrl, repo.targetsUrl];
+}
+
 /**
  * Reads the relay's settings from the environment (names in the header comment). Values are
  * checked here for syntax and again, fully, by the middleware factories.
@@ -286,6 +391,8 @@ export function relayOptionsFromEnv(env: Record<string, string | undefined>): Re
   if (maxManifestBytes !== undefined) options.maxManifestBytes = maxManifestBytes;
   if (upstreamTimeoutMs !== undefined) options.upstreamTimeoutMs = upstreamTimeoutMs;
   if (maxRedirects !== undefined) options.maxRedirects = maxRedirects;
+  const tufUrls = tufUrlsFromEnv(env);
+  if (tufUrls.length > 0) options.tufRepositoryUrls = tufUrls;
   // Fail at start-up, not at the first request.
   normaliseRelayOptions(options);
   normaliseCorsOrigins(options.corsOrigins);
@@ -298,4 +405,10 @@ export function describeRelayConfig(options: RelayOptions): string {
   const hosts = c.explicit ? [...c.direct].join(', ') : 'the default public registries';
   const plain = c.plainHttp.size > 0 ? `; plain http to ${[...c.plainHttp].join(', ')}` : '';
   return `relay: reaches ${hosts}${plain}`;
+}
+
+/** One line naming the read-only TUF hosts, for the server's start-up log. */
+export function describeTufHosts(options: RelayOptions): string {
+  const keys = new Set(tufHosts(options.tufRepositoryUrls ?? []).hosts.map((t) => t.key));
+  return `relay: reads the Sigstore TUF repository at ${[...keys].join(', ')} (GET only)`;
 }

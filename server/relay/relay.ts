@@ -15,6 +15,9 @@
  *   one gets its Location rewritten to a relay path when the target is relayable).
  * - Location and Link targets on a relayable upstream become relay paths; WWW-Authenticate and the
  *   registry's status and body pass through untouched.
+ * - TUF repository hosts (config.ts: DEFAULT_TUF_HOSTS or SIGSTORE_TUF_URL's) are read-only: GET
+ *   alone (405 otherwise), and an answer longer than TUF_MAX_RESPONSE_BYTES is cut off (declared:
+ *   refused with 502 RELAY_BODY_TOO_LARGE; streamed: the stream fails).
  * - One log line per request: method, upstream, path without query, status, bytes, time. Never a
  *   header value, a query string (it can hold upload `_state` tokens) or a body.
  */
@@ -25,7 +28,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { RelayError } from '../../shared/errors.ts';
-import { normaliseRelayOptions, type RelayConfig, type RelayOptions } from './config.ts';
+import { normaliseRelayOptions, TUF_MAX_RESPONSE_BYTES, type RelayConfig, type RelayOptions } from './config.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
 import { parseRelayTarget, relayAuthority, type RelayTarget } from './target.ts';
@@ -141,7 +144,11 @@ async function readLimited(body: Readable, max: number): Promise<Buffer> {
  * upstream has buffered (or waits for it), so a slow client slows the registry down instead of
  * filling memory, and a fast one gets large chunks.
  */
-function streamBody(res: IncomingMessage, done: (bytes: number, failure: string) => void): ReadableStream<Uint8Array> {
+function streamBody(
+  res: IncomingMessage,
+  max: number,
+  done: (bytes: number, failure: string) => void,
+): ReadableStream<Uint8Array> {
   let bytes = 0;
   let finished = false;
   let ended = false;
@@ -172,6 +179,12 @@ function streamBody(res: IncomingMessage, done: (bytes: number, failure: string)
           const chunk = res.read() as Buffer | null;
           if (chunk !== null) {
             bytes += chunk.length;
+            if (bytes > max) {
+              res.destroy();
+              controller.error(tooLargeAnswer(max));
+              finish('RELAY_BODY_TOO_LARGE');
+              return;
+            }
             controller.enqueue(chunk);
             return;
           }
@@ -198,6 +211,15 @@ function streamBody(res: IncomingMessage, done: (bytes: number, failure: string)
   );
 }
 
+/** A read-only (TUF) host's answer is longer than the relay passes on. */
+function tooLargeAnswer(max: number): RelayError {
+  return new RelayError(
+    'RELAY_BODY_TOO_LARGE',
+    `The TUF repository's answer is larger than the ${max} bytes this relay passes on.`,
+    502,
+  );
+}
+
 function rawTarget(c: Context): string {
   const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
   if (typeof incoming?.url === 'string') return incoming.url;
@@ -219,11 +241,14 @@ interface Exchange {
   agents: Agents;
   entry: LogEntry;
   started: number;
+  /** Largest answer body passed on: TUF_MAX_RESPONSE_BYTES for a read-only host, else unbounded. */
+  maxAnswerBytes: number;
 }
 
 /**
  * Where the request goes: its method checked, its target parsed and allowlisted, a manifest PUT's
  * declared size checked, before anything is resolved or sent.
+ * A read-only (TUF) host takes GET alone, and sets the exchange's answer limit.
  * @throws RelayError RELAY_METHOD_NOT_ALLOWED (405, with Allow), RELAY_BAD_REQUEST,
  *   RELAY_UPSTREAM_NOT_ALLOWED (403), RELAY_BODY_TOO_LARGE (413)
  */
@@ -237,7 +262,17 @@ function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boole
   const target = parseRelayTarget(rawTarget(c), config.schemeFor);
   entry.authority = target.authority;
   entry.path = target.path;
-  if (!config.isDirect(target, target.port)) {
+  if (config.isReadOnly(target, target.port)) {
+    if (method !== 'GET') {
+      c.header('Allow', 'GET');
+      throw new RelayError(
+        'RELAY_METHOD_NOT_ALLOWED',
+        `The relay only reads (GET) the TUF repository at ${target.authority}; it does not pass on ${method}.`,
+        405,
+      );
+    }
+    x.maxAnswerBytes = TUF_MAX_RESPONSE_BYTES;
+  } else if (!config.isDirect(target, target.port)) {
     throw new RelayError(
       'RELAY_UPSTREAM_NOT_ALLOWED',
       `The relay does not reach ${target.authority}: it is not on this server's list of allowed registries (RELAY_ALLOWED_REGISTRIES).`,
@@ -324,7 +359,8 @@ async function exchange(
 /**
  * The client's answer from the upstream one: its status, the allowed headers (Location and Link
  * rewritten onto the relay) and its body streamed; the log line once the body is done.
- * @throws RelayError RELAY_UPSTREAM_UNREACHABLE (502) for a status outside 200–599
+ * @throws RelayError RELAY_UPSTREAM_UNREACHABLE (502) for a status outside 200–599,
+ *   RELAY_BODY_TOO_LARGE (502) for a declared length over the exchange's answer limit
  */
 function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
   const { config, entry, started } = x;
@@ -337,6 +373,10 @@ function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
       502,
     );
   }
+  if (Number(res.headers['content-length'] ?? NaN) > x.maxAnswerBytes) {
+    res.destroy();
+    throw tooLargeAnswer(x.maxAnswerBytes);
+  }
   const responseHeaders = clientResponseHeaders(res.headers, makeRewriter(hop, config));
   const method = x.c.req.method;
   const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
@@ -345,7 +385,9 @@ function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
     config.log(logLine(entry, status, 0, started, ''));
     return new Response(null, { status, headers: responseHeaders });
   }
-  const stream = streamBody(res, (bytes, failure) => config.log(logLine(entry, status, bytes, started, failure)));
+  const stream = streamBody(res, x.maxAnswerBytes, (bytes, failure) =>
+    config.log(logLine(entry, status, bytes, started, failure)),
+  );
   return new Response(stream, { status, headers: responseHeaders });
 }
 
@@ -372,7 +414,7 @@ export function relay(options: RelayOptions = {}): MiddlewareHandler {
     const started = performance.now();
     const entry: LogEntry = { method: c.req.method, authority: '-', path: '-', redirects: 0, bytesUp: 0 };
     try {
-      return await relayRequest({ c, config, agents, entry, started });
+      return await relayRequest({ c, config, agents, entry, started, maxAnswerBytes: Infinity });
     } catch (e) {
       const err = e instanceof RelayError ? e : undefined;
       config.log(logLine(entry, err?.status ?? 500, 0, started, err?.code ?? 'RELAY_INTERNAL'));
