@@ -27,7 +27,8 @@ function bad(why: string): SignatureError {
 }
 
 const b64 = (v: unknown, where: string, allowEmpty = false) => base64Field(v, where, bad, allowEmpty);
-const uint = (v: unknown, where: string) => uintField(v, where, bad);
+// protobuf's JSON form leaves out fields that hold their default: an absent number is 0.
+const uint = (v: unknown, where: string) => (v === undefined ? 0 : uintField(v, where, bad));
 
 function obj(v: unknown, where: string): JsonObject {
   if (!isJsonObject(v)) throw bad(`${where} is missing`);
@@ -84,7 +85,7 @@ function tlogEntry(v: unknown, n: number, version: number): TlogEntry {
     logIndex: uint(e.logIndex, `${where}'s log index`),
     logId: b64(obj(e.logId, `${where}'s logId`).keyId, `${where}'s log id`),
     kindVersion: { kind: str(kv.kind, `${where}'s kind`), version: str(kv.version, `${where}'s version`) },
-    integratedTime: e.integratedTime === undefined ? 0 : uint(e.integratedTime, `${where}'s integrated time`),
+    integratedTime: uint(e.integratedTime, `${where}'s integrated time`),
     canonicalizedBody: b64(e.canonicalizedBody, `${where}'s body`),
   };
   if (e.inclusionPromise !== undefined) {

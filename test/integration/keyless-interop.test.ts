@@ -28,6 +28,9 @@ import {
 } from '../rig/keyless-images.ts';
 import { GITHUB_CLAIMS, canonicalSetPayload, type RekorBundle } from '../rig/sigstore-pki.ts';
 import { useRig } from './rig-context.ts';
+import { verifyImage } from '../../shared/ops/verify.ts';
+import { buildTrust, type SigstoreTrust } from '../../shared/ops/verify-sigstore.ts';
+import type { IdentityPolicy } from '../../shared/sigstore/policy.ts';
 
 const rig = useRig({ prefix: 'cosign-web-keyless-' });
 
@@ -182,5 +185,106 @@ describe('what was signed and attached', () => {
         Buffer.from(new X509Certificate(p).raw).toString('base64'),
       ),
     );
+  });
+});
+
+/**
+ * The page's verifier (shared/ops/verify.ts, the code #/verify runs) on the same images with the
+ * same trust: the verdict is what each variant means — cosign 3.1's wherever cosign 3.1 can judge
+ * it, and also where skopeo cannot (a URI identity) or checks less (a timestamp over other data).
+ */
+describe("the page's verifier on the same images", () => {
+  const policyFor = (v: VariantVerdicts): IdentityPolicy => ({
+    certificateIdentity: v.identity,
+    certificateOidcIssuer: v.issuer,
+    ...(v.name === 'github'
+      ? {
+          githubWorkflowRepository: GITHUB_CLAIMS.repository,
+          githubWorkflowRef: GITHUB_CLAIMS.ref,
+          githubWorkflowSha: GITHUB_CLAIMS.sha,
+          githubWorkflowTrigger: GITHUB_CLAIMS.trigger,
+          githubWorkflowName: GITHUB_CLAIMS.name,
+        }
+      : {}),
+  });
+  // Bundles cosign 3.1 signed with no log verify there only with --insecure-ignore-tlog.
+  const tlogOf = (v: VariantVerdicts) => (v.format === 'bundle' && !VARIANT_SPECS[v.name].log ? 'ignore' : undefined);
+  const ours = (v: VariantVerdicts, trust: () => SigstoreTrust) =>
+    verifyImage(rig.client, {
+      image: v.ref,
+      certificate: policyFor(v),
+      tlog: tlogOf(v),
+      trust: async () => trust(),
+    });
+
+  // cosign 3.1's trust: the trusted_root.json `cosign trusted-root create` made (CA, log, TSA; no CT log).
+  const rootTrust = (): SigstoreTrust =>
+    buildTrust({ root: { json: readFileSync(fx.trust.trustedRoot), name: 'rig trusted root' } });
+  // skopeo's fulcio + rekorPublicKeyPath, cosign 2.5's SIGSTORE_ROOT_FILE + SIGSTORE_REKOR_PUBLIC_KEY.
+  const pkiTrust = (): SigstoreTrust =>
+    buildTrust({
+      root: 'public-good',
+      caRootsPem: readFileSync(fx.trust.caRoots, 'utf8'),
+      caIntermediatesPem: readFileSync(fx.trust.caIntermediates, 'utf8'),
+      rekorPublicKey: readFileSync(fx.trust.rekorPublicKey, 'utf8'),
+    });
+
+  it.each(Object.keys(VARIANT_SPECS) as VariantName[])('%s, with the trusted root', async (name) => {
+    const v = variant(name);
+    const r = await ours(v, rootTrust);
+    expect(r.verified, `${v.description}: ${r.summary}`).toBe(v.valid);
+    if (!v.expected.cosign3.why) expect(r.verified).toBe(v.verdicts.cosign3.accepted);
+    const s = r.manifests[0]!.signatures[0]!;
+    if (v.valid) {
+      expect(s.sigstore?.signer).toMatchObject({ kind: 'certificate', identity: v.identity, issuer: v.issuer });
+      expect(r.trustedRoot?.name).toBe('rig trusted root');
+    } else expect(r.error?.code).toMatch(/^VERIFY_/);
+  });
+
+  const legacyNoTimestamp = (Object.keys(VARIANT_SPECS) as VariantName[]).filter(
+    (n) => VARIANT_SPECS[n].format === 'legacy' && !VARIANT_SPECS[n].timestamp,
+  );
+  it.each(legacyNoTimestamp)('%s, with the private PKI and the Rekor key', async (name) => {
+    const v = variant(name);
+    const r = await ours(v, pkiTrust);
+    expect(r.verified, `${v.description}: ${r.summary}`).toBe(v.valid);
+    expect(r.verified).toBe(v.verdicts.cosign2.accepted);
+    if (!v.expected.skopeoFulcio.why) expect(r.verified).toBe(v.verdicts.skopeoFulcio.accepted);
+  });
+
+  it('each refusal has its own code', async () => {
+    const codes: Partial<Record<VariantName, string>> = {
+      otherIdentity: 'VERIFY_IDENTITY_MISMATCH',
+      otherIssuer: 'VERIFY_ISSUER_MISMATCH',
+      notYetValid: 'VERIFY_CERTIFICATE_EXPIRED',
+      expired: 'VERIFY_CERTIFICATE_EXPIRED',
+      untrustedCa: 'VERIFY_CERTIFICATE_UNTRUSTED',
+      setByOtherKey: 'VERIFY_SET_INVALID',
+      bodyOtherSignature: 'VERIFY_TLOG_BODY_MISMATCH',
+      bodyOtherCertificate: 'VERIFY_TLOG_BODY_MISMATCH',
+      timestampOverOtherData: 'VERIFY_TIMESTAMP_INVALID',
+      bundleWrongIdentity: 'VERIFY_IDENTITY_MISMATCH',
+      bundleUntrustedCa: 'VERIFY_CERTIFICATE_UNTRUSTED',
+    };
+    for (const [name, code] of Object.entries(codes)) {
+      const r = await ours(variant(name as VariantName), rootTrust);
+      expect(r.manifests[0]!.signatures[0]!.error?.code, name).toBe(code);
+    }
+  });
+
+  it('a regular expression that does not match, and one RE2 cannot read', async () => {
+    const v = variant('good');
+    const miss = await verifyImage(rig.client, {
+      image: v.ref,
+      certificate: { certificateIdentityRegexp: '^bob@', certificateOidcIssuer: v.issuer },
+      trust: async () => rootTrust(),
+    });
+    expect(miss.error?.code).toBe('VERIFY_IDENTITY_MISMATCH');
+    const bad = await verifyImage(rig.client, {
+      image: v.ref,
+      certificate: { certificateIdentityRegexp: '(?=alice)', certificateOidcIssuer: v.issuer },
+      trust: async () => rootTrust(),
+    });
+    expect(bad.error?.code).toBe('VERIFY_REGEXP_INVALID');
   });
 });
