@@ -35,6 +35,12 @@ import {
   type IdentityFieldValues,
 } from '../../lib/identity-fields.ts';
 import type { SigstoreTrust } from '../../../../shared/ops/verify-sigstore.ts';
+import { sigstoreRoot, type ChosenRoot } from '../../app/sigstore-root.svelte.ts';
+
+/** Where the page gets the freshest public-good root (TUF-refreshed, cached, or shipped). */
+export interface PublicGoodSource {
+  current(): Promise<ChosenRoot>;
+}
 
 /** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
 export interface RootSource {
@@ -91,6 +97,7 @@ export class VerifyPage {
   readonly #trusted: TrustedKeys;
   readonly #origin: string;
   readonly #roots: RootSource | null;
+  readonly #publicGood: PublicGoodSource;
   #abort: AbortController | null = null;
 
   constructor(
@@ -98,11 +105,13 @@ export class VerifyPage {
     trusted: TrustedKeys,
     origin: string = location.origin,
     roots: RootSource | null = null,
+    publicGood: PublicGoodSource = sigstoreRoot,
   ) {
     this.#session = session;
     this.#trusted = trusted;
     this.#origin = origin;
     this.#roots = roots;
+    this.#publicGood = publicGood;
   }
 
   /** The Sigstore parameters of the form, as a link carries them. */
@@ -117,12 +126,19 @@ export class VerifyPage {
     };
   }
 
-  /** The trust for certificates and log entries, loaded only when a signature needs it. */
+  /**
+   * The trust for certificates and log entries, loaded only when a signature needs it. Public good
+   * is the freshest root this browser has (refreshed through TUF, cached, or shipped), named so.
+   */
   async #trust(p: SigstoreParams): Promise<SigstoreTrust> {
     const { buildTrust } = await import('../../../../shared/ops/verify-sigstore.ts');
     let root: Parameters<typeof buildTrust>[0]['root'];
     const id = p.trustedRoot ?? 'public-good';
-    if (id === 'public-good' || id === 'staging') root = id;
+    if (id === 'public-good') {
+      const chosen = await this.#publicGood.current();
+      const { PUBLIC_GOOD_ROOT } = await import('../../../../shared/sigstore/shipped-roots.ts');
+      root = { json: chosen.json ?? PUBLIC_GOOD_ROOT.json, name: chosen.name };
+    } else if (id === 'staging') root = id;
     else {
       const held = await this.#roots?.get(id);
       if (!held) {
