@@ -136,9 +136,13 @@ export async function verifyCheckpoint(cp: Checkpoint, log: TrustedLog): Promise
  *   also when the size or root hash is not the proof's.
  */
 export async function verifyProofCheckpoint(proof: InclusionProof, log: TrustedLog): Promise<Checkpoint> {
+  if (proof.checkpoint === '') throw bad('the inclusion proof carries none');
   const cp = parseCheckpoint(proof.checkpoint);
   await verifyCheckpoint(cp, log);
-  if (cp.size !== proof.treeSize) throw bad(`its tree size ${cp.size} is not the inclusion proof's ${proof.treeSize}`);
-  if (!bytesEqual(cp.rootHash, proof.rootHash)) throw bad("its root hash differs from the inclusion proof's");
+  const differ = [
+    !bytesEqual(cp.rootHash, proof.rootHash) && 'root hash',
+    cp.size !== proof.treeSize && `tree size (${cp.size}, the proof's ${proof.treeSize})`,
+  ].filter(Boolean);
+  if (differ.length) throw bad(`its ${differ.join(' and ')} differ from the inclusion proof's`);
   return cp;
 }

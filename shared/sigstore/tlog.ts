@@ -96,9 +96,9 @@ export async function verifyTlogEntry(entry: TlogEntry, logs: TrustedLog[], now:
     );
   const v1 = entry.integratedTime > 0;
   if (!entry.inclusionPromise && !entry.inclusionProof)
-    throw invalid('it carries no proof (neither a signed entry timestamp nor an inclusion proof)');
-  if (!v1 && !entry.inclusionProof)
-    throw invalid('it has no integrated time (a Rekor v2 entry) and no inclusion proof, which such entries need');
+    throw invalid(
+      `it carries no proof (neither a signed entry timestamp nor an inclusion proof${v1 ? '' : ', which Rekor v2 entries need'})`,
+    );
   if (!v1 && entry.inclusionPromise) throw invalid('it carries a signed entry timestamp but no integrated time');
   const out: TlogResult = { log, proven: { set: false, inclusionProof: false, checkpoint: false } };
   if (entry.inclusionPromise) {
@@ -106,10 +106,11 @@ export async function verifyTlogEntry(entry: TlogEntry, logs: TrustedLog[], now:
     out.proven.set = true;
   }
   if (entry.inclusionProof) {
-    await verifyProofCheckpoint(entry.inclusionProof, log);
-    out.proven.checkpoint = true;
+    // The proof first (as sigstore-go does for Rekor v1): a proof for another entry says so.
     verifyInclusion(entry.inclusionProof, leafHash(entry.canonicalizedBody));
     out.proven.inclusionProof = true;
+    await verifyProofCheckpoint(entry.inclusionProof, log);
+    out.proven.checkpoint = true;
   }
   return out;
 }
