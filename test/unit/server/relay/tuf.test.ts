@@ -103,7 +103,8 @@ describe('the Sigstore TUF repository through the relay', () => {
 });
 
 describe('SIGSTORE_TUF_URL', () => {
-  async function repo(body: (path: string) => { headers?: Record<string, string>; data: Buffer }): Promise<Loopback> {
+  type Answer = { headers?: Record<string, string>; data: Buffer };
+  async function repo(body: (path: string) => Answer): Promise<Loopback> {
     const s = await startLoopback((req, res) => {
       const { headers, data } = body(req.url);
       res.writeHead(200, headers ?? {});
@@ -133,7 +134,7 @@ describe('SIGSTORE_TUF_URL', () => {
 
   it('does not pass on an answer longer than TUF_MAX_RESPONSE_BYTES, declared or streamed', async () => {
     const big = Buffer.alloc(TUF_MAX_RESPONSE_BYTES + 1, 0x61);
-    const s = await repo((path) =>
+    const s = await repo((path): Answer =>
       path.endsWith('declared')
         ? { headers: { 'content-length': String(big.length) }, data: big }
         : { headers: { 'transfer-encoding': 'chunked' }, data: big },
