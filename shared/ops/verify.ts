@@ -1200,7 +1200,13 @@ function conclude(result: VerificationResult, ref: ImageReference, opts: VerifyO
       ? ` and on all ${platforms.length} platforms`
       : `; ${signedPlatforms} of ${platforms.length} platforms signed (not required)`
     : '';
-  result.summary = `Verified: ${n} signature${n === 1 ? '' : 's'} by this key on ${ref.registry}/${ref.repository}@${result.image.digest}${platformWords}.`;
+  const signers = root.signatures.filter((s) => s.verified).map((s) => s.sigstore?.signer);
+  const certified = signers.find((s) => s?.kind === 'certificate');
+  const by =
+    certified?.kind === 'certificate' && signers.every((s) => s?.kind === 'certificate')
+      ? `by ${certified.identity} (${certified.issuer ?? 'no issuer'})`
+      : 'by this key';
+  result.summary = `Verified: ${n} signature${n === 1 ? '' : 's'} ${by} on ${ref.registry}/${ref.repository}@${result.image.digest}${platformWords}.`;
   return result;
 }
 

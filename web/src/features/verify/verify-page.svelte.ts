@@ -190,7 +190,8 @@ export class VerifyPage {
 
   readonly snippets = $derived.by((): PolicySnippets | null => {
     const r = this.result;
-    return r?.verified ? policySnippets(r) : null;
+    // Snippets enforce a key; a verdict reached by certificate identity alone has none to write.
+    return r?.verified && r.key.pem ? policySnippets(r) : null;
   });
 
   /** A verification link for what was just verified (image pinned to the digest verified). */
