@@ -1,8 +1,8 @@
 /**
- * Merkle inclusion proofs (shared/sigstore/merkle.ts) against trees built here as RFC 6962 §2.1
- * defines them (MTH and PATH, recursively, with their own hashing): the roots of the
- * certificate-transparency test tree, proofs that verify for every leaf of random trees, and fail
- * when any hash, the root, the index, the size or the number of hashes is changed. Node and Chromium.
+ * Merkle inclusion proofs (shared/sigstore/merkle.ts) against trees built in the test as RFC 6962
+ * §2.1 defines them (rfc6962-tree.ts): the roots of the certificate-transparency test tree, proofs
+ * that verify for every leaf of random trees, and fail when any hash, the root, the leaf, the index
+ * or the number of hashes is changed. Node and Chromium.
  * https://www.rfc-editor.org/rfc/rfc6962#section-2.1
  */
 import fc from 'fast-check';
@@ -11,38 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { VerificationError } from '../../../../shared/errors.ts';
 import { leafHash, verifyInclusion } from '../../../../shared/sigstore/merkle.ts';
 import type { InclusionProof } from '../../../../shared/sigstore/types.ts';
+import { toHex } from '../../../../shared/encoding/base64.ts';
+import { H, cat, mth, proofFor } from './rfc6962-tree.ts';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const cat = (...parts: Uint8Array[]) => new Uint8Array(parts.flatMap((p) => [...p]));
-const H = (...parts: Uint8Array[]) => sha256(cat(...parts));
-
-/** The largest power of two smaller than n (RFC 6962's k). */
-const split = (n: number) => 2 ** Math.floor(Math.log2(n - 1));
-
-function mth(leaves: Uint8Array[]): Uint8Array {
-  if (leaves.length === 0) return sha256(new Uint8Array(0));
-  if (leaves.length === 1) return H(new Uint8Array([0]), leaves[0]!);
-  const k = split(leaves.length);
-  return H(new Uint8Array([1]), mth(leaves.slice(0, k)), mth(leaves.slice(k)));
-}
-
-function path(m: number, leaves: Uint8Array[]): Uint8Array[] {
-  if (leaves.length <= 1) return [];
-  const k = split(leaves.length);
-  return m < k
-    ? [...path(m, leaves.slice(0, k)), mth(leaves.slice(k))]
-    : [...path(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
-}
-
-function proofFor(leaves: Uint8Array[], index: number): InclusionProof {
-  return {
-    logIndex: index,
-    treeSize: leaves.length,
-    rootHash: mth(leaves),
-    hashes: path(index, leaves),
-    checkpoint: '',
-  };
-}
+const hex = toHex;
+const fromHex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
 
 function outcome(fn: () => void): string {
   try {
@@ -68,7 +41,7 @@ const CT_ROOTS = [
 ];
 
 describe('verifyInclusion', () => {
-  const ct = CT_LEAVES.map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+  const ct = CT_LEAVES.map((h) => fromHex(h));
 
   it('the tree built here has the certificate-transparency test roots, and every leaf of each is proven', () => {
     for (let n = 1; n <= ct.length; n++) {
