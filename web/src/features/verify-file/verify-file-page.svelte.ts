@@ -27,11 +27,17 @@ import {
   identityPolicy,
   type IdentityFieldValues,
 } from '../../lib/identity-fields.ts';
+import { sigstoreRoot, type ChosenRoot } from '../../app/sigstore-root.svelte.ts';
 import { hashFileInWorker } from './hash-client.ts';
 
 /** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
 export interface RootSource {
   get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
+}
+
+/** Where the page gets the freshest public-good root (TUF-refreshed, cached, or shipped). */
+export interface PublicGoodSource {
+  current(): Promise<ChosenRoot>;
 }
 
 /** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
@@ -99,10 +105,12 @@ export class VerifyFilePage {
 
   readonly #origin: string;
   readonly #roots: RootSource;
+  readonly #publicGood: PublicGoodSource;
 
-  constructor(roots: RootSource, origin: string = location.origin) {
+  constructor(roots: RootSource, origin: string = location.origin, publicGood: PublicGoodSource = sigstoreRoot) {
     this.#roots = roots;
     this.#origin = origin;
+    this.#publicGood = publicGood;
   }
 
   get status(): FileStatus {
@@ -274,17 +282,30 @@ export class VerifyFilePage {
     return { digest, artifact: { sha256: sha256DigestBytes(digest) } };
   }
 
-  /** The trust root's bytes when it is one this browser holds. */
-  async #rootChoice(): Promise<Pick<FileVerifyRequest, 'trustedRootJson' | 'shippedRoot'>> {
+  /**
+   * The trust root's bytes and its name in the result: public good is the freshest root this
+   * browser has (as #/verify uses it); staging is shipped; any other is one held here.
+   */
+  async #rootChoice(): Promise<{
+    request: Pick<FileVerifyRequest, 'trustedRootJson' | 'shippedRoot'>;
+    name: string | null;
+  }> {
     const id = this.trustRoot;
-    if (id === 'public-good' || id === 'staging') return { shippedRoot: id };
+    if (id === 'staging') return { request: { shippedRoot: id }, name: null };
+    if (id === 'public-good') {
+      const chosen = await this.#publicGood.current();
+      return {
+        request: chosen.json ? { trustedRootJson: chosen.json } : { shippedRoot: 'public-good' },
+        name: chosen.name,
+      };
+    }
     const held = await this.#roots.get(id);
     if (!held)
       throw new VerificationError(
         'VERIFY_TRUSTED_ROOT_UNKNOWN',
         `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
       );
-    return { trustedRootJson: held.json };
+    return { request: { trustedRootJson: held.json }, name: held.name };
   }
 
   /** Verifies what the form says. Never throws: the status says how it went. */
@@ -303,18 +324,20 @@ export class VerifyFilePage {
       const key = this.key;
       if (key && !key.ok) throw new VerificationError('VERIFY_POLICY_INVALID', key.message);
       const sigstore = this.sigstoreParams();
+      const root = await this.#rootChoice();
       const { verifyFileBundle } = await import('../../../../shared/sigstore/verify-file.ts');
       const result = await verifyFileBundle({
         bundleJson: bundle,
         artifact,
         keyPem: key?.ok ? key.pem : undefined,
         policy: sigstore.policy,
-        ...(await this.#rootChoice()),
+        ...root.request,
         caRootsPem: sigstore.caRoots,
         caIntermediatesPem: sigstore.caIntermediates,
         tlog: sigstore.tlog,
       });
       if (run !== this.#run) return;
+      if (root.name) result.trustedRoot.name = root.name;
       this.#asked = { digest, bundle, spki: key?.ok ? key.spki : undefined, sigstore };
       this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
