@@ -17,20 +17,10 @@
 import { toBase64, utf8 } from '../encoding/base64.ts';
 import { signedIdentityJson } from '../cosign/identity.ts';
 import type { VerificationResult } from './verify.ts';
+import { keylessSnippets } from './keyless-snippets.ts';
 
-export interface Snippet {
-  /** The text to copy. */
-  text: string;
-  /** Where the tool checks something other than the page did. */
-  notes: string[];
-}
-
-export interface PolicySnippets {
-  cosign: Snippet & { argv: string[][] };
-  containersPolicy: Snippet;
-  kyverno: Snippet;
-  policyController: Snippet;
-}
+export type { PolicySnippets, Snippet } from './snippet-types.ts';
+import type { PolicySnippets, Snippet } from './snippet-types.ts';
 
 /** Quotes a word for a POSIX shell when it needs it. */
 export function shellQuote(word: string): string {
@@ -216,10 +206,27 @@ function policyControllerSnippet(f: Facts): Snippet {
  */
 export function policySnippets(result: VerificationResult): PolicySnippets {
   const { image, key, policy } = result;
-  if (!result.verified || !image.reference || !image.digest || !key.pem) {
+  if (!result.verified || !image.reference || !image.digest || (!key.pem && !policy.certificate)) {
     throw new Error('Policy snippets are made for a verified result only.');
   }
   const verifiedSigs = result.manifests.flatMap((m) => m.signatures.filter((s) => s.verified));
+  const targets = [
+    image.digest,
+    ...(policy.requireEveryPlatform ? result.manifests.slice(1).map((m) => m.digest) : []),
+  ];
+  if (!key.pem)
+    return keylessSnippets({
+      repo: repositoryOf(image.reference),
+      certificate: policy.certificate!,
+      publicGood: !result.trustedRoot || result.trustedRoot.name.startsWith('Sigstore public good'),
+      privatePki: result.trustedRoot?.privatePki ?? false,
+      tlog: policy.tlog,
+      noSct: verifiedSigs.some((s) => s.sigstore?.warnings.some((w) => w.includes('no CT log'))),
+      formats: new Set(verifiedSigs.map((s) => s.format)),
+      targets,
+      quote: shellQuote,
+      kubernetesName: kubernetesName(repositoryOf(image.reference)),
+    });
   const facts: Facts = {
     repo: repositoryOf(image.reference),
     pem: key.pem,
@@ -229,7 +236,7 @@ export function policySnippets(result: VerificationResult): PolicySnippets {
     formats: new Set(verifiedSigs.map((s) => s.format)),
     noTlog: verifiedSigs.every((s) => !s.tlogEntry),
     annotations: Object.entries(policy.annotations),
-    targets: [image.digest, ...(policy.requireEveryPlatform ? result.manifests.slice(1).map((m) => m.digest) : [])],
+    targets,
   };
   return {
     cosign: cosignSnippet(facts),

@@ -29,6 +29,8 @@ import {
 import { GITHUB_CLAIMS, canonicalSetPayload, type RekorBundle } from '../rig/sigstore-pki.ts';
 import { useRig } from './rig-context.ts';
 import { verifyImage } from '../../shared/ops/verify.ts';
+import { policySnippets } from '../../shared/ops/verify-snippets.ts';
+import { cosignEnv, run } from '../rig/tools.ts';
 import { buildTrust, type SigstoreTrust } from '../../shared/ops/verify-sigstore.ts';
 import type { IdentityPolicy } from '../../shared/sigstore/policy.ts';
 
@@ -193,6 +195,8 @@ describe('what was signed and attached', () => {
  * same trust: the verdict is what each variant means — cosign 3.1's wherever cosign 3.1 can judge
  * it, and also where skopeo cannot (a URI identity) or checks less (a timestamp over other data).
  */
+const TEST_ISSUER_TEXT = (issuer: string): string => `"oidcIssuer": ${JSON.stringify(issuer)}`;
+
 describe("the page's verifier on the same images", () => {
   const policyFor = (v: VariantVerdicts): IdentityPolicy => ({
     certificateIdentity: v.identity,
@@ -270,6 +274,17 @@ describe("the page's verifier on the same images", () => {
       const r = await ours(variant(name as VariantName), rootTrust);
       expect(r.manifests[0]!.signatures[0]!.error?.code, name).toBe(code);
     }
+  });
+
+  it('the cosign command the page offers for a keyless verdict is accepted by the real cosign 3.1', async () => {
+    const v = variant('good');
+    const r = await ours(v, rootTrust);
+    const { cosign, containersPolicy } = policySnippets(r);
+    expect(containersPolicy.text).toContain(TEST_ISSUER_TEXT(v.issuer));
+    const argv = cosign.argv[0]!.slice(1).map((a) => (a === 'trusted_root.json' ? fx.trust.trustedRoot : a));
+    expect(argv).toEqual(expect.arrayContaining(['--certificate-identity', v.identity, '--insecure-ignore-sct']));
+    const res = await run('cosign3', argv, { env: cosignEnv(rig.home, { caFile: rig.tls.caFile }) });
+    expect(res.code, res.stderr).toBe(0);
   });
 
   it('a regular expression that does not match, and one RE2 cannot read', async () => {

@@ -190,8 +190,7 @@ export class VerifyPage {
 
   readonly snippets = $derived.by((): PolicySnippets | null => {
     const r = this.result;
-    // Snippets enforce a key; a verdict reached by certificate identity alone has none to write.
-    return r?.verified && r.key.pem ? policySnippets(r) : null;
+    return r?.verified && (r.key.pem || r.policy.certificate) ? policySnippets(r) : null;
   });
 
   /** A verification link for what was just verified (image pinned to the digest verified). */
