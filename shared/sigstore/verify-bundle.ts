@@ -165,7 +165,8 @@ export async function verifyBundle(bundle: SigstoreBundle, opts: VerifyBundleOpt
   const tlogRule = opts.tlog ?? (byCertificate ? 'require' : 'check');
   const warnings: string[] = [];
   const timestamps = await verifyTimestamps(bundle, opts.root);
-  const tlog = await verifyTlogEntries(bundle, opts, tlogRule, now, warnings);
+  const stampTimes = timestamps.map((t) => new Date(t.time));
+  const tlog = await verifyTlogEntries(bundle, opts, tlogRule, now, warnings, stampTimes);
   const times: VerifiedTime[] = [
     ...tlog
       .filter((l) => l.integratedTime)

@@ -6,6 +6,7 @@
 import { VerificationError } from '../errors.ts';
 import type { SigstoreBundle } from './types.ts';
 import { verifyTlogEntry } from './tlog.ts';
+import { validAt } from './trusted-root.ts';
 import { checkBodyMatches } from './rekor-body.ts';
 import type { TlogRule, VerifyBundleOptions } from './verify-options.ts';
 
@@ -49,6 +50,7 @@ export async function verifyTlogEntries(
   rule: TlogRule,
   now: Date,
   warnings: string[],
+  stampTimes: Date[] = [],
 ): Promise<LogResult[]> {
   const der = signerDer(bundle, opts.key);
   if (rule === 'ignore') return [];
@@ -64,6 +66,12 @@ export async function verifyTlogEntries(
   const out: LogResult[] = [];
   for (const entry of bundle.tlogEntries) {
     const r = await verifyTlogEntry(entry, opts.root.tlogs, now);
+    // A Rekor v2 entry gives no time: its log must have been trusted at a timestamp's time.
+    if (!r.integratedTime && stampTimes.length && !stampTimes.some((t) => validAt(r.log.validFor, t)))
+      throw new VerificationError(
+        'VERIFY_TLOG_UNTRUSTED',
+        `The log ${r.log.baseUrl} was not trusted at the signature's timestamp (its key's validity in the trusted root).`,
+      );
     checkBodyMatches(entry, {
       content: bundle.content,
       signerDer: der,
