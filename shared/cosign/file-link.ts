@@ -105,10 +105,7 @@ function readBundle(raw: string | undefined): string {
  */
 export function readFileVerificationQuery(query: string): ParsedFileLink {
   const params = rawParams(query);
-  const get = (name: string): string | undefined => {
-    const raw = params.get(name);
-    return raw === undefined ? undefined : decode(raw, name);
-  };
+  const get = (name: string): string | undefined => (params.has(name) ? decode(params.get(name)!, name) : undefined);
   const digestText = get('digest')?.trim().toLowerCase();
   if (digestText && !DIGEST.test(digestText)) throw invalid(`"${digestText}" is not a sha256:<hex> digest`);
   const bundleJson = readBundle(params.get('bundle'));

@@ -11,6 +11,8 @@ import { expect, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { parsePublicKey } from '../../shared/crypto/keys.ts';
+import { fileVerificationLink } from '../../shared/cosign/file-link.ts';
 import { conformanceCases, type ConformanceCase } from '../conformance.ts';
 import { tempFile } from './helpers.ts';
 
@@ -117,6 +119,27 @@ test("a result's link opens in a fresh page and verifies at once; a refusal says
     await fresh.screenshot({ path: `/tmp/verify-file-refused-${width}.png`, fullPage: true });
     await fresh.close();
   }
+});
+
+test('a link naming a trusted root this browser lacks asks for its file, then verifies once it is loaded', async ({
+  page,
+  baseURL,
+}) => {
+  const c = CASES.find((x) => x.name === 'managed-key-and-trusted-root')!;
+  const rootId = `sha256:${sha256(readFileSync(c.trustedRootPath!))}`;
+  const link = fileVerificationLink(baseURL!, {
+    digest: c.artifactDigest,
+    bundle: readFileSync(c.bundlePath),
+    spki: parsePublicKey(readFileSync(c.keyPath!, 'utf8')).spki,
+    sigstore: { policy: {}, trustedRoot: rootId },
+  });
+  await page.goto(link);
+  await expect(verdict(page)).toHaveText(/^Not verified: .*does not hold.* VERIFY_TRUSTED_ROOT_UNKNOWN$/);
+  await expect(page.getByText(`a trusted root this browser does not hold (${rootId})`)).toBeVisible();
+  await expect(field(page, 'Public key')).toHaveValue(/^-----BEGIN PUBLIC KEY-----/);
+  await field(page, 'Trusted root file').setInputFiles(c.trustedRootPath!);
+  await expect(verdict(page)).toHaveText(/^Verified: sha256:[0-9a-f]{64} signed by the key sha256:[0-9a-f]{64}\.$/);
+  await expect(field(page, 'Trust root')).toHaveValue(rootId);
 });
 
 test('a malformed trusted root file is refused with its code, and the roots stored are unchanged', async ({ page }) => {

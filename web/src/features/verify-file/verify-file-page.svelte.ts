@@ -15,18 +15,12 @@ import {
   sha256DigestBytes,
   type FileSigstoreParams,
 } from '../../../../shared/cosign/file-link.ts';
-import type { TlogValue } from '../../../../shared/cosign/sigstore-params.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { FileVerification, FileVerifyRequest } from '../../../../shared/sigstore/verify-file.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
-import {
-  emptyIdentityFields,
-  identityFields,
-  identityPolicy,
-  type IdentityFieldValues,
-} from '../../lib/identity-fields.ts';
+import { SigstoreFields } from '../../lib/sigstore-fields.svelte.ts';
 import { sigstoreRoot, type ChosenRoot } from '../../app/sigstore-root.svelte.ts';
 import { hashFileInWorker } from './hash-client.ts';
 
@@ -85,13 +79,8 @@ export class VerifyFilePage {
   digestText = $state('');
   bundleText = $state('');
   keyText = $state('');
-  certificate = $state<IdentityFieldValues>(emptyIdentityFields());
-  /** `public-good`, `staging` or `sha256:<hex>` of a root loaded before. */
-  trustRoot = $state('public-good');
-  /** '' for cosign's default. */
-  tlog = $state<'' | TlogValue>('');
-  caRoots = $state('');
-  caIntermediates = $state('');
+  /** Who a certificate must name, the trust root, the log rule, a private PKI. */
+  readonly sigstore = new SigstoreFields();
 
   #file = $state<ChosenFile | null>(null);
   #status = $state.raw<FileStatus>({ state: 'idle' });
@@ -102,6 +91,8 @@ export class VerifyFilePage {
   #reading: Promise<unknown>[] = [];
   #hashAbort: AbortController | null = null;
   #run = 0;
+  /** A trusted root the last run lacked (a link named it): loading it runs again. */
+  #awaitingRoot: string | null = null;
 
   readonly #origin: string;
   readonly #roots: RootSource;
@@ -155,17 +146,6 @@ export class VerifyFilePage {
   get jsonName(): string {
     const d = this.result?.artifact;
     return `verification-${d ? d.slice(0, 12) : 'result'}.json`;
-  }
-
-  /** The Sigstore parameters of the form, as a link carries them. */
-  sigstoreParams(): FileSigstoreParams {
-    return {
-      policy: identityPolicy(this.certificate),
-      ...(this.trustRoot !== 'public-good' ? { trustedRoot: this.trustRoot } : {}),
-      ...(this.caRoots.trim() ? { caRoots: this.caRoots.trim() } : {}),
-      ...(this.caIntermediates.trim() ? { caIntermediates: this.caIntermediates.trim() } : {}),
-      ...(this.tlog ? { tlog: this.tlog } : {}),
-    };
   }
 
   /**
@@ -248,11 +228,7 @@ export class VerifyFilePage {
       this.bundleText = link.bundleJson;
       this.keyText =
         link.spki && link.algorithm ? publicKeyText({ spki: link.spki, algorithm: link.algorithm }).pem.trim() : '';
-      this.certificate = identityFields(link.sigstore.policy);
-      this.trustRoot = link.sigstore.trustedRoot ?? 'public-good';
-      this.tlog = link.sigstore.tlog ?? '';
-      this.caRoots = link.sigstore.caRoots ?? '';
-      this.caIntermediates = link.sigstore.caIntermediates ?? '';
+      this.sigstore.fill(link.sigstore);
       this.#fromLink = true;
       this.#status = { state: 'idle' };
       return link.digest !== null;
@@ -290,7 +266,7 @@ export class VerifyFilePage {
     request: Pick<FileVerifyRequest, 'trustedRootJson' | 'shippedRoot'>;
     name: string | null;
   }> {
-    const id = this.trustRoot;
+    const id = this.sigstore.trustRoot;
     if (id === 'staging') return { request: { shippedRoot: id }, name: null };
     if (id === 'public-good') {
       const chosen = await this.#publicGood.current();
@@ -311,6 +287,7 @@ export class VerifyFilePage {
   /** Verifies what the form says. Never throws: the status says how it went. */
   async run(): Promise<void> {
     const run = ++this.#run;
+    this.#awaitingRoot = null;
     if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
     this.#jsonUrl = null;
     this.#asked = null;
@@ -323,7 +300,7 @@ export class VerifyFilePage {
         throw new SignatureError('SIGNATURE_BUNDLE_INVALID', 'Choose the Sigstore bundle, or paste its JSON.');
       const key = this.key;
       if (key && !key.ok) throw new VerificationError('VERIFY_POLICY_INVALID', key.message);
-      const sigstore = this.sigstoreParams();
+      const sigstore = this.sigstore.params();
       const root = await this.#rootChoice();
       const { verifyFileBundle } = await import('../../../../shared/sigstore/verify-file.ts');
       const result = await verifyFileBundle({
@@ -344,8 +321,19 @@ export class VerifyFilePage {
       );
       this.#status = { state: 'done', result, summary: `Verified: ${digest} signed by ${signerWords(result)}.` };
     } catch (e) {
-      if (run === this.#run) this.#fail(describeError(e));
+      if (run !== this.#run) return;
+      const reason = describeError(e);
+      if (reason.code === 'VERIFY_TRUSTED_ROOT_UNKNOWN') this.#awaitingRoot = this.sigstore.trustRoot;
+      this.#fail(reason);
     }
+  }
+
+  /** The roots held here changed: when one a run lacked arrived (and is still chosen), run again. */
+  rootsChanged(held: readonly { id: string }[]): void {
+    const id = this.#awaitingRoot;
+    if (!id || id !== this.sigstore.trustRoot || !held.some((r) => r.id === id)) return;
+    this.#awaitingRoot = null;
+    void this.run();
   }
 
   /** What the status line shows while hashing a chosen file. */
