@@ -8,12 +8,12 @@
  * without the page's heap holding it. Screenshots at 360 px and 1280 px go to /tmp.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { fileVerificationLink } from '../../shared/cosign/file-link.ts';
 import { conformanceCases, type ConformanceCase } from '../conformance.ts';
+import { runOk } from '../rig/tools.ts';
 import { tempFile } from './helpers.ts';
 
 const CASES = conformanceCases();
@@ -193,7 +193,7 @@ test('a 300 MiB file is hashed in a worker with progress, to sha256sum digest, a
   ftruncateSync(fd, 300 * 1024 * 1024);
   writeSync(fd, 'end', 300 * 1024 * 1024 - 3);
   closeSync(fd);
-  const expected = `sha256:${execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]}`;
+  const expected = `sha256:${(await runOk('sha256sum', [path])).stdout.split(' ')[0]}`;
 
   await openPage(page);
   // Every value the progress bar shows, recorded as the page draws it.
