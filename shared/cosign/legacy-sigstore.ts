@@ -1,7 +1,7 @@
 /**
  * A legacy `.sig` layer's Sigstore material, read into the same model as a bundle so one verifier
  * judges both: the certificate (`dev.sigstore.cosign/certificate`, PEM), its chain
- * (`dev.sigstore.cosign/chain`), the Rekor v1 entry with its SET (`dev.sigstore.cosign/bundle`)
+ * (`dev.sigstore.cosign/chain`, not used: trust comes from the root or the PKI given), the Rekor v1 entry with its SET (`dev.sigstore.cosign/bundle`)
  * and an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp`).
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md and cosign's
  * pkg/cosign/bundle/{rekor,tsa}.go for the JSON shapes:
@@ -19,7 +19,6 @@ import { parseJsonObject, isJsonObject, uintField } from '../sigstore/json.ts';
 import type { SigstoreBundle, TlogEntry } from '../sigstore/types.ts';
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION } from './manifests.ts';
 
-export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 export const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
 
 function bad(annotation: string, why: string): SignatureError {

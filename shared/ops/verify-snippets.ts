@@ -19,7 +19,7 @@ import { signedIdentityJson } from '../cosign/identity.ts';
 import type { VerificationResult } from './verify.ts';
 import { keylessSnippets } from './keyless-snippets.ts';
 
-export type { PolicySnippets, Snippet } from './snippet-types.ts';
+export type { PolicySnippets } from './snippet-types.ts';
 import type { PolicySnippets, Snippet } from './snippet-types.ts';
 
 /** Quotes a word for a POSIX shell when it needs it. */

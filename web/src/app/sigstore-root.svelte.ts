@@ -11,6 +11,7 @@
 import { reasonOf, type Reason } from '../../../shared/errors.ts';
 import type { FetchLike } from '../../../shared/tuf/download.ts';
 import type { TufStore } from '../../../shared/tuf/client.ts';
+import { idbStore } from '../lib/idb-store.ts';
 
 /** A root older than this is refreshed before a verification uses it. */
 export const MAX_ROOT_AGE_MS = 24 * 60 * 60 * 1000;
@@ -35,27 +36,10 @@ const DB = 'cosign-web-sigstore-tuf';
 const STORE = 'files';
 const NAME = 'Sigstore public good';
 
-let dbPromise: Promise<IDBDatabase> | undefined;
-
-function openDb(): Promise<IDBDatabase> {
-  dbPromise ??= new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error ?? new Error('IndexedDB is not available'));
-  });
-  return dbPromise;
-}
-
-async function idb<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const req = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(req.result);
-    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB refused the write'));
-  });
-}
+const store = idbStore(DB, STORE, (cause) =>
+  cause instanceof Error ? cause : new Error('IndexedDB is not available'),
+);
+const idb = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> => store.run(mode, fn);
 
 /** The TUF store of one repository, in IndexedDB under `<metadata URL>|<name>`. */
 function tufStore(prefix: string): TufStore {

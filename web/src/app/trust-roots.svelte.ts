@@ -7,6 +7,7 @@
 import { toHex } from '../../../shared/encoding/base64.ts';
 import { sha256Bytes } from '../../../shared/crypto/digest.ts';
 import { VerificationError } from '../../../shared/errors.ts';
+import { idbStore } from '../lib/idb-store.ts';
 
 export interface StoredRoot {
   id: string;
@@ -26,8 +27,6 @@ const STORE = 'roots';
 /** Largest root accepted (public good is under 8 KiB). */
 const MAX_ROOT_BYTES = 1024 * 1024;
 
-let dbPromise: Promise<IDBDatabase> | undefined;
-
 function storageError(cause: unknown): VerificationError {
   const e = new VerificationError(
     'VERIFY_TRUSTED_ROOT_INVALID',
@@ -37,26 +36,6 @@ function storageError(cause: unknown): VerificationError {
   return e;
 }
 
-function open(): Promise<IDBDatabase> {
-  dbPromise ??= new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'id' });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(storageError(req.error));
-  });
-  return dbPromise;
-}
-
-async function request<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await open();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const req = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(req.result);
-    tx.onerror = () => reject(storageError(tx.error));
-  });
-}
-
 /** What a choice of root is: its name, the SHA-256 of its bytes, and where the bytes came from. */
 export interface RootInfo {
   id: string;
@@ -64,6 +43,10 @@ export interface RootInfo {
   sha256: string;
   source: string;
 }
+
+const store = idbStore(DB, STORE, storageError, { keyPath: 'id' });
+const request = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> =>
+  store.run(mode, fn);
 
 export class TrustRoots {
   #list = $state.raw<{ id: string; name: string }[]>([]);

@@ -7,6 +7,7 @@
 import { KeyError } from '../../../../shared/errors.ts';
 import type { KeyAlgorithm } from '../../../../shared/crypto/pkcs.ts';
 import type { WrappedKey } from '../../../../shared/crypto/wrap.ts';
+import { idbStore } from '../../lib/idb-store.ts';
 
 interface RecordBase {
   id: string;
@@ -38,18 +39,6 @@ export type KeyRecord = CosignKeyRecord | BrowserKeyRecord | PasskeyRecord;
 const DB = 'cosign-web';
 const STORE = 'keys';
 
-let dbPromise: Promise<IDBDatabase> | undefined;
-
-function open(): Promise<IDBDatabase> {
-  dbPromise ??= new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'id' });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(storageError(req.error));
-  });
-  return dbPromise;
-}
-
 function storageError(cause: unknown): KeyError {
   return new KeyError(
     'KEY_STORAGE_FAILED',
@@ -60,16 +49,8 @@ function storageError(cause: unknown): KeyError {
   );
 }
 
-async function tx<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await open();
-  return new Promise<T>((resolve, reject) => {
-    const t = db.transaction(STORE, mode);
-    const req = fn(t.objectStore(STORE));
-    t.oncomplete = () => resolve(req.result);
-    t.onerror = () => reject(storageError(t.error));
-    t.onabort = () => reject(storageError(t.error));
-  });
-}
+const store = idbStore(DB, STORE, storageError, { keyPath: 'id' });
+const tx = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> => store.run(mode, fn);
 
 export function listRecords(): Promise<KeyRecord[]> {
   return tx('readonly', (s) => s.getAll() as IDBRequest<KeyRecord[]>).then((all) =>
