@@ -188,6 +188,13 @@ async function registrySections(browser: Browser): Promise<void> {
     );
     row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
 
+    const { benchKeyless } = await import('./keyless.ts');
+    console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
+    for (const k of await benchKeyless(browser, `http://localhost:${E2E_PORT}`, regs, RUNS)) {
+      row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
+      row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+    }
+
     const { benchRelay } = await import('./relay.ts');
     const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
     console.log(`\nA ${sizeMiB} MiB blob up and down, direct to the TLS registry and through the relay`);

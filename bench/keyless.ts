@@ -1,0 +1,92 @@
+/**
+ * Verifying keyless images in Chromium on the real page, through the relay: a legacy signature
+ * with a certificate and a Rekor v1 SET, the same with an RFC 3161 timestamp, and a cosign 3.1
+ * bundle with a log entry (SET, inclusion proof, checkpoint) — next to `cosign verify` (cosign 3.1)
+ * on the same image with the same trusted root (`--trusted-root`, offline), process start included.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright';
+import { cosignKeylessVerifyArgs, makeKeylessFixtures, VARIANT_SPECS } from '../test/rig/keyless-images.ts';
+import type { RegistriesInfo } from '../test/rig/registries.ts';
+import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
+
+export interface KeylessFigure {
+  name: string;
+  cosign3Ms: number;
+  pageMs: number;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** Milliseconds from the click on "Verify" to a "Verified" status. */
+async function pageRun(page: Page): Promise<number> {
+  await page.evaluate(() => {
+    const w = window as unknown as { verifyMs: Promise<number> };
+    w.verifyMs = new Promise((resolve) => {
+      const t0 = performance.now();
+      new MutationObserver((_, obs) => {
+        const text = document.querySelector('[role=status]')?.textContent?.trim() ?? '';
+        if (text.startsWith('Verified') || text.startsWith('Not verified')) {
+          obs.disconnect();
+          resolve(text.startsWith('Verified') ? performance.now() - t0 : NaN);
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+  });
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  const ms = await page.evaluate(() => (window as unknown as { verifyMs: Promise<number> }).verifyMs);
+  if (Number.isNaN(ms)) throw new Error(`not verified on the page: ${await page.getByRole('status').textContent()}`);
+  return ms;
+}
+
+export async function benchKeyless(
+  browser: Browser,
+  baseUrl: string,
+  regs: RegistriesInfo,
+  runs: number,
+): Promise<KeylessFigure[]> {
+  const home = await makeToolHome('cosign-web-bench-keyless-');
+  try {
+    const fx = await makeKeylessFixtures({
+      home,
+      registry: regs.tls,
+      dir: mkdtempSync(join(tmpdir(), 'cosign-web-bench-keyless-fx-')),
+      repoPrefix: 'bench-keyless',
+      only: ['good', 'timestamped', 'bundleLogGood'],
+    });
+    const env = cosignEnv(home, { caFile: regs.tls.caFile });
+    const out: KeylessFigure[] = [];
+    for (const v of fx.variants) {
+      const tsa = VARIANT_SPECS[v.name].timestamp !== undefined ? ['--use-signed-timestamps'] : [];
+      const argv = cosignKeylessVerifyArgs(v, ['--trusted-root', fx.trust.trustedRoot, ...tsa]);
+      const cosign: number[] = [];
+      for (let i = 0; i <= runs; i++) {
+        const t0 = performance.now();
+        await runOk('cosign3', argv, { env });
+        if (i > 0) cosign.push(performance.now() - t0);
+      }
+      const page = await browser.newPage();
+      await page.goto(`${baseUrl}/#/verify`);
+      await page.getByLabel('Trusted root file').setInputFiles(fx.trust.trustedRoot);
+      const root = page.getByLabel('Trust root', { exact: true });
+      for (let i = 0; i < 200 && !(await root.inputValue()).startsWith('sha256:'); i++) await page.waitForTimeout(50);
+      await page.getByLabel('Image reference').fill(v.ref);
+      await page.getByLabel('Certificate identity', { exact: true }).fill(v.identity);
+      await page.getByLabel('Certificate OIDC issuer', { exact: true }).fill(v.issuer);
+      if (v.format === 'bundle' && !VARIANT_SPECS[v.name].log)
+        await page.getByLabel('Transparency log').selectOption('ignore');
+      const times: number[] = [];
+      for (let i = 0; i <= runs; i++) {
+        const ms = await pageRun(page);
+        if (i > 0) times.push(ms);
+      }
+      await page.close();
+      out.push({ name: `${v.name} (${v.description})`, cosign3Ms: median(cosign), pageMs: median(times) });
+    }
+    return out;
+  } finally {
+    await home.cleanup();
+  }
+}
