@@ -47,7 +47,7 @@ test('keyless signatures verified against a loaded trusted root, by identity and
   await page.goto('/#/verify');
   await page.getByLabel('Trusted root file').setInputFiles(fx.trust.trustedRoot);
   const sha = createHash('sha256').update(readFileSync(fx.trust.trustedRoot)).digest('hex');
-  await expect(page.getByLabel('Trust root')).toHaveValue(`sha256:${sha}`);
+  await expect(page.getByLabel('Trust root', { exact: true })).toHaveValue(`sha256:${sha}`);
 
   for (const name of ['good', 'bundleLogGood']) {
     const v = variant(name);
@@ -95,7 +95,7 @@ test('a keyless verification link: asks for the root it names, then verifies at 
   await expect(verdict(page)).toHaveText(/^Not verified: .*does not hold/, { timeout: 60_000 });
   await expect(page.getByRole('region', { name: 'Verification result' })).toContainText('VERIFY_TRUSTED_ROOT_UNKNOWN');
   await page.getByLabel('Trusted root file').setInputFiles(fx.trust.trustedRoot);
-  await expect(page.getByLabel('Trust root')).toHaveValue(`sha256:${sha}`); // stored and chosen
+  await expect(page.getByLabel('Trust root', { exact: true })).toHaveValue(`sha256:${sha}`); // stored and chosen
   await page.reload();
   await expect(verdict(page)).toHaveText(/^Verified/, { timeout: 60_000 });
 });
