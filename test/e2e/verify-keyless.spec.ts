@@ -59,6 +59,30 @@ test('keyless signatures verified against a loaded trusted root, by identity and
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.screenshot({ path: join(SHOTS, 'verify-keyless-desktop.png'), fullPage: true });
   await page.setViewportSize({ width: 360, height: 780 });
+  // Nothing may be wider than a phone's window: long identities, digests and links wrap.
+  const wide = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('body *'))
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+      .map(
+        (el) => `${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]}: ${el.textContent?.slice(0, 40)}`,
+      ),
+  );
+  expect(wide).toEqual([]);
+  const texts = await page.evaluate(() => {
+    const out: string[] = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const r = document.createRange();
+      r.selectNodeContents(n);
+      if (Array.from(r.getClientRects()).some((q) => q.right > window.innerWidth + 1))
+        out.push(
+          `${n.parentElement?.tagName.toLowerCase()}.${String(n.parentElement?.className).split(' ')[0]}: ${n.textContent?.slice(0, 40)}`,
+        );
+    }
+    return out;
+  });
+  expect(texts).toEqual([]);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
   await page.screenshot({ path: join(SHOTS, 'verify-keyless-phone.png'), fullPage: true });
 
   const bad = variant('otherIdentity');
