@@ -56,23 +56,41 @@ function cosign(f: KeylessFacts): PolicySnippets['cosign'] {
   return { argv, text: argv.map((a) => a.map(f.quote).join(' ')).join('\n'), notes };
 }
 
-function containers(f: KeylessFacts): Snippet {
-  const email = f.certificate.certificateIdentity?.includes('@') ? f.certificate.certificateIdentity : undefined;
-  const requirement = {
-    type: 'sigstoreSigned',
+/** The `sigstoreSigned` requirement: `pki` for a private PKI (skopeo takes no Rekor key with it), else `fulcio` + the Rekor key. */
+function requirement(f: KeylessFacts, email: string | undefined): Record<string, unknown> {
+  const common = { type: 'sigstoreSigned', signedIdentity: { type: 'matchRepository' } };
+  if (f.privatePki)
+    return {
+      ...common,
+      pki: {
+        caRootsPath: '/etc/containers/ca-roots.pem',
+        caIntermediatesPath: '/etc/containers/ca-intermediates.pem',
+        subjectEmail: email ?? '',
+      },
+    };
+  return {
+    ...common,
     fulcio: {
       caPath: '/etc/containers/fulcio-ca.pem',
       oidcIssuer: f.certificate.certificateOidcIssuer ?? '',
       subjectEmail: email ?? '',
     },
     rekorPublicKeyPath: '/etc/containers/rekor.pub',
-    signedIdentity: { type: 'matchRepository' },
   };
-  const policy = { default: [{ type: 'reject' }], transports: { docker: { [f.repo]: [requirement] } } };
-  const notes = [
-    "Put the CA chain (roots and intermediates, PEM) in /etc/containers/fulcio-ca.pem and the Rekor v1 log's public key in /etc/containers/rekor.pub.",
-    'containers-policy checks the SET of a Rekor v1 entry only: no Rekor v2 entries, no RFC 3161 timestamps, no GitHub claims.',
-  ];
+}
+
+function containers(f: KeylessFacts): Snippet {
+  const email = f.certificate.certificateIdentity?.includes('@') ? f.certificate.certificateIdentity : undefined;
+  const policy = { default: [{ type: 'reject' }], transports: { docker: { [f.repo]: [requirement(f, email)] } } };
+  const notes = f.privatePki
+    ? [
+        'Put the CA roots and intermediates (PEM) in /etc/containers/ca-roots.pem and ca-intermediates.pem.',
+        'skopeo 1.18 takes no Rekor key with pki: it checks the certificate at the current time, not the log time.',
+      ]
+    : [
+        "Put the CA chain (roots and intermediates, PEM) in /etc/containers/fulcio-ca.pem and the Rekor v1 log's public key in /etc/containers/rekor.pub.",
+        'containers-policy checks the SET of a Rekor v1 entry only: no Rekor v2 entries, no RFC 3161 timestamps, no GitHub claims.',
+      ];
   if (!email)
     notes.push(
       'containers-policy names only an exact e-mail identity (subjectEmail): this identity cannot be said there.',

@@ -285,6 +285,13 @@ describe("the page's verifier on the same images", () => {
     expect(argv).toEqual(expect.arrayContaining(['--certificate-identity', v.identity, '--insecure-ignore-sct']));
     const res = await run('cosign3', argv, { env: cosignEnv(rig.home, { caFile: rig.tls.caFile }) });
     expect(res.code, res.stderr).toBe(0);
+    // With a private PKI, the containers requirement is `pki` (skopeo takes no Rekor key with it).
+    const pki = policySnippets(await ours(v, pkiTrust));
+    const req = (
+      JSON.parse(pki.containersPolicy.text) as { transports: { docker: Record<string, [Record<string, unknown>]> } }
+    ).transports.docker;
+    expect(Object.values(req)[0]![0]).toMatchObject({ type: 'sigstoreSigned', pki: { subjectEmail: v.identity } });
+    expect(pki.cosign.argv[0]).toEqual(expect.arrayContaining(['--ca-roots', '--ca-intermediates']));
   });
 
   it('a regular expression that does not match, and one RE2 cannot read', async () => {
