@@ -188,6 +188,16 @@ async function registrySections(browser: Browser): Promise<void> {
     );
     row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
 
+    const { benchHash } = await import('./hash.ts');
+    const h = await benchHash(browser, `http://localhost:${E2E_PORT}`);
+    console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache)`);
+    row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
+    row(
+      'the page, "File to verify" to digest (worker, 8 MiB slices)',
+      h.pageMs,
+      `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
+    );
+
     const { benchKeyless } = await import('./keyless.ts');
     console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
     for (const k of await benchKeyless(browser, `http://localhost:${E2E_PORT}`, regs, RUNS)) {
