@@ -7,7 +7,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright';
+import type { Browser } from 'playwright';
+import { median, pageRun } from './verify.ts';
 import { cosignKeylessVerifyArgs, makeKeylessFixtures, VARIANT_SPECS } from '../test/rig/keyless-images.ts';
 import type { RegistriesInfo } from '../test/rig/registries.ts';
 import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
@@ -16,29 +17,6 @@ export interface KeylessFigure {
   name: string;
   cosign3Ms: number;
   pageMs: number;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-
-/** Milliseconds from the click on "Verify" to a "Verified" status. */
-async function pageRun(page: Page): Promise<number> {
-  await page.evaluate(() => {
-    const w = window as unknown as { verifyMs: Promise<number> };
-    w.verifyMs = new Promise((resolve) => {
-      const t0 = performance.now();
-      new MutationObserver((_, obs) => {
-        const text = document.querySelector('[role=status]')?.textContent?.trim() ?? '';
-        if (text.startsWith('Verified') || text.startsWith('Not verified')) {
-          obs.disconnect();
-          resolve(text.startsWith('Verified') ? performance.now() - t0 : NaN);
-        }
-      }).observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
-  });
-  await page.getByRole('button', { name: 'Verify', exact: true }).click();
-  const ms = await page.evaluate(() => (window as unknown as { verifyMs: Promise<number> }).verifyMs);
-  if (Number.isNaN(ms)) throw new Error(`not verified on the page: ${await page.getByRole('status').textContent()}`);
-  return ms;
 }
 
 export async function benchKeyless(

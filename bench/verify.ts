@@ -55,7 +55,7 @@ export interface VerifyBench {
   cosign2MedianMs: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -116,7 +116,8 @@ async function startServer(regs: RegistriesInfo): Promise<{ url: string; stop():
 }
 
 /** One click on "Verify", timed inside the page up to the "Verified" status. */
-async function pageRun(page: Page): Promise<number> {
+/** Milliseconds from the click on "Verify" to a "Verified" status on the Verify page. */
+export async function pageRun(page: Page): Promise<number> {
   await page.evaluate(() => {
     const w = window as unknown as { verifyMs: Promise<number> };
     w.verifyMs = new Promise((resolve) => {
