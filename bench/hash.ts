@@ -1,6 +1,6 @@
 /**
  * Hashing a 1 GiB file on the page (#/verify-file's "File to verify": SHA-256 in a Web Worker,
- * 8 MiB slices) next to `sha256sum` on the same file. Playwright's setInputFiles hands Chromium
+ * 32 MiB slices, the next read while one is hashed) next to `sha256sum` on the same file. Playwright's setInputFiles hands Chromium
  * the path, so the page reads the file from disk as a user's choice would.
  */
 import { execFileSync } from 'node:child_process';

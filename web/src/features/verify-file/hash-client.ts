@@ -6,7 +6,7 @@ import { VerificationError } from '../../../../shared/errors.ts';
 import type { HashRequest, HashResponse } from './hash-protocol.ts';
 
 /** Bytes the worker reads at a time: large enough to keep WebAssembly busy, small enough to report often. */
-const CHUNK_BYTES = 8 * 1024 * 1024;
+const CHUNK_BYTES = 32 * 1024 * 1024;
 
 /**
  * `sha256:<hex>` of `file`, hashed in a worker; `onProgress` learns the bytes hashed so far.

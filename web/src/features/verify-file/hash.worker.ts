@@ -13,8 +13,13 @@ async function run({ file, chunk }: HashRequest): Promise<void> {
   const hasher = await streamSha256();
   const total = file.size;
   post({ type: 'progress', done: 0, total });
-  for (let offset = 0; offset < total; offset += chunk) {
-    const bytes = new Uint8Array(await file.slice(offset, Math.min(total, offset + chunk)).arrayBuffer());
+  const read = (offset: number): Promise<ArrayBuffer> | null =>
+    offset < total ? file.slice(offset, Math.min(total, offset + chunk)).arrayBuffer() : null;
+  // The next slice is read while this one is hashed: reading and hashing overlap.
+  let next = read(0);
+  for (let offset = 0; next; offset += chunk) {
+    const bytes = new Uint8Array(await next);
+    next = read(offset + chunk);
     hasher.update(bytes);
     post({ type: 'progress', done: Math.min(total, offset + chunk), total });
   }
