@@ -4,7 +4,7 @@
  * bundle with a log entry (SET, inclusion proof, checkpoint) — next to `cosign verify` (cosign 3.1)
  * on the same image with the same trusted root (`--trusted-root`, offline), process start included.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright';
@@ -26,11 +26,12 @@ export async function benchKeyless(
   runs: number,
 ): Promise<KeylessFigure[]> {
   const home = await makeToolHome('cosign-web-bench-keyless-');
+  const fxDir = mkdtempSync(join(tmpdir(), 'cosign-web-bench-keyless-fx-'));
   try {
     const fx = await makeKeylessFixtures({
       home,
       registry: regs.tls,
-      dir: mkdtempSync(join(tmpdir(), 'cosign-web-bench-keyless-fx-')),
+      dir: fxDir,
       repoPrefix: 'bench-keyless',
       only: ['good', 'timestamped', 'bundleLogGood'],
     });
@@ -66,5 +67,6 @@ export async function benchKeyless(
     return out;
   } finally {
     await home.cleanup();
+    rmSync(fxDir, { recursive: true, force: true });
   }
 }

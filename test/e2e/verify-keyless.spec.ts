@@ -7,7 +7,7 @@
  * held. Screenshots at phone and desktop widths land in test-results/e2e/.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -18,6 +18,7 @@ import { makeToolHome, type ToolHome } from '../rig/tools.ts';
 
 const SHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'e2e');
 let home: ToolHome;
+let fxDir: string;
 let fx: Awaited<ReturnType<typeof makeKeylessFixtures>>;
 const variant = (n: string): VariantVerdicts => fx.variants.find((v) => v.name === n)!;
 const verdict = (page: Page) => page.getByRole('status').filter({ hasText: /^(Verified|Not verified)/ });
@@ -29,12 +30,15 @@ test.beforeAll(async () => {
   fx = await makeKeylessFixtures({
     home,
     registry: { host: regs.tls.host, caFile: regs.tls.caFile },
-    dir: mkdtempSync(join(tmpdir(), 'cosign-web-e2e-keyless-fx-')),
+    dir: (fxDir = mkdtempSync(join(tmpdir(), 'cosign-web-e2e-keyless-fx-'))),
     repoPrefix: 'e2e-keyless',
     only: ['good', 'otherIdentity', 'bundleLogGood'],
   });
 });
-test.afterAll(() => home.cleanup());
+test.afterAll(async () => {
+  await home.cleanup();
+  rmSync(fxDir, { recursive: true, force: true });
+});
 
 async function fillAndVerify(page: Page, v: VariantVerdicts, identity = v.identity): Promise<void> {
   await page.getByLabel('Image reference').fill(v.ref);
