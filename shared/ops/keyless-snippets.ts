@@ -6,7 +6,7 @@
  * policy-controller keyless authority — each with notes where the tool checks less or cannot say it.
  */
 import type { IdentityPolicy } from '../sigstore/policy.ts';
-import type { PolicySnippets, Snippet } from './snippet-types.ts';
+import { kubernetesName, kyvernoHead, shellQuote, type PolicySnippets, type Snippet } from './snippet-types.ts';
 
 export interface KeylessFacts {
   repo: string;
@@ -19,8 +19,6 @@ export interface KeylessFacts {
   noSct: boolean;
   formats: Set<'legacy' | 'bundle'>;
   targets: string[];
-  quote: (word: string) => string;
-  kubernetesName: string;
 }
 
 const FLAGS: [keyof IdentityPolicy, string][] = [
@@ -53,7 +51,7 @@ function cosign(f: KeylessFacts): PolicySnippets['cosign'] {
   if (!f.publicGood && !f.privatePki) notes.push('Save the trusted root this page verified with as trusted_root.json.');
   if (f.tlog === 'check')
     notes.push("cosign has no 'check' rule: it requires a log entry unless told --insecure-ignore-tlog.");
-  return { argv, text: argv.map((a) => a.map(f.quote).join(' ')).join('\n'), notes };
+  return { argv, text: argv.map((a) => a.map(shellQuote).join(' ')).join('\n'), notes };
 }
 
 /** The `sigstoreSigned` requirement: `pki` for a private PKI (skopeo takes no Rekor key with it), else `fulcio` + the Rekor key. */
@@ -101,46 +99,27 @@ function containers(f: KeylessFacts): Snippet {
   return { text: JSON.stringify(policy, null, 2), notes };
 }
 
-function subjectLines(f: KeylessFacts, pad: string, names: { subject: string; issuer: string }): string[] {
+/** The identity and issuer lines of a keyless attestor or authority, indented by `pad`. */
+function subjectLines(f: KeylessFacts, pad: string): string[] {
   const c = f.certificate;
-  return [
-    ...(c.certificateIdentity ? [`${pad}${names.subject}: ${JSON.stringify(c.certificateIdentity)}`] : []),
-    ...(c.certificateIdentityRegexp
-      ? [`${pad}${names.subject}RegExp: ${JSON.stringify(c.certificateIdentityRegexp)}`]
-      : []),
-    ...(c.certificateOidcIssuer ? [`${pad}${names.issuer}: ${JSON.stringify(c.certificateOidcIssuer)}`] : []),
-    ...(c.certificateOidcIssuerRegexp
-      ? [`${pad}${names.issuer}RegExp: ${JSON.stringify(c.certificateOidcIssuerRegexp)}`]
-      : []),
+  const pairs: [string, string | undefined][] = [
+    ['subject', c.certificateIdentity],
+    ['subjectRegExp', c.certificateIdentityRegexp],
+    ['issuer', c.certificateOidcIssuer],
+    ['issuerRegExp', c.certificateOidcIssuerRegexp],
   ];
+  return pairs.filter((p): p is [string, string] => !!p[1]).map(([k, v]) => `${pad}${k}: ${JSON.stringify(v)}`);
 }
 
 function kyverno(f: KeylessFacts): Snippet {
   const lines = [
-    'apiVersion: kyverno.io/v1',
-    'kind: ClusterPolicy',
-    'metadata:',
-    `  name: ${f.kubernetesName}`,
-    'spec:',
-    '  webhookConfiguration:',
-    '    failurePolicy: Fail',
-    '    timeoutSeconds: 30',
-    '  background: false',
-    '  rules:',
-    '    - name: verify-signature',
-    '      match:',
-    '        any:',
-    '          - resources:',
-    '              kinds:',
-    '                - Pod',
-    '      verifyImages:',
-    '        - imageReferences:',
+    ...kyvernoHead(f.repo),
     `            - ${JSON.stringify(`${f.repo}*`)}`,
     '          failureAction: Enforce',
     '          attestors:',
     '            - entries:',
     '                - keyless:',
-    ...subjectLines(f, '                    ', { subject: 'subject', issuer: 'issuer' }),
+    ...subjectLines(f, '                    '),
     '                    rekor:',
     `                      ignoreTlog: ${f.tlog === 'ignore'}`,
   ];
@@ -151,20 +130,20 @@ function kyverno(f: KeylessFacts): Snippet {
 }
 
 function policyController(f: KeylessFacts): Snippet {
+  const [first, ...rest] = subjectLines(f, '          ');
   const lines = [
     'apiVersion: policy.sigstore.dev/v1beta1',
     'kind: ClusterImagePolicy',
     'metadata:',
-    `  name: ${f.kubernetesName}`,
+    `  name: ${kubernetesName(f.repo)}`,
     'spec:',
     '  images:',
     `    - glob: ${JSON.stringify(`${f.repo}*`)}`,
     '  authorities:',
     '    - keyless:',
     '        identities:',
-    ...subjectLines(f, '          ', { subject: 'subject', issuer: 'issuer' }).map((l, i) =>
-      i === 0 ? l.replace(/^ {10}/, '        - ') : l,
-    ),
+    // The first line of the list item carries its dash.
+    ...(first ? [`        - ${first.trimStart()}`, ...rest] : []),
   ];
   return {
     text: lines.join('\n'),

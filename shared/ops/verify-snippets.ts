@@ -20,21 +20,8 @@ import type { VerificationResult } from './verify.ts';
 import { keylessSnippets } from './keyless-snippets.ts';
 
 export type { PolicySnippets } from './snippet-types.ts';
-import type { PolicySnippets, Snippet } from './snippet-types.ts';
-
-/** Quotes a word for a POSIX shell when it needs it. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A Kubernetes object name (DNS-1123 label, 63 characters at most) for a repository. */
-export function kubernetesName(repository: string): string {
-  const slug = repository
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  return `verify-${slug}`.slice(0, 63).replace(/-+$/, '');
-}
+export { shellQuote } from './snippet-types.ts';
+import { kubernetesName, kyvernoHead, shellQuote, type PolicySnippets, type Snippet } from './snippet-types.ts';
 
 function indent(text: string, spaces: number): string {
   const pad = ' '.repeat(spaces);
@@ -121,24 +108,7 @@ function containersSnippet(f: Facts): Snippet {
 /** The Kyverno ClusterPolicy `verifyImages` rule. */
 function kyvernoSnippet(f: Facts): Snippet {
   const lines = [
-    'apiVersion: kyverno.io/v1',
-    'kind: ClusterPolicy',
-    'metadata:',
-    `  name: ${kubernetesName(f.repo)}`,
-    'spec:',
-    '  webhookConfiguration:',
-    '    failurePolicy: Fail',
-    '    timeoutSeconds: 30',
-    '  background: false',
-    '  rules:',
-    '    - name: verify-signature',
-    '      match:',
-    '        any:',
-    '          - resources:',
-    '              kinds:',
-    '                - Pod',
-    '      verifyImages:',
-    '        - imageReferences:',
+    ...kyvernoHead(f.repo),
     `            - ${JSON.stringify(f.repo)}`,
     `            - ${JSON.stringify(`${f.repo}:*`)}`,
     `            - ${JSON.stringify(`${f.repo}@*`)}`,
@@ -224,8 +194,6 @@ export function policySnippets(result: VerificationResult): PolicySnippets {
       noSct: verifiedSigs.some((s) => s.sigstore?.warnings.some((w) => w.includes('no CT log'))),
       formats: new Set(verifiedSigs.map((s) => s.format)),
       targets,
-      quote: shellQuote,
-      kubernetesName: kubernetesName(repositoryOf(image.reference)),
     });
   const facts: Facts = {
     repo: repositoryOf(image.reference),
