@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { fromHex } from './hex.ts';
+import { fromHex } from '../shared/encoding/base64.ts';
 import { verifyFileBundle, type FileVerifyRequest } from '../shared/sigstore/verify-file.ts';
 import { TLOG_RULES, type TlogRule } from '../shared/sigstore/verify-bundle.ts';
 
@@ -47,7 +47,7 @@ async function sha256File(path: string): Promise<Uint8Array> {
 
 async function artifact(arg: string): Promise<FileVerifyRequest['artifact']> {
   const digest = /^sha256:([0-9a-f]{64})$/.exec(arg);
-  if (digest) return { sha256: fromHex(digest[1]!) };
+  if (digest) return { sha256: fromHex(digest[1]!)! };
   const size = (await stat(arg)).size;
   const sha256 = await sha256File(arg);
   return size <= READ_WHOLE_MAX ? { sha256, bytes: new Uint8Array(await readFile(arg)) } : { sha256 };

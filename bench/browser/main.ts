@@ -35,8 +35,9 @@ declare global {
 
 // One Sigstore bundle verified with the page's shared code (the first call also loads it).
 window.benchVerifyBundle = async (req) => {
+  const { fromHex } = await import('../../shared/encoding/base64.ts');
   const { verifyFileBundle } = await import('../../shared/sigstore/verify-file.ts');
-  const sha256 = Uint8Array.from(req.sha256Hex.match(/../g)!, (h) => parseInt(h, 16));
+  const sha256 = fromHex(req.sha256Hex)!;
   const t0 = performance.now();
   await verifyFileBundle({
     bundleJson: req.bundle,

@@ -12,7 +12,7 @@
  * signature bytes, as cosign's VerifyRFC3161Timestamp hashes them.
  */
 import { SignatureError } from '../errors.ts';
-import { fromBase64 } from '../encoding/base64.ts';
+import { fromBase64, fromHex } from '../encoding/base64.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { pemCertificates } from '../sigstore/private-pki.ts';
 import { parseJsonObject, isJsonObject, uintField } from '../sigstore/json.ts';
@@ -28,11 +28,6 @@ function bad(annotation: string, why: string): SignatureError {
   );
 }
 
-function hexBytes(hex: string): Uint8Array | null {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return null;
-  return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-}
-
 function rekorEntry(json: string, annotation: string): TlogEntry {
   const no = (why: string) => bad(annotation, why);
   const root = parseJsonObject(json, no);
@@ -42,7 +37,7 @@ function rekorEntry(json: string, annotation: string): TlogEntry {
   if (!p) throw no('it has no Payload');
   const body = typeof p.body === 'string' ? fromBase64(p.body) : null;
   if (!body) throw no("its Payload's body is not base64");
-  const logId = typeof p.logID === 'string' ? hexBytes(p.logID) : null;
+  const logId = typeof p.logID === 'string' ? fromHex(p.logID) : null;
   if (!logId) throw no("its Payload's logID is not hex");
   let kind: unknown;
   try {

@@ -90,6 +90,14 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
+/** Lower- or upper-case hex to bytes; null when `text` is not an even number of hex digits. */
+export function fromHex(text: string): Uint8Array | null {
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
 /** UTF-8 encoding of a string. */
 export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);

@@ -33,6 +33,7 @@
 import { VerificationError, reasonOf, type ErrorCode, type Reason } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
+import { fromHex } from '../encoding/base64.ts';
 import { algorithmName } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
@@ -68,6 +69,7 @@ import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, sigTag
 import { parseSimpleSigningPayload, payloadAnnotations } from '../cosign/payload.ts';
 import { JsonNumber } from '../cosign/strict-json.ts';
 import { legacySigstoreBundle } from '../cosign/legacy-sigstore.ts';
+import { IDENTITY_PARAMS } from '../cosign/sigstore-params.ts';
 import type { SigstoreBundle } from '../sigstore/types.ts';
 import type { IdentityPolicy } from '../sigstore/policy.ts';
 import type { TlogRule } from '../sigstore/verify-bundle.ts';
@@ -782,12 +784,6 @@ function checkSubject(base: Base, checks: Checks, statement: Statement, target: 
   return error;
 }
 
-/** The image digest as the bytes a DSSE statement's subject names. */
-function digestBytes(target: string): Uint8Array {
-  const hex = target.slice('sha256:'.length);
-  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
-
 /**
  * A referrer's signature: a certificate bundle judged whole by the Sigstore verifier, or a keyed
  * one over the DSSE PAE and then its log entries and timestamps under the log rule.
@@ -819,7 +815,7 @@ async function judgeReferrer(
       return { ok: false, reason };
     }
   }
-  const artifact = { sha256: digestBytes(target) };
+  const artifact = { sha256: fromHex(target.slice('sha256:'.length))! }; // target is a checked sha256 digest
   if (certificate) {
     const failed = await judgeCertificate(ctx, base, checks, full!, artifact);
     return failed ? { ok: false, reason: failed.error! } : { ok: true };
@@ -1070,7 +1066,7 @@ async function prepareKeys(
  */
 async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): Promise<IdentityPolicy | null> {
   const policy = opts.certificate;
-  const given = !!policy && Object.values(policy).some((v) => typeof v === 'string' && v !== '');
+  const given = !!policy && IDENTITY_PARAMS.some((k) => !!policy[k]);
   if (!given) {
     if (!key)
       throw new VerificationError(

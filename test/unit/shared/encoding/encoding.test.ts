@@ -1,7 +1,14 @@
 /** Property and example tests for base64, PEM, DER and ECDSA signature encodings (Node and Chromium). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromBase64, fromBase64Url, toBase64, toBase64Url, toHex } from '../../../../shared/encoding/base64.ts';
+import {
+  fromBase64,
+  fromBase64Url,
+  fromHex,
+  toBase64,
+  toBase64Url,
+  toHex,
+} from '../../../../shared/encoding/base64.ts';
 import { decodePem, encodePem } from '../../../../shared/encoding/pem.ts';
 import { DerError, decodeOid, der, parseDer, sequence } from '../../../../shared/encoding/der.ts';
 import { derToRaw, rawToDer } from '../../../../shared/crypto/signature.ts';
@@ -31,6 +38,15 @@ describe('base64', () => {
     expect(fromBase64('')).toEqual(new Uint8Array(0));
   });
   it('hex', () => expect(toHex(new Uint8Array([0, 15, 255]))).toBe('000fff'));
+  it('hex back: both cases, and null for odd lengths or other characters', () => {
+    expect(fromHex('000fFF')).toEqual(new Uint8Array([0, 15, 255]));
+    expect([fromHex('abc'), fromHex('zz'), fromHex('0x00')]).toEqual([null, null, null]);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) =>
+        expect(Array.from(fromHex(toHex(b))!)).toEqual(Array.from(b)),
+      ),
+    );
+  });
 });
 
 describe('PEM', () => {
