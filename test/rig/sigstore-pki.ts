@@ -275,46 +275,64 @@ async function caDir(dir: string): Promise<string> {
   return configFile;
 }
 
-/** Makes a root (P-384) and an intermediate (P-256) valid from `from` for ten years. */
-async function makeCa(parent: string, name: string, from: number): Promise<CaFiles> {
-  const dir = join(parent, name);
+/**
+ * In `dir`, a CA directory, a root (P-384) and one certificate under it (P-256, its files named
+ * `child.name`), both valid from `from` for ten years, and `chain.pem` (the child, then the root).
+ */
+async function twoTier(
+  dir: string,
+  from: number,
+  rootSubject: string,
+  child: { name: string; extensions: string; subject: string },
+) {
   const configFile = await caDir(dir);
-  const root = await writeKeyFiles(dir, 'root', 'P-384');
-  const inter = await writeKeyFiles(dir, 'intermediate', 'P-256');
+  const rootKey = await writeKeyFiles(dir, 'root', 'P-384');
+  const childKey = await writeKeyFiles(dir, child.name, 'P-256');
   const rootFile = join(dir, 'root.pem');
-  const intermediateFile = join(dir, 'intermediate.pem');
+  const childFile = join(dir, `${child.name}.pem`);
   const until = from + 10 * 365 * 86400;
   const rootPem = await issue({
     configFile,
     extensions: 'root_ext',
-    keyFile: root.keyFile,
-    subject: `/O=cosign-web rig/CN=${name} root`,
+    keyFile: rootKey.keyFile,
+    subject: rootSubject,
     out: rootFile,
     notBefore: from,
     notAfter: until,
   });
-  const intermediatePem = await issue({
+  const childPem = await issue({
     configFile,
-    extensions: 'intermediate_ext',
-    keyFile: inter.keyFile,
-    subject: `/O=cosign-web rig/CN=${name} intermediate`,
-    out: intermediateFile,
+    extensions: child.extensions,
+    keyFile: childKey.keyFile,
+    subject: child.subject,
+    out: childFile,
     notBefore: from,
     notAfter: until,
-    issuer: { cert: rootFile, key: root.keyFile },
+    issuer: { cert: rootFile, key: rootKey.keyFile },
   });
   const chainFile = join(dir, 'chain.pem');
-  await writeFile(chainFile, intermediatePem + rootPem);
+  await writeFile(chainFile, childPem + rootPem);
+  return { configFile, rootPem, rootFile, childPem, childFile, childKeyFile: childKey.keyFile, chainFile };
+}
+
+/** Makes a root (P-384) and an intermediate (P-256) valid from `from` for ten years. */
+async function makeCa(parent: string, name: string, from: number): Promise<CaFiles> {
+  const dir = join(parent, name);
+  const t = await twoTier(dir, from, `/O=cosign-web rig/CN=${name} root`, {
+    name: 'intermediate',
+    extensions: 'intermediate_ext',
+    subject: `/O=cosign-web rig/CN=${name} intermediate`,
+  });
   return {
     name,
     dir,
-    rootPem,
-    intermediatePem,
-    rootFile,
-    intermediateFile,
-    chainFile,
-    intermediateKeyFile: inter.keyFile,
-    configFile,
+    rootPem: t.rootPem,
+    intermediatePem: t.childPem,
+    rootFile: t.rootFile,
+    intermediateFile: t.childFile,
+    chainFile: t.chainFile,
+    intermediateKeyFile: t.childKeyFile,
+    configFile: t.configFile,
   };
 }
 
@@ -460,33 +478,11 @@ export function rekorResponse(signature: Uint8Array, certPem: string, bundle: Re
 /** A timestamp authority for `openssl ts -reply`. */
 async function makeTsa(parent: string, from: number): Promise<TsaFiles> {
   const dir = join(parent, 'tsa');
-  const configFile = await caDir(dir);
-  const root = await writeKeyFiles(dir, 'root', 'P-384');
-  const leaf = await writeKeyFiles(dir, 'tsa', 'P-256');
-  const rootFile = join(dir, 'root.pem');
-  const certFile = join(dir, 'tsa.pem');
-  const until = from + 10 * 365 * 86400;
-  const rootPem = await issue({
-    configFile,
-    extensions: 'root_ext',
-    keyFile: root.keyFile,
-    subject: '/O=cosign-web rig/CN=tsa root',
-    out: rootFile,
-    notBefore: from,
-    notAfter: until,
-  });
-  const certPem = await issue({
-    configFile,
+  const t = await twoTier(dir, from, '/O=cosign-web rig/CN=tsa root', {
+    name: 'tsa',
     extensions: 'tsa_ext',
-    keyFile: leaf.keyFile,
     subject: '/O=cosign-web rig/CN=tsa',
-    out: certFile,
-    notBefore: from,
-    notAfter: until,
-    issuer: { cert: rootFile, key: root.keyFile },
   });
-  const chainFile = join(dir, 'chain.pem');
-  await writeFile(chainFile, certPem + rootPem);
   const tsConfig = join(dir, 'ts.cnf');
   await writeFile(
     tsConfig,
@@ -506,7 +502,14 @@ ess_cert_id_alg = sha256
 `,
   );
   await writeFile(join(dir, 'tsaserial'), '01\n');
-  return { dir, chainFile, certFile, keyFile: leaf.keyFile, rootFile, configFile: tsConfig };
+  return {
+    dir,
+    chainFile: t.chainFile,
+    certFile: t.childFile,
+    keyFile: t.childKeyFile,
+    rootFile: t.rootFile,
+    configFile: tsConfig,
+  };
 }
 
 /**
