@@ -17,7 +17,8 @@ import { createSoftHsmToken } from '../rig/softhsm.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8091);
 
-async function waitFor(url: string, ms: number): Promise<void> {
+/** Waits until `url` answers 2xx, polling every 100 ms; throws after `ms`. */
+export async function waitFor(url: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     try {

@@ -12,7 +12,6 @@
 import { expect, test, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBundleReferrer, EMPTY_CONFIG } from '../../shared/cosign/manifests.ts';
@@ -21,6 +20,8 @@ import { parseReference } from '../../shared/registry/reference.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import { MT } from '../../shared/registry/mediatypes.ts';
 import { makeTufRepo, serveTufRepo, type ServedTufRepo, type TufRepo } from '../rig/python-tuf.ts';
+import { freePort } from '../rig/registries.ts';
+import { waitFor } from './global-setup.ts';
 import { recordRequests } from './helpers.ts';
 
 const CONFORMANCE = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'conformance');
@@ -34,27 +35,6 @@ let server: ChildProcess | undefined;
 let origin: string;
 let sampleImage: string;
 let dataDir: string;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function waitFor(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`${url} did not answer within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Attaches the conformance bundle to the sample image as a bundle referrer, straight to the embedded registry. */
 async function attachBundle(): Promise<void> {
