@@ -20,19 +20,9 @@ import type { FileVerification, FileVerifyRequest } from '../../../../shared/sig
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
-import { SigstoreFields } from '../../lib/sigstore-fields.svelte.ts';
-import { sigstoreRoot, type ChosenRoot } from '../../app/sigstore-root.svelte.ts';
+import { SigstoreFields, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
+import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
 import { hashFileInWorker } from './hash-client.ts';
-
-/** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
-export interface RootSource {
-  get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
-}
-
-/** Where the page gets the freshest public-good root (TUF-refreshed, cached, or shipped). */
-export interface PublicGoodSource {
-  current(): Promise<ChosenRoot>;
-}
 
 /** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
 export const KEEP_BYTES_MAX = 64 * 1024 * 1024;

@@ -23,29 +23,10 @@ import { VerificationError, type Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
-import {
-  hasCertificatePolicy,
-  type SigstoreParams,
-  type TlogValue,
-} from '../../../../shared/cosign/sigstore-params.ts';
-import {
-  emptyIdentityFields,
-  identityFields,
-  identityPolicy,
-  type IdentityFieldValues,
-} from '../../lib/identity-fields.ts';
+import { hasCertificatePolicy, type SigstoreParams } from '../../../../shared/cosign/sigstore-params.ts';
 import type { SigstoreTrust } from '../../../../shared/ops/verify-sigstore.ts';
-import { sigstoreRoot, type ChosenRoot } from '../../app/sigstore-root.svelte.ts';
-
-/** Where the page gets the freshest public-good root (TUF-refreshed, cached, or shipped). */
-export interface PublicGoodSource {
-  current(): Promise<ChosenRoot>;
-}
-
-/** Where the page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
-export interface RootSource {
-  get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
-}
+import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
+import { SigstoreFields, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
 
 type VerifyStatus =
   | { state: 'idle' }
@@ -77,15 +58,8 @@ export class VerifyPage {
   requireEveryPlatform = $state(false);
   username = $state('');
   password = $state('');
-  /** What a certificate must name (cosign's --certificate-identity etc.). */
-  certificate = $state<IdentityFieldValues>(emptyIdentityFields());
-  /** `public-good`, `staging` or `sha256:<hex>` of a root loaded before. */
-  trustRoot = $state('public-good');
-  /** '' for cosign's default. */
-  tlog = $state<'' | TlogValue>('');
-  caRoots = $state('');
-  caIntermediates = $state('');
-  rekorPublicKey = $state('');
+  /** Who a certificate must name, the trust root, the log rule, a private PKI and Rekor key. */
+  readonly sigstore = new SigstoreFields();
 
   #status = $state.raw<VerifyStatus>({ state: 'idle' });
   /** Set when a verification link filled the form: the key it carried, read once, and its text in the field. */
@@ -112,18 +86,6 @@ export class VerifyPage {
     this.#origin = origin;
     this.#roots = roots;
     this.#publicGood = publicGood;
-  }
-
-  /** The Sigstore parameters of the form, as a link carries them. */
-  sigstoreParams(): SigstoreParams {
-    return {
-      policy: identityPolicy(this.certificate),
-      ...(this.trustRoot !== 'public-good' ? { trustedRoot: this.trustRoot } : {}),
-      ...(this.caRoots.trim() ? { caRoots: this.caRoots.trim() } : {}),
-      ...(this.caIntermediates.trim() ? { caIntermediates: this.caIntermediates.trim() } : {}),
-      ...(this.rekorPublicKey.trim() ? { rekorPublicKey: this.rekorPublicKey.trim() } : {}),
-      ...(this.tlog ? { tlog: this.tlog } : {}),
-    };
   }
 
   /**
@@ -197,7 +159,7 @@ export class VerifyPage {
   readonly shareLink = $derived.by((): string | null => {
     const r = this.result;
     const k = this.key;
-    const sigstore = this.sigstoreParams();
+    const sigstore = this.sigstore.params();
     if (!r?.image.digest || !r.image.reference || !(k?.ok || hasCertificatePolicy(sigstore))) return null;
     try {
       const ref = parseReference(r.image.reference);
@@ -254,7 +216,7 @@ export class VerifyPage {
         this.keyText = key.pem.trim();
         this.#linkKey = { text: this.keyText, key };
       } else this.keyText = '';
-      this.#fillSigstore(link.sigstore);
+      this.sigstore.fill(link.sigstore);
       this.#linkIdentityDefault = !link.identityGiven;
       this.identityMode = link.identity.type;
       this.dockerReference = link.identity.type === 'exactReference' ? link.identity.dockerReference : '';
@@ -270,15 +232,6 @@ export class VerifyPage {
       this.#fail(describeError(e));
       return false;
     }
-  }
-
-  #fillSigstore(p: SigstoreParams): void {
-    this.certificate = identityFields(p.policy);
-    this.trustRoot = p.trustedRoot ?? 'public-good';
-    this.tlog = p.tlog ?? '';
-    this.caRoots = p.caRoots ?? '';
-    this.caIntermediates = p.caIntermediates ?? '';
-    this.rekorPublicKey = p.rekorPublicKey ?? '';
   }
 
   /** The status line says why the image is not verified. */
@@ -303,7 +256,7 @@ export class VerifyPage {
     const key = this.key;
     if (!this.image.trim())
       return this.#fail({ code: 'REGISTRY_REFERENCE_INVALID', message: 'type the image reference to verify.' });
-    const sigstore = this.sigstoreParams();
+    const sigstore = this.sigstore.params();
     const byCertificate = hasCertificatePolicy(sigstore);
     if (!key && !byCertificate)
       return this.#fail({
