@@ -9,9 +9,8 @@
 import { KeyError } from '../errors.ts';
 import { toHex } from '../encoding/base64.ts';
 import { DerError, children, decodeOid, decodeSmallInt, parseDer, type DerNode } from '../encoding/der.ts';
-import { CURVE_BYTES, parseSpki, type KeyAlgorithm } from './pkcs.ts';
-import { derToRaw } from './signature.ts';
-import { subtle } from './webcrypto.ts';
+import { parseSpki, type KeyAlgorithm } from './pkcs.ts';
+import { subtle, verifyDerSignature } from './webcrypto.ts';
 
 export type HashName = 'SHA-256' | 'SHA-384' | 'SHA-512';
 
@@ -154,19 +153,7 @@ export async function verifySpkiSignature(
   if (opts.rsaPss && !s.rsaPss) s.rsaPss = { saltLength: HASH_BYTES[s.hash] };
   const { algorithm } = parseSpki(spki);
   const key = await importFor(spki, algorithm, s);
-  let sig = signature;
-  if (algorithm.kind === 'ecdsa') {
-    try {
-      sig = derToRaw(signature, CURVE_BYTES[algorithm.curve]);
-    } catch {
-      return false;
-    }
-  }
-  try {
-    return await subtle().verify(verifyParams(algorithm, s), key, sig as BufferSource, data as BufferSource);
-  } catch {
-    return false;
-  }
+  return verifyDerSignature(key, algorithm, verifyParams(algorithm, s), data, signature);
 }
 
 /**

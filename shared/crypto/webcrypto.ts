@@ -139,6 +139,21 @@ export async function verifyWithCryptoKey(
   signature: Uint8Array,
 ): Promise<boolean> {
   checkKey(key, algorithm, 'verify');
+  return verifyDerSignature(key, algorithm, signParams(algorithm), data, signature);
+}
+
+/**
+ * `crypto.subtle.verify` of a signature in DER for ECDSA (WebCrypto wants r ‖ s): false for a
+ * signature that does not parse or that the runtime refuses to judge.
+ * @throws KeyError KEY_WEBCRYPTO_UNSUPPORTED when there is no WebCrypto.
+ */
+export async function verifyDerSignature(
+  key: CryptoKey,
+  algorithm: KeyAlgorithm,
+  params: AlgorithmIdentifier | EcdsaParams | RsaPssParams,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
   const s = subtle();
   let sig = signature;
   if (algorithm.kind === 'ecdsa') {
@@ -149,7 +164,7 @@ export async function verifyWithCryptoKey(
     }
   }
   try {
-    return await s.verify(signParams(algorithm), key, sig as BufferSource, data as BufferSource);
+    return await s.verify(params, key, sig as BufferSource, data as BufferSource);
   } catch {
     return false;
   }
