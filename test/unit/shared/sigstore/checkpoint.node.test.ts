@@ -109,6 +109,9 @@ describe('real checkpoints', () => {
     const v1Log = caseRoot('rekor2-happy-path').tlogs.find((l) => l.keyDetails.startsWith('PKIX_ECDSA'))!;
     await expect(
       verifyProofCheckpoint(proof, { ...v1Log, baseUrl: logOf('rekor2-happy-path').baseUrl }),
-    ).rejects.toThrow(/carries the key hint/);
+    ).rejects.toMatchObject({
+      code: 'VERIFY_CHECKPOINT_INVALID',
+      message: expect.stringContaining('carries the key hint'),
+    });
   });
 });
