@@ -10,6 +10,7 @@
  * - `rsa` with `rsassa-pss-sha256|384|512` (salt as long as the hash) or `rsa-pkcs1v15-sha256|384|512`:
  *   PEM SubjectPublicKeyInfo, at least 2048 bits.
  */
+import { fromHex } from '../encoding/base64.ts';
 import { decodePem } from '../encoding/pem.ts';
 import { parseSpki } from './pkcs.ts';
 import { verifySpkiSignature, type HashName, type SignatureScheme } from './verify-spki.ts';
@@ -30,14 +31,6 @@ const HASH_OF: Record<string, HashName> = { sha256: 'SHA-256', sha384: 'SHA-384'
 interface Plan {
   spki: Uint8Array;
   scheme: SignatureScheme;
-}
-
-/** Lower- or upper-case hex to bytes; null when `text` is not an even number of hex digits. */
-export function fromHex(text: string): Uint8Array | null {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** The SPKI and the way to check, or null for a key type, scheme or key this does not take. */

@@ -6,7 +6,8 @@
  * tolerant of fields it does not know).
  */
 import { TufError } from '../errors.ts';
-import { fromHex, verifyTufSignature, type TufPublicKey } from '../crypto/tuf-keys.ts';
+import { fromHex } from '../encoding/base64.ts';
+import { verifyTufSignature, type TufPublicKey } from '../crypto/tuf-keys.ts';
 import { canonicalJson } from './canonical.ts';
 
 export type TopRole = 'root' | 'timestamp' | 'snapshot' | 'targets';
