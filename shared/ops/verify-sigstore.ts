@@ -8,13 +8,13 @@ import { reasonOf, type Reason } from '../errors.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { parseSigstoreBundle } from '../sigstore/bundle.ts';
 import { parseTrustedRoot } from '../sigstore/trusted-root.ts';
-import { PUBLIC_GOOD_ROOT, SHIPPED_ROOTS } from '../sigstore/shipped-roots.ts';
+import { SHIPPED_ROOTS } from '../sigstore/shipped-roots.ts';
 import { privatePkiAuthorities } from '../sigstore/private-pki.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
 import { parseSpki } from '../crypto/pkcs.ts';
 import { toHex } from '../encoding/base64.ts';
 import { VerificationError } from '../errors.ts';
-import { hasIdentityPolicy, type IdentityPolicy } from '../sigstore/policy.ts';
+import type { IdentityPolicy } from '../sigstore/policy.ts';
 import { verifyBundle, type BundleVerification, type TlogRule } from '../sigstore/verify-bundle.ts';
 import type { SigstoreBundle, TrustedAuthority, TrustedRoot } from '../sigstore/types.ts';
 
@@ -32,16 +32,7 @@ export interface SigstoreTrust {
 /** The facts a verified signature's Sigstore material proved. */
 export type SigstoreFacts = Omit<BundleVerification, 'content' | 'artifact'>;
 
-/** The public-good root shipped with the page: the trust when the viewer names none. */
-export function shippedTrust(): SigstoreTrust {
-  return {
-    root: parseTrustedRoot(PUBLIC_GOOD_ROOT.json),
-    name: PUBLIC_GOOD_ROOT.name,
-    sha256: PUBLIC_GOOD_ROOT.sha256,
-  };
-}
-
-export { parseSigstoreBundle, hasIdentityPolicy, sha256Bytes };
+export { parseSigstoreBundle };
 
 /** What a person may give as trust, beside (or instead of) a Sigstore root. */
 export interface TrustInput {

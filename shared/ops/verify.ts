@@ -1086,7 +1086,7 @@ function loadSigstore(opts: VerifyOptions, result: VerificationResult): () => Pr
   return () =>
     (loading ??= (async () => {
       const mod = await import('./verify-sigstore.ts');
-      const trust = opts.trust ? await opts.trust() : mod.shippedTrust();
+      const trust = opts.trust ? await opts.trust() : mod.buildTrust({ root: 'public-good' });
       result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
       return { mod, trust };
     })());
