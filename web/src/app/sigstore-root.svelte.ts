@@ -118,6 +118,7 @@ export class SigstoreRoot {
   #now = $state(Date.now());
   #config: Promise<{ repo: TufConfig | null; prefix: string }> | undefined;
   #inflight: Promise<void> | undefined;
+  #reading: Promise<void> | undefined;
   #ticking = false;
 
   /** A refresh is under way. */
@@ -161,8 +162,13 @@ export class SigstoreRoot {
     return this.#config;
   }
 
-  /** Reads what this browser holds (for the freshness line). Never throws. */
-  async load(): Promise<void> {
+  /** Reads what this browser holds (for the freshness line); one read at a time. Never throws. */
+  load(): Promise<void> {
+    this.#reading ??= this.#load().finally(() => (this.#reading = undefined));
+    return this.#reading;
+  }
+
+  async #load(): Promise<void> {
     if (!this.#ticking) {
       this.#ticking = true;
       setInterval(() => (this.#now = Date.now()), 30_000);
