@@ -6,6 +6,7 @@
 import { TufError, type TufErrorCode } from '../errors.ts';
 import { toHex } from '../encoding/base64.ts';
 import { digest, type HashName } from '../crypto/verify-spki.ts';
+import { readUpTo } from '../registry/body.ts';
 
 /** The fetch the client is given (the page's, going through the relay, or Node's). */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
@@ -19,32 +20,14 @@ function unreachable(url: string, why: string, cause?: unknown): TufError {
 async function readCapped(res: Response, url: string, max: number, tooLarge: () => TufError): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > max) throw tooLarge();
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    let step: ReadableStreamReadResult<Uint8Array>;
-    try {
-      step = await reader.read();
-    } catch (e) {
-      throw unreachable(url, 'the download broke off', e);
-    }
-    if (step.done) break;
-    size += step.value.length;
-    if (size > max) {
-      void reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    parts.push(step.value);
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await readUpTo(res.body, max);
+  } catch (e) {
+    throw unreachable(url, 'the download broke off', e);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  if (bytes === null) throw tooLarge();
+  return bytes;
 }
 
 /**
