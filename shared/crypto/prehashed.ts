@@ -8,20 +8,18 @@
  */
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { children, decodeBitString, decodeUnsigned, parseDer, sequence } from '../encoding/der.ts';
+import { toHex } from '../encoding/base64.ts';
 import { parseSpki } from './pkcs.ts';
-
-export type DigestName = 'SHA-256' | 'SHA-384' | 'SHA-512';
+import { HASH_BYTES, type HashName } from './verify-spki.ts';
 
 const NOBLE = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
 
 /** DER DigestInfo prefixes of RFC 8017 §9.2 note 1. */
-const DIGEST_INFO: Record<DigestName, string> = {
+const DIGEST_INFO: Record<HashName, string> = {
   'SHA-256': '3031300d060960864801650304020105000420',
   'SHA-384': '3041300d060960864801650304020205000430',
   'SHA-512': '3051300d060960864801650304020305000440',
 };
-
-const DIGEST_BYTES: Record<DigestName, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
 
 function toBigInt(b: Uint8Array): bigint {
   let n = 0n;
@@ -46,7 +44,7 @@ function rsaPublic(spki: Uint8Array): { n: bigint; e: bigint; bytes: number } {
   return { n: toBigInt(nBytes), e: toBigInt(decodeUnsigned(e, 'exponent')), bytes: nBytes.length };
 }
 
-function verifyRsaPkcs1(spki: Uint8Array, hash: DigestName, digest: Uint8Array, signature: Uint8Array): boolean {
+function verifyRsaPkcs1(spki: Uint8Array, hash: HashName, digest: Uint8Array, signature: Uint8Array): boolean {
   const { n, e, bytes } = rsaPublic(spki);
   if (signature.length !== bytes) return false;
   const s = toBigInt(signature);
@@ -54,7 +52,7 @@ function verifyRsaPkcs1(spki: Uint8Array, hash: DigestName, digest: Uint8Array, 
   const em = modPow(s, e, n)
     .toString(16)
     .padStart(bytes * 2, '0');
-  const t = DIGEST_INFO[hash] + Array.from(digest, (x) => x.toString(16).padStart(2, '0')).join('');
+  const t = DIGEST_INFO[hash] + toHex(digest);
   const padding = bytes * 2 - 6 - t.length;
   if (padding < 16) return false;
   return em === `0001${'f'.repeat(padding)}00${t}`;
@@ -64,13 +62,8 @@ function verifyRsaPkcs1(spki: Uint8Array, hash: DigestName, digest: Uint8Array, 
  * True when `signature` (DER for ECDSA) verifies `digest` under the key `spki`.
  * Never throws for a malformed signature or key: those are false.
  */
-export function verifyPrehashed(
-  spki: Uint8Array,
-  hash: DigestName,
-  digest: Uint8Array,
-  signature: Uint8Array,
-): boolean {
-  if (digest.length !== DIGEST_BYTES[hash]) return false;
+export function verifyPrehashed(spki: Uint8Array, hash: HashName, digest: Uint8Array, signature: Uint8Array): boolean {
+  if (digest.length !== HASH_BYTES[hash]) return false;
   try {
     const { algorithm } = parseSpki(spki);
     if (algorithm.kind === 'ecdsa') {

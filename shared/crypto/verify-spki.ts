@@ -25,7 +25,8 @@ export interface SignatureAlgorithm extends SignatureScheme {
   key: KeyAlgorithm['kind'];
 }
 
-const HASH_BYTES: Record<HashName, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
+/** The length of each hash's digest in bytes. */
+export const HASH_BYTES: Record<HashName, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
 
 const BY_OID: Record<string, SignatureAlgorithm> = {
   '1.2.840.10045.4.3.2': { key: 'ecdsa', hash: 'SHA-256' }, // ecdsa-with-SHA256
