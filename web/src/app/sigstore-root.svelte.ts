@@ -67,13 +67,6 @@ async function readAccepted(prefix: string): Promise<Accepted | null> {
   }
 }
 
-/** `https://host/path` → `<origin>/relay/host/path`: the page reaches the repository only through the relay. */
-export function relayUrl(origin: string, url: string): string {
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- read once, not state
-  const u = new URL(url);
-  return `${origin}/relay/${u.host}${u.pathname.replace(/\/+$/, '')}`;
-}
-
 /** A fetch for the TUF client: through the relay, never cached; a relay refusal is a failed request. */
 const relayFetch: FetchLike = async (url, init) => {
   const res = await fetch(url, { ...init, cache: 'no-store', credentials: 'same-origin' });
@@ -195,10 +188,14 @@ export class SigstoreRoot {
       const tuf = await import('../../../shared/tuf/sigstore-root.ts');
       const { refreshTarget } = await import('../../../shared/tuf/client.ts');
       const { parseTrustedRoot } = await import('../../../shared/sigstore/trusted-root.ts');
+      // The page reaches the repository only through the relay: `https://host/path` → `<origin>/relay/host/path`.
+      const { route } = (await import('../../../shared/registry/client.ts')).relayRouting(location.origin);
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- read once, not state
+      const viaRelay = (url: string): string => route!(new URL(url));
       const r = await refreshTarget({
         fetch: relayFetch,
-        metadataBaseUrl: relayUrl(location.origin, repo?.metadataUrl ?? tuf.SIGSTORE_TUF_METADATA_URL),
-        targetsBaseUrl: relayUrl(location.origin, repo?.targetsUrl ?? tuf.SIGSTORE_TUF_TARGETS_URL),
+        metadataBaseUrl: viaRelay(repo?.metadataUrl ?? tuf.SIGSTORE_TUF_METADATA_URL),
+        targetsBaseUrl: viaRelay(repo?.targetsUrl ?? tuf.SIGSTORE_TUF_TARGETS_URL),
         trustedRootJson: repo?.rootJson ?? tuf.SIGSTORE_TUF_ROOT_JSON,
         store: tufStore(prefix),
         targetName: tuf.SIGSTORE_TRUSTED_ROOT_TARGET,
