@@ -16,7 +16,7 @@
  * bundle does not keep; like sigstore-go and sigstore-js, it is not compared.
  */
 import { VerificationError } from '../errors.ts';
-import { bytesEqual, fromBase64 } from '../encoding/base64.ts';
+import { bytesEqual, fromBase64, fromHex } from '../encoding/base64.ts';
 import { decodePem } from '../encoding/pem.ts';
 import { pae } from '../encoding/pae.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
@@ -89,9 +89,9 @@ function b64(o: unknown, path: string): Uint8Array {
 }
 
 function hex(o: unknown, path: string): Uint8Array {
-  const text = str(o, path);
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(text)) throw malformed(`its ${path} is not hex`);
-  return Uint8Array.from(text.match(/../g)!, (pair) => parseInt(pair, 16));
+  const v = fromHex(str(o, path));
+  if (!v || v.length === 0) throw malformed(`its ${path} is not hex`);
+  return v;
 }
 
 function list(o: unknown, path: string): unknown[] {
