@@ -8,7 +8,8 @@ import { VerificationError } from '../errors.ts';
 import { bytesEqual } from '../encoding/base64.ts';
 import { DerError, children, der, parseDer, decodeOid, tlv } from '../encoding/der.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
-import { verifySpkiSignature, type HashName } from '../crypto/verify-spki.ts';
+import type { HashName } from '../crypto/verify-spki.ts';
+import { verifyLogSignature } from './log-key.ts';
 import { SCT_LIST_OID, type Certificate } from './certificate.ts';
 import { validAt } from './trusted-root.ts';
 import type { TrustedLog } from './types.ts';
@@ -125,10 +126,8 @@ export async function verifyEmbeddedScts(
     const time = new Date(Number(sct.timestamp));
     const log = ctlogs.find((l) => bytesEqual(l.logId, sct.logId) && validAt(l.validFor, time));
     if (!log) continue;
-    const ok = await verifySpkiSignature(log.spki, sct.hash, signedData(sct, keyHash, tbs), sct.signature).catch(
-      () => false, // a log key this runtime cannot use verifies nothing
-    );
-    if (ok) out.push({ logId: sct.logId, time, log });
+    if (await verifyLogSignature(log, signedData(sct, keyHash, tbs), sct.signature, sct.hash))
+      out.push({ logId: sct.logId, time, log });
   }
   if (out.length === 0)
     throw new VerificationError(
