@@ -6,12 +6,27 @@
  * the trust root).
  */
 import type { SigstoreParams, TlogValue } from '../../../shared/cosign/sigstore-params.ts';
+import { VerificationError } from '../../../shared/errors.ts';
 import type { ChosenRoot } from '../app/sigstore-root.svelte.ts';
 import { emptyIdentityFields, identityFields, identityPolicy, type IdentityFieldValues } from './identity-fields.ts';
 
 /** Where a page finds a trusted root the viewer loaded before, by `sha256:<hex>`. */
 export interface RootSource {
   get(id: string): Promise<{ json: Uint8Array; name: string } | null>;
+}
+
+/**
+ * The root loaded before that `id` names.
+ * @throws VerificationError VERIFY_TRUSTED_ROOT_UNKNOWN when this browser does not hold it.
+ */
+export async function heldRoot(roots: RootSource | null, id: string): Promise<{ json: Uint8Array; name: string }> {
+  const held = await roots?.get(id);
+  if (!held)
+    throw new VerificationError(
+      'VERIFY_TRUSTED_ROOT_UNKNOWN',
+      `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
+    );
+  return held;
 }
 
 /** Where a page gets the freshest public-good root (TUF-refreshed, cached, or shipped). */

@@ -20,7 +20,7 @@ import type { FileVerification, FileVerifyRequest } from '../../../../shared/sig
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
-import { SigstoreFields, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
+import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
 import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
 import { hashFileInWorker } from './hash-client.ts';
 
@@ -265,12 +265,7 @@ export class VerifyFilePage {
         name: chosen.name,
       };
     }
-    const held = await this.#roots.get(id);
-    if (!held)
-      throw new VerificationError(
-        'VERIFY_TRUSTED_ROOT_UNKNOWN',
-        `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
-      );
+    const held = await heldRoot(this.#roots, id);
     return { request: { trustedRootJson: held.json }, name: held.name };
   }
 

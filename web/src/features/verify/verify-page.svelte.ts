@@ -19,14 +19,14 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
-import { VerificationError, type Reason } from '../../../../shared/errors.ts';
+import type { Reason } from '../../../../shared/errors.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { hasCertificatePolicy, type SigstoreParams } from '../../../../shared/cosign/sigstore-params.ts';
 import type { SigstoreTrust } from '../../../../shared/ops/verify-sigstore.ts';
 import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
-import { SigstoreFields, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
+import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
 
 type VerifyStatus =
   | { state: 'idle' }
@@ -101,16 +101,7 @@ export class VerifyPage {
       const { PUBLIC_GOOD_ROOT } = await import('../../../../shared/sigstore/shipped-roots.ts');
       root = { json: chosen.json ?? PUBLIC_GOOD_ROOT.json, name: chosen.name };
     } else if (id === 'staging') root = id;
-    else {
-      const held = await this.#roots?.get(id);
-      if (!held) {
-        throw new VerificationError(
-          'VERIFY_TRUSTED_ROOT_UNKNOWN',
-          `This verification uses the trusted root ${id}, which this browser does not hold: load it with "Trusted root file".`,
-        );
-      }
-      root = held;
-    }
+    else root = await heldRoot(this.#roots, id);
     return buildTrust({
       root,
       caRootsPem: p.caRoots,
