@@ -159,8 +159,8 @@ export async function verifySpkiSignature(
 
 /**
  * Verifies a signature made with the X.509/CMS signature algorithm `algorithm` (from
- * {@link signatureAlgorithm}): false when the key is not of the kind the algorithm names.
- * @throws KeyError as {@link verifySpkiSignature}.
+ * {@link signatureAlgorithm}): false when the key is not of the kind the algorithm names, or is a
+ * key this runtime cannot use (a certificate's key that cannot be used signed nothing).
  */
 export async function verifyWithAlgorithm(
   spki: Uint8Array,
@@ -168,8 +168,13 @@ export async function verifyWithAlgorithm(
   data: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
-  if (parseSpki(spki).algorithm.kind !== algorithm.key) return false;
-  return verifySpkiSignature(spki, algorithm, data, signature);
+  try {
+    if (parseSpki(spki).algorithm.kind !== algorithm.key) return false;
+    return await verifySpkiSignature(spki, algorithm, data, signature);
+  } catch (e) {
+    if (e instanceof KeyError) return false;
+    throw e;
+  }
 }
 
 /** A SHA-2 digest through WebCrypto. @throws KeyError KEY_WEBCRYPTO_UNSUPPORTED without WebCrypto. */

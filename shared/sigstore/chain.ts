@@ -49,7 +49,7 @@ async function signedBy(child: Certificate, issuer: Certificate): Promise<boolea
   if (!bytesEqual(child.issuerDer, issuer.subjectDer)) return false;
   const alg = signatureAlgorithm(child.signatureAlgorithm, child.signatureParams);
   if (!alg) return false;
-  return verifyWithAlgorithm(issuer.spki, alg, child.tbs, child.signature).catch(() => false);
+  return verifyWithAlgorithm(issuer.spki, alg, child.tbs, child.signature);
 }
 
 const who = (c: Certificate): string => (c.subject ? `"${c.subject}"` : 'the signing certificate');
