@@ -9,3 +9,8 @@ import { reasonOf, type Reason } from '../../../shared/errors.ts';
 export function describeError(e: unknown): Reason {
   return reasonOf(e);
 }
+
+/** The status a page shows when something is not verified: its code, and its sentence after "Not verified:". */
+export function notVerified({ code, message }: Reason): { state: 'error'; code: string; message: string } {
+  return { state: 'error', code, message: `Not verified: ${message}` };
+}

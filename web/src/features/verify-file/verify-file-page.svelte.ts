@@ -17,7 +17,7 @@ import {
 } from '../../../../shared/cosign/file-link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { FileVerification, FileVerifyRequest } from '../../../../shared/sigstore/verify-file.ts';
-import { describeError } from '../../lib/errors.ts';
+import { describeError, notVerified } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
@@ -228,8 +228,8 @@ export class VerifyFilePage {
     }
   }
 
-  #fail({ code, message }: Reason): void {
-    this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+  #fail(reason: Reason): void {
+    this.#status = notVerified(reason);
   }
 
   /** The artifact: the chosen file's digest (and bytes), else the digest typed. */

@@ -20,7 +20,7 @@ import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
 import type { Reason } from '../../../../shared/errors.ts';
-import { describeError } from '../../lib/errors.ts';
+import { describeError, notVerified } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { hasCertificatePolicy, type SigstoreParams } from '../../../../shared/cosign/sigstore-params.ts';
@@ -226,8 +226,8 @@ export class VerifyPage {
   }
 
   /** The status line says why the image is not verified. */
-  #fail({ code, message }: Reason): void {
-    this.#status = { state: 'error', code, message: `Not verified: ${message}` };
+  #fail(reason: Reason): void {
+    this.#status = notVerified(reason);
   }
 
   #reset(): void {
