@@ -73,7 +73,7 @@ async function mark(storage: Storage): Promise<Set<string>> {
 
 /**
  * Removes every blob file that no manifest names and that is older than `graceMs`, and the links
- * of every repository to blobs no longer stored; then recounts the bytes stored.
+ * of every repository to blobs no longer stored (their bytes leave the quota's count).
  * Never removes a blob a manifest names. @throws on a file-system error
  */
 export async function collectGarbage(storage: Storage, graceMs = GC_GRACE_MS, now = Date.now()): Promise<GcResult> {
@@ -95,7 +95,6 @@ export async function collectGarbage(storage: Storage, graceMs = GC_GRACE_MS, no
       if ((await storage.blobSize(digest)) === undefined) await storage.unlinkBlob(name, digest);
     }
   }
-  await storage.recount();
   return result;
 }
 
