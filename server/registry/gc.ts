@@ -114,7 +114,8 @@ export async function linkNamedBlobs(storage: Storage): Promise<void> {
     for (const link of await storage.manifestLinks(name)) {
       const bytes = await storage.readBlob(link.digest).catch(() => undefined);
       for (const d of [link.digest, ...(bytes ? namedDigests(bytes) : [])]) {
-        if (/^sha256:[0-9a-f]{64}$/.test(d) && (await storage.blobSize(d)) !== undefined) await storage.linkBlob(name, d);
+        if (/^sha256:[0-9a-f]{64}$/.test(d) && (await storage.blobSize(d)) !== undefined)
+          await storage.linkBlob(name, d);
       }
     }
   }

@@ -279,7 +279,9 @@ export class Storage {
   /** The digests of the blobs linked to a repository. */
   async linkedBlobs(name: string): Promise<string[]> {
     try {
-      return (await readdir(join(this.#repoDir(name), 'blobs'))).filter((f) => HEX_RE.test(f)).map((f) => `sha256:${f}`);
+      return (await readdir(join(this.#repoDir(name), 'blobs')))
+        .filter((f) => HEX_RE.test(f))
+        .map((f) => `sha256:${f}`);
     } catch (e) {
       if (isNotFound(e)) return [];
       throw e;
@@ -389,7 +391,8 @@ export class Storage {
     const { maxSessions, maxSessionsPerRepository, sessionIdleMs } = this.limits;
     const inRepo = [...this.#sessions.values()].filter((x) => x.name === name).length;
     if (this.#sessions.size >= maxSessions || inRepo >= maxSessionsPerRepository) {
-      const which = inRepo >= maxSessionsPerRepository ? `${name} has ${inRepo}` : `the registry has ${this.#sessions.size}`;
+      const which =
+        inRepo >= maxSessionsPerRepository ? `${name} has ${inRepo}` : `the registry has ${this.#sessions.size}`;
       throw new DistributionError(
         'TOO_MANY_REQUESTS',
         429,

@@ -35,7 +35,7 @@ async function registry(options: Partial<EmbeddedRegistryOptions> = {}, dataDir?
     ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code;
   const pushBlob = async (name: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> =>
     req(`/v2/${name}/blobs/uploads/?digest=${digestOf(bytes)}`, { method: 'POST', body: bytes });
-  const putManifest = async (name: string, ref: string, doc: unknown, type = MT.ociManifest) =>
+  const putManifest = async (name: string, ref: string, doc: unknown, type: string = MT.ociManifest) =>
     req(`/v2/${name}/manifests/${ref}`, {
       method: 'PUT',
       headers: { 'Content-Type': type },
@@ -71,7 +71,7 @@ describe('EMBEDDED_REGISTRY_TOKEN', () => {
       {},
       { Authorization: basic('any', 'wrong-token-0123456789') },
       { Authorization: 'Bearer x' },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await req('/v2/', { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm="cosign-web embedded registry"/);
