@@ -5,7 +5,7 @@
  * index's manifests, subject, blobs); a blob is removed only when unmarked and not written or
  * mounted within the grace period, so a push whose manifest has not arrived yet keeps its blobs.
  * While it runs, the writes that check blobs and then name them (manifest PUT, mount) wait for it
- * (Gate), so a manifest never names a blob removed under it.
+ * (gate.ts), so a manifest never names a blob removed under it.
  * https://github.com/distribution/distribution/blob/main/docs/content/about/garbage-collection.md
  */
 import type { Storage } from './storage.ts';
@@ -22,40 +22,6 @@ export interface GcResult {
 
 /** The default grace period: blobs written or mounted within it are kept even when unnamed. */
 export const GC_GRACE_MS = 60 * 60 * 1000;
-
-/**
- * Shared/exclusive turns: many `shared` tasks run together; an `exclusive` task waits for them
- * and runs alone, and shared tasks arriving meanwhile wait for it.
- */
-export class Gate {
-  #shared = 0;
-  #exclusive: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
-
-  async shared<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.#exclusive) await this.#exclusive;
-    this.#shared++;
-    try {
-      return await fn();
-    } finally {
-      if (--this.#shared === 0) this.#drained?.();
-    }
-  }
-
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.#exclusive) await this.#exclusive;
-    let release!: () => void;
-    this.#exclusive = new Promise<void>((resolve) => (release = resolve));
-    try {
-      if (this.#shared > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
-      this.#drained = undefined;
-      return await fn();
-    } finally {
-      this.#exclusive = undefined;
-      release();
-    }
-  }
-}
 
 /** Every digest some manifest of some repository names, the manifests themselves included. */
 async function mark(storage: Storage): Promise<Set<string>> {

@@ -9,7 +9,7 @@ import { readUpTo } from '../../shared/registry/body.ts';
 import { isSha256Digest, isValidRepository } from '../../shared/registry/reference.ts';
 import type { KeyedLock } from '../keyed-lock.ts';
 import { DistributionError } from './errors.ts';
-import type { Gate } from './gc.ts';
+import type { Gate } from './gate.ts';
 import type { Storage, UploadSession } from './storage.ts';
 
 export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };

@@ -12,7 +12,8 @@ import { Hono, type Context } from 'hono';
 import { KeyedLock } from '../keyed-lock.ts';
 import { checkToken } from './auth.ts';
 import { DistributionError } from './errors.ts';
-import { collectGarbage, describeGc, Gate, GC_GRACE_MS, linkNamedBlobs } from './gc.ts';
+import { collectGarbage, describeGc, GC_GRACE_MS, linkNamedBlobs } from './gc.ts';
+import { Gate } from './gate.ts';
 import {
   checkName,
   errorResponse,
