@@ -3,7 +3,8 @@
  * dist/ and the registry relay, whose RELAY_* settings come from the environment (see
  * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
  * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry;
- * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB), the Sigstore TUF repository the page keeps its trusted
+ * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB; REGISTRY_MAX_BYTES, the disk quota, default none;
+ * EMBEDDED_REGISTRY_TOKEN, required when HOST is beyond loopback), the Sigstore TUF repository the page keeps its trusted
  * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
  * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
@@ -24,6 +25,7 @@ import {
   type RelayOptions,
 } from './relay/config.ts';
 import { serveApp } from './serve.ts';
+import { isLoopbackHost, tokenProblem } from './registry/auth.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
@@ -32,6 +34,8 @@ import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/samp
 const pkcs11Secrets = { apiToken: process.env.PKCS11_API_TOKEN ?? '', pin: process.env.PKCS11_PIN };
 delete process.env.PKCS11_API_TOKEN;
 delete process.env.PKCS11_PIN;
+const registryToken = process.env.EMBEDDED_REGISTRY_TOKEN ?? '';
+delete process.env.EMBEDDED_REGISTRY_TOKEN;
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -76,22 +80,46 @@ if (tufRepository) {
   process.exit(2);
 }
 
-// The embedded registry (on unless EMBEDDED_REGISTRY=off): always on loopback, whatever HOST is,
-// since it has no authentication; the relay may reach it, over plain http.
+/** A byte count from the environment, or `fallback`; exits with a sentence when it is not one. */
+function bytesFromEnv(name: string, fallback: number): number {
+  const text = process.env[name] ?? '';
+  const n = text === '' ? fallback : Number(text);
+  if (n !== Infinity && (!Number.isSafeInteger(n) || n < 1)) {
+    console.error(`${name} must be a number of bytes, not "${text}".`);
+    process.exit(2);
+  }
+  return n;
+}
+
+// The embedded registry (on unless EMBEDDED_REGISTRY=off): always on loopback, whatever HOST is;
+// the relay may reach it, over plain http. With HOST beyond loopback the relay would open it to
+// anyone who reaches the page, so it then needs EMBEDDED_REGISTRY_TOKEN, which every request
+// (the relay's too: the page's user gives it as the registry password) must carry.
 let sampleImage: string | undefined;
 let registryServer: { close(cb: () => void): unknown } | undefined;
 if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
-  const registryPort = Number(process.env.EMBEDDED_REGISTRY_PORT ?? 5001);
-  const dataDir = process.env.REGISTRY_DATA ?? fileURLToPath(new URL('../.data/registry', import.meta.url));
-  const maxUpload = Number(process.env.REGISTRY_MAX_UPLOAD_BYTES ?? 2 * 1024 ** 3);
-  if (!Number.isSafeInteger(maxUpload) || maxUpload < 1) {
+  if (registryToken !== '' && tokenProblem(registryToken) !== undefined) {
+    console.error(tokenProblem(registryToken));
+    process.exit(2);
+  }
+  if (registryToken === '' && !isLoopbackHost(host)) {
     console.error(
-      `REGISTRY_MAX_UPLOAD_BYTES must be a number of bytes, not "${process.env.REGISTRY_MAX_UPLOAD_BYTES}".`,
+      `HOST is ${host}, beyond loopback, so through the relay anyone who reaches the page could read, push and delete in the embedded registry: set EMBEDDED_REGISTRY_TOKEN (a secret of at least 16 printable characters, asked of every client as its registry password), or EMBEDDED_REGISTRY=off.`,
     );
     process.exit(2);
   }
-  const embedded = createEmbeddedRegistry({ dataDir, maxUploadBytes: maxUpload });
-  await seedSampleImages(embedded.app);
+  const registryPort = Number(process.env.EMBEDDED_REGISTRY_PORT ?? 5001);
+  const dataDir = process.env.REGISTRY_DATA ?? fileURLToPath(new URL('../.data/registry', import.meta.url));
+  const maxUpload = bytesFromEnv('REGISTRY_MAX_UPLOAD_BYTES', 2 * 1024 ** 3);
+  const maxBytes = bytesFromEnv('REGISTRY_MAX_BYTES', Infinity);
+  const embedded = createEmbeddedRegistry({
+    dataDir,
+    maxUploadBytes: maxUpload,
+    limits: { maxBytes },
+    log: (line) => console.log(`embedded registry ${line}`),
+    ...(registryToken !== '' ? { token: registryToken } : {}),
+  });
+  await seedSampleImages(embedded.app, registryToken);
   const served = await serveApp(embedded.app, { port: registryPort, hostname: '127.0.0.1' }).catch((e: Error) => {
     console.error(
       `could not start the embedded registry on 127.0.0.1:${registryPort}: ${e.message} (set EMBEDDED_REGISTRY_PORT, or EMBEDDED_REGISTRY=off)`,
@@ -102,7 +130,9 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
   const registryHost = `127.0.0.1:${served.port}`;
   relay = { ...relay, localRegistries: [registryHost] };
   sampleImage = `${registryHost}/${SAMPLE_REPOSITORY}:${SAMPLE_TAG}`;
-  console.log(`embedded registry on ${registryHost} (data in ${dataDir}), sample image ${sampleImage}`);
+  console.log(
+    `embedded registry on ${registryHost} (data in ${dataDir}${maxBytes === Infinity ? '' : `, quota ${maxBytes} bytes`}${registryToken !== '' ? ', EMBEDDED_REGISTRY_TOKEN required' : ''}), sample image ${sampleImage}`,
+  );
 }
 
 // The PKCS#11 endpoint, only when PKCS11_MODULE names a module (server/pkcs11/). A module that

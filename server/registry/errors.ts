@@ -21,6 +21,7 @@ export type DistributionErrorCode =
   | 'NAME_UNKNOWN'
   | 'SIZE_INVALID'
   | 'UNSUPPORTED'
+  | 'UNAUTHORIZED'
   | 'DENIED'
   | 'TOO_MANY_REQUESTS'
   | 'PRECONDITION_FAILED';

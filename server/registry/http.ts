@@ -9,6 +9,7 @@ import { readUpTo } from '../../shared/registry/body.ts';
 import { isSha256Digest, isValidRepository } from '../../shared/registry/reference.ts';
 import type { KeyedLock } from '../keyed-lock.ts';
 import { DistributionError } from './errors.ts';
+import type { Gate } from './gate.ts';
 import type { Storage, UploadSession } from './storage.ts';
 
 export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };
@@ -25,6 +26,10 @@ export interface RegistryState {
   maxManifestBytes: number;
   /** Serialises the writes of each tag, so an If-Match check and the write it guards are one step. */
   tagWrites: KeyedLock;
+  /** Writes that check blobs and then name them take shared turns; gc takes an exclusive one. */
+  gate: Gate;
+  /** Starts a gc soon (after a manifest is deleted); one runs at a time. */
+  collectSoon(): void;
 }
 
 /**

@@ -3,6 +3,8 @@
  * Manifests"): JSON, a manifest media type matching the one it was sent as, schemaVersion 2, and
  * every blob (or, for an index, every manifest) it refers to present in the repository with the
  * size it claims. What the referrers API needs of it (subject, artifactType, annotations) is kept.
+ * JSON nested deeper than 64 levels is refused by a scan of the bytes before JSON.parse runs: a
+ * 4 MiB manifest of nested arrays would otherwise hold the event loop for about half a second.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
  */
 import { isIndexMediaType, isManifestMediaType } from '../../shared/registry/mediatypes.ts';
@@ -43,8 +45,39 @@ function stringRecord(v: unknown): Record<string, string> | undefined {
   return out;
 }
 
+/** The deepest nesting a manifest may have (as the page's strict JSON reader, shared/cosign/strict-json.ts). */
+export const MAX_MANIFEST_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN = new Set([0x5b, 0x7b]); // [ {
+const CLOSE = new Set([0x5d, 0x7d]); // ] }
+
+/**
+ * Whether JSON bytes nest arrays and objects at most `max` deep, looking only at brackets outside
+ * strings (the bytes need not be valid JSON: JSON.parse judges that afterwards).
+ */
+export function nestsWithin(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (OPEN.has(b)) {
+      if (++depth > max) return false;
+    } else if (CLOSE.has(b)) depth--;
+  }
+  return true;
+}
+
 /** The manifest as JSON, with the media type it is stored under. @throws DistributionError MANIFEST_INVALID */
 function parseManifest(bytes: Uint8Array, contentType: string): { doc: Record<string, unknown>; mediaType: string } {
+  if (!nestsWithin(bytes, MAX_MANIFEST_DEPTH)) {
+    throw invalid(`The manifest nests arrays or objects deeper than ${MAX_MANIFEST_DEPTH} levels.`);
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -89,11 +122,29 @@ async function missingReferences(
   if (!Array.isArray(layers)) throw invalid('The manifest has no layers.');
   for (const [i, layer] of layers.entries()) refs.push(descriptorAt(layer, `layers[${i}]`));
   for (const d of refs) {
-    const size = await storage.blobSize(d.digest);
+    const size = await storage.repoBlobSize(name, d.digest);
     if (size === undefined) missing.push(d.digest);
     else if (size !== d.size) throw invalid(`Blob ${d.digest} has ${size} bytes, not ${d.size}.`);
   }
   return missing;
+}
+
+/**
+ * Every digest a stored manifest names (config, layers, an index's manifests, subject, an artifact
+ * manifest's blobs): what gc.ts keeps. Bytes that are not such JSON name nothing.
+ */
+export function namedDigests(bytes: Uint8Array): string[] {
+  if (!nestsWithin(bytes, MAX_MANIFEST_DEPTH)) return [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (!isRecord(doc)) return [];
+  const named: unknown[] = [doc['config'], doc['subject']];
+  for (const list of [doc['layers'], doc['manifests'], doc['blobs']]) if (Array.isArray(list)) named.push(...list);
+  return named.flatMap((d) => (isRecord(d) && typeof d['digest'] === 'string' ? [d['digest']] : []));
 }
 
 /**

@@ -3,12 +3,17 @@
  * the distribution spec's pull, push, content discovery (tags, OCI 1.1 referrers) and content
  * management endpoints, over the content-addressed disk storage of storage.ts. Each resource has
  * its handlers in routes/ (base, manifests, uploads, blobs, tags, referrers); this file puts them
- * on Hono routes and answers their DistributionErrors in the spec's JSON form.
+ * on Hono routes and answers their DistributionErrors in the spec's JSON form. With a `token`, every
+ * request must carry it (auth.ts). Upload sessions idle for `sessionIdleMs` are dropped each minute;
+ * gc (gc.ts) runs at start and after each manifest delete.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
 import { Hono, type Context } from 'hono';
 import { KeyedLock } from '../keyed-lock.ts';
+import { checkToken } from './auth.ts';
 import { DistributionError } from './errors.ts';
+import { collectGarbage, describeGc, GC_GRACE_MS, linkNamedBlobs } from './gc.ts';
+import { Gate } from './gate.ts';
 import {
   checkName,
   errorResponse,
@@ -23,7 +28,7 @@ import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts'
 import { listReferrers } from './routes/referrers.ts';
 import { listTags } from './routes/tags.ts';
 import { cancelUpload, checkSession, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
-import { Storage } from './storage.ts';
+import { DEFAULT_STORAGE_LIMITS, Storage, type StorageLimits } from './storage.ts';
 
 export interface EmbeddedRegistryOptions {
   /** Folder holding everything the registry stores (created if missing). */
@@ -32,6 +37,14 @@ export interface EmbeddedRegistryOptions {
   maxUploadBytes?: number;
   /** Largest manifest accepted, in bytes (default 4 MiB, as distribution). */
   maxManifestBytes?: number;
+  /** The credential every request must carry (EMBEDDED_REGISTRY_TOKEN); absent: none asked. */
+  token?: string;
+  /** Disk quota, session caps and idle time (storage.ts; defaults: no quota, 128/32 sessions, 10 min). */
+  limits?: Partial<StorageLimits>;
+  /** gc keeps unnamed blobs written or mounted within this long (default 1 hour). */
+  gcGraceMs?: number;
+  /** Where gc's one-line reports go (default: none). */
+  log?: (line: string) => void;
 }
 
 export interface EmbeddedRegistry {
@@ -85,13 +98,25 @@ const RESOURCES: readonly Resource[] = [
  * restart; upload sessions in progress are not kept.
  */
 export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): EmbeddedRegistry {
+  const storage = new Storage(options.dataDir, { ...DEFAULT_STORAGE_LIMITS, ...options.limits });
+  const gate = new Gate();
+  const collector = gcRunner(storage, gate, options);
   const reg: RegistryState = {
-    storage: new Storage(options.dataDir),
+    storage,
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
     maxManifestBytes: options.maxManifestBytes ?? 4 * 1024 * 1024,
     tagWrites: new KeyedLock(),
+    gate,
+    collectSoon: collector.soon,
   };
-  const ready = reg.storage.open();
+  const ready = (async () => {
+    await storage.open();
+    await storage.hold(true);
+    await linkNamedBlobs(storage);
+    collector.soon();
+  })();
+  const expiry = setInterval(() => void storage.expireSessions().catch(() => undefined), 60_000);
+  expiry.unref();
   const inFlight = new Set<Promise<Response>>();
   let closed = false;
 
@@ -100,7 +125,10 @@ export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): Embedd
     if (closed)
       return errorResponse(new DistributionError('UNSUPPORTED', 503, 'The registry is closing.'), c.req.method);
     const work = ready
-      .then(() => answer(new RegistryRequest(c, reg, pattern)))
+      .then(() => {
+        if (options.token !== undefined) checkToken(options.token, c.req.header('authorization'));
+        return answer(new RegistryRequest(c, reg, pattern));
+      })
       .catch((e: unknown) => {
         if (e instanceof DistributionError) return errorResponse(e, c.req.method);
         throw e;
@@ -121,9 +149,43 @@ export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): Embedd
     app,
     async close(): Promise<void> {
       closed = true;
+      clearInterval(expiry);
       await ready.catch(() => undefined);
       await Promise.allSettled([...inFlight]);
+      await collector.idle();
       reg.storage.dropSessions();
+      await storage.hold(false);
+    },
+  };
+}
+
+/** Runs gc when asked, one at a time: a request made while one runs starts one more after it. */
+function gcRunner(
+  storage: Storage,
+  gate: Gate,
+  options: EmbeddedRegistryOptions,
+): { soon(): void; idle(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = async (): Promise<void> => {
+    do {
+      again = false;
+      const result = await gate.exclusive(() => collectGarbage(storage, options.gcGraceMs ?? GC_GRACE_MS));
+      if (result.blobs > 0) options.log?.(describeGc(result));
+    } while (again);
+  };
+  return {
+    soon() {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = run()
+        .catch((e: unknown) => options.log?.(`gc failed: ${(e as Error).name}`))
+        .finally(() => (running = undefined));
+    },
+    idle: async () => {
+      await running;
     },
   };
 }

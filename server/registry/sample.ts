@@ -72,10 +72,14 @@ function digestOf(bytes: Uint8Array): string {
   return sha256(Buffer.from(bytes));
 }
 
-/** Pushes the sample images unless they are there already. */
-export async function seedSampleImages(app: Hono): Promise<void> {
+/** Pushes the sample images unless they are there already; `token`: the registry's, if it asks one. */
+export async function seedSampleImages(app: Hono, token = ''): Promise<void> {
   const client = new RegistryClient({
-    fetch: async (input, init) => app.request(String(input), init),
+    fetch: async (input, init) => {
+      const headers = new Headers(init?.headers);
+      if (token !== '') headers.set('Authorization', `Bearer ${token}`);
+      return app.request(String(input), { ...init, headers });
+    },
     scheme: () => 'http',
   });
   const registry = 'embedded.invalid';

@@ -5,15 +5,19 @@
  * (atomic on one filesystem), and every blob was checked against its digest before the rename, so a
  * crash leaves either nothing or a complete, correct object. Upload sessions live in `uploads/` and
  * in memory; both are dropped on restart.
+ * A blob file is shared by every repository, but a repository sees only the blobs linked to it
+ * (`repositories/<hash>/blobs/<hex>`: pushed or mounted there, or named by a manifest pushed
+ * there), as distribution does; deleting a blob through a repository removes that link, and gc.ts
+ * removes the files no manifest names. The bytes stored (blobs and upload sessions) are counted
+ * against a quota (`maxBytes`); upload sessions are capped in number and dropped when idle.
  * Limits, known: the folder is not fsync'd after a rename, so this is safe against a process crash,
- * not a power cut; blobs are shared, so deleting one removes it for every repository that used it;
- * an abandoned upload session lasts until the next restart.
+ * not a power cut; the byte count is kept in memory and recounted from disk at open and by gc.
  * Layout follows the idea of https://github.com/opencontainers/image-spec/blob/main/image-layout.md;
  * the protocol is https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, type FileHandle, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, type FileHandle, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DistributionError } from './errors.ts';
@@ -38,7 +42,28 @@ export interface UploadSession {
   hash: Hash;
   /** Serialises the requests of one session. */
   queue: Promise<unknown>;
+  /** Requests of this session running now, and when the last one ended (ms since the epoch). */
+  active: number;
+  idleSince: number;
 }
+
+/** The limits Storage enforces. */
+export interface StorageLimits {
+  /** Bytes of blobs and upload sessions together (REGISTRY_MAX_BYTES); Infinity for none. */
+  maxBytes: number;
+  /** Upload sessions open at once, in all and per repository. */
+  maxSessions: number;
+  maxSessionsPerRepository: number;
+  /** A session with no request for this long is dropped, its bytes with it. */
+  sessionIdleMs: number;
+}
+
+export const DEFAULT_STORAGE_LIMITS: StorageLimits = {
+  maxBytes: Infinity,
+  maxSessions: 128,
+  maxSessionsPerRepository: 32,
+  sessionIdleMs: 10 * 60 * 1000,
+};
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -59,11 +84,104 @@ export class Storage {
   readonly #tmp: string;
   readonly #uploads: string;
   readonly #sessions = new Map<string, UploadSession>();
+  readonly limits: StorageLimits;
+  /** Bytes of blob files and upload sessions, and of bodies being written now. */
+  #used = 0;
 
-  constructor(root: string) {
+  constructor(root: string, limits: Partial<StorageLimits> = {}) {
     this.#root = root;
     this.#tmp = join(root, 'tmp');
     this.#uploads = join(root, 'uploads');
+    this.limits = { ...DEFAULT_STORAGE_LIMITS, ...limits };
+  }
+
+  /** Bytes counted against the quota now. */
+  get usedBytes(): number {
+    return this.#used;
+  }
+
+  /**
+   * Counts `n` more bytes against the quota (negative: frees them).
+   * @throws DistributionError DENIED (507) when they do not fit; nothing is counted then
+   */
+  reserve(n: number): void {
+    const { maxBytes } = this.limits;
+    if (n > 0 && this.#used + n > maxBytes) {
+      throw new DistributionError(
+        'DENIED',
+        507,
+        `This registry's disk quota (REGISTRY_MAX_BYTES, ${maxBytes} bytes) is used up: ${this.#used} bytes are stored, so the upload was refused. Delete images and run gc to free space.`,
+        { maxBytes, used: this.#used },
+      );
+    }
+    this.#used = Math.max(0, this.#used + n);
+  }
+
+  /** Recounts the bytes of the blob files on disk (sessions in progress added). */
+  async recount(): Promise<void> {
+    let total = 0;
+    for (const hex of await this.blobHexes()) total += (await this.blobSize(`sha256:${hex}`)) ?? 0;
+    for (const s of this.#sessions.values()) total += s.offset;
+    this.#used = total;
+  }
+
+  /**
+   * The pid of the live process serving this folder (`server.pid`), if another one is.
+   * A pid file left by a process that is gone does not count.
+   */
+  async holder(): Promise<number | undefined> {
+    let pid: number;
+    try {
+      pid = Number(await readFile(join(this.#root, 'server.pid'), 'utf8'));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Marks the folder as served by this process (`server.pid`), or no longer (`false`). */
+  async hold(held: boolean): Promise<void> {
+    if (held) await this.#writeAtomic(join(this.#root, 'server.pid'), String(process.pid));
+    else await rm(join(this.#root, 'server.pid'), { force: true });
+  }
+
+  /** A small marker file at the root (`layout`): its text, or undefined. */
+  async marker(file: 'layout'): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.#root, file), 'utf8');
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async setMarker(file: 'layout', text: string): Promise<void> {
+    await this.#writeAtomic(join(this.#root, file), text);
+  }
+
+  /** The hex digests of every blob file. */
+  async blobHexes(): Promise<string[]> {
+    return (await readdir(join(this.#root, 'blobs', 'sha256'))).filter((f) => HEX_RE.test(f));
+  }
+
+  /** The names of every repository that ever held something. */
+  async repositories(): Promise<string[]> {
+    const names: string[] = [];
+    for (const dir of await readdir(join(this.#root, 'repositories'))) {
+      try {
+        names.push(await readFile(join(this.#root, 'repositories', dir, 'name'), 'utf8'));
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    return names;
   }
 
   /** Creates the folders and drops what a previous run left half done (temp files, sessions). */
@@ -76,6 +194,7 @@ export class Storage {
       mkdir(join(this.#root, 'blobs', 'sha256'), { recursive: true }),
       mkdir(join(this.#root, 'repositories'), { recursive: true }),
     ]);
+    await this.recount();
   }
 
   blobPath(digest: string): string {
@@ -104,14 +223,80 @@ export class Storage {
     return readFile(this.blobPath(digest));
   }
 
-  async deleteBlob(digest: string): Promise<boolean> {
+  /** Removes a blob file (gc.ts; repositories forget blobs with unlinkBlob). @returns the bytes freed */
+  async deleteBlobFile(digest: string): Promise<number> {
+    const size = await this.blobSize(digest);
+    if (size === undefined) return 0;
     try {
       await unlink(this.blobPath(digest));
+    } catch (e) {
+      if (isNotFound(e)) return 0;
+      throw e;
+    }
+    this.#used = Math.max(0, this.#used - size);
+    return size;
+  }
+
+  /** When a blob file was last written or mounted (ms since the epoch); undefined when absent. */
+  async blobTime(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).mtimeMs;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  // --- which repository sees which blob -------------------------------------------------------
+
+  #blobLink(name: string, digest: string): string {
+    return join(this.#repoDir(name), 'blobs', hexOf(digest));
+  }
+
+  /** Makes a blob visible in a repository, and fresh again for gc's grace period. */
+  async linkBlob(name: string, digest: string): Promise<void> {
+    const dir = this.#repoDir(name);
+    await mkdir(join(dir, 'blobs'), { recursive: true });
+    await this.#writeAtomic(join(dir, 'name'), name);
+    await (await open(this.#blobLink(name, digest), 'w')).close();
+    const now = new Date();
+    await utimes(this.blobPath(digest), now, now).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
+  }
+
+  /** @returns whether the repository had the link */
+  async unlinkBlob(name: string, digest: string): Promise<boolean> {
+    try {
+      await unlink(this.#blobLink(name, digest));
       return true;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
     }
+  }
+
+  /** The digests of the blobs linked to a repository. */
+  async linkedBlobs(name: string): Promise<string[]> {
+    try {
+      return (await readdir(join(this.#repoDir(name), 'blobs')))
+        .filter((f) => HEX_RE.test(f))
+        .map((f) => `sha256:${f}`);
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+  }
+
+  /** The size of a blob as this repository sees it: undefined unless stored and linked to it. */
+  async repoBlobSize(name: string, digest: string): Promise<number | undefined> {
+    try {
+      await stat(this.#blobLink(name, digest));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    return this.blobSize(digest);
   }
 
   /** Writes small bytes under `path` atomically (temp file, fsync, rename). */
@@ -128,30 +313,53 @@ export class Storage {
     await rename(tmp, path);
   }
 
-  /** Stores bytes whose digest was computed here (manifests). */
+  /** Stores bytes whose digest was computed here (manifests). @throws DistributionError DENIED (quota) */
   async putBlobBytes(bytes: Uint8Array): Promise<string> {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    await this.#writeAtomic(this.blobPath(digest), bytes);
+    const had = await this.blobSize(digest);
+    if (had !== undefined) {
+      const now = new Date();
+      await utimes(this.blobPath(digest), now, now);
+      return digest;
+    }
+    this.reserve(bytes.length);
+    try {
+      await this.#writeAtomic(this.blobPath(digest), bytes);
+    } catch (e) {
+      this.reserve(-bytes.length);
+      throw e;
+    }
     return digest;
+  }
+
+  /** Renames a checked temp file (its bytes already counted) to its blob path. */
+  async #commitBlob(tmp: string, digest: string): Promise<void> {
+    const had = await this.blobSize(digest);
+    await rename(tmp, this.blobPath(digest));
+    // The same bytes were stored already: they are counted once.
+    if (had !== undefined) this.reserve(-had);
   }
 
   /**
    * Streams a body into a temp file while hashing it, checks the digest and size, and renames it
-   * into place. @throws DistributionError DIGEST_INVALID, SIZE_INVALID
+   * into place. @throws DistributionError DIGEST_INVALID, SIZE_INVALID, DENIED (quota)
    */
   async putBlobStream(
     body: ReadableStream<Uint8Array> | null,
     digest: string,
     limits: { max: number; declared?: number },
   ): Promise<number> {
-    const target = this.blobPath(digest);
     const tmp = join(this.#tmp, randomUUID());
     const hash = createHash('sha256');
     const fh = await open(tmp, 'wx');
+    let counted = 0;
     let size: number;
     try {
       try {
-        size = await appendBody(body, fh, hash, 0, limits.max);
+        size = await appendBody(body, fh, hash, 0, limits.max, (n) => {
+          this.reserve(n);
+          counted += n;
+        });
         await fh.sync();
       } finally {
         await fh.close();
@@ -164,21 +372,64 @@ export class Storage {
           got,
         });
       }
-      await rename(tmp, target);
+      await this.#commitBlob(tmp, digest);
       return size;
     } catch (e) {
+      this.reserve(-counted);
       await rm(tmp, { force: true });
       throw e;
     }
   }
 
+  /**
+   * Opens an upload session, after dropping the idle ones.
+   * @throws DistributionError TOO_MANY_REQUESTS (429) when the registry or the repository has as
+   *   many sessions open as it takes
+   */
   async startUpload(name: string): Promise<UploadSession> {
+    await this.expireSessions();
+    const { maxSessions, maxSessionsPerRepository, sessionIdleMs } = this.limits;
+    const inRepo = [...this.#sessions.values()].filter((x) => x.name === name).length;
+    if (this.#sessions.size >= maxSessions || inRepo >= maxSessionsPerRepository) {
+      const which =
+        inRepo >= maxSessionsPerRepository ? `${name} has ${inRepo}` : `the registry has ${this.#sessions.size}`;
+      throw new DistributionError(
+        'TOO_MANY_REQUESTS',
+        429,
+        `Too many uploads are in progress (${which} open; at most ${maxSessions} in all and ${maxSessionsPerRepository} per repository): finish or cancel some, or wait ${Math.ceil(sessionIdleMs / 60000)} minutes for idle ones to be dropped.`,
+        null,
+        { 'Retry-After': '60' },
+      );
+    }
     const id = randomUUID();
     const path = join(this.#uploads, id);
     await (await open(path, 'wx')).close();
-    const s: UploadSession = { id, name, path, offset: 0, hash: createHash('sha256'), queue: Promise.resolve() };
+    const s: UploadSession = {
+      id,
+      name,
+      path,
+      offset: 0,
+      hash: createHash('sha256'),
+      queue: Promise.resolve(),
+      active: 0,
+      idleSince: Date.now(),
+    };
     this.#sessions.set(id, s);
     return s;
+  }
+
+  /** Drops every session with no request for `sessionIdleMs`, and its bytes. @returns how many */
+  async expireSessions(now = Date.now()): Promise<number> {
+    const idle = [...this.#sessions.values()].filter(
+      (s) => s.active === 0 && now - s.idleSince >= this.limits.sessionIdleMs,
+    );
+    for (const s of idle) await this.cancelUpload(s);
+    return idle.length;
+  }
+
+  /** The number of sessions open. */
+  get sessionCount(): number {
+    return this.#sessions.size;
   }
 
   session(name: string, id: string): UploadSession {
@@ -189,16 +440,20 @@ export class Storage {
     return s;
   }
 
-  /** Runs `fn` after every earlier request of the same session has finished. */
+  /** Runs `fn` after every earlier request of the same session has finished; the session is busy meanwhile. */
   serialised<T>(s: UploadSession, fn: () => Promise<T>): Promise<T> {
-    const next = s.queue.then(fn, fn);
+    s.active++;
+    const next = s.queue.then(fn, fn).finally(() => {
+      s.active--;
+      s.idleSince = Date.now();
+    });
     s.queue = next.catch(() => undefined);
     return next;
   }
 
   /**
    * Appends a chunk to a session; on any failure the session is rolled back to where it was.
-   * @throws DistributionError SIZE_INVALID
+   * @throws DistributionError SIZE_INVALID, DENIED (quota)
    */
   async appendChunk(
     s: UploadSession,
@@ -208,12 +463,17 @@ export class Storage {
     const saved = s.hash.copy();
     const start = s.offset;
     const fh = await open(s.path, 'r+');
+    let counted = 0;
     try {
-      const n = await appendBody(body, fh, s.hash, start, limits.max);
+      const n = await appendBody(body, fh, s.hash, start, limits.max, (k) => {
+        this.reserve(k);
+        counted += k;
+      });
       checkDeclared(n, limits.declared);
       await fh.sync();
       s.offset = start + n;
     } catch (e) {
+      this.reserve(-counted);
       s.hash = saved;
       await fh.truncate(start);
       throw e;
@@ -224,7 +484,6 @@ export class Storage {
 
   /** Checks the session's digest and moves it into place. @throws DistributionError DIGEST_INVALID */
   async finishUpload(s: UploadSession, digest: string): Promise<void> {
-    const target = this.blobPath(digest);
     const got = `sha256:${s.hash.copy().digest('hex')}`;
     if (got !== digest) {
       throw new DistributionError('DIGEST_INVALID', 400, `The uploaded content has digest ${got}, not ${digest}.`, {
@@ -233,16 +492,18 @@ export class Storage {
       });
     }
     this.#sessions.delete(s.id);
-    await rename(s.path, target);
+    await this.#commitBlob(s.path, digest);
   }
 
   async cancelUpload(s: UploadSession): Promise<void> {
-    this.#sessions.delete(s.id);
+    if (!this.#sessions.delete(s.id)) return;
+    this.reserve(-s.offset);
     await rm(s.path, { force: true });
   }
 
   /** Ends every session (the registry is closing); their files are removed on the next open(). */
   dropSessions(): void {
+    for (const s of this.#sessions.values()) this.reserve(-s.offset);
     this.#sessions.clear();
   }
 
@@ -317,11 +578,11 @@ export class Storage {
     }
   }
 
-  /** The repository's tags, sorted; undefined when the repository is unknown. */
+  /** The repository's tags, sorted; undefined when the repository never held a manifest. */
   async tags(name: string): Promise<string[] | undefined> {
     const dir = this.#repoDir(name);
     try {
-      await stat(join(dir, 'name'));
+      await stat(join(dir, 'manifests'));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -347,8 +608,9 @@ function checkDeclared(size: number, declared: number | undefined): void {
 
 /**
  * Writes a request body at `position` of an open file, hashing it, never holding more than one
- * chunk. @returns the number of bytes written. @throws DistributionError SIZE_INVALID over `max`
- * (counting `position`).
+ * chunk; `count` is told of each chunk before it is written (and may refuse it by throwing).
+ * @returns the number of bytes written. @throws DistributionError SIZE_INVALID over `max`
+ * (counting `position`), and whatever `count` throws.
  */
 async function appendBody(
   body: ReadableStream<Uint8Array> | null,
@@ -356,6 +618,7 @@ async function appendBody(
   hash: Hash,
   position: number,
   max: number,
+  count: (n: number) => void,
 ): Promise<number> {
   if (body === null) return 0;
   const reader = body.getReader();
@@ -371,6 +634,7 @@ async function appendBody(
           `The blob is larger than this registry's limit of ${max} bytes.`,
         );
       }
+      count(value.length);
       let off = 0;
       while (off < value.length) {
         const { bytesWritten } = await fh.write(value, off, value.length - off, position + n + off);

@@ -1,7 +1,9 @@
 /**
  * The embedded registry's blobs, `/v2/<name>/blobs/<digest>`: GET and HEAD (end-2, end-10; a GET
- * may ask for one byte range, answered 206 or 416) and DELETE (end-10). Blobs are shared by every
- * repository (storage.ts), so a blob pushed to one is found through any name.
+ * may ask for one byte range, answered 206 or 416) and DELETE (end-10). A repository serves only
+ * the blobs linked to it (pushed or mounted there, or named by its manifests; storage.ts): through
+ * any other name a blob is BLOB_UNKNOWN, as in distribution. DELETE removes the repository's link;
+ * the bytes go at the next gc (gc.ts) once no manifest names them.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
  */
 import { Readable } from 'node:stream';
@@ -34,7 +36,7 @@ function byteRange(range: string, size: number): { start: number; end: number } 
 export async function getBlob(r: RegistryRequest): Promise<Response> {
   const digest = r.param('digest');
   const { storage } = r.reg;
-  const size = await storage.blobSize(digest);
+  const size = await storage.repoBlobSize(r.name, digest);
   if (size === undefined) {
     throw new DistributionError('BLOB_UNKNOWN', 404, `Blob ${digest} is not stored in ${r.name}.`, { digest });
   }
@@ -68,8 +70,9 @@ export async function getBlob(r: RegistryRequest): Promise<Response> {
 /** DELETE: 202. @throws DistributionError BLOB_UNKNOWN (404) */
 export async function deleteBlob(r: RegistryRequest): Promise<Response> {
   const digest = r.param('digest');
-  if (!(await r.reg.storage.deleteBlob(digest))) {
-    throw new DistributionError('BLOB_UNKNOWN', 404, `Blob ${digest} is not stored here.`);
+  const { storage } = r.reg;
+  if ((await storage.repoBlobSize(r.name, digest)) === undefined || !(await storage.unlinkBlob(r.name, digest))) {
+    throw new DistributionError('BLOB_UNKNOWN', 404, `Blob ${digest} is not stored in ${r.name}.`, { digest });
   }
   return empty(202, {});
 }

@@ -107,7 +107,8 @@ function writeInTurn<T>(r: RegistryRequest, reference: string, write: () => Prom
  * PUT: checks and stores the manifest, then moves the tag; 201 with Location, digest, ETag and
  * OCI-Subject for a referrer.
  * @throws DistributionError PRECONDITION_FAILED (412), SIZE_INVALID (413), MANIFEST_INVALID,
- *   MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID (a body whose digest is not the reference), UNSUPPORTED
+ *   MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID (a body whose digest is not the reference), UNSUPPORTED,
+ *   DENIED (507, the disk quota)
  */
 export async function putManifest(r: RegistryRequest): Promise<Response> {
   const reference = r.param('reference');
@@ -117,16 +118,21 @@ export async function putManifest(r: RegistryRequest): Promise<Response> {
     const { storage } = r.reg;
     const bytes = await readBody(r.c, r.reg.maxManifestBytes, 'manifest');
     const contentType = (r.c.req.header('content-type') ?? '').split(';')[0]!.trim();
-    const link = await checkManifest(storage, r.name, bytes, contentType);
-    const digest = await storage.putBlobBytes(bytes);
-    if (isDigest(reference) && digest !== reference) {
-      throw new DistributionError('DIGEST_INVALID', 400, `The manifest has digest ${digest}, not ${reference}.`, {
-        expected: reference,
-        got: digest,
-      });
-    }
-    link.digest = digest;
-    await storage.putManifestLink(r.name, link);
+    const link = await r.reg.gate.shared(async () => {
+      const checked = await checkManifest(storage, r.name, bytes, contentType);
+      const digest = await storage.putBlobBytes(bytes);
+      if (isDigest(reference) && digest !== reference) {
+        throw new DistributionError('DIGEST_INVALID', 400, `The manifest has digest ${digest}, not ${reference}.`, {
+          expected: reference,
+          got: digest,
+        });
+      }
+      checked.digest = digest;
+      await storage.linkBlob(r.name, digest);
+      await storage.putManifestLink(r.name, checked);
+      return checked;
+    });
+    const { digest } = link;
     if (!isDigest(reference)) await storage.putTag(r.name, reference, digest);
     const headers: Record<string, string> = {
       Location: r.location(`manifests/${digest}`),
@@ -139,7 +145,10 @@ export async function putManifest(r: RegistryRequest): Promise<Response> {
   });
 }
 
-/** DELETE: a tag (the manifest stays) or a manifest by digest; 202. @throws DistributionError MANIFEST_UNKNOWN (404) */
+/**
+ * DELETE: a tag (the manifest stays) or a manifest by digest, after which gc runs (gc.ts); 202.
+ * @throws DistributionError MANIFEST_UNKNOWN (404)
+ */
 export async function deleteManifest(r: RegistryRequest): Promise<Response> {
   const reference = r.param('reference');
   const { storage } = r.reg;
@@ -151,6 +160,8 @@ export async function deleteManifest(r: RegistryRequest): Promise<Response> {
       }
     } else if (!(await storage.deleteManifestLink(r.name, reference))) {
       throw new DistributionError('MANIFEST_UNKNOWN', 404, `Manifest ${reference} is not in ${r.name}.`);
+    } else {
+      r.reg.collectSoon();
     }
     return empty(202, {});
   });

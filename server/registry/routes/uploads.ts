@@ -21,8 +21,10 @@ function created(r: RegistryRequest, digest: string, extra: Record<string, strin
 }
 
 /**
- * POST: mounts a blob already stored, stores a whole blob sent with `?digest=`, or opens a session.
- * @throws DistributionError DIGEST_INVALID, UNSUPPORTED, NAME_INVALID (`from`), SIZE_INVALID
+ * POST: mounts a blob that `from` holds, stores a whole blob sent with `?digest=`, or opens a
+ * session (also for a mount of a blob `from` does not hold, as the spec says).
+ * @throws DistributionError DIGEST_INVALID, UNSUPPORTED, NAME_INVALID (`from`), SIZE_INVALID,
+ *   DENIED (507, the disk quota), TOO_MANY_REQUESTS (429, sessions)
  */
 export async function startUpload(r: RegistryRequest): Promise<Response> {
   const { c } = r;
@@ -32,12 +34,20 @@ export async function startUpload(r: RegistryRequest): Promise<Response> {
     checkDigest(mount);
     const from = c.req.query('from');
     if (from !== undefined) checkName(from);
-    if ((await storage.blobSize(mount)) !== undefined) return created(r, mount);
+    const mounted =
+      from !== undefined &&
+      (await r.reg.gate.shared(async () => {
+        if ((await storage.repoBlobSize(from, mount)) === undefined) return false;
+        await storage.linkBlob(r.name, mount);
+        return true;
+      }));
+    if (mounted) return created(r, mount);
   }
   const digest = c.req.query('digest');
   if (digest !== undefined) {
     checkDigest(digest);
     await storage.putBlobStream(c.req.raw.body, digest, limits(r));
+    await storage.linkBlob(r.name, digest);
     return created(r, digest);
   }
   await c.req.raw.body?.cancel().catch(() => undefined);
@@ -91,7 +101,7 @@ function checkContentRange(r: RegistryRequest, s: UploadSession): void {
   }
 }
 
-/** PATCH: appends a chunk; 202. @throws DistributionError BLOB_UPLOAD_INVALID (416), SIZE_INVALID */
+/** PATCH: appends a chunk; 202. @throws DistributionError BLOB_UPLOAD_INVALID (416), SIZE_INVALID, DENIED (507) */
 export async function patchUpload(r: RegistryRequest): Promise<Response> {
   const s = session(r);
   return r.reg.storage.serialised(s, async () => {
@@ -120,6 +130,7 @@ export async function finishUpload(r: RegistryRequest): Promise<Response> {
     if (r.c.req.header('content-range') !== undefined) checkContentRange(r, s);
     await r.reg.storage.appendChunk(s, r.c.req.raw.body, bounds);
     await r.reg.storage.finishUpload(s, digest);
+    await r.reg.storage.linkBlob(r.name, digest);
     return created(r, digest, { 'Content-Length': '0' });
   });
 }
