@@ -305,10 +305,14 @@ describe('a file signed by cosign 3.1 against the real Rekor v2 and TSA', () => 
 
 describe('an image signed by cosign 3.1 against the real Rekor v2 and TSA', () => {
   let ref: string;
+  let image: Awaited<ReturnType<typeof pushSampleImage>>;
   let bundleKind: string;
+  let imageBundle: BundleJson & {
+    dsseEnvelope?: { payload: string; payloadType: string; signatures: { sig: string }[] };
+  };
 
   beforeAll(async () => {
-    const image = await pushSampleImage(rig.tls, 'stack/signed', 'v1');
+    image = await pushSampleImage(rig.tls, 'stack/signed', 'v1');
     ref = `${image.repository}@${image.digest}`;
     await runOk(
       'cosign3',
@@ -348,13 +352,30 @@ describe('an image signed by cosign 3.1 against the real Rekor v2 and TSA', () =
     expect(sig.sigstore?.tlog).toHaveLength(1);
     expect(sig.sigstore!.tlog[0]!).toMatchObject({ log: main.rekor.url, proof: 'inclusion proof, signed checkpoint' });
     bundleKind = sig.sigstore!.tlog[0]!.kind;
+    const repository = image.repository.slice(rig.tls.host.length + 1);
+    imageBundle = JSON.parse(
+      Buffer.from(await rig.client.getBlob({ registry: rig.tls.host, repository }, sig.source.blob!)).toString('utf8'),
+    ) as BundleJson & { dsseEnvelope?: { payload: string; payloadType: string; signatures: { sig: string }[] } };
     expect(sig.sigstore?.timestamps).toHaveLength(1);
     expect(sig.sigstore!.timestamps[0]!.authority).toBe('local, Test TSA Root');
     expect(r.trustedRoot?.name).toBe('rig services root');
   });
 
-  it('the image signature is a DSSE envelope logged to Rekor v2 as a hashedrekord 0.0.2 (v2.3.0 takes no DSSE entries from cosign)', () => {
+  it('the image signature is a DSSE envelope, logged to Rekor v2 as a hashedrekord 0.0.2 over SHA-256 of its PAE', () => {
     expect(bundleKind).toBe('hashedrekord 0.0.2');
+    const env = imageBundle.dsseEnvelope!;
+    expect(env.payloadType).toBe('application/vnd.in-toto+json');
+    const entry = imageBundle.verificationMaterial.tlogEntries[0]!;
+    const body = JSON.parse(Buffer.from(entry.canonicalizedBody, 'base64').toString('utf8')) as {
+      spec: { hashedRekordV002: { data: { digest: string }; signature: { content: string } } };
+    };
+    const payload = Buffer.from(env.payload, 'base64');
+    const pae = Buffer.concat([
+      Buffer.from(`DSSEv1 ${env.payloadType.length} ${env.payloadType} ${payload.length} `),
+      payload,
+    ]);
+    expect(body.spec.hashedRekordV002.data.digest).toBe(createHash('sha256').update(pae).digest('base64'));
+    expect(body.spec.hashedRekordV002.signature.content).toBe(env.signatures[0]!.sig);
   });
 
   it("with another real log's key in the root cosign 3.1 refuses and so do we; with another real TSA only we do", async () => {
