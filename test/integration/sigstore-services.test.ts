@@ -20,7 +20,12 @@ import { parsePublicKey } from '../../shared/crypto/keys.ts';
 import { verifyImage } from '../../shared/ops/verify.ts';
 import { buildTrust } from '../../shared/ops/verify-sigstore.ts';
 import { pushSampleImage } from '../rig/images.ts';
-import { startSigstoreServices, type SigstoreServices, type TrustedRootJson } from '../rig/sigstore-services.ts';
+import {
+  cosign3SignBlobArgs,
+  startSigstoreServices,
+  type SigstoreServices,
+  type TrustedRootJson,
+} from '../rig/sigstore-services.ts';
 import { run, runOk, type RunResult } from '../rig/tools.ts';
 import { useRig } from './rig-context.ts';
 
@@ -66,23 +71,7 @@ async function signBlob(name: string, content: string, services = main): Promise
   const file = join(dir, name);
   const bundleFile = `${file}.sigstore.json`;
   await writeFile(file, content);
-  await runOk(
-    'cosign3',
-    [
-      'sign-blob',
-      '--key',
-      key.key,
-      '--signing-config',
-      services.signingConfigFile,
-      '--trusted-root',
-      services.trustedRootFile,
-      '--bundle',
-      bundleFile,
-      '--yes',
-      file,
-    ],
-    { env: rig.env() },
-  );
+  await runOk('cosign3', cosign3SignBlobArgs(services, key.key, file, bundleFile), { env: rig.env() });
   return { file, bundleFile, bundle: JSON.parse(await readFile(bundleFile, 'utf8')) as BundleJson };
 }
 

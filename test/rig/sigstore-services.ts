@@ -405,3 +405,25 @@ export async function startSigstoreServices(opts: StartServicesOptions = {}): Pr
     throw e;
   }
 }
+
+/** `cosign3 sign-blob` arguments that sign `file` with `key` through these services into `bundleFile`. */
+export function cosign3SignBlobArgs(
+  services: Pick<SigstoreServices, 'signingConfigFile' | 'trustedRootFile'>,
+  key: string,
+  file: string,
+  bundleFile: string,
+): string[] {
+  return [
+    'sign-blob',
+    '--key',
+    key,
+    '--signing-config',
+    services.signingConfigFile,
+    '--trusted-root',
+    services.trustedRootFile,
+    '--bundle',
+    bundleFile,
+    '--yes',
+    file,
+  ];
+}
