@@ -12,8 +12,8 @@
  * https://github.com/sigstore/protobuf-specs/blob/main/protos/sigstore_trustroot.proto
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../shared/crypto/keys.ts';
@@ -120,6 +120,57 @@ afterAll(async () => {
 });
 
 describe('the real services', () => {
+  /** Listening TCP sockets of this network namespace, as `ip:port` (IPv4 and IPv6 tables). */
+  const listeners = (): string[] =>
+    ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((c) => c[3] === '0A')
+        .map((c) => {
+          const [ip, port] = c[1]!.split(':') as [string, string];
+          const v4 = ip.length === 8 ? Buffer.from(ip, 'hex').reverse().join('.') : `[${ip}]`;
+          return `${v4}:${parseInt(port, 16)}`;
+        }),
+    );
+
+  /** The process serving this TSA's socket (found by its command line; the watchdog's sh is its parent). */
+  const tsaPid = (s: SigstoreServices): string => {
+    const want = `--socket-path=${s.tsa.socketPath}`;
+    const pids = readdirSync('/proc').filter((p) => {
+      if (!/^\d+$/.test(p)) return false;
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return argv.includes(want) && argv[0]!.endsWith('/timestamp-server');
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+    expect(pids).toHaveLength(1);
+    return pids[0]!;
+  };
+
+  it('listen on 127.0.0.1 only, metrics included, and stop() leaves nothing listening or on disk', async () => {
+    const s = await startSigstoreServices({ logKeyType: 'ecdsa-p256' });
+    const ports = [new URL(s.rekor.url).port, s.rekor.grpcPort, s.rekor.metricsPort, new URL(s.tsa.baseUrl).port].map(
+      Number,
+    );
+    const open = listeners();
+    for (const port of ports) expect(open.filter((a) => a.endsWith(`:${port}`))).toEqual([`127.0.0.1:${port}`]);
+    // The TSA's fixed ":2112" metrics listener lives in the TSA's own network namespace.
+    const tsaNs = await readlink(`/proc/${tsaPid(s)}/ns/net`);
+    expect(tsaNs).not.toBe(await readlink('/proc/self/ns/net'));
+    await s.stop();
+    const after = listeners();
+    for (const port of ports)
+      expect(
+        after.some((a) => a.endsWith(`:${port}`)),
+        String(port),
+      ).toBe(false);
+    expect(existsSync(s.dir)).toBe(false);
+  });
+
   it('Rekor v2 logged the file as a hashedrekord 0.0.2 entry with a proof in a tree of 6, under the log ID we computed', () => {
     const [entry, ...more] = blob.bundle.verificationMaterial.tlogEntries;
     expect(more).toHaveLength(0);
