@@ -27,7 +27,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, loopbackGet, spawnWatched, stopChild } from './registries.ts';
-import { baseEnv, CACHE_DIR } from './tools.ts';
+import { baseEnv, CACHE_DIR, run } from './tools.ts';
 
 /** The binaries install-sigstore-services.sh builds. */
 export const SERVICE_BINARIES = {
@@ -319,6 +319,11 @@ async function startTsa(dir: string, timeoutMs: number) {
   const logFile = join(dir, 'tsa.log');
   // As root, a network namespace alone; otherwise inside a user namespace too.
   const unshare = process.getuid?.() === 0 ? ['unshare', '--net'] : ['unshare', '--net', '--map-root-user'];
+  const probe = await run(unshare[0]!, [...unshare.slice(1), 'true'], { timeoutMs: 30_000 });
+  if (probe.code !== 0)
+    throw new Error(
+      `The timestamp authority needs a network namespace of its own (its metrics port :2112 is fixed), but \`${unshare.join(' ')}\` failed: ${probe.stderr.trim()}`,
+    );
   const child = spawnWatched(
     [
       ...unshare,
