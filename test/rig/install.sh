@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1, crane and oras (Debian sid) and
 # skopeo 1.18 (trixie, run through trixie's own dynamic loader), plus the Debian bookworm packages
-# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc).
+# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc),
+# and the real Sigstore timestamp authority and Rekor v2, built with Go (install-sigstore-services.sh).
 #
 # Everything fetched from other Debian suites goes into a cache folder OUTSIDE the checkout,
 # ${COSIGN_WEB_CACHE:-$HOME/.cache/cosign-web}, through a private apt state (the system's apt
@@ -68,6 +69,9 @@ done
 # python-tuf (pinned, pip --target into the cache) for the TUF repositories of the shared/tuf/ tests.
 tuf_summary=$(bash "$(dirname "${BASH_SOURCE[0]}")/install-python-tuf.sh") || die "python-tuf could not be installed"
 say "$tuf_summary"
+# The real timestamp authority and Rekor v2 (pinned, built with go install into the cache).
+services_summary=$(bash "$(dirname "${BASH_SOURCE[0]}")/install-sigstore-services.sh") || die "the Sigstore services could not be built"
+say "$services_summary"
 
 # ---------------------------------------------------------------------------------------------
 # 2. trixie / sid packages through a private apt state in the cache, unpacked with dpkg-deb -x.

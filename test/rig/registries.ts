@@ -111,9 +111,12 @@ function installExitHook(): void {
 }
 
 // sh gives background jobs /dev/null as stdin unless redirected explicitly: hence fd 3.
+// $1 is the log file, the rest the command to run.
 const WATCHDOG = [
   'exec 3<&0',
-  '/usr/bin/docker-registry serve "$1" </dev/null >>"$2" 2>&1 &',
+  'log=$1',
+  'shift',
+  '"$@" </dev/null >>"$log" 2>&1 &',
   'pid=$!',
   '(while read -r _; do :; done; kill "$pid" 2>/dev/null) <&3 &',
   'exec 3<&-',
@@ -121,10 +124,19 @@ const WATCHDOG = [
 ].join('\n');
 
 async function spawnRegistry(config: string, logFile: string): Promise<ChildProcess> {
+  return spawnWatched(['/usr/bin/docker-registry', 'serve', config], logFile);
+}
+
+/**
+ * Runs `argv` (appending its output to `logFile`) in its own process group under the stdin
+ * watchdog: stopChild() ends it, and so does this process dying in any way.
+ */
+export function spawnWatched(argv: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
   installExitHook();
-  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'registry-watchdog', config, logFile], {
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'rig-watchdog', logFile, ...argv], {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: true,
+    ...(env ? { env } : {}),
   });
   child.stdin?.on('error', () => {
     /* watchdog already gone */
@@ -136,7 +148,8 @@ async function spawnRegistry(config: string, logFile: string): Promise<ChildProc
   return child;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a child of spawnWatched: closes its watchdog's stdin, then SIGTERM and SIGKILL to its group. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) {
     killGroup(child, 'SIGKILL');
     live.delete(child);
