@@ -254,6 +254,13 @@ const CASES: Case[] = [
     accepted: true,
   },
   {
+    label: 'signedBy (GPG): skopeo finds no GPG signature; the page says it cannot check GPG',
+    image: () => keyed,
+    policy: () => policyFor(keyed, [{ type: 'signedBy', keyType: 'GPGKeys', keyData: b64(keyPub('cosign2-pw')) }]),
+    accepted: false,
+    code: 'POLICY_UNSUPPORTED',
+  },
+  {
     label: 'insecureAcceptAnything AND reject',
     image: () => keyed,
     policy: () => policyFor(keyed, [{ type: 'insecureAcceptAnything' }, { type: 'reject' }]),
