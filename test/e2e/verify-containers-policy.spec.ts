@@ -75,6 +75,13 @@ test('a pasted policy decides the verdict; another key is refused and the input 
   await expect(page.getByLabel('Containers policy', { exact: true })).toHaveValue(other);
   await page.setViewportSize({ width: 360, height: 800 });
   await shot(page, 'refused-360');
+  const card = page.getByRole('region', { name: 'containers-policy.json (skopeo, podman)' });
+  await card.screenshot({ path: join(SHOTS, 'policy-card-360.png') });
+  await page
+    .getByRole('region', { name: 'Verification result' })
+    .screenshot({ path: join(SHOTS, 'policy-result-360.png') });
+  // Nothing sticks out of the page at 360 px.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
 
   await page.getByLabel('Containers policy', { exact: true }).fill('{"default": [{"type": "reject"}], "extra": 1}');
   await page.getByRole('button', { name: 'Verify' }).click();
