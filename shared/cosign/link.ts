@@ -257,7 +257,7 @@ export function readVerificationQuery(query: string): ParsedVerificationLink {
 function readContainersPolicy(value: string | undefined): string | null {
   if (value === undefined || value === '') return null;
   const bytes = fromBase64Url(value.trim());
-  let text: string | null = null;
+  let text: string | null;
   try {
     text = bytes ? new TextDecoder('utf-8', { fatal: true }).decode(bytes) : null;
   } catch {

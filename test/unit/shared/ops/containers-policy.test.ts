@@ -246,7 +246,10 @@ describe('reading', () => {
     ['exactReference lacking its field', JSON.stringify({ ...KEYED, signedIdentity: { type: 'exactReference' } })],
     [
       'a bad remapIdentity prefix',
-      JSON.stringify({ ...KEYED, signedIdentity: { type: 'remapIdentity', prefix: 'example.com/', signedPrefix: 'a.io' } }),
+      JSON.stringify({
+        ...KEYED,
+        signedIdentity: { type: 'remapIdentity', prefix: 'example.com/', signedPrefix: 'a.io' },
+      }),
     ],
     ['signedBy without keyType', JSON.stringify({ type: 'signedBy', keyData: DATA })],
   ])('refuses %s with POLICY_INVALID', (_why, text) => {
