@@ -176,6 +176,13 @@ export type TufErrorCode =
   | 'TUF_TARGET_UNKNOWN'
   | 'TUF_UNREACHABLE';
 
+/**
+ * Codes of a containers-policy.json(5) pasted to verify with (shared/ops/containers-policy/): text
+ * that is not a policy containers/image would load, a form this page cannot apply (GPG, *Path),
+ * and a requirement that refuses the image as it stands (`reject`).
+ */
+export type PolicyErrorCode = 'POLICY_INVALID' | 'POLICY_UNSUPPORTED' | 'POLICY_REJECTED';
+
 /** Codes of the relay's tag locks (server/locks.ts). */
 export type LockErrorCode = 'LOCK_BAD_REQUEST' | 'LOCK_BUSY';
 
@@ -196,6 +203,7 @@ export type ErrorCode =
   | Pkcs11ErrorCode
   | ManageErrorCode
   | TufErrorCode
+  | PolicyErrorCode
   | LockErrorCode
   | GeneralErrorCode;
 
@@ -264,6 +272,9 @@ export class Pkcs11Error extends CosignWebError<Pkcs11ErrorCode> {
 
 /** A trusted root could not be refreshed through TUF (shared/tuf/). */
 export class TufError extends CosignWebError<TufErrorCode> {}
+
+/** A containers-policy.json could not be read, or names what this page cannot apply. */
+export class PolicyError extends CosignWebError<PolicyErrorCode> {}
 
 /** A tag lock could not be taken or released (server/locks.ts). */
 export class LockError extends CosignWebError<LockErrorCode> {}

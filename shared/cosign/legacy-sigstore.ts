@@ -2,7 +2,9 @@
  * A legacy `.sig` layer's Sigstore material, read into the same model as a bundle so one verifier
  * judges both: the certificate (`dev.sigstore.cosign/certificate`, PEM), its chain
  * (`dev.sigstore.cosign/chain`, not used: trust comes from the root or the PKI given), the Rekor v1 entry with its SET (`dev.sigstore.cosign/bundle`)
- * and an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp`).
+ * and an RFC 3161 timestamp (`dev.sigstore.cosign/rfc3161timestamp`). Read the way containers/image
+ * reads it (`containers`), the timestamp is ignored and the chain, less its last certificate, is
+ * kept as intermediates (signature/fulcio_cert.go, pki_cert.go).
  * https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md and cosign's
  * pkg/cosign/bundle/{rekor,tsa}.go for the JSON shapes:
  *   {"SignedEntryTimestamp":"<b64>","Payload":{"body":"<b64>","integratedTime":N,"logIndex":N,"logID":"<hex>"}}
@@ -20,6 +22,7 @@ import type { SigstoreBundle, TlogEntry } from '../sigstore/types.ts';
 import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION } from './manifests.ts';
 
 export const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
+export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 
 function bad(annotation: string, why: string): SignatureError {
   return new SignatureError(
@@ -64,6 +67,17 @@ function timestamp(json: string): Uint8Array {
   return token;
 }
 
+/** The chain annotation as containers/image reads it: every certificate but the last. */
+function containersChain(annotations: Record<string, string>): Uint8Array[] {
+  const pem = annotations[CHAIN_ANNOTATION];
+  if (pem === undefined || pem.trim() === '') return [];
+  try {
+    return pemCertificates(pem, 'chain annotation').slice(0, -1);
+  } catch (e) {
+    throw bad(CHAIN_ANNOTATION, (e as Error).message);
+  }
+}
+
 /**
  * The layer's Sigstore material as a v0.1-style bundle over `payload` (the layer's blob), or null
  * when the layer carries neither a certificate, a log entry nor a timestamp.
@@ -73,10 +87,11 @@ export function legacySigstoreBundle(
   annotations: Record<string, string>,
   payload: Uint8Array,
   signature: Uint8Array,
+  opts: { containers?: boolean } = {},
 ): SigstoreBundle | null {
   const certPem = annotations[CERTIFICATE_ANNOTATION];
   const rekor = annotations[BUNDLE_ANNOTATION];
-  const ts = annotations[TIMESTAMP_ANNOTATION];
+  const ts = opts.containers ? undefined : annotations[TIMESTAMP_ANNOTATION];
   if (certPem === undefined && rekor === undefined && ts === undefined) return null;
   let signer: SigstoreBundle['signer'] = { kind: 'publicKey', hint: '' };
   if (certPem !== undefined) {
@@ -86,8 +101,13 @@ export function legacySigstoreBundle(
     } catch (e) {
       throw bad(CERTIFICATE_ANNOTATION, (e as Error).message);
     }
-    // The chain annotation is not used: trust comes from the trusted root or the private PKI given.
-    signer = { kind: 'certificate', certificate: certs[0]!, chain: [] };
+    // The chain annotation is not used (trust comes from the trusted root or the private PKI given),
+    // except as containers/image uses it: all but its last certificate, as untrusted intermediates.
+    signer = {
+      kind: 'certificate',
+      certificate: certs[0]!,
+      chain: opts.containers ? containersChain(annotations) : [],
+    };
   }
   return {
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',

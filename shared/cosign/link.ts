@@ -9,6 +9,8 @@
  * The Sigstore parameters (sigstore-params.ts: certificateIdentity, certificateOidcIssuer, their
  * regular expressions, the GitHub workflow claims, trustedRoot, caRoots, caIntermediates,
  * rekorPublicKey, tlog) come after; with a certificate identity and issuer, `key` may be left out.
+ * `containersPolicy=<base64url of a containers-policy.json text>` applies that policy instead of
+ * the key, identity and trust parameters (ops/containers-policy/); `key` may then be left out.
  *   identity=exactReference  also reads &dockerReference=<reference>
  *   identity=exactRepository also reads &dockerRepository=<repository>
  *   identity=remapIdentity   also reads &prefix=<prefix>&signedPrefix=<prefix>
@@ -20,7 +22,7 @@
  * with decodeURIComponent: "+" is a plus sign, never a space.
  */
 import { VerificationError } from '../errors.ts';
-import { toBase64Url } from '../encoding/base64.ts';
+import { fromBase64Url, toBase64Url, utf8 } from '../encoding/base64.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { IDENTITY_MODES, checkIdentityRule, type IdentityRule } from './identity.ts';
@@ -39,6 +41,8 @@ export interface VerificationLinkInput {
   annotations?: Record<string, string>;
   /** Every platform of an index must be signed (`&platforms=all`). */
   requireEveryPlatform?: boolean;
+  /** A containers-policy.json text to apply instead of the key and identity (`&containersPolicy=`). */
+  containersPolicy?: string | undefined;
 }
 
 export interface ParsedVerificationLink {
@@ -54,6 +58,8 @@ export interface ParsedVerificationLink {
   identityGiven: boolean;
   annotations: Record<string, string>;
   requireEveryPlatform: boolean;
+  /** The containers-policy.json text the link carries, or null. */
+  containersPolicy: string | null;
 }
 
 function invalid(why: string): VerificationError {
@@ -98,6 +104,7 @@ function verificationQuery(input: {
   identity?: IdentityRule;
   annotations?: Record<string, string>;
   requireEveryPlatform?: boolean;
+  containersPolicy?: string | undefined;
 }): string {
   const parts: [string, string][] = [['image', input.image]];
   if (input.key) parts.push(['key', input.key]);
@@ -114,6 +121,7 @@ function verificationQuery(input: {
   if (ann) query.push(`annotations=${ann}`);
   if (input.requireEveryPlatform) query.push('platforms=all');
   if (input.sigstore) query.push(...sigstoreQuery(input.sigstore));
+  if (input.containersPolicy) query.push(`containersPolicy=${toBase64Url(utf8(input.containersPolicy))}`);
   return query.join('&');
 }
 
@@ -127,8 +135,8 @@ export function verificationLink(origin: string, input: VerificationLinkInput): 
   const ref = parseReference(input.image);
   if (!ref.digest) throw invalid(`the image "${input.image}" must be pinned to a digest (…@sha256:…)`);
   const spki = input.spki ? parsePublicKey(toBase64Url(input.spki)).spki : undefined;
-  if (!spki && !(input.sigstore && hasCertificatePolicy(input.sigstore)))
-    throw invalid('it needs a public key or a certificate identity');
+  if (!spki && !(input.sigstore && hasCertificatePolicy(input.sigstore)) && !input.containersPolicy)
+    throw invalid('it needs a public key, a certificate identity or a containers policy');
   const identity = input.identity ? checkIdentityRule(input.identity) : undefined;
   const query = verificationQuery({
     image: formatReference(ref),
@@ -137,6 +145,7 @@ export function verificationLink(origin: string, input: VerificationLinkInput): 
     ...(identity ? { identity } : {}),
     ...(input.annotations ? { annotations: input.annotations } : {}),
     ...(input.requireEveryPlatform ? { requireEveryPlatform: true } : {}),
+    ...(input.containersPolicy ? { containersPolicy: input.containersPolicy } : {}),
   });
   return `${new URL(origin).origin}/#${VERIFY_ROUTE}?${query}`;
 }
@@ -197,9 +206,12 @@ export function readVerificationQuery(query: string): ParsedVerificationLink {
   const image = get('image')?.trim();
   if (!image) throw invalid('it names no image (image=…)');
   const sigstore = readSigstoreParams(get);
+  const containersPolicy = readContainersPolicy(get('containersPolicy'));
   let rawKey = params.get('key');
-  if ((rawKey === undefined || rawKey === '') && !hasCertificatePolicy(sigstore))
-    throw invalid('it carries no public key (key=…) and no certificate identity (certificateIdentity=…)');
+  if ((rawKey === undefined || rawKey === '') && !hasCertificatePolicy(sigstore) && containersPolicy === null)
+    throw invalid(
+      'it carries no public key (key=…), no certificate identity (certificateIdentity=…) and no containers policy (containersPolicy=…)',
+    );
   let keyText: string | null = null;
   let spki: Uint8Array | null = null;
   let algorithm: KeyAlgorithm | null = null;
@@ -237,5 +249,20 @@ export function readVerificationQuery(query: string): ParsedVerificationLink {
     identityGiven: mode !== undefined && mode !== '',
     annotations: rawAnnotations ? decodeAnnotations(rawAnnotations) : {},
     requireEveryPlatform: platforms === 'all',
+    containersPolicy,
   };
+}
+
+/** The `containersPolicy` value: base64url of UTF-8 text. @throws VerificationError VERIFY_LINK_INVALID */
+function readContainersPolicy(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  const bytes = fromBase64Url(value.trim());
+  let text: string | null;
+  try {
+    text = bytes ? new TextDecoder('utf-8', { fatal: true }).decode(bytes) : null;
+  } catch {
+    text = null;
+  }
+  if (text === null) throw invalid('containersPolicy must be the base64url (no padding) of a UTF-8 policy text');
+  return text;
 }

@@ -27,6 +27,8 @@ export interface SigstoreTrust {
   sha256: string;
   /** A private PKI (cosign's --ca-roots / containers' pki) instead of the root's CAs. */
   privateCAs?: TrustedAuthority[];
+  /** containers/image's rule: a signature's own chain offers intermediates toward `privateCAs`. */
+  chainIntermediates?: boolean;
 }
 
 /** The facts a verified signature's Sigstore material proved. */
@@ -40,8 +42,8 @@ export interface TrustInput {
   root: 'public-good' | 'staging' | { json: Uint8Array | string; name: string };
   caRootsPem?: string | undefined;
   caIntermediatesPem?: string | undefined;
-  /** A log key as containers-policy.json's rekorPublicKeyData: PEM or base64url SPKI. */
-  rekorPublicKey?: string | undefined;
+  /** Log keys as containers-policy.json's rekorPublicKeyData(s): PEM or base64url SPKI. */
+  rekorPublicKey?: string | readonly string[] | undefined;
 }
 
 /** The key details protobuf-specs names for a log key. */
@@ -76,21 +78,24 @@ export function buildTrust(input: TrustInput): SigstoreTrust {
     base = { root: parseTrustedRoot(bytes), name: input.root.name, sha256: toHex(sha256Bytes(bytes)) };
   }
   if (input.caRootsPem?.trim()) base.privateCAs = privatePkiAuthorities(input.caRootsPem, input.caIntermediatesPem);
-  if (input.rekorPublicKey?.trim()) {
-    const { spki } = parsePublicKey(input.rekorPublicKey);
+  const rekorKeys = (typeof input.rekorPublicKey === 'string' ? [input.rekorPublicKey] : (input.rekorPublicKey ?? []))
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (rekorKeys.length) {
     base.root = {
       ...base.root,
-      tlogs: [
-        {
-          baseUrl: 'rekorPublicKey',
+      tlogs: rekorKeys.map((text, i) => {
+        const { spki } = parsePublicKey(text);
+        return {
+          baseUrl: rekorKeys.length > 1 ? `rekorPublicKey ${i + 1}` : 'rekorPublicKey',
           logId: sha256Bytes(spki),
           spki,
           keyDetails: keyDetails(spki),
           validFor: { start: new Date(0) },
-        },
-      ],
+        };
+      }),
     };
-    base.name = `${base.name}, with the given Rekor key`;
+    base.name = `${base.name}, with the given Rekor key${rekorKeys.length > 1 ? 's' : ''}`;
   }
   return base;
 }
@@ -114,6 +119,7 @@ export async function judgeSigstore(
       ...(opts.policy ? { policy: opts.policy } : {}),
       ...(opts.tlog ? { tlog: opts.tlog } : {}),
       ...(trust.privateCAs ? { privateCAs: trust.privateCAs } : {}),
+      ...(trust.chainIntermediates ? { chainIntermediates: true } : {}),
     });
     const { content: _c, artifact: _a, ...facts } = r;
     return { ok: true, facts };

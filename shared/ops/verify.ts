@@ -75,6 +75,7 @@ import type { IdentityPolicy } from '../sigstore/policy.ts';
 import type { TlogRule } from '../sigstore/verify-bundle.ts';
 import type { SigstoreFacts, SigstoreTrust } from './verify-sigstore.ts';
 import type * as SigstoreModuleNs from './verify-sigstore.ts';
+import type { ContainersPolicyApplied } from './containers-policy/types.ts';
 
 /** The lazily loaded Sigstore verifier (verify-sigstore.ts), typed without loading it. */
 type SigstoreModule = typeof SigstoreModuleNs;
@@ -111,6 +112,13 @@ export interface VerifyOptions {
   annotations?: Record<string, string>;
   /** Every platform manifest of an index must be signed too. */
   requireEveryPlatform?: boolean;
+  /**
+   * Read signatures as containers/image does for a containers-policy.json `sigstoreSigned`
+   * requirement (containers-policy/apply.ts sets it): only the legacy `.sig` signatures, RFC 3161
+   * timestamps ignored, and a certificate's chain annotation (less its last certificate) offered as
+   * intermediates toward the private PKI given.
+   */
+  containers?: boolean;
   /** Other keys the viewer trusts: tried only to name who made a signature this key did not. */
   knownKeys?: readonly { name: string; spki: Uint8Array }[];
   onProgress?: (p: VerifyProgress) => void;
@@ -184,7 +192,8 @@ export interface ManifestResult {
     /** The legacy tag looked up, `sha256-<hex>.sig`. */
     sigTag: string;
     legacy: 'found' | 'absent' | 'failed';
-    referrers: 'api' | 'tag-schema' | 'failed';
+    /** `not-read`: a containers policy applied, and containers/image reads no bundles. */
+    referrers: 'api' | 'tag-schema' | 'failed' | 'not-read';
     /** Referrers that are not Sigstore bundles (SBOMs and the like), not listed. */
     otherReferrers: number;
     errors: Reason[];
@@ -227,6 +236,8 @@ export interface VerificationResult {
     certificate: IdentityPolicy | null;
     /** The transparency-log rule asked for, or null for cosign's default. */
     tlog: TlogRule | null;
+    /** The containers-policy.json applied (its scope and requirements), or null. */
+    containersPolicy: ContainersPolicyApplied | null;
   };
   /** The Sigstore trust used, when a signature needed it. */
   trustedRoot: { name: string; sha256: string; privatePki: boolean } | null;
@@ -279,6 +290,7 @@ interface Context {
   key: PreparedKey | null;
   policy: IdentityPolicy | null;
   tlog: TlogRule | undefined;
+  containers: boolean;
   /** The Sigstore verifier and its trust, loaded at the first signature that needs them. */
   sigstore(): Promise<Sigstore>;
   others: PreparedKey[];
@@ -463,18 +475,20 @@ async function verifyLegacyLayer(
   const blob = await fetchSignatureBlob(ctx, layer, checks, 'payload blob');
   if ('error' in blob) return finish(base, checks, 'Not checked: the payload blob failed.', blob.error);
   const payload = blob.bytes;
-  if (CERTIFICATE_ANNOTATION in annotations && !ctx.policy) return keyless(base, checks);
+  // containers/image with keys reads only the signature: a certificate beside it is not looked at.
+  const certified = CERTIFICATE_ANNOTATION in annotations && !(ctx.containers && ctx.key);
+  if (certified && !ctx.policy) return keyless(base, checks);
   const sig = decodeSignature(annotations[SIGNATURE_ANNOTATION]);
   let material: SigstoreBundle | null;
   try {
-    material = sig ? legacySigstoreBundle(annotations, payload, sig) : null;
+    material = sig ? legacySigstoreBundle(annotations, payload, sig, { containers: ctx.containers }) : null;
   } catch (e) {
     const error = r('VERIFY_SIGNATURE_MALFORMED', reasonOf(e).message);
     checks.set('signature', 'fail', error.message);
     return finish(base, checks, 'Not checked: an annotation is malformed.', error);
   }
   const artifact = { sha256: sha256Bytes(payload), bytes: payload };
-  if (CERTIFICATE_ANNOTATION in annotations) {
+  if (certified) {
     const failed = material ? await judgeCertificate(ctx, base, checks, material, artifact) : null;
     if (!material) return (await judgeLegacy(ctx, base, checks, annotations, payload))!;
     return failed ?? checkLegacyPayload(ctx, target, base, checks, payload);
@@ -948,9 +962,10 @@ async function manifestSignatures(ctx: Context, result: ManifestResult): Promise
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
+  if (ctx.containers) result.lookups.referrers = 'not-read';
   const [legacy, bundles] = await Promise.all([
     legacySignatures(ctx, result, read.tags.sig),
-    bundleSignatures(ctx, result, read.referrers),
+    ctx.containers ? [] : bundleSignatures(ctx, result, read.referrers),
   ]);
   result.signatures.push(...legacy, ...bundles);
 }
@@ -1027,10 +1042,34 @@ function emptyResult(opts: VerifyOptions, identity: IdentityRule, checkedAt: str
       requireEveryPlatform: opts.requireEveryPlatform ?? false,
       certificate: opts.certificate ?? null,
       tlog: opts.tlog ?? null,
+      containersPolicy: null,
     },
     trustedRoot: null,
     manifests: [],
   };
+}
+
+/**
+ * The result of a verification decided without reading signatures (a containers policy's
+ * `reject`, `insecureAcceptAnything`, or a requirement this page cannot apply): not verified with
+ * `error`, or verified with `summary` (which starts "Verified").
+ */
+export function decidedResult(
+  opts: VerifyOptions,
+  outcome: { error: Reason } | { summary: string },
+): VerificationResult {
+  const result = emptyResult(opts, opts.identity ?? { type: 'ignore' }, (opts.now?.() ?? new Date()).toISOString());
+  try {
+    const ref = parseReference(opts.image);
+    result.image.reference = formatReference(ref);
+    result.image.intended = namedString(intendedReference(ref));
+  } catch {
+    // The reference's own error is the caller's to report; the result keeps the input.
+  }
+  if ('error' in outcome) return fail(result, outcome.error);
+  result.verified = true;
+  result.summary = outcome.summary;
+  return result;
 }
 
 function fail(result: VerificationResult, error: Reason): VerificationResult {
@@ -1066,7 +1105,8 @@ async function prepareKeys(
  */
 async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): Promise<IdentityPolicy | null> {
   const policy = opts.certificate;
-  const given = !!policy && IDENTITY_PARAMS.some((k) => !!policy[k]);
+  const given =
+    !!policy && (IDENTITY_PARAMS.some((k) => !!policy[k]) || !!policy.subjectEmail || !!policy.subjectHostname);
   if (!given) {
     if (!key)
       throw new VerificationError(
@@ -1119,6 +1159,7 @@ async function setUp(
     key,
     policy,
     tlog: opts.tlog,
+    containers: opts.containers ?? false,
     sigstore: loadSigstore(opts, result),
     others,
     identity,

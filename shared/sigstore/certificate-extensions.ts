@@ -69,6 +69,8 @@ export interface ExtensionFields {
   sanUris: string[];
   /** Fulcio's username SANs (otherName 1.3.6.1.4.1.57264.1.7, a UTF8String). */
   sanOtherNames: string[];
+  /** DNS name SANs (what containers-policy's pki subjectHostname is checked against). */
+  sanDns: string[];
   /** Fulcio's extensions, by their names in Fulcio's oid-info.md. */
   fulcio: FulcioExtensions;
   /** Critical extensions this reader does not handle (a verifier must refuse those, as Go does). */
@@ -89,6 +91,7 @@ export function noExtensions(): ExtensionFields {
     sanEmails: [],
     sanUris: [],
     sanOtherNames: [],
+    sanDns: [],
     fulcio: {},
     unknownCritical: [],
     sctList: undefined,
@@ -130,6 +133,7 @@ function readAltNames(v: pkijs.AltName, out: ExtensionFields): void {
   for (const n of v.altNames) {
     if (n.type === 1) out.sanEmails.push(String(n.value));
     else if (n.type === 6) out.sanUris.push(String(n.value));
+    else if (n.type === 2) out.sanDns.push(String(n.value));
     else if (n.type === 0) {
       const s = otherName(n.value as asn1js.Constructed);
       if (s !== null) out.sanOtherNames.push(s);

@@ -25,6 +25,13 @@ export interface IdentityPolicy extends Partial<Record<GithubClaim, string>> {
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
   certificateOidcIssuerRegexp?: string;
+  /**
+   * containers-policy.json's `subjectEmail` (its `fulcio` and `pki`): an e-mail SAN equal to it,
+   * checked instead of cosign's identity (subject.ts). Not a link parameter.
+   */
+  subjectEmail?: string;
+  /** containers-policy.json's `pki.subjectHostname`: a DNS SAN valid for this host name. Not a link parameter. */
+  subjectHostname?: string;
 }
 
 /** What a certificate says of its subject (shared/sigstore/certificate.ts reads it). */
@@ -44,6 +51,8 @@ export interface CompiledPolicy {
   claims: [GithubClaim, string][];
   /** Sentences about the policy that do not stop it (an unanchored regular expression). */
   warnings: string[];
+  /** A containers-policy subject (subject.ts) to check instead of `identity`, `issuer` and `claims`. */
+  subject?: { email?: string; hostname?: string; issuer?: string };
 }
 
 const given = (v: string | undefined): v is string => typeof v === 'string' && v !== '';
@@ -78,8 +87,44 @@ export function hasIdentityPolicy(p: IdentityPolicy): boolean {
   return (
     [p.certificateIdentity, p.certificateIdentityRegexp, p.certificateOidcIssuer, p.certificateOidcIssuerRegexp].some(
       given,
-    ) || GITHUB_CLAIMS.some((c) => given(p[c]))
+    ) ||
+    GITHUB_CLAIMS.some((c) => given(p[c])) ||
+    given(p.subjectEmail) ||
+    given(p.subjectHostname)
   );
+}
+
+/**
+ * A containers-policy subject: an e-mail and/or host name, with an exact OIDC issuer or none (as
+ * its `fulcio` and `pki` take them), and none of cosign's identity fields.
+ * @throws VerificationError VERIFY_POLICY_INVALID when cosign's identity fields are given too.
+ */
+function compileSubject(p: IdentityPolicy): CompiledPolicy {
+  if (
+    [p.certificateIdentity, p.certificateIdentityRegexp, p.certificateOidcIssuerRegexp].some(given) ||
+    GITHUB_CLAIMS.some((c) => given(p[c]))
+  )
+    throw new VerificationError(
+      'VERIFY_POLICY_INVALID',
+      "A containers-policy subject (subjectEmail, subjectHostname) cannot be combined with cosign's identity fields.",
+    );
+  const email = given(p.subjectEmail) ? p.subjectEmail : undefined;
+  const hostname = given(p.subjectHostname) ? p.subjectHostname : undefined;
+  const issuer = given(p.certificateOidcIssuer) ? p.certificateOidcIssuer : undefined;
+  return {
+    identity: { describe: JSON.stringify(email ?? hostname), test: (v) => v === email },
+    issuer: {
+      describe: issuer === undefined ? 'any' : JSON.stringify(issuer),
+      test: (v) => issuer === undefined || v === issuer,
+    },
+    claims: [],
+    warnings: [],
+    subject: {
+      ...(email !== undefined ? { email } : {}),
+      ...(hostname !== undefined ? { hostname } : {}),
+      ...(issuer !== undefined ? { issuer } : {}),
+    },
+  };
 }
 
 /**
@@ -89,6 +134,7 @@ export function hasIdentityPolicy(p: IdentityPolicy): boolean {
  *   VERIFY_REGEXP_INVALID.
  */
 export function compileIdentityPolicy(p: IdentityPolicy): CompiledPolicy {
+  if (given(p.subjectEmail) || given(p.subjectHostname)) return compileSubject(p);
   const warnings: string[] = [];
   const identity = matcher(p.certificateIdentity, p.certificateIdentityRegexp, 'certificate identity', warnings);
   const issuer = matcher(p.certificateOidcIssuer, p.certificateOidcIssuerRegexp, 'certificate OIDC issuer', warnings);

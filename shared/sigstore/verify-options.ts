@@ -22,5 +22,10 @@ export interface VerifyBundleOptions {
   tlog?: TlogRule;
   /** A private PKI (cosign's --ca-roots/--ca-intermediates): used instead of the root's CAs, no SCT. */
   privateCAs?: TrustedAuthority[];
+  /**
+   * The signature's own chain is offered as untrusted intermediates toward `privateCAs`, as
+   * containers/image does for `fulcio` and `pki` (a chain is still rooted in `privateCAs`).
+   */
+  chainIntermediates?: boolean;
   now?: Date;
 }

@@ -6,11 +6,12 @@
 import { VerificationError } from '../errors.ts';
 import { fingerprint } from '../crypto/webcrypto.ts';
 import { bytesEqual } from '../encoding/base64.ts';
-import type { SigstoreBundle, VerifiedTime } from './types.ts';
+import type { SigstoreBundle, TrustedAuthority, VerifiedTime } from './types.ts';
 import { certificateFacts, parseCertificate, type Certificate } from './certificate.ts';
 import { verifyCertificateChain } from './chain.ts';
 import { verifyEmbeddedScts } from './sct.ts';
 import { checkIdentity, compileIdentityPolicy, hasIdentityPolicy, type CertificateFacts } from './policy.ts';
+import { checkSubject } from './subject.ts';
 import type { TlogRule, VerifyBundleOptions } from './verify-options.ts';
 
 export type SignerResult =
@@ -42,6 +43,13 @@ function judgeTimes(times: VerifiedTime[], rule: TlogRule, now: Date): Date[] {
   );
 }
 
+/** The authorities a certificate may chain to (with the signature's chain as intermediates, when asked). */
+function authoritiesFor(opts: VerifyBundleOptions, chain: Uint8Array[]): TrustedAuthority[] {
+  if (!opts.privateCAs) return opts.root.certificateAuthorities;
+  if (!opts.chainIntermediates || chain.length === 0) return opts.privateCAs;
+  return opts.privateCAs.map((a) => ({ ...a, certChain: [...chain, ...a.certChain] }));
+}
+
 async function certificateSigner(
   bundle: SigstoreBundle & { signer: { kind: 'certificate' } },
   opts: VerifyBundleOptions,
@@ -64,7 +72,7 @@ async function certificateSigner(
         'VERIFY_CERTIFICATE_UNTRUSTED',
         "The bundle's certificate chain includes a root certificate; roots are trusted only from the trusted root.",
       );
-  const authorities = opts.privateCAs ?? opts.root.certificateAuthorities;
+  const authorities = authoritiesFor(opts, bundle.signer.chain);
   let chain: Awaited<ReturnType<typeof verifyCertificateChain>> | undefined;
   for (const at of judgeTimes(times, rule, now)) chain = await verifyCertificateChain(leaf, authorities, at);
   const issuerCert = chain!.path[1];
@@ -75,13 +83,13 @@ async function certificateSigner(
     else warnings.push('The trusted root lists no CT log, so the certificate was not checked for an SCT.');
   }
   const facts = certificateFacts(leaf);
-  const reason = checkIdentity(facts, policy);
+  const reason = policy.subject ? checkSubject(leaf, policy.subject) : checkIdentity(facts, policy);
   if (reason) throw new VerificationError(reason.code as 'VERIFY_IDENTITY_MISMATCH', reason.message);
   return {
     spki: leaf.spki,
     result: {
       kind: 'certificate',
-      identity: facts.identities.find((id) => policy.identity.test(id)) ?? '',
+      identity: facts.identities.find((id) => policy.identity.test(id)) ?? policy.subject?.hostname ?? '',
       ...facts,
       authority: opts.privateCAs ? 'private PKI' : chain!.authority.name,
       serialNumber: leaf.serialNumber,

@@ -137,6 +137,7 @@ test('the form: index signed on every platform, identity rule, per-platform rule
     requireEveryPlatform: true,
     certificate: null,
     tlog: null,
+    containersPolicy: null,
   });
   expect(json.trustedRoot).toBeNull(); // no signature carried Sigstore material
   expect(json.manifests.map((m) => m.verified)).toEqual([true, true, true]);

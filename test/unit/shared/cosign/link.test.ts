@@ -179,3 +179,26 @@ describe('annotations in links', () => {
     expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
   });
 });
+
+describe('containersPolicy in links', () => {
+  it('any policy text (unicode included) survives the link, and no key is needed with it', () => {
+    fc.assert(
+      fc.property(pinnedImage, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }), (image, text) => {
+        const link = verificationLink('https://example.test', { image, containersPolicy: text });
+        expect(link).toMatch(/&containersPolicy=[A-Za-z0-9_-]+$/);
+        const parsed = parseVerificationLink(link);
+        expect(parsed.containersPolicy).toBe(text);
+        expect(parsed.spki).toBeNull();
+      }),
+    );
+  });
+
+  it.each(['containersPolicy=***', 'containersPolicy=_w', 'containersPolicy=AB=='])(
+    'a value that is not base64url of UTF-8 is refused (%s)',
+    (param) => {
+      expect(() => parseVerificationLink(`#/verify?image=localhost:5000/app:v1&${param}`)).toThrow(
+        expect.objectContaining({ code: 'VERIFY_LINK_INVALID' }),
+      );
+    },
+  );
+});

@@ -3,7 +3,9 @@
  * page's RegistrySession (so through the relay that served the page, with the registry
  * credentials typed here), its progress, the result and what is derived from it (the JSON to
  * download, the policy snippets, a link to the same verification). A verification link fills the
- * form from the URL fragment and runs at once (link.ts describes the format).
+ * form from the URL fragment and runs at once (link.ts describes the format). A pasted
+ * containers-policy.json, when there is one, decides the verdict instead of the key, identity and
+ * trust fields (shared/ops/containers-policy/apply.ts, loaded when first used).
  */
 import { parseAnnotations } from '../../../../shared/ops/sign.ts';
 import {
@@ -12,14 +14,14 @@ import {
   type IdentityMode,
   type IdentityRule,
 } from '../../../../shared/cosign/identity.ts';
-import { verifyImage, type VerificationResult } from '../../../../shared/ops/verify.ts';
+import { verifyImage, type VerificationResult, type VerifyOptions } from '../../../../shared/ops/verify.ts';
 import { policySnippets, type PolicySnippets } from '../../../../shared/ops/verify-snippets.ts';
 import { parseReference, pinned, formatReference } from '../../../../shared/registry/reference.ts';
 import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
-import type { Reason } from '../../../../shared/errors.ts';
+import { KeyError, type Reason } from '../../../../shared/errors.ts';
 import { describeError, notVerified } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
@@ -45,6 +47,9 @@ export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
   { mode: 'remapIdentity', label: 'remapIdentity: a mirror of images signed elsewhere' },
 ];
 
+/** One verification of the form, given what every verification takes (image, progress, signal). */
+type Run = (common: VerifyOptions) => Promise<VerificationResult>;
+
 export class VerifyPage {
   /** The form's fields, bound by the page. */
   image = $state('');
@@ -56,6 +61,8 @@ export class VerifyPage {
   signedPrefix = $state('');
   annotationsText = $state('');
   requireEveryPlatform = $state(false);
+  /** A containers-policy.json text; when given, it replaces the key, identity and trust fields. */
+  containersPolicyText = $state('');
   username = $state('');
   password = $state('');
   /** Who a certificate must name, the trust root, the log rule, a private PKI and Rekor key. */
@@ -65,6 +72,8 @@ export class VerifyPage {
   /** Set when a verification link filled the form: the key it carried, read once, and its text in the field. */
   #linkKey = $state.raw<{ text: string; key: PublicKeyText } | null>(null);
   #linkIdentityDefault = $state(false);
+  /** The containers policy in the form is the one a link supplied. */
+  #linkPolicy = $state<string | null>(null);
   #jsonUrl = $state<string | null>(null);
 
   readonly #session: RegistrySession;
@@ -133,6 +142,14 @@ export class VerifyPage {
   /** The key in the form is the one the link supplied (not replaced since). */
   readonly keyFromLink = $derived(this.#linkKey !== null && this.keyText.trim() === this.#linkKey.text.trim());
 
+  /** A containers policy is pasted: it decides the verdict, the key and identity fields are not used. */
+  readonly policyApplies = $derived(this.containersPolicyText.trim() !== '');
+
+  /** The containers policy in the form came with the link that opened the page. */
+  readonly policyFromLink = $derived(
+    this.#linkPolicy !== null && this.containersPolicyText.trim() === this.#linkPolicy.trim(),
+  );
+
   /** The viewer's name for the key in the form, when they trust it. */
   readonly trustedName = $derived.by(() => {
     const k = this.key;
@@ -143,7 +160,7 @@ export class VerifyPage {
 
   readonly snippets = $derived.by((): PolicySnippets | null => {
     const r = this.result;
-    return r?.verified && (r.key.pem || r.policy.certificate) ? policySnippets(r) : null;
+    return r?.verified && !r.policy.containersPolicy && (r.key.pem || r.policy.certificate) ? policySnippets(r) : null;
   });
 
   /** A verification link for what was just verified (image pinned to the digest verified). */
@@ -151,11 +168,14 @@ export class VerifyPage {
     const r = this.result;
     const k = this.key;
     const sigstore = this.sigstore.params();
-    if (!r?.image.digest || !r.image.reference || !(k?.ok || hasCertificatePolicy(sigstore))) return null;
+    const policy = r?.policy.containersPolicy ? this.containersPolicyText.trim() : '';
+    if (!r?.image.digest || !r.image.reference || !(policy || k?.ok || hasCertificatePolicy(sigstore))) return null;
     try {
       const ref = parseReference(r.image.reference);
+      const image = formatReference({ ...pinned(ref, r.image.digest), ...(ref.tag ? { tag: ref.tag } : {}) });
+      if (policy) return verificationLink(this.#origin, { image, containersPolicy: policy });
       return verificationLink(this.#origin, {
-        image: formatReference({ ...pinned(ref, r.image.digest), ...(ref.tag ? { tag: ref.tag } : {}) }),
+        image,
         spki: k?.ok ? k.spki : undefined,
         sigstore,
         identity: r.policy.identity,
@@ -218,6 +238,8 @@ export class VerifyPage {
         .map(([k, v]) => `${k}=${v}`)
         .join('\n');
       this.requireEveryPlatform = link.requireEveryPlatform;
+      this.containersPolicyText = link.containersPolicy ?? '';
+      this.#linkPolicy = link.containersPolicy;
       return true;
     } catch (e) {
       this.#fail(describeError(e));
@@ -235,6 +257,45 @@ export class VerifyPage {
     this.#status = { state: 'idle' };
     this.#linkKey = null;
     this.#linkIdentityDefault = false;
+    this.#linkPolicy = null;
+  }
+
+  /**
+   * How to verify what the form says: a containers policy when one is pasted, else the key and
+   * identity fields. Throws (with a reason to show) when the form is incomplete.
+   */
+  #plan(): Run {
+    const client = this.#session.client;
+    const ref = parseReference(this.image);
+    if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
+    const policy = this.containersPolicyText.trim();
+    if (policy)
+      return async (common) => {
+        const { verifyWithContainersPolicy } = await import('../../../../shared/ops/containers-policy/apply.ts');
+        return verifyWithContainersPolicy(client, policy, common);
+      };
+    const key = this.key;
+    const sigstore = this.sigstore.params();
+    const byCertificate = hasCertificatePolicy(sigstore);
+    if (!key && !byCertificate)
+      throw new KeyError(
+        'KEY_PEM_INVALID',
+        'paste the public key (PEM) or choose a key file, give the certificate identity and OIDC issuer, or paste a containers policy.',
+      );
+    if (key && !key.ok) throw new KeyError('KEY_PEM_INVALID', key.message);
+    const identity = this.identityRule();
+    const annotations = parseAnnotations(this.annotationsText);
+    return (common) =>
+      verifyImage(client, {
+        ...common,
+        spki: key?.ok ? key.spki : undefined,
+        certificate: byCertificate ? sigstore.policy : undefined,
+        tlog: sigstore.tlog,
+        trust: () => this.#trust(sigstore),
+        identity,
+        annotations,
+        requireEveryPlatform: this.requireEveryPlatform,
+      });
   }
 
   /** Verifies what the form says. Never throws: the status says how it went. */
@@ -244,39 +305,19 @@ export class VerifyPage {
     this.#abort = abort;
     if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
     this.#jsonUrl = null;
-    const key = this.key;
     if (!this.image.trim())
       return this.#fail({ code: 'REGISTRY_REFERENCE_INVALID', message: 'type the image reference to verify.' });
-    const sigstore = this.sigstore.params();
-    const byCertificate = hasCertificatePolicy(sigstore);
-    if (!key && !byCertificate)
-      return this.#fail({
-        code: 'KEY_PEM_INVALID',
-        message: 'paste the public key (PEM) or choose a key file, or give the certificate identity and OIDC issuer.',
-      });
-    if (key && !key.ok) return this.#fail({ code: 'KEY_PEM_INVALID', message: key.message });
-    let identity: IdentityRule;
-    let annotations: Record<string, string>;
+    let verify: Run;
     try {
-      identity = this.identityRule();
-      annotations = parseAnnotations(this.annotationsText);
-      const ref = parseReference(this.image);
-      if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
+      verify = this.#plan();
     } catch (e) {
       return this.#fail(describeError(e));
     }
     this.#status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
     let lastPaint = 0;
     try {
-      const result = await verifyImage(this.#session.client, {
+      const result = await verify({
         image: this.image.trim(),
-        spki: key?.ok ? key.spki : undefined,
-        certificate: byCertificate ? sigstore.policy : undefined,
-        tlog: sigstore.tlog,
-        trust: () => this.#trust(sigstore),
-        identity,
-        annotations,
-        requireEveryPlatform: this.requireEveryPlatform,
         knownKeys: this.#trusted.known(),
         signal: abort.signal,
         // Chromium keeps 6 connections per host; a deeper queue keeps them busy between responses.
@@ -290,7 +331,9 @@ export class VerifyPage {
         },
       });
       if (this.#abort !== abort) return;
-      if (key?.ok) result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
+      const key = this.key;
+      if (key?.ok && result.key.fingerprint)
+        result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
       this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
