@@ -15,6 +15,8 @@ import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
 import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
+import { Site, siteGuard } from './site.ts';
+import { jsonBodyLimit } from './body-limit.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
@@ -32,6 +34,11 @@ export interface AppOptions {
   sigstoreTuf?: { metadataUrl: string; targetsUrl: string; rootJson?: string };
   /** The PKCS#11 endpoint (server/pkcs11/); absent: /pkcs11/* answers 404 PKCS11_NOT_CONFIGURED. */
   pkcs11?: Pkcs11Options;
+  /**
+   * The host names and page origins this server answers to (server/site.ts); default: the loopback
+   * names with no page origin known, so every browser's write and cross-origin call is refused.
+   */
+  site?: Site;
 }
 
 /**
@@ -61,6 +68,10 @@ function isRelayPath(path: string): boolean {
   return path === '/relay' || path.startsWith('/relay/');
 }
 
+function hasOwnOriginCheck(path: string): boolean {
+  return isRelayPath(path) || path.startsWith('/locks/') || path.startsWith('/pkcs11/');
+}
+
 /**
  * The answer to an error thrown while serving (app.onError). A project error: its `status` (500
  * when it has none) and `toJSON()`, plus `X-Relay-Error: <code>` for a RelayError. Anything else:
@@ -84,6 +95,8 @@ export function answerError(err: Error, c: Context): Response {
 
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
+  const site = options.site ?? new Site();
+  const relayOptions = options.relay ?? {};
 
   app.use('*', async (c, next) => {
     await next();
@@ -99,6 +112,9 @@ export function createApp(options: AppOptions): Hono {
       c.header('Cross-Origin-Opener-Policy', 'same-origin');
     }
   });
+  // Only the names this server serves (DNS rebinding), and no writes from other sites; /relay,
+  // /locks and /pkcs11 check the Origin of every request themselves (relayCors, below).
+  app.use('*', siteGuard(site, hasOwnOriginCheck));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // What the page should know about this server: the sample image, when there is one, and the
@@ -107,16 +123,17 @@ export function createApp(options: AppOptions): Hono {
     c.json({ sampleImage: options.sampleImage ?? null, sigstoreTuf: options.sigstoreTuf ?? null }),
   );
 
-  const relayOptions = options.relay ?? {};
-  app.use('/relay/*', relayCors(relayOptions));
+  app.use('/relay/*', relayCors({ ...relayOptions, site }));
   app.all('/relay/*', relay(relayOptions));
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
-  app.use('/locks/*', relayCors({}));
+  app.use('/locks/*', relayCors({ site }), jsonBodyLimit());
   app.route('/locks', createLocks());
 
   // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
+  // Same origin only: no other site may drive this server's tokens from a visitor's browser.
+  app.use('/pkcs11/*', relayCors({ site }));
   app.route('/pkcs11', options.pkcs11 ? createPkcs11Routes(options.pkcs11, relayOptions) : pkcs11NotConfigured());
 
   app.use('/*', serveStatic({ root: options.staticRoot }));

@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute } from 'node:path';
-import { Pkcs11Error, RelayError } from '../shared/errors.ts';
+import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
 import {
@@ -24,6 +24,7 @@ import {
   type RelayOptions,
 } from './relay/config.ts';
 import { serveApp } from './serve.ts';
+import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
@@ -44,6 +45,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 if (!existsSync(`${staticRoot}/index.html`)) {
   console.error(`${staticRoot}/index.html is missing: run "npm run build" first (npm start does it for you).`);
+  process.exit(2);
+}
+
+// The host names and page origins the app and the embedded registry answer to (server/site.ts):
+// loopback names and HOST on the listening port, plus PUBLIC_ORIGINS (behind a proxy, say).
+let site: Site;
+try {
+  site = new Site({ publicOrigins: parsePublicOrigins(process.env.PUBLIC_ORIGINS), listenHost: host });
+} catch (e) {
+  if (!(e instanceof CosignWebError)) throw e;
+  console.error(e.message);
   process.exit(2);
 }
 
@@ -90,7 +102,7 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
     );
     process.exit(2);
   }
-  const embedded = createEmbeddedRegistry({ dataDir, maxUploadBytes: maxUpload });
+  const embedded = createEmbeddedRegistry({ dataDir, maxUploadBytes: maxUpload, site });
   await seedSampleImages(embedded.app);
   const served = await serveApp(embedded.app, { port: registryPort, hostname: '127.0.0.1' }).catch((e: Error) => {
     console.error(
@@ -144,16 +156,19 @@ const app = createApp({
   ...(sampleImage ? { sampleImage } : {}),
   ...(pkcs11 ? { pkcs11 } : {}),
   ...(sigstoreTuf ? { sigstoreTuf } : {}),
+  site,
 });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
   process.exit(2);
 });
+site.listening(listening);
 const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
 const shown = loopback || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 console.log(`cosign-web listening on ${host}:${listening}`);
 console.log(describeRelayConfig(relay));
 console.log(describeTufHosts(relay));
+console.log(`answers to the page origins ${site.origins.join(', ')}; other host names get 421`);
 console.log(`http://${shown}:${listening}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

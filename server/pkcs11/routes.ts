@@ -6,7 +6,8 @@
  *                       serial}, algorithm, publicKeyPem, fingerprint}]}
  *   POST /pkcs11/sign {uri, pin?, payload: base64} → 200 {signature: base64 DER}
  *
- * Every request: same origin only (the relay's origin check), `Authorization: Bearer
+ * Every request: same origin only (the relay's origin check, which the app puts in front of these
+ * routes), `Authorization: Bearer
  * <PKCS11_API_TOKEN>` compared in constant time. Each route throws Pkcs11Error, answered by the
  * app's one onError (server/app.ts) as `{code, message}` with the error's status; a route that must
  * send a header with it (WWW-Authenticate, Retry-After) sets it on the context before throwing.
@@ -32,7 +33,6 @@ import { checkSigningPayload, type CheckedPayload, type RegistryAllowed } from '
 import { DOCKER_HUB, DOCKER_HUB_API } from '../../shared/registry/reference.ts';
 import { normaliseRelayOptions, type RelayOptions } from '../relay/config.ts';
 import { parseAuthority } from '../relay/host.ts';
-import { relayCors } from '../relay/cors.ts';
 import { auditLine } from './audit.ts';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff.ts';
 import type { Pkcs11Provider, Pkcs11TokenInfo, SignHooks } from './module.ts';
@@ -314,8 +314,6 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
     maxBody: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
   const app = new Hono();
-  // Same origin only: no other site may drive this server's tokens from a visitor's browser.
-  app.use('*', relayCors({}));
   app.use('*', async (c, next) => {
     await next();
     c.header('Cache-Control', 'no-store');
