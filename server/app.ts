@@ -1,5 +1,7 @@
 /**
- * The Hono app: serves the built single-page app with a strict Content-Security-Policy, a health
+ * The Hono app: answers only to the host names it serves and refuses writes from other sites
+ * (server/site.ts), and serves the built single-page app (no source maps) with a strict
+ * Content-Security-Policy (Trusted Types too) and a Permissions-Policy, a health
  * check, the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
  * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
  * and the sub-apps (mounted without an onError of their own, so their errors reach this one) throw
@@ -56,7 +58,40 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
+  // Trusted Types: script sinks take only what a policy made — Svelte's for its templates, the
+  // page's default one (web/src/lib/trusted-types.ts) for its own workers' URLs.
+  "require-trusted-types-for 'script'",
+  'trusted-types svelte-trusted-html default',
 ].join('; ');
+
+/**
+ * Powerful features the page never uses are off, for it and anything it could embed; it keeps
+ * passkeys (WebAuthn get/create) and writing the clipboard (the "Copy" buttons).
+ */
+export const PERMISSIONS_POLICY = [
+  'accelerometer=()',
+  'autoplay=()',
+  'camera=()',
+  'display-capture=()',
+  'encrypted-media=()',
+  'fullscreen=()',
+  'geolocation=()',
+  'gyroscope=()',
+  'hid=()',
+  'magnetometer=()',
+  'microphone=()',
+  'midi=()',
+  'payment=()',
+  'picture-in-picture=()',
+  'screen-wake-lock=()',
+  'serial=()',
+  'usb=()',
+  'xr-spatial-tracking=()',
+  'clipboard-read=()',
+  'clipboard-write=(self)',
+  'publickey-credentials-create=(self)',
+  'publickey-credentials-get=(self)',
+].join(', ');
 
 /**
  * The relay's CSP: whatever a registry serves (a blob can be any bytes, served from this origin)
@@ -102,6 +137,7 @@ export function createApp(options: AppOptions): Hono {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
+    c.header('Permissions-Policy', PERMISSIONS_POLICY);
     if (isRelayPath(c.req.path)) {
       // Registry answers are per user and may hold tokens: no shared cache may keep them.
       c.header('Cache-Control', 'no-store');
@@ -136,6 +172,8 @@ export function createApp(options: AppOptions): Hono {
   app.use('/pkcs11/*', relayCors({ site }));
   app.route('/pkcs11', options.pkcs11 ? createPkcs11Routes(options.pkcs11, relayOptions) : pkcs11NotConfigured());
 
+  // Source maps are not published: the build makes none, and one put in the folder is not served.
+  app.use('/*', async (c, next) => (c.req.path.endsWith('.map') ? c.notFound() : next()));
   app.use('/*', serveStatic({ root: options.staticRoot }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));

@@ -10,7 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { CosignWebError } from '../shared/errors.ts';
 
 /** Largest body of a JSON request to /locks (a key is at most 512 characters). */
-export const DEFAULT_JSON_BODY_BYTES = 16 * 1024;
+const DEFAULT_JSON_BODY_BYTES = 16 * 1024;
 
 /**
  * `app.use(path, jsonBodyLimit())`.

@@ -20,7 +20,7 @@ const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const WILDCARDS = new Set(['0.0.0.0', '::', '[::]', '']);
 
-export interface SiteOptions {
+interface SiteOptions {
   /** PUBLIC_ORIGINS, already parsed (parsePublicOrigins): origins the page is served as. */
   publicOrigins?: readonly string[];
   /** HOST, the address listened on; a wildcard (0.0.0.0, ::) adds no name. */
@@ -30,7 +30,7 @@ export interface SiteOptions {
 }
 
 /** Why a request is refused, for the caller to answer in its own form. */
-export interface Refusal {
+interface Refusal {
   code: 'HOST_NOT_SERVED' | 'ORIGIN_REFUSED';
   status: 421 | 403;
   message: string;

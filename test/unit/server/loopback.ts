@@ -104,7 +104,7 @@ export async function closedPort(): Promise<number> {
 }
 
 /**
- * A folder standing in for the built page: an index.html only. Checked in, read-only, so no test
+ * A folder standing in for the built page: an index.html, and a source map the server must not serve. Checked in, read-only, so no test
  * run leaves a temporary copy behind.
  */
 export function testStaticRoot(): string {

@@ -6,6 +6,7 @@
  * refused, and clients that send no Origin (cosign, crane, skopeo) pass; PUBLIC_ORIGINS is parsed
  * strictly.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,16 @@ describe('PUBLIC_ORIGINS', () => {
       'https://a.example',
     ]);
     expect(parsePublicOrigins(undefined)).toEqual([]);
+  });
+
+  it('an invalid PUBLIC_ORIGINS stops the server at start with the sentence', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      env: { ...process.env, PUBLIC_ORIGINS: 'https://cosign.example/app', PORT: '0', STATIC_ROOT: testStaticRoot() },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('PUBLIC_ORIGINS holds "https://cosign.example/app", which is not an origin like');
   });
 
   it('refuses anything that is not exactly an origin, with a sentence', () => {
