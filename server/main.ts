@@ -7,7 +7,9 @@
  * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
  * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
- * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
+ * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts).
+ * Both servers answer only to the loopback names, HOST and the hosts of PUBLIC_ORIGINS (the
+ * origins the page is served as; server/site.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
 import { existsSync, readFileSync } from 'node:fs';
