@@ -12,7 +12,8 @@ export default defineConfig({
     outDir: '../dist',
     emptyOutDir: true,
     target: 'es2022',
-    sourcemap: true,
+    // No source maps in what `npm start` serves; `npm run dev` (vite's dev server) has its own.
+    sourcemap: false,
   },
   worker: { format: 'es' },
   server: { host: '127.0.0.1', port: 5173 },

@@ -1,5 +1,7 @@
 /**
- * The Hono app: serves the built single-page app with a strict Content-Security-Policy, a health
+ * The Hono app: answers only to the host names it serves and refuses writes from other sites
+ * (server/site.ts), and serves the built single-page app (no source maps) with a strict
+ * Content-Security-Policy (Trusted Types too) and a Permissions-Policy, a health
  * check, the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
  * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
  * and the sub-apps (mounted without an onError of their own, so their errors reach this one) throw
@@ -15,6 +17,8 @@ import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
 import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
+import { Site, siteGuard } from './site.ts';
+import { jsonBodyLimit } from './body-limit.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
@@ -32,6 +36,11 @@ export interface AppOptions {
   sigstoreTuf?: { metadataUrl: string; targetsUrl: string; rootJson?: string };
   /** The PKCS#11 endpoint (server/pkcs11/); absent: /pkcs11/* answers 404 PKCS11_NOT_CONFIGURED. */
   pkcs11?: Pkcs11Options;
+  /**
+   * The host names and page origins this server answers to (server/site.ts); default: the loopback
+   * names with no page origin known, so every browser's write and cross-origin call is refused.
+   */
+  site?: Site;
 }
 
 /**
@@ -49,7 +58,40 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
+  // Trusted Types: script sinks take only what a policy made — Svelte's for its templates, the
+  // page's default one (web/src/lib/trusted-types.ts) for its own workers' URLs.
+  "require-trusted-types-for 'script'",
+  'trusted-types svelte-trusted-html default',
 ].join('; ');
+
+/**
+ * Powerful features the page never uses are off, for it and anything it could embed; it keeps
+ * passkeys (WebAuthn get/create) and writing the clipboard (the "Copy" buttons).
+ */
+export const PERMISSIONS_POLICY = [
+  'accelerometer=()',
+  'autoplay=()',
+  'camera=()',
+  'display-capture=()',
+  'encrypted-media=()',
+  'fullscreen=()',
+  'geolocation=()',
+  'gyroscope=()',
+  'hid=()',
+  'magnetometer=()',
+  'microphone=()',
+  'midi=()',
+  'payment=()',
+  'picture-in-picture=()',
+  'screen-wake-lock=()',
+  'serial=()',
+  'usb=()',
+  'xr-spatial-tracking=()',
+  'clipboard-read=()',
+  'clipboard-write=(self)',
+  'publickey-credentials-create=(self)',
+  'publickey-credentials-get=(self)',
+].join(', ');
 
 /**
  * The relay's CSP: whatever a registry serves (a blob can be any bytes, served from this origin)
@@ -59,6 +101,10 @@ export const RELAY_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox; frame
 
 function isRelayPath(path: string): boolean {
   return path === '/relay' || path.startsWith('/relay/');
+}
+
+function hasOwnOriginCheck(path: string): boolean {
+  return isRelayPath(path) || path.startsWith('/locks/') || path.startsWith('/pkcs11/');
 }
 
 /**
@@ -84,11 +130,14 @@ export function answerError(err: Error, c: Context): Response {
 
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
+  const site = options.site ?? new Site();
+  const relayOptions = options.relay ?? {};
 
   app.use('*', async (c, next) => {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
+    c.header('Permissions-Policy', PERMISSIONS_POLICY);
     if (isRelayPath(c.req.path)) {
       // Registry answers are per user and may hold tokens: no shared cache may keep them.
       c.header('Cache-Control', 'no-store');
@@ -99,6 +148,9 @@ export function createApp(options: AppOptions): Hono {
       c.header('Cross-Origin-Opener-Policy', 'same-origin');
     }
   });
+  // Only the names this server serves (DNS rebinding), and no writes from other sites; /relay,
+  // /locks and /pkcs11 check the Origin of every request themselves (relayCors, below).
+  app.use('*', siteGuard(site, hasOwnOriginCheck));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   // What the page should know about this server: the sample image, when there is one, and the
@@ -107,18 +159,21 @@ export function createApp(options: AppOptions): Hono {
     c.json({ sampleImage: options.sampleImage ?? null, sigstoreTuf: options.sigstoreTuf ?? null }),
   );
 
-  const relayOptions = options.relay ?? {};
-  app.use('/relay/*', relayCors(relayOptions));
+  app.use('/relay/*', relayCors({ ...relayOptions, site }));
   app.all('/relay/*', relay(relayOptions));
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
-  app.use('/locks/*', relayCors({}));
+  app.use('/locks/*', relayCors({ site }), jsonBodyLimit());
   app.route('/locks', createLocks());
 
   // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
+  // Same origin only: no other site may drive this server's tokens from a visitor's browser.
+  app.use('/pkcs11/*', relayCors({ site }));
   app.route('/pkcs11', options.pkcs11 ? createPkcs11Routes(options.pkcs11, relayOptions) : pkcs11NotConfigured());
 
+  // Source maps are not published: the build makes none, and one put in the folder is not served.
+  app.use('/*', async (c, next) => (c.req.path.endsWith('.map') ? c.notFound() : next()));
   app.use('/*', serveStatic({ root: options.staticRoot }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));

@@ -8,13 +8,15 @@
  * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
  * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
- * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
+ * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts).
+ * Both servers answer only to the loopback names, HOST and the hosts of PUBLIC_ORIGINS (the
+ * origins the page is served as; server/site.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute } from 'node:path';
-import { Pkcs11Error, RelayError } from '../shared/errors.ts';
+import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
 import {
@@ -26,6 +28,7 @@ import {
 } from './relay/config.ts';
 import { serveApp } from './serve.ts';
 import { isLoopbackHost, tokenProblem } from './registry/auth.ts';
+import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
@@ -48,6 +51,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 if (!existsSync(`${staticRoot}/index.html`)) {
   console.error(`${staticRoot}/index.html is missing: run "npm run build" first (npm start does it for you).`);
+  process.exit(2);
+}
+
+// The host names and page origins the app and the embedded registry answer to (server/site.ts):
+// loopback names and HOST on the listening port, plus PUBLIC_ORIGINS (behind a proxy, say).
+let site: Site;
+try {
+  site = new Site({ publicOrigins: parsePublicOrigins(process.env.PUBLIC_ORIGINS), listenHost: host });
+} catch (e) {
+  if (!(e instanceof CosignWebError)) throw e;
+  console.error(e.message);
   process.exit(2);
 }
 
@@ -117,6 +131,7 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
     maxUploadBytes: maxUpload,
     limits: { maxBytes },
     log: (line) => console.log(`embedded registry ${line}`),
+    site,
     ...(registryToken !== '' ? { token: registryToken } : {}),
   });
   await seedSampleImages(embedded.app, registryToken);
@@ -174,16 +189,19 @@ const app = createApp({
   ...(sampleImage ? { sampleImage } : {}),
   ...(pkcs11 ? { pkcs11 } : {}),
   ...(sigstoreTuf ? { sigstoreTuf } : {}),
+  site,
 });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
   process.exit(2);
 });
+site.listening(listening);
 const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
 const shown = loopback || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 console.log(`cosign-web listening on ${host}:${listening}`);
 console.log(describeRelayConfig(relay));
 console.log(describeTufHosts(relay));
+console.log(`answers to the page origins ${site.origins.join(', ')}; other host names get 421`);
 console.log(`http://${shown}:${listening}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -189,8 +189,18 @@ export type LockErrorCode = 'LOCK_BAD_REQUEST' | 'LOCK_BUSY';
 /**
  * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that
  * is not one of the project's errors (a bug, a browser refusal), as pages and results show it.
+ * The server's own refusals of any request (server/site.ts, server/body-limit.ts): a host name it
+ * does not serve (421), a write from another site (403), a body over a limit (413), and a setting
+ * it cannot start with.
  */
-export type GeneralErrorCode = 'NOT_FOUND' | 'SERVER_ERROR' | 'UNEXPECTED';
+export type GeneralErrorCode =
+  | 'NOT_FOUND'
+  | 'SERVER_ERROR'
+  | 'UNEXPECTED'
+  | 'HOST_NOT_SERVED'
+  | 'ORIGIN_REFUSED'
+  | 'REQUEST_TOO_LARGE'
+  | 'CONFIG_INVALID';
 
 /** Every code an error of this project can carry, on the page, in a result file or over HTTP. */
 export type ErrorCode =

@@ -6,7 +6,8 @@
  *                       serial}, algorithm, publicKeyPem, fingerprint}]}
  *   POST /pkcs11/sign {uri, pin?, payload: base64} → 200 {signature: base64 DER}
  *
- * Every request: same origin only (the relay's origin check), `Authorization: Bearer
+ * Every request: same origin only (the relay's origin check, which the app puts in front of these
+ * routes), `Authorization: Bearer
  * <PKCS11_API_TOKEN>` compared in constant time. Each route throws Pkcs11Error, answered by the
  * app's one onError (server/app.ts) as `{code, message}` with the error's status; a route that must
  * send a header with it (WWW-Authenticate, Retry-After) sets it on the context before throwing.
@@ -32,8 +33,7 @@ import { checkSigningPayload, type CheckedPayload, type RegistryAllowed } from '
 import { DOCKER_HUB, DOCKER_HUB_API } from '../../shared/registry/reference.ts';
 import { normaliseRelayOptions, type RelayOptions } from '../relay/config.ts';
 import { parseAuthority } from '../relay/host.ts';
-import { relayCors } from '../relay/cors.ts';
-import { auditLine } from './audit.ts';
+import { auditLine, claimedInPayload, type Claimed } from './audit.ts';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff.ts';
 import type { Pkcs11Provider, Pkcs11TokenInfo, SignHooks } from './module.ts';
 import { formatPkcs11Uri, parsePkcs11Uri, requireSelectingAttributes, type Pkcs11Uri } from './uri.ts';
@@ -116,6 +116,8 @@ interface Seen {
   started: Date;
   uri?: Pkcs11Uri;
   checked?: CheckedPayload;
+  /** What the payload claims, before it is checked (for the line of a refused one). */
+  claimed?: Claimed;
 }
 
 function audit(e: Endpoint, c: Context, seen: Seen, outcome: string): void {
@@ -123,8 +125,8 @@ function audit(e: Endpoint, c: Context, seen: Seen, outcome: string): void {
     auditLine({
       time: seen.started,
       key: seen.uri === undefined ? undefined : formatPkcs11Uri(seen.uri),
-      digest: seen.checked?.digest,
-      identity: seen.checked?.identity ?? undefined,
+      digest: seen.checked?.digest ?? seen.claimed?.digest,
+      identity: seen.checked?.identity ?? seen.claimed?.identity,
       kind: seen.checked?.kind,
       client: clientAddress(c),
       outcome,
@@ -268,6 +270,7 @@ async function signChecked(c: Context, e: Endpoint, seen: Seen): Promise<Uint8Ar
   requireSelectingAttributes(uri);
   const bytes = fromBase64(req.payload);
   if (bytes === null) throw error('PKCS11_REQUEST_INVALID', '"payload" is not standard base64.', 400);
+  seen.claimed = claimedInPayload(bytes);
   seen.checked = checkSigningPayload(bytes, e.allowed);
   const pin = pinFor(req, e.serverPin);
   const { signature } = await e.provider.sign(uri, pin, bytes, backoffHooks(c, e.backoff));
@@ -314,8 +317,6 @@ export function createPkcs11Routes(options: Pkcs11Options, relay: RelayOptions =
     maxBody: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
   const app = new Hono();
-  // Same origin only: no other site may drive this server's tokens from a visitor's browser.
-  app.use('*', relayCors({}));
   app.use('*', async (c, next) => {
     await next();
     c.header('Cache-Control', 'no-store');

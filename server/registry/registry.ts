@@ -29,6 +29,7 @@ import { listReferrers } from './routes/referrers.ts';
 import { listTags } from './routes/tags.ts';
 import { cancelUpload, checkSession, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
 import { DEFAULT_STORAGE_LIMITS, Storage, type StorageLimits } from './storage.ts';
+import { Site } from '../site.ts';
 
 export interface EmbeddedRegistryOptions {
   /** Folder holding everything the registry stores (created if missing). */
@@ -45,6 +46,11 @@ export interface EmbeddedRegistryOptions {
   gcGraceMs?: number;
   /** Where gc's one-line reports go (default: none). */
   log?: (line: string) => void;
+  /**
+   * The host names it answers to and the page origins that may write (server/site.ts); default:
+   * the loopback names, and no browser origin may write.
+   */
+  site?: Site;
 }
 
 export interface EmbeddedRegistry {
@@ -142,6 +148,14 @@ export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): Embedd
   }
 
   const app = new Hono();
+  // Only the names it serves (DNS rebinding: 421), no writes from browsers (403: the page writes
+  // through the relay), in the spec's error form with DENIED.
+  const site = options.site ?? new Site();
+  app.use('*', async (c, next) => {
+    const refused = site.refusal(c, 'none');
+    if (refused) return errorResponse(new DistributionError('DENIED', refused.status, refused.message), c.req.method);
+    return next();
+  });
   for (const resource of RESOURCES) route(app, resource, serve);
   app.all('/v2/*', (c) => serve(c, '/v2/*', notServed));
 

@@ -82,7 +82,8 @@ export async function seedSampleImages(app: Hono, token = ''): Promise<void> {
     },
     scheme: () => 'http',
   });
-  const registry = 'embedded.invalid';
+  // In process, no socket: a name the registry serves (it answers 421 to any other).
+  const registry = 'localhost';
   const single: RepoRef = { registry, repository: SAMPLE_REPOSITORY };
   const multi: RepoRef = { registry, repository: SAMPLE_MULTI_REPOSITORY };
   const exists = async (repo: RepoRef): Promise<boolean> =>

@@ -11,6 +11,7 @@ import type { MiddlewareHandler } from 'hono';
 import { RelayError } from '../../shared/errors.ts';
 import { normaliseCorsOrigins } from './config.ts';
 import { RELAY_METHODS } from './relay.ts';
+import { Site } from '../site.ts';
 
 /** Request headers a cross-origin page may send (Docker-* and OCI-* ones are echoed as asked). */
 const ALLOW_HEADERS = [
@@ -44,16 +45,8 @@ const EXPOSE_HEADERS = [
 export interface RelayCorsOptions {
   /** Origins (`https://app.example`) besides the page's own that may call the relay. */
   corsOrigins?: readonly string[];
-}
-
-/** Host only, not scheme: behind a TLS-terminating proxy the server itself sees http. */
-function isSameHost(origin: string, ownHost: string): boolean {
-  if (origin === 'null') return false;
-  try {
-    return new URL(origin).host === ownHost;
-  } catch {
-    return false;
-  }
+  /** The page's own origins (server/site.ts); default: none known, so every Origin but corsOrigins is refused. */
+  site?: Site;
 }
 
 function refused(): RelayError {
@@ -71,12 +64,13 @@ function refused(): RelayError {
  */
 export function relayCors(options: RelayCorsOptions = {}): MiddlewareHandler {
   const allowed = normaliseCorsOrigins(options.corsOrigins);
+  const site = options.site ?? new Site();
   return async (c, next): Promise<Response | void> => {
     const origin = c.req.header('origin');
-    const ownHost = new URL(c.req.url).host;
     let crossAllowed: string | undefined;
     if (origin !== undefined) {
-      if (!isSameHost(origin, ownHost)) {
+      // The whole origin (scheme, host, port) against the page's, never against Host.
+      if (!site.isPageOrigin(origin)) {
         if (!allowed.has(origin)) throw refused();
         crossAllowed = origin;
       }

@@ -13,6 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.ts';
+import { Site } from '../../server/site.ts';
 import { loadPkcs11Module, type Pkcs11KeyInfo, type Pkcs11Provider } from '../../server/pkcs11/module.ts';
 import { formatPkcs11Uri, parsePkcs11Uri } from '../../server/pkcs11/uri.ts';
 import { Pkcs11Error } from '../../shared/errors.ts';
@@ -105,12 +106,16 @@ beforeAll(async () => {
   // SoftHSM reads its configuration at C_Initialize, in this process.
   process.env['SOFTHSM2_CONF'] = hsm.conf;
   provider = await loadPkcs11Module(hsm.module);
+  // The page's origin is the one it is served on: known once listening.
+  const site = new Site();
   const app = createApp({
     staticRoot: hsm.dir,
     relay: { allowedRegistries: [regs.tls.host] },
     pkcs11: { provider, apiToken: API_TOKEN, backoff: { baseMs: 1000 }, log: (l) => audit.push(l) },
+    site,
   });
   base = (await rig.serve(app)).origin;
+  site.listening(Number(new URL(base).port));
   const listed = await fetch(`${base}/pkcs11/keys`, { headers: headers() });
   keys = ((await listed.json()) as { keys: Pkcs11KeyInfo[] }).keys;
   removableUri = keys.find((k) => k.token.label === 'cosign-web removable')!.uri;

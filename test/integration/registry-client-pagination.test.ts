@@ -60,7 +60,7 @@ beforeAll(async () => {
     fetch: (input, init) => Promise.resolve(embedded.registry.app.request(String(input), init)),
     scheme: () => 'http',
   });
-  const repo: RepoRef = { registry: 'embedded.invalid', repository: REPO };
+  const repo: RepoRef = { registry: 'localhost', repository: REPO };
   const config = await filler.pushBlob(repo, utf8('{}'), { mediaType: MT.ociEmpty });
   const manifest = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [] }));
   for (const tag of tagNames) await filler.putManifest(repo, tag, manifest, MT.ociManifest);

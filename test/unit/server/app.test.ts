@@ -6,7 +6,13 @@
  */
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { answerError, CONTENT_SECURITY_POLICY, createApp, RELAY_CONTENT_SECURITY_POLICY } from '../../../server/app.ts';
+import {
+  answerError,
+  CONTENT_SECURITY_POLICY,
+  createApp,
+  PERMISSIONS_POLICY,
+  RELAY_CONTENT_SECURITY_POLICY,
+} from '../../../server/app.ts';
 import { createLocks } from '../../../server/locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured } from '../../../server/pkcs11/routes.ts';
 import { LockError, Pkcs11Error } from '../../../shared/errors.ts';
@@ -23,6 +29,14 @@ describe('createApp', () => {
     expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('permissions-policy')).toBe(PERMISSIONS_POLICY);
+    expect(CONTENT_SECURITY_POLICY).toContain("require-trusted-types-for 'script'");
+  });
+
+  it('never serves a source map, even one left in the static folder', async () => {
+    const res = await app.request('/app.js.map');
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { code: string }).code).toBe('NOT_FOUND');
   });
 
   it('answers /healthz', async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { createApp } from '../../../server/app.ts';
 import type { RelayOptions, RequestUpstream } from '../../../server/relay/config.ts';
+import { Site } from '../../../server/site.ts';
 
 export interface Recorded {
   method: string;
@@ -103,17 +104,24 @@ export async function closedPort(): Promise<number> {
 }
 
 /**
- * A folder standing in for the built page: an index.html only. Checked in, read-only, so no test
+ * A folder standing in for the built page: an index.html, and a source map the server must not serve. Checked in, read-only, so no test
  * run leaves a temporary copy behind.
  */
 export function testStaticRoot(): string {
   return join(import.meta.dirname, 'static-root');
 }
 
-/** The app with the relay configured by `relay`; log lines collected in `lines`. */
+/**
+ * The app with the relay configured by `relay`; log lines collected in `lines`. Its page origin is
+ * `http://localhost` (port 80), where `app.request('/…')` addresses it.
+ */
 export function relayApp(relay: RelayOptions): { app: ReturnType<typeof createApp>; lines: string[] } {
   const lines: string[] = [];
-  const app = createApp({ staticRoot: testStaticRoot(), relay: { log: (l) => lines.push(l), ...relay } });
+  const app = createApp({
+    staticRoot: testStaticRoot(),
+    relay: { log: (l) => lines.push(l), ...relay },
+    site: new Site({ ports: [80] }),
+  });
   return { app, lines };
 }
 

@@ -184,6 +184,26 @@ describe('/pkcs11 routes', () => {
     expect(lines[0]).not.toContain(PIN);
   });
 
+  it('names the identity and digest a refused payload claimed in its audit line', async () => {
+    const { provider, calls } = fakeToken();
+    const lines: string[] = [];
+    const app = appWith({ provider }, lines);
+    const elsewhere = buildSimpleSigningPayload('evil.example/a/b:v1', DIGEST);
+    const res = await post(app, { uri: URI, pin: PIN, payload: Buffer.from(elsewhere).toString('base64') });
+    expect(((await res.json()) as { code: string }).code).toBe('PKCS11_REGISTRY_NOT_ALLOWED');
+    const statement = JSON.stringify({ _type: 'x', subject: [{ digest: { sha256: 'ab'.repeat(32) } }] });
+    const dsse = `DSSEv1 28 application/vnd.in-toto+json ${statement.length} ${statement}`;
+    await post(app, { uri: URI, pin: PIN, payload: Buffer.from(dsse).toString('base64') });
+    await post(app, { uri: URI, pin: PIN, payload: Buffer.from('not json').toString('base64') });
+    expect(calls.sign).toBe(0);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(
+      new RegExp(` digest=${DIGEST} identity=evil\\.example/a/b:v1 kind=- client=unknown PKCS11_REGISTRY_NOT_ALLOWED$`),
+    );
+    expect(lines[1]).toMatch(new RegExp(` digest=sha256:${'ab'.repeat(32)} identity=- kind=- client=unknown PKCS11_`));
+    expect(lines[2]).toMatch(/ digest=- identity=- kind=- client=unknown PKCS11_PAYLOAD_REFUSED$/);
+  });
+
   it('answers 401 without the right bearer token, before anything else', async () => {
     const { provider, calls } = fakeToken();
     const lines: string[] = [];

@@ -30,7 +30,7 @@ async function registry(options: Partial<EmbeddedRegistryOptions> = {}, dataDir?
   const reg = createEmbeddedRegistry({ dataDir: dir, ...options });
   open.push(reg);
   const req = async (path: string, init: RequestInit = {}): Promise<Response> =>
-    reg.app.request(`http://registry.test${path}`, init);
+    reg.app.request(`http://localhost${path}`, init);
   const code = async (res: Response): Promise<string | undefined> =>
     ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code;
   const pushBlob = async (name: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> =>

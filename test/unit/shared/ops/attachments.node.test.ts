@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
+import { servedAs } from '../../server/served-as.ts';
 import {
   attachmentTag,
   indexPlatforms,
@@ -80,7 +81,7 @@ const client = new RegistryClient({ fetch: fetchRegistry, scheme: () => 'http' }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cosign-web-attachments-'));
-  registry = createEmbeddedRegistry({ dataDir: dir });
+  registry = createEmbeddedRegistry({ dataDir: dir, site: servedAs(HOST) });
 });
 afterAll(async () => {
   await registry.close();

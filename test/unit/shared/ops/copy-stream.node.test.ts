@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
+import { servedAs } from '../../server/served-as.ts';
 import { copyImage } from '../../../../shared/ops/copy.ts';
 import { buildSigManifest, sameSignatureLayer, sigLayer, sigTag } from '../../../../shared/cosign/manifests.ts';
 import type { Descriptor } from '../../../../shared/registry/mediatypes.ts';
@@ -56,8 +57,8 @@ function trickle(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cosign-web-copy-stream-'));
-  src = createEmbeddedRegistry({ dataDir: join(dir, 'src') });
-  dst = createEmbeddedRegistry({ dataDir: join(dir, 'dst') });
+  src = createEmbeddedRegistry({ dataDir: join(dir, 'src'), site: servedAs(SRC) });
+  dst = createEmbeddedRegistry({ dataDir: join(dir, 'dst'), site: servedAs(DST) });
 });
 afterAll(async () => {
   await src.close();

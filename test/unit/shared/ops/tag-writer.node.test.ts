@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
+import { servedAs } from '../../server/served-as.ts';
 import { sameSignatureLayer, sigLayer } from '../../../../shared/cosign/manifests.ts';
 import { utf8 } from '../../../../shared/encoding/base64.ts';
 import { ManageError } from '../../../../shared/errors.ts';
@@ -32,7 +33,7 @@ let dir: string;
 let registry: EmbeddedRegistry;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cosign-web-tag-writer-'));
-  registry = createEmbeddedRegistry({ dataDir: dir });
+  registry = createEmbeddedRegistry({ dataDir: dir, site: servedAs(HOST) });
 });
 afterAll(async () => {
   await registry.close();
