@@ -7,9 +7,11 @@
  * - RELAY_ALLOWED_REGISTRIES    comma-separated `host[:port]`, matched on host and port exactly
  *                               (port default 443, or 80 for a host listed as plain http on 80).
  *                               Replaces the defaults (DEFAULT_REGISTRIES and their blob storage).
- *                               A listed host may resolve to private or loopback addresses: the
- *                               operator vouches for it (over https its certificate still must
- *                               match its name). Defaults must resolve to public addresses only.
+ *                               Every host must resolve to public addresses only, unless it is
+ *                               also listed in RELAY_PRIVATE_REGISTRIES.
+ * - RELAY_PRIVATE_REGISTRIES    comma-separated `host[:port]` (each also allowed) that may resolve
+ *                               to loopback, private or link-local addresses: the operator vouches
+ *                               for them (over https the certificate still must match the name)
  * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80);
  *                               it chooses the scheme only, the host must be allowed as well
  * - RELAY_CORS_ORIGINS          comma-separated origins allowed to call the relay cross-origin
@@ -46,6 +48,11 @@ export interface RelayOptions {
    * plain http: the server's own embedded registry on loopback.
    */
   localRegistries?: readonly string[];
+  /**
+   * `host[:port]` that may resolve to non-public addresses (RELAY_PRIVATE_REGISTRIES); each must be
+   * allowed too. Listing a host in `allowedRegistries` alone never lifts the address check.
+   */
+  privateRegistries?: readonly string[];
   /** `host[:port]` spoken to over plain http (RELAY_PLAIN_HTTP_REGISTRIES); port default 80. */
   plainHttpRegistries?: readonly string[];
   /** Origins (`https://app.example`) that may call the relay cross-origin; default none. */
@@ -155,8 +162,11 @@ export interface RelayConfig {
   isDirect(host: Host, port: number): boolean;
   /** True when a redirect may lead to `host:port`. */
   isRedirectTarget(host: Host, port: number): boolean;
-  /** True when `host:port` was listed in RELAY_ALLOWED_REGISTRIES, so it may resolve to any address. */
-  isExplicit(host: Host, port: number): boolean;
+  /**
+   * True when `host:port` may resolve to non-public addresses: listed in RELAY_PRIVATE_REGISTRIES,
+   * the embedded registry, or an operator-given TUF host.
+   */
+  mayBePrivate(host: Host, port: number): boolean;
   /**
    * True when `host:port` is reachable only as a TUF repository: GET only, answers of at most
    * TUF_MAX_RESPONSE_BYTES (false for a host that is also an allowed registry).
@@ -250,6 +260,11 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       : DEFAULT_REGISTRIES.map((e) => entryKey(e, () => 443, 'DEFAULT_REGISTRIES')),
   );
   for (const key of local) direct.add(key);
+  const privateKeys = new Set(
+    (options.privateRegistries ?? [])
+      .filter((e) => e.trim() !== '')
+      .map((e) => entryKey(e, allowPort, 'RELAY_PRIVATE_REGISTRIES')),
+  );
   const redirectOnly = new Set(
     explicit ? [] : DEFAULT_REDIRECT_TARGETS.map((e) => entryKey(e, () => 443, 'DEFAULT_REDIRECT_TARGETS')),
   );
@@ -257,6 +272,14 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     const key = hostKey(h, port);
     return direct.has(key) || (!explicit && port === 443 && h.kind === 'name' && ARTIFACT_REGISTRY_HOST.test(h.host));
   };
+  for (const key of privateKeys) {
+    const a = parseAuthority(key)!;
+    if (!isDirect(a, a.port!)) {
+      throw invalid(
+        `RELAY_PRIVATE_REGISTRIES holds ${key}, which the relay may not reach: list it in RELAY_ALLOWED_REGISTRIES too.`,
+      );
+    }
+  }
   return {
     explicit,
     direct,
@@ -283,8 +306,8 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     isDirect,
     isRedirectTarget: (h, port) =>
       isDirect(h, port) || redirectOnly.has(hostKey(h, port)) || tufKeys.has(hostKey(h, port)),
-    isExplicit: (h, port) =>
-      (explicit && direct.has(hostKey(h, port))) ||
+    mayBePrivate: (h, port) =>
+      (privateKeys.has(hostKey(h, port)) && isDirect(h, port)) ||
       local.includes(hostKey(h, port)) ||
       (tuf.vouched && tufKeys.has(hostKey(h, port)) && !isDirect(h, port)),
     isReadOnly: (h, port) => tufKeys.has(hostKey(h, port)) && !isDirect(h, port),
@@ -382,6 +405,7 @@ function tufUrlsFromEnv(env: Record<string, string | undefined>): string[] {
 export function relayOptionsFromEnv(env: Record<string, string | undefined>): RelayOptions {
   const options: RelayOptions = {
     allowedRegistries: list(env['RELAY_ALLOWED_REGISTRIES']),
+    privateRegistries: list(env['RELAY_PRIVATE_REGISTRIES']),
     plainHttpRegistries: list(env['RELAY_PLAIN_HTTP_REGISTRIES']),
     corsOrigins: list(env['RELAY_CORS_ORIGINS']),
   };
@@ -404,7 +428,9 @@ export function describeRelayConfig(options: RelayOptions): string {
   const c = normaliseRelayOptions(options);
   const hosts = c.explicit ? [...c.direct].join(', ') : 'the default public registries';
   const plain = c.plainHttp.size > 0 ? `; plain http to ${[...c.plainHttp].join(', ')}` : '';
-  return `relay: reaches ${hosts}${plain}`;
+  const inside = (options.privateRegistries ?? []).filter((e) => e.trim() !== '');
+  const priv = inside.length > 0 ? `; private addresses allowed for ${inside.join(', ')}` : '';
+  return `relay: reaches ${hosts}${plain}${priv}`;
 }
 
 /** One line naming the read-only TUF hosts, for the server's start-up log. */

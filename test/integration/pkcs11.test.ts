@@ -107,7 +107,7 @@ beforeAll(async () => {
   provider = await loadPkcs11Module(hsm.module);
   const app = createApp({
     staticRoot: hsm.dir,
-    relay: { allowedRegistries: [regs.tls.host] },
+    relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
     pkcs11: { provider, apiToken: API_TOKEN, backoff: { baseMs: 1000 }, log: (l) => audit.push(l) },
   });
   base = (await rig.serve(app)).origin;
@@ -459,7 +459,7 @@ describe('configuration', () => {
   it('with PKCS11_PIN on the server: pinConfigured, no PIN in the request, and a request carrying one is refused', async () => {
     const app = createApp({
       staticRoot: hsm.dir,
-      relay: { allowedRegistries: [regs.tls.host] },
+      relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
       pkcs11: { provider, apiToken: API_TOKEN, pin: PIN, log: () => undefined },
     });
     const listed = (await (await app.request('/pkcs11/keys', { headers: headers() })).json()) as {
