@@ -73,6 +73,7 @@ export type RegistryErrorCode =
 export type RelayErrorCode =
   | 'RELAY_BAD_REQUEST'
   | 'RELAY_UPSTREAM_NOT_ALLOWED'
+  | 'RELAY_PATH_NOT_ALLOWED'
   | 'RELAY_ADDRESS_REFUSED'
   | 'RELAY_PLAIN_HTTP_REFUSED'
   | 'RELAY_REDIRECT_REFUSED'

@@ -14,6 +14,9 @@
  *                               for them (over https the certificate still must match the name)
  * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80);
  *                               it chooses the scheme only, the host must be allowed as well
+ * - RELAY_TOKEN_REALMS          comma-separated token endpoint URLs (Bearer realms) relayed even
+ *                               when no challenge the relay passed on named them (default
+ *                               DEFAULT_TOKEN_REALMS); their hosts must be allowed as well
  * - RELAY_CORS_ORIGINS          comma-separated origins allowed to call the relay cross-origin
  * - RELAY_MAX_MANIFEST_BYTES    largest manifest PUT body (default 4 MiB)
  * - RELAY_UPSTREAM_TIMEOUT_MS   time to response headers and idle time upstream (default 30 s)
@@ -33,6 +36,7 @@ import type http from 'node:http';
 import type https from 'node:https';
 import { RelayError } from '../../shared/errors.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
+import { realmKeyOfUrl } from './realms.ts';
 
 /** Resolves a host name to every address it has (the relay checks all of them). */
 export type RelayLookup = (hostname: string) => Promise<LookupAddress[]>;
@@ -55,6 +59,14 @@ export interface RelayOptions {
   privateRegistries?: readonly string[];
   /** `host[:port]` spoken to over plain http (RELAY_PLAIN_HTTP_REGISTRIES); port default 80. */
   plainHttpRegistries?: readonly string[];
+  /**
+   * Token endpoint URLs (RELAY_TOKEN_REALMS) relayed without a challenge naming them first; empty
+   * or absent: DEFAULT_TOKEN_REALMS. Other paths than `/v2/…` pass only as realms a registry's
+   * challenge named in an answer the relay passed on (server/relay/realms.ts).
+   */
+  tokenRealms?: readonly string[];
+  /** Test hook: how long a realm named in a challenge stays relayable (default REALM_TTL_MS). */
+  realmTtlMs?: number;
   /** Origins (`https://app.example`) that may call the relay cross-origin; default none. */
   corsOrigins?: readonly string[];
   /** Largest body of a manifest PUT, in bytes (default 4 MiB). */
@@ -131,6 +143,13 @@ export const DEFAULT_REDIRECT_TARGETS: readonly string[] = [
 ];
 
 /**
+ * Token endpoints of the default registries outside their `/v2/` API (Docker Hub's and GitHub's),
+ * relayed even when the relay has not seen the challenge naming them (a restart, another relay).
+ * quay.io, gcr.io and Artifact Registry serve tokens under `/v2/`.
+ */
+export const DEFAULT_TOKEN_REALMS: readonly string[] = ['https://auth.docker.io/token', 'https://ghcr.io/token'];
+
+/**
  * The Sigstore public-good TUF repository (metadata and targets), reachable read-only (GET, answers
  * of at most TUF_MAX_RESPONSE_BYTES) unless SIGSTORE_TUF_URL names another repository.
  */
@@ -160,6 +179,11 @@ export interface RelayConfig {
   readonly log: (line: string) => void;
   /** True when a relay path may name `host:port`. */
   isDirect(host: Host, port: number): boolean;
+  /** Keys (realms.ts realmKey) of the configured token realms. */
+  readonly tokenRealms: ReadonlySet<string>;
+  readonly realmTtlMs: number | undefined;
+  /** True when `host:port` is a TUF repository host (any path may be read with GET). */
+  isTufHost(host: Host, port: number): boolean;
   /** True when a redirect may lead to `host:port`. */
   isRedirectTarget(host: Host, port: number): boolean;
   /**
@@ -227,6 +251,24 @@ function tufHosts(urls: readonly string[]): { hosts: TufHost[]; vouched: boolean
     };
   }
   return { hosts: given.map((u) => parseTufUrl(u)), vouched: true };
+}
+
+/**
+ * The configured token realms as realm keys: each an http(s) URL without credentials, query or
+ * fragment; none given: DEFAULT_TOKEN_REALMS.
+ * @throws RelayError RELAY_CONFIG_INVALID
+ */
+function tokenRealmKeys(urls: readonly string[]): ReadonlySet<string> {
+  const given = urls.filter((u) => u.trim() !== '');
+  const keys = new Set<string>();
+  for (const text of given.length > 0 ? given : DEFAULT_TOKEN_REALMS) {
+    const parsed = /[?#]/.test(text) ? null : realmKeyOfUrl(text.trim());
+    if (parsed === null) {
+      throw invalid(`RELAY_TOKEN_REALMS holds "${text}", which is not a URL like https://auth.example/token.`);
+    }
+    keys.add(parsed.key);
+  }
+  return keys;
 }
 
 function checkInteger(value: number | undefined, name: string, min: number, max: number, fallback: number): number {
@@ -299,6 +341,9 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       DEFAULT_UPSTREAM_TIMEOUT_MS,
     ),
     maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+    tokenRealms: tokenRealmKeys(options.tokenRealms ?? []),
+    realmTtlMs: options.realmTtlMs,
+    isTufHost: (h, port) => tufKeys.has(hostKey(h, port)),
     ca: options.ca,
     lookup: options.lookup,
     requestUpstream: options.requestUpstream,
@@ -408,6 +453,7 @@ export function relayOptionsFromEnv(env: Record<string, string | undefined>): Re
     privateRegistries: list(env['RELAY_PRIVATE_REGISTRIES']),
     plainHttpRegistries: list(env['RELAY_PLAIN_HTTP_REGISTRIES']),
     corsOrigins: list(env['RELAY_CORS_ORIGINS']),
+    tokenRealms: list(env['RELAY_TOKEN_REALMS']),
   };
   const maxManifestBytes = integer(env, 'RELAY_MAX_MANIFEST_BYTES');
   const upstreamTimeoutMs = integer(env, 'RELAY_UPSTREAM_TIMEOUT_MS');

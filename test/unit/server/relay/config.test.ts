@@ -46,6 +46,7 @@ describe('relayOptionsFromEnv', () => {
       privateRegistries: [],
       plainHttpRegistries: ['localhost:5000'],
       corsOrigins: ['https://app.example', 'http://localhost:5173'],
+      tokenRealms: [],
       maxManifestBytes: 1048576,
       upstreamTimeoutMs: 1500,
       maxRedirects: 0,

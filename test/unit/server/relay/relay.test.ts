@@ -851,3 +851,76 @@ describe('streaming and logging', () => {
     for (const l of lines) expect(l).not.toMatch(/secret|c2VjcmV0|Bearer|Basic|\?|_state/);
   });
 });
+
+describe('only the registry API and token realms are relayed', () => {
+  const table = { 'registry.example': ['93.184.216.34'], 'auth.example': ['93.184.216.35'] };
+  const hosts = ['registry.example', 'auth.example'];
+
+  it('refuses any other path on an allowed host with 403 RELAY_PATH_NOT_ALLOWED, before resolving it', async () => {
+    const { lookup, asked } = stubLookup(table);
+    const { requestUpstream, attempts } = scriptedUpstream();
+    const { app } = relayApp({ allowedRegistries: hosts, lookup, requestUpstream });
+    for (const path of ['/', '/index.html', '/v2x', '/v20/', '/latest/meta-data/', '/token', '/api/v2/']) {
+      const res = await app.request(`/relay/registry.example${path}`);
+      expect(res.status, path).toBe(403);
+      const body = await relayError(res);
+      expect(body.code, path).toBe('RELAY_PATH_NOT_ALLOWED');
+      expect(body.message).toContain('/v2/');
+    }
+    expect(asked).toEqual([]);
+    expect(attempts).toEqual([]);
+  });
+
+  it('passes on a realm a challenge named, for its path only and for a bounded time', async () => {
+    const { lookup } = stubLookup(table);
+    const challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull"';
+    const { requestUpstream, attempts } = scriptedUpstream([
+      { status: 401, headers: { 'WWW-Authenticate': challenge } },
+      { status: 200, body: '{"token":"t"}' },
+    ]);
+    const { app } = relayApp({ allowedRegistries: hosts, lookup, requestUpstream, realmTtlMs: 300 });
+    // Before any challenge named it, the token service is just another page of an allowed host.
+    expect((await relayError(await app.request('/relay/auth.example/token?service=x'))).code).toBe(
+      'RELAY_PATH_NOT_ALLOWED',
+    );
+    const challenged = await app.request('/relay/registry.example/v2/a/manifests/v1');
+    expect(challenged.status).toBe(401);
+    expect(challenged.headers.get('www-authenticate')).toBe(challenge);
+    const token = await app.request('/relay/auth.example/token?service=registry.example&scope=repository:a:pull');
+    expect(token.status).toBe(200);
+    expect(attempts.map((a) => `${a.host}${a.path}`)).toEqual([
+      'registry.example/v2/a/manifests/v1',
+      'auth.example/token?service=registry.example&scope=repository:a:pull',
+    ]);
+    // Another path on the realm's host is still refused, and the realm itself once its time ran out.
+    expect((await relayError(await app.request('/relay/auth.example/admin'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await relayError(await app.request('/relay/auth.example/token'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    expect(attempts).toHaveLength(2);
+  });
+
+  it('does not remember a realm the relay may not reach, and relays the configured ones without a challenge', async () => {
+    const { lookup } = stubLookup({ ...table, 'ghcr.io': ['140.82.121.34'], 'auth.docker.io': ['3.3.3.3'] });
+    const { requestUpstream, attempts } = scriptedUpstream([
+      { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="https://elsewhere.example/token"' } },
+      { status: 200 },
+      { status: 200 },
+      { status: 200 },
+    ]);
+    const { app } = relayApp({
+      allowedRegistries: hosts,
+      tokenRealms: ['https://auth.example/oauth2/token'],
+      lookup,
+      requestUpstream,
+    });
+    expect((await app.request('/relay/registry.example/v2/')).status).toBe(401);
+    expect((await app.request('/relay/auth.example/oauth2/token?scope=x')).status).toBe(200);
+    expect((await relayError(await app.request('/relay/auth.example/token'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    // The defaults: Docker Hub's and GitHub's token services.
+    const { app: defaults } = relayApp({ lookup, requestUpstream });
+    expect((await defaults.request('/relay/auth.docker.io/token?service=registry.docker.io')).status).toBe(200);
+    expect((await defaults.request('/relay/ghcr.io/token?scope=repository:o/r:pull')).status).toBe(200);
+    expect((await relayError(await defaults.request('/relay/ghcr.io/login'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    expect(attempts).toHaveLength(4);
+  });
+});
