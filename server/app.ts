@@ -114,7 +114,7 @@ export function createApp(options: AppOptions): Hono {
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
   app.use('/locks/*', relayCors({}));
-  app.route('/locks', createLocks());
+  app.route('/locks', createLocks({ relay: relayOptions }));
 
   // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
   app.route('/pkcs11', options.pkcs11 ? createPkcs11Routes(options.pkcs11, relayOptions) : pkcs11NotConfigured());

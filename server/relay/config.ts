@@ -35,6 +35,7 @@ import type { LookupAddress } from 'node:dns';
 import type http from 'node:http';
 import type https from 'node:https';
 import { RelayError } from '../../shared/errors.ts';
+import { DOCKER_HUB, DOCKER_HUB_API } from '../../shared/registry/reference.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
 import { realmKeyOfUrl } from './realms.ts';
 
@@ -483,4 +484,18 @@ export function describeRelayConfig(options: RelayOptions): string {
 export function describeTufHosts(options: RelayOptions): string {
   const keys = new Set(tufHosts(options.tufRepositoryUrls ?? []).hosts.map((t) => t.key));
   return `relay: reads the Sigstore TUF repository at ${[...keys].join(', ')} (GET only)`;
+}
+
+/**
+ * "May this image's registry be named?" (a PKCS#11 signature's identity, a tag lock's key): exactly
+ * the registries the relay may reach, Docker Hub (`docker.io`) by its API host.
+ */
+export function relayRegistryAllowed(relay: RelayOptions): (registry: string) => boolean {
+  const config = normaliseRelayOptions(relay);
+  return (registry) => {
+    const authority = parseAuthority(registry === DOCKER_HUB ? DOCKER_HUB_API : registry);
+    if (authority === null) return false;
+    const port = authority.port ?? config.schemeFor(authority, undefined).port;
+    return config.isDirect(authority, port);
+  };
 }
