@@ -179,12 +179,7 @@ export type TufErrorCode =
 
 /** Codes of the relay's tag locks (server/locks.ts). */
 export type LockErrorCode =
-  | 'LOCK_BAD_REQUEST'
-  | 'LOCK_BUSY'
-  | 'LOCK_KEY_REFUSED'
-  | 'LOCK_HELD'
-  | 'LOCK_HOLD_LIMIT'
-  | 'LOCK_QUOTA';
+  'LOCK_BAD_REQUEST' | 'LOCK_BUSY' | 'LOCK_KEY_REFUSED' | 'LOCK_HELD' | 'LOCK_HOLD_LIMIT' | 'LOCK_QUOTA';
 
 /**
  * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that
