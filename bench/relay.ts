@@ -258,6 +258,7 @@ async function runChild(): Promise<void> {
     staticRoot: mkdtempSync(join(tmpdir(), 'cosign-web-bench-')),
     relay: {
       allowedRegistries: [registry],
+      privateRegistries: [registry],
       ca: readFileSync(process.env['BENCH_CA_FILE'] ?? '', 'utf8'),
       log: () => undefined,
     },

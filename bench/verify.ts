@@ -95,6 +95,7 @@ async function startServer(regs: RegistriesInfo): Promise<{ url: string; stop():
       PORT: String(port),
       HOST: '127.0.0.1',
       RELAY_ALLOWED_REGISTRIES: regs.tls.host,
+      RELAY_PRIVATE_REGISTRIES: regs.tls.host,
       NODE_EXTRA_CA_CERTS: regs.tls.caFile,
     },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -165,7 +165,7 @@ export function createApp(options: AppOptions): Hono {
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
   app.use('/locks/*', relayCors({ site }), jsonBodyLimit());
-  app.route('/locks', createLocks());
+  app.route('/locks', createLocks({ relay: relayOptions }));
 
   // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
   // Same origin only: no other site may drive this server's tokens from a visitor's browser.

@@ -1,120 +1,323 @@
 /**
  * Tag locks: while a page rewrites a `.sig` manifest or a referrers index (read-modify-write,
  * which registries cannot make atomic), other pages served by this relay wait for it. In-memory
- * and per process, with short leases, so the relay stays stateless in every way that matters: a
+ * and per process, with short holds, so the relay stays stateless in every way that matters: a
  * restart or a second relay only widens the window that the client's read-back-and-merge closes.
  *
  *   POST /locks/acquire {"key": "<registry>/<repo>:<tag>"} → 200 {"token"} (waits up to waitMs)
- *                                                          → 503 {"code":"LOCK_BUSY"} after that
  *   POST /locks/release {"key", "token"}                   → 204
  *
- * Refusals are thrown as LockError (400 LOCK_BAD_REQUEST, 503 LOCK_BUSY) and answered by the
- * app's one onError (server/app.ts) as JSON `{code, message}`.
+ * Against squatting (issue #12): a key must name a tag (registry + repository + tag, written as
+ * shared/ops/tag-writer.ts tagKey writes it) in a registry the relay may reach; one client (by its
+ * address) holds one key at most maxHoldMs in all — its holds of that key count together until it
+ * has left the key alone for maxHoldMs — and holds and waits at most a few keys at once; a waiter
+ * is answered at once when the holder has already held the key longer than a writer's round takes,
+ * else after at most waitMs, with who holds it (an opaque name for its address), for how long,
+ * and when the hold ends at the latest (Retry-After).
+ *
+ * Refusals are thrown as LockError and answered by the app's one onError (server/app.ts) as JSON
+ * `{code, message}`: 400 LOCK_BAD_REQUEST, 403 LOCK_KEY_REFUSED, 423 LOCK_HELD, 429
+ * LOCK_HOLD_LIMIT and LOCK_QUOTA (with Retry-After), 503 LOCK_BUSY.
  */
-import { Hono } from 'hono';
+import { createHash, randomBytes } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { Hono, type Context } from 'hono';
 import { LockError, type LockErrorCode } from '../shared/errors.ts';
+import { formatReference, parseReference } from '../shared/registry/reference.ts';
+import { relayRegistryAllowed, type RelayOptions } from './relay/config.ts';
 
 export interface LockOptions {
-  /** How long a lock is held at most before it is released on its own (default 15 s). */
-  leaseMs?: number;
-  /** How long an acquire waits for a busy lock (default 10 s). */
+  /** The relay's settings: a key's registry must be one the relay may reach (default: the public registries). */
+  relay?: RelayOptions;
+  /** How long one client may hold one key in all, its back-to-back holds counted together (default 15 s). */
+  maxHoldMs?: number;
+  /** How long an acquire waits for a busy lock (default 5 s). */
   waitMs?: number;
   /** Most distinct keys held or awaited at once (default 10 000). */
   maxKeys?: number;
   /** Most waiters per key (default 100). */
   maxWaiters?: number;
+  /** Most keys one client holds, and most it waits for, at once (default 32 each). */
+  perClient?: number;
+  /** Who is asking (default: the connection's remote address). */
+  clientOf?: (c: Context) => string;
 }
+
+export const DEFAULT_MAX_HOLD_MS = 15_000;
 
 interface Entry {
   /** Empty while the lock is being handed to the next waiter. */
   token: string;
+  client: string;
+  grantedAt: number;
+  endsAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  waiters: (() => void)[];
+  waiters: { client: string; wake: () => void }[];
 }
 
-const KEY_RE = /^[\x21-\x7e]{1,512}$/;
+/** What one client used of one key: time held in all, and when its last hold ended. */
+interface Usage {
+  usedMs: number;
+  lastEnd: number;
+}
+
+const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
 function refused(code: LockErrorCode, message: string): LockError {
-  return new LockError(code, message, { status: code === 'LOCK_BUSY' ? 503 : 400 });
+  const status = { LOCK_BAD_REQUEST: 400, LOCK_KEY_REFUSED: 403, LOCK_HELD: 423, LOCK_BUSY: 503 }[code as string];
+  return new LockError(code, message, { status: status ?? 429 });
+}
+
+function connectionAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /**
- * The /locks routes, for `app.route('/locks', createLocks())`.
- * @throws LockError (to app.onError) LOCK_BAD_REQUEST for a request without a valid key (or token),
- *   LOCK_BUSY when too many locks or waiters are held or the wait ran out
+ * Checks a lock key: `registry/repository:tag` exactly as tagKey writes it, in a registry the
+ * relay may reach.
+ * @throws LockError LOCK_BAD_REQUEST, LOCK_KEY_REFUSED
  */
-export function createLocks(options: LockOptions = {}): Hono {
-  const leaseMs = options.leaseMs ?? 15_000;
-  const waitMs = options.waitMs ?? 10_000;
-  const maxKeys = options.maxKeys ?? 10_000;
-  const maxWaiters = options.maxWaiters ?? 100;
-  const held = new Map<string, Entry>();
+function checkKey(key: unknown, allowed: (registry: string) => boolean): string {
+  const bad = (): LockError =>
+    refused('LOCK_BAD_REQUEST', 'A lock key names one tag: "<registry>/<repository>:<tag>", as the page writes it.');
+  if (typeof key !== 'string' || key.length > 512) throw bad();
+  let ref;
+  try {
+    ref = parseReference(key);
+  } catch {
+    throw bad();
+  }
+  if (ref.tag === undefined || ref.digest !== undefined || formatReference(ref) !== key) throw bad();
+  if (!allowed(ref.registry)) {
+    throw refused(
+      'LOCK_KEY_REFUSED',
+      `This server locks only tags in registries its relay may reach, and ${ref.registry} is not one of them.`,
+    );
+  }
+  return key;
+}
 
-  const release = (key: string, token: string): boolean => {
-    const e = held.get(key);
-    if (!e || e.token !== token) return false;
+/** The lock table: holds, waiters, what each client used and holds, and the refusals' sentences. */
+class LockTable {
+  readonly held = new Map<string, Entry>();
+  readonly #usage = new Map<string, Usage>();
+  readonly #perClient = new Map<string, { held: number; waiting: number }>();
+  /** Per-process salt: holders are named by a digest of their address, never the address itself. */
+  readonly #salt = randomBytes(16);
+  readonly maxHoldMs: number;
+  readonly waitMs: number;
+  readonly #maxKeys: number;
+  readonly #maxWaiters: number;
+  readonly #perClientMax: number;
+
+  constructor(o: LockOptions) {
+    this.maxHoldMs = o.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+    this.waitMs = o.waitMs ?? 5_000;
+    this.#maxKeys = o.maxKeys ?? 10_000;
+    this.#maxWaiters = o.maxWaiters ?? 100;
+    this.#perClientMax = o.perClient ?? 32;
+  }
+
+  #counts(client: string): { held: number; waiting: number } {
+    let n = this.#perClient.get(client);
+    if (!n) this.#perClient.set(client, (n = { held: 0, waiting: 0 }));
+    return n;
+  }
+
+  #uncount(client: string, what: 'held' | 'waiting'): void {
+    const n = this.#counts(client);
+    n[what]--;
+    if (n.held <= 0 && n.waiting <= 0) this.#perClient.delete(client);
+  }
+
+  /** An opaque, stable name for a client: 8 hex digits of a salted SHA-256 of its address. */
+  name(client: string): string {
+    return createHash('sha256').update(this.#salt).update(client).digest('hex').slice(0, 8);
+  }
+
+  /**
+   * Time left of `client`'s budget for `key` now (maxHoldMs once it left the key alone that long),
+   * and how long until it is whole again.
+   */
+  budget(client: string, key: string, now: number): { left: number; wholeIn: number } {
+    const u = this.#usage.get(`${client} ${key}`);
+    if (!u || now - u.lastEnd >= this.maxHoldMs) return { left: this.maxHoldMs, wholeIn: 0 };
+    return { left: this.maxHoldMs - u.usedMs, wholeIn: this.maxHoldMs - (now - u.lastEnd) };
+  }
+
+  /**
+   * Checks that `client` may take (or wait for) one more key.
+   * @throws LockError LOCK_QUOTA, LOCK_BUSY
+   */
+  admit(c: Context, client: string, what: 'held' | 'waiting', key: string): void {
+    if (this.#counts(client)[what] >= this.#perClientMax) {
+      c.header('Retry-After', String(seconds(this.maxHoldMs)));
+      throw refused(
+        'LOCK_QUOTA',
+        `This address already ${what === 'held' ? 'holds' : 'waits for'} ${this.#perClientMax} tag locks; ` +
+          `it may take more once some are released (at the latest in ${seconds(this.maxHoldMs)} s).`,
+      );
+    }
+    if (what === 'held' && this.held.size >= this.#maxKeys && !this.held.has(key)) {
+      throw refused('LOCK_BUSY', 'This server holds too many tag locks right now; try again in a few seconds.');
+    }
+    if (what === 'waiting' && (this.held.get(key)?.waiters.length ?? 0) >= this.#maxWaiters) {
+      throw refused('LOCK_BUSY', 'Too many writers are waiting for this tag; try again in a few seconds.');
+    }
+  }
+
+  /**
+   * Gives `key` to `client` for what is left of its budget, taking over `waiters`.
+   * @throws LockError LOCK_HOLD_LIMIT when the client spent its budget on this key
+   */
+  grant(c: Context, key: string, client: string, waiters: Entry['waiters']): string {
+    const now = Date.now();
+    const { left, wholeIn } = this.budget(client, key, now);
+    if (left <= 0) {
+      c.header('Retry-After', String(seconds(wholeIn)));
+      throw refused(
+        'LOCK_HOLD_LIMIT',
+        `This address has held the lock on ${key} for ${seconds(this.maxHoldMs)} s in all, the most one client may; ` +
+          `it may take it again in ${seconds(wholeIn)} s, once it has left it alone for ${seconds(this.maxHoldMs)} s.`,
+      );
+    }
+    const token = globalThis.crypto.randomUUID();
+    const timer = setTimeout(() => this.release(key, token), left);
+    timer.unref?.();
+    this.held.set(key, { token, client, grantedAt: now, endsAt: now + left, timer, waiters });
+    this.#counts(client).held++;
+    return token;
+  }
+
+  /** Ends a hold (released, or its time ran out), hands the key to the next waiter; false for a stale token. */
+  release(key: string, token: string): boolean {
+    const e = this.held.get(key);
+    if (!e || e.token === '' || e.token !== token) return false;
     clearTimeout(e.timer);
+    const now = Date.now();
+    const id = `${e.client} ${key}`;
+    const before = this.#usage.get(id);
+    const counts = before !== undefined && e.grantedAt - before.lastEnd < this.maxHoldMs;
+    const usage = { usedMs: (counts ? before.usedMs : 0) + (now - e.grantedAt), lastEnd: now };
+    this.#usage.set(id, usage);
+    // Forgotten once it no longer counts (left alone for maxHoldMs).
+    setTimeout(() => this.#usage.get(id) === usage && this.#usage.delete(id), this.maxHoldMs).unref?.();
+    this.#uncount(e.client, 'held');
+    this.pass(key, e);
+    return true;
+  }
+
+  /** Hands `key` to the next waiter (which takes the entry and the queue behind it), or frees it. */
+  pass(key: string, e: Entry): void {
     const next = e.waiters.shift();
     if (next) {
       // Hand over to the next waiter, which takes the entry (and the queue behind it).
       e.token = '';
       e.timer = undefined;
-      next();
+      next.wake();
     } else {
-      held.delete(key);
+      this.held.delete(key);
     }
-    return true;
-  };
+  }
 
-  const grant = (key: string, waiters: (() => void)[]): string => {
-    const token = globalThis.crypto.randomUUID();
-    const timer = setTimeout(() => release(key, token), leaseMs);
-    timer.unref?.();
-    held.set(key, { token, timer, waiters });
-    return token;
-  };
+  /** LOCK_HELD, with who holds `key`, for how long, and when its hold ends at the latest (Retry-After). */
+  heldBy(c: Context, key: string, asker: string): LockError {
+    const e = this.held.get(key);
+    const now = Date.now();
+    const endsIn = e ? Math.max(0, e.endsAt - now) : 0;
+    c.header('Retry-After', String(seconds(endsIn)));
+    const who =
+      !e || e.token === '' ? 'the next writer' : e.client === asker ? 'this address' : `client ${this.name(e.client)}`;
+    const since = e ? ` for ${seconds(now - e.grantedAt)} s` : '';
+    return refused(
+      'LOCK_HELD',
+      `Another writer holds the lock on ${key} (${who}, held${since}); its hold ends within ${seconds(endsIn)} s ` +
+        'at the latest. Nothing was written; try again then.',
+    );
+  }
 
-  const readKey = async (body: Promise<unknown>): Promise<{ key: string; token?: string } | null> => {
+  /** Waits in line for `key`: true once it was handed over, false when the wait ran out. */
+  async wait(key: string, client: string): Promise<boolean> {
+    const current = this.held.get(key)!;
+    this.#counts(client).waiting++;
     try {
-      const j = (await body) as { key?: unknown; token?: unknown };
-      if (typeof j.key !== 'string' || !KEY_RE.test(j.key)) return null;
-      return { key: j.key, ...(typeof j.token === 'string' ? { token: j.token } : {}) };
-    } catch {
-      return null;
+      return await new Promise<boolean>((resolve) => {
+        const waiter = {
+          client,
+          wake: (): void => {
+            clearTimeout(timeout);
+            resolve(true);
+          },
+        };
+        const timeout = setTimeout(() => {
+          const i = current.waiters.indexOf(waiter);
+          if (i >= 0) current.waiters.splice(i, 1);
+          resolve(false);
+        }, this.waitMs);
+        current.waiters.push(waiter);
+      });
+    } finally {
+      this.#uncount(client, 'waiting');
     }
-  };
+  }
+}
+
+const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }> => {
+  try {
+    const j = (await c.req.json()) as unknown;
+    return typeof j === 'object' && j !== null ? j : {};
+  } catch {
+    return {};
+  }
+};
+
+/**
+ * The /locks routes, for `app.route('/locks', createLocks({ relay }))`.
+ * @throws LockError (to app.onError) LOCK_BAD_REQUEST for a request without a valid key (or token),
+ *   LOCK_KEY_REFUSED for a tag in a registry the relay does not reach, LOCK_HELD when another
+ *   writer holds the key too long, LOCK_HOLD_LIMIT and LOCK_QUOTA past a client's limits, LOCK_BUSY
+ *   when the server holds too many locks or waiters
+ */
+export function createLocks(options: LockOptions = {}): Hono {
+  const table = new LockTable(options);
+  const allowed = relayRegistryAllowed(options.relay ?? {});
+  const clientOf = options.clientOf ?? connectionAddress;
 
   const app = new Hono();
   app.post('/acquire', async (c) => {
-    const req = await readKey(c.req.json());
-    if (!req) throw refused('LOCK_BAD_REQUEST', 'A lock request needs a "key" of printable characters.');
-    const { key } = req;
-    const current = held.get(key);
+    const key = checkKey((await readBody(c)).key, allowed);
+    const client = clientOf(c);
+    const current = table.held.get(key);
     if (!current) {
-      if (held.size >= maxKeys) throw refused('LOCK_BUSY', 'Too many locks are held; try again.');
-      return c.json({ token: grant(key, []) });
+      table.admit(c, client, 'held', key);
+      return c.json({ token: table.grant(c, key, client, []) });
     }
-    if (current.waiters.length >= maxWaiters) throw refused('LOCK_BUSY', 'Too many writers are waiting.');
-    const got = await new Promise<boolean>((resolve) => {
-      const timeout = setTimeout(() => {
-        const i = current.waiters.indexOf(wake);
-        if (i >= 0) current.waiters.splice(i, 1);
-        resolve(false);
-      }, waitMs);
-      const wake = (): void => {
-        clearTimeout(timeout);
-        resolve(true);
-      };
-      current.waiters.push(wake);
-    });
-    if (!got) throw refused('LOCK_BUSY', 'Another writer held the lock too long.');
-    const entry = held.get(key)!;
-    return c.json({ token: grant(key, entry.waiters) });
+    // A writer's round takes well under a second: a hold already longer than a whole wait is stuck
+    // or squatting, and the asker hears so at once rather than after waiting in vain.
+    if (current.token !== '' && Date.now() - current.grantedAt >= table.waitMs) throw table.heldBy(c, key, client);
+    table.admit(c, client, 'waiting', key);
+    if (!(await table.wait(key, client))) throw table.heldBy(c, key, client);
+    const entry = table.held.get(key)!;
+    try {
+      table.admit(c, client, 'held', key);
+      return c.json({ token: table.grant(c, key, client, entry.waiters) });
+    } catch (e) {
+      // Pass the key on to the next in line rather than leave it with nobody.
+      table.pass(key, entry);
+      throw e;
+    }
   });
   app.post('/release', async (c) => {
-    const req = await readKey(c.req.json());
-    if (!req?.token) throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
-    release(req.key, req.token);
+    const body = await readBody(c);
+    if (typeof body.token !== 'string') throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
+    table.release(
+      checkKey(body.key, () => true),
+      body.token,
+    );
     return c.body(null, 204);
   });
   return app;

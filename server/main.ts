@@ -8,7 +8,8 @@
  * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
  * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
- * /pkcs11 endpoint (PKCS11_API_TOKEN required, PKCS11_PIN optional; see server/pkcs11/routes.ts).
+ * /pkcs11 endpoint (PKCS11_API_TOKEN or PKCS11_API_TOKEN_FILE required, PKCS11_PIN or PKCS11_PIN_FILE
+ * optional; see server/pkcs11/routes.ts and secrets.ts).
  * Both servers answer only to the loopback names, HOST and the hosts of PUBLIC_ORIGINS (the
  * origins the page is served as; server/site.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
@@ -19,6 +20,7 @@ import { isAbsolute } from 'node:path';
 import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
+import { Pkcs11SecretsError, readPkcs11Secrets, scrubEnvironment, SECRET_VARIABLES } from './pkcs11/secrets.ts';
 import {
   describeRelayConfig,
   describeTufHosts,
@@ -32,11 +34,24 @@ import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
-// The PKCS#11 secrets are read once and taken out of the environment before anything else runs,
-// so no child process (a PKCS#11 module's helper, a tool run later) inherits them.
-const pkcs11Secrets = { apiToken: process.env.PKCS11_API_TOKEN ?? '', pin: process.env.PKCS11_PIN };
-delete process.env.PKCS11_API_TOKEN;
-delete process.env.PKCS11_PIN;
+// The PKCS#11 secrets are read once (from their _FILE forms or the variables) and taken out of the
+// environment before anything else runs, so no child process (a PKCS#11 module's helper, a tool
+// run later) inherits them, and wiped from /proc/<pid>/environ (server/pkcs11/secrets.ts).
+let pkcs11Secrets: ReturnType<typeof readPkcs11Secrets>;
+try {
+  pkcs11Secrets = readPkcs11Secrets(process.env);
+} catch (e) {
+  if (!(e instanceof Pkcs11SecretsError)) throw e;
+  console.error(e.message);
+  process.exit(2);
+}
+const secretsInEnvironment = SECRET_VARIABLES.filter((n) => (process.env[n] ?? '') !== '');
+if (!scrubEnvironment() && secretsInEnvironment.length > 0) {
+  console.error(
+    `pkcs11: ${secretsInEnvironment.join(' and ')} could not be wiped from /proc/${process.pid}/environ; ` +
+      'use PKCS11_API_TOKEN_FILE and PKCS11_PIN_FILE instead.',
+  );
+}
 const registryToken = process.env.EMBEDDED_REGISTRY_TOKEN ?? '';
 delete process.env.EMBEDDED_REGISTRY_TOKEN;
 
@@ -162,7 +177,7 @@ if (pkcs11Module !== '') {
   }
   if (apiToken.length < 16 || !/^[\x21-\x7e]+$/.test(apiToken)) {
     console.error(
-      'PKCS11_MODULE is set, so PKCS11_API_TOKEN must be too: a secret of at least 16 printable characters without spaces that every /pkcs11 request carries as "Authorization: Bearer <token>".',
+      'PKCS11_MODULE is set, so PKCS11_API_TOKEN must be too (or PKCS11_API_TOKEN_FILE): a secret of at least 16 printable characters without spaces that every /pkcs11 request carries as "Authorization: Bearer <token>".',
     );
     process.exit(2);
   }
@@ -178,7 +193,7 @@ if (pkcs11Module !== '') {
   pkcs11 = { provider, apiToken, ...(pin !== undefined && pin !== '' ? { pin } : {}) };
   if (!(provider instanceof Pkcs11Error)) {
     console.log(
-      `pkcs11: module ${pkcs11Module} loaded; token PIN ${pkcs11.pin ? 'from PKCS11_PIN' : 'asked by the page'}`,
+      `pkcs11: module ${pkcs11Module} loaded; token PIN ${pkcs11.pin ? 'kept by the server' : 'asked by the page'}`,
     );
   }
 }

@@ -73,6 +73,7 @@ export type RegistryErrorCode =
 export type RelayErrorCode =
   | 'RELAY_BAD_REQUEST'
   | 'RELAY_UPSTREAM_NOT_ALLOWED'
+  | 'RELAY_PATH_NOT_ALLOWED'
   | 'RELAY_ADDRESS_REFUSED'
   | 'RELAY_PLAIN_HTTP_REFUSED'
   | 'RELAY_REDIRECT_REFUSED'
@@ -184,7 +185,8 @@ export type TufErrorCode =
 export type PolicyErrorCode = 'POLICY_INVALID' | 'POLICY_UNSUPPORTED' | 'POLICY_REJECTED';
 
 /** Codes of the relay's tag locks (server/locks.ts). */
-export type LockErrorCode = 'LOCK_BAD_REQUEST' | 'LOCK_BUSY';
+export type LockErrorCode =
+  'LOCK_BAD_REQUEST' | 'LOCK_BUSY' | 'LOCK_KEY_REFUSED' | 'LOCK_HELD' | 'LOCK_HOLD_LIMIT' | 'LOCK_QUOTA';
 
 /**
  * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that

@@ -30,9 +30,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Pkcs11Error, type Pkcs11ErrorCode } from '../../shared/errors.ts';
 import { fromBase64, toBase64 } from '../../shared/encoding/base64.ts';
 import { checkSigningPayload, type CheckedPayload, type RegistryAllowed } from '../../shared/cosign/payload-check.ts';
-import { DOCKER_HUB, DOCKER_HUB_API } from '../../shared/registry/reference.ts';
-import { normaliseRelayOptions, type RelayOptions } from '../relay/config.ts';
-import { parseAuthority } from '../relay/host.ts';
+import { relayRegistryAllowed, type RelayOptions } from '../relay/config.ts';
 import { auditLine, claimedInPayload, type Claimed } from './audit.ts';
 import { createBackoff, type Backoff, type BackoffOptions } from './backoff.ts';
 import type { Pkcs11Provider, Pkcs11TokenInfo, SignHooks } from './module.ts';
@@ -74,17 +72,6 @@ export function pkcs11NotConfigured(): Hono {
     );
   });
   return app;
-}
-
-/** "May this image's registry be signed for?": exactly the hosts the relay may reach. */
-export function relayRegistryAllowed(relay: RelayOptions): RegistryAllowed {
-  const config = normaliseRelayOptions(relay);
-  return (registry) => {
-    const authority = parseAuthority(registry === DOCKER_HUB ? DOCKER_HUB_API : registry);
-    if (authority === null) return false;
-    const port = authority.port ?? config.schemeFor(authority, undefined).port;
-    return config.isDirect(authority, port);
-  };
 }
 
 function tokenDigest(token: string): Buffer {

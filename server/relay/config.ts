@@ -7,11 +7,16 @@
  * - RELAY_ALLOWED_REGISTRIES    comma-separated `host[:port]`, matched on host and port exactly
  *                               (port default 443, or 80 for a host listed as plain http on 80).
  *                               Replaces the defaults (DEFAULT_REGISTRIES and their blob storage).
- *                               A listed host may resolve to private or loopback addresses: the
- *                               operator vouches for it (over https its certificate still must
- *                               match its name). Defaults must resolve to public addresses only.
+ *                               Every host must resolve to public addresses only, unless it is
+ *                               also listed in RELAY_PRIVATE_REGISTRIES.
+ * - RELAY_PRIVATE_REGISTRIES    comma-separated `host[:port]` (each also allowed) that may resolve
+ *                               to loopback, private or link-local addresses: the operator vouches
+ *                               for them (over https the certificate still must match the name)
  * - RELAY_PLAIN_HTTP_REGISTRIES comma-separated `host[:port]` spoken to over http (port default 80);
  *                               it chooses the scheme only, the host must be allowed as well
+ * - RELAY_TOKEN_REALMS          comma-separated token endpoint URLs (Bearer realms) relayed even
+ *                               when no challenge the relay passed on named them (default
+ *                               DEFAULT_TOKEN_REALMS); their hosts must be allowed as well
  * - RELAY_CORS_ORIGINS          comma-separated origins allowed to call the relay cross-origin
  * - RELAY_MAX_MANIFEST_BYTES    largest manifest PUT body (default 4 MiB)
  * - RELAY_UPSTREAM_TIMEOUT_MS   time to response headers and idle time upstream (default 30 s)
@@ -30,7 +35,9 @@ import type { LookupAddress } from 'node:dns';
 import type http from 'node:http';
 import type https from 'node:https';
 import { RelayError } from '../../shared/errors.ts';
+import { DOCKER_HUB, DOCKER_HUB_API } from '../../shared/registry/reference.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
+import { realmKeyOfUrl } from './realms.ts';
 
 /** Resolves a host name to every address it has (the relay checks all of them). */
 export type RelayLookup = (hostname: string) => Promise<LookupAddress[]>;
@@ -46,8 +53,21 @@ export interface RelayOptions {
    * plain http: the server's own embedded registry on loopback.
    */
   localRegistries?: readonly string[];
+  /**
+   * `host[:port]` that may resolve to non-public addresses (RELAY_PRIVATE_REGISTRIES); each must be
+   * allowed too. Listing a host in `allowedRegistries` alone never lifts the address check.
+   */
+  privateRegistries?: readonly string[];
   /** `host[:port]` spoken to over plain http (RELAY_PLAIN_HTTP_REGISTRIES); port default 80. */
   plainHttpRegistries?: readonly string[];
+  /**
+   * Token endpoint URLs (RELAY_TOKEN_REALMS) relayed without a challenge naming them first; empty
+   * or absent: DEFAULT_TOKEN_REALMS. Other paths than `/v2/…` pass only as realms a registry's
+   * challenge named in an answer the relay passed on (server/relay/realms.ts).
+   */
+  tokenRealms?: readonly string[];
+  /** Test hook: how long a realm named in a challenge stays relayable (default REALM_TTL_MS). */
+  realmTtlMs?: number;
   /** Origins (`https://app.example`) that may call the relay cross-origin; default none. */
   corsOrigins?: readonly string[];
   /** Largest body of a manifest PUT, in bytes (default 4 MiB). */
@@ -124,6 +144,13 @@ export const DEFAULT_REDIRECT_TARGETS: readonly string[] = [
 ];
 
 /**
+ * Token endpoints of the default registries outside their `/v2/` API (Docker Hub's and GitHub's),
+ * relayed even when the relay has not seen the challenge naming them (a restart, another relay).
+ * quay.io, gcr.io and Artifact Registry serve tokens under `/v2/`.
+ */
+export const DEFAULT_TOKEN_REALMS: readonly string[] = ['https://auth.docker.io/token', 'https://ghcr.io/token'];
+
+/**
  * The Sigstore public-good TUF repository (metadata and targets), reachable read-only (GET, answers
  * of at most TUF_MAX_RESPONSE_BYTES) unless SIGSTORE_TUF_URL names another repository.
  */
@@ -153,10 +180,18 @@ export interface RelayConfig {
   readonly log: (line: string) => void;
   /** True when a relay path may name `host:port`. */
   isDirect(host: Host, port: number): boolean;
+  /** Keys (realms.ts realmKey) of the configured token realms. */
+  readonly tokenRealms: ReadonlySet<string>;
+  readonly realmTtlMs: number | undefined;
+  /** True when `host:port` is a TUF repository host (any path may be read with GET). */
+  isTufHost(host: Host, port: number): boolean;
   /** True when a redirect may lead to `host:port`. */
   isRedirectTarget(host: Host, port: number): boolean;
-  /** True when `host:port` was listed in RELAY_ALLOWED_REGISTRIES, so it may resolve to any address. */
-  isExplicit(host: Host, port: number): boolean;
+  /**
+   * True when `host:port` may resolve to non-public addresses: listed in RELAY_PRIVATE_REGISTRIES,
+   * the embedded registry, or an operator-given TUF host.
+   */
+  mayBePrivate(host: Host, port: number): boolean;
   /**
    * True when `host:port` is reachable only as a TUF repository: GET only, answers of at most
    * TUF_MAX_RESPONSE_BYTES (false for a host that is also an allowed registry).
@@ -219,6 +254,24 @@ function tufHosts(urls: readonly string[]): { hosts: TufHost[]; vouched: boolean
   return { hosts: given.map((u) => parseTufUrl(u)), vouched: true };
 }
 
+/**
+ * The configured token realms as realm keys: each an http(s) URL without credentials, query or
+ * fragment; none given: DEFAULT_TOKEN_REALMS.
+ * @throws RelayError RELAY_CONFIG_INVALID
+ */
+function tokenRealmKeys(urls: readonly string[]): ReadonlySet<string> {
+  const given = urls.filter((u) => u.trim() !== '');
+  const keys = new Set<string>();
+  for (const text of given.length > 0 ? given : DEFAULT_TOKEN_REALMS) {
+    const parsed = /[?#]/.test(text) ? null : realmKeyOfUrl(text.trim());
+    if (parsed === null) {
+      throw invalid(`RELAY_TOKEN_REALMS holds "${text}", which is not a URL like https://auth.example/token.`);
+    }
+    keys.add(parsed.key);
+  }
+  return keys;
+}
+
 function checkInteger(value: number | undefined, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -250,6 +303,11 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       : DEFAULT_REGISTRIES.map((e) => entryKey(e, () => 443, 'DEFAULT_REGISTRIES')),
   );
   for (const key of local) direct.add(key);
+  const privateKeys = new Set(
+    (options.privateRegistries ?? [])
+      .filter((e) => e.trim() !== '')
+      .map((e) => entryKey(e, allowPort, 'RELAY_PRIVATE_REGISTRIES')),
+  );
   const redirectOnly = new Set(
     explicit ? [] : DEFAULT_REDIRECT_TARGETS.map((e) => entryKey(e, () => 443, 'DEFAULT_REDIRECT_TARGETS')),
   );
@@ -257,6 +315,14 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     const key = hostKey(h, port);
     return direct.has(key) || (!explicit && port === 443 && h.kind === 'name' && ARTIFACT_REGISTRY_HOST.test(h.host));
   };
+  for (const key of privateKeys) {
+    const a = parseAuthority(key)!;
+    if (!isDirect(a, a.port!)) {
+      throw invalid(
+        `RELAY_PRIVATE_REGISTRIES holds ${key}, which the relay may not reach: list it in RELAY_ALLOWED_REGISTRIES too.`,
+      );
+    }
+  }
   return {
     explicit,
     direct,
@@ -276,6 +342,9 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       DEFAULT_UPSTREAM_TIMEOUT_MS,
     ),
     maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+    tokenRealms: tokenRealmKeys(options.tokenRealms ?? []),
+    realmTtlMs: options.realmTtlMs,
+    isTufHost: (h, port) => tufKeys.has(hostKey(h, port)),
     ca: options.ca,
     lookup: options.lookup,
     requestUpstream: options.requestUpstream,
@@ -283,8 +352,8 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     isDirect,
     isRedirectTarget: (h, port) =>
       isDirect(h, port) || redirectOnly.has(hostKey(h, port)) || tufKeys.has(hostKey(h, port)),
-    isExplicit: (h, port) =>
-      (explicit && direct.has(hostKey(h, port))) ||
+    mayBePrivate: (h, port) =>
+      (privateKeys.has(hostKey(h, port)) && isDirect(h, port)) ||
       local.includes(hostKey(h, port)) ||
       (tuf.vouched && tufKeys.has(hostKey(h, port)) && !isDirect(h, port)),
     isReadOnly: (h, port) => tufKeys.has(hostKey(h, port)) && !isDirect(h, port),
@@ -382,8 +451,10 @@ function tufUrlsFromEnv(env: Record<string, string | undefined>): string[] {
 export function relayOptionsFromEnv(env: Record<string, string | undefined>): RelayOptions {
   const options: RelayOptions = {
     allowedRegistries: list(env['RELAY_ALLOWED_REGISTRIES']),
+    privateRegistries: list(env['RELAY_PRIVATE_REGISTRIES']),
     plainHttpRegistries: list(env['RELAY_PLAIN_HTTP_REGISTRIES']),
     corsOrigins: list(env['RELAY_CORS_ORIGINS']),
+    tokenRealms: list(env['RELAY_TOKEN_REALMS']),
   };
   const maxManifestBytes = integer(env, 'RELAY_MAX_MANIFEST_BYTES');
   const upstreamTimeoutMs = integer(env, 'RELAY_UPSTREAM_TIMEOUT_MS');
@@ -404,11 +475,27 @@ export function describeRelayConfig(options: RelayOptions): string {
   const c = normaliseRelayOptions(options);
   const hosts = c.explicit ? [...c.direct].join(', ') : 'the default public registries';
   const plain = c.plainHttp.size > 0 ? `; plain http to ${[...c.plainHttp].join(', ')}` : '';
-  return `relay: reaches ${hosts}${plain}`;
+  const inside = (options.privateRegistries ?? []).filter((e) => e.trim() !== '');
+  const priv = inside.length > 0 ? `; private addresses allowed for ${inside.join(', ')}` : '';
+  return `relay: reaches ${hosts}${plain}${priv}`;
 }
 
 /** One line naming the read-only TUF hosts, for the server's start-up log. */
 export function describeTufHosts(options: RelayOptions): string {
   const keys = new Set(tufHosts(options.tufRepositoryUrls ?? []).hosts.map((t) => t.key));
   return `relay: reads the Sigstore TUF repository at ${[...keys].join(', ')} (GET only)`;
+}
+
+/**
+ * "May this image's registry be named?" (a PKCS#11 signature's identity, a tag lock's key): exactly
+ * the registries the relay may reach, Docker Hub (`docker.io`) by its API host.
+ */
+export function relayRegistryAllowed(relay: RelayOptions): (registry: string) => boolean {
+  const config = normaliseRelayOptions(relay);
+  return (registry) => {
+    const authority = parseAuthority(registry === DOCKER_HUB ? DOCKER_HUB_API : registry);
+    if (authority === null) return false;
+    const port = authority.port ?? config.schemeFor(authority, undefined).port;
+    return config.isDirect(authority, port);
+  };
 }

@@ -15,6 +15,9 @@
  *   one gets its Location rewritten to a relay path when the target is relayable).
  * - Location and Link targets on a relayable upstream become relay paths; WWW-Authenticate and the
  *   registry's status and body pass through untouched.
+ * - Only the registry API (`/v2`, `/v2/…`) and token realms (realms.ts: named by a registry's
+ *   challenge in an answer passed on here, or configured) are relayed; any other path is 403
+ *   RELAY_PATH_NOT_ALLOWED before anything is resolved.
  * - TUF repository hosts (config.ts: DEFAULT_TUF_HOSTS or SIGSTORE_TUF_URL's) are read-only: GET
  *   alone (405 otherwise), and an answer longer than TUF_MAX_RESPONSE_BYTES is cut off (declared:
  *   refused with 502 RELAY_BODY_TOO_LARGE; streamed: the stream fails).
@@ -31,6 +34,7 @@ import { RelayError } from '../../shared/errors.ts';
 import { normaliseRelayOptions, TUF_MAX_RESPONSE_BYTES, type RelayConfig, type RelayOptions } from './config.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
+import { bearerRealms, isRegistryApiPath, RealmMemory, realmKey, realmKeyOfUrl } from './realms.ts';
 import { parseRelayTarget, relayAuthority, type RelayTarget } from './target.ts';
 import { makeAgents, resolveChecked, sendUpstream, type Agents, type Hop } from './upstream.ts';
 
@@ -243,6 +247,38 @@ interface Exchange {
   started: number;
   /** Largest answer body passed on: TUF_MAX_RESPONSE_BYTES for a read-only host, else unbounded. */
   maxAnswerBytes: number;
+  /** Token realms named by the challenges this relay passed on. */
+  realms: RealmMemory;
+}
+
+/**
+ * Refuses a path that is neither the registry API nor a token realm (configured, or named by a
+ * registry's challenge that this relay passed on); a TUF host's GET may read any path.
+ * @throws RelayError RELAY_PATH_NOT_ALLOWED (403)
+ */
+function checkPath(x: Exchange, target: RelayTarget): void {
+  const { config, c } = x;
+  if (isRegistryApiPath(target.path)) return;
+  if (config.isTufHost(target, target.port) && c.req.method === 'GET') return;
+  const key = realmKey(target.scheme, target, target.port, target.path);
+  if (config.tokenRealms.has(key) || x.realms.has(key)) return;
+  throw new RelayError(
+    'RELAY_PATH_NOT_ALLOWED',
+    `The relay passes on only the registry API (/v2/…) and the token service a registry's challenge named; ` +
+      `${target.authority}${target.path} is neither.`,
+    403,
+  );
+}
+
+/** Remembers the Bearer realms an answer's challenge names, when the relay may reach them. */
+function rememberRealms(x: Exchange, challenge: string | undefined): void {
+  if (challenge === undefined) return;
+  for (const realm of bearerRealms(challenge)) {
+    const r = realmKeyOfUrl(realm);
+    if (r === null || !x.config.isDirect(r.host, r.port)) continue;
+    if (x.config.schemeFor(r.host, r.port).scheme !== r.scheme) continue;
+    x.realms.remember(x.entry.authority, r.key);
+  }
 }
 
 /**
@@ -250,7 +286,7 @@ interface Exchange {
  * declared size checked, before anything is resolved or sent.
  * A read-only (TUF) host takes GET alone, and sets the exchange's answer limit.
  * @throws RelayError RELAY_METHOD_NOT_ALLOWED (405, with Allow), RELAY_BAD_REQUEST,
- *   RELAY_UPSTREAM_NOT_ALLOWED (403), RELAY_BODY_TOO_LARGE (413)
+ *   RELAY_UPSTREAM_NOT_ALLOWED, RELAY_PATH_NOT_ALLOWED (403), RELAY_BODY_TOO_LARGE (413)
  */
 function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boolean } {
   const { c, config, entry } = x;
@@ -279,6 +315,7 @@ function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boole
       403,
     );
   }
+  checkPath(x, target);
   const isManifestPut = method === 'PUT' && MANIFEST_PUT.test(target.path);
   const declared = Number(c.req.header('content-length') ?? NaN);
   if (isManifestPut && declared > config.maxManifestBytes) {
@@ -377,6 +414,7 @@ function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
     res.destroy();
     throw tooLargeAnswer(x.maxAnswerBytes);
   }
+  rememberRealms(x, res.headers['www-authenticate']);
   const responseHeaders = clientResponseHeaders(res.headers, makeRewriter(hop, config));
   const method = x.c.req.method;
   const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
@@ -410,11 +448,12 @@ async function relayRequest(x: Exchange): Promise<Response> {
 export function relay(options: RelayOptions = {}): MiddlewareHandler {
   const config = normaliseRelayOptions(options);
   const agents = makeAgents(config);
+  const realms = new RealmMemory(config.realmTtlMs);
   return async (c) => {
     const started = performance.now();
     const entry: LogEntry = { method: c.req.method, authority: '-', path: '-', redirects: 0, bytesUp: 0 };
     try {
-      return await relayRequest({ c, config, agents, entry, started, maxAnswerBytes: Infinity });
+      return await relayRequest({ c, config, agents, entry, started, maxAnswerBytes: Infinity, realms });
     } catch (e) {
       const err = e instanceof RelayError ? e : undefined;
       config.log(logLine(entry, err?.status ?? 500, 0, started, err?.code ?? 'RELAY_INTERNAL'));

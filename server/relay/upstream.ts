@@ -57,7 +57,7 @@ function defaultLookup(hostname: string): Promise<LookupAddress[]> {
 
 /**
  * Resolves `hop` once and checks every address: all must be public unless `host:port` is listed
- * in RELAY_ALLOWED_REGISTRIES (then the operator vouches for it; https still checks the name's
+ * in RELAY_PRIVATE_REGISTRIES (then the operator vouches for it; https still checks the name's
  * certificate). Nothing connects before this returns.
  * @returns the checked addresses, to pin the connection to
  * @throws RelayError RELAY_ADDRESS_REFUSED (403), RELAY_UPSTREAM_UNREACHABLE (502) when the name
@@ -92,7 +92,7 @@ export async function resolveChecked(
       throw new RelayError('RELAY_UPSTREAM_UNREACHABLE', `The registry host ${hop.host} has no address.`, 502);
     }
   }
-  if (!config.isExplicit(hop, hop.port)) {
+  if (!config.mayBePrivate(hop, hop.port)) {
     for (const a of addresses) {
       const kind = classifyAddress(a.address);
       if (kind !== 'public') {
@@ -100,7 +100,7 @@ export async function resolveChecked(
         throw new RelayError(
           'RELAY_ADDRESS_REFUSED',
           `The relay does not reach ${hop.authority}: ${what} a ${ADDRESS_KIND_WORDS[kind]} address. ` +
-            'Only hosts listed in RELAY_ALLOWED_REGISTRIES may be on a private network.',
+            'Only hosts listed in RELAY_PRIVATE_REGISTRIES may be on a private network.',
           403,
         );
       }

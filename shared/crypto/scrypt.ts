@@ -23,18 +23,19 @@ export type ScryptImpl = 'wasm' | 'js' | 'noble';
 /** What cosign 2.5 writes. */
 export const COSIGN_SCRYPT: ScryptParams = { N: 65536, r: 8, p: 1 };
 
-/** The most memory an scrypt run may take (128·N·r bytes): 256 MiB, twice cosign's N=2^17. */
+/** The most memory an scrypt run may take, for V (128·N·r bytes) and for B (128·r·p bytes): 256 MiB, twice cosign's N=2^17. */
 export const SCRYPT_MAX_MEMORY = 256 * 1024 * 1024;
 /** The most work (N·r·p block mixes) an scrypt run may take: 32× cosign's default. */
 export const SCRYPT_MAX_WORK = 65536 * 8 * 32;
-
-/** Bytes of memory scrypt needs for these parameters. */
-export function scryptMemory(p: ScryptParams): number {
-  return 128 * p.N * p.r;
-}
+/** Each parameter's own bound: N up to 2^20 (cosign uses 2^16), r up to 32 (cosign 8), p up to 16 (cosign 1). */
+export const SCRYPT_MAX_N = 2 ** 20;
+export const SCRYPT_MAX_R = 32;
+export const SCRYPT_MAX_P = 16;
 
 /**
- * Refuses parameters that are not legal scrypt or that would take too much memory or time.
+ * Refuses parameters that are not legal scrypt or that would take too much memory or time: each
+ * of N, r and p over its own bound, V or B over SCRYPT_MAX_MEMORY, or N·r·p over SCRYPT_MAX_WORK.
+ * Only comparisons: nothing is allocated or run before the parameters pass.
  * @throws KeyError KEY_KDF_PARAMS_REFUSED
  */
 export function checkScryptParams(params: ScryptParams): void {
@@ -53,12 +54,14 @@ export function checkScryptParams(params: ScryptParams): void {
       `The key's scrypt parameters (N=${N}, r=${r}, p=${p}) are not valid: N must be a power of two above 1, r and p at least 1.`,
     );
   }
-  const mem = scryptMemory(params);
-  if (mem > SCRYPT_MAX_MEMORY || N * r * p > SCRYPT_MAX_WORK) {
+  const eachBounded = N <= SCRYPT_MAX_N && r <= SCRYPT_MAX_R && p <= SCRYPT_MAX_P;
+  const memory = Math.max(128 * N * r, 128 * r * p);
+  if (!eachBounded || memory > SCRYPT_MAX_MEMORY || N * r * p > SCRYPT_MAX_WORK) {
     throw new KeyError(
       'KEY_KDF_PARAMS_REFUSED',
-      `The key asks scrypt for N=${N}, r=${r}, p=${p}, which would need ${Math.round(mem / 2 ** 20)} MiB and a long time; ` +
-        `this page refuses more than ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB. cosign itself uses N=65536, r=8, p=1.`,
+      `The key asks scrypt for N=${N}, r=${r}, p=${p}, which would take too much memory or time; this page takes ` +
+        `N up to 2^20, r up to ${SCRYPT_MAX_R}, p up to ${SCRYPT_MAX_P}, at most ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB ` +
+        `and 32 times cosign's work. cosign itself uses N=65536, r=8, p=1.`,
     );
   }
 }

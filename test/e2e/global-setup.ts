@@ -80,6 +80,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       PORT: String(E2E_PORT),
       HOST: '127.0.0.1',
       RELAY_ALLOWED_REGISTRIES: [...new Set(hosts)].join(','),
+      // The rig's registries listen on loopback: they must be opted in to non-public addresses.
+      RELAY_PRIVATE_REGISTRIES: [...new Set(hosts)].join(','),
       RELAY_PLAIN_HTTP_REGISTRIES: info.basic.host,
       NODE_EXTRA_CA_CERTS: info.tls.caFile,
       // The embedded registry on any free port, its data in the rig's temp dir.

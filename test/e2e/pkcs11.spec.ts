@@ -333,6 +333,7 @@ test('a server that holds the PIN (PKCS11_PIN): no "Token PIN" field, no PIN sen
     PKCS11_PIN: token.pin,
     SOFTHSM2_CONF: token.conf,
     RELAY_ALLOWED_REGISTRIES: r.tls.host,
+    RELAY_PRIVATE_REGISTRIES: r.tls.host,
     NODE_EXTRA_CA_CERTS: r.tls.caFile,
   });
   try {
@@ -380,6 +381,7 @@ test('a token that locks its PIN after wrong tries: the page says when one more 
       PKCS11_API_TOKEN: apiToken,
       SOFTHSM2_CONF: token.conf,
       RELAY_ALLOWED_REGISTRIES: r.tls.host,
+      RELAY_PRIVATE_REGISTRIES: r.tls.host,
       NODE_EXTRA_CA_CERTS: r.tls.caFile,
     });
     await page.goto(`${server.url}/#/keys`);

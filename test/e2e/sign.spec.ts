@@ -240,3 +240,30 @@ for (const kind of ['tls', 'basic', 'token'] as const) {
     expect(v3.code, v3.stderr).toBe(0);
   });
 }
+
+test('a tag lock another writer keeps stops signing with a sentence saying who holds it and until when', async ({
+  page,
+  baseURL,
+}) => {
+  const r = regs();
+  const image = await pushSampleImage({ host: r.tls.host, caFile: r.tls.caFile }, 'e2e/sign-locked', 'v1');
+  await makeKey(page, 'browser');
+  // Another writer (this test, from the same address) takes the .sig tag's lock and keeps it.
+  const key = `${image.repository}:${image.digest.replace(':', '-')}.sig`;
+  const held = await fetch(`${baseURL}/locks/acquire`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key }),
+  });
+  expect(held.status).toBe(200);
+  await page.goto('/#/sign');
+  await page.getByLabel('Image reference').fill(image.ref);
+  await page.getByRole('button', { name: 'Sign' }).click();
+  await expect(status(page)).toContainText(
+    new RegExp(
+      `Another writer holds the lock on ${key.replace(/[.]/g, '\\.')} \\(this address, held for \\d+ s\\); its hold ends within \\d+ s at the latest`,
+    ),
+    LONG,
+  );
+  await expect(status(page)).not.toContainText('Signed');
+});

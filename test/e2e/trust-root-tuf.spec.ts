@@ -67,7 +67,14 @@ test.beforeAll(async () => {
     SIGSTORE_TUF_TARGETS_URL: served.targetsBaseUrl,
     SIGSTORE_TUF_ROOT: join(repo.dir, 'metadata', '1.root.json'),
   };
-  for (const k of ['PKCS11_MODULE', 'PKCS11_API_TOKEN', 'PKCS11_PIN', 'RELAY_ALLOWED_REGISTRIES']) delete env[k];
+  for (const k of [
+    'PKCS11_MODULE',
+    'PKCS11_API_TOKEN',
+    'PKCS11_PIN',
+    'RELAY_ALLOWED_REGISTRIES',
+    'RELAY_PRIVATE_REGISTRIES',
+  ])
+    delete env[k];
   server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env, stdio: ['ignore', log, log] });
   await waitFor(`http://127.0.0.1:${port}/healthz`, 30_000);
   const config = (await (await fetch(`http://127.0.0.1:${port}/config.json`)).json()) as {

@@ -118,6 +118,7 @@ beforeAll(async () => {
     staticRoot: testStaticRoot(),
     relay: {
       allowedRegistries: [regs.tls.host, regs.basic.host, embeddedHost, proxy.host],
+      privateRegistries: [regs.tls.host, regs.basic.host, embeddedHost, proxy.host],
       plainHttpRegistries: [regs.basic.host, embeddedHost, proxy.host],
       ca: await readFile(regs.tls.caFile, 'utf8'),
       log: (line) => relayLines.push(line),

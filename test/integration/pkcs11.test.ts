@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,7 +111,7 @@ beforeAll(async () => {
   const site = new Site();
   const app = createApp({
     staticRoot: hsm.dir,
-    relay: { allowedRegistries: [regs.tls.host] },
+    relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
     pkcs11: { provider, apiToken: API_TOKEN, backoff: { baseMs: 1000 }, log: (l) => audit.push(l) },
     site,
   });
@@ -464,7 +465,7 @@ describe('configuration', () => {
   it('with PKCS11_PIN on the server: pinConfigured, no PIN in the request, and a request carrying one is refused', async () => {
     const app = createApp({
       staticRoot: hsm.dir,
-      relay: { allowedRegistries: [regs.tls.host] },
+      relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
       pkcs11: { provider, apiToken: API_TOKEN, pin: PIN, log: () => undefined },
     });
     const listed = (await (await app.request('/pkcs11/keys', { headers: headers() })).json()) as {
@@ -499,6 +500,7 @@ describe('server/main.ts with PKCS11_MODULE', () => {
   ): Promise<{
     port?: number;
     code?: number;
+    pid: number;
     output: string;
     /** All output so far (`output` is what there was when it started or exited). */
     read(): string;
@@ -519,16 +521,17 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     let output = '';
     return new Promise((resolve) => {
       const stop = () => child.kill('SIGTERM');
+      const pid = child.pid ?? -1;
       const read = () => output;
       const signal = (sig: NodeJS.Signals) => child.kill(sig);
       const onData = (b: Buffer) => {
         output += b.toString();
         const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-        if (m) resolve({ port: Number(m[1]), output, read, signal, stop });
+        if (m) resolve({ port: Number(m[1]), pid, output, read, signal, stop });
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      child.on('exit', (code) => resolve({ code: code ?? -1, output, read, signal, stop }));
+      child.on('exit', (code) => resolve({ code: code ?? -1, pid, output, read, signal, stop }));
     });
   }
 
@@ -571,6 +574,92 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     } finally {
       s.stop();
     }
+  });
+
+  /** The NAME=value entries of a process's /proc/<pid>/environ: what any process of this user (or root) reads. */
+  const environOf = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+
+  it('leaves neither PKCS11_PIN nor PKCS11_API_TOKEN readable in /proc/<pid>/environ', async () => {
+    const s = await start({
+      PKCS11_MODULE: hsm.module,
+      SOFTHSM2_CONF: hsm.conf,
+      PKCS11_API_TOKEN: API_TOKEN,
+      PKCS11_PIN: PIN,
+    });
+    try {
+      expect(s.port, s.output).toBeDefined();
+      const environ = environOf(s.pid);
+      // What is there: the module's path and the other settings it was started with.
+      expect(environ).toContain(`PKCS11_MODULE=${hsm.module}`);
+      expect(environ).toContain('PORT=0');
+      // What is not: the variables' names and their values, anywhere in the block.
+      const block = environ.join('\n');
+      for (const leak of ['PKCS11_PIN=', 'PKCS11_API_TOKEN=', API_TOKEN, `=${PIN}`]) expect(block).not.toContain(leak);
+      expect(s.output).not.toMatch(/could not be wiped/);
+      // Still configured from what it read.
+      const listed = await fetch(`http://127.0.0.1:${s.port}/pkcs11/keys`, { headers: headers() });
+      expect(((await listed.json()) as { pinConfigured: boolean }).pinConfigured).toBe(true);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('reads PKCS11_API_TOKEN_FILE and PKCS11_PIN_FILE once, without their final newline', async () => {
+    const tokenFile = join(dist, 'api-token');
+    const pinFile = join(dist, 'pin');
+    await writeFile(tokenFile, `${API_TOKEN}\n`);
+    await writeFile(pinFile, `${PIN}\r\n`);
+    const s = await start({
+      PKCS11_MODULE: hsm.module,
+      SOFTHSM2_CONF: hsm.conf,
+      PKCS11_API_TOKEN_FILE: tokenFile,
+      PKCS11_PIN_FILE: pinFile,
+    });
+    try {
+      expect(s.port, s.output).toBeDefined();
+      const block = environOf(s.pid).join('\n');
+      expect(block).toContain(`PKCS11_PIN_FILE=${pinFile}`);
+      expect(block).not.toContain(API_TOKEN);
+      // Read once: changing the files later changes nothing.
+      await writeFile(tokenFile, 'another-token-of-enough-length');
+      const listed = await fetch(`http://127.0.0.1:${s.port}/pkcs11/keys`, { headers: headers() });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { pinConfigured: boolean }).pinConfigured).toBe(true);
+      // The PIN from the file (its \r\n dropped) logs in: a signature without a PIN in the request.
+      const key = keyOf('ECDSA P-256');
+      const signed = await fetch(`http://127.0.0.1:${s.port}/pkcs11/sign`, {
+        method: 'POST',
+        headers: headers(),
+        body: JSON.stringify({ uri: key.uri, payload: b64(dsse()) }),
+      });
+      expect(signed.status).toBe(200);
+      expect(verifies(key, dsse(), ((await signed.json()) as { signature: string }).signature)).toBe(true);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('refuses to start, with a sentence, when a secret file cannot be read or a secret is set twice', async () => {
+    const missing = join(dist, 'no-such-pin');
+    const unreadable = await start({
+      PKCS11_MODULE: hsm.module,
+      PKCS11_API_TOKEN: API_TOKEN,
+      PKCS11_PIN_FILE: missing,
+    });
+    expect([unreadable.code, unreadable.port]).toEqual([2, undefined]);
+    expect(unreadable.output).toContain(`PKCS11_PIN_FILE names ${missing}, which could not be read (ENOENT).`);
+    const empty = join(dist, 'empty-token');
+    await writeFile(empty, '\n');
+    const blank = await start({ PKCS11_MODULE: hsm.module, PKCS11_API_TOKEN_FILE: empty });
+    expect([blank.code, blank.output]).toEqual([
+      2,
+      expect.stringContaining(`PKCS11_API_TOKEN_FILE names ${empty}, which is empty.`),
+    ]);
+    const twice = await start({ PKCS11_MODULE: hsm.module, PKCS11_API_TOKEN: API_TOKEN, PKCS11_API_TOKEN_FILE: empty });
+    expect([twice.code, twice.output]).toEqual([
+      2,
+      expect.stringContaining('PKCS11_API_TOKEN and PKCS11_API_TOKEN_FILE are both set'),
+    ]);
   });
 
   it('starts with a module that is not one, says why, and answers 502 PKCS11_MODULE_FAILED', async () => {

@@ -69,7 +69,12 @@ beforeAll(async () => {
   const hosts = [registry.host, referrersRegistry.host];
   const app = createApp({
     staticRoot: testStaticRoot(),
-    relay: { allowedRegistries: hosts, plainHttpRegistries: hosts, log: (l) => relayLines.push(l) },
+    relay: {
+      allowedRegistries: hosts,
+      privateRegistries: hosts,
+      plainHttpRegistries: hosts,
+      log: (l) => relayLines.push(l),
+    },
   });
   relay = await rig.serve(app);
 }, 120_000);

@@ -28,7 +28,12 @@ const lines: string[] = [];
 beforeAll(async () => {
   const app = createApp({
     staticRoot: testStaticRoot(),
-    relay: { allowedRegistries: [host], ca: readFileSync(regs.tls.caFile, 'utf8'), log: (l) => lines.push(l) },
+    relay: {
+      allowedRegistries: [host],
+      privateRegistries: [host],
+      ca: readFileSync(regs.tls.caFile, 'utf8'),
+      log: (l) => lines.push(l),
+    },
   });
   const s = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
   server = s.server;

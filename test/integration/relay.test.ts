@@ -50,6 +50,7 @@ let relay: Relay;
 beforeAll(async () => {
   relay = await startRelay({
     allowedRegistries: allowed,
+    privateRegistries: allowed,
     plainHttpRegistries: [regs.basic.host],
     ca: readFileSync(regs.tls.caFile, 'utf8'),
   });
@@ -151,6 +152,7 @@ describe('TLS registry through the relay', () => {
   it('refuses an oversized manifest with 413; the registry never gets it', async () => {
     const small = await startRelay({
       allowedRegistries: allowed,
+      privateRegistries: allowed,
       ca: readFileSync(regs.tls.caFile, 'utf8'),
       maxManifestBytes: 512,
     });
@@ -171,7 +173,7 @@ describe('TLS registry through the relay', () => {
   });
 
   it('verifies the certificate: without the rig CA the relay refuses with RELAY_UPSTREAM_TLS', async () => {
-    const untrusting = await startRelay({ allowedRegistries: allowed });
+    const untrusting = await startRelay({ allowedRegistries: allowed, privateRegistries: allowed });
     try {
       const res = await fetch(`${untrusting.base}/relay/${host}/v2/`);
       expect(res.status).toBe(502);
@@ -193,6 +195,7 @@ describe('TLS registry through the relay', () => {
         HOST: '127.0.0.1',
         EMBEDDED_REGISTRY: 'off',
         RELAY_ALLOWED_REGISTRIES: host,
+        RELAY_PRIVATE_REGISTRIES: host,
         NODE_EXTRA_CA_CERTS: regs.tls.caFile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -459,7 +459,14 @@ describe('remove', () => {
   });
 
   it('while two page signers append to the same .sig, under the relay lock: the removal stays, their signatures too', async () => {
-    const locks = await serveApp(new Hono().route('/locks', createLocks()), { port: 0, hostname: '127.0.0.1' });
+    // The lock takes keys of the registries its relay reaches: the rig's TLS registry.
+    const locks = await serveApp(
+      new Hono().route('/locks', createLocks({ relay: { allowedRegistries: [tls.host] } })),
+      {
+        port: 0,
+        hostname: '127.0.0.1',
+      },
+    );
     try {
       const lock = relayLock(`http://127.0.0.1:${locks.port}`);
       const image = await pushSampleImage(tls, 'tree/remove-race', 'v1');

@@ -104,7 +104,7 @@ describe('errors cross HTTP in app.onError', () => {
     expect(await answer(bad)).toEqual({
       status: 400,
       code: 'LOCK_BAD_REQUEST',
-      message: 'A lock request needs a "key" of printable characters.',
+      message: 'A lock key names one tag: "<registry>/<repository>:<tag>", as the page writes it.',
     });
     expect(bad.headers.get('x-relay-error')).toBeNull();
     const release = await app.request('/locks/release', { method: 'POST', body: JSON.stringify({ key: 'r/x:t' }) });

@@ -16,7 +16,11 @@ let server: { close(cb: () => void): unknown };
 let port: number;
 
 beforeAll(async () => {
-  const app = createApp({ staticRoot: testStaticRoot(), site: new Site() });
+  const app = createApp({
+    staticRoot: testStaticRoot(),
+    site: new Site(),
+    relay: { localRegistries: ['localhost:5000'] },
+  });
   ({ server, port } = await serveApp(app, { port: 0, hostname: '127.0.0.1' }));
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -4,67 +4,154 @@ import { describe, expect, it } from 'vitest';
 import { answerError } from '../../../server/app.ts';
 import { createLocks, type LockOptions } from '../../../server/locks.ts';
 
-/** The lock routes as the app mounts them: their refusals answered by the app's one onError. */
+/** The lock routes as the app mounts them, each request's client named by its x-client header. */
 function locksApp(options: LockOptions): Hono {
-  return new Hono().route('/', createLocks(options)).onError(answerError);
+  const clientOf = (c: { req: { header(n: string): string | undefined } }): string => c.req.header('x-client') ?? 'a';
+  return new Hono().route('/', createLocks({ clientOf, ...options })).onError(answerError);
 }
 
-const post = async (app: Hono, path: string, body: unknown): Promise<Response> =>
-  app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = async (app: Hono, path: string, body: unknown, client = 'a'): Promise<Response> =>
+  app.request(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-client': client },
+    body: JSON.stringify(body),
+  });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const tokenOf = async (r: Response): Promise<string> => ((await r.json()) as { token: string }).token;
+
+/** Keys as tagKey writes them, in registries the default relay reaches. */
+const K1 = 'ghcr.io/o/r:sha256-0a1b.sig';
+const K2 = 'ghcr.io/o/s:sha256-0a1b.sig';
+const K3 = 'docker.io/library/alpine:sha256-0a1b';
 
 describe('tag locks', () => {
   it('serialises holders of one key, in order, and leaves other keys free', async () => {
     const app = locksApp({ waitMs: 2000 });
-    const a = (await (await post(app, '/acquire', { key: 'r/x:t' })).json()) as { token: string };
+    const a = await tokenOf(await post(app, '/acquire', { key: K1 }));
     const order: string[] = [];
-    const b = post(app, '/acquire', { key: 'r/x:t' }).then(async (r) => {
+    const b = post(app, '/acquire', { key: K1 }, 'b').then(async (r) => {
       order.push('b');
-      return (await r.json()) as { token: string };
+      return tokenOf(r);
     });
-    const other = await post(app, '/acquire', { key: 'r/y:t' });
-    expect(other.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50));
+    expect((await post(app, '/acquire', { key: K2 })).status).toBe(200);
+    await sleep(50);
     expect(order).toEqual([]);
     order.push('a released');
-    expect((await post(app, '/release', { key: 'r/x:t', token: a.token })).status).toBe(204);
+    expect((await post(app, '/release', { key: K1, token: a })).status).toBe(204);
     const bt = await b;
     expect(order).toEqual(['a released', 'b']);
-    expect(bt.token).not.toBe(a.token);
+    expect(bt).not.toBe(a);
     // A stale token releases nothing.
-    await post(app, '/release', { key: 'r/x:t', token: a.token });
-    const c = post(app, '/acquire', { key: 'r/x:t' });
-    const raced = await Promise.race([c.then(() => 'got'), new Promise((r) => setTimeout(() => r('waiting'), 100))]);
-    expect(raced).toBe('waiting');
-    await post(app, '/release', { key: 'r/x:t', token: bt.token });
+    await post(app, '/release', { key: K1, token: a });
+    const c = post(app, '/acquire', { key: K1 }, 'c');
+    expect(await Promise.race([c.then(() => 'got'), sleep(100).then(() => 'waiting')])).toBe('waiting');
+    await post(app, '/release', { key: K1, token: bt }, 'b');
     expect((await c).status).toBe(200);
   });
-  it('a lease ends on its own; a waiter gives up with 503 LOCK_BUSY', async () => {
-    const app = locksApp({ leaseMs: 100, waitMs: 50 });
-    await post(app, '/acquire', { key: 'k' });
-    const busy = await post(app, '/acquire', { key: 'k' });
-    expect(busy.status).toBe(503);
-    expect(await busy.json()).toMatchObject({ code: 'LOCK_BUSY' });
-    await new Promise((r) => setTimeout(r, 150));
-    expect((await post(app, '/acquire', { key: 'k' })).status).toBe(200);
+
+  it('a hold ends on its own; a waiter whose wait runs out hears who holds it, for how long, until when', async () => {
+    const app = locksApp({ maxHoldMs: 400, waitMs: 50 });
+    await post(app, '/acquire', { key: K1 });
+    const busy = await post(app, '/acquire', { key: K1 }, 'b');
+    expect(busy.status).toBe(423);
+    const body = (await busy.json()) as { code: string; message: string };
+    expect(body.code).toBe('LOCK_HELD');
+    // Who (an opaque name, never the address), for how long, and when it ends at the latest.
+    expect(body.message).toMatch(
+      new RegExp(
+        `lock on ${K1.replace(/\./g, '\\.')} \\(client [0-9a-f]{8}, held for \\d+ s\\); its hold ends within 1 s`,
+      ),
+    );
+    expect(busy.headers.get('retry-after')).toBe('1');
+    await sleep(450);
+    expect((await post(app, '/acquire', { key: K1 }, 'b')).status).toBe(200);
   });
-  it('refuses bad keys and limits keys and waiters', async () => {
-    const app = locksApp({ maxKeys: 2, maxWaiters: 1, waitMs: 200 });
-    for (const key of ['', 'a b', 'x'.repeat(513), 5]) expect((await post(app, '/acquire', { key })).status).toBe(400);
+
+  it('answers a waiter at once when the holder already held the key longer than a wait', async () => {
+    const app = locksApp({ maxHoldMs: 10_000, waitMs: 1000 });
+    expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
+    await sleep(1100);
+    const started = performance.now();
+    const res = await post(app, '/acquire', { key: K1 }, 'signer');
+    expect(res.status).toBe(423);
+    expect(((await res.json()) as { message: string }).message).toMatch(
+      /held for \d+ s\); its hold ends within (8|9) s/,
+    );
+    // Not after another wait: at once.
+    expect(performance.now() - started).toBeLessThan(900);
+  });
+
+  it("counts one client's back-to-back holds of a key together: at most maxHoldMs in all", async () => {
+    const app = locksApp({ maxHoldMs: 1500, waitMs: 5000 });
+    const first = await tokenOf(await post(app, '/acquire', { key: K1 }, 'squatter'));
+    await sleep(1000);
+    await post(app, '/release', { key: K1, token: first }, 'squatter');
+    // Renewed at once: what is left of its 1.5 s, not a fresh 1.5 s.
+    expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
+    const started = performance.now();
+    const signer = await post(app, '/acquire', { key: K1 }, 'signer');
+    expect(signer.status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(1200);
+    await post(app, '/release', { key: K1, token: await tokenOf(signer) }, 'signer');
+    // Its budget spent, the squatter may not take the key again until it left it alone for 1.5 s.
+    const limit = await post(app, '/acquire', { key: K1 }, 'squatter');
+    expect([limit.status, ((await limit.json()) as { code: string }).code]).toEqual([429, 'LOCK_HOLD_LIMIT']);
+    expect(Number(limit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await post(app, '/acquire', { key: K1 }, 'signer')).status).toBe(200);
+  });
+
+  it('limits what one client holds and awaits, not what others may take', async () => {
+    const app = locksApp({ perClient: 2, waitMs: 200 });
+    expect((await post(app, '/acquire', { key: K1 })).status).toBe(200);
+    expect((await post(app, '/acquire', { key: K2 })).status).toBe(200);
+    const third = await post(app, '/acquire', { key: K3 });
+    expect([third.status, ((await third.json()) as { code: string }).code]).toEqual([429, 'LOCK_QUOTA']);
+    expect(third.headers.get('retry-after')).not.toBeNull();
+    expect((await post(app, '/acquire', { key: K3 }, 'b')).status).toBe(200);
+  });
+
+  it('takes only keys naming a tag in a registry the relay reaches', async () => {
+    const app = locksApp({ relay: { allowedRegistries: ['localhost:5000'] }, maxKeys: 2, maxWaiters: 1, waitMs: 200 });
+    for (const key of [
+      '',
+      'a b',
+      'x'.repeat(513),
+      5,
+      'k',
+      'r/x:t',
+      'localhost:5000/x',
+      'localhost:5000/x@sha256:' + '0'.repeat(64),
+      'localhost:5000/X:t',
+    ]) {
+      const res = await post(app, '/acquire', { key });
+      expect([res.status, ((await res.json()) as { code: string }).code], String(key)).toEqual([
+        400,
+        'LOCK_BAD_REQUEST',
+      ]);
+    }
     expect((await app.request('/acquire', { method: 'POST', body: 'not json' })).status).toBe(400);
-    await post(app, '/acquire', { key: 'a' });
-    await post(app, '/acquire', { key: 'b' });
-    expect((await post(app, '/acquire', { key: 'c' })).status).toBe(503);
-    void post(app, '/acquire', { key: 'a' });
-    expect((await post(app, '/acquire', { key: 'a' })).status).toBe(503);
+    for (const key of [K1, 'evil.example/x:t', 'localhost:5001/x:t']) {
+      const res = await post(app, '/acquire', { key });
+      expect([res.status, ((await res.json()) as { code: string }).code], key).toEqual([403, 'LOCK_KEY_REFUSED']);
+    }
+    expect((await post(app, '/acquire', { key: 'localhost:5000/x:a' })).status).toBe(200);
+    expect((await post(app, '/acquire', { key: 'localhost:5000/x:b' })).status).toBe(200);
+    expect((await post(app, '/acquire', { key: 'localhost:5000/x:c' }, 'b')).status).toBe(503);
+    void post(app, '/acquire', { key: 'localhost:5000/x:a' }, 'b');
+    expect((await post(app, '/acquire', { key: 'localhost:5000/x:a' }, 'c')).status).toBe(503);
   });
 });
 
 describe('tag locks in the app', () => {
-  it('refuse other sites, as the relay does', async () => {
+  it('refuse other sites, as the relay does, and take keys of the registries the relay reaches', async () => {
     const { createApp } = await import('../../../server/app.ts');
     const { Site } = await import('../../../server/site.ts');
-    const app = createApp({ staticRoot: 'dist', site: new Site({ ports: [8080] }) });
-    const body = JSON.stringify({ key: 'r/x:t' });
+    const app = createApp({
+      staticRoot: 'dist',
+      site: new Site({ ports: [8080] }),
+      relay: { localRegistries: ['127.0.0.1:5001'] },
+    });
+    const body = JSON.stringify({ key: '127.0.0.1:5001/samples/hello:sha256-0a1b.sig' });
     const headers = { 'content-type': 'application/json' };
     const foreign = await app.request('http://localhost:8080/locks/acquire', {
       method: 'POST',
@@ -85,5 +172,11 @@ describe('tag locks in the app', () => {
       headers: { ...headers, origin: 'http://localhost:8080' },
     });
     expect(own.status).toBe(200);
+    const elsewhere = await app.request('http://localhost:8080/locks/acquire', {
+      method: 'POST',
+      body: JSON.stringify({ key: '127.0.0.1:5002/samples/hello:v1' }),
+      headers: { ...headers, origin: 'http://localhost:8080' },
+    });
+    expect(elsewhere.status).toBe(403);
   });
 });

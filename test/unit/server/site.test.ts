@@ -18,7 +18,7 @@ import { CosignWebError } from '../../../shared/errors.ts';
 import { testStaticRoot } from './loopback.ts';
 
 const site = new Site({ publicOrigins: parsePublicOrigins('https://cosign.example'), ports: [8080] });
-const app = createApp({ staticRoot: testStaticRoot(), site });
+const app = createApp({ staticRoot: testStaticRoot(), site, relay: { localRegistries: ['localhost:5001'] } });
 const dataDir = mkdtempSync(join(tmpdir(), 'cosign-web-site-'));
 const registry = createEmbeddedRegistry({ dataDir, site });
 afterAll(async () => {

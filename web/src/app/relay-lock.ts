@@ -1,24 +1,43 @@
 /**
  * The relay's tag locks, as a TagLock for shared/ops/sign.ts: while one tab of this server
- * rewrites a `.sig` manifest or a referrers index, others wait instead of overwriting it. A lock
- * the server cannot give (busy too long, server without locks) is not an error: signing goes on
- * unlocked and relies on its read-back-and-merge.
+ * rewrites a `.sig` manifest or a referrers index, others wait instead of overwriting it. A server
+ * without locks (no /locks, or unreachable) is not an error: signing goes on unlocked and relies
+ * on its read-back-and-merge. A lock the server refuses (another writer holds it too long, this
+ * address's limits, a key it does not lock) stops the write with the server's sentence, so the
+ * signer reads who holds the tag and when to try again instead of writing without the lock.
  */
+import { LockError, type LockErrorCode } from '../../../shared/errors.ts';
 import type { TagLock } from '../../../shared/ops/sign.ts';
+
+/** The server's refusal as a LockError, or null when the answer is not one of its lock codes. */
+async function refusal(res: Response): Promise<LockError | null> {
+  try {
+    const body = (await res.json()) as { code?: unknown; message?: unknown };
+    if (typeof body.code !== 'string' || !body.code.startsWith('LOCK_') || typeof body.message !== 'string')
+      return null;
+    return new LockError(body.code as LockErrorCode, body.message, { status: res.status });
+  } catch {
+    return null;
+  }
+}
 
 export function relayLock(origin: string): TagLock {
   return async (key) => {
     let token: string | undefined;
+    let res: Response | undefined;
     try {
-      const res = await fetch(`${origin}/locks/acquire`, {
+      res = await fetch(`${origin}/locks/acquire`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ key }),
       });
-      if (res.ok) token = ((await res.json()) as { token?: string }).token;
-      else await res.body?.cancel();
     } catch {
       // no lock: the read-back covers it
+    }
+    if (res?.ok) token = ((await res.json()) as { token?: string }).token;
+    else if (res) {
+      const refused = await refusal(res);
+      if (refused) throw refused;
     }
     return async () => {
       if (!token) return;

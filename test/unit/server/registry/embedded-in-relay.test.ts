@@ -12,8 +12,8 @@ describe('localRegistries', () => {
     const local = parseAuthority('127.0.0.1:5001')!;
     const other = parseAuthority('127.0.0.1:5002')!;
     expect(c.explicit).toBe(false);
-    expect(c.isExplicit(local, 5001)).toBe(true);
-    expect(c.isExplicit(other, 5002)).toBe(false);
+    expect(c.mayBePrivate(local, 5001)).toBe(true);
+    expect(c.mayBePrivate(other, 5002)).toBe(false);
     expect(c.plainHttp.has('127.0.0.1:5001')).toBe(true);
     expect(c.direct.has('ghcr.io:443')).toBe(true);
   });

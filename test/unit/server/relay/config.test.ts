@@ -43,8 +43,10 @@ describe('relayOptionsFromEnv', () => {
     });
     expect(o).toEqual({
       allowedRegistries: ['localhost:5000', 'ghcr.io', '[::1]:7000'],
+      privateRegistries: [],
       plainHttpRegistries: ['localhost:5000'],
       corsOrigins: ['https://app.example', 'http://localhost:5173'],
+      tokenRealms: [],
       maxManifestBytes: 1048576,
       upstreamTimeoutMs: 1500,
       maxRedirects: 0,
@@ -157,8 +159,26 @@ describe('allowlist', () => {
     expect(c.isDirect(h('[::1]'), 7000)).toBe(true);
     expect(c.isDirect(h('ghcr.io'), 443)).toBe(false);
     expect(c.isRedirectTarget(h('production.cloudflare.docker.com'), 443)).toBe(false);
-    expect(c.isExplicit(h('localhost'), 5000)).toBe(true);
-    expect(normaliseRelayOptions({}).isExplicit(h('ghcr.io'), 443)).toBe(false);
+    // Allowed is not private: only RELAY_PRIVATE_REGISTRIES lifts the address check.
+    expect(c.mayBePrivate(h('localhost'), 5000)).toBe(false);
+    expect(normaliseRelayOptions({}).mayBePrivate(h('ghcr.io'), 443)).toBe(false);
+    const p = normaliseRelayOptions({
+      allowedRegistries: ['localhost:5000', 'ghcr.io'],
+      privateRegistries: ['localhost:5000'],
+    });
+    expect(p.mayBePrivate(h('localhost'), 5000)).toBe(true);
+    expect(p.mayBePrivate(h('ghcr.io'), 443)).toBe(false);
+  });
+
+  it('refuses a private registry the relay may not reach, with a sentence', () => {
+    expect(() =>
+      normaliseRelayOptions({ allowedRegistries: ['ghcr.io'], privateRegistries: ['localhost:5000'] }),
+    ).toThrow(/RELAY_PRIVATE_REGISTRIES holds localhost:5000, which the relay may not reach/);
+    expect(
+      relayOptionsFromEnv({ RELAY_ALLOWED_REGISTRIES: 'a.example', RELAY_PRIVATE_REGISTRIES: 'a.example' }),
+    ).toMatchObject({
+      privateRegistries: ['a.example'],
+    });
   });
 
   it('chooses http only for listed plain-http registries, and the default port by scheme', () => {

@@ -37,7 +37,7 @@ async function loopback(handler: Parameters<typeof startLoopback>[0]): Promise<L
 /** Options for a relay that reaches exactly these loopback servers over plain http. */
 function plain(...upstreams: Loopback[]): RelayOptions {
   const hosts = upstreams.map((u) => u.authority);
-  return { allowedRegistries: hosts, plainHttpRegistries: hosts };
+  return { allowedRegistries: hosts, privateRegistries: hosts, plainHttpRegistries: hosts };
 }
 
 async function relayError(res: Response): Promise<{ code: string; message: string }> {
@@ -129,10 +129,45 @@ describe('refusals happen before any connection', () => {
     expect(attempts).toEqual([]);
   });
 
+  it('an allowlisted name that resolves to a private or link-local address is refused unless RELAY_PRIVATE_REGISTRIES lists it', async () => {
+    // The injected resolver answers for the names; nothing is sent to these addresses.
+    const table = { 'ghcr.io': ['169.254.169.254'], 'registry.internal': ['10.20.30.40'] };
+    for (const [host, address] of Object.entries(table)) {
+      const { lookup, asked } = stubLookup(table);
+      const { requestUpstream, attempts } = scriptedUpstream();
+      const { app } = relayApp({ allowedRegistries: [host], lookup, requestUpstream });
+      const res = await app.request(`/relay/${host}/v2/`);
+      expect(res.status, host).toBe(403);
+      const body = await relayError(res);
+      expect(body.code).toBe('RELAY_ADDRESS_REFUSED');
+      expect(body.message).toContain('RELAY_PRIVATE_REGISTRIES');
+      expect(body.message).not.toContain(address);
+      expect(asked).toEqual([host]);
+      expect(attempts).toEqual([]);
+    }
+    // Listed as private too: the address check lets it through (to a scripted upstream).
+    const { lookup } = stubLookup(table);
+    const { requestUpstream, attempts } = scriptedUpstream([{ status: 200, body: 'ok' }]);
+    const { app } = relayApp({
+      allowedRegistries: ['registry.internal', 'ghcr.io'],
+      privateRegistries: ['registry.internal'],
+      lookup,
+      requestUpstream,
+    });
+    expect((await app.request('/relay/registry.internal/v2/')).status).toBe(200);
+    expect(attempts).toHaveLength(1);
+    expect((await relayError(await app.request('/relay/ghcr.io/v2/'))).code).toBe('RELAY_ADDRESS_REFUSED');
+    expect(attempts).toHaveLength(1);
+  });
+
   it('reaches an IP literal listed explicitly, even a private one (stubbed: nothing connects)', async () => {
     // A literal address listed explicitly is the operator's choice, even a private one.
     const { requestUpstream, attempts } = scriptedUpstream([{ status: 200, body: 'ok' }]);
-    const { app } = relayApp({ allowedRegistries: ['10.9.8.7:5000'], requestUpstream });
+    const { app } = relayApp({
+      allowedRegistries: ['10.9.8.7:5000'],
+      privateRegistries: ['10.9.8.7:5000'],
+      requestUpstream,
+    });
     const res = await app.request('/relay/10.9.8.7:5000/v2/');
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('ok');
@@ -166,10 +201,11 @@ describe('refusals happen before any connection', () => {
     expect(asked).toEqual(['ghcr.io']);
   });
 
-  it('lets an explicitly listed name resolve to a private address (the operator vouches for it)', async () => {
+  it('lets a name listed in RELAY_PRIVATE_REGISTRIES resolve to a private address (the operator vouches for it)', async () => {
     const { lookup } = stubLookup({ 'registry.internal': ['10.0.0.7'] });
     const { requestUpstream, attempts } = scriptedUpstream([{ status: 200 }]);
-    const { app } = relayApp({ allowedRegistries: ['registry.internal:5000'], lookup, requestUpstream });
+    const hosts = ['registry.internal:5000'];
+    const { app } = relayApp({ allowedRegistries: hosts, privateRegistries: hosts, lookup, requestUpstream });
     expect((await app.request('/relay/registry.internal:5000/v2/')).status).toBe(200);
     expect(attempts).toHaveLength(1);
   });
@@ -454,7 +490,7 @@ describe('redirects', () => {
   });
 
   it('refuses a redirect from https to plain http', async () => {
-    const { lookup } = stubLookup({ 'registry.example': ['198.51.100.7'], 'ghcr.io': ['140.82.121.34'] });
+    const { lookup } = stubLookup({ 'registry.example': ['93.184.216.34'], 'ghcr.io': ['140.82.121.34'] });
     const { requestUpstream, attempts } = scriptedUpstream([
       { status: 302, headers: { Location: 'http://registry.example:8443/v2/r/blobs/sha256:abc' } },
     ]);
@@ -622,7 +658,7 @@ describe('upstream failures', () => {
     expect((await relayError(res)).code).toBe('RELAY_UPSTREAM_UNREACHABLE');
     // https to a plain-http server: the handshake fails.
     const up = await loopback((_req, res) => res.end());
-    const { app: tls } = relayApp({ allowedRegistries: [up.authority] });
+    const { app: tls } = relayApp({ allowedRegistries: [up.authority], privateRegistries: [up.authority] });
     const r2 = await tls.request(`/relay/${up.authority}/v2/`);
     expect(r2.status).toBe(502);
     expect((await relayError(r2)).code).toBe('RELAY_UPSTREAM_TLS');
@@ -813,5 +849,78 @@ describe('streaming and logging', () => {
       ),
     ]);
     for (const l of lines) expect(l).not.toMatch(/secret|c2VjcmV0|Bearer|Basic|\?|_state/);
+  });
+});
+
+describe('only the registry API and token realms are relayed', () => {
+  const table = { 'registry.example': ['93.184.216.34'], 'auth.example': ['93.184.216.35'] };
+  const hosts = ['registry.example', 'auth.example'];
+
+  it('refuses any other path on an allowed host with 403 RELAY_PATH_NOT_ALLOWED, before resolving it', async () => {
+    const { lookup, asked } = stubLookup(table);
+    const { requestUpstream, attempts } = scriptedUpstream();
+    const { app } = relayApp({ allowedRegistries: hosts, lookup, requestUpstream });
+    for (const path of ['/', '/index.html', '/v2x', '/v20/', '/latest/meta-data/', '/token', '/api/v2/']) {
+      const res = await app.request(`/relay/registry.example${path}`);
+      expect(res.status, path).toBe(403);
+      const body = await relayError(res);
+      expect(body.code, path).toBe('RELAY_PATH_NOT_ALLOWED');
+      expect(body.message).toContain('/v2/');
+    }
+    expect(asked).toEqual([]);
+    expect(attempts).toEqual([]);
+  });
+
+  it('passes on a realm a challenge named, for its path only and for a bounded time', async () => {
+    const { lookup } = stubLookup(table);
+    const challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull"';
+    const { requestUpstream, attempts } = scriptedUpstream([
+      { status: 401, headers: { 'WWW-Authenticate': challenge } },
+      { status: 200, body: '{"token":"t"}' },
+    ]);
+    const { app } = relayApp({ allowedRegistries: hosts, lookup, requestUpstream, realmTtlMs: 300 });
+    // Before any challenge named it, the token service is just another page of an allowed host.
+    expect((await relayError(await app.request('/relay/auth.example/token?service=x'))).code).toBe(
+      'RELAY_PATH_NOT_ALLOWED',
+    );
+    const challenged = await app.request('/relay/registry.example/v2/a/manifests/v1');
+    expect(challenged.status).toBe(401);
+    expect(challenged.headers.get('www-authenticate')).toBe(challenge);
+    const token = await app.request('/relay/auth.example/token?service=registry.example&scope=repository:a:pull');
+    expect(token.status).toBe(200);
+    expect(attempts.map((a) => `${a.host}${a.path}`)).toEqual([
+      'registry.example/v2/a/manifests/v1',
+      'auth.example/token?service=registry.example&scope=repository:a:pull',
+    ]);
+    // Another path on the realm's host is still refused, and the realm itself once its time ran out.
+    expect((await relayError(await app.request('/relay/auth.example/admin'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await relayError(await app.request('/relay/auth.example/token'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    expect(attempts).toHaveLength(2);
+  });
+
+  it('does not remember a realm the relay may not reach, and relays the configured ones without a challenge', async () => {
+    const { lookup } = stubLookup({ ...table, 'ghcr.io': ['140.82.121.34'], 'auth.docker.io': ['3.3.3.3'] });
+    const { requestUpstream, attempts } = scriptedUpstream([
+      { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="https://elsewhere.example/token"' } },
+      { status: 200 },
+      { status: 200 },
+      { status: 200 },
+    ]);
+    const { app } = relayApp({
+      allowedRegistries: hosts,
+      tokenRealms: ['https://auth.example/oauth2/token'],
+      lookup,
+      requestUpstream,
+    });
+    expect((await app.request('/relay/registry.example/v2/')).status).toBe(401);
+    expect((await app.request('/relay/auth.example/oauth2/token?scope=x')).status).toBe(200);
+    expect((await relayError(await app.request('/relay/auth.example/token'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    // The defaults: Docker Hub's and GitHub's token services.
+    const { app: defaults } = relayApp({ lookup, requestUpstream });
+    expect((await defaults.request('/relay/auth.docker.io/token?service=registry.docker.io')).status).toBe(200);
+    expect((await defaults.request('/relay/ghcr.io/token?scope=repository:o/r:pull')).status).toBe(200);
+    expect((await relayError(await defaults.request('/relay/ghcr.io/login'))).code).toBe('RELAY_PATH_NOT_ALLOWED');
+    expect(attempts).toHaveLength(4);
   });
 });

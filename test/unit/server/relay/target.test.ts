@@ -171,7 +171,11 @@ describe('the relay refuses bad paths before resolving or connecting', () => {
 
   beforeAll(async () => {
     upstream = await startLoopback((_req, res) => res.end('reached'));
-    const { app } = relayApp({ allowedRegistries: [upstream.authority], plainHttpRegistries: [upstream.authority] });
+    const { app } = relayApp({
+      allowedRegistries: [upstream.authority],
+      privateRegistries: [upstream.authority],
+      plainHttpRegistries: [upstream.authority],
+    });
     ({ server, port } = await serveApp(app, { port: 0, hostname: '127.0.0.1' }));
   });
   afterAll(async () => {

@@ -88,6 +88,12 @@ describe('scrypt implementations agree', () => {
       { N: 1000, r: 8, p: 1 },
       { N: 0, r: 8, p: 1 },
       { N: 65536, r: 0, p: 1 },
+      // Each bound on its own: r over 32, p over 16, N over 2^20, even when the totals would pass.
+      { N: 2, r: 33, p: 1 },
+      { N: 2, r: 1, p: 17 },
+      { N: 2 ** 21, r: 1, p: 1 },
+      // 128·r·p bytes: N=2, r=1, p=8,388,608 needs 1 GiB and minutes though N·r·p is not over the cap.
+      { N: 2, r: 1, p: 8_388_608 },
     ]) {
       expect(await codeOf(() => scrypt(new Uint8Array(1), new Uint8Array(32), params, { impl: 'wasm' }))).toBe(
         'KEY_KDF_PARAMS_REFUSED',
@@ -310,6 +316,19 @@ describe('cosign key envelope', () => {
       ['long nonce', withEnvelope((e) => (e.cipher!.nonce = toBase64(new Uint8Array(32)))), 'KEY_NONCE_INVALID'],
       ['salt not base64', withEnvelope((e) => (e.kdf!.salt = '***')), 'KEY_ENVELOPE_INVALID'],
     ];
+    it("the issue's envelope (N=2, r=1, p=8,388,608) is refused at once, before scrypt runs", async () => {
+      const pem = withEnvelope((e) => (e.kdf!.params = { N: 2, r: 1, p: 8_388_608 }));
+      let derived = 0;
+      const counting: DeriveKey = async (pw, salt, params) => {
+        derived++;
+        return scrypt(pw, salt, params, { impl: 'wasm' });
+      };
+      const started = performance.now();
+      expect(await codeOf(() => decryptCosignKey(pem, 'pw', counting))).toBe('KEY_KDF_PARAMS_REFUSED');
+      expect(derived).toBe(0);
+      // Running it takes minutes and 1 GiB; refusing it is a parse and a few comparisons.
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
     for (const [name, pem, code, password] of cases) {
       it(name, async () => {
         expect(await codeOf(() => decryptCosignKey(pem, password ?? 'pw', derive('wasm')))).toBe(code);
