@@ -4,7 +4,7 @@
  * server/relay/config.ts), and the embedded registry (EMBEDDED_REGISTRY=off to leave it out;
  * EMBEDDED_REGISTRY_PORT, default 5001, 0 for any free port; REGISTRY_DATA, default .data/registry;
  * REGISTRY_MAX_UPLOAD_BYTES, default 2 GiB; REGISTRY_MAX_BYTES, the disk quota, default none;
- * EMBEDDED_REGISTRY_TOKEN, required when HOST is beyond loopback), the Sigstore TUF repository the page keeps its trusted
+ * EMBEDDED_REGISTRY_TOKEN or EMBEDDED_REGISTRY_TOKEN_FILE, required when HOST is beyond loopback), the Sigstore TUF repository the page keeps its trusted
  * root fresh from (SIGSTORE_TUF_URL, SIGSTORE_TUF_TARGETS_URL, SIGSTORE_TUF_ROOT; see
  * server/relay/config.ts)
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
@@ -20,7 +20,7 @@ import { isAbsolute } from 'node:path';
 import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
-import { Pkcs11SecretsError, readPkcs11Secrets, scrubEnvironment, SECRET_VARIABLES } from './pkcs11/secrets.ts';
+import { readPkcs11Secrets, readSecret, scrubEnvironment, SecretsError, SECRET_VARIABLES } from './secrets.ts';
 import {
   describeRelayConfig,
   describeTufHosts,
@@ -34,26 +34,27 @@ import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 
-// The PKCS#11 secrets are read once (from their _FILE forms or the variables) and taken out of the
-// environment before anything else runs, so no child process (a PKCS#11 module's helper, a tool
-// run later) inherits them, and wiped from /proc/<pid>/environ (server/pkcs11/secrets.ts).
+// The secrets (PKCS#11's, the embedded registry's token) are read once (from their _FILE forms or
+// the variables) and taken out of the environment before anything else runs, so no child process
+// (a PKCS#11 module's helper, a tool run later) inherits them, and wiped from /proc/<pid>/environ
+// (server/secrets.ts).
 let pkcs11Secrets: ReturnType<typeof readPkcs11Secrets>;
+let registryToken: string;
 try {
   pkcs11Secrets = readPkcs11Secrets(process.env);
+  registryToken = readSecret(process.env, 'EMBEDDED_REGISTRY_TOKEN') ?? '';
 } catch (e) {
-  if (!(e instanceof Pkcs11SecretsError)) throw e;
+  if (!(e instanceof SecretsError)) throw e;
   console.error(e.message);
   process.exit(2);
 }
 const secretsInEnvironment = SECRET_VARIABLES.filter((n) => (process.env[n] ?? '') !== '');
 if (!scrubEnvironment() && secretsInEnvironment.length > 0) {
   console.error(
-    `pkcs11: ${secretsInEnvironment.join(' and ')} could not be wiped from /proc/${process.pid}/environ; ` +
-      'use PKCS11_API_TOKEN_FILE and PKCS11_PIN_FILE instead.',
+    `${secretsInEnvironment.join(' and ')} could not be wiped from /proc/${process.pid}/environ; ` +
+      `use ${secretsInEnvironment.map((n) => `${n}_FILE`).join(' and ')} instead.`,
   );
 }
-const registryToken = process.env.EMBEDDED_REGISTRY_TOKEN ?? '';
-delete process.env.EMBEDDED_REGISTRY_TOKEN;
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';

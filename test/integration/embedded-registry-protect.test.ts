@@ -6,11 +6,13 @@
  * user typed (the relay adds none). Without a token: a blob is BLOB_UNKNOWN through another
  * repository (crane), REGISTRY_MAX_BYTES refuses a push with a sentence crane prints, `npm run gc`
  * frees what no manifest names and says how much, and the server refuses to start the registry
- * beyond loopback without a token.
+ * beyond loopback without a token, and takes the token from EMBEDDED_REGISTRY_TOKEN_FILE or the variable
+ * without leaving it in /proc/<pid>/environ.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,23 +50,40 @@ function craneOpts(): RunOptions {
   return { cwd: rig.home.dir, env: { HOME: rig.home.home, DOCKER_CONFIG: rig.home.dockerConfig } };
 }
 
-/** Runs a command of this project (tsx) with `env`; resolves with its exit code and output. */
-function runProject(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+/** Starts a command of this project (tsx) with `env`: its pid, its output so far, its exit. */
+function startProject(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = new Promise<{ code: number; out: string }>((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, out });
-    });
-  });
+    }),
+  );
+  return { pid: child.pid!, out: () => out, exited, stop: () => child.kill('SIGTERM') };
+}
+
+/** Runs a command of this project (tsx) with `env`; resolves with its exit code and output. */
+function runProject(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return startProject(args, env).exited;
+}
+
+/** The embedded registry's address once server/main.ts has printed it (60 s at most). */
+async function registryAddress(server: ReturnType<typeof startProject>): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = /embedded registry on (127\.0\.0\.1:\d+)/.exec(server.out());
+    if (m) return m[1]!;
+    if (Date.now() > deadline) throw new Error(`server/main.ts printed no registry address:\n${server.out()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe('EMBEDDED_REGISTRY_TOKEN with the real clients', () => {
@@ -172,5 +191,34 @@ describe('the embedded registry without a token', () => {
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/HOST is 0\.0\.0\.0, beyond loopback.*set EMBEDDED_REGISTRY_TOKEN/);
     expect(r.out).not.toMatch(/listening/);
+  });
+
+  it.each([
+    ['EMBEDDED_REGISTRY_TOKEN_FILE', 'a file'],
+    ['EMBEDDED_REGISTRY_TOKEN', 'the variable'],
+  ])('server/main.ts takes the token from %s (%s) and leaves it nowhere in /proc/<pid>/environ', async (name) => {
+    const dir = await rig.tempDir('cosign-web-protect-token-');
+    const file = join(dir, 'registry-token');
+    await writeFile(file, `${TOKEN}\n`);
+    const server = startProject(['server/main.ts'], {
+      PORT: '0',
+      EMBEDDED_REGISTRY_PORT: '0',
+      STATIC_ROOT: testStaticRoot(),
+      REGISTRY_DATA: join(dir, 'data'),
+      [name]: name.endsWith('_FILE') ? file : TOKEN,
+    });
+    try {
+      const registry = await registryAddress(server);
+      const environ = readFileSync(`/proc/${server.pid}/environ`, 'latin1');
+      expect(environ).not.toContain(TOKEN);
+      expect(environ).not.toContain('EMBEDDED_REGISTRY_TOKEN=');
+      expect(server.out()).not.toMatch(/could not be wiped/);
+      expect((await fetch(`http://${registry}/v2/`)).status).toBe(401);
+      const asked = await fetch(`http://${registry}/v2/`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      expect(asked.status).toBe(200);
+    } finally {
+      server.stop();
+      await server.exited;
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The PKCS#11 endpoint's secrets at start-up: the API token and the optional token PIN, from
- * PKCS11_API_TOKEN_FILE / PKCS11_PIN_FILE (a file read once, its final newline dropped; the
- * recommended form) or PKCS11_API_TOKEN / PKCS11_PIN. Once read, the variables are taken out of
+ * The server's secrets at start-up: the PKCS#11 endpoint's API token and optional token PIN, and
+ * the embedded registry's token, each from `<NAME>_FILE` (a file read once, its final newline
+ * dropped; the recommended form) or `<NAME>` (PKCS11_API_TOKEN, PKCS11_PIN,
+ * EMBEDDED_REGISTRY_TOKEN). Once read, the variables are taken out of
  * the environment, and their bytes wiped from the process's initial environment block, which
  * `delete process.env.X` leaves readable in /proc/<pid>/environ (Linux keeps the strings the
  * process was started with; Node has no call to overwrite them, so this writes zeros over them
@@ -11,7 +12,7 @@
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 
 /** A setting that keeps the server from starting; its message says which and why. */
-export class Pkcs11SecretsError extends Error {}
+export class SecretsError extends Error {}
 
 export interface Pkcs11Secrets {
   /** '' when neither PKCS11_API_TOKEN nor PKCS11_API_TOKEN_FILE is set. */
@@ -20,36 +21,36 @@ export interface Pkcs11Secrets {
 }
 
 /** The variables that carry a secret's value, to take out of the environment once read. */
-export const SECRET_VARIABLES: readonly string[] = ['PKCS11_API_TOKEN', 'PKCS11_PIN'];
+export const SECRET_VARIABLES: readonly string[] = ['PKCS11_API_TOKEN', 'PKCS11_PIN', 'EMBEDDED_REGISTRY_TOKEN'];
 
 /**
  * One secret: from `<name>_FILE` (read once, one final `\n` or `\r\n` dropped) or `<name>`.
- * @throws Pkcs11SecretsError when both are set, or the file cannot be read or is empty
+ * @throws SecretsError when both are set, or the file cannot be read or is empty
  */
-function secret(env: Record<string, string | undefined>, name: string): string | undefined {
+export function readSecret(env: Record<string, string | undefined>, name: string): string | undefined {
   const direct = env[name] ?? '';
   const file = env[`${name}_FILE`] ?? '';
   if (file === '') return direct === '' ? undefined : direct;
-  if (direct !== '') throw new Pkcs11SecretsError(`${name} and ${name}_FILE are both set: set one of them.`);
+  if (direct !== '') throw new SecretsError(`${name} and ${name}_FILE are both set: set one of them.`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new Pkcs11SecretsError(`${name}_FILE names ${file}, which could not be read (${why}).`);
+    throw new SecretsError(`${name}_FILE names ${file}, which could not be read (${why}).`);
   }
   const value = text.replace(/\r?\n$/, '');
-  if (value === '') throw new Pkcs11SecretsError(`${name}_FILE names ${file}, which is empty.`);
+  if (value === '') throw new SecretsError(`${name}_FILE names ${file}, which is empty.`);
   return value;
 }
 
 /**
  * Reads the PKCS#11 secrets from the environment and their files.
- * @throws Pkcs11SecretsError for a setting the server cannot start with
+ * @throws SecretsError for a setting the server cannot start with
  */
 export function readPkcs11Secrets(env: Record<string, string | undefined>): Pkcs11Secrets {
-  const apiToken = secret(env, 'PKCS11_API_TOKEN') ?? '';
-  const pin = secret(env, 'PKCS11_PIN');
+  const apiToken = readSecret(env, 'PKCS11_API_TOKEN') ?? '';
+  const pin = readSecret(env, 'PKCS11_PIN');
   return { apiToken, ...(pin !== undefined ? { pin } : {}) };
 }
 
