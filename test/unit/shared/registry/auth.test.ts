@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../../../shared/errors.ts';
 import { AuthCache, parseChallenges, readTokenResponse } from '../../../../shared/registry/auth.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 describe('parseChallenges', () => {
   it('reads Docker Hub and distribution challenges', () => {
@@ -57,7 +58,7 @@ describe('parseChallenges', () => {
           expect(e).toBeInstanceOf(RegistryError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });
