@@ -29,8 +29,6 @@ export default defineConfig({
       'test/unit/shared/sigstore/trusted-root.test.ts',
       'test/unit/shared/tuf/tuf.test.ts',
       'test/unit/server/pkcs11/uri.test.ts',
-      'test/unit/server/relay/address.test.ts',
-      'test/unit/server/relay/target.test.ts',
     ],
     environment: 'node',
     pool: 'forks',
