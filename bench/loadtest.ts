@@ -7,7 +7,10 @@
  * relay for LOADTEST_SECONDS (60): manifests by tag (GET, HEAD), small blobs (GET, and pushes of
  * 1–16 KiB), and on LOADTEST_BIG_CLIENTS (3) of them 64 MiB blobs (one push each, then
  * downloads). Every body read is hashed and compared with its digest. Meanwhile a worker thread
- * asks the server's /healthz every 50 ms, and the server's RSS is read from /proc every 100 ms.
+ * asks the server's /healthz every 50 ms, and the server's RSS and CPU time are read from /proc
+ * every 100 ms. The server also measures its own event-loop delay (a preloaded
+ * monitorEventLoopDelay, read on SIGUSR2), which tells a slow server from a machine too busy to
+ * run it: the run prints both, and the machine's load average.
  *
  * Bounds (the exit code is 1 when one is broken):
  *   - no error of the relay's own: no answer with X-Relay-Error, no broken connection, no body
@@ -23,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -294,12 +297,53 @@ const percentile = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
-async function startServer(registry: string, caFile: string): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Preloaded into the server: its event-loop delay since the last SIGUSR2 (a 5 ms timer's lateness),
+ * written to LOADTEST_LOOP_FILE on SIGUSR2.
+ */
+const LOOP_MONITOR = [
+  'import { monitorEventLoopDelay } from "node:perf_hooks";',
+  'import { writeFileSync } from "node:fs";',
+  'const h = monitorEventLoopDelay({ resolution: 5 }); h.enable();',
+  'process.on("SIGUSR2", () => {',
+  '  const ms = (n) => Math.max(0, n / 1e6 - 5);',
+  '  writeFileSync(process.env.LOADTEST_LOOP_FILE, JSON.stringify({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) }));',
+  '  h.reset();',
+  '});',
+].join('\n');
+
+/** The server's CPU seconds (user + system) from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Asks the server for its event-loop delay since the last ask, and resets it. */
+async function loopDelay(pid: number, file: string): Promise<{ p50: number; p99: number; max: number }> {
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as { p50: number; p99: number; max: number };
+    } catch {
+      // not written yet
+    }
+  }
+  throw new Error('the server did not report its event-loop delay');
+}
+
+async function startServer(
+  registry: string,
+  caFile: string,
+  loopFile: string,
+): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   // The relay is what is measured: the page is a placeholder, so no build is needed.
   const staticRoot = mkdtempSync(join(tmpdir(), 'cosign-web-loadtest-'));
   writeFileSync(join(staticRoot, 'index.html'), '<!doctype html><title>load test</title>');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const monitor = `data:text/javascript,${encodeURIComponent(LOOP_MONITOR)}`;
+  const child = spawn(process.execPath, ['--import', monitor, '--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
@@ -311,6 +355,7 @@ async function startServer(registry: string, caFile: string): Promise<{ child: C
       RELAY_ALLOWED_REGISTRIES: registry,
       RELAY_PRIVATE_REGISTRIES: registry,
       NODE_EXTRA_CA_CERTS: caFile,
+      LOADTEST_LOOP_FILE: loopFile,
     },
   });
   child.on('exit', () => rmSync(staticRoot, { recursive: true, force: true }));
@@ -339,7 +384,8 @@ async function main(): Promise<number> {
     const repo = `loadtest/app-${randomBytes(3).toString('hex')}`;
     const s = await seed(direct, repo);
     direct.agent.destroy();
-    const started = await startServer(regs.tls.host, regs.tls.caFile);
+    const loopFile = join(regs.dir, 'loop-delay.json');
+    const started = await startServer(regs.tls.host, regs.tls.caFile, loopFile);
     server = started.child;
     const pid = server.pid!;
     const origin = `http://127.0.0.1:${started.port}`;
@@ -350,6 +396,8 @@ async function main(): Promise<number> {
     // Warm-up (JIT, upstream connections), then the RSS the growth is measured from.
     await smallClient(relay, repo, s, Date.now() + 2_000, new Tally());
     await new Promise((r) => setTimeout(r, 1_000));
+    await loopDelay(pid, loopFile);
+    const cpuStart = cpuSeconds(pid);
     const rssStart = rssMiB(pid);
     let rssPeak = rssStart;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(pid))), 100);
@@ -364,6 +412,8 @@ async function main(): Promise<number> {
     );
     const loadSeconds = (performance.now() - loadStart) / 1000;
     const health = await stopProber();
+    const loop = await loopDelay(pid, loopFile);
+    const cpu = (cpuSeconds(pid) - cpuStart) / loadSeconds;
     relay.agent.destroy();
     await new Promise((r) => setTimeout(r, 10_000));
     clearInterval(sampler);
@@ -384,6 +434,9 @@ async function main(): Promise<number> {
     );
     console.log(
       `/healthz: ${health.times.length} probes, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...health.times).toFixed(1)} ms, ${health.failures} failed`,
+    );
+    console.log(
+      `server event loop: delay p50 ${loop.p50.toFixed(1)} ms, p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms; CPU ${(cpu * 100).toFixed(0)}% of one core; machine load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
     );
     console.log(
       `server RSS: start ${rssStart.toFixed(0)} MiB, peak ${rssPeak.toFixed(0)} MiB (+${(rssPeak - rssStart).toFixed(0)}), end ${rssEnd.toFixed(0)} MiB (+${(rssEnd - rssStart).toFixed(0)}, 10 s after the load)`,
