@@ -166,6 +166,42 @@ describe('links and annotations', () => {
   });
 });
 
+describe('registry authentication', () => {
+  const challenges = [
+    'Bearer realm="http://token.test/token",service="registry.test",scope="repository:app:pull"',
+    'Basic realm="registry", Bearer realm="http://token.test/token"',
+  ];
+  const tokens = ['{"token":"abc","expires_in":300}', '{"access_token":"x"}'];
+  /** Header values a server can send: Latin-1 without CR, LF or NUL. */
+  const headerValue = (t: string): string => t.replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
+  it('any WWW-Authenticate challenge and token answer: a manifest or a typed error', async () => {
+    await fc.assert(
+      fc.asyncProperty(outsideText(challenges), outsideText(tokens), async (challenge, token) => {
+        const fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+          const url = new URL(input instanceof Request ? input.url : String(input));
+          if (url.host === 'token.test')
+            return new Response(token, { headers: { 'content-type': 'application/json' } });
+          if (!new Headers(init?.headers).has('authorization')) {
+            return new Response('{}', { status: 401, headers: { 'www-authenticate': headerValue(challenge) } });
+          }
+          return new Response('{}', { headers: { 'content-type': MT.ociManifest } });
+        };
+        const client = new RegistryClient({
+          fetch,
+          scheme: () => 'http',
+          credentials: () => ({ username: 'u', password: 'p' }),
+        });
+        try {
+          await client.getManifest({ registry: 'registry.test', repository: 'app' }, 'v1');
+        } catch (e) {
+          if (!(e instanceof CosignWebError)) throw e;
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
 /**
  * A registry on a fetch function that serves `docs` for every manifest request (the image's tag, its
  * .sig tag, the referrers tag or API, a digest) by kind, and blobs by digest: what a hostile registry

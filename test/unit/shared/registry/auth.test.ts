@@ -68,6 +68,10 @@ describe('tokens', () => {
     expect(readTokenResponse({ token: 't', expires_in: 300 })).toEqual({ token: 't', expiresIn: 300 });
     expect(readTokenResponse({ access_token: 'a' })).toEqual({ token: 'a', expiresIn: 60 });
     expect(() => readTokenResponse({})).toThrow(RegistryError);
+    // Found by npm run fuzz: such a token was sent and failed as "Could not reach" the registry.
+    for (const token of ['a\nb', 'a b', '€', 'a\u0000']) {
+      expect(() => readTokenResponse({ token })).toThrow(/characters an Authorization header cannot carry/);
+    }
   });
   it('caches per registry and scope until shortly before expiry', () => {
     const c = new AuthCache();
