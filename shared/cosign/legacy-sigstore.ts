@@ -15,6 +15,7 @@
  */
 import { SignatureError } from '../errors.ts';
 import { fromBase64, fromHex } from '../encoding/base64.ts';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { pemCertificates } from '../sigstore/private-pki.ts';
 import { parseJsonObject, isJsonObject, uintField } from '../sigstore/json.ts';
@@ -42,9 +43,11 @@ function rekorEntry(json: string, annotation: string): TlogEntry {
   if (!body) throw no("its Payload's body is not base64");
   const logId = typeof p.logID === 'string' ? fromHex(p.logID) : null;
   if (!logId) throw no("its Payload's logID is not hex");
+  const text = new TextDecoder().decode(body);
+  if (!jsonDepthWithin(text)) throw no(`its Payload's body is nested more than ${MAX_JSON_DEPTH} levels deep`);
   let kind: unknown;
   try {
-    kind = JSON.parse(new TextDecoder().decode(body));
+    kind = JSON.parse(text);
   } catch {
     throw no("its Payload's body is not JSON");
   }

@@ -16,6 +16,7 @@ import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 import { KeyError } from '../errors.ts';
 import { fromBase64, toBase64, utf8 } from '../encoding/base64.ts';
 import { decodePem, encodePem } from '../encoding/pem.ts';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 import { parsePkcs8, type PrivateKeyInfo } from './pkcs.ts';
 import { COSIGN_SCRYPT, checkScryptParams, type ScryptParams } from './scrypt.ts';
 import { randomBytes } from './webcrypto.ts';
@@ -82,9 +83,11 @@ export function parseEncryptedKey(pem: string): EncryptedKey {
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(block.bytes));
-  } catch {
-    throw envelopeError('it is not JSON');
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(block.bytes);
+    if (!jsonDepthWithin(text)) throw envelopeError(`it is nested more than ${MAX_JSON_DEPTH} levels deep`);
+    json = JSON.parse(text);
+  } catch (e) {
+    throw e instanceof KeyError ? e : envelopeError('it is not JSON');
   }
   const kdf = field(json, 'kdf', 'envelope');
   const kdfName = str(kdf, 'name', 'kdf');

@@ -12,6 +12,7 @@ import { explainMediaType, type MediaTypeExplanation } from '../registry/explain
 import { isIndexMediaType, platformName, type Descriptor } from '../registry/mediatypes.ts';
 import { formatReference, isSha256Digest, manifestReference, parseReference } from '../registry/reference.ts';
 import { isObject, type JsonValue } from '../cosign/strict-json.ts';
+import { jsonDepthWithin } from '../encoding/json-depth.ts';
 
 /** Largest config blob read (image configs are a few KiB). */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -119,8 +120,9 @@ function decodeText(bytes: Uint8Array): string | null {
   }
 }
 
+/** JSON.parse's value, or undefined for what is not JSON or nests too deeply to pretty-print. */
 function parseJson(text: string | null): unknown {
-  if (text === null) return undefined;
+  if (text === null || !jsonDepthWithin(text)) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -134,12 +134,22 @@ export class AuthCache {
   }
 }
 
-/** Reads a token endpoint's JSON answer. @throws RegistryError REGISTRY_AUTH_FAILED */
+/**
+ * Reads a token endpoint's JSON answer.
+ * @throws RegistryError REGISTRY_AUTH_FAILED without a token, or with one a header cannot carry
+ *   (anything but visible ASCII: RFC 6750's b64token is narrower still).
+ */
 export function readTokenResponse(json: unknown): { token: string; expiresIn: number } {
   const o = json as { token?: unknown; access_token?: unknown; expires_in?: unknown };
   const token =
     typeof o?.token === 'string' && o.token ? o.token : typeof o?.access_token === 'string' ? o.access_token : '';
   if (!token) throw new RegistryError('REGISTRY_AUTH_FAILED', "The registry's token service answered without a token.");
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new RegistryError(
+      'REGISTRY_AUTH_FAILED',
+      "The registry's token service answered a token with characters an Authorization header cannot carry.",
+    );
+  }
   // The token spec says 60 s when absent.
   const expiresIn = typeof o.expires_in === 'number' && o.expires_in > 0 ? o.expires_in : 60;
   return { token, expiresIn };

@@ -11,6 +11,7 @@ import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
 import { apiHost, isSha256Digest, isValidTag } from './reference.ts';
 import { readUpTo } from './body.ts';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 
 /** A repository in a registry. */
 export interface RepoRef {
@@ -178,16 +179,25 @@ function checkSha256(digest: string): void {
 /**
  * Parses bytes a registry sent as a JSON object.
  * @param what what the answer is, for the sentence ("the tags of library/alpine").
- * @throws RegistryError REGISTRY_BAD_RESPONSE, saying so plainly when it is a web page.
+ * @throws RegistryError REGISTRY_BAD_RESPONSE, saying so plainly when it is a web page or nests more
+ *   than MAX_JSON_DEPTH levels.
  */
 function parseJsonObject(bytes: Uint8Array, registry: string, what: string, mediaType = ''): Record<string, unknown> {
   let json: unknown;
   let text = '';
+  let tooDeep = false;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    json = JSON.parse(text);
+    tooDeep = !jsonDepthWithin(text);
+    json = tooDeep ? undefined : JSON.parse(text);
   } catch {
     json = undefined;
+  }
+  if (tooDeep) {
+    throw new RegistryError(
+      'REGISTRY_BAD_RESPONSE',
+      `${registry} answered ${what} nested more than ${MAX_JSON_DEPTH} levels deep, so it is not read.`,
+    );
   }
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) return json as Record<string, unknown>;
   const page = mediaType === 'text/html' || text.trimStart().startsWith('<');

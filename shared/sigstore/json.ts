@@ -4,6 +4,7 @@
  * Sigstore's JSON is protobuf's JSON form: 64-bit numbers arrive as strings, bytes as base64.
  */
 import { fromBase64 } from '../encoding/base64.ts';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 
 export type JsonObject = { [k: string]: unknown };
 
@@ -16,7 +17,8 @@ export function isJsonObject(v: unknown): v is JsonObject {
 
 /**
  * Parses a JSON object.
- * @throws whatever `bad(why)` returns, when the input is not UTF-8 JSON holding an object.
+ * @throws whatever `bad(why)` returns, when the input is not UTF-8 JSON holding an object, or nests
+ *   more than MAX_JSON_DEPTH levels.
  */
 export function parseJsonObject(json: Uint8Array | string, bad: (why: string) => Error): JsonObject {
   let text: string;
@@ -30,6 +32,7 @@ export function parseJsonObject(json: Uint8Array | string, bad: (why: string) =>
     }
   }
   if (text.length > MAX_JSON_BYTES) throw bad(`it is larger than ${MAX_JSON_BYTES / 1024 / 1024} MiB`);
+  if (!jsonDepthWithin(text)) throw bad(`it is nested more than ${MAX_JSON_DEPTH} levels deep`);
   let v: unknown;
   try {
     v = JSON.parse(text);

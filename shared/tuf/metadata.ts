@@ -7,6 +7,7 @@
  */
 import { TufError } from '../errors.ts';
 import { fromHex } from '../encoding/base64.ts';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 import { verifyTufSignature, type TufPublicKey } from '../crypto/tuf-keys.ts';
 import { canonicalJson } from './canonical.ts';
 
@@ -249,15 +250,19 @@ function signaturesOf(v: unknown, what: string): Map<string, string> {
 /**
  * Reads a metadata file of kind `type` (`what` names it in errors, e.g. "timestamp.json"). No
  * signature is checked here.
- * @throws TufError TUF_METADATA_INVALID when it is not UTF-8 JSON of that kind's shape.
+ * @throws TufError TUF_METADATA_INVALID when it is not UTF-8 JSON of that kind's shape (or nests
+ *   more than MAX_JSON_DEPTH levels).
  */
 export function parseMetadata<K extends keyof Kinds>(bytes: Uint8Array, type: K, what: string): Signed<Kinds[K]> {
+  let text: string;
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    json = jsonDepthWithin(text) ? JSON.parse(text) : undefined;
   } catch {
     throw bad(what, 'it is not UTF-8 JSON');
   }
+  if (json === undefined) throw bad(what, `it is nested more than ${MAX_JSON_DEPTH} levels deep`);
   const top = obj(json, what, 'the file');
   const raw = obj(top['signed'], what, 'signed');
   return {

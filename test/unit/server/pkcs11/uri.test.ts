@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Pkcs11Error } from '../../../../shared/errors.ts';
 import { formatPkcs11Uri, parsePkcs11Uri, pctEncode, type Pkcs11Uri } from '../../../../server/pkcs11/uri.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 /** Any Unicode text (no lone surrogates: they are not UTF-8). */
 const text = fc.string({ unit: 'binary', maxLength: 40 });
@@ -113,7 +114,7 @@ describe('PKCS#11 URIs', () => {
           expect(c === undefined || c === 'PKCS11_URI_INVALID').toBe(true);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });

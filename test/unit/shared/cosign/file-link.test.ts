@@ -19,6 +19,7 @@ import {
   type FileSigstoreParams,
 } from '../../../../shared/cosign/file-link.ts';
 import type { IdentityPolicy } from '../../../../shared/sigstore/policy.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const spki = await exportSpki((await generateEcdsaKeyPair('P-256', true)).publicKey);
 const ORIGIN = 'https://cosign-web.example';
@@ -156,6 +157,7 @@ describe('file verification links', () => {
           expect(e instanceof VerificationError || e instanceof KeyError).toBe(true);
         }
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 });

@@ -10,6 +10,7 @@ import { Pkcs11Error } from '../../../../shared/errors.ts';
 import { checkSigningPayload } from '../../../../shared/cosign/payload-check.ts';
 import { buildSimpleSigningPayload } from '../../../../shared/cosign/payload.ts';
 import { buildSignStatement, IN_TOTO_PAYLOAD_TYPE, pae } from '../../../../shared/cosign/dsse.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const enc = new TextEncoder();
 const allowed = (registry: string) => registry === 'registry.example:5000' || registry === 'docker.io';
@@ -231,13 +232,14 @@ describe('checkSigningPayload', () => {
           const c = code(b);
           expect(c === undefined || CODES.includes(c)).toBe(true);
         }),
-        { numRuns: 500 },
+        { numRuns: fuzzRuns(500) },
       );
     }
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), (b) => {
         expect(CODES).toContain(code(b));
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 });

@@ -30,6 +30,7 @@ import {
   verifyWithCryptoKey,
 } from '../../../../shared/crypto/webcrypto.ts';
 import { derToRaw } from '../../../../shared/crypto/signature.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 /** Cheap scrypt parameters for tests that exercise the envelope, not the KDF's cost. */
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -213,7 +214,7 @@ describe('PKCS#8 and SPKI from WebCrypto keys', () => {
           }
         },
       ),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
   });
   it('fingerprint is SHA-256 of the SPKI as hex and as the bundle hint', () => {

@@ -13,6 +13,7 @@ import { decodePem, encodePem } from '../../../../shared/encoding/pem.ts';
 import { DerError, decodeOid, der, parseDer, sequence } from '../../../../shared/encoding/der.ts';
 import { derToRaw, rawToDer } from '../../../../shared/crypto/signature.ts';
 import { KeyError, SignatureError } from '../../../../shared/errors.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const bytes = fc.uint8Array({ maxLength: 300 });
 
@@ -121,7 +122,7 @@ describe('DER', () => {
           expect(e).toBeInstanceOf(DerError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });

@@ -11,6 +11,7 @@ import { SignatureError } from '../../../../shared/errors.ts';
 import { parseDsseEnvelope, type TreeItem, type TreeNode } from '../../../../shared/ops/tree.ts';
 import { allSignatureTargets, describeItem, targetOf } from '../../../../shared/ops/remove.ts';
 import { explainMediaType } from '../../../../shared/registry/explain.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 function envelope(payloadType: string, payload: Uint8Array, sigs: Uint8Array[]): Uint8Array {
   return utf8(
@@ -80,8 +81,11 @@ describe('parseDsseEnvelope', () => {
         expect(e).toBeInstanceOf(SignatureError);
       }
     };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check));
-    fc.assert(fc.property(fc.json(), (j) => check(utf8(j))));
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check), { numRuns: fuzzRuns(100) });
+    fc.assert(
+      fc.property(fc.json(), (j) => check(utf8(j))),
+      { numRuns: fuzzRuns(100) },
+    );
   });
 });
 

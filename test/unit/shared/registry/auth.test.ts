@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../../../shared/errors.ts';
 import { AuthCache, parseChallenges, readTokenResponse } from '../../../../shared/registry/auth.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 describe('parseChallenges', () => {
   it('reads Docker Hub and distribution challenges', () => {
@@ -57,7 +58,7 @@ describe('parseChallenges', () => {
           expect(e).toBeInstanceOf(RegistryError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });
@@ -67,6 +68,10 @@ describe('tokens', () => {
     expect(readTokenResponse({ token: 't', expires_in: 300 })).toEqual({ token: 't', expiresIn: 300 });
     expect(readTokenResponse({ access_token: 'a' })).toEqual({ token: 'a', expiresIn: 60 });
     expect(() => readTokenResponse({})).toThrow(RegistryError);
+    // Found by npm run fuzz: such a token was sent and failed as "Could not reach" the registry.
+    for (const token of ['a\nb', 'a b', '€', 'a\u0000']) {
+      expect(() => readTokenResponse({ token })).toThrow(/characters an Authorization header cannot carry/);
+    }
   });
   it('caches per registry and scope until shortly before expiry', () => {
     const c = new AuthCache();

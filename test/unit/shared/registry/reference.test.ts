@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../../../shared/errors.ts';
 import { apiHost, formatReference, parseReference } from '../../../../shared/registry/reference.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 
@@ -90,7 +91,7 @@ describe('parseReference', () => {
           expect(e).toBeInstanceOf(RegistryError);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });

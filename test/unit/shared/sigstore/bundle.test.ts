@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { SignatureError } from '../../../../shared/errors.ts';
 import { utf8 } from '../../../../shared/encoding/base64.ts';
 import { parseSigstoreBundle } from '../../../../shared/sigstore/bundle.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const entry = {
   logIndex: '7',
@@ -101,6 +102,7 @@ describe('Sigstore bundles', () => {
           expect(['SIGNATURE_BUNDLE_INVALID']).toContain(code(b));
         },
       ),
+      { numRuns: fuzzRuns(100) },
     );
   });
 
@@ -112,7 +114,7 @@ describe('Sigstore bundles', () => {
         b[i] = v;
         expect(['ok', 'SIGNATURE_BUNDLE_INVALID']).toContain(code(b));
       }),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
   });
 });

@@ -12,6 +12,7 @@ import { encodePem } from '../../../../shared/encoding/pem.ts';
 import { parseCertificate, parsePemCertificates } from '../../../../shared/sigstore/certificate.ts';
 import { parseTrustedRoot } from '../../../../shared/sigstore/trusted-root.ts';
 import { PUBLIC_GOOD_ROOT } from '../../../../shared/sigstore/shipped-roots.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const root = parseTrustedRoot(PUBLIC_GOOD_ROOT.json);
 const fulcio = root.certificateAuthorities[root.certificateAuthorities.length - 1]!;
@@ -95,7 +96,7 @@ describe('refusals and fuzzing', () => {
   it('arbitrary bytes give only VERIFY_CERTIFICATE_INVALID', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => void outcome(b)),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
   });
 
@@ -109,7 +110,7 @@ describe('refusals and fuzzing', () => {
     });
     fc.assert(
       fc.property(mutation, ({ which, edits }) => void outcome(edits.reduce(edit, ALL[which]!))),
-      { numRuns: 1500 },
+      { numRuns: fuzzRuns(1500) },
     );
   });
 });

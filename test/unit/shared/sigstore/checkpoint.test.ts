@@ -12,6 +12,7 @@ import { VerificationError } from '../../../../shared/errors.ts';
 import { parseCheckpoint, verifyCheckpoint, verifyProofCheckpoint } from '../../../../shared/sigstore/checkpoint.ts';
 import type { InclusionProof } from '../../../../shared/sigstore/types.ts';
 import { checkpointBody, ecdsaHint, sigLine, signedNote, testLog, type TestLog } from './test-log.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const ROOT = new Uint8Array(32).fill(0xab);
 const ROOT_B64 = 'q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=';
@@ -102,7 +103,7 @@ describe('parseCheckpoint', () => {
           }
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 });

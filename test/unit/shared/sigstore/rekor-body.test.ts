@@ -14,6 +14,7 @@ import { pae } from '../../../../shared/encoding/pae.ts';
 import { encodePem } from '../../../../shared/encoding/pem.ts';
 import { checkBodyMatches, readRekorBody, type BodyExpectation } from '../../../../shared/sigstore/rekor-body.ts';
 import type { SignedContent, TlogEntry } from '../../../../shared/sigstore/types.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 type Json = Record<string, unknown>;
 
@@ -340,7 +341,7 @@ describe('checkBodyMatches', () => {
           outcome(entry(kv, spec), EXPECT[kv]!);
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: fuzzRuns(1000) },
     );
   });
 });

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VerificationError } from '../../../../shared/errors.ts';
 import { parseSctList } from '../../../../shared/sigstore/sct.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const u16 = (n: number) => [n >> 8, n & 255];
 
@@ -71,7 +72,7 @@ describe('parseSctList', () => {
   it('arbitrary bytes give only VERIFY_SCT_INVALID', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (b) => void outcome(b)),
-      { numRuns: 1000 },
+      { numRuns: fuzzRuns(1000) },
     );
     const good = list(sct({ ext: [1] }), sct());
     fc.assert(
@@ -80,6 +81,7 @@ describe('parseSctList', () => {
         b[i] = v;
         void outcome(b);
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 });

@@ -18,6 +18,7 @@ import { parseTimestampToken, verifyRfc3161Timestamp } from '../../../../shared/
 import { parseTrustedRoot } from '../../../../shared/sigstore/trusted-root.ts';
 import type { TrustedAuthority, TrustedRoot } from '../../../../shared/sigstore/types.ts';
 import { fuzzTokenEdits } from './token-fuzz.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const PREFIX = '../../../../../shared/conformance/';
 const files = import.meta.glob<string>(
@@ -177,7 +178,7 @@ describe('fuzzing', () => {
         expect(() => parseTimestampToken(b)).toThrow(VerificationError);
         expect((await outcome(b, b, real[0]!.root.timestampAuthorities)).code).toBe('VERIFY_TIMESTAMP_INVALID');
       }),
-      { numRuns: 300 },
+      { numRuns: fuzzRuns(300) },
     );
   });
 
@@ -185,7 +186,7 @@ describe('fuzzing', () => {
     await fuzzTokenEdits(
       real.map((c) => c.token),
       (bytes, which) => outcome(bytes, real[which]!.signature, real[which]!.root.timestampAuthorities),
-      300,
+      fuzzRuns(300),
     );
   });
 });

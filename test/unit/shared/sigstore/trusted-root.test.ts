@@ -11,6 +11,7 @@ import { toHex, utf8 } from '../../../../shared/encoding/base64.ts';
 import { sha256Bytes } from '../../../../shared/crypto/digest.ts';
 import { parseTrustedRoot, validAt } from '../../../../shared/sigstore/trusted-root.ts';
 import { PUBLIC_GOOD_ROOT, SHIPPED_ROOTS, STAGING_ROOT } from '../../../../shared/sigstore/shipped-roots.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const code = (f: () => unknown) => {
   try {
@@ -104,6 +105,7 @@ describe('refusals', () => {
           expect(['VERIFY_TRUSTED_ROOT_INVALID']).toContain(c);
         },
       ),
+      { numRuns: fuzzRuns(100) },
     );
   });
   it('mutated public-good roots read or are refused with the code, never another error', () => {
@@ -114,7 +116,7 @@ describe('refusals', () => {
         b[i] = v;
         expect(['ok', 'VERIFY_TRUSTED_ROOT_INVALID']).toContain(code(() => parseTrustedRoot(b)));
       }),
-      { numRuns: 300 },
+      { numRuns: fuzzRuns(300) },
     );
   });
 });

@@ -19,6 +19,7 @@ import {
   SIGSTORE_TUF_ROOT_SHA256,
   SIGSTORE_TUF_TARGETS_URL,
 } from '../../../../shared/tuf/sigstore-root.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -160,6 +161,7 @@ describe('metadata reader fuzz', () => {
       fc.property(fc.uint8Array({ maxLength: 512 }), fc.constantFrom(...TYPES), (bytes, type) => {
         expect(() => parseMetadata(bytes, type, 'fuzz.json')).toThrow(TufError);
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 
@@ -172,6 +174,7 @@ describe('metadata reader fuzz', () => {
           expect(e).toBeInstanceOf(TufError);
         }
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 
