@@ -101,9 +101,16 @@ describe('the embedded registry', () => {
     const seeds = [manifest, index].map((s) => new TextEncoder().encode(s));
     const types = fc.constantFrom(MT.ociManifest, MT.ociIndex, MT.dockerManifest, '', 'text/plain');
     const tags = fc.oneof(fc.constant('v1'), mutatedText(['v1', DIGEST]));
+    // Not vacuous: the registry answers this name, and an unmutated index is stored.
+    const stored = await reg.app.request('http://localhost/v2/fuzz/app/manifests/seed', {
+      method: 'PUT',
+      headers: { 'content-type': MT.ociIndex },
+      body: index,
+    });
+    expect(stored.status, await stored.clone().text()).toBe(201);
     await fc.assert(
       fc.asyncProperty(outsideBytes(seeds), types, tags, async (body, type, tag) => {
-        const res = await reg.app.request(`http://registry.test/v2/fuzz/app/manifests/${encodeURIComponent(tag)}`, {
+        const res = await reg.app.request(`http://localhost/v2/fuzz/app/manifests/${encodeURIComponent(tag)}`, {
           method: 'PUT',
           headers: type ? { 'content-type': type } : {},
           body: body as BodyInit,
@@ -117,9 +124,16 @@ describe('the embedded registry', () => {
 });
 
 describe('lock requests', () => {
-  const app = new Hono().route('/', createLocks({ waitMs: 1, leaseMs: 1000 })).onError(answerError);
+  const app = new Hono()
+    .route('/', createLocks({ waitMs: 1, leaseMs: 1000, relay: { localRegistries: ['localhost:5000'] } }))
+    .onError(answerError);
   it('any body: a lock (then released) or a 4xx LockError, never a 500', async () => {
     const seeds = ['{"key":"localhost:5000/a/b:v1"}', '{"key":"k","token":"t"}'];
+    // Not vacuous: the first seed names an allowed tag and takes the lock.
+    const taken = await app.request('/acquire', { method: 'POST', body: seeds[0] });
+    const { token } = (await taken.json()) as { token: string };
+    expect(taken.status).toBe(200);
+    await app.request('/release', { method: 'POST', body: JSON.stringify({ key: 'localhost:5000/a/b:v1', token }) });
     await fc.assert(
       fc.asyncProperty(outsideText(seeds), fc.constantFrom('/acquire', '/release'), async (body, path) => {
         const res = await app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
