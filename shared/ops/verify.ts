@@ -1080,16 +1080,28 @@ async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): 
   return policy!;
 }
 
-/** Loads the Sigstore verifier and its trust once, at the first signature that needs them. */
-function loadSigstore(opts: VerifyOptions, result: VerificationResult): () => Promise<Sigstore> {
+/**
+ * Loads the Sigstore verifier and its trust once, for the signatures that need them. With an
+ * identity policy (so certificates are expected) the loading starts at once, while the registry
+ * is being read, rather than after the first signature arrives; the result names the root only
+ * once a signature used it.
+ */
+function loadSigstore(opts: VerifyOptions, result: VerificationResult, early: boolean): () => Promise<Sigstore> {
   let loading: Promise<Sigstore> | undefined;
-  return () =>
+  const load = (): Promise<Sigstore> =>
     (loading ??= (async () => {
       const mod = await import('./verify-sigstore.ts');
       const trust = opts.trust ? await opts.trust() : mod.buildTrust({ root: 'public-good' });
-      result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
       return { mod, trust };
     })());
+  // A failure is the verdict of the first signature that needs the trust, not of this early start.
+  if (early) load().catch(() => undefined);
+  return async () => {
+    const loaded = await load();
+    const { trust } = loaded;
+    result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
+    return loaded;
+  };
 }
 
 /**
@@ -1119,7 +1131,7 @@ async function setUp(
     key,
     policy,
     tlog: opts.tlog,
-    sigstore: loadSigstore(opts, result),
+    sigstore: loadSigstore(opts, result, policy !== null),
     others,
     identity,
     intended,
