@@ -7,7 +7,7 @@
 import { reasonOf, type Reason } from '../errors.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { parseSigstoreBundle } from '../sigstore/bundle.ts';
-import { parseTrustedRoot } from '../sigstore/trusted-root.ts';
+import { parseTrustedRootOnce } from '../sigstore/trusted-root.ts';
 import { SHIPPED_ROOTS } from '../sigstore/shipped-roots.ts';
 import { privatePkiAuthorities } from '../sigstore/private-pki.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
@@ -57,25 +57,6 @@ function keyDetails(spki: Uint8Array): string {
 }
 
 /**
- * Parsed roots by the sha256 of their bytes, so verifying again with the same root reuses the same
- * TrustedRoot objects — and with them the certificates, keys and checked self-signatures that
- * chain.ts, timestamp.ts and the log checks keep per authority — instead of parsing it all anew.
- * A root is never changed once parsed (buildTrust below makes a new object to swap the logs).
- */
-const parsedRoots = new Map<string, TrustedRoot>();
-const MAX_PARSED_ROOTS = 8;
-
-function parsedRoot(sha256: string, json: Uint8Array | string): TrustedRoot {
-  let root = parsedRoots.get(sha256);
-  if (!root) {
-    root = parseTrustedRoot(json);
-    if (parsedRoots.size >= MAX_PARSED_ROOTS) parsedRoots.delete(parsedRoots.keys().next().value!);
-    parsedRoots.set(sha256, root);
-  }
-  return root;
-}
-
-/**
  * The trust a person gave: a Sigstore root, or a private PKI and a log key as containers-policy.json
  * names them (`pki`/`fulcio` + `rekorPublicKeyData`): then the root's own CAs and logs are not used.
  * @throws VerificationError VERIFY_TRUSTED_ROOT_INVALID, VERIFY_CERTIFICATE_INVALID; KeyError for a bad log key.
@@ -89,11 +70,11 @@ export function buildTrust(input: TrustInput): SigstoreTrust {
         'VERIFY_TRUSTED_ROOT_UNKNOWN',
         `There is no shipped trusted root named ${input.root}.`,
       );
-    base = { root: parsedRoot(shipped.sha256, shipped.json), name: shipped.name, sha256: shipped.sha256 };
+    base = { root: parseTrustedRootOnce(shipped.sha256, shipped.json), name: shipped.name, sha256: shipped.sha256 };
   } else {
     const bytes = typeof input.root.json === 'string' ? new TextEncoder().encode(input.root.json) : input.root.json;
     const sha256 = toHex(sha256Bytes(bytes));
-    base = { root: parsedRoot(sha256, bytes), name: input.root.name, sha256 };
+    base = { root: parseTrustedRootOnce(sha256, bytes), name: input.root.name, sha256 };
   }
   if (input.caRootsPem?.trim()) base.privateCAs = privatePkiAuthorities(input.caRootsPem, input.caIntermediatesPem);
   if (input.rekorPublicKey?.trim()) {
