@@ -50,6 +50,7 @@ import {
   readAttachments,
   readSignatureBlob,
   tooManyLayers,
+  type Attachments,
   tooManyReferrers,
   type ReferrersRead,
   type TagRead,
@@ -289,6 +290,8 @@ interface Context {
   signal: AbortSignal | undefined;
   tick(message: string): void;
   grow(n: number): void;
+  /** Lookups started before their manifest was read (a reference by digest), by digest. */
+  early: Map<string, Promise<Attachments<'sig'>>>;
 }
 
 /** Finishes a signature result from its checks: the first failure is its error. */
@@ -937,17 +940,22 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
   return out.filter((s): s is SignatureResult => typeof s === 'object' && s !== null);
 }
 
-/**
- * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
- * bundle referrers, each in the registry's order.
- */
-async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
-  const read = await readAttachments(ctx.client, ctx.repo, result.digest, {
+/** The `.sig` tag and the referrers of `digest`, looked up at once. */
+function lookUp(ctx: Context, digest: string): Promise<Attachments<'sig'>> {
+  return readAttachments(ctx.client, ctx.repo, digest, {
     tags: ['sig'],
     concurrency: ctx.concurrency,
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
+}
+
+/**
+ * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
+ * bundle referrers, each in the registry's order.
+ */
+async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
+  const read = await (ctx.early.get(result.digest) ?? lookUp(ctx, result.digest));
   const [legacy, bundles] = await Promise.all([
     legacySignatures(ctx, result, read.tags.sig),
     bundleSignatures(ctx, result, read.referrers),
@@ -1146,6 +1154,7 @@ async function setUp(
       total += n;
       report('Reading signatures');
     },
+    early: new Map(),
   };
   return { ctx, ref, report };
 }
@@ -1233,6 +1242,14 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   }
   const { ctx, ref, report } = setup;
   report(`Resolving ${result.image.reference}`);
+  // A reference by digest names the manifest whose signatures count: they are looked up while the
+  // manifest itself is read (one round trip less), and used once it has been read by that digest.
+  if (ref.digest && isSha256Digest(ref.digest)) {
+    ctx.grow(2);
+    const early = lookUp(ctx, ref.digest);
+    early.catch(() => undefined);
+    ctx.early.set(ref.digest, early);
+  }
   let top: Manifest;
   try {
     top = await client.getManifest(ctx.repo, manifestReference(ref));
@@ -1246,7 +1263,7 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   result.image.mediaType = top.descriptor.mediaType;
   result.image.isIndex = isIndexMediaType(top.descriptor.mediaType);
   result.manifests = manifestsOf(top, opts.requireEveryPlatform ?? false);
-  ctx.grow(result.manifests.length * 2);
+  ctx.grow(result.manifests.length * 2 - ctx.early.size * 2);
   await pool(result.manifests, 2, async (m) => {
     ctx.signal?.throwIfAborted();
     await manifestSignatures(ctx, m);
