@@ -1254,6 +1254,8 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   try {
     top = await client.getManifest(ctx.repo, manifestReference(ref));
   } catch (e) {
+    // Lookups started early report progress: they end before the verdict, never after it.
+    await Promise.allSettled(ctx.early.values());
     ctx.signal?.throwIfAborted();
     return fail(result, reasonOf(e));
   }
