@@ -11,6 +11,9 @@
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
  * the app's own worker, and the whole "Unlock key" action on the real page (click to "Key ready"),
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
+ *
+ * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
+ * sign, verify, hash, keyless, relay, copy, pkcs11); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -21,12 +24,17 @@ import { join } from 'node:path';
 import { scrypt, type ScryptImpl } from '../shared/crypto/scrypt.ts';
 import { CONTENT_SECURITY_POLICY, createApp } from '../server/app.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/chromium.ts';
+import type { RegistriesInfo } from '../test/rig/registries.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const N = 65536;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const password = new TextEncoder().encode('bench password');
 const salt = new Uint8Array(32).fill(7);
+
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+/** Whether a section runs: all of them unless BENCH_ONLY names some. */
+const want = (section: string): boolean => !ONLY || ONLY.includes(section);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (ms: number): string => `${ms.toFixed(0).padStart(5)} ms`;
@@ -160,80 +168,103 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  const { default: globalSetup, E2E_PORT } = await import('../test/e2e/global-setup.ts');
+  if (!['sign', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
+  const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
     const { registriesFromEnv } = await import('../test/rig/registries.ts');
     const regs = registriesFromEnv()!;
-    const { benchSign } = await import('./sign.ts');
-    console.log(`\nSigning a single-platform image, key already unlocked (median of ${RUNS}, first run apart)`);
-    const s = await benchSign(browser, `http://localhost:${E2E_PORT}`, regs, RUNS);
-    const page = median(s.pageMs);
-    const c2 = median(s.cosign2Ms);
-    const c3 = median(s.cosign3Ms);
-    row('page: click "Sign" to both formats pushed, through the relay', page, '');
-    row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
-    row('cosign 3.1 sign (bundle), same key file and image', c3, '');
-    row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page takes ${(page / (c2 + c3)).toFixed(2)}× their sum`);
-
-    const { benchVerify } = await import('./verify.ts');
-    console.log(`\nVerifying a .sig with 100 signatures (median of ${RUNS})`);
-    const v = await benchVerify({ runs: RUNS, browser, baseUrl: `http://localhost:${E2E_PORT}`, regs });
-    row('cosign 2.5 verify (baseline)', v.cosign2MedianMs, '');
-    row('page in Chromium, through the relay: first', v.pageFirstMs, '');
-    row(
-      'page in Chromium, through the relay: median',
-      v.pageMedianMs,
-      `${(v.pageMedianMs / v.cosign2MedianMs).toFixed(1)}× cosign`,
-    );
-    row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
-
-    const { benchHash } = await import('./hash.ts');
-    const h = await benchHash(browser, `http://localhost:${E2E_PORT}`);
-    console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache)`);
-    row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
-    row(
-      'the page, "File to verify" to digest (worker, 32 MiB slices)',
-      h.pageMs,
-      `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
-    );
-
-    const { benchKeyless } = await import('./keyless.ts');
-    console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
-    for (const k of await benchKeyless(browser, `http://localhost:${E2E_PORT}`, regs, RUNS)) {
-      row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
-      row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
-    }
-
-    const { benchRelay } = await import('./relay.ts');
-    const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
-    console.log(`\nA ${sizeMiB} MiB blob up and down, direct to the TLS registry and through the relay`);
-    const r = await benchRelay({ registry: regs.tls, sizeBytes: sizeMiB * 2 ** 20 });
-    console.log(
-      `  direct up / down                                         ${r.directUpMBps.toFixed(0)} / ${r.directDownMBps.toFixed(0)} MB/s`,
-    );
-    console.log(
-      `  relay up / down                                          ${r.relayUpMBps.toFixed(0)} / ${r.relayDownMBps.toFixed(0)} MB/s`,
-    );
-    console.log(`  relay / direct throughput                                ${r.ratio.toFixed(2)}`);
-    console.log(
-      `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
-    );
-
-    const { benchCopy } = await import('./copy.ts');
-    const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
-    console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
-    const c = await benchCopy({ regs, baseUrl: `http://localhost:${E2E_PORT}`, browser, sizeMiB: copyMiB });
-    for (const n of c.node) {
-      console.log(
-        `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
-      );
-    }
-    console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
-    console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
+    if (want('sign')) await signSection(browser, regs);
+    if (want('verify')) await verifySection(browser, regs);
+    if (want('hash')) await hashSection(browser);
+    if (want('keyless')) await keylessSection(browser, regs);
+    if (want('relay')) await relaySection(regs);
+    if (want('copy')) await copySection(browser, regs);
   } finally {
     await teardown();
   }
+}
+
+/** The app's server that registrySections starts (E2E_PORT). */
+const baseUrl = (): string => `http://localhost:${process.env.E2E_PORT}`;
+
+async function signSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchSign } = await import('./sign.ts');
+  console.log(`\nSigning a single-platform image, key already unlocked (median of ${RUNS}, first run apart)`);
+  const s = await benchSign(browser, baseUrl(), regs, RUNS);
+  const page = median(s.pageMs);
+  const c2 = median(s.cosign2Ms);
+  const c3 = median(s.cosign3Ms);
+  row('page: click "Sign" to both formats pushed, through the relay', page, '');
+  row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
+  row('cosign 3.1 sign (bundle), same key file and image', c3, '');
+  row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page takes ${(page / (c2 + c3)).toFixed(2)}× their sum`);
+}
+
+async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchVerify } = await import('./verify.ts');
+  console.log(`\nVerifying a .sig with 100 signatures (median of ${RUNS})`);
+  const v = await benchVerify({ runs: RUNS, browser, baseUrl: baseUrl(), regs });
+  row('cosign 2.5 verify (baseline)', v.cosign2MedianMs, '');
+  row('page in Chromium, through the relay: first', v.pageFirstMs, '');
+  row(
+    'page in Chromium, through the relay: median',
+    v.pageMedianMs,
+    `${(v.pageMedianMs / v.cosign2MedianMs).toFixed(1)}× cosign`,
+  );
+  row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
+}
+
+async function hashSection(browser: Browser): Promise<void> {
+  const { benchHash } = await import('./hash.ts');
+  const h = await benchHash(browser, baseUrl(), 1024, Number(process.env.BENCH_HASH_RUNS ?? 3));
+  console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache; median of ${h.runs}, taking turns)`);
+  row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
+  row(
+    'the page, "File to verify" to digest (reader + hasher workers)',
+    h.pageMs,
+    `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
+  );
+}
+
+async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchKeyless } = await import('./keyless.ts');
+  console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
+  for (const k of await benchKeyless(browser, baseUrl(), regs, RUNS)) {
+    row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
+    row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+  }
+}
+
+async function relaySection(regs: RegistriesInfo): Promise<void> {
+  const { benchRelay } = await import('./relay.ts');
+  const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
+  console.log(`\nA ${sizeMiB} MiB blob up and down, direct to the TLS registry and through the relay`);
+  const r = await benchRelay({ registry: regs.tls, sizeBytes: sizeMiB * 2 ** 20 });
+  console.log(
+    `  direct up / down                                         ${r.directUpMBps.toFixed(0)} / ${r.directDownMBps.toFixed(0)} MB/s`,
+  );
+  console.log(
+    `  relay up / down                                          ${r.relayUpMBps.toFixed(0)} / ${r.relayDownMBps.toFixed(0)} MB/s`,
+  );
+  console.log(`  relay / direct throughput                                ${r.ratio.toFixed(2)}`);
+  console.log(
+    `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
+  );
+}
+
+async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchCopy } = await import('./copy.ts');
+  const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
+  console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
+  const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB });
+  for (const n of c.node) {
+    console.log(
+      `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
+    );
+  }
+  console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
+  console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
 }
 
 async function sigstoreSection(browser: Browser): Promise<void> {
@@ -256,17 +287,18 @@ async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync('npx', ['vite', 'build', '--config', 'bench/vite.config.ts'], { cwd: ROOT, stdio: 'inherit' });
-  const native = await nodeSection();
+  const native = want('scrypt') || want('unlock') ? await nodeSection() : NaN;
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   try {
     console.log(`(Chromium ${browser.version()})`);
-    await chromiumWorkerSection(browser, native);
-    await unlockSection(browser, native);
-    await sigstoreSection(browser);
+    if (want('scrypt')) await chromiumWorkerSection(browser, native);
+    if (want('unlock')) await unlockSection(browser, native);
+    if (want('sigstore')) await sigstoreSection(browser);
     await registrySections(browser);
   } finally {
     await browser.close();
   }
+  if (!want('pkcs11')) return;
   const { benchPkcs11, printPkcs11 } = await import('./pkcs11.ts');
   const pkcs11Runs = Number(process.env.BENCH_PKCS11_RUNS ?? 100);
   console.log(`\nPKCS#11 signing on SoftHSM2, a simple-signing payload (${pkcs11Runs} signatures per figure)`);

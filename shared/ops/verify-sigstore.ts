@@ -7,7 +7,7 @@
 import { reasonOf, type Reason } from '../errors.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { parseSigstoreBundle } from '../sigstore/bundle.ts';
-import { parseTrustedRoot } from '../sigstore/trusted-root.ts';
+import { parseTrustedRootOnce } from '../sigstore/trusted-root.ts';
 import { SHIPPED_ROOTS } from '../sigstore/shipped-roots.ts';
 import { privatePkiAuthorities } from '../sigstore/private-pki.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
@@ -72,10 +72,11 @@ export function buildTrust(input: TrustInput): SigstoreTrust {
         'VERIFY_TRUSTED_ROOT_UNKNOWN',
         `There is no shipped trusted root named ${input.root}.`,
       );
-    base = { root: parseTrustedRoot(shipped.json), name: shipped.name, sha256: shipped.sha256 };
+    base = { root: parseTrustedRootOnce(shipped.sha256, shipped.json), name: shipped.name, sha256: shipped.sha256 };
   } else {
     const bytes = typeof input.root.json === 'string' ? new TextEncoder().encode(input.root.json) : input.root.json;
-    base = { root: parseTrustedRoot(bytes), name: input.root.name, sha256: toHex(sha256Bytes(bytes)) };
+    const sha256 = toHex(sha256Bytes(bytes));
+    base = { root: parseTrustedRootOnce(sha256, bytes), name: input.root.name, sha256 };
   }
   if (input.caRootsPem?.trim()) base.privateCAs = privatePkiAuthorities(input.caRootsPem, input.caIntermediatesPem);
   const rekorKeys = (typeof input.rekorPublicKey === 'string' ? [input.rekorPublicKey] : (input.rekorPublicKey ?? []))

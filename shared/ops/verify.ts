@@ -50,6 +50,7 @@ import {
   readAttachments,
   readSignatureBlob,
   tooManyLayers,
+  type Attachments,
   tooManyReferrers,
   type ReferrersRead,
   type TagRead,
@@ -301,6 +302,8 @@ interface Context {
   signal: AbortSignal | undefined;
   tick(message: string): void;
   grow(n: number): void;
+  /** Lookups started before their manifest was read (a reference by digest), by digest. */
+  early: Map<string, Promise<Attachments<'sig'>>>;
 }
 
 /** Finishes a signature result from its checks: the first failure is its error. */
@@ -951,17 +954,22 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
   return out.filter((s): s is SignatureResult => typeof s === 'object' && s !== null);
 }
 
-/**
- * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
- * bundle referrers, each in the registry's order.
- */
-async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
-  const read = await readAttachments(ctx.client, ctx.repo, result.digest, {
+/** The `.sig` tag and the referrers of `digest`, looked up at once. */
+function lookUp(ctx: Context, digest: string): Promise<Attachments<'sig'>> {
+  return readAttachments(ctx.client, ctx.repo, digest, {
     tags: ['sig'],
     concurrency: ctx.concurrency,
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
+}
+
+/**
+ * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
+ * bundle referrers, each in the registry's order.
+ */
+async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
+  const read = await (ctx.early.get(result.digest) ?? lookUp(ctx, result.digest));
   if (ctx.containers) result.lookups.referrers = 'not-read';
   const [legacy, bundles] = await Promise.all([
     legacySignatures(ctx, result, read.tags.sig),
@@ -1120,16 +1128,28 @@ async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): 
   return policy!;
 }
 
-/** Loads the Sigstore verifier and its trust once, at the first signature that needs them. */
-function loadSigstore(opts: VerifyOptions, result: VerificationResult): () => Promise<Sigstore> {
+/**
+ * Loads the Sigstore verifier and its trust once, for the signatures that need them. With an
+ * identity policy (so certificates are expected) the loading starts at once, while the registry
+ * is being read, rather than after the first signature arrives; the result names the root only
+ * once a signature used it.
+ */
+function loadSigstore(opts: VerifyOptions, result: VerificationResult, early: boolean): () => Promise<Sigstore> {
   let loading: Promise<Sigstore> | undefined;
-  return () =>
+  const load = (): Promise<Sigstore> =>
     (loading ??= (async () => {
       const mod = await import('./verify-sigstore.ts');
       const trust = opts.trust ? await opts.trust() : mod.buildTrust({ root: 'public-good' });
-      result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
       return { mod, trust };
     })());
+  // A failure is the verdict of the first signature that needs the trust, not of this early start.
+  if (early) load().catch(() => undefined);
+  return async () => {
+    const loaded = await load();
+    const { trust } = loaded;
+    result.trustedRoot = { name: trust.name, sha256: trust.sha256, privatePki: !!trust.privateCAs };
+    return loaded;
+  };
 }
 
 /**
@@ -1160,7 +1180,7 @@ async function setUp(
     policy,
     tlog: opts.tlog,
     containers: opts.containers ?? false,
-    sigstore: loadSigstore(opts, result),
+    sigstore: loadSigstore(opts, result, policy !== null),
     others,
     identity,
     intended,
@@ -1175,6 +1195,7 @@ async function setUp(
       total += n;
       report('Reading signatures');
     },
+    early: new Map(),
   };
   return { ctx, ref, report };
 }
@@ -1262,10 +1283,20 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   }
   const { ctx, ref, report } = setup;
   report(`Resolving ${result.image.reference}`);
+  // A reference by digest names the manifest whose signatures count: they are looked up while the
+  // manifest itself is read (one round trip less), and used once it has been read by that digest.
+  if (ref.digest && isSha256Digest(ref.digest)) {
+    ctx.grow(2);
+    const early = lookUp(ctx, ref.digest);
+    early.catch(() => undefined);
+    ctx.early.set(ref.digest, early);
+  }
   let top: Manifest;
   try {
     top = await client.getManifest(ctx.repo, manifestReference(ref));
   } catch (e) {
+    // Lookups started early report progress: they end before the verdict, never after it.
+    await Promise.allSettled(ctx.early.values());
     ctx.signal?.throwIfAborted();
     return fail(result, reasonOf(e));
   }
@@ -1275,7 +1306,7 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   result.image.mediaType = top.descriptor.mediaType;
   result.image.isIndex = isIndexMediaType(top.descriptor.mediaType);
   result.manifests = manifestsOf(top, opts.requireEveryPlatform ?? false);
-  ctx.grow(result.manifests.length * 2);
+  ctx.grow(result.manifests.length * 2 - ctx.early.size * 2);
   await pool(result.manifests, 2, async (m) => {
     ctx.signal?.throwIfAborted();
     await manifestSignatures(ctx, m);

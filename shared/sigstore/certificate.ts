@@ -132,13 +132,28 @@ function parse(der: Uint8Array): Certificate {
 }
 
 /**
+ * Certificates read before, by their DER: the same few come back in every verification (a
+ * timestamp authority's in each token it signs, Fulcio's intermediates in each chain, the trusted
+ * root's), and pkijs takes milliseconds for each. Only what read well is kept; never changed.
+ */
+const read = new Map<string, Certificate>();
+const MAX_READ = 64;
+
+/**
  * Reads a DER certificate (v1–v3). Refuses BER, trailing bytes, two signature algorithms that
  * differ, duplicate extensions, and Fulcio extensions that are not what oid-info.md says.
  * @throws VerificationError VERIFY_CERTIFICATE_INVALID, with what is wrong.
  */
 export function parseCertificate(der: Uint8Array): Certificate {
+  const key = toHex(der);
+  const known = read.get(key);
+  if (known) return known;
   try {
-    return parse(der);
+    // A copy: the caller's buffer may be reused, the certificate kept.
+    const cert = parse(der.slice());
+    if (read.size >= MAX_READ) read.delete(read.keys().next().value!);
+    read.set(key, cert);
+    return cert;
   } catch (e) {
     if (e instanceof VerificationError) throw e;
     throw bad(`it is not a DER X.509 certificate (${(e as Error)?.message ?? String(e)})`);

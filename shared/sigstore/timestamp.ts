@@ -259,12 +259,20 @@ function signatureVerifies(c: Certificate, s: SignerParts): Promise<boolean> {
   return verifyWithAlgorithm(c.spki, s.algorithm, s.signed, s.signature);
 }
 
+/** The answer per certificate read (parseCertificate hands back the same object for the same DER). */
+const usageProblems = new WeakMap<Certificate, string | null>();
+
 /** RFC 3161 §2.3 as the timestamp authority's verifier holds it: one EKU, timeStamping, critical. */
 function leafUsageProblem(c: Certificate): string | null {
   if (c.extKeyUsage.length !== 1 || c.extKeyUsage[0] !== TIME_STAMPING_EKU)
     return `its certificate's extended key usages are not timeStamping alone (${c.extKeyUsage.join(', ') || 'none'})`;
-  const ext = pkijs.Certificate.fromBER(c.der as BufferSource).extensions?.find((e) => e.extnID === EXT_KEY_USAGE);
-  return ext?.critical ? null : "its certificate's extended key usage is not marked critical";
+  let problem = usageProblems.get(c);
+  if (problem === undefined) {
+    const ext = pkijs.Certificate.fromBER(c.der as BufferSource).extensions?.find((e) => e.extnID === EXT_KEY_USAGE);
+    problem = ext?.critical ? null : "its certificate's extended key usage is not marked critical";
+    usageProblems.set(c, problem);
+  }
+  return problem;
 }
 
 const authorityLeaves = new WeakMap<TrustedAuthority, Certificate | null>();

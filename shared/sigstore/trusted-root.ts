@@ -115,3 +115,26 @@ export function parseTrustedRoot(json: Uint8Array | string): TrustedRoot {
 export function validAt(period: ValidityPeriod, at: Date): boolean {
   return at >= period.start && (period.end === undefined || at <= period.end);
 }
+
+/**
+ * Parsed roots by the sha256 of their bytes, so verifying again with the same root reuses the same
+ * TrustedRoot objects — and with them the certificates, keys and checked self-signatures that
+ * chain.ts and timestamp.ts keep per authority — instead of parsing it all anew. A root is never
+ * changed once parsed; only roots that read well are kept.
+ */
+const parsedRoots = new Map<string, TrustedRoot>();
+const MAX_PARSED_ROOTS = 8;
+
+/**
+ * parseTrustedRoot, once per root: `sha256` (hex) must be the SHA-256 of `json`'s bytes.
+ * @throws VerificationError VERIFY_TRUSTED_ROOT_INVALID, with what is wrong.
+ */
+export function parseTrustedRootOnce(sha256: string, json: Uint8Array | string): TrustedRoot {
+  let root = parsedRoots.get(sha256);
+  if (!root) {
+    root = parseTrustedRoot(json);
+    if (parsedRoots.size >= MAX_PARSED_ROOTS) parsedRoots.delete(parsedRoots.keys().next().value!);
+    parsedRoots.set(sha256, root);
+  }
+  return root;
+}

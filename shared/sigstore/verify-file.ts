@@ -8,7 +8,7 @@ import { parsePublicKey } from '../crypto/keys.ts';
 import { toHex } from '../encoding/base64.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { parseSigstoreBundle } from './bundle.ts';
-import { parseTrustedRoot } from './trusted-root.ts';
+import { parseTrustedRootOnce } from './trusted-root.ts';
 import { privatePkiAuthorities } from './private-pki.ts';
 import { SHIPPED_ROOTS } from './shipped-roots.ts';
 import { verifyBundle, type BundleVerification, type TlogRule } from './verify-bundle.ts';
@@ -55,7 +55,7 @@ function chooseRoot(req: FileVerifyRequest): { bytes: Uint8Array | string; name:
 export async function verifyFileBundle(req: FileVerifyRequest): Promise<FileVerification> {
   const bundle = parseSigstoreBundle(req.bundleJson);
   const rootChoice = chooseRoot(req);
-  const root = parseTrustedRoot(rootChoice.bytes);
+  const root = parseTrustedRootOnce(rootChoice.sha256, rootChoice.bytes);
   const key = req.keyPem?.trim() ? parsePublicKey(req.keyPem).spki : undefined;
   const privateCAs = req.caRootsPem?.trim() ? privatePkiAuthorities(req.caRootsPem, req.caIntermediatesPem) : undefined;
   const result = await verifyBundle(bundle, {

@@ -125,7 +125,7 @@ describe('the embedded registry', () => {
 
 describe('lock requests', () => {
   const app = new Hono()
-    .route('/', createLocks({ waitMs: 1, leaseMs: 1000, relay: { localRegistries: ['localhost:5000'] } }))
+    .route('/', createLocks({ waitMs: 1, maxHoldMs: 1000, relay: { localRegistries: ['localhost:5000'] } }))
     .onError(answerError);
   it('any body: a lock (then released) or a 4xx LockError, never a 500', async () => {
     const seeds = ['{"key":"localhost:5000/a/b:v1"}', '{"key":"k","token":"t"}'];

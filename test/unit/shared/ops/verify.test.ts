@@ -684,6 +684,34 @@ describe('verifyImage: the result', () => {
     await expect(verify(reg, { image: img.ref, key, signal: ac.signal })).rejects.toThrow('stopped');
   });
 
+  it('with a reference by digest, looks up the signatures while the manifest is being read', async () => {
+    const reg = new FakeRegistry();
+    const img = pushImage(reg, 'app/early');
+    putSig(reg, img.repo, img.digest, [await legacy(key, `${HOST}/app/early`, img.digest)]);
+    let sigAsked = false;
+    let sigBeforeManifest = false;
+    // The image manifest's answer waits (up to 2 s) for the `.sig` lookup to be asked for.
+    const fetch: typeof reg.fetch = async (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      if (path.endsWith('.sig')) sigAsked = true;
+      if (path.endsWith(`/manifests/${img.digest}`)) {
+        for (let i = 0; i < 200 && !sigAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        sigBeforeManifest = sigAsked;
+      }
+      return reg.fetch(input, init);
+    };
+    const seen: [number, number][] = [];
+    const r = await verifyImage(new RegistryClient({ fetch, scheme: () => 'http' }), {
+      image: img.ref,
+      spki: key.spki,
+      onProgress: (p) => seen.push([p.done, p.total]),
+    });
+    expect(r.verified).toBe(true);
+    expect(sigBeforeManifest).toBe(true);
+    expect(seen.at(-1)![0]).toBe(seen.at(-1)![1]);
+    for (const [d, t] of seen) expect(d).toBeLessThanOrEqual(t);
+  });
+
   it('says what is wrong with the key or the rule before fetching anything', async () => {
     const reg = new FakeRegistry();
     const bad = await verifyImage(reg.client(), { image: `${HOST}/a:b`, spki: utf8('nope') });

@@ -114,3 +114,16 @@ describe('refusals and fuzzing', () => {
     );
   });
 });
+
+describe('a certificate read again', () => {
+  it('is the same object, read from a copy of its bytes; a damaged one is refused every time', () => {
+    const der = new Uint8Array(fulcio.certChain[0]!);
+    const first = parseCertificate(der);
+    expect(parseCertificate(new Uint8Array(der))).toBe(first);
+    const subject = first.subject;
+    der.fill(0);
+    expect(first.der).toEqual(fulcio.certChain[0]);
+    expect(first.subject).toBe(subject);
+    for (let i = 0; i < 2; i++) expect(() => parseCertificate(der)).toThrow(VerificationError);
+  });
+});

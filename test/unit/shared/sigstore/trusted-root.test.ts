@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { VerificationError } from '../../../../shared/errors.ts';
 import { toHex, utf8 } from '../../../../shared/encoding/base64.ts';
 import { sha256Bytes } from '../../../../shared/crypto/digest.ts';
-import { parseTrustedRoot, validAt } from '../../../../shared/sigstore/trusted-root.ts';
+import { parseTrustedRoot, parseTrustedRootOnce, validAt } from '../../../../shared/sigstore/trusted-root.ts';
 import { PUBLIC_GOOD_ROOT, SHIPPED_ROOTS, STAGING_ROOT } from '../../../../shared/sigstore/shipped-roots.ts';
 import { fuzzRuns } from '../../../fuzz/runs.ts';
 
@@ -118,5 +118,16 @@ describe('refusals', () => {
       }),
       { numRuns: fuzzRuns(300) },
     );
+  });
+});
+
+describe('parseTrustedRootOnce', () => {
+  it('gives the same root for the same sha256, and refuses a malformed one every time', () => {
+    const a = parseTrustedRootOnce(STAGING_ROOT.sha256, STAGING_ROOT.json);
+    expect(parseTrustedRootOnce(STAGING_ROOT.sha256, utf8(STAGING_ROOT.json))).toBe(a);
+    expect(parseTrustedRootOnce(PUBLIC_GOOD_ROOT.sha256, PUBLIC_GOOD_ROOT.json)).not.toBe(a);
+    const bad = '{"mediaType": "nope"}';
+    const id = toHex(sha256Bytes(utf8(bad)));
+    for (let i = 0; i < 2; i++) expect(code(() => parseTrustedRootOnce(id, bad))).toBe('VERIFY_TRUSTED_ROOT_INVALID');
   });
 });

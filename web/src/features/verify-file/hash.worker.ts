@@ -1,29 +1,27 @@
 /**
- * Web Worker that hashes a chosen file with SHA-256 off the page's main thread, reading it a chunk
- * at a time (File.slice), so a file of gigabytes is never held in memory, and reporting progress
- * after each chunk. The hasher is shared/crypto's streaming SHA-256 (WebAssembly when the page's
- * CSP allows it, @noble/hashes otherwise).
+ * Web Worker that hashes a chosen file with SHA-256 off the page's main thread, from the slices
+ * the reading worker (read.worker.ts) transfers to it, handing a credit back for each so the
+ * reader stays a few slices ahead, and reporting progress after each slice. The hasher is
+ * shared/crypto's streaming SHA-256 (WebAssembly when the page's CSP allows it, @noble/hashes
+ * otherwise).
  */
 import { streamSha256 } from '../../../../shared/crypto/stream-hash.ts';
-import type { HashRequest, HashResponse } from './hash-protocol.ts';
+import type { HashRequest, HashResponse, SliceMessage } from './hash-protocol.ts';
 
 const post = (m: HashResponse): void => (self as unknown as Worker).postMessage(m);
 
-async function run({ file, chunk }: HashRequest): Promise<void> {
+async function run({ total, port }: HashRequest): Promise<void> {
   const hasher = await streamSha256();
-  const total = file.size;
-  post({ type: 'progress', done: 0, total });
-  const read = (offset: number): Promise<ArrayBuffer> | null =>
-    offset < total ? file.slice(offset, Math.min(total, offset + chunk)).arrayBuffer() : null;
-  // The next slice is read while this one is hashed: reading and hashing overlap.
-  let next = read(0);
-  for (let offset = 0; next; offset += chunk) {
-    const bytes = new Uint8Array(await next);
-    next = read(offset + chunk);
-    hasher.update(bytes);
-    post({ type: 'progress', done: Math.min(total, offset + chunk), total });
-  }
-  post({ type: 'done', digest: hasher.digest() });
+  let done = 0;
+  post({ type: 'progress', done, total });
+  // Slices that arrived while WebAssembly was compiling waited in the port's queue until now.
+  port.onmessage = (ev: MessageEvent<SliceMessage>) => {
+    if (ev.data === null) return post({ type: 'done', digest: hasher.digest() });
+    port.postMessage(true);
+    hasher.update(new Uint8Array(ev.data));
+    done += ev.data.byteLength;
+    post({ type: 'progress', done, total });
+  };
 }
 
 self.onmessage = (ev: MessageEvent<HashRequest>) => {

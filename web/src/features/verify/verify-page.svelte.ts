@@ -119,6 +119,15 @@ export class VerifyPage {
     });
   }
 
+  /**
+   * Starts loading the certificate code (a lazy chunk) once the form names an identity, so the
+   * first "Verify" does not wait for it; loading it again is free.
+   */
+  preloadSigstore(): void {
+    if (hasCertificatePolicy(this.sigstore.params()))
+      import('../../../../shared/ops/verify-sigstore.ts').catch(() => undefined);
+  }
+
   get status(): VerifyStatus {
     return this.#status;
   }
