@@ -59,11 +59,18 @@ export function checkScryptParams(params: ScryptParams): void {
   if (!eachBounded || memory > SCRYPT_MAX_MEMORY || N * r * p > SCRYPT_MAX_WORK) {
     throw new KeyError(
       'KEY_KDF_PARAMS_REFUSED',
-      `The key asks scrypt for N=${N}, r=${r}, p=${p}, which would take too much memory or time; this page takes ` +
+      `The key asks scrypt for N=${N}, r=${r}, p=${p}, which would need ${mib(memory)} MiB and ` +
+        `${(N * r * p) / (COSIGN_SCRYPT.N * COSIGN_SCRYPT.r * COSIGN_SCRYPT.p)} times cosign's work; this page takes ` +
         `N up to 2^20, r up to ${SCRYPT_MAX_R}, p up to ${SCRYPT_MAX_P}, at most ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB ` +
         `and 32 times cosign's work. cosign itself uses N=65536, r=8, p=1.`,
     );
   }
+}
+
+/** Bytes as MiB, whole when they are whole, else to one decimal place. */
+function mib(bytes: number): string {
+  const m = bytes / 2 ** 20;
+  return Number.isInteger(m) ? String(m) : m.toFixed(1);
 }
 
 interface ScryptJs {
