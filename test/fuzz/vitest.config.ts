@@ -20,6 +20,7 @@ export default defineConfig({
       'test/unit/shared/registry/auth.test.ts',
       'test/unit/shared/registry/reference.test.ts',
       'test/unit/shared/ops/tree.test.ts',
+      'test/unit/shared/ops/containers-policy.test.ts',
       'test/unit/shared/sigstore/bundle.test.ts',
       'test/unit/shared/sigstore/certificate.test.ts',
       'test/unit/shared/sigstore/checkpoint.test.ts',

@@ -15,6 +15,7 @@ import { policyNamespaces, selectScope } from '../../../../shared/ops/containers
 import type { ContainersPolicy, Requirement } from '../../../../shared/ops/containers-policy/types.ts';
 import { intendedReference, matchIdentity } from '../../../../shared/cosign/identity.ts';
 import { parseReference } from '../../../../shared/registry/reference.ts';
+import { fuzzRuns } from '../../../fuzz/runs.ts';
 
 const PEM = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n';
 const DATA = toBase64(new TextEncoder().encode(PEM));
@@ -263,13 +264,13 @@ describe('reading', () => {
     };
     const text = JSON.stringify(valid);
     const ok = (t: string): boolean => /^(ok|POLICY_INVALID)$/.test(codeOf(t));
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), ok), { numRuns: 300 });
-    fc.assert(fc.property(fc.json({ maxDepth: 4 }), ok), { numRuns: 300 });
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), ok), { numRuns: fuzzRuns(300) });
+    fc.assert(fc.property(fc.json({ maxDepth: 4 }), ok), { numRuns: fuzzRuns(300) });
     fc.assert(
       fc.property(fc.nat(text.length), fc.nat(text.length), fc.string({ maxLength: 8 }), (a, b, ins) =>
         ok(text.slice(0, Math.min(a, b)) + ins + text.slice(Math.max(a, b))),
       ),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
     const field = fc.constantFrom(
       'type',
@@ -285,7 +286,7 @@ describe('reading', () => {
     const value = fc.oneof(fc.constant(DATA), fc.constant([DATA]), fc.jsonValue({ maxDepth: 2 }), fc.constant(fulcio));
     fc.assert(
       fc.property(fc.dictionary(field, value), (req) => ok(JSON.stringify({ ...req, type: 'sigstoreSigned' }))),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
   });
 });
