@@ -6,6 +6,7 @@
  * no speed; the remove dialog opens on Cancel; a QR code of a localhost link says a phone
  * cannot open it.
  */
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { pushSampleImage } from '../rig/images.ts';
 import { registriesFromEnv } from '../rig/registries.ts';
@@ -112,6 +113,8 @@ for (const viewport of [
     await expect(page.getByLabel('Registry username')).toBeHidden();
     await expect(page.getByRole('radio', { name: /External signer/ })).toBeHidden();
     await page.screenshot({ path: test.info().outputPath(`guided-sign-${viewport.width}.png`) });
+    const axe = await new AxeBuilder({ page }).analyze();
+    expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
     await expect(walk.getByRole('link', { name: 'Back to step 1' })).toHaveAttribute('href', '#/welcome');
 
     await sign.click();
