@@ -202,3 +202,18 @@ test('a QR code of a localhost link says a phone cannot open it, and what to do'
   await expect(share.getByRole('note')).toContainText('A phone cannot open this link');
   await expect(share.getByRole('note')).toContainText('PUBLIC_ORIGINS');
 });
+
+test('a trusted key is named in one sentence, its full stop beside the name ("My release key.", not "… key .")', async ({
+  page,
+}) => {
+  await browserKey(page);
+  const pem = await page.getByLabel('Public key', { exact: true }).inputValue();
+  const image = `${regs().tls.host}/e2e/wording-none@sha256:${'a'.repeat(64)}`;
+  await page.goto(`/#/verify?image=${encodeURIComponent(image)}&key=${encodeURIComponent(pem)}`);
+  await page.getByLabel('Name for this key').fill('My release key');
+  await page.getByRole('button', { name: 'Trust this key' }).click();
+  const banner = page.getByRole('region', { name: 'Key supplied by this link' });
+  await expect(banner).toContainText('This is the key you trust as My release key.');
+  // As laid out, not only as text: innerText breaks lines between flex items.
+  expect((await banner.innerText()).replace(/\s+/g, ' ')).toContain('trust as My release key.');
+});
