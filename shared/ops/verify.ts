@@ -1255,7 +1255,9 @@ function conclude(result: VerificationResult, ref: ImageReference, opts: VerifyO
   const signedPlatforms = platforms.filter((p) => p.verified).length;
   const platformWords = result.image.isIndex
     ? opts.requireEveryPlatform
-      ? ` and on all ${platforms.length} platforms`
+      ? platforms.length === 2
+        ? ' and on both platforms'
+        : ` and on all ${platforms.length} platforms`
       : `; ${signedPlatforms} of ${platforms.length} platforms signed (not required)`
     : '';
   const signers = root.signatures.filter((s) => s.verified).map((s) => s.sigstore?.signer);

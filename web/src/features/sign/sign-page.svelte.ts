@@ -311,7 +311,7 @@ export class SignPage {
     const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
     this.#status = {
       state: 'signed',
-      message: `Signed ${result.digest} (${what}, ${formats}) with key sha256:${fingerprint(signer.spki).hex.slice(0, 16)}….`,
+      message: `Signed ${result.digest} (${what}, ${formats}) with the key whose fingerprint starts sha256:${fingerprint(signer.spki).hex.slice(0, 16)}.`,
     };
   }
 
