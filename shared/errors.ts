@@ -26,6 +26,7 @@ export type KeyErrorCode =
   | 'KEY_MISMATCH'
   | 'KEY_LOCKED'
   | 'KEY_NOT_FOUND'
+  | 'KEY_DUPLICATE'
   | 'KEY_STORAGE_FAILED'
   | 'KEY_WEBCRYPTO_UNSUPPORTED';
 

@@ -5,7 +5,7 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { scrypt as nodeScrypt } from 'node:crypto';
+import { generateKeyPairSync, scrypt as nodeScrypt } from 'node:crypto';
 import { encryptCosignKey, type DeriveKey } from '../../shared/crypto/envelope.ts';
 import { exportPkcs8, generateEcdsaKeyPair } from '../../shared/crypto/webcrypto.ts';
 import { encodePem, decodePem } from '../../shared/encoding/pem.ts';
@@ -148,20 +148,32 @@ test('the key list survives a reload; a cosign key comes back locked, a browser 
   expect(extractable.stored).toContain('algorithm,created,encryptedPem,id,kind,name,spki');
 });
 
-test('remove a key after confirming', async ({ page }) => {
+test("remove a key after confirming in the page's own dialog (Cancel first, focused)", async ({ page }) => {
+  // #13 item 5: a styled dialog, not the browser's confirm().
+  const native: string[] = [];
+  page.on('dialog', (d) => {
+    native.push(d.message());
+    void d.dismiss();
+  });
   await page.goto('/#/keys');
   await page.getByRole('button', { name: 'Generate browser key' }).click();
   await expect(keyItems(page)).toHaveCount(1);
-  page.once('dialog', (d) => void d.dismiss());
+  const name = (await keyItems(page).getAttribute('aria-label'))!;
   await keyItems(page)
     .getByRole('button', { name: /^Remove/ })
     .click();
+  const dialog = page.getByRole('dialog', { name: `Remove "${name}" from this browser?` });
+  await expect(dialog).toContainText('cannot be exported');
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
   await expect(keyItems(page)).toHaveCount(1);
-  page.once('dialog', (d) => void d.accept());
   await keyItems(page)
     .getByRole('button', { name: /^Remove/ })
     .click();
+  await dialog.getByRole('button', { name: 'Remove' }).click();
   await expect(keyItems(page)).toHaveCount(0);
+  expect(native).toEqual([]);
   await page.reload();
   await expect(page.getByText('No keys yet.')).toBeVisible();
 });
@@ -179,11 +191,33 @@ test('a passkey key: created with PRF, signs after asking the passkey, survives 
   await expect(status(page)).toContainText('signed a test message and it verified');
 });
 
-test('a passkey provider without PRF is refused plainly, and nothing is stored', async ({ page }) => {
+test('a passkey provider without PRF is refused plainly, says what it left behind, and nothing is stored', async ({
+  page,
+}) => {
   await page.goto('/#/keys');
   await addVirtualAuthenticator(page, false);
   await page.getByRole('button', { name: 'Create passkey key' }).click();
   await expect(status(page)).toContainText('does not support the PRF extension');
+  // #13 item 6: the browser could not tell beforehand, so the passkey exists on the authenticator.
+  await expect(status(page)).toContainText(
+    /Left behind: the authenticator now holds a passkey "cosign-web signing key" for localhost that this page cannot use/,
+  );
+  await expect(keyItems(page)).toHaveCount(0);
+});
+
+test('with no authenticator, Cancel ends a passkey attempt and the buttons come back', async ({ page }) => {
+  await page.goto('/#/keys');
+  // WebAuthn handled by the virtual environment with no authenticator at all: the request waits.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await page.getByRole('button', { name: 'Create passkey key' }).click();
+  await expect(status(page)).toContainText('Creating a passkey…');
+  await expect(page.getByRole('button', { name: 'Generate browser key' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await expect(status(page)).toContainText('Cancelled: no passkey was created and nothing was stored.');
+  await expect(status(page)).toContainText('PASSKEY_CANCELLED');
+  await expect(page.getByRole('button', { name: 'Generate browser key' })).toBeEnabled();
+  await expect(page.getByRole('button', { name: 'Cancel', exact: true })).toHaveCount(0);
   await expect(keyItems(page)).toHaveCount(0);
 });
 
@@ -266,4 +300,124 @@ test.describe('bad input gets its own sentence and changes nothing', () => {
       await expect(keyItems(page)).toHaveCount(1);
     });
   }
+});
+
+test.describe('each key can be managed where it is listed (#13 item 5)', () => {
+  test('a stored cosign key unlocks after a reload with its password alone; Lock no longer says ready', async ({
+    page,
+  }) => {
+    await page.goto('/#/keys');
+    await generate(page, 'pw');
+    await page.reload();
+    const item = keyItems(page).filter({ hasText: 'cosign key' });
+    await expect(item).toContainText('locked');
+    const name = (await item.getAttribute('aria-label'))!;
+    await item.getByLabel(`Password of ${name}`).fill('wrong');
+    await item.getByRole('button', { name: `Unlock ${name}` }).click();
+    await expect(status(page)).toContainText('password is wrong', LONG);
+    await item.getByLabel(`Password of ${name}`).fill('pw');
+    await item.getByRole('button', { name: `Unlock ${name}` }).click();
+    await expect(status(page)).toContainText('Key ready: cosign key, ECDSA P-256', LONG);
+    await expect(item).toContainText('ready');
+    await item.getByRole('button', { name: `Check ${name}` }).click();
+    await expect(status(page)).toContainText('signed a test message and it verified');
+    await item.getByRole('button', { name: 'Lock', exact: true }).click();
+    await expect(status(page)).toContainText(`Locked "${name}"`);
+    await expect(status(page)).not.toContainText('Key ready');
+    await expect(item).toContainText('locked');
+  });
+
+  test('cosign.key and cosign.pub download from the list at any time, never a plain private key', async ({ page }) => {
+    await page.goto('/#/keys');
+    const made = await generate(page, 'pw');
+    await page.getByRole('button', { name: 'Generate browser key' }).click();
+    await expect(keyItems(page)).toHaveCount(2);
+    await page.reload();
+    const cosign = keyItems(page).filter({ hasText: 'cosign key' });
+    const browser = keyItems(page).filter({ hasText: 'browser key' });
+    const download = async (item: ReturnType<typeof keyItems>, name: RegExp) => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), item.getByRole('link', { name }).click()]);
+      return { file: dl.suggestedFilename(), text: readFileSync(await dl.path(), 'utf8') };
+    };
+    expect(await download(cosign, /encrypted private key .*cosign\.key/)).toEqual({
+      file: 'cosign.key',
+      text: made.key,
+    });
+    expect(await download(cosign, /public key .*cosign\.pub/)).toEqual({ file: 'cosign.pub', text: made.pub });
+    // A browser key has no private key to give: only its public key.
+    await expect(browser.getByRole('link', { name: /cosign\.key/ })).toHaveCount(0);
+    const pub = await download(browser, /public key .*cosign\.pub/);
+    expect(pub.file).toBe('cosign.pub');
+    expect(pub.text).toBe(await browser.locator('textarea').inputValue());
+    expect(pub.text).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+  });
+
+  test('default names tell keys apart; a key can be renamed and keeps its name after a reload', async ({ page }) => {
+    await page.goto('/#/keys');
+    await page.getByRole('button', { name: 'Generate browser key' }).click();
+    await expect(keyItems(page)).toHaveCount(1);
+    await page.getByRole('button', { name: 'Generate browser key' }).click();
+    await expect(keyItems(page)).toHaveCount(2);
+    const names = await keyItems(page).evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    for (const n of names) expect(n).toMatch(/^browser key ECDSA P-256 [0-9a-f]{8}$/);
+    expect(new Set(names).size).toBe(2);
+    const first = keyItems(page).first();
+    await first.getByRole('button', { name: `Rename ${names[0]}` }).click();
+    await first.getByLabel(`New name for ${names[0]}`).fill('  release key  ');
+    await first.getByRole('button', { name: 'Save' }).click();
+    await expect(status(page)).toContainText(`Renamed "${names[0]}" to "release key".`);
+    await page.reload();
+    await expect(keyItems(page).first()).toHaveAttribute('aria-label', 'release key');
+  });
+
+  test('importing the same PEM twice is refused by fingerprint, naming the key already there', async ({ page }) => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = tempFile('key.pem', privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+    await page.goto('/#/keys');
+    const importIt = async () => {
+      await page.getByLabel('PEM private key').setInputFiles(pem);
+      await page.getByLabel('Password for the imported key').fill('pw');
+      await page.getByRole('button', { name: 'Import key' }).click();
+    };
+    await importIt();
+    await expect(status(page)).toContainText('Key ready: cosign key', LONG);
+    const name = (await keyItems(page).getAttribute('aria-label'))!;
+    await importIt();
+    await expect(status(page)).toContainText(`already in this browser as "${name}" (same fingerprint)`, LONG);
+    await expect(status(page)).toContainText('KEY_DUPLICATE');
+    await expect(keyItems(page)).toHaveCount(1);
+  });
+
+  test('an empty password for a new key is accepted with a warning', async ({ page }) => {
+    await page.goto('/#/keys');
+    await page.getByRole('button', { name: 'Generate key pair' }).click();
+    await expect(status(page)).toContainText('Key ready: cosign key', LONG);
+    await expect(status(page)).toContainText('Warning: it has no password');
+    await expect(keyItems(page)).toHaveCount(1);
+  });
+
+  test("a locked key stays in Sign's list with a hint instead of vanishing", async ({ page }) => {
+    await page.goto('/#/keys');
+    await generate(page, 'pw');
+    await page.getByRole('button', { name: 'Generate browser key' }).click();
+    await expect(keyItems(page)).toHaveCount(2);
+    const name = (await keyItems(page).filter({ hasText: 'cosign key' }).getAttribute('aria-label'))!;
+    await page.reload();
+    await page.goto('/#/sign');
+    const options = page.locator('#signing-key option');
+    await expect(options.filter({ hasText: `${name} — locked — unlock on Keys` })).toBeDisabled();
+    await expect(page.getByLabel('Signing key')).toHaveValue(/./);
+  });
+});
+
+test('on a phone, the outcome of "Generate browser key" is shown beside it, and focused (#13 item 4)', async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/#/keys');
+  await page.getByRole('button', { name: 'Generate browser key' }).click();
+  await expect(status(page)).toContainText('Key ready: browser key');
+  await expect(status(page)).toBeInViewport();
+  await expect(page.getByRole('button', { name: 'Generate browser key' })).toBeInViewport();
+  expect(await page.evaluate(() => document.activeElement?.querySelector('[role=status]') !== null)).toBe(true);
 });

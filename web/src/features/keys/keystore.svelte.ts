@@ -52,6 +52,8 @@ interface KeyView {
   unlocked: boolean;
   /** A hardware key that needs the token PIN typed on the Sign page. */
   needsPin?: boolean;
+  /** A cosign key's encrypted cosign.key (what "Download cosign.key" gives; never the plain key). */
+  encryptedPem?: string;
 }
 
 interface JustMade {
@@ -120,6 +122,7 @@ export class KeyStore {
       publicKeyPem: publicKeyPem(r.spki),
       fingerprint: fingerprint(r.spki),
       unlocked: r.kind === 'passkey' || r.kind === 'browser' || this.#unlocked.has(r.id),
+      ...(r.kind === 'cosign' ? { encryptedPem: r.encryptedPem } : {}),
     })),
   );
 
@@ -180,6 +183,9 @@ export class KeyStore {
     return workerDerive(progress, (r) => (this.#lastDerive = r));
   }
 
+  /** A note after "Key ready" when the new key's cosign.key has no password. */
+  #noPassword = '';
+
   #showMade(record: KeyRecord, encryptedPem?: string): void {
     const old = this.justMade;
     if (old) {
@@ -200,9 +206,10 @@ export class KeyStore {
     const how = d ? ` scrypt took ${Math.round(d.ms)} ms (${IMPL_NAMES[d.impl] ?? d.impl}).` : '';
     this.#status = {
       state: 'ready',
-      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}`,
+      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}${this.#noPassword}`,
     };
     this.#lastDerive = null;
+    this.#noPassword = '';
   }
 
   async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
@@ -226,6 +233,17 @@ export class KeyStore {
   /** Encrypts a private key as cosign.key, imports it non-extractable, stores it; zeroes `info.pkcs8`. */
   async #addCosignKey(info: PrivateKeyInfo, password: string, progress: (f: number) => void): Promise<void> {
     try {
+      const same = this.records.find((r) => bytesEqual(r.spki, info.spki));
+      if (same) {
+        throw new KeyError(
+          'KEY_DUPLICATE',
+          `This key is already in this browser as "${same.name}" (same fingerprint): it was not added again.`,
+        );
+      }
+      this.#noPassword =
+        password === ''
+          ? ' Warning: it has no password, so anyone who gets this cosign.key can sign with it; generate or import it again with a password unless that is what you want.'
+          : '';
       const encryptedPem = await encryptCosignKey(info.pkcs8, password, this.#derive(progress));
       const key = await importPrivateKey(info);
       const record: KeyRecord = {
@@ -296,6 +314,43 @@ export class KeyStore {
     });
   }
 
+  /**
+   * Unlocks a stored cosign key with its password: its encrypted cosign.key is already stored, so
+   * no file is needed.
+   */
+  unlockStored(id: string, password: string): Promise<boolean> {
+    return this.#run('Unlocking key (scrypt)…', async (progress) => {
+      const record = this.records.find((r): r is CosignKeyRecord => r.id === id && r.kind === 'cosign');
+      if (!record) throw new KeyError('KEY_NOT_FOUND', 'That key is no longer in this browser.');
+      const info = await decryptCosignKey(record.encryptedPem, password, this.#derive(progress));
+      try {
+        if (!bytesEqual(info.spki, record.spki)) {
+          throw new KeyError('KEY_MISMATCH', `The stored cosign.key of "${record.name}" does not hold its public key.`);
+        }
+        this.#setUnlocked(record.id, await importPrivateKey(info));
+        this.#showMade(record, record.encryptedPem);
+      } finally {
+        info.pkcs8.fill(0);
+      }
+    });
+  }
+
+  /** Gives a stored key a new name (trimmed, 1 to 100 characters). */
+  rename(id: string, name: string): Promise<boolean> {
+    return this.#run('Renaming key…', async () => {
+      const record = this.records.find((r) => r.id === id);
+      if (!record) throw new KeyError('KEY_NOT_FOUND', 'That key is no longer in this browser.');
+      const clean = name.trim();
+      if (clean === '' || clean.length > 100) {
+        throw new KeyError('KEY_PEM_INVALID', 'A key name is 1 to 100 characters long.');
+      }
+      const renamed = { ...record, name: clean };
+      await putRecord(renamed);
+      this.#records = this.records.map((r) => (r.id === id ? renamed : r));
+      this.#status = { state: 'ready', message: `Renamed "${record.name}" to "${clean}".` };
+    });
+  }
+
   /** Item 4: a non-extractable WebCrypto P-256 key that lives in this browser only. */
   generateBrowserKey(): Promise<boolean> {
     return this.#run('Generating browser key…', async () => {
@@ -306,11 +361,33 @@ export class KeyStore {
     });
   }
 
+  #passkeyAbort = $state.raw<AbortController | null>(null);
+
+  /** True while a passkey is being created (and "Cancel" can end it). */
+  get creatingPasskey(): boolean {
+    return this.#passkeyAbort !== null;
+  }
+
+  /** Ends a passkey creation under way ("Cancel"). */
+  cancelPasskey(): void {
+    this.#passkeyAbort?.abort();
+  }
+
   /** Item 5: a P-256 key wrapped with a new passkey's PRF output. */
-  createPasskeyKey(): Promise<boolean> {
+  async createPasskeyKey(): Promise<boolean> {
+    const abort = new AbortController();
+    this.#passkeyAbort = abort;
+    try {
+      return await this.#createPasskeyKey(abort.signal);
+    } finally {
+      this.#passkeyAbort = null;
+    }
+  }
+
+  #createPasskeyKey(signal: AbortSignal): Promise<boolean> {
     return this.#run('Creating a passkey…', async () => {
       const prfSalt = newPrfSalt();
-      const { credentialId, rpId, prfOutput } = await createPrfPasskey('cosign-web signing key', prfSalt);
+      const { credentialId, rpId, prfOutput } = await createPrfPasskey('cosign-web signing key', prfSalt, signal);
       const pair = await generateEcdsaKeyPair('P-256', true);
       const pkcs8 = await exportPkcs8(pair.privateKey);
       try {
@@ -394,6 +471,11 @@ export class KeyStore {
   /** Forgets the unlocked CryptoKey of a cosign key; the encrypted key stays stored. */
   lock(id: string): void {
     this.#setUnlocked(id, null);
+    const record = this.records.find((r) => r.id === id);
+    this.#status = {
+      state: 'ready',
+      message: `Locked "${record?.name ?? 'the key'}": unlock it with its password to sign with it again.`,
+    };
   }
 
   /** Removes a key from this browser. */
