@@ -53,7 +53,8 @@ async function verifyCase(page: Page, c: ConformanceCase, mode: 'file' | 'digest
   // A field the page cannot use (a damaged key, say) is marked at the field, with no verdict: refused.
   const invalid = page.locator('[aria-invalid="true"]');
   await expect(verdict(page).or(invalid).first()).toBeVisible({ timeout: 60_000 });
-  if (await invalid.count()) return `Not verified (form error): ${await page.locator('.field-error').first().textContent()}`;
+  if (await invalid.count())
+    return `Not verified (form error): ${await page.locator('.field-error').first().textContent()}`;
   await expect(verdict(page)).toHaveText(/^(Verified|Not verified)/);
   return (await verdict(page).textContent()) ?? '';
 }

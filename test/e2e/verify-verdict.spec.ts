@@ -119,9 +119,7 @@ test('a file verification link leads with one verdict, the file digest, the sign
   });
 });
 
-test('form errors are marked at their field, with no verdict, and the focus goes to what changed', async ({
-  page,
-}) => {
+test('form errors are marked at their field, with no verdict, and the focus goes to what changed', async ({ page }) => {
   const image = await push('e2e-verdict/form');
   await runOk('cosign2', cosign2SignArgs(KEY_A, image.ref), { env: env() });
   await page.goto('/#/verify');
