@@ -55,3 +55,8 @@ export function atField<F extends string, T>(field: F, step: () => T, reason: (e
     throw new FormProblem(field, reason(e));
   }
 }
+
+/** The attributes that mark the field `id` as in error (its sentence in the element `${id}-error`), or none. */
+export function invalidAttrs(id: string, error: string | null): Record<string, string> {
+  return error ? { 'aria-invalid': 'true', 'aria-describedby': `${id}-error` } : {};
+}

@@ -23,6 +23,7 @@ import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
 import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
+import { policyWords } from '../../lib/identity-fields.ts';
 import { hashFileInWorker } from './hash-client.ts';
 
 /** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
@@ -125,6 +126,28 @@ export class VerifyFilePage {
   }
 
   readonly result = $derived(this.#status.state === 'done' ? this.#status.result : null);
+
+  /**
+   * What the verdict checked, and by whom: what was required of the signer (the verdict names the
+   * file and who signed it), the trust root, and who chose them.
+   */
+  readonly checked = $derived.by((): { label: string; value: string; mono?: boolean }[] => {
+    const r = this.result;
+    if (!r) return [];
+    const key = this.key;
+    return [
+      {
+        label: 'Must be signed by',
+        value: key?.ok ? `the key sha256:${key.fingerprint.hex}` : policyWords(this.sigstore.params().policy),
+        mono: Boolean(key?.ok),
+      },
+      { label: 'Trust root', value: r.trustedRoot.name },
+      {
+        label: 'Chosen by',
+        value: this.#fromLink ? 'this link (whoever made it chose the bundle and the signer)' : 'you',
+      },
+    ];
+  });
 
   /** The key in the form, read; null while the field is empty. */
   readonly key = $derived<PublicKeyText | null>(readPublicKeyText(this.keyText));
