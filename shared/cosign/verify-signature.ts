@@ -112,7 +112,7 @@ export function hintToHex(hint: string): string | null {
 /**
  * Judges `signature` over `data` with `key`.
  * @param hint a bundle's `verificationMaterial.publicKey.hint`, when there is one.
- * @param others other keys the viewer trusts, tried only to say who made a failing signature.
+ * @param others other keys the viewer knows (trusted, or their own), tried only to say who made a failing signature.
  */
 export async function judgeSignature(
   key: PreparedKey,
@@ -162,7 +162,7 @@ export async function judgeSignature(
         ok: false,
         reason: reason(
           'VERIFY_WRONG_KEY',
-          `The ${opts.what} was made by another key you trust, ${other.name ?? 'unnamed'} (fingerprint sha256:${other.fingerprint.hex}), not this one.`,
+          `The ${opts.what} was made by another key of yours, ${other.name ?? 'unnamed'} (fingerprint sha256:${other.fingerprint.hex}), not this one.`,
         ),
         otherKey: { fingerprint: other.fingerprint.hex, name: other.name ?? null },
       };
@@ -171,6 +171,6 @@ export async function judgeSignature(
   const message =
     hintHex === key.fingerprint.hex
       ? `The ${opts.what} does not verify with this key, although the bundle names this key: the signed statement or the signature was changed.`
-      : `The ${opts.what} does not verify with this key over these exact bytes: another key made it, or the signed bytes or the signature were changed.`;
+      : `The ${opts.what} does not verify with this key over these exact bytes: another key made it (nothing in it names which), or it was made over other bytes.`;
   return { ok: false, reason: reason('VERIFY_BAD_SIGNATURE', message), otherKey: null };
 }

@@ -24,3 +24,9 @@ export function identityFields(policy: IdentityPolicy): IdentityFieldValues {
   for (const k of IDENTITY_PARAMS) out[k] = policy[k] ?? '';
   return out;
 }
+
+/** Who a certificate must name under `policy`, in a few words (for a verdict's "what was checked"). */
+export function policyWords(policy: IdentityPolicy): string {
+  const who = policy.certificateIdentity || policy.certificateIdentityRegexp || 'any identity';
+  return `${who} (OIDC issuer ${policy.certificateOidcIssuer || policy.certificateOidcIssuerRegexp || 'any'})`;
+}

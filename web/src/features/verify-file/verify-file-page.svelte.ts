@@ -7,7 +7,7 @@
  * download and a link to the same verification (shared/cosign/file-link.ts). A link fills the
  * form from the URL fragment and runs at once.
  */
-import { VerificationError, SignatureError, type Reason } from '../../../../shared/errors.ts';
+import { SignatureError, type Reason } from '../../../../shared/errors.ts';
 import {
   VERIFY_FILE_ROUTE,
   fileVerificationLink,
@@ -18,10 +18,12 @@ import {
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { FileVerification, FileVerifyRequest } from '../../../../shared/sigstore/verify-file.ts';
 import { describeError, notVerified } from '../../lib/errors.ts';
+import { FieldErrors, FormProblem, atField } from '../../lib/field-errors.svelte.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from '../../lib/sigstore-fields.svelte.ts';
 import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
+import { policyWords } from '../../lib/identity-fields.ts';
 import { hashFileInWorker } from './hash-client.ts';
 
 /** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
@@ -34,6 +36,16 @@ export type FileStatus =
   | { state: 'working'; message: string; done?: number; total?: number }
   | { state: 'done'; result: FileVerification; summary: string }
   | { state: 'error'; code: string; message: string };
+
+/** The fields a form error can point at. */
+export type FileField = 'digest' | 'bundle' | 'key';
+
+/** The element id of each field a form error can point at. */
+export const FILE_FIELD_IDS: Record<FileField, string> = {
+  digest: 'vf-digest',
+  bundle: 'vf-bundle-json',
+  key: 'vf-public-key',
+};
 
 /** The file chosen: its hash (while and after hashing) and, when small, its bytes. */
 interface ChosenFile {
@@ -79,6 +91,8 @@ export class VerifyFilePage {
   #jsonUrl = $state<string | null>(null);
   /** Reads of chosen files (bundle, key) still under way: a run waits for them. */
   #reading: Promise<unknown>[] = [];
+  /** The form's field errors (an empty or malformed field), apart from the verdict. */
+  readonly errors = new FieldErrors<FileField>();
   #hashAbort: AbortController | null = null;
   #run = 0;
   /** A trusted root the last run lacked (a link named it): loading it runs again. */
@@ -112,6 +126,28 @@ export class VerifyFilePage {
   }
 
   readonly result = $derived(this.#status.state === 'done' ? this.#status.result : null);
+
+  /**
+   * What the verdict checked, and by whom: what was required of the signer (the verdict names the
+   * file and who signed it), the trust root, and who chose them.
+   */
+  readonly checked = $derived.by((): { label: string; value: string; mono?: boolean }[] => {
+    const r = this.result;
+    if (!r) return [];
+    const key = this.key;
+    return [
+      {
+        label: 'Must be signed by',
+        value: key?.ok ? `the key sha256:${key.fingerprint.hex}` : policyWords(this.sigstore.params().policy),
+        mono: Boolean(key?.ok),
+      },
+      { label: 'Trust root', value: r.trustedRoot.name },
+      {
+        label: 'Chosen by',
+        value: this.#fromLink ? 'this link (whoever made it chose the bundle and the signer)' : 'you',
+      },
+    ];
+  });
 
   /** The key in the form, read; null while the field is empty. */
   readonly key = $derived<PublicKeyText | null>(readPublicKeyText(this.keyText));
@@ -187,7 +223,7 @@ export class VerifyFilePage {
         );
       this.bundleText = await file.text();
     })();
-    this.#track(read);
+    this.#track(read, 'bundle');
   }
 
   /** A key file chosen: its text lands in "Public key". */
@@ -197,12 +233,32 @@ export class VerifyFilePage {
       (async () => {
         this.keyText = (await readKeyFile(file, 'a public key')).trim();
       })(),
+      'key',
     );
   }
 
-  #track(p: Promise<unknown>): void {
-    this.#reading.push(p);
-    p.catch((e: unknown) => this.#fail(describeError(e)));
+  /** A file being read into `field`: a run waits for it; a failure is that field's error. */
+  #track(p: Promise<unknown>, field: FileField): void {
+    const read = p.catch((e: unknown) => {
+      throw new FormProblem(field, describeError(e));
+    });
+    this.#reading.push(read);
+    read.catch((problem: FormProblem<FileField>) => this.errors.set(problem, this.#values()[field]));
+  }
+
+  /** The current value of each field a form error can point at. */
+  #values(): Record<FileField, string> {
+    return { digest: this.digestText, bundle: this.bundleText, key: this.keyText };
+  }
+
+  /** The sentence of a form error at `field`, while the field is unchanged since. */
+  fieldError(field: FileField): string | null {
+    return this.errors.message(field, this.#values()[field]);
+  }
+
+  /** The field of the form error shown, if any. */
+  get invalidField(): FileField | null {
+    return this.errors.field(this.#values());
   }
 
   /**
@@ -221,6 +277,7 @@ export class VerifyFilePage {
       this.sigstore.fill(link.sigstore);
       this.#fromLink = true;
       this.#status = { state: 'idle' };
+      this.errors.clear();
       return link.digest !== null;
     } catch (e) {
       this.#fail(describeError(e));
@@ -243,9 +300,12 @@ export class VerifyFilePage {
       return { digest, artifact: { sha256: sha256DigestBytes(digest), ...(bytes ? { bytes } : {}) } };
     }
     if (!this.digestText.trim())
-      throw new VerificationError('VERIFY_POLICY_INVALID', 'Choose the file to verify, or type its digest (sha256:…).');
+      throw new FormProblem('digest', {
+        code: 'VERIFY_POLICY_INVALID',
+        message: 'Choose the file to verify, or type its digest (sha256:…).',
+      });
     const digest = this.digestText.trim().toLowerCase();
-    return { digest, artifact: { sha256: sha256DigestBytes(digest) } };
+    return { digest, artifact: { sha256: atField('digest', () => sha256DigestBytes(digest), describeError) } };
   }
 
   /**
@@ -269,9 +329,14 @@ export class VerifyFilePage {
     return { request: { trustedRootJson: held.json }, name: held.name };
   }
 
-  /** Verifies what the form says. Never throws: the status says how it went. */
-  async run(): Promise<void> {
+  /**
+   * Verifies what the form says. Never throws: the status says how it went, or, for a form that
+   * cannot be verified as filled in, the field in error says why (and no verdict is shown).
+   * Resolves to what it showed ('superseded' when a later run took over).
+   */
+  async run(): Promise<'verdict' | 'invalid' | 'superseded'> {
     const run = ++this.#run;
+    this.errors.clear();
     this.#awaitingRoot = null;
     if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
     this.#jsonUrl = null;
@@ -282,9 +347,12 @@ export class VerifyFilePage {
       const { digest, artifact } = await this.#artifact(run);
       const bundle = this.bundleText.trim();
       if (!bundle)
-        throw new SignatureError('SIGNATURE_BUNDLE_INVALID', 'Choose the Sigstore bundle, or paste its JSON.');
+        throw new FormProblem('bundle', {
+          code: 'SIGNATURE_BUNDLE_INVALID',
+          message: 'Choose the Sigstore bundle, or paste its JSON.',
+        });
       const key = this.key;
-      if (key && !key.ok) throw new VerificationError('VERIFY_POLICY_INVALID', key.message);
+      if (key && !key.ok) throw new FormProblem('key', { code: 'VERIFY_POLICY_INVALID', message: key.message });
       const sigstore = this.sigstore.params();
       const root = await this.#rootChoice();
       const { verifyFileBundle } = await import('../../../../shared/sigstore/verify-file.ts');
@@ -298,27 +366,35 @@ export class VerifyFilePage {
         caIntermediatesPem: sigstore.caIntermediates,
         tlog: sigstore.tlog,
       });
-      if (run !== this.#run) return;
+      if (run !== this.#run) return 'superseded';
       if (root.name) result.trustedRoot.name = root.name;
       this.#asked = { digest, bundle, spki: key?.ok ? key.spki : undefined, sigstore };
       this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
       this.#status = { state: 'done', result, summary: `Verified: ${digest} signed by ${signerWords(result)}.` };
+      return 'verdict';
     } catch (e) {
-      if (run !== this.#run) return;
+      if (run !== this.#run) return 'superseded';
+      if (e instanceof FormProblem) {
+        const problem = e as FormProblem<FileField>;
+        this.errors.set(problem, this.#values()[problem.field]);
+        this.#status = { state: 'idle' };
+        return 'invalid';
+      }
       const reason = describeError(e);
       if (reason.code === 'VERIFY_TRUSTED_ROOT_UNKNOWN') this.#awaitingRoot = this.sigstore.trustRoot;
       this.#fail(reason);
+      return 'verdict';
     }
   }
 
   /** The roots held here changed: when one a run lacked arrived (and is still chosen), run again. */
-  rootsChanged(held: readonly { id: string }[]): void {
+  rootsChanged(held: readonly { id: string }[]): ReturnType<VerifyFilePage['run']> | null {
     const id = this.#awaitingRoot;
-    if (!id || id !== this.sigstore.trustRoot || !held.some((r) => r.id === id)) return;
+    if (!id || id !== this.sigstore.trustRoot || !held.some((r) => r.id === id)) return null;
     this.#awaitingRoot = null;
-    void this.run();
+    return this.run();
   }
 
   /** What the status line shows while hashing a chosen file. */

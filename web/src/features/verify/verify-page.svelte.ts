@@ -21,8 +21,10 @@ import type { RegistrySession } from '../../app/registry.svelte.ts';
 import { VERIFY_ROUTE, readVerificationQuery, verificationLink } from '../../../../shared/cosign/link.ts';
 import type { Route } from '../../../../shared/cosign/route.ts';
 import type { TrustedKey, TrustedKeys } from './trusted-keys.svelte.ts';
-import { KeyError, type Reason } from '../../../../shared/errors.ts';
+import type { Reason } from '../../../../shared/errors.ts';
+import { publicKeyPem } from '../../../../shared/crypto/keys.ts';
 import { describeError, notVerified } from '../../lib/errors.ts';
+import { FieldErrors, FormProblem, atField } from '../../lib/field-errors.svelte.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import { publicKeyText, readPublicKeyText, type PublicKeyText } from '../../lib/public-key.ts';
 import { hasCertificatePolicy, type SigstoreParams } from '../../../../shared/cosign/sigstore-params.ts';
@@ -35,6 +37,27 @@ type VerifyStatus =
   | { state: 'working'; message: string; done: number; total: number }
   | { state: 'done'; result: VerificationResult }
   | { state: 'error'; code: string; message: string };
+
+/** The fields a form error can point at (each has an element id on the page: {@link FIELD_IDS}). */
+export type VerifyField = 'image' | 'key' | 'identity' | 'annotations';
+
+/** The element id of each field a form error can point at. */
+export const FIELD_IDS: Record<VerifyField, string> = {
+  image: 'image-ref',
+  key: 'public-key',
+  identity: 'identity-rule',
+  annotations: 'annotations',
+};
+
+/** A key of the viewer's own (the Keys page's), as Verify knows it. */
+export interface OwnKey {
+  name: string;
+  spki: Uint8Array;
+  fingerprint: { hex: string };
+}
+
+/** How a run of the form ended: a verdict shown, a form error marked at its field, or superseded. */
+export type RunOutcome = 'verdict' | 'invalid' | 'superseded';
 
 /** How the identity modes are offered, in order. */
 export const IDENTITY_CHOICES: { mode: IdentityMode; label: string }[] = [
@@ -81,6 +104,9 @@ export class VerifyPage {
   readonly #origin: string;
   readonly #roots: RootSource | null;
   readonly #publicGood: PublicGoodSource;
+  readonly #own: () => readonly OwnKey[];
+  /** The form's field errors (an empty or malformed field), apart from the verdict. */
+  readonly errors = new FieldErrors<VerifyField>();
   #abort: AbortController | null = null;
 
   constructor(
@@ -89,7 +115,9 @@ export class VerifyPage {
     origin: string = location.origin,
     roots: RootSource | null = null,
     publicGood: PublicGoodSource = sigstoreRoot,
+    own: () => readonly OwnKey[] = () => [],
   ) {
+    this.#own = own;
     this.#session = session;
     this.#trusted = trusted;
     this.#origin = origin;
@@ -164,6 +192,27 @@ export class VerifyPage {
     const k = this.key;
     return k?.ok ? (this.#trusted.byFingerprint(k.fingerprint.hex)?.name ?? null) : null;
   });
+
+  /** The name of the key in the form when it is one of the viewer's own keys (the Keys page's). */
+  readonly ownName = $derived.by(() => {
+    const k = this.key;
+    return k?.ok ? (this.#own().find((o) => o.fingerprint.hex === k.fingerprint.hex)?.name ?? null) : null;
+  });
+
+  /** The current value of each field a form error can point at. */
+  #values(): Record<VerifyField, string> {
+    return { image: this.image, key: this.keyText, identity: this.identityMode, annotations: this.annotationsText };
+  }
+
+  /** The sentence of a form error at `field`, while the field is unchanged since. */
+  fieldError(field: VerifyField): string | null {
+    return this.errors.message(field, this.#values()[field]);
+  }
+
+  /** The field of the form error shown, if any. */
+  get invalidField(): VerifyField | null {
+    return this.errors.field(this.#values());
+  }
 
   readonly result = $derived(this.status.state === 'done' ? this.status.result : null);
 
@@ -264,6 +313,7 @@ export class VerifyPage {
   #reset(): void {
     this.#abort?.abort(new DOMException('superseded', 'AbortError'));
     this.#status = { state: 'idle' };
+    this.errors.clear();
     this.#linkKey = null;
     this.#linkIdentityDefault = false;
     this.#linkPolicy = null;
@@ -275,7 +325,7 @@ export class VerifyPage {
    */
   #plan(): Run {
     const client = this.#session.client;
-    const ref = parseReference(this.image);
+    const ref = atField('image', () => parseReference(this.image.trim()), describeError);
     if (this.username.trim()) this.#session.setCredentials(ref.registry, this.username.trim(), this.password);
     const policy = this.containersPolicyText.trim();
     if (policy)
@@ -287,13 +337,14 @@ export class VerifyPage {
     const sigstore = this.sigstore.params();
     const byCertificate = hasCertificatePolicy(sigstore);
     if (!key && !byCertificate)
-      throw new KeyError(
-        'KEY_PEM_INVALID',
-        'paste the public key (PEM) or choose a key file, give the certificate identity and OIDC issuer, or paste a containers policy.',
-      );
-    if (key && !key.ok) throw new KeyError('KEY_PEM_INVALID', key.message);
-    const identity = this.identityRule();
-    const annotations = parseAnnotations(this.annotationsText);
+      throw new FormProblem('key', {
+        code: 'KEY_PEM_INVALID',
+        message:
+          'Paste the public key (PEM) or choose a key file, give the certificate identity and OIDC issuer, or paste a containers policy.',
+      });
+    if (key && !key.ok) throw new FormProblem('key', { code: 'KEY_PEM_INVALID', message: key.message });
+    const identity = atField('identity', () => this.identityRule(), describeError);
+    const annotations = atField('annotations', () => parseAnnotations(this.annotationsText), describeError);
     return (common) =>
       verifyImage(client, {
         ...common,
@@ -307,27 +358,39 @@ export class VerifyPage {
       });
   }
 
-  /** Verifies what the form says. Never throws: the status says how it went. */
-  async run(): Promise<void> {
+  /**
+   * Verifies what the form says. Never throws: the status says how it went, or, for a form that
+   * cannot be verified as filled in, the field in error says why (and no verdict is shown).
+   */
+  async run(): Promise<RunOutcome> {
     this.#abort?.abort(new DOMException('superseded', 'AbortError'));
     const abort = new AbortController();
     this.#abort = abort;
     if (this.#jsonUrl) URL.revokeObjectURL(this.#jsonUrl);
     this.#jsonUrl = null;
-    if (!this.image.trim())
-      return this.#fail({ code: 'REGISTRY_REFERENCE_INVALID', message: 'type the image reference to verify.' });
+    this.errors.clear();
     let verify: Run;
     try {
+      if (!this.image.trim())
+        throw new FormProblem('image', {
+          code: 'REGISTRY_REFERENCE_INVALID',
+          message: 'Type the image reference to verify.',
+        });
       verify = this.#plan();
     } catch (e) {
-      return this.#fail(describeError(e));
+      if (!(e instanceof FormProblem)) throw e;
+      const problem = e as FormProblem<VerifyField>;
+      this.errors.set(problem, this.#values()[problem.field]);
+      this.#status = { state: 'idle' };
+      return 'invalid';
     }
     this.#status = { state: 'working', message: 'Verifying…', done: 0, total: 1 };
     let lastPaint = 0;
     try {
       const result = await verify({
         image: this.image.trim(),
-        knownKeys: this.#trusted.known(),
+        // The viewer's trusted keys, then their own: a signature by either is named, not "unknown".
+        knownKeys: [...this.#trusted.known(), ...this.#own().map(({ name, spki }) => ({ name, spki }))],
         signal: abort.signal,
         // Chromium keeps 6 connections per host; a deeper queue keeps them busy between responses.
         concurrency: 12,
@@ -339,7 +402,7 @@ export class VerifyPage {
           this.#status = { state: 'working', message: p.message, done: p.done, total: p.total };
         },
       });
-      if (this.#abort !== abort) return;
+      if (this.#abort !== abort) return 'superseded';
       const key = this.key;
       if (key?.ok && result.key.fingerprint)
         result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
@@ -347,9 +410,11 @@ export class VerifyPage {
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
       this.#status = { state: 'done', result };
+      return 'verdict';
     } catch (e) {
-      if (this.#abort !== abort) return;
+      if (this.#abort !== abort) return 'superseded';
       this.#fail(describeError(e));
+      return 'verdict';
     }
   }
 
@@ -359,8 +424,14 @@ export class VerifyPage {
     try {
       this.keyText = (await readKeyFile(file, 'a public key')).trim();
     } catch (e) {
-      this.#fail(describeError(e));
+      this.errors.set(new FormProblem('key', describeError(e)), this.keyText);
     }
+  }
+
+  /** Puts one of the viewer's own keys (the Keys page's) in the form, by fingerprint. */
+  useOwnKey(fingerprintHex: string): void {
+    const k = this.#own().find((o) => o.fingerprint.hex === fingerprintHex);
+    if (k) this.keyText = publicKeyPem(k.spki).trim();
   }
 
   /** Puts a trusted key in the form. */
