@@ -6,7 +6,7 @@
  * failure into a RegistryError (or the relay's RelayError) with a sentence a person understands.
  */
 import { RegistryError, RelayError, type RegistryErrorCode, type RelayErrorCode } from '../errors.ts';
-import { relayMessageOf } from './relay-error.ts';
+import { RELAY_ERROR_HEADER, relayMessageOf } from './relay-error.ts';
 import { sha256Digest } from '../crypto/digest.ts';
 import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type Credentials } from './auth.ts';
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
@@ -284,7 +284,7 @@ export class RegistryClient {
         cause: e,
       });
     }
-    const relayCode = res.headers.get('x-relay-error');
+    const relayCode = res.headers.get(RELAY_ERROR_HEADER);
     if (relayCode) {
       // The sentence travels in a header too: a HEAD answer (a look-up's first request) has no body.
       let message = relayMessageOf(res.headers) ?? `The relay refused the request to ${url.host}.`;
