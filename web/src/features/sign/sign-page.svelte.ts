@@ -79,6 +79,8 @@ export class SignPage {
   #tags = $state.raw<string[] | null>(null);
   #link = $state('');
   #signedBefore = $state.raw<SignedBefore | null>(null);
+  /** `<digest> <key fingerprint>` last found without this key's signatures: a retry (a wrong PIN) skips the read. */
+  #noneBefore = '';
 
   readonly #keys: KeyStore;
   readonly #registry: RegistrySession;
@@ -264,6 +266,7 @@ export class SignPage {
     this.#result = null;
     this.#link = '';
     this.#signedBefore = null;
+    this.#noneBefore = '';
     try {
       const ref = this.#reference();
       this.#credentials(ref);
@@ -329,6 +332,8 @@ export class SignPage {
    * to read them does not stop signing: the writer reads the tags again anyway.
    */
   async #alreadySigned(ref: ImageReference, plan: SignPlan, spki: Uint8Array): Promise<boolean> {
+    const checked = `${plan.root.digest} ${fingerprint(spki).hex}`;
+    if (this.#noneBefore === checked) return false;
     this.#status = { state: 'working', message: 'Checking the signatures already there…', done: 0, total: 0 };
     let before: SignedBefore;
     try {
@@ -336,7 +341,10 @@ export class SignPage {
     } catch {
       return false;
     }
-    if (before.byKey === 0) return false;
+    if (before.byKey === 0) {
+      this.#noneBefore = checked;
+      return false;
+    }
     this.#signedBefore = before;
     this.#status = { state: 'idle' };
     return true;
@@ -357,6 +365,7 @@ export class SignPage {
       onProgress: (done, n, message) => (this.#status = { state: 'working', message, done, total: n }),
     });
     this.#result = result;
+    this.#noneBefore = '';
     this.#link = verificationLink(location.origin, {
       image: formatReference(pinned(ref, result.digest)),
       spki: signer.spki,
