@@ -6,12 +6,13 @@
  * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
  * and the sub-apps (mounted without an onError of their own, so their errors reach this one) throw
  * coded errors, answered as status + JSON `{code, message}`, never a stack trace; the relay's own
- * errors also carry `X-Relay-Error: <code>` so a client can tell them from a registry's answer.
+ * errors also carry `X-Relay-Error: <code>` (and the sentence in `X-Relay-Message`) so a client can tell them from a registry's answer.
  */
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { CosignWebError, RelayError } from '../shared/errors.ts';
+import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
@@ -116,14 +117,13 @@ function hasOwnOriginCheck(path: string): boolean {
  */
 export function answerError(err: Error, c: Context): Response {
   if (err instanceof CosignWebError) {
-    const headers: Record<string, string> = err instanceof RelayError ? { 'X-Relay-Error': err.code } : {};
+    const headers: Record<string, string> = err instanceof RelayError ? relayErrorHeaders(err.code, err.message) : {};
     return c.json(err.toJSON(), (err.status ?? 500) as ContentfulStatusCode, headers);
   }
   console.error(`error serving ${c.req.method} ${c.req.path}: ${err.name}`);
   if (isRelayPath(c.req.path)) {
-    return c.json({ code: 'RELAY_INTERNAL', message: 'The relay failed to handle this request.' }, 500, {
-      'X-Relay-Error': 'RELAY_INTERNAL',
-    });
+    const message = 'The relay failed to handle this request.';
+    return c.json({ code: 'RELAY_INTERNAL', message }, 500, relayErrorHeaders('RELAY_INTERNAL', message));
   }
   return c.json({ code: 'SERVER_ERROR', message: 'The server failed to handle this request.' }, 500);
 }

@@ -159,7 +159,8 @@ if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
   });
   registryServer = served.server;
   const registryHost = `127.0.0.1:${served.port}`;
-  relay = { ...relay, localRegistries: [registryHost] };
+  // Also as localhost (the README's name for it): the relay maps it to 127.0.0.1, loopback only.
+  relay = { ...relay, localRegistries: [registryHost, `localhost:${served.port}`] };
   sampleImage = `${registryHost}/${SAMPLE_REPOSITORY}:${SAMPLE_TAG}`;
   console.log(
     `embedded registry on ${registryHost} (data in ${dataDir}${maxBytes === Infinity ? '' : `, quota ${maxBytes} bytes`}${registryToken !== '' ? ', EMBEDDED_REGISTRY_TOKEN required' : ''}), sample image ${sampleImage}`,

@@ -9,6 +9,7 @@ import type { Hono } from 'hono';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RelayError } from '../shared/errors.ts';
+import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
 
 export interface ServeOptions {
   port: number;
@@ -29,7 +30,7 @@ function answerBadRelayTarget(res: http.ServerResponse): void {
   res.writeHead(400, {
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(body),
-    'X-Relay-Error': err.code,
+    ...relayErrorHeaders(err.code, err.message),
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   });

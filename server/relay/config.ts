@@ -193,6 +193,12 @@ export interface RelayConfig {
    */
   mayBePrivate(host: Host, port: number): boolean;
   /**
+   * True when `host:port` is the embedded registry (a `localRegistries` entry) and nothing else
+   * vouches for it: it may be reached on loopback only (`localhost` is never looked up: it is
+   * 127.0.0.1, where the embedded registry listens).
+   */
+  loopbackOnly(host: Host, port: number): boolean;
+  /**
    * True when `host:port` is reachable only as a TUF repository: GET only, answers of at most
    * TUF_MAX_RESPONSE_BYTES (false for a host that is also an allowed registry).
    */
@@ -323,6 +329,8 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
       );
     }
   }
+  const vouched = (h: Host, port: number): boolean =>
+    isDirect(h, port) ? privateKeys.has(hostKey(h, port)) : tuf.vouched && tufKeys.has(hostKey(h, port));
   return {
     explicit,
     direct,
@@ -352,10 +360,8 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     isDirect,
     isRedirectTarget: (h, port) =>
       isDirect(h, port) || redirectOnly.has(hostKey(h, port)) || tufKeys.has(hostKey(h, port)),
-    mayBePrivate: (h, port) =>
-      (privateKeys.has(hostKey(h, port)) && isDirect(h, port)) ||
-      local.includes(hostKey(h, port)) ||
-      (tuf.vouched && tufKeys.has(hostKey(h, port)) && !isDirect(h, port)),
+    mayBePrivate: (h, port) => local.includes(hostKey(h, port)) || vouched(h, port),
+    loopbackOnly: (h, port) => local.includes(hostKey(h, port)) && !vouched(h, port),
     isReadOnly: (h, port) => tufKeys.has(hostKey(h, port)) && !isDirect(h, port),
     schemeFor: (h, port) => {
       if (port === undefined) {

@@ -40,6 +40,7 @@ const EXPOSE_HEADERS = [
   'OCI-Filters-Applied',
   'OCI-Chunk-Min-Length',
   'X-Relay-Error',
+  'X-Relay-Message',
 ];
 
 export interface RelayCorsOptions {

@@ -58,7 +58,8 @@ function defaultLookup(hostname: string): Promise<LookupAddress[]> {
 /**
  * Resolves `hop` once and checks every address: all must be public unless `host:port` is listed
  * in RELAY_PRIVATE_REGISTRIES (then the operator vouches for it; https still checks the name's
- * certificate). Nothing connects before this returns.
+ * certificate). The embedded registry's names (`localRegistries`) must be loopback, `localhost`
+ * being 127.0.0.1 without a look-up. Nothing connects before this returns.
  * @returns the checked addresses, to pin the connection to
  * @throws RelayError RELAY_ADDRESS_REFUSED (403), RELAY_UPSTREAM_UNREACHABLE (502) when the name
  *   does not resolve, RELAY_UPSTREAM_TIMEOUT (504) when resolving takes too long
@@ -68,7 +69,11 @@ export async function resolveChecked(
   config: RelayConfig,
 ): Promise<LookupAddress[]> {
   let addresses: LookupAddress[];
-  if (hop.kind !== 'name') {
+  const loopbackOnly = config.loopbackOnly(hop, hop.port);
+  if (loopbackOnly && hop.kind === 'name' && hop.host === 'localhost') {
+    // RFC 6761 §6.3: localhost is loopback, never looked up; the embedded registry listens on 127.0.0.1.
+    addresses = [{ address: '127.0.0.1', family: 4 }];
+  } else if (hop.kind !== 'name') {
     addresses = [{ address: hop.host, family: hop.kind === 'ipv4' ? 4 : 6 }];
   } else {
     const lookup = config.lookup ?? defaultLookup;
@@ -92,7 +97,16 @@ export async function resolveChecked(
       throw new RelayError('RELAY_UPSTREAM_UNREACHABLE', `The registry host ${hop.host} has no address.`, 502);
     }
   }
-  if (!config.mayBePrivate(hop, hop.port)) {
+  if (loopbackOnly) {
+    const other = addresses.find((a) => classifyAddress(a.address) !== 'loopback');
+    if (other) {
+      throw new RelayError(
+        'RELAY_ADDRESS_REFUSED',
+        `The relay reaches the embedded registry ${hop.authority} on loopback only, and ${hop.host} resolves to a ${ADDRESS_KIND_WORDS[classifyAddress(other.address)]} address.`,
+        403,
+      );
+    }
+  } else if (!config.mayBePrivate(hop, hop.port)) {
     for (const a of addresses) {
       const kind = classifyAddress(a.address);
       if (kind !== 'public') {

@@ -6,6 +6,7 @@
  * failure into a RegistryError (or the relay's RelayError) with a sentence a person understands.
  */
 import { RegistryError, RelayError, type RegistryErrorCode, type RelayErrorCode } from '../errors.ts';
+import { RELAY_ERROR_HEADER, relayMessageOf } from './relay-error.ts';
 import { sha256Digest } from '../crypto/digest.ts';
 import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type Credentials } from './auth.ts';
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
@@ -283,14 +284,15 @@ export class RegistryClient {
         cause: e,
       });
     }
-    const relayCode = res.headers.get('x-relay-error');
+    const relayCode = res.headers.get(RELAY_ERROR_HEADER);
     if (relayCode) {
-      let message = `The relay refused the request (${relayCode}).`;
+      // The sentence travels in a header too: a HEAD answer (a look-up's first request) has no body.
+      let message = relayMessageOf(res.headers) ?? `The relay refused the request to ${url.host}.`;
       try {
         const body = (await res.json()) as { message?: unknown };
-        if (typeof body.message === 'string') message = body.message;
+        if (typeof body.message === 'string' && body.message.trim() !== '') message = body.message;
       } catch {
-        // keep the generic sentence
+        // keep the header's sentence
       }
       throw new RelayError(relayCode as RelayErrorCode, message, res.status);
     }

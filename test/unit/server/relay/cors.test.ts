@@ -112,6 +112,7 @@ describe('RELAY_CORS_ORIGINS', () => {
         'WWW-Authenticate',
         'Docker-Content-Digest',
         'X-Relay-Error',
+        'X-Relay-Message',
         'Range',
         'ETag',
       ]),

@@ -44,6 +44,7 @@ async function relayError(res: Response): Promise<{ code: string; message: strin
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   const body = (await res.json()) as { code: string; message: string };
   expect(res.headers.get('x-relay-error')).toBe(body.code);
+  expect(decodeURIComponent(res.headers.get('x-relay-message') ?? '')).toBe(body.message);
   expect(Object.keys(body).sort()).toEqual(['code', 'message']);
   return body;
 }

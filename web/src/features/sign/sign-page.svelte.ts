@@ -28,6 +28,7 @@ import {
   type TagLock,
 } from '../../../../shared/ops/sign.ts';
 import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/ops/external.ts';
+import { signedBefore, type SignedBefore } from '../../../../shared/ops/signed-before.ts';
 import { prepareKey, type PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
 import type { KeyStore } from '../keys/keystore.svelte.ts';
 import type { RegistrySession } from '../../app/registry.svelte.ts';
@@ -77,6 +78,9 @@ export class SignPage {
   #result = $state.raw<SignResult | null>(null);
   #tags = $state.raw<string[] | null>(null);
   #link = $state('');
+  #signedBefore = $state.raw<SignedBefore | null>(null);
+  /** `<digest> <key fingerprint>` last found without this key's signatures: a retry (a wrong PIN) skips the read. */
+  #noneBefore = '';
 
   readonly #keys: KeyStore;
   readonly #registry: RegistrySession;
@@ -117,6 +121,34 @@ export class SignPage {
   /** The tags of the looked-up repository (null while unknown or when listing is not allowed). */
   get tags(): string[] | null {
     return this.#tags;
+  }
+
+  /**
+   * Set when signing stopped to ask "sign again?": the image already carries signatures by the
+   * chosen key. Cleared by signing again or declining.
+   */
+  get signedBefore(): SignedBefore | null {
+    return this.#signedBefore;
+  }
+
+  /** The question asked before signing again, or ''. */
+  get signAgainQuestion(): string {
+    const b = this.#signedBefore;
+    if (!b) return '';
+    const when = b.latest ? ` on ${b.latest.replace('T', ' ').replace(/Z$/, ' UTC')}` : '';
+    const kinds = [b.legacy && `${b.legacy} legacy .sig`, b.bundle && `${b.bundle} Sigstore bundle`].filter(Boolean);
+    const plural = (n: number) => `${n} signature${n === 1 ? '' : 's'}`;
+    return (
+      `Already signed by this key${when} — sign again? The image carries ${plural(b.byKey)} by this key ` +
+      `(${kinds.join(', ')}) of ${plural(b.total)} in all; signing again adds another.`
+    );
+  }
+
+  /** Answers "no" to "sign again?": nothing is written. */
+  declineSignAgain(): void {
+    const b = this.#signedBefore;
+    this.#signedBefore = null;
+    if (b) this.#status = { state: 'signed', message: `Not signed again: the image keeps its ${b.total} signatures.` };
   }
 
   /** The verification link of the signature just pushed, or ''. */
@@ -233,6 +265,8 @@ export class SignPage {
   async check(): Promise<boolean> {
     this.#result = null;
     this.#link = '';
+    this.#signedBefore = null;
+    this.#noneBefore = '';
     try {
       const ref = this.#reference();
       this.#credentials(ref);
@@ -259,10 +293,15 @@ export class SignPage {
     return this.mode === 'page' && this.#keys.hardware.needsPin(this.keyId);
   }
 
-  /** Signs what the reference resolves to now, in the chosen formats. */
-  async sign(): Promise<void> {
+  /**
+   * Signs what the reference resolves to now, in the chosen formats. Unless `again` (the answer
+   * to "sign again?"), first reads the signatures already there and stops to ask when the chosen
+   * key made some.
+   */
+  async sign(again = false): Promise<void> {
     this.#result = null;
     this.#link = '';
+    this.#signedBefore = null;
     try {
       const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
@@ -277,6 +316,7 @@ export class SignPage {
       this.#credentials(ref);
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
       const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
+      if (!again && (await this.#alreadySigned(ref, plan, signer.spki))) return;
       await this.#push(ref, plan, annotations, signer);
       this.#keys.markUsed(this.keyId);
     } catch (e) {
@@ -285,6 +325,29 @@ export class SignPage {
       // The PIN served this one signing run; a next run asks for it again.
       this.pin = '';
     }
+  }
+
+  /**
+   * True (and the question set) when the image already carries signatures by `spki`. A failure
+   * to read them does not stop signing: the writer reads the tags again anyway.
+   */
+  async #alreadySigned(ref: ImageReference, plan: SignPlan, spki: Uint8Array): Promise<boolean> {
+    const checked = `${plan.root.digest} ${fingerprint(spki).hex}`;
+    if (this.#noneBefore === checked) return false;
+    this.#status = { state: 'working', message: 'Checking the signatures already there…', done: 0, total: 0 };
+    let before: SignedBefore;
+    try {
+      before = await signedBefore(this.#registry.client, formatReference(pinned(ref, plan.root.digest)), spki);
+    } catch {
+      return false;
+    }
+    if (before.byKey === 0) {
+      this.#noneBefore = checked;
+      return false;
+    }
+    this.#signedBefore = before;
+    this.#status = { state: 'idle' };
+    return true;
   }
 
   /** Signs and pushes a plan in the chosen formats, then shows the result and its verification link. */
@@ -302,6 +365,7 @@ export class SignPage {
       onProgress: (done, n, message) => (this.#status = { state: 'working', message, done, total: n }),
     });
     this.#result = result;
+    this.#noneBefore = '';
     this.#link = verificationLink(location.origin, {
       image: formatReference(pinned(ref, result.digest)),
       spki: signer.spki,
