@@ -171,6 +171,7 @@ const CASES: Case[] = [
     image: () => image('good'),
     policy: () => policyFor(image('good'), [fulcio({ rekor: fx.pki.otherLogKey.pubFile })]),
     accepted: false,
+    code: 'VERIFY_TLOG_UNTRUSTED',
   },
   {
     label: 'fulcio: a bad RFC 3161 timestamp is ignored, as containers/image ignores timestamps',
@@ -226,6 +227,7 @@ const CASES: Case[] = [
     image: () => keyed,
     policy: () => policyFor(keyed, [keyData('cosign3-pw')]),
     accepted: false,
+    code: 'VERIFY_BAD_SIGNATURE',
   },
   {
     label: 'keyDatas: another key, then the signing key',
