@@ -101,7 +101,13 @@ function isNotFound(reason: Reason): boolean {
   return reason.code === 'REGISTRY_NOT_FOUND';
 }
 
-async function readTag(client: RegistryClient, repo: RepoRef, subject: string, suffix: TagSuffix): Promise<TagRead> {
+/** Reads the legacy tag of `suffix` for `subject`; a registry failure is reported in the result. */
+export async function readAttachmentTag(
+  client: RegistryClient,
+  repo: RepoRef,
+  subject: string,
+  suffix: TagSuffix,
+): Promise<TagRead> {
   const tag = attachmentTag(subject, suffix);
   let manifest: Manifest;
   try {
@@ -177,7 +183,7 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
   const concurrency = Math.max(1, options.concurrency ?? 6);
   const lookups: (() => Promise<TagRead | ReferrersRead>)[] = [
     ...suffixes.map((suffix) => async () => {
-      const read = await readTag(client, repo, subject, suffix);
+      const read = await readAttachmentTag(client, repo, subject, suffix);
       onLookup?.(`Looked for ${read.tag}`);
       return read;
     }),

@@ -47,10 +47,10 @@ import {
 import { pool } from './pool.ts';
 import {
   indexPlatforms,
+  readAttachmentTag,
   readAttachments,
   readSignatureBlob,
   tooManyLayers,
-  type Attachments,
   tooManyReferrers,
   type ReferrersRead,
   type TagRead,
@@ -303,7 +303,7 @@ interface Context {
   tick(message: string): void;
   grow(n: number): void;
   /** Lookups started before their manifest was read (a reference by digest), by digest. */
-  early: Map<string, Promise<Attachments<'sig'>>>;
+  early: Map<string, Promise<Lookup>>;
 }
 
 /** Finishes a signature result from its checks: the first failure is its error. */
@@ -954,14 +954,30 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
   return out.filter((s): s is SignatureResult => typeof s === 'object' && s !== null);
 }
 
-/** The `.sig` tag and the referrers of `digest`, looked up at once. */
-function lookUp(ctx: Context, digest: string): Promise<Attachments<'sig'>> {
-  return readAttachments(ctx.client, ctx.repo, digest, {
+/** What one manifest's signatures are read from: its `.sig` tag, and its referrers unless not read. */
+interface Lookup {
+  sig: TagRead;
+  /** null under a containers policy, which reads legacy signatures only (as containers/image). */
+  referrers: ReferrersRead | null;
+}
+
+/** Registry lookups per manifest (each a progress step): the `.sig` tag, and the referrers unless not read. */
+const lookupsPerManifest = (ctx: Context): number => (ctx.containers ? 1 : 2);
+
+/** The `.sig` tag and (unless under a containers policy) the referrers of `digest`, looked up at once. */
+async function lookUp(ctx: Context, digest: string): Promise<Lookup> {
+  if (ctx.containers) {
+    const sig = await readAttachmentTag(ctx.client, ctx.repo, digest, 'sig');
+    ctx.tick(`Looked for ${sig.tag}`);
+    return { sig, referrers: null };
+  }
+  const read = await readAttachments(ctx.client, ctx.repo, digest, {
     tags: ['sig'],
     concurrency: ctx.concurrency,
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
+  return { sig: read.tags.sig, referrers: read.referrers };
 }
 
 /**
@@ -970,10 +986,10 @@ function lookUp(ctx: Context, digest: string): Promise<Attachments<'sig'>> {
  */
 async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
   const read = await (ctx.early.get(result.digest) ?? lookUp(ctx, result.digest));
-  if (ctx.containers) result.lookups.referrers = 'not-read';
+  if (read.referrers === null) result.lookups.referrers = 'not-read';
   const [legacy, bundles] = await Promise.all([
-    legacySignatures(ctx, result, read.tags.sig),
-    ctx.containers ? [] : bundleSignatures(ctx, result, read.referrers),
+    legacySignatures(ctx, result, read.sig),
+    read.referrers === null ? [] : bundleSignatures(ctx, result, read.referrers),
   ]);
   result.signatures.push(...legacy, ...bundles);
 }
@@ -1288,7 +1304,7 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   // A reference by digest names the manifest whose signatures count: they are looked up while the
   // manifest itself is read (one round trip less), and used once it has been read by that digest.
   if (ref.digest && isSha256Digest(ref.digest)) {
-    ctx.grow(2);
+    ctx.grow(lookupsPerManifest(ctx));
     const early = lookUp(ctx, ref.digest);
     early.catch(() => undefined);
     ctx.early.set(ref.digest, early);
@@ -1308,7 +1324,7 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   result.image.mediaType = top.descriptor.mediaType;
   result.image.isIndex = isIndexMediaType(top.descriptor.mediaType);
   result.manifests = manifestsOf(top, opts.requireEveryPlatform ?? false);
-  ctx.grow(result.manifests.length * 2 - ctx.early.size * 2);
+  ctx.grow((result.manifests.length - ctx.early.size) * lookupsPerManifest(ctx));
   await pool(result.manifests, 2, async (m) => {
     ctx.signal?.throwIfAborted();
     await manifestSignatures(ctx, m);
