@@ -85,7 +85,9 @@ test('a pasted policy decides the verdict; another key is refused and the input 
 
   await page.getByLabel('Containers policy', { exact: true }).fill('{"default": [{"type": "reject"}], "extra": 1}');
   await page.getByRole('button', { name: 'Verify' }).click();
-  await expect(verdict(page)).toHaveText(/^Not verified: This is not a containers-policy\.json .*unknown key "extra"/);
+  await expect(verdict(page)).toHaveText(
+    /^Not verified: This is not a containers-policy\.json .*unknown key "extra".* POLICY_INVALID$/,
+  );
   await expect(page.getByLabel('Image reference')).toHaveValue(image.ref);
 });
 
@@ -106,7 +108,7 @@ test('a verification link with containersPolicy applies it at once, and says who
   const reject = verificationLink(baseURL!, { image: image.ref, containersPolicy: '[{"type": "reject"}]' });
   await page.goto(reject);
   await expect(verdict(page)).toHaveText(
-    /^Not verified: Running image docker:\/\/.* is rejected by policy \(requirements\)\./,
+    /^Not verified: Running image docker:\/\/.* is rejected by policy \(requirements\)\..* POLICY_REJECTED$/,
   );
   await page.setViewportSize({ width: 1280, height: 900 });
   await shot(page, 'rejected-1280');
