@@ -183,10 +183,8 @@ export class KeyStore {
     return workerDerive(progress, (r) => (this.#lastDerive = r));
   }
 
-  /** A note after "Key ready" when the new key's cosign.key has no password. */
-  #noPassword = '';
-
-  #showMade(record: KeyRecord, encryptedPem?: string): void {
+  /** `note`: said after "Key ready" (a warning about the new key, say). */
+  #showMade(record: KeyRecord, encryptedPem?: string, note = ''): void {
     const old = this.justMade;
     if (old) {
       if (old.keyUrl) URL.revokeObjectURL(old.keyUrl);
@@ -206,17 +204,16 @@ export class KeyStore {
     const how = d ? ` scrypt took ${Math.round(d.ms)} ms (${IMPL_NAMES[d.impl] ?? d.impl}).` : '';
     this.#status = {
       state: 'ready',
-      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}${this.#noPassword}`,
+      message: `Key ready: ${KIND_NAMES[record.kind]}, ${algorithmName(record.algorithm)}.${how}${note}`,
     };
     this.#lastDerive = null;
-    this.#noPassword = '';
   }
 
-  async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string): Promise<void> {
+  async #add(record: KeyRecord, key: CryptoKey | null, encryptedPem?: string, note = ''): Promise<void> {
     await putRecord(record);
     this.#records = [...this.records, record];
     if (key) this.#setUnlocked(record.id, key);
-    this.#showMade(record, encryptedPem);
+    this.#showMade(record, encryptedPem, note);
   }
 
   /** The fields every new record has: a fresh id, a name saying what it is, the public key. */
@@ -240,7 +237,7 @@ export class KeyStore {
           `This key is already in this browser as "${same.name}" (same fingerprint): it was not added again.`,
         );
       }
-      this.#noPassword =
+      const note =
         password === ''
           ? ' Warning: it has no password, so anyone who gets this cosign.key can sign with it; generate or import it again with a password unless that is what you want.'
           : '';
@@ -251,7 +248,7 @@ export class KeyStore {
         ...this.#fields('cosign', info),
         encryptedPem,
       };
-      await this.#add(record, key, encryptedPem);
+      await this.#add(record, key, encryptedPem, note);
     } finally {
       info.pkcs8.fill(0);
     }
@@ -274,27 +271,45 @@ export class KeyStore {
           'This is not an encrypted cosign key. To use a plain PEM private key, import it under "Import a PEM private key".',
         );
       }
-      const info = await decryptCosignKey(pem, password, this.#derive(progress));
+      await this.#unlockPem(pem, password, progress);
+    });
+  }
+
+  /**
+   * Decrypts a cosign.key and unlocks the stored key holding its public key (`expected`, when
+   * given, must be that key), or stores it as a new key.
+   * @throws KeyError KEY_MISMATCH when `expected` does not hold the decrypted key; what
+   *   decryptCosignKey throws
+   */
+  async #unlockPem(
+    pem: string,
+    password: string,
+    progress: (f: number) => void,
+    expected?: CosignKeyRecord,
+  ): Promise<void> {
+    const info = await decryptCosignKey(pem, password, this.#derive(progress));
+    try {
+      if (expected && !bytesEqual(info.spki, expected.spki)) {
+        throw new KeyError('KEY_MISMATCH', `The stored cosign.key of "${expected.name}" does not hold its public key.`);
+      }
       const existing = this.records.find(
         (r): r is CosignKeyRecord => r.kind === 'cosign' && bytesEqual(r.spki, info.spki),
       );
-      try {
-        const key = await importPrivateKey(info);
-        if (existing) {
-          this.#setUnlocked(existing.id, key);
-          this.#showMade(existing, existing.encryptedPem);
-          return;
-        }
-        const record: KeyRecord = {
-          kind: 'cosign',
-          ...this.#fields('cosign', info),
-          encryptedPem: pem.trim() + '\n',
-        };
-        await this.#add(record, key, record.encryptedPem);
-      } finally {
-        info.pkcs8.fill(0);
+      const key = await importPrivateKey(info);
+      if (existing) {
+        this.#setUnlocked(existing.id, key);
+        this.#showMade(existing, existing.encryptedPem);
+        return;
       }
-    });
+      const record: KeyRecord = {
+        kind: 'cosign',
+        ...this.#fields('cosign', info),
+        encryptedPem: pem.trim() + '\n',
+      };
+      await this.#add(record, key, record.encryptedPem);
+    } finally {
+      info.pkcs8.fill(0);
+    }
   }
 
   /** Item 3: import a plain PEM private key as cosign import-key-pair does, re-encrypted as cosign.key. */
@@ -322,16 +337,7 @@ export class KeyStore {
     return this.#run('Unlocking key (scrypt)…', async (progress) => {
       const record = this.records.find((r): r is CosignKeyRecord => r.id === id && r.kind === 'cosign');
       if (!record) throw new KeyError('KEY_NOT_FOUND', 'That key is no longer in this browser.');
-      const info = await decryptCosignKey(record.encryptedPem, password, this.#derive(progress));
-      try {
-        if (!bytesEqual(info.spki, record.spki)) {
-          throw new KeyError('KEY_MISMATCH', `The stored cosign.key of "${record.name}" does not hold its public key.`);
-        }
-        this.#setUnlocked(record.id, await importPrivateKey(info));
-        this.#showMade(record, record.encryptedPem);
-      } finally {
-        info.pkcs8.fill(0);
-      }
+      await this.#unlockPem(record.encryptedPem, password, progress, record);
     });
   }
 
