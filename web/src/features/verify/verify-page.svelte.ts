@@ -403,9 +403,9 @@ export class VerifyPage {
         },
       });
       if (this.#abort !== abort) return 'superseded';
-      const key = this.key;
-      if (key?.ok && result.key.fingerprint)
-        result.key.trustedName = this.#trusted.byFingerprint(key.fingerprint.hex)?.name ?? null;
+      // By the key the verification used, not the field, which may have been edited meanwhile.
+      const used = result.key.fingerprint;
+      if (used) result.key.trustedName = this.#trusted.byFingerprint(used.slice('sha256:'.length))?.name ?? null;
       this.#jsonUrl = URL.createObjectURL(
         new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
       );
