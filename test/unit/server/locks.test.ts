@@ -1,6 +1,6 @@
 /** The relay's tag locks (server/locks.ts), through app.request() without a socket. */
 import { Hono } from 'hono';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { answerError } from '../../../server/app.ts';
 import { createLocks, type LockOptions } from '../../../server/locks.ts';
 
@@ -49,55 +49,74 @@ describe('tag locks', () => {
     expect((await c).status).toBe(200);
   });
 
-  it('a hold ends on its own; a waiter whose wait runs out hears who holds it, for how long, until when', async () => {
-    const app = locksApp({ maxHoldMs: 400, waitMs: 50 });
-    await post(app, '/acquire', { key: K1 });
-    const busy = await post(app, '/acquire', { key: K1 }, 'b');
-    expect(busy.status).toBe(423);
-    const body = (await busy.json()) as { code: string; message: string };
-    expect(body.code).toBe('LOCK_HELD');
-    // Who (an opaque name, never the address), for how long, and when it ends at the latest.
-    expect(body.message).toMatch(
-      new RegExp(
-        `lock on ${K1.replace(/\./g, '\\.')} \\(client [0-9a-f]{8}, held for \\d+ s\\); its hold ends within 1 s`,
-      ),
-    );
-    expect(busy.headers.get('retry-after')).toBe('1');
-    await sleep(450);
-    expect((await post(app, '/acquire', { key: K1 }, 'b')).status).toBe(200);
-  });
+  describe('on a clock the test moves (no outcome depends on how busy the machine is)', () => {
+    const fake = (): void => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    afterEach(() => void vi.useRealTimers());
+    /** `p` settled or not, once the microtasks it is waiting on have run. */
+    const settled = async (p: Promise<unknown>): Promise<boolean> => {
+      let done = false;
+      void p.then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(0);
+      return done;
+    };
 
-  it('answers a waiter at once when the holder already held the key longer than a wait', async () => {
-    const app = locksApp({ maxHoldMs: 10_000, waitMs: 1000 });
-    expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
-    await sleep(1100);
-    const started = performance.now();
-    const res = await post(app, '/acquire', { key: K1 }, 'signer');
-    expect(res.status).toBe(423);
-    expect(((await res.json()) as { message: string }).message).toMatch(
-      /held for \d+ s\); its hold ends within (8|9) s/,
-    );
-    // Not after another wait: at once.
-    expect(performance.now() - started).toBeLessThan(900);
-  });
+    it('a hold ends on its own; a waiter whose wait runs out hears who holds it, for how long, until when', async () => {
+      fake();
+      const app = locksApp({ maxHoldMs: 400, waitMs: 50 });
+      await post(app, '/acquire', { key: K1 });
+      const waiting = post(app, '/acquire', { key: K1 }, 'b');
+      await vi.advanceTimersByTimeAsync(50);
+      const busy = await waiting;
+      expect(busy.status).toBe(423);
+      const body = (await busy.json()) as { code: string; message: string };
+      expect(body.code).toBe('LOCK_HELD');
+      // Who (an opaque name, never the address), for how long, and when it ends at the latest.
+      expect(body.message).toMatch(
+        new RegExp(
+          `lock on ${K1.replace(/\./g, '\\.')} \\(client [0-9a-f]{8}, held for \\d+ s\\); its hold ends within 1 s`,
+        ),
+      );
+      expect(busy.headers.get('retry-after')).toBe('1');
+      await vi.advanceTimersByTimeAsync(350);
+      expect((await post(app, '/acquire', { key: K1 }, 'b')).status).toBe(200);
+    });
 
-  it("counts one client's back-to-back holds of a key together: at most maxHoldMs in all", async () => {
-    const app = locksApp({ maxHoldMs: 1500, waitMs: 5000 });
-    const first = await tokenOf(await post(app, '/acquire', { key: K1 }, 'squatter'));
-    await sleep(1000);
-    await post(app, '/release', { key: K1, token: first }, 'squatter');
-    // Renewed at once: what is left of its 1.5 s, not a fresh 1.5 s.
-    expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
-    const started = performance.now();
-    const signer = await post(app, '/acquire', { key: K1 }, 'signer');
-    expect(signer.status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(1200);
-    await post(app, '/release', { key: K1, token: await tokenOf(signer) }, 'signer');
-    // Its budget spent, the squatter may not take the key again until it left it alone for 1.5 s.
-    const limit = await post(app, '/acquire', { key: K1 }, 'squatter');
-    expect([limit.status, ((await limit.json()) as { code: string }).code]).toEqual([429, 'LOCK_HOLD_LIMIT']);
-    expect(Number(limit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect((await post(app, '/acquire', { key: K1 }, 'signer')).status).toBe(200);
+    it('answers a waiter at once when the holder already held the key longer than a wait', async () => {
+      fake();
+      const app = locksApp({ maxHoldMs: 10_000, waitMs: 1000 });
+      expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
+      await vi.advanceTimersByTimeAsync(1100);
+      // At once: answered with the clock standing still (a wait would need the clock to move).
+      const answer = post(app, '/acquire', { key: K1 }, 'signer');
+      expect(await settled(answer)).toBe(true);
+      const res = await answer;
+      expect(res.status).toBe(423);
+      expect(((await res.json()) as { message: string }).message).toMatch(
+        /held for \d+ s\); its hold ends within (8|9) s/,
+      );
+    });
+
+    it("counts one client's back-to-back holds of a key together: at most maxHoldMs in all", async () => {
+      fake();
+      const app = locksApp({ maxHoldMs: 1500, waitMs: 5000 });
+      const first = await tokenOf(await post(app, '/acquire', { key: K1 }, 'squatter'));
+      await vi.advanceTimersByTimeAsync(1000);
+      await post(app, '/release', { key: K1, token: first }, 'squatter');
+      // Renewed at once: what is left of its 1.5 s (500 ms), not a fresh 1.5 s.
+      expect((await post(app, '/acquire', { key: K1 }, 'squatter')).status).toBe(200);
+      const waiting = post(app, '/acquire', { key: K1 }, 'signer');
+      await vi.advanceTimersByTimeAsync(490);
+      expect(await settled(waiting)).toBe(false);
+      await vi.advanceTimersByTimeAsync(20);
+      const signer = await waiting;
+      expect(signer.status).toBe(200);
+      await post(app, '/release', { key: K1, token: await tokenOf(signer) }, 'signer');
+      // Its budget spent, the squatter may not take the key again until it left it alone for 1.5 s.
+      const limit = await post(app, '/acquire', { key: K1 }, 'squatter');
+      expect([limit.status, ((await limit.json()) as { code: string }).code]).toEqual([429, 'LOCK_HOLD_LIMIT']);
+      expect(Number(limit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await post(app, '/acquire', { key: K1 }, 'signer')).status).toBe(200);
+    });
   });
 
   it('limits what one client holds and awaits, not what others may take', async () => {
