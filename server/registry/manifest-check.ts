@@ -7,6 +7,7 @@
  * 4 MiB manifest of nested arrays would otherwise hold the event loop for about half a second.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
  */
+import { jsonDepthWithin, MAX_JSON_DEPTH } from '../../shared/encoding/json-depth.ts';
 import { isIndexMediaType, isManifestMediaType } from '../../shared/registry/mediatypes.ts';
 import { DistributionError } from './errors.ts';
 import { checkDigest } from './http.ts';
@@ -45,45 +46,26 @@ function stringRecord(v: unknown): Record<string, string> | undefined {
   return out;
 }
 
-/** The deepest nesting a manifest may have (as the page's strict JSON reader, shared/cosign/strict-json.ts). */
-export const MAX_MANIFEST_DEPTH = 64;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN = new Set([0x5b, 0x7b]); // [ {
-const CLOSE = new Set([0x5d, 0x7d]); // ] }
-
 /**
- * Whether JSON bytes nest arrays and objects at most `max` deep, looking only at brackets outside
- * strings (the bytes need not be valid JSON: JSON.parse judges that afterwards).
+ * Manifest bytes as JSON: 'deep' when they nest arrays or objects deeper than MAX_JSON_DEPTH (seen
+ * before JSON.parse, which would otherwise stall the event loop on them), 'invalid' when not JSON.
  */
-export function nestsWithin(bytes: Uint8Array, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) inString = true;
-    else if (OPEN.has(b)) {
-      if (++depth > max) return false;
-    } else if (CLOSE.has(b)) depth--;
+function manifestJson(bytes: Uint8Array): { doc: unknown } | 'deep' | 'invalid' {
+  const text = Buffer.from(bytes).toString('utf8');
+  if (!jsonDepthWithin(text)) return 'deep';
+  try {
+    return { doc: JSON.parse(text) as unknown };
+  } catch {
+    return 'invalid';
   }
-  return true;
 }
 
 /** The manifest as JSON, with the media type it is stored under. @throws DistributionError MANIFEST_INVALID */
 function parseManifest(bytes: Uint8Array, contentType: string): { doc: Record<string, unknown>; mediaType: string } {
-  if (!nestsWithin(bytes, MAX_MANIFEST_DEPTH)) {
-    throw invalid(`The manifest nests arrays or objects deeper than ${MAX_MANIFEST_DEPTH} levels.`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw invalid('The manifest is not JSON.');
-  }
+  const read = manifestJson(bytes);
+  if (read === 'deep') throw invalid(`The manifest nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels.`);
+  if (read === 'invalid') throw invalid('The manifest is not JSON.');
+  const doc = read.doc;
   if (!isRecord(doc)) throw invalid('The manifest is not a JSON object.');
   const declared = typeof doc['mediaType'] === 'string' ? doc['mediaType'] : undefined;
   const mediaType = contentType !== '' ? contentType : (declared ?? '');
@@ -134,13 +116,9 @@ async function missingReferences(
  * manifest's blobs): what gc.ts keeps. Bytes that are not such JSON name nothing.
  */
 export function namedDigests(bytes: Uint8Array): string[] {
-  if (!nestsWithin(bytes, MAX_MANIFEST_DEPTH)) return [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    return [];
-  }
+  const read = manifestJson(bytes);
+  if (typeof read === 'string') return [];
+  const doc = read.doc;
   if (!isRecord(doc)) return [];
   const named: unknown[] = [doc['config'], doc['subject']];
   for (const list of [doc['layers'], doc['manifests'], doc['blobs']]) if (Array.isArray(list)) named.push(...list);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isLoopbackHost } from '../../../../server/registry/auth.ts';
-import { nestsWithin } from '../../../../server/registry/manifest-check.ts';
+import { jsonDepthWithin } from '../../../../shared/encoding/json-depth.ts';
 import { createEmbeddedRegistry, type EmbeddedRegistryOptions } from '../../../../server/registry/registry.ts';
 import { MT } from '../../../../shared/registry/mediatypes.ts';
 
@@ -265,11 +265,10 @@ describe('manifest nesting depth', () => {
   const nested = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
   it('scans brackets outside strings only', () => {
-    const enc = (s: string) => new TextEncoder().encode(s);
-    expect(nestsWithin(enc(nested(64)), 64)).toBe(true);
-    expect(nestsWithin(enc(nested(65)), 64)).toBe(false);
-    expect(nestsWithin(enc(`["${'['.repeat(100)}\\"${'{'.repeat(100)}"]`), 64)).toBe(true);
-    expect(nestsWithin(enc(`{"a":"\\\\",${'['.repeat(65)}`), 64)).toBe(false);
+    expect(jsonDepthWithin(nested(64), 64)).toBe(true);
+    expect(jsonDepthWithin(nested(65), 64)).toBe(false);
+    expect(jsonDepthWithin(`["${'['.repeat(100)}\\"${'{'.repeat(100)}"]`, 64)).toBe(true);
+    expect(jsonDepthWithin(`{"a":"\\\\",${'['.repeat(65)}`, 64)).toBe(false);
   });
 
   it('refuses a manifest nested deeper than 64 levels with MANIFEST_INVALID', async () => {
