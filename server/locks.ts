@@ -19,8 +19,8 @@
  * `{code, message}`: 400 LOCK_BAD_REQUEST, 403 LOCK_KEY_REFUSED, 423 LOCK_HELD, 429
  * LOCK_HOLD_LIMIT and LOCK_QUOTA (with Retry-After), 503 LOCK_BUSY.
  */
+import { clientAddress } from './client-address.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import { LockError, type LockErrorCode } from '../shared/errors.ts';
 import { formatReference, parseReference } from '../shared/registry/reference.ts';
@@ -66,14 +66,6 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 function refused(code: LockErrorCode, message: string): LockError {
   const status = { LOCK_BAD_REQUEST: 400, LOCK_KEY_REFUSED: 403, LOCK_HELD: 423, LOCK_BUSY: 503 }[code as string];
   return new LockError(code, message, { status: status ?? 429 });
-}
-
-function connectionAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**
@@ -285,7 +277,7 @@ const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }>
 export function createLocks(options: LockOptions = {}): Hono {
   const table = new LockTable(options);
   const allowed = relayRegistryAllowed(options.relay ?? {});
-  const clientOf = options.clientOf ?? connectionAddress;
+  const clientOf = options.clientOf ?? clientAddress;
 
   const app = new Hono();
   app.post('/acquire', async (c) => {

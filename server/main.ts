@@ -29,7 +29,7 @@ import {
   type RelayOptions,
 } from './relay/config.ts';
 import { serveApp } from './serve.ts';
-import { isLoopbackHost, tokenProblem } from './registry/auth.ts';
+import { isLoopbackHost, MIN_TOKEN_LENGTH, tokenProblem } from './registry/auth.ts';
 import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
@@ -128,8 +128,9 @@ function bytesFromEnv(name: string, fallback: number): number {
 let sampleImage: string | undefined;
 let registryServer: { close(cb: () => void): unknown } | undefined;
 if ((process.env.EMBEDDED_REGISTRY ?? 'on') !== 'off') {
-  if (registryToken !== '' && tokenProblem(registryToken) !== undefined) {
-    console.error(tokenProblem(registryToken));
+  const problem = registryToken === '' ? undefined : tokenProblem('EMBEDDED_REGISTRY_TOKEN', registryToken);
+  if (problem !== undefined) {
+    console.error(problem);
     process.exit(2);
   }
   if (registryToken === '' && !isLoopbackHost(host)) {
@@ -177,9 +178,9 @@ if (pkcs11Module !== '') {
     console.error(`PKCS11_MODULE must be an absolute path to a PKCS#11 module, not "${pkcs11Module}".`);
     process.exit(2);
   }
-  if (apiToken.length < 16 || !/^[\x21-\x7e]+$/.test(apiToken)) {
+  if (tokenProblem('PKCS11_API_TOKEN', apiToken) !== undefined) {
     console.error(
-      'PKCS11_MODULE is set, so PKCS11_API_TOKEN must be too (or PKCS11_API_TOKEN_FILE): a secret of at least 16 printable characters without spaces that every /pkcs11 request carries as "Authorization: Bearer <token>".',
+      `PKCS11_MODULE is set, so PKCS11_API_TOKEN must be too (or PKCS11_API_TOKEN_FILE): a secret of at least ${MIN_TOKEN_LENGTH} printable characters without spaces that every /pkcs11 request carries as "Authorization: Bearer <token>".`,
     );
     process.exit(2);
   }
@@ -213,7 +214,7 @@ const { server, port: listening } = await serveApp(app, { port, hostname: host }
   process.exit(2);
 });
 site.listening(listening);
-const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+const loopback = isLoopbackHost(host);
 const shown = loopback || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 console.log(`cosign-web listening on ${host}:${listening}`);
 console.log(describeRelayConfig(relay));

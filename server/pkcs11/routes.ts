@@ -23,10 +23,10 @@
  * v1.5 SHA-256); the request cannot choose it. One audit line per signing request (audit.ts), also
  * for one refused for its API token or its size.
  */
+import { clientAddress } from '../client-address.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { Pkcs11Error, type Pkcs11ErrorCode } from '../../shared/errors.ts';
 import { fromBase64, toBase64 } from '../../shared/encoding/base64.ts';
 import { checkSigningPayload, type CheckedPayload, type RegistryAllowed } from '../../shared/cosign/payload-check.ts';
@@ -76,14 +76,6 @@ export function pkcs11NotConfigured(): Hono {
 
 function tokenDigest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
-}
-
-function clientAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** The endpoint's options, normalised once. */

@@ -9,24 +9,25 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { DistributionError } from './errors.ts';
+import { classifyAddress } from '../relay/address.ts';
 
 export const REGISTRY_REALM = 'cosign-web embedded registry';
 
 /** The smallest token accepted: long enough that guessing it over HTTP is hopeless. */
 export const MIN_TOKEN_LENGTH = 16;
 
-/** Why a token cannot be used, or undefined when it can. */
-export function tokenProblem(token: string): string | undefined {
+/** Why the secret set as `name` cannot be used as a token, or undefined when it can. */
+export function tokenProblem(name: string, token: string): string | undefined {
   if (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
-    return `EMBEDDED_REGISTRY_TOKEN must be at least ${MIN_TOKEN_LENGTH} printable characters without spaces.`;
+    return `${name} must be at least ${MIN_TOKEN_LENGTH} printable characters without spaces.`;
   }
   return undefined;
 }
 
 /** Whether a listening address is loopback only (127.0.0.0/8, ::1, localhost). */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  const h = host.toLowerCase();
+  return h === 'localhost' || classifyAddress(h) === 'loopback';
 }
 
 function sameSecret(a: string, b: string): boolean {
