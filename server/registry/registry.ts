@@ -28,7 +28,7 @@ import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts'
 import { listReferrers } from './routes/referrers.ts';
 import { listTags } from './routes/tags.ts';
 import { cancelUpload, checkSession, finishUpload, patchUpload, startUpload, uploadStatus } from './routes/uploads.ts';
-import { DEFAULT_STORAGE_LIMITS, Storage, type StorageLimits } from './storage.ts';
+import { Storage, type StorageLimits } from './storage.ts';
 import { Site } from '../site.ts';
 
 export interface EmbeddedRegistryOptions {
@@ -104,7 +104,7 @@ const RESOURCES: readonly Resource[] = [
  * restart; upload sessions in progress are not kept.
  */
 export function createEmbeddedRegistry(options: EmbeddedRegistryOptions): EmbeddedRegistry {
-  const storage = new Storage(options.dataDir, { ...DEFAULT_STORAGE_LIMITS, ...options.limits });
+  const storage = new Storage(options.dataDir, options.limits);
   const gate = new Gate();
   const collector = gcRunner(storage, gate, options);
   const reg: RegistryState = {

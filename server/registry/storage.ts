@@ -11,7 +11,8 @@
  * removes the files no manifest names. The bytes stored (blobs and upload sessions) are counted
  * against a quota (`maxBytes`); upload sessions are capped in number and dropped when idle.
  * Limits, known: the folder is not fsync'd after a rename, so this is safe against a process crash,
- * not a power cut; the byte count is kept in memory and recounted from disk at open and by gc.
+ * not a power cut; the byte count is kept in memory, recounted from disk at open and moved by every
+ * write and delete after that.
  * Layout follows the idea of https://github.com/opencontainers/image-spec/blob/main/image-layout.md;
  * the protocol is https://github.com/opencontainers/distribution-spec/blob/main/spec.md
  */
@@ -58,7 +59,7 @@ export interface StorageLimits {
   sessionIdleMs: number;
 }
 
-export const DEFAULT_STORAGE_LIMITS: StorageLimits = {
+const DEFAULT_STORAGE_LIMITS: StorageLimits = {
   maxBytes: Infinity,
   maxSessions: 128,
   maxSessionsPerRepository: 32,
@@ -95,11 +96,6 @@ export class Storage {
     this.limits = { ...DEFAULT_STORAGE_LIMITS, ...limits };
   }
 
-  /** Bytes counted against the quota now. */
-  get usedBytes(): number {
-    return this.#used;
-  }
-
   /**
    * Counts `n` more bytes against the quota (negative: frees them).
    * @throws DistributionError DENIED (507) when they do not fit; nothing is counted then
@@ -118,7 +114,7 @@ export class Storage {
   }
 
   /** Recounts the bytes of the blob files on disk (sessions in progress added). */
-  async recount(): Promise<void> {
+  async #recount(): Promise<void> {
     let total = 0;
     for (const hex of await this.blobHexes()) total += (await this.blobSize(`sha256:${hex}`)) ?? 0;
     for (const s of this.#sessions.values()) total += s.offset;
@@ -194,7 +190,7 @@ export class Storage {
       mkdir(join(this.#root, 'blobs', 'sha256'), { recursive: true }),
       mkdir(join(this.#root, 'repositories'), { recursive: true }),
     ]);
-    await this.recount();
+    await this.#recount();
   }
 
   blobPath(digest: string): string {
@@ -253,11 +249,24 @@ export class Storage {
     return join(this.#repoDir(name), 'blobs', hexOf(digest));
   }
 
+  /**
+   * Records the repository's name in its folder (the folder is named by a hash) the first time
+   * something is stored there; every later write would only fsync the same bytes again.
+   */
+  async #nameRepository(dir: string, name: string): Promise<void> {
+    try {
+      await stat(join(dir, 'name'));
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.#writeAtomic(join(dir, 'name'), name);
+    }
+  }
+
   /** Makes a blob visible in a repository, and fresh again for gc's grace period. */
   async linkBlob(name: string, digest: string): Promise<void> {
     const dir = this.#repoDir(name);
     await mkdir(join(dir, 'blobs'), { recursive: true });
-    await this.#writeAtomic(join(dir, 'name'), name);
+    await this.#nameRepository(dir, name);
     await (await open(this.#blobLink(name, digest), 'w')).close();
     const now = new Date();
     await utimes(this.blobPath(digest), now, now).catch((e: unknown) => {
@@ -427,11 +436,6 @@ export class Storage {
     return idle.length;
   }
 
-  /** The number of sessions open. */
-  get sessionCount(): number {
-    return this.#sessions.size;
-  }
-
   session(name: string, id: string): UploadSession {
     const s = this.#sessions.get(id);
     if (s === undefined || s.name !== name) {
@@ -511,7 +515,7 @@ export class Storage {
 
   async putManifestLink(name: string, link: ManifestLink): Promise<void> {
     const dir = this.#repoDir(name);
-    await this.#writeAtomic(join(dir, 'name'), name);
+    await this.#nameRepository(dir, name);
     await this.#writeAtomic(join(dir, 'manifests', hexOf(link.digest)), JSON.stringify(link));
   }
 

@@ -324,11 +324,9 @@ describe('cosign key envelope', () => {
         derived++;
         return scrypt(pw, salt, params, { impl: 'wasm' });
       };
-      const started = performance.now();
       expect(await codeOf(() => decryptCosignKey(pem, 'pw', counting))).toBe('KEY_KDF_PARAMS_REFUSED');
+      // Running it takes minutes and 1 GiB; refused before the KDF is ever called.
       expect(derived).toBe(0);
-      // Running it takes minutes and 1 GiB; refusing it is a parse and a few comparisons.
-      expect(performance.now() - started).toBeLessThan(1000);
     });
     for (const [name, pem, code, password] of cases) {
       it(name, async () => {
