@@ -32,7 +32,6 @@ const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keys');
 const KEY_A = join(VECTORS, 'cosign2-pw.key');
 const PUB_A = readFileSync(join(VECTORS, 'cosign2-pw.pub'), 'utf8');
 const PUB_B = readFileSync(join(VECTORS, 'cosign3-pw.pub'), 'utf8');
-const SHOTS = '/tmp/pw-verdict-shots';
 const regs = () => registriesFromEnv()!;
 let home: ToolHome;
 let offline: Cosign3Offline;
@@ -71,7 +70,7 @@ async function freshLinkLeads(browser: Browser, link: string, name: string, chec
     // The form is folded away behind "Change what is checked", and opens on demand.
     const change = page.getByText('Change what is checked', { exact: true });
     await expect(change).toBeVisible();
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`) });
+    await page.screenshot({ path: test.info().outputPath(`${name}-${width}.png`) });
     await check(page);
     await change.click();
     await context.close();
@@ -132,7 +131,7 @@ test('form errors are marked at their field, with no verdict, and the focus goes
   await expect(imageField).toHaveAccessibleDescription('Type the image reference to verify.');
   await expect(imageField).toBeFocused();
   await expect(verdict(page)).toHaveCount(0);
-  await page.screenshot({ path: join(SHOTS, 'verify-form-error-1280.png') });
+  await page.screenshot({ path: test.info().outputPath('verify-form-error-1280.png') });
 
   await imageField.fill('not a reference!');
   await go.click();

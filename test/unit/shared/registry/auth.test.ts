@@ -70,7 +70,12 @@ describe('tokens', () => {
     expect(() => readTokenResponse({})).toThrow(RegistryError);
     // Found by npm run fuzz: such a token was sent and failed as "Could not reach" the registry.
     for (const token of ['a\nb', 'a b', '€', 'a\u0000']) {
-      expect(() => readTokenResponse({ token })).toThrow(/characters an Authorization header cannot carry/);
+      expect(() => readTokenResponse({ token })).toThrow(
+        expect.objectContaining({
+          code: 'REGISTRY_AUTH_FAILED',
+          message: expect.stringMatching(/characters an Authorization header cannot carry/),
+        }),
+      );
     }
   });
   it('caches per registry and scope until shortly before expiry', () => {
