@@ -9,6 +9,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { RelayError } from '../../shared/errors.ts';
+import { RELAY_ERROR_HEADER, RELAY_MESSAGE_HEADER } from '../../shared/registry/relay-error.ts';
 import { normaliseCorsOrigins } from './config.ts';
 import { RELAY_METHODS } from './relay.ts';
 import { Site } from '../site.ts';
@@ -39,8 +40,8 @@ const EXPOSE_HEADERS = [
   'OCI-Subject',
   'OCI-Filters-Applied',
   'OCI-Chunk-Min-Length',
-  'X-Relay-Error',
-  'X-Relay-Message',
+  RELAY_ERROR_HEADER,
+  RELAY_MESSAGE_HEADER,
 ];
 
 export interface RelayCorsOptions {

@@ -10,6 +10,7 @@
  */
 import { reasonOf, type Reason } from '../../../shared/errors.ts';
 import type { FetchLike } from '../../../shared/tuf/download.ts';
+import { RELAY_ERROR_HEADER, relayMessageOf } from '../../../shared/registry/relay-error.ts';
 import type { TufStore } from '../../../shared/tuf/client.ts';
 import { idbStore } from '../lib/idb-store.ts';
 
@@ -70,10 +71,10 @@ async function readAccepted(prefix: string): Promise<Accepted | null> {
 /** A fetch for the TUF client: through the relay, never cached; a relay refusal is a failed request. */
 const relayFetch: FetchLike = async (url, init) => {
   const res = await fetch(url, { ...init, cache: 'no-store', credentials: 'same-origin' });
-  const code = res.headers.get('x-relay-error');
+  const code = res.headers.get(RELAY_ERROR_HEADER);
   if (code) {
     void res.body?.cancel().catch(() => undefined);
-    throw new Error(`the relay refused it (${code})`);
+    throw new Error(`the relay refused it: ${relayMessageOf(res.headers) ?? 'no reason given'} (${code})`);
   }
   return res;
 };
