@@ -2,11 +2,12 @@
 # Builds the REAL Sigstore services the rig runs on loopback (test/rig/sigstore-services.ts), pinned:
 #   - the timestamp authority  github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@v2.1.3
 #   - Rekor v2 (tiles, posix)  github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0
+#   - Fulcio                   github.com/sigstore/fulcio@v1.8.8
 # each with `GOBIN=<its own dir> GOTOOLCHAIN=local CGO_ENABLED=0 go install` into
 # ${COSIGN_WEB_CACHE:-$HOME/.cache/cosign-web}/go/<name>-<version>/ (outside the checkout), with the
 # module and build caches there too (GOMODCACHE, GOCACHE), so nothing lands in ~/go. Idempotent: a
 # second run only checks that the binaries are there and report the pinned module version (~0.1 s).
-# Needs Go >= 1.25 (go.mod of both) and the Go module proxy. Called by install.sh.
+# Needs Go >= 1.26 (Fulcio's go.mod; the others need 1.25) and the Go module proxy. Called by install.sh.
 # https://github.com/sigstore/timestamp-authority  https://github.com/sigstore/rekor-tiles
 set -euo pipefail
 
@@ -16,11 +17,12 @@ GODIR="$CACHE/go"
 SERVICES=(
   "timestamp-authority|github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server|v2.1.3|timestamp-server"
   "rekor-tiles|github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix|v2.3.0|posix"
+  "fulcio|github.com/sigstore/fulcio|v1.8.8|fulcio"
 )
 die() { echo "install-sigstore-services.sh: ERROR: $*" >&2; exit 1; }
 say() { echo "install-sigstore-services.sh: $*" >&2; }
 
-command -v go >/dev/null || die "no go on PATH (Go >= 1.25 is needed)"
+command -v go >/dev/null || die "no go on PATH (Go >= 1.26 is needed)"
 
 # check BIN PKG VERSION: the binary exists and `go version -m` names the pinned package and version.
 check() {

@@ -202,7 +202,7 @@ export function makeSigningConfig(rekorUrl: string, tsaUrl: string, validFrom: D
 }
 
 /** Polls `probe` until it answers true; throws with the service's last log lines otherwise. */
-async function waitUntil(
+export async function waitUntil(
   what: string,
   child: ChildProcess,
   logFile: string,
@@ -228,7 +228,7 @@ async function waitUntil(
   throw new Error(`${what} did not become ready within ${timeoutMs} ms: ${why}\n${log}`);
 }
 
-function missingBinary(path: string): Error {
+export function missingBinary(path: string): Error {
   return new Error(`${path} is missing: run bash test/rig/install.sh (or test/rig/install-sigstore-services.sh)`);
 }
 
