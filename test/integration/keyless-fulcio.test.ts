@@ -187,14 +187,14 @@ describe("Fulcio's certificate", () => {
     const { pair, spki } = await freshKey();
     const old = Math.floor(Date.now() / 1000) - 3600;
     const idToken = await issuer.token({ email: 'alice@rig.test' }, { issuedAt: old, ttlSeconds: 60 });
-    const e = await requestSigningCertificate(fetch, {
+    const e = (await requestSigningCertificate(fetch, {
       url: fulcio.url,
       idToken,
       spki,
       curve: 'P-256',
       proof: await proofOver('alice@rig.test', pair.privateKey),
       root,
-    }).catch((x: unknown) => x as CosignWebError);
+    }).catch((x: unknown) => x)) as CosignWebError;
     expect(e).toBeInstanceOf(CosignWebError);
     expect(e.message).toMatch(/^Fulcio refused to issue a certificate \(HTTP 40\d\): .+/);
   });
