@@ -6,6 +6,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
 import { parseAllDocuments } from 'yaml';
 
 export const REPO_ROOT = join(import.meta.dirname, '..');
@@ -135,4 +138,29 @@ export function readManifests(dir = MANIFEST_DIR): ManifestObject[] {
     }
   }
   return out;
+}
+
+/** The objects of one kind, typed as that kind. */
+export function ofKind<T>(objects: ManifestObject[], kind: string): (T & { metadata: { name: string } })[] {
+  return objects.filter((o) => o.kind === kind).map((o) => o.object as unknown as T & { metadata: { name: string } });
+}
+
+/** The server's Deployment (named cosign-web) and its container, or undefined. */
+export function serverDeployment(
+  objects: ManifestObject[],
+): { deployment: IDeployment; container: IContainer } | undefined {
+  const deployment = ofKind<IDeployment>(objects, 'Deployment').find((d) => d.metadata.name === 'cosign-web');
+  const container = deployment?.spec?.template.spec?.containers[0];
+  return deployment && container ? { deployment, container } : undefined;
+}
+
+/** The environment a container gets: the ConfigMaps of its envFrom, then its env values. */
+export function containerEnv(objects: ManifestObject[], c: IContainer): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const from of c.envFrom ?? []) {
+    const map = ofKind<IConfigMap>(objects, 'ConfigMap').find((m) => m.metadata.name === from.configMapRef?.name);
+    Object.assign(env, map?.data ?? {});
+  }
+  for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  return env;
 }

@@ -20,7 +20,15 @@ import { describe, expect, it } from 'vitest';
 import { parseAuthority } from '../../../server/relay/host.ts';
 import { relayOptionsFromEnv } from '../../../server/relay/config.ts';
 import { parsePublicOrigins, Site } from '../../../server/site.ts';
-import { readManifests, runtimeStage, type ManifestObject, type RuntimeStage } from '../../deploy.ts';
+import {
+  containerEnv,
+  ofKind,
+  readManifests,
+  runtimeStage,
+  serverDeployment,
+  type ManifestObject,
+  type RuntimeStage,
+} from '../../deploy.ts';
 
 type Validator = new (data: unknown) => { validate(): void };
 const SCHEMAS: Record<string, Record<string, unknown>> = {
@@ -43,8 +51,6 @@ function schemaProblem(m: ManifestObject): string | undefined {
 }
 
 const SERVER = 'cosign-web';
-const of = <T>(objects: ManifestObject[], kind: string): (T & { metadata: { name: string } })[] =>
-  objects.filter((o) => o.kind === kind).map((o) => o.object as T & { metadata: { name: string } });
 const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) =>
   selector !== undefined &&
   Object.keys(selector).length > 0 &&
@@ -52,17 +58,6 @@ const selects = (selector: Record<string, string> | undefined, labels: Record<st
 const podLabels = (d: IDeployment | undefined) => d?.spec?.template.metadata?.labels;
 const portOf = (c: IContainer, port: number | string | undefined) =>
   c.ports?.find((p) => p.containerPort === port || p.name === port)?.containerPort;
-
-/** The pod's environment as the server sees it: envFrom ConfigMaps, then env. */
-function environment(objects: ManifestObject[], c: IContainer): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const from of c.envFrom ?? []) {
-    const map = of<core.IConfigMap>(objects, 'ConfigMap').find((m) => m.metadata.name === from.configMapRef?.name);
-    Object.assign(env, map?.data ?? {});
-  }
-  for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-  return env;
-}
 
 /** What every Deployment's pods must be: non-root, read-only, no capabilities, bounded. */
 function podProblems(d: IDeployment & { metadata: { name: string } }): string[] {
@@ -105,14 +100,14 @@ function probeProblems(name: string, probe: IProbe | undefined, path: string, c:
 
 /** The server's Deployment: replicas, image user and port, probes, settings, Service. */
 function serverProblems(objects: ManifestObject[], stage: RuntimeStage): string[] {
-  const d = of<IDeployment>(objects, 'Deployment').find((x) => x.metadata.name === SERVER);
-  const c = d?.spec?.template.spec?.containers[0];
-  if (d === undefined || c === undefined) return [`no Deployment ${SERVER}`];
+  const found = serverDeployment(objects);
+  if (found === undefined) return [`no Deployment ${SERVER}`];
+  const { deployment: d, container: c } = found;
   const p: string[] = [];
   if ((d.spec?.replicas ?? 1) < 2) p.push(`${SERVER} runs fewer than 2 replicas`);
   const runAs = c.securityContext?.runAsUser ?? d.spec?.template.spec?.securityContext?.runAsUser;
   if (runAs !== stage.uid) p.push(`${SERVER} runs as ${runAs}, not the image's user ${stage.uid}`);
-  const env = { ...stage.env, ...environment(objects, c) };
+  const env = { ...stage.env, ...containerEnv(objects, c) };
   if (portOf(c, Number(env.PORT)) === undefined) p.push(`${SERVER}: PORT ${env.PORT} is not a container port`);
   if (env.EMBEDDED_REGISTRY !== 'off') p.push(`${SERVER}: the embedded registry is not off`);
   let site = new Site();
@@ -125,7 +120,7 @@ function serverProblems(objects: ManifestObject[], stage: RuntimeStage): string[
   p.push(...probeProblems('readiness', c.readinessProbe, '/readyz', c, site));
   p.push(...probeProblems('liveness', c.livenessProbe, '/healthz', c, site));
   if (c.startupProbe !== undefined) p.push(...probeProblems('startup', c.startupProbe, '/healthz', c, site));
-  const service = of<IService>(objects, 'Service').find((s) => selects(s.spec?.selector, podLabels(d)));
+  const service = ofKind<IService>(objects, 'Service').find((s) => selects(s.spec?.selector, podLabels(d)));
   if (service === undefined) p.push(`no Service selects the ${SERVER} pods`);
   for (const port of service?.spec?.ports ?? []) {
     if (portOf(c, port.targetPort) === undefined)
@@ -139,9 +134,9 @@ function lockProblems(objects: ManifestObject[], env: Record<string, string>): s
   const url = URL.canParse(env.RELAY_LOCKS_URL ?? '') ? new URL(env.RELAY_LOCKS_URL!) : undefined;
   if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol))
     return [`${SERVER}: RELAY_LOCKS_URL is not a redis:// URL`];
-  const service = of<IService>(objects, 'Service').find((s) => s.metadata.name === url.hostname);
+  const service = ofKind<IService>(objects, 'Service').find((s) => s.metadata.name === url.hostname);
   const port = service?.spec?.ports?.find((x) => x.port === Number(url.port || 6379));
-  const pods = of<IDeployment>(objects, 'Deployment').find((x) => selects(service?.spec?.selector, podLabels(x)));
+  const pods = ofKind<IDeployment>(objects, 'Deployment').find((x) => selects(service?.spec?.selector, podLabels(x)));
   const container = pods?.spec?.template.spec?.containers[0];
   if (port === undefined || container === undefined || portOf(container, port.targetPort) === undefined) {
     return [`${SERVER}: RELAY_LOCKS_URL names ${url.host}, which no Service and Deployment here serve`];
@@ -169,7 +164,7 @@ function networkProblems(
   c: IContainer,
   env: Record<string, string>,
 ): string[] {
-  const policies = of<INetworkPolicy>(objects, 'NetworkPolicy');
+  const policies = ofKind<INetworkPolicy>(objects, 'NetworkPolicy');
   const mine = policies.find((x) => selects(x.spec?.podSelector.matchLabels, podLabels(d)));
   if (mine?.spec === undefined) return [`no NetworkPolicy selects the ${SERVER} pods`];
   const p: string[] = [];
@@ -180,7 +175,7 @@ function networkProblems(
   if (!inPorts.includes(portOf(c, 'http') ?? -1)) p.push("the server policy lets nothing in on the server's port");
   const egress: NonNullable<Rule> = spec.egress ?? [];
   if (egress.some((r) => (r.ports ?? []).length === 0)) p.push('a server egress rule allows every port');
-  const redis = of<IDeployment>(objects, 'Deployment').find((x) => x.metadata.name === 'redis');
+  const redis = ofKind<IDeployment>(objects, 'Deployment').find((x) => x.metadata.name === 'redis');
   const out = new Set<string>();
   for (const rule of egress) {
     const toRedis =
@@ -209,7 +204,7 @@ function networkProblems(
 
 /** Everything this file checks beyond the schema. */
 function problems(objects: ManifestObject[], stage: RuntimeStage): string[] {
-  return [...of<IDeployment>(objects, 'Deployment').flatMap(podProblems), ...serverProblems(objects, stage)];
+  return [...ofKind<IDeployment>(objects, 'Deployment').flatMap(podProblems), ...serverProblems(objects, stage)];
 }
 
 /** A copy of the manifests with one change to the object `kind/name`. */
