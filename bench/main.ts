@@ -299,7 +299,8 @@ async function firstLoadSection(browser: Browser): Promise<void> {
   ])) {
     console.log(
       `  ${f.route.slice(0, 24).padEnd(24)} ${String(f.scripts).padStart(2)} scripts: ${kib(f.plainBytes)} plain, ` +
-        `${kib(f.gzipBytes)} gzip, ${kib(f.brotliBytes)} brotli; sent ${kib(f.transferredBytes)} (${f.encoding})`,
+        `${kib(f.gzipBytes)} gzip, ${kib(f.brotliBytes)} brotli; sent ${kib(f.transferredBytes)} (${f.encoding})` +
+        (f.workerBrotliBytes ? `; then a worker started early, ${kib(f.workerBrotliBytes)} brotli` : ''),
     );
   }
   site.close();
