@@ -92,7 +92,11 @@ function answerText(bytes: Uint8Array): string {
 
 function refused(service: Service, url: string, status: number, bytes: Uint8Array): never {
   const why = answerText(bytes);
-  fail(service, 'REFUSED', `The ${NAMES[service]} at ${url} refused the request (HTTP ${status}${why ? `: ${why}` : ''}).`);
+  fail(
+    service,
+    'REFUSED',
+    `The ${NAMES[service]} at ${url} refused the request (HTTP ${status}${why ? `: ${why}` : ''}).`,
+  );
 }
 
 /** What is logged: the digest the signature is over, the signature, the signer's key. */
@@ -116,7 +120,6 @@ function entryShape(j: JsonObject, url: string): TlogEntryJson {
   const checkpoint = obj(proof.checkpoint, 'its checkpoint');
   const hashes = proof.hashes ?? [];
   if (!Array.isArray(hashes) || hashes.some((h) => typeof h !== 'string')) invalid('its proof hashes are not a list');
-  if (j.inclusionPromise !== undefined) invalid('a Rekor v2 entry carries no signed entry timestamp');
   return {
     logIndex: str(j.logIndex ?? '0', 'its logIndex'),
     logId: { keyId: str(logId.keyId, 'its log id') },
@@ -180,11 +183,7 @@ export function timestampRequest(sha256: Uint8Array, nonce: Uint8Array): Uint8Ar
  *   it; the nonce is sent as cosign sends one.
  * @throws SigningServiceError SIGNING_TSA_UNREACHABLE, SIGNING_TSA_REFUSED, SIGNING_TSA_ANSWER_INVALID
  */
-export async function requestTimestamp(
-  f: ServiceFetch,
-  url: string,
-  sha256: Uint8Array,
-): Promise<Uint8Array> {
+export async function requestTimestamp(f: ServiceFetch, url: string, sha256: Uint8Array): Promise<Uint8Array> {
   const nonce = randomBytes(8);
   nonce[0]! &= 0x7f;
   const r = await post('TSA', f, url, timestampRequest(sha256, nonce), {
