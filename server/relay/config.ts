@@ -300,6 +300,17 @@ function tufHosts(urls: readonly string[]): { hosts: TufHost[]; vouched: boolean
   return { hosts: given.map((u) => parseTufUrl(u)), vouched: true };
 }
 
+/** The Sigstore service hosts as keys: those given (operator-vouched: may be private), else the defaults. */
+function sigstoreServiceKeys(
+  entries: readonly string[],
+  defaultPort: (h: Host) => number,
+): { keys: ReadonlySet<string>; vouched: boolean } {
+  const given = entries.filter((e) => e.trim() !== '');
+  const setting = given.length > 0 ? 'RELAY_SIGSTORE_SERVICES' : 'DEFAULT_SIGSTORE_SERVICES';
+  const keys = (given.length > 0 ? given : DEFAULT_SIGSTORE_SERVICES).map((e) => entryKey(e, defaultPort, setting));
+  return { keys: new Set(keys), vouched: given.length > 0 };
+}
+
 /**
  * The configured token realms as realm keys: each an http(s) URL without credentials, query or
  * fragment; none given: DEFAULT_TOKEN_REALMS.
@@ -326,6 +337,27 @@ function checkInteger(value: number | undefined, name: string, min: number, max:
   return value;
 }
 
+/** The relay's numeric limits, checked. @throws RelayError RELAY_CONFIG_INVALID */
+function limits(options: RelayOptions): Pick<RelayConfig, 'maxManifestBytes' | 'upstreamTimeoutMs' | 'maxRedirects'> {
+  return {
+    maxManifestBytes: checkInteger(
+      options.maxManifestBytes,
+      'RELAY_MAX_MANIFEST_BYTES',
+      1,
+      Number.MAX_SAFE_INTEGER,
+      DEFAULT_MAX_MANIFEST_BYTES,
+    ),
+    upstreamTimeoutMs: checkInteger(
+      options.upstreamTimeoutMs,
+      'RELAY_UPSTREAM_TIMEOUT_MS',
+      1,
+      2_147_483_647,
+      DEFAULT_UPSTREAM_TIMEOUT_MS,
+    ),
+    maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+  };
+}
+
 /**
  * Checks and normalises options once, for a middleware factory.
  * @throws RelayError RELAY_CONFIG_INVALID when an entry or a number is malformed
@@ -343,12 +375,7 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
   const explicit = listed.length > 0;
   // An allowlist entry without a port takes 80 when the host is a plain-http registry on 80.
   const allowPort = (h: Host): number => (plainHttp.has(hostKey(h, 80)) ? 80 : 443);
-  const sigstoreGiven = (options.sigstoreServices ?? []).filter((e) => e.trim() !== '');
-  const sigstoreKeys = new Set(
-    (sigstoreGiven.length > 0 ? sigstoreGiven : DEFAULT_SIGSTORE_SERVICES).map((e) =>
-      entryKey(e, allowPort, sigstoreGiven.length > 0 ? 'RELAY_SIGSTORE_SERVICES' : 'DEFAULT_SIGSTORE_SERVICES'),
-    ),
-  );
+  const sigstore = sigstoreServiceKeys(options.sigstoreServices ?? [], allowPort);
   const direct = new Set(
     explicit
       ? listed.map((e) => entryKey(e, allowPort, 'RELAY_ALLOWED_REGISTRIES'))
@@ -378,31 +405,16 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
   const vouched = (h: Host, port: number): boolean =>
     isDirect(h, port)
       ? privateKeys.has(hostKey(h, port))
-      : (tuf.vouched && tufKeys.has(hostKey(h, port))) ||
-        (sigstoreGiven.length > 0 && sigstoreKeys.has(hostKey(h, port)));
+      : (tuf.vouched && tufKeys.has(hostKey(h, port))) || (sigstore.vouched && sigstore.keys.has(hostKey(h, port)));
   return {
     explicit,
     direct,
     plainHttp,
-    maxManifestBytes: checkInteger(
-      options.maxManifestBytes,
-      'RELAY_MAX_MANIFEST_BYTES',
-      1,
-      Number.MAX_SAFE_INTEGER,
-      DEFAULT_MAX_MANIFEST_BYTES,
-    ),
-    upstreamTimeoutMs: checkInteger(
-      options.upstreamTimeoutMs,
-      'RELAY_UPSTREAM_TIMEOUT_MS',
-      1,
-      2_147_483_647,
-      DEFAULT_UPSTREAM_TIMEOUT_MS,
-    ),
-    maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+    ...limits(options),
     tokenRealms: tokenRealmKeys(options.tokenRealms ?? []),
     realmTtlMs: options.realmTtlMs,
     isTufHost: (h, port) => tufKeys.has(hostKey(h, port)),
-    isSigstoreService: (h, port) => sigstoreKeys.has(hostKey(h, port)),
+    isSigstoreService: (h, port) => sigstore.keys.has(hostKey(h, port)),
     ca: options.ca,
     lookup: options.lookup,
     requestUpstream: options.requestUpstream,
