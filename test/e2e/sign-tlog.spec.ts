@@ -13,16 +13,15 @@
  * The browser only ever talks to its own origin.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startAppServer, relayEnvFor, type AppServer } from '../rig/app-server.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { freePort, registriesFromEnv } from '../rig/registries.ts';
 import { createSigningConfig, startSigstoreServices, type SigstoreServices } from '../rig/sigstore-services.ts';
 import { startTamperProxy, tamperRekorProof, type TamperProxy } from '../rig/tamper-proxy.ts';
 import { cosignEnv, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
-import { waitFor } from './global-setup.ts';
 import { recordRequests } from './helpers.ts';
 
 const regs = () => registriesFromEnv()!;
@@ -32,7 +31,7 @@ let stack: SigstoreServices;
 let proxy: TamperProxy;
 let home: ToolHome;
 let dir: string;
-let server: ChildProcess | undefined;
+let server: AppServer | undefined;
 let origin: string;
 const configs = { tampered: '', deadTsa: '' };
 
@@ -47,29 +46,13 @@ test.beforeAll(async () => {
   configs.deadTsa = join(dir, 'dead-tsa.json');
   await createSigningConfig(dir, proxy.url, stack.tsa.url, stack.validFrom, configs.tampered);
   await createSigningConfig(dir, stack.rekor.url, `http://${dead}/api/v1/timestamp`, stack.validFrom, configs.deadTsa);
-  const services = [stack.rekor.url, stack.tsa.baseUrl, proxy.url].map((u) => new URL(u).host).concat(dead);
-  const port = await freePort();
-  origin = `http://localhost:${port}`;
-  const log = openSync(join(dir, 'server.log'), 'w');
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    EMBEDDED_REGISTRY_PORT: '0',
-    REGISTRY_DATA: join(dir, 'registry'),
-    RELAY_ALLOWED_REGISTRIES: regs().tls.host,
-    RELAY_PRIVATE_REGISTRIES: regs().tls.host,
-    RELAY_SIGSTORE_SERVICES: services.join(','),
-    RELAY_PLAIN_HTTP_REGISTRIES: services.join(','),
-    NODE_EXTRA_CA_CERTS: regs().tls.caFile,
-  };
-  for (const k of ['PKCS11_MODULE', 'PKCS11_API_TOKEN', 'PKCS11_PIN']) delete env[k];
-  server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { env, stdio: ['ignore', log, log] });
-  await waitFor(`http://127.0.0.1:${port}/healthz`, 60_000);
+  const services = [stack.rekor.url, stack.tsa.baseUrl, proxy.url, dead];
+  server = await startAppServer(dir, relayEnvFor(services, regs().tls));
+  origin = server.origin;
 });
 
 test.afterAll(async () => {
-  server?.kill('SIGTERM');
+  await server?.stop();
   await proxy?.close();
   await stack?.stop();
   await home?.cleanup();
