@@ -184,15 +184,20 @@ interface LegacySigned {
   layer: Descriptor;
 }
 
-async function makeLegacy(o: SignOptions, target: SignTarget): Promise<LegacySigned> {
+/**
+ * Signs the legacy payload now; its timestamp (when asked) is fetched and verified in `done`, so
+ * that it overlaps the bundle's signing, logging and timestamping.
+ */
+async function makeLegacy(o: SignOptions, target: SignTarget): Promise<{ done: Promise<LegacySigned> }> {
   const payload = legacyPayload(o, target);
   const signature = await o.signer.sign(payload);
   const layer = sigLayer(payload, toBase64(signature));
-  if (o.services?.tsa) {
-    const { legacyWitnessAnnotations } = await import('./sign-services.ts');
-    layer.annotations = { ...layer.annotations, ...(await legacyWitnessAnnotations(o.services, signature)) };
-  }
-  return { payload, layer };
+  const services = o.services;
+  if (!services?.tsa) return { done: Promise.resolve({ payload, layer }) };
+  const done = import('./sign-services.ts')
+    .then(({ legacyWitnessAnnotations }) => legacyWitnessAnnotations(services, signature))
+    .then((extra) => ({ payload, layer: { ...layer, annotations: { ...layer.annotations, ...extra } } }));
+  return { done };
 }
 
 async function pushLegacy(o: SignOptions, target: SignTarget, made: LegacySigned): Promise<SignedTarget['legacy']> {
@@ -252,10 +257,12 @@ async function pushBundle(o: SignOptions, target: SignTarget, bundle: Uint8Array
 }
 
 async function makeBoth(o: SignOptions, t: SignTarget): Promise<{ legacy?: LegacySigned; bundle?: Uint8Array }> {
-  return {
-    ...(o.formats.legacy ? { legacy: await makeLegacy(o, t) } : {}),
-    ...(o.formats.bundle ? { bundle: await makeBundle(o, t) } : {}),
-  };
+  const legacy = o.formats.legacy ? (await makeLegacy(o, t)).done : undefined;
+  // Both settle before either failure is thrown: no timestamp request is left unawaited.
+  const [l, b] = await Promise.allSettled([legacy, o.formats.bundle ? makeBundle(o, t) : undefined]);
+  if (l.status === 'rejected') throw l.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return { ...(l.value ? { legacy: l.value } : {}), ...(b.value ? { bundle: b.value } : {}) };
 }
 
 /**
