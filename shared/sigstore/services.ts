@@ -20,10 +20,12 @@ import { toBase64 } from '../encoding/base64.ts';
 import { der } from '../encoding/der.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { randomBytes } from '../crypto/webcrypto.ts';
-import { relayMessageOf } from '../registry/relay-error.ts';
 import { isJsonObject, parseJsonObject, type JsonObject } from './json.ts';
 
-/** The fetch the services are reached with (the page's relays each URL). */
+/**
+ * The fetch the services are reached with (the page's relays each URL, and throws when the relay
+ * itself could not reach the service, so that it counts as unreachable).
+ */
 export type ServiceFetch = (url: string, init: RequestInit) => Promise<Response>;
 
 /** Largest answer read from a log or a timestamp authority (an entry or a token is a few KiB). */
@@ -53,7 +55,7 @@ export function rekorKeyDetails(algorithm: KeyAlgorithm): string {
   );
 }
 
-/** POSTs and reads the answer's bytes; a network failure or a relay's 502/504 is UNREACHABLE. */
+/** POSTs and reads the answer's bytes; a fetch that throws is UNREACHABLE. */
 async function post(
   service: Service,
   f: ServiceFetch,
@@ -68,9 +70,6 @@ async function post(
   } catch (e) {
     fail(service, 'UNREACHABLE', `The ${name} at ${url} cannot be reached: ${(e as Error)?.message ?? String(e)}.`);
   }
-  const relayed = relayMessageOf(res.headers);
-  if (relayed !== null && (res.status === 502 || res.status === 504 || res.status === 403))
-    fail(service, 'UNREACHABLE', `The ${name} at ${url} cannot be reached: ${relayed}`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > MAX_ANSWER_BYTES) fail(service, 'ANSWER_INVALID', `The ${name} at ${url} answered too much.`);
   const bytes = new Uint8Array(await res.arrayBuffer().catch(() => new ArrayBuffer(0)));

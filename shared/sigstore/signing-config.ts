@@ -13,7 +13,7 @@
  * one per operator; then all of them (ALL), one at random (ANY) or `count` at random (EXACT).
  */
 import { SigningServiceError } from '../errors.ts';
-import { isJsonObject, parseJsonObject, type JsonObject } from './json.ts';
+import { isJsonObject, parseJsonObject, validityField, type JsonObject } from './json.ts';
 import type { ValidityPeriod } from './types.ts';
 
 export const SIGNING_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.signingconfig.v0.2+json';
@@ -60,23 +60,9 @@ function onlyKnown(o: JsonObject, names: readonly string[], where: string): void
   for (const k of Object.keys(o)) if (!names.includes(k)) throw bad(`${where} has an unknown field "${k}"`);
 }
 
-/** An RFC 3339 time as protobuf's JSON writes a Timestamp. */
-function time(v: unknown, where: string): Date {
-  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(v))
-    throw bad(`${where} is not a time`);
-  const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'));
-  if (Number.isNaN(d.getTime())) throw bad(`${where} is not a time`);
-  return d;
-}
-
 function validity(v: unknown, where: string): ValidityPeriod {
-  if (!isJsonObject(v)) throw bad(`${where} has no validFor`);
-  onlyKnown(v, ['start', 'end'], `${where}'s validFor`);
-  if (v.start === undefined || v.start === null) throw bad(`${where} has no start to its validity`);
-  const out: ValidityPeriod = { start: time(v.start, `${where}'s validity start`) };
-  if (v.end !== undefined && v.end !== null) out.end = time(v.end, `${where}'s validity end`);
-  if (out.end && out.end < out.start) throw bad(`${where}'s validity ends before it starts`);
-  return out;
+  if (isJsonObject(v)) onlyKnown(v, ['start', 'end'], `${where}'s validFor`);
+  return validityField(v, where, bad);
 }
 
 /** An http(s) URL without credentials or fragment, as a service's base URL must be. */

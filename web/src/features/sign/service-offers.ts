@@ -7,6 +7,7 @@ import {
   type ServiceConfiguration,
   type SigningService,
 } from '../../../../shared/sigstore/signing-config.ts';
+import { relayMessageOf } from '../../../../shared/registry/relay-error.ts';
 
 /** A service offered, or why the config offers none this page can use. */
 export type Offer = { service: SigningService } | { none: string };
@@ -31,8 +32,20 @@ export function offerOf(
   }
 }
 
+/**
+ * Fetches a service through the relay; the relay's own refusal to reach it (403 not allowed, 502
+ * unreachable, 504 timeout, with its X-Relay-Error) is thrown with the relay's sentence, so that
+ * shared/sigstore/services.ts counts it as unreachable.
+ */
+export async function relayedFetch(origin: string, url: string, init: RequestInit): Promise<Response> {
+  const res = await fetch(relayedServiceUrl(origin, url), init);
+  const relayed = res.headers.get('X-Relay-Error') === null ? null : relayMessageOf(res.headers);
+  if (relayed !== null && [403, 502, 504].includes(res.status)) throw new Error(relayed);
+  return res;
+}
+
 /** A service URL as the relay's path for it on this origin. */
-export function relayedServiceUrl(origin: string, url: string): string {
+function relayedServiceUrl(origin: string, url: string): string {
   const u = new URL(url);
   return `${origin}/relay/${u.host}${u.pathname.replace(/\/+$/, '')}`;
 }

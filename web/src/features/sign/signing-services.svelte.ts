@@ -16,7 +16,7 @@ import {
   type SigningConfig,
   type SigningService,
 } from '../../../../shared/sigstore/signing-config.ts';
-import { offerOf, relayedServiceUrl, type Offer } from './service-offers.ts';
+import { offerOf, relayedFetch, type Offer } from './service-offers.ts';
 import { PUBLIC_GOOD_SIGNING_CONFIG } from '../../../../shared/sigstore/shipped-signing-config.ts';
 import type { TrustRoots } from '../../app/trust-roots.svelte.ts';
 
@@ -174,7 +174,7 @@ export class SigningServicesChoice {
       );
     const { root } = buildTrust({ root: held });
     return {
-      fetch: (url, init) => fetch(relayedServiceUrl(this.#origin, url), init),
+      fetch: (url, init) => relayedFetch(this.#origin, url, init),
       root,
       ...(rekor ? { rekor } : {}),
       ...(tsa ? { tsa } : {}),
