@@ -26,7 +26,7 @@ async function fillForm(page: Page, baseUrl: string, ref: string, stack: Sigstor
   await page.getByLabel('Image reference').fill(ref);
   const legacyBox = page.getByRole('checkbox', { name: /Legacy/ });
   if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
-  await page.getByLabel('Signing config file', { exact: true }).setInputFiles(stack.signingConfigFile);
+  await page.getByLabel('Config file', { exact: true }).setInputFiles(stack.signingConfigFile);
   await page.getByLabel('Trusted root file', { exact: true }).setInputFiles(stack.trustedRootFile);
   await page.getByLabel('Trust root', { exact: true }).filter({ hasText: 'sha256' }).waitFor();
   await page.getByLabel('Transparency log', { exact: true }).selectOption('config');

@@ -2,7 +2,7 @@
  * #/sign in Chromium with "Transparency log" and "Timestamp authority", against the REAL Rekor v2
  * and timestamp authority the rig starts on loopback (test/rig/sigstore-services.ts), reached
  * through the relay of a server of this file's own (RELAY_SIGSTORE_SERVICES names them), with the
- * signing config cosign 3.1 made for them ("Signing config file") and their trusted root ("Trusted
+ * signing config cosign 3.1 made for them ("Config file") and their trusted root ("Trusted
  * root file"):
  * - the page asks once per key what becomes public forever, signs both formats, and cosign 3.1
  *   `verify --key --trusted-root` with NO `--insecure-ignore-tlog` accepts the image; the
@@ -77,7 +77,7 @@ async function makeKey(page: Page): Promise<string> {
 async function fillSign(page: Page, ref: string, signingConfig: string): Promise<void> {
   await page.goto(`${origin}/#/sign`);
   await field(page, 'Image reference').fill(ref);
-  await field(page, 'Signing config file').setInputFiles(signingConfig);
+  await field(page, 'Config file').setInputFiles(signingConfig);
   await field(page, 'Trusted root file').setInputFiles(stack.trustedRootFile);
   await expect(field(page, 'Trust root')).toHaveValue(/^sha256:/);
   await field(page, 'Transparency log').selectOption('config');

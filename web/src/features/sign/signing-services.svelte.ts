@@ -1,6 +1,6 @@
 /**
  * The sign page's Sigstore services: which signing config ("Signing config": the public-good one
- * shipped with the page, or one loaded with "Signing config file" and kept in this browser's
+ * shipped with the page, or one loaded with "Config file" and kept in this browser's
  * localStorage under its sha256), whether to log ("Transparency log": none, or the config's Rekor
  * v2 log) and timestamp ("Timestamp authority": none, or the config's TSA), the trust root every
  * answer is checked with, and the consent asked once per key before its first log upload
