@@ -399,7 +399,8 @@ export class SignPage {
   async #push(ref: ImageReference, plan: SignPlan, annotations: Record<string, string>, signer: Signer): Promise<void> {
     const total = plan.targets.length;
     this.#status = { state: 'working', message: 'Signing…', done: 0, total };
-    const services = await this.services?.services();
+    // The external signer's run pushes signatures made elsewhere: no log or timestamp (the consent is asked on Sign).
+    const services = this.mode === 'page' ? await this.services?.services() : undefined;
     const result = await signImage({
       client: this.#registry.client,
       signer,
