@@ -170,13 +170,14 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  if (!['sign', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
+  if (!['sign', 'sign-tlog', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
   const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
     const { registriesFromEnv } = await import('../test/rig/registries.ts');
     const regs = registriesFromEnv()!;
     if (want('sign')) await signSection(browser, regs);
+    if (want('sign-tlog')) await signTlogSection(browser, regs);
     if (want('verify')) await verifySection(browser, regs);
     if (want('hash')) await hashSection(browser);
     if (want('keyless')) await keylessSection(browser, regs);
@@ -201,6 +202,20 @@ async function signSection(browser: Browser, regs: RegistriesInfo): Promise<void
   row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
   row('cosign 3.1 sign (bundle), same key file and image', c3, '');
   row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page takes ${(page / (c2 + c3)).toFixed(2)}× their sum`);
+}
+
+async function signTlogSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchSignTlog } = await import('./sign-tlog.ts');
+  console.log(
+    `\nSigning with the real Rekor v2 and TSA on loopback, key unlocked (median of ${RUNS}, first run apart)`,
+  );
+  const s = await benchSignTlog(browser, regs, RUNS);
+  const c3 = median(s.cosign3Ms);
+  row('cosign 3.1 sign, same key file, signing config and root', c3, '');
+  const page = median(s.pageBundleMs);
+  row('page: click "Sign" to bundle pushed (logged, timestamped)', page, `${(page / c3).toFixed(2)}× cosign 3.1`);
+  const both = median(s.pageBothMs);
+  row('page: both formats (bundle logged, both timestamped)', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
 }
 
 async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

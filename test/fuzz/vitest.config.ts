@@ -26,6 +26,7 @@ export default defineConfig({
       'test/unit/shared/sigstore/checkpoint.test.ts',
       'test/unit/shared/sigstore/rekor-body.test.ts',
       'test/unit/shared/sigstore/sct.test.ts',
+      'test/unit/shared/sigstore/signing-config.test.ts',
       'test/unit/shared/sigstore/timestamp.test.ts',
       'test/unit/shared/sigstore/trusted-root.test.ts',
       'test/unit/shared/tuf/tuf.test.ts',
