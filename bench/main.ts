@@ -5,7 +5,8 @@
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
  * throughput and memory next to direct registry access (bench/relay.ts); signing through
  * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); copying
- * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts).
+ * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts); the
+ * JavaScript a first visit loads per route, plain, gzip and brotli (bench/first-load.ts).
  *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
  * baseline; then each JavaScript/WebAssembly implementation in Node, the same in Chromium inside
@@ -13,11 +14,12 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, verify, hash, keyless, relay, copy, pkcs11); without it, all of them.
+ * sign, verify, hash, keyless, relay, copy, pkcs11, firstload); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { scrypt as nodeScrypt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -168,13 +170,14 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  if (!['sign', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
+  if (!['sign', 'sign-tlog', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
   const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
     const { registriesFromEnv } = await import('../test/rig/registries.ts');
     const regs = registriesFromEnv()!;
     if (want('sign')) await signSection(browser, regs);
+    if (want('sign-tlog')) await signTlogSection(browser, regs);
     if (want('verify')) await verifySection(browser, regs);
     if (want('hash')) await hashSection(browser);
     if (want('keyless')) await keylessSection(browser, regs);
@@ -199,6 +202,20 @@ async function signSection(browser: Browser, regs: RegistriesInfo): Promise<void
   row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
   row('cosign 3.1 sign (bundle), same key file and image', c3, '');
   row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page takes ${(page / (c2 + c3)).toFixed(2)}× their sum`);
+}
+
+async function signTlogSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchSignTlog } = await import('./sign-tlog.ts');
+  console.log(
+    `\nSigning with the real Rekor v2 and TSA on loopback, key unlocked (median of ${RUNS}, first run apart)`,
+  );
+  const s = await benchSignTlog(browser, regs, RUNS);
+  const c3 = median(s.cosign3Ms);
+  row('cosign 3.1 sign, same key file, signing config and root', c3, '');
+  const page = median(s.pageBundleMs);
+  row('page: click "Sign" to bundle pushed (logged, timestamped)', page, `${(page / c3).toFixed(2)}× cosign 3.1`);
+  const both = median(s.pageBothMs);
+  row('page: both formats (bundle logged, both timestamped)', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
 }
 
 async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
@@ -283,6 +300,27 @@ async function sigstoreSection(browser: Browser): Promise<void> {
   site.close();
 }
 
+async function firstLoadSection(browser: Browser): Promise<void> {
+  const { benchFirstLoad } = await import('./first-load.ts');
+  console.log('\nJavaScript a first visit loads, per route (fresh context, page shown, network idle)');
+  const site = await listen(join(ROOT, 'dist'), CONTENT_SECURITY_POLICY);
+  const pub = encodeURIComponent(readFileSync(join(ROOT, 'test/vectors/keys/cosign2-pw.pub'), 'utf8'));
+  const link = `#/verify?image=${encodeURIComponent(`localhost:1/bench@sha256:${'0'.repeat(64)}`)}&key=${pub}`;
+  const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
+  for (const f of await benchFirstLoad(browser, site.url, join(ROOT, 'dist'), [
+    { route: '#/welcome', heading: 'Start' },
+    { route: '#/keys', heading: 'Keys' },
+    { route: link, heading: 'Verify' },
+  ])) {
+    console.log(
+      `  ${f.route.slice(0, 24).padEnd(24)} ${String(f.scripts).padStart(2)} scripts: ${kib(f.plainBytes)} plain, ` +
+        `${kib(f.gzipBytes)} gzip, ${kib(f.brotliBytes)} brotli; sent ${kib(f.transferredBytes)} (${f.encoding})` +
+        (f.workerBrotliBytes ? `; then a worker started early, ${kib(f.workerBrotliBytes)} brotli` : ''),
+    );
+  }
+  site.close();
+}
+
 async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -294,6 +332,7 @@ async function main(): Promise<void> {
     if (want('scrypt')) await chromiumWorkerSection(browser, native);
     if (want('unlock')) await unlockSection(browser, native);
     if (want('sigstore')) await sigstoreSection(browser);
+    if (want('firstload')) await firstLoadSection(browser);
     await registrySections(browser);
   } finally {
     await browser.close();

@@ -4,7 +4,7 @@
  * image with the same key file in the same run (cosign 2.5 writes the legacy format, cosign 3.1
  * the bundle; the page writes both in one click).
  */
-import type { Browser } from 'playwright';
+import type { Browser, Locator, Page } from 'playwright';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -30,6 +30,50 @@ const time = async (fn: () => Promise<unknown>): Promise<number> => {
   return performance.now() - t0;
 };
 
+/**
+ * Clicks `button` and measures, inside the page, from the click to a "Signed" status, so that
+ * Playwright's polling adds nothing.
+ * @throws Error with the status when signing failed.
+ */
+export async function clickToSigned(page: Page, button: Locator): Promise<number> {
+  await page.evaluate(() => {
+    const w = window as unknown as { signMs: Promise<number> };
+    w.signMs = new Promise((resolve) => {
+      let t0 = 0;
+      document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+      new MutationObserver((_, obs) => {
+        const text = document.querySelector('[role=status]')?.textContent ?? '';
+        if (text.startsWith('Signed') || text.includes('said') || /[A-Z]+_[A-Z_]+/.test(text)) {
+          obs.disconnect();
+          resolve(text.startsWith('Signed') ? performance.now() - t0 : NaN);
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+  });
+  await button.click();
+  const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
+  if (Number.isNaN(ms)) throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
+  return ms;
+}
+
+/**
+ * Generates a cosign key pair on the Keys page (password "bench") and saves its cosign.key in `dir`.
+ * @returns the key file's path; the key stays unlocked in the page.
+ */
+export async function pageKeyPair(page: Page, baseUrl: string, dir: string): Promise<string> {
+  await page.goto(`${baseUrl}/#/keys`);
+  await page.getByLabel('New key password').fill('bench');
+  await page.getByRole('button', { name: 'Generate key pair' }).click();
+  await page.getByRole('status').filter({ hasText: 'Key ready' }).waitFor();
+  const [dl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download cosign.key' }).click(),
+  ]);
+  const keyFile = join(dir, 'cosign.key');
+  writeFileSync(keyFile, readFileSync(await dl.path()));
+  return keyFile;
+}
+
 export async function benchSign(
   browser: Browser,
   baseUrl: string,
@@ -39,16 +83,7 @@ export async function benchSign(
   const home = await makeToolHome('cosign-web-bench-');
   try {
     const page = await browser.newPage();
-    await page.goto(`${baseUrl}/#/keys`);
-    await page.getByLabel('New key password').fill('bench');
-    await page.getByRole('button', { name: 'Generate key pair' }).click();
-    await page.getByRole('status').filter({ hasText: 'Key ready' }).waitFor();
-    const [dl] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByRole('link', { name: 'Download cosign.key' }).click(),
-    ]);
-    const keyFile = join(home.dir, 'cosign.key');
-    writeFileSync(keyFile, readFileSync(await dl.path()));
+    const keyFile = await pageKeyPair(page, baseUrl, home.dir);
     const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
     const offline = await makeCosign3Offline(home);
     const out: SignBench = { pageMs: [], cosign2Ms: [], cosign3Ms: [] };
@@ -56,25 +91,7 @@ export async function benchSign(
       const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, `bench/sign-${i}`, 'v1');
       await page.goto(`${baseUrl}/#/sign`);
       await page.getByLabel('Image reference').fill(image.ref);
-      // Timed inside the page from the click to the "Signed" status, so Playwright's polling adds nothing.
-      await page.evaluate(() => {
-        const w = window as unknown as { signMs: Promise<number> };
-        w.signMs = new Promise((resolve) => {
-          let t0 = 0;
-          document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
-          new MutationObserver((_, obs) => {
-            const text = document.querySelector('[role=status]')?.textContent ?? '';
-            if (text.startsWith('Signed') || text.includes('said')) {
-              obs.disconnect();
-              resolve(text.startsWith('Signed') ? performance.now() - t0 : NaN);
-            }
-          }).observe(document.body, { subtree: true, childList: true, characterData: true });
-        });
-      });
-      await page.getByRole('button', { name: 'Sign' }).click();
-      const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
-      if (Number.isNaN(ms))
-        throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
+      const ms = await clickToSigned(page, page.getByRole('button', { name: 'Sign' }));
       const c2 = await time(() => runOk('cosign2', cosign2SignArgs(keyFile, image.ref), { env }));
       const c3 = await time(() => runOk('cosign3', cosign3SignArgs(keyFile, offline, image.ref), { env }));
       if (i > 0) {

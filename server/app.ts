@@ -1,6 +1,7 @@
 /**
  * The Hono app: answers only to the host names it serves and refuses writes from other sites
- * (server/site.ts), and serves the built single-page app (no source maps) with a strict
+ * (server/site.ts), and serves the built single-page app (no source maps; precompressed copies by
+ * Accept-Encoding, hashed assets cacheable for a year, index.html revalidated) with a strict
  * Content-Security-Policy (Trusted Types too) and a Permissions-Policy, a health
  * check, the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
  * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
@@ -100,6 +101,19 @@ export const PERMISSIONS_POLICY = [
  */
 export const RELAY_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'";
 
+/** A file name Vite made from its content (`/assets/index-D1iZYrGR.js`): it never changes. */
+const HASHED_ASSET = /^\/assets\/[^/]+-[A-Za-z0-9_-]{8}\.[a-z0-9]+$/;
+
+/**
+ * Caching of a static file: a hashed asset is cached for a year and never revalidated; anything
+ * else (index.html, which names the current assets) is revalidated on every load. Both vary by
+ * Accept-Encoding, as a compressed copy may be sent.
+ */
+function staticCaching(c: Context): void {
+  c.header('Cache-Control', HASHED_ASSET.test(c.req.path) ? 'public, max-age=31536000, immutable' : 'no-cache');
+  c.header('Vary', 'Accept-Encoding');
+}
+
 function isRelayPath(path: string): boolean {
   return path === '/relay' || path.startsWith('/relay/');
 }
@@ -174,7 +188,12 @@ export function createApp(options: AppOptions): Hono {
 
   // Source maps are not published: the build makes none, and one put in the folder is not served.
   app.use('/*', async (c, next) => (c.req.path.endsWith('.map') ? c.notFound() : next()));
-  app.use('/*', serveStatic({ root: options.staticRoot }));
+  // The build's .br and .gz copies (scripts/precompress.ts) by Accept-Encoding; see staticCaching.
+  app.use('/*', async (c, next) => {
+    await next();
+    if (c.res.status === 200 || c.res.status === 206) staticCaching(c);
+  });
+  app.use('/*', serveStatic({ root: options.staticRoot, precompressed: true }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));
   app.onError(answerError);

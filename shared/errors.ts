@@ -185,6 +185,23 @@ export type TufErrorCode =
  */
 export type PolicyErrorCode = 'POLICY_INVALID' | 'POLICY_UNSUPPORTED' | 'POLICY_REJECTED';
 
+/**
+ * Codes of signing with Sigstore services (shared/sigstore/signing-config.ts, services.ts): a
+ * signing config that cannot be read or names no service this page can use, and a transparency
+ * log or timestamp authority that cannot be reached, refuses, or answers what does not verify
+ * against the trusted root. Nothing is pushed after any of them.
+ */
+export type SigningServiceErrorCode =
+  | 'SIGNING_CONFIG_INVALID'
+  | 'SIGNING_CONFIG_NO_SERVICE'
+  | 'SIGNING_TLOG_UNREACHABLE'
+  | 'SIGNING_TLOG_REFUSED'
+  | 'SIGNING_TLOG_ANSWER_INVALID'
+  | 'SIGNING_TLOG_KEY_UNSUPPORTED'
+  | 'SIGNING_TSA_UNREACHABLE'
+  | 'SIGNING_TSA_REFUSED'
+  | 'SIGNING_TSA_ANSWER_INVALID';
+
 /** Codes of the relay's tag locks (server/locks.ts). */
 export type LockErrorCode =
   'LOCK_BAD_REQUEST' | 'LOCK_BUSY' | 'LOCK_KEY_REFUSED' | 'LOCK_HELD' | 'LOCK_HOLD_LIMIT' | 'LOCK_QUOTA';
@@ -233,6 +250,7 @@ export type ErrorCode =
   | TufErrorCode
   | PolicyErrorCode
   | LockErrorCode
+  | SigningServiceErrorCode
   | KeylessErrorCode
   | GeneralErrorCode;
 
@@ -304,6 +322,9 @@ export class TufError extends CosignWebError<TufErrorCode> {}
 
 /** A containers-policy.json could not be read, or names what this page cannot apply. */
 export class PolicyError extends CosignWebError<PolicyErrorCode> {}
+
+/** A signing config, transparency log or timestamp authority failed a signing (nothing was pushed). */
+export class SigningServiceError extends CosignWebError<SigningServiceErrorCode> {}
 
 /** A tag lock could not be taken or released (server/locks.ts). */
 export class LockError extends CosignWebError<LockErrorCode> {}

@@ -1,5 +1,6 @@
 // Exposes the app's scrypt worker to the benchmark driver: window.benchScrypt(impl, N) runs one
 // derivation in the worker and returns the milliseconds the worker measured.
+import '../../web/src/lib/trusted-types.ts';
 import { deriveInWorker } from '../../web/src/features/keys/scrypt-client.ts';
 import type { ScryptImpl } from '../../shared/crypto/scrypt.ts';
 

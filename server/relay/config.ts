@@ -29,6 +29,13 @@
  *                               most TUF_MAX_RESPONSE_BYTES, whatever RELAY_ALLOWED_REGISTRIES says.
  *                               An operator-given TUF host may be on loopback or a private network;
  *                               an http:// URL makes its host:port spoken to over plain http.
+ * - RELAY_SIGSTORE_SERVICES     comma-separated `host[:port]` of Sigstore services (transparency
+ *                               logs, timestamp authorities, Fulcio) the sign page may reach
+ *                               (default DEFAULT_SIGSTORE_SERVICES, the hosts of the shipped
+ *                               public-good signing config). Only their service paths pass
+ *                               (SIGSTORE_SERVICE_PATHS), GET and POST, answers of at most
+ *                               TUF_MAX_RESPONSE_BYTES. Operator-given hosts may be on loopback or a
+ *                               private network; RELAY_PLAIN_HTTP_REGISTRIES picks plain http.
  * Extra CAs for upstream TLS come from Node's own NODE_EXTRA_CA_CERTS.
  */
 import type { LookupAddress } from 'node:dns';
@@ -92,6 +99,11 @@ export interface RelayOptions {
   requestUpstream?: RequestUpstream;
   /** Where the one line per relayed request goes (default console.log). */
   log?: (line: string) => void;
+  /**
+   * `host[:port]` of Sigstore services (RELAY_SIGSTORE_SERVICES): reachable for their service
+   * paths alone; empty or absent: DEFAULT_SIGSTORE_SERVICES.
+   */
+  sigstoreServices?: readonly string[];
 }
 
 /**
@@ -156,6 +168,32 @@ export const DEFAULT_TOKEN_REALMS: readonly string[] = ['https://auth.docker.io/
  */
 export const DEFAULT_TUF_HOSTS: readonly string[] = ['tuf-repo-cdn.sigstore.dev'];
 
+/**
+ * The hosts of the public-good signing config the page ships (shared/sigstore/shipped-signing-config.ts):
+ * Rekor v1, the timestamp authority and Fulcio, reachable for their service paths alone unless
+ * RELAY_SIGSTORE_SERVICES names others. (The OIDC issuer is visited by the browser, not relayed.)
+ */
+export const DEFAULT_SIGSTORE_SERVICES: readonly string[] = [
+  'rekor.sigstore.dev',
+  'timestamp.sigstore.dev',
+  'fulcio.sigstore.dev',
+];
+
+/**
+ * What a Sigstore service host may be asked, method and exact path: Rekor v2 and v1 entry
+ * uploads and a log's public key, an RFC 3161 timestamp and the TSA's chain, a Fulcio certificate
+ * and its chain.
+ */
+export const SIGSTORE_SERVICE_PATHS: readonly string[] = [
+  'POST /api/v2/log/entries',
+  'POST /api/v1/log/entries',
+  'GET /api/v1/log/publicKey',
+  'POST /api/v1/timestamp',
+  'GET /api/v1/timestamp/certchain',
+  'POST /api/v2/signingCert',
+  'GET /api/v1/rootCert',
+];
+
 /** Largest answer the relay passes on from a read-only TUF host (the TUF client's own cap is 4 MiB). */
 export const TUF_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
@@ -187,6 +225,8 @@ export interface RelayConfig {
   isTufHost(host: Host, port: number): boolean;
   /** True when a redirect may lead to `host:port`. */
   isRedirectTarget(host: Host, port: number): boolean;
+  /** True when `host:port` is a Sigstore service host (RELAY_SIGSTORE_SERVICES or the defaults). */
+  isSigstoreService(host: Host, port: number): boolean;
   /**
    * True when `host:port` may resolve to non-public addresses: listed in RELAY_PRIVATE_REGISTRIES,
    * the embedded registry, or an operator-given TUF host.
@@ -260,6 +300,17 @@ function tufHosts(urls: readonly string[]): { hosts: TufHost[]; vouched: boolean
   return { hosts: given.map((u) => parseTufUrl(u)), vouched: true };
 }
 
+/** The Sigstore service hosts as keys: those given (operator-vouched: may be private), else the defaults. */
+function sigstoreServiceKeys(
+  entries: readonly string[],
+  defaultPort: (h: Host) => number,
+): { keys: ReadonlySet<string>; vouched: boolean } {
+  const given = entries.filter((e) => e.trim() !== '');
+  const setting = given.length > 0 ? 'RELAY_SIGSTORE_SERVICES' : 'DEFAULT_SIGSTORE_SERVICES';
+  const keys = (given.length > 0 ? given : DEFAULT_SIGSTORE_SERVICES).map((e) => entryKey(e, defaultPort, setting));
+  return { keys: new Set(keys), vouched: given.length > 0 };
+}
+
 /**
  * The configured token realms as realm keys: each an http(s) URL without credentials, query or
  * fragment; none given: DEFAULT_TOKEN_REALMS.
@@ -286,6 +337,27 @@ function checkInteger(value: number | undefined, name: string, min: number, max:
   return value;
 }
 
+/** The relay's numeric limits, checked. @throws RelayError RELAY_CONFIG_INVALID */
+function limits(options: RelayOptions): Pick<RelayConfig, 'maxManifestBytes' | 'upstreamTimeoutMs' | 'maxRedirects'> {
+  return {
+    maxManifestBytes: checkInteger(
+      options.maxManifestBytes,
+      'RELAY_MAX_MANIFEST_BYTES',
+      1,
+      Number.MAX_SAFE_INTEGER,
+      DEFAULT_MAX_MANIFEST_BYTES,
+    ),
+    upstreamTimeoutMs: checkInteger(
+      options.upstreamTimeoutMs,
+      'RELAY_UPSTREAM_TIMEOUT_MS',
+      1,
+      2_147_483_647,
+      DEFAULT_UPSTREAM_TIMEOUT_MS,
+    ),
+    maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+  };
+}
+
 /**
  * Checks and normalises options once, for a middleware factory.
  * @throws RelayError RELAY_CONFIG_INVALID when an entry or a number is malformed
@@ -303,6 +375,7 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
   const explicit = listed.length > 0;
   // An allowlist entry without a port takes 80 when the host is a plain-http registry on 80.
   const allowPort = (h: Host): number => (plainHttp.has(hostKey(h, 80)) ? 80 : 443);
+  const sigstore = sigstoreServiceKeys(options.sigstoreServices ?? [], allowPort);
   const direct = new Set(
     explicit
       ? listed.map((e) => entryKey(e, allowPort, 'RELAY_ALLOWED_REGISTRIES'))
@@ -330,29 +403,18 @@ export function normaliseRelayOptions(options: RelayOptions = {}): RelayConfig {
     }
   }
   const vouched = (h: Host, port: number): boolean =>
-    isDirect(h, port) ? privateKeys.has(hostKey(h, port)) : tuf.vouched && tufKeys.has(hostKey(h, port));
+    isDirect(h, port)
+      ? privateKeys.has(hostKey(h, port))
+      : (tuf.vouched && tufKeys.has(hostKey(h, port))) || (sigstore.vouched && sigstore.keys.has(hostKey(h, port)));
   return {
     explicit,
     direct,
     plainHttp,
-    maxManifestBytes: checkInteger(
-      options.maxManifestBytes,
-      'RELAY_MAX_MANIFEST_BYTES',
-      1,
-      Number.MAX_SAFE_INTEGER,
-      DEFAULT_MAX_MANIFEST_BYTES,
-    ),
-    upstreamTimeoutMs: checkInteger(
-      options.upstreamTimeoutMs,
-      'RELAY_UPSTREAM_TIMEOUT_MS',
-      1,
-      2_147_483_647,
-      DEFAULT_UPSTREAM_TIMEOUT_MS,
-    ),
-    maxRedirects: checkInteger(options.maxRedirects, 'RELAY_MAX_REDIRECTS', 0, 20, DEFAULT_MAX_REDIRECTS),
+    ...limits(options),
     tokenRealms: tokenRealmKeys(options.tokenRealms ?? []),
     realmTtlMs: options.realmTtlMs,
     isTufHost: (h, port) => tufKeys.has(hostKey(h, port)),
+    isSigstoreService: (h, port) => sigstore.keys.has(hostKey(h, port)),
     ca: options.ca,
     lookup: options.lookup,
     requestUpstream: options.requestUpstream,
@@ -461,6 +523,7 @@ export function relayOptionsFromEnv(env: Record<string, string | undefined>): Re
     plainHttpRegistries: list(env['RELAY_PLAIN_HTTP_REGISTRIES']),
     corsOrigins: list(env['RELAY_CORS_ORIGINS']),
     tokenRealms: list(env['RELAY_TOKEN_REALMS']),
+    sigstoreServices: list(env['RELAY_SIGSTORE_SERVICES']),
   };
   const maxManifestBytes = integer(env, 'RELAY_MAX_MANIFEST_BYTES');
   const upstreamTimeoutMs = integer(env, 'RELAY_UPSTREAM_TIMEOUT_MS');

@@ -21,6 +21,9 @@
  * - TUF repository hosts (config.ts: DEFAULT_TUF_HOSTS or SIGSTORE_TUF_URL's) are read-only: GET
  *   alone (405 otherwise), and an answer longer than TUF_MAX_RESPONSE_BYTES is cut off (declared:
  *   refused with 502 RELAY_BODY_TOO_LARGE; streamed: the stream fails).
+ * - Sigstore service hosts (config.ts: DEFAULT_SIGSTORE_SERVICES or RELAY_SIGSTORE_SERVICES) pass
+ *   only SIGSTORE_SERVICE_PATHS (a log entry upload, a timestamp request, …), with answers of at
+ *   most TUF_MAX_RESPONSE_BYTES.
  * - One log line per request: method, upstream, path without query, status, bytes, time. Never a
  *   header value, a query string (it can hold upload `_state` tokens) or a body.
  */
@@ -31,7 +34,13 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { RelayError } from '../../shared/errors.ts';
-import { normaliseRelayOptions, TUF_MAX_RESPONSE_BYTES, type RelayConfig, type RelayOptions } from './config.ts';
+import {
+  normaliseRelayOptions,
+  SIGSTORE_SERVICE_PATHS,
+  TUF_MAX_RESPONSE_BYTES,
+  type RelayConfig,
+  type RelayOptions,
+} from './config.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
 import { bearerRealms, isRegistryApiPath, RealmMemory, realmKey, realmKeyOfUrl } from './realms.ts';
@@ -258,6 +267,16 @@ interface Exchange {
  */
 function checkPath(x: Exchange, target: RelayTarget): void {
   const { config, c } = x;
+  const direct = config.isDirect(target, target.port);
+  if (config.isSigstoreService(target, target.port)) {
+    if (SIGSTORE_SERVICE_PATHS.includes(`${c.req.method} ${target.path}`) && target.query === '') return;
+    if (!direct)
+      throw new RelayError(
+        'RELAY_PATH_NOT_ALLOWED',
+        `The relay passes on only the Sigstore service calls (${SIGSTORE_SERVICE_PATHS.join(', ')}) to ${target.authority}; ${c.req.method} ${target.path} is none of them.`,
+        403,
+      );
+  }
   if (isRegistryApiPath(target.path)) return;
   if (config.isTufHost(target, target.port) && c.req.method === 'GET') return;
   const key = realmKey(target.scheme, target, target.port, target.path);
@@ -307,6 +326,8 @@ function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boole
         405,
       );
     }
+    x.maxAnswerBytes = TUF_MAX_RESPONSE_BYTES;
+  } else if (config.isSigstoreService(target, target.port) && !config.isDirect(target, target.port)) {
     x.maxAnswerBytes = TUF_MAX_RESPONSE_BYTES;
   } else if (!config.isDirect(target, target.port)) {
     throw new RelayError(

@@ -33,17 +33,36 @@ export interface ParsedBundle {
   hasTlogEntries: boolean;
 }
 
-/** A bundle for a DSSE envelope signed with a key, exactly as cosign 3.1 writes it. */
+/** What a log and a timestamp authority added: a bundle's tlogEntries and RFC 3161 timestamps. */
+export interface BundleWitnesses {
+  /** Entries exactly as the log answered them (protobuf JSON TransparencyLogEntry). */
+  tlogEntries?: Record<string, unknown>[];
+  /** DER TimeStampResp answers. */
+  rfc3161Timestamps?: Uint8Array[];
+}
+
+/**
+ * A bundle for a DSSE envelope signed with a key, exactly as cosign 3.1 writes it (with its log
+ * entries and timestamps in verificationMaterial, in cosign's order, when given).
+ */
 export function buildDsseBundle(
   hint: string,
   payloadType: string,
   payload: Uint8Array,
   signature: Uint8Array,
+  witnesses: BundleWitnesses = {},
 ): Uint8Array {
+  const stamps = witnesses.rfc3161Timestamps ?? [];
   return utf8(
     goJson({
       mediaType: BUNDLE_V03,
-      verificationMaterial: { publicKey: { hint } },
+      verificationMaterial: {
+        publicKey: { hint },
+        ...(witnesses.tlogEntries?.length ? { tlogEntries: witnesses.tlogEntries } : {}),
+        ...(stamps.length
+          ? { timestampVerificationData: { rfc3161Timestamps: stamps.map((t) => ({ signedTimestamp: toBase64(t) })) } }
+          : {}),
+      },
       dsseEnvelope: { payload: toBase64(payload), payloadType, signatures: [{ sig: toBase64(signature) }] },
     }),
   );

@@ -17,7 +17,7 @@ import { VerificationError } from '../errors.ts';
 import { fromBase64Url, toBase64Url } from '../encoding/base64.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
-import { decode, rawParams, unformKey } from './link.ts';
+import { decode, rawParams, unformKey } from './fragment.ts';
 import { hasCertificatePolicy, readSigstoreParams, sigstoreQuery, type SigstoreParams } from './sigstore-params.ts';
 
 export const VERIFY_FILE_ROUTE = '/verify-file';

@@ -22,6 +22,7 @@
  * with decodeURIComponent: "+" is a plus sign, never a space.
  */
 import { VerificationError } from '../errors.ts';
+import { decode, rawParams, unformKey } from './fragment.ts';
 import { fromBase64Url, toBase64Url, utf8 } from '../encoding/base64.ts';
 import { parsePublicKey } from '../crypto/keys.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
@@ -148,35 +149,6 @@ export function verificationLink(origin: string, input: VerificationLinkInput): 
     ...(input.containersPolicy ? { containersPolicy: input.containersPolicy } : {}),
   });
   return `${new URL(origin).origin}/#${VERIFY_ROUTE}?${query}`;
-}
-
-/** Splits a query into raw (still encoded) values; a repeated name keeps its first value. */
-export function rawParams(query: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of query.split('&')) {
-    if (!part) continue;
-    const eq = part.indexOf('=');
-    const name = eq < 0 ? part : part.slice(0, eq);
-    if (!out.has(name)) out.set(name, eq < 0 ? '' : part.slice(eq + 1));
-  }
-  return out;
-}
-
-/**
- * One raw query value, percent-decoded ("+" stays a plus sign).
- * @throws VerificationError VERIFY_LINK_INVALID when it is not properly percent-encoded.
- */
-export function decode(raw: string, name: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw invalid(`"${name}" is not properly percent-encoded`);
-  }
-}
-
-/** A raw key value: a PEM encoded as a form (spaces as "+") shows "BEGIN+PUBLIC+KEY", so that encoding is undone. */
-export function unformKey(raw: string): string {
-  return /-----BEGIN\+/.test(raw) ? raw.replace(/\+/g, ' ') : raw;
 }
 
 /**

@@ -9,7 +9,7 @@
  *   #/tree?image=<reference>[&key=<PEM or base64url SPKI DER>]
  */
 import { toBase64Url } from '../encoding/base64.ts';
-import { decode, rawParams, unformKey } from './link.ts';
+import { decode, rawParams, unformKey } from './fragment.ts';
 
 export const INSPECT_ROUTE = '/inspect';
 export const TREE_ROUTE = '/tree';

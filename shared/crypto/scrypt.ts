@@ -9,7 +9,6 @@
  */
 import { scryptAsync as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { scrypt as wasmScrypt } from 'hash-wasm';
-import * as scryptJsModule from 'scrypt-js';
 import { KeyError } from '../errors.ts';
 
 export interface ScryptParams {
@@ -84,9 +83,15 @@ interface ScryptJs {
     progress?: (fraction: number) => boolean | void,
   ): Promise<Uint8Array>;
 }
-// scrypt-js is a UMD module: under Node's ESM loader its exports sit on `default`.
-const scryptJs: ScryptJs =
-  (scryptJsModule as unknown as { default?: ScryptJs }).default ?? (scryptJsModule as unknown as ScryptJs);
+/**
+ * scrypt-js, loaded when first used (only where WebAssembly may not run), so what imports this
+ * module for its parameter checks does not carry it. A UMD module: under Node's ESM loader its
+ * exports sit on `default`.
+ */
+async function loadScryptJs(): Promise<ScryptJs> {
+  const m = (await import('scrypt-js')) as unknown as ScryptJs & { default?: ScryptJs };
+  return m.default ?? m;
+}
 
 export interface ScryptOptions {
   impl: ScryptImpl;
@@ -123,7 +128,15 @@ export async function scrypt(
         outputType: 'binary',
       });
     case 'js':
-      return scryptJs.scrypt(password, salt, N, r, p, dkLen, onProgress ? (f) => void onProgress(f) : undefined);
+      return (await loadScryptJs()).scrypt(
+        password,
+        salt,
+        N,
+        r,
+        p,
+        dkLen,
+        onProgress ? (f) => void onProgress(f) : undefined,
+      );
     case 'noble':
       return nobleScrypt(password, salt, {
         N,

@@ -33,6 +33,7 @@ import {
 } from '../cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
 import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
+import type { SigningServices } from './sign-services.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
 export interface Signer {
@@ -74,6 +75,11 @@ export interface SignOptions {
   settleDelay?: () => number;
   /** Read-modify-write attempts before giving up (default 10). */
   maxAttempts?: number;
+  /**
+   * A transparency log and/or timestamp authority to log and timestamp each signature with; every
+   * answer is verified against its trusted root before anything is pushed (sign-services.ts).
+   */
+  services?: SigningServices;
 }
 
 export interface SignedTarget {
@@ -172,15 +178,34 @@ export function bundleStatement(o: SigningInput, target: SignTarget): Uint8Array
   return buildSignStatement(target.descriptor.digest, o.annotations);
 }
 
-async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTarget['legacy']> {
-  const { client, plan } = o;
-  const repo = plan.repo;
-  const digest = target.descriptor.digest;
+/** A legacy signature made (and timestamped) but not pushed yet. */
+interface LegacySigned {
+  payload: Uint8Array;
+  layer: Descriptor;
+}
+
+/**
+ * Signs the legacy payload now; its timestamp (when asked) is fetched and verified in `done`, so
+ * that it overlaps the bundle's signing, logging and timestamping.
+ */
+async function makeLegacy(o: SignOptions, target: SignTarget): Promise<{ done: Promise<LegacySigned> }> {
   const payload = legacyPayload(o, target);
   const signature = await o.signer.sign(payload);
   const layer = sigLayer(payload, toBase64(signature));
+  const services = o.services;
+  if (!services?.tsa) return { done: Promise.resolve({ payload, layer }) };
+  const done = import('./sign-services.ts')
+    .then(({ legacyWitnessAnnotations }) => legacyWitnessAnnotations(services, signature))
+    .then((extra) => ({ payload, layer: { ...layer, annotations: { ...layer.annotations, ...extra } } }));
+  return { done };
+}
+
+async function pushLegacy(o: SignOptions, target: SignTarget, made: LegacySigned): Promise<SignedTarget['legacy']> {
+  const { client, plan } = o;
+  const repo = plan.repo;
+  const { payload, layer } = made;
   await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
-  const tag = sigTag(digest);
+  const tag = sigTag(target.descriptor.digest);
   const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
   await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
   return { layer, tag };
@@ -190,13 +215,24 @@ function rfc3339Seconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTarget['bundle']> {
+/** The bundle's bytes: signed, and logged and timestamped (each answer verified) when asked. */
+async function makeBundle(o: SignOptions, target: SignTarget): Promise<Uint8Array> {
+  const statement = bundleStatement(o, target);
+  const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
+  const hint = fingerprint(o.signer.spki).hint;
+  if (!o.services?.rekor && !o.services?.tsa) return buildDsseBundle(hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
+  const { witnessedBundle } = await import('./sign-services.ts');
+  return witnessedBundle(
+    o.services,
+    { hint, payloadType: IN_TOTO_PAYLOAD_TYPE, statement, signature, spki: o.signer.spki },
+    target.descriptor.digest,
+  );
+}
+
+async function pushBundle(o: SignOptions, target: SignTarget, bundle: Uint8Array): Promise<SignedTarget['bundle']> {
   const { client, plan } = o;
   const repo = plan.repo;
   const subject = target.descriptor;
-  const statement = bundleStatement(o, target);
-  const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
-  const bundle = buildDsseBundle(fingerprint(o.signer.spki).hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
   const pushed = await withRetries(o, async () => {
     const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
@@ -220,9 +256,19 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
   return { referrer: pushed.digest, via: 'tag-schema' };
 }
 
+async function makeBoth(o: SignOptions, t: SignTarget): Promise<{ legacy?: LegacySigned; bundle?: Uint8Array }> {
+  const legacy = o.formats.legacy ? (await makeLegacy(o, t)).done : undefined;
+  // Both settle before either failure is thrown: no timestamp request is left unawaited.
+  const [l, b] = await Promise.allSettled([legacy, o.formats.bundle ? makeBundle(o, t) : undefined]);
+  if (l.status === 'rejected') throw l.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return { ...(l.value ? { legacy: l.value } : {}), ...(b.value ? { bundle: b.value } : {}) };
+}
+
 /**
  * Signs every target of a plan in the chosen formats.
- * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_WRITE_LOST; RegistryError and
+ * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_WRITE_LOST; SigningServiceError
+ *   from the log or timestamp authority (before that target's signature is pushed); RegistryError and
  *   RelayError from the registry; whatever the signer throws (a locked key, a cancelled passkey).
  */
 export async function signImage(o: SignOptions): Promise<SignResult> {
@@ -230,10 +276,15 @@ export async function signImage(o: SignOptions): Promise<SignResult> {
   const total = targets.length;
   const results: SignedTarget[] = [];
   o.onProgress?.(0, total, 'Signing…');
+  // With a log or a timestamp authority, every signature is made and every answer verified
+  // before the first push: a failure then leaves the registry as it was.
+  const made: { legacy?: LegacySigned; bundle?: Uint8Array }[] = [];
+  if (o.services) for (const t of targets) made.push(await makeBoth(o, t));
   for (const [i, t] of targets.entries()) {
+    const m = o.services ? made[i]! : await makeBoth(o, t);
     const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
-    if (o.formats.legacy) r.legacy = await signLegacy(o, t);
-    if (o.formats.bundle) r.bundle = await signBundle(o, t);
+    if (m.legacy) r.legacy = await pushLegacy(o, t, m.legacy);
+    if (m.bundle) r.bundle = await pushBundle(o, t, m.bundle);
     results.push(r);
     o.onProgress?.(i + 1, total, `Signed ${i + 1} of ${total}`);
   }

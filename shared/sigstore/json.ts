@@ -4,6 +4,7 @@
  * Sigstore's JSON is protobuf's JSON form: 64-bit numbers arrive as strings, bytes as base64.
  */
 import { fromBase64 } from '../encoding/base64.ts';
+import type { ValidityPeriod } from './types.ts';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 
 export type JsonObject = { [k: string]: unknown };
@@ -56,4 +57,24 @@ export function uintField(v: unknown, where: string, bad: (why: string) => Error
   const n = typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : typeof v === 'number' ? v : NaN;
   if (!Number.isSafeInteger(n) || n < 0) throw bad(`${where} is not a non-negative integer`);
   return n;
+}
+
+/** An RFC 3339 time as protobuf's JSON form writes Timestamps. */
+export function timestampField(v: unknown, where: string, bad: (why: string) => Error): Date {
+  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(v))
+    throw bad(`${where} is not a time`);
+  // Date reads at most milliseconds: protobuf writes up to nanoseconds.
+  const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'));
+  if (Number.isNaN(d.getTime())) throw bad(`${where} is not a time`);
+  return d;
+}
+
+/** A protobuf TimeRange (`validFor`): a start is required, an end optional and not before it. */
+export function validityField(v: unknown, where: string, bad: (why: string) => Error): ValidityPeriod {
+  if (!isJsonObject(v)) throw bad(`${where} has no validFor`);
+  if (v.start === undefined || v.start === null) throw bad(`${where} has no start to its validity`);
+  const out: ValidityPeriod = { start: timestampField(v.start, `${where}'s validity start`, bad) };
+  if (v.end !== undefined && v.end !== null) out.end = timestampField(v.end, `${where}'s validity end`, bad);
+  if (out.end && out.end < out.start) throw bad(`${where}'s validity ends before it starts`);
+  return out;
 }

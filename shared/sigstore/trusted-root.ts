@@ -9,7 +9,7 @@
  * that is stored was read completely.
  */
 import { VerificationError } from '../errors.ts';
-import { base64Field, isJsonObject as isObj, parseJsonObject } from './json.ts';
+import { base64Field, isJsonObject as isObj, parseJsonObject, validityField } from './json.ts';
 import type { TrustedAuthority, TrustedLog, TrustedRoot, ValidityPeriod } from './types.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPES = [
@@ -28,24 +28,7 @@ function bytes(v: unknown, where: string): Uint8Array {
   return base64Field(v, where, bad);
 }
 
-/** An RFC 3339 time as protobuf's JSON form writes Timestamps. */
-function time(v: unknown, where: string): Date {
-  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(v))
-    throw bad(`${where} is not a time`);
-  // Date reads at most milliseconds: protobuf writes up to nanoseconds.
-  const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'));
-  if (Number.isNaN(d.getTime())) throw bad(`${where} is not a time`);
-  return d;
-}
-
-function validity(v: unknown, where: string): ValidityPeriod {
-  if (!isObj(v)) throw bad(`${where} has no validFor`);
-  if (v.start === undefined) throw bad(`${where} has no start to its validity`);
-  const out: ValidityPeriod = { start: time(v.start, `${where}'s validity start`) };
-  if (v.end !== undefined && v.end !== null) out.end = time(v.end, `${where}'s validity end`);
-  if (out.end && out.end < out.start) throw bad(`${where}'s validity ends before it starts`);
-  return out;
-}
+const validity = (v: unknown, where: string): ValidityPeriod => validityField(v, where, bad);
 
 function list(v: unknown, where: string): unknown[] {
   if (v === undefined) return [];

@@ -27,7 +27,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, loopbackGet, spawnWatched, stopChild } from './registries.ts';
-import { baseEnv, CACHE_DIR, run } from './tools.ts';
+import { baseEnv, CACHE_DIR, run, runOk } from './tools.ts';
 
 /** The binaries install-sigstore-services.sh builds. */
 export const SERVICE_BINARIES = {
@@ -37,7 +37,6 @@ export const SERVICE_BINARIES = {
 
 const LOOPBACK = '127.0.0.1';
 const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot+json;version=0.1';
-const SIGNING_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.signingconfig.v0.2+json';
 
 export type LogKeyType = 'ed25519' | 'ecdsa-p256';
 
@@ -189,16 +188,38 @@ export function makeTrustedRoot(o: {
   };
 }
 
-/** signing_config.json v0.2 sending cosign 3.1 to this Rekor v2 and this TSA (no Fulcio, no OIDC). */
-export function makeSigningConfig(rekorUrl: string, tsaUrl: string, validFrom: Date): string {
-  const validFor = { start: validFrom.toISOString().replace(/\.\d+Z$/, 'Z') };
-  return JSON.stringify({
-    mediaType: SIGNING_CONFIG_MEDIA_TYPE,
-    rekorTlogUrls: [{ url: rekorUrl, majorApiVersion: 2, validFor, operator: 'cosign-web rig' }],
-    rekorTlogConfig: { selector: 'ANY' },
-    tsaUrls: [{ url: tsaUrl, majorApiVersion: 1, validFor, operator: 'cosign-web rig' }],
-    tsaConfig: { selector: 'ANY' },
-  });
+/**
+ * signing_config.json v0.2 sending cosign 3.1 (and the page) to this Rekor v2 and this TSA, no
+ * Fulcio, no OIDC, made by cosign 3.1 itself:
+ * `cosign signing-config create --no-default-{fulcio,oidc,rekor,tsa} --rekor=url=…,api-version=2,…
+ * --rekor-config=ANY --tsa=url=…/api/v1/timestamp,api-version=1,… --tsa-config=ANY --out F`.
+ */
+export async function createSigningConfig(
+  dir: string,
+  rekorUrl: string,
+  tsaUrl: string,
+  validFrom: Date,
+  out: string,
+): Promise<void> {
+  const common = `start-time=${validFrom.toISOString().replace(/\.\d+Z$/, 'Z')},operator=cosign-web rig`;
+  await runOk(
+    'cosign3',
+    [
+      'signing-config',
+      'create',
+      '--no-default-fulcio',
+      '--no-default-oidc',
+      '--no-default-rekor',
+      '--no-default-tsa',
+      `--rekor=url=${rekorUrl},api-version=2,${common}`,
+      '--rekor-config=ANY',
+      `--tsa=url=${tsaUrl},api-version=1,${common}`,
+      '--tsa-config=ANY',
+      '--out',
+      out,
+    ],
+    { env: { HOME: dir, TUF_ROOT: join(dir, 'tuf'), DOCKER_CONFIG: join(dir, 'docker') }, timeoutMs: 60_000 },
+  );
 }
 
 /** Polls `probe` until it answers true; throws with the service's last log lines otherwise. */
@@ -403,7 +424,7 @@ export async function startSigstoreServices(opts: StartServicesOptions = {}): Pr
     const trustedRootFile = join(dir, 'trusted_root.json');
     const signingConfigFile = join(dir, 'signing_config.json');
     await writeFile(trustedRootFile, JSON.stringify(trustedRoot));
-    await writeFile(signingConfigFile, makeSigningConfig(r.rekor.url, t.tsa.url, validFrom));
+    await createSigningConfig(dir, r.rekor.url, t.tsa.url, validFrom, signingConfigFile);
     return { dir, rekor: r.rekor, tsa: t.tsa, validFrom, trustedRoot, trustedRootFile, signingConfigFile, stop };
   } catch (e) {
     await stop();

@@ -40,6 +40,7 @@ describe('relayOptionsFromEnv', () => {
       RELAY_MAX_MANIFEST_BYTES: '1048576',
       RELAY_UPSTREAM_TIMEOUT_MS: '1500',
       RELAY_MAX_REDIRECTS: '0',
+      RELAY_SIGSTORE_SERVICES: 'rekor.example, tsa.example:8443',
     });
     expect(o).toEqual({
       allowedRegistries: ['localhost:5000', 'ghcr.io', '[::1]:7000'],
@@ -47,6 +48,7 @@ describe('relayOptionsFromEnv', () => {
       plainHttpRegistries: ['localhost:5000'],
       corsOrigins: ['https://app.example', 'http://localhost:5173'],
       tokenRealms: [],
+      sigstoreServices: ['rekor.example', 'tsa.example:8443'],
       maxManifestBytes: 1048576,
       upstreamTimeoutMs: 1500,
       maxRedirects: 0,

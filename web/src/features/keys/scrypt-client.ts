@@ -1,11 +1,12 @@
 /**
- * The page's side of the scrypt worker: one long-lived worker, requests by id, progress reported
- * as a fraction (measured by scrypt-js, or estimated from the worker's timing for WebAssembly).
+ * The page's side of the scrypt worker: one long-lived worker, started early (warmUpScrypt),
+ * requests by id, progress reported as a fraction (measured by scrypt-js, or estimated from the
+ * worker's timing for WebAssembly).
  */
 import { KeyError, type KeyErrorCode } from '../../../../shared/errors.ts';
 import type { DeriveKey } from '../../../../shared/crypto/envelope.ts';
 import type { ScryptImpl, ScryptParams } from '../../../../shared/crypto/scrypt.ts';
-import type { ScryptRequest, ScryptResponse } from './scrypt-protocol.ts';
+import type { ScryptRequest, ScryptResponse, ScryptWarmUp } from './scrypt-protocol.ts';
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -17,6 +18,19 @@ function getWorker(): Worker {
     worker.onmessage = (ev: MessageEvent<ScryptResponse>) => pending.get(ev.data.id)?.(ev.data);
   }
   return worker;
+}
+
+let warmed = false;
+
+/**
+ * Starts the worker and has it compile its WebAssembly and time itself now (the Keys page calls
+ * this when it opens), so unlocking a key later pays for scrypt alone. Once per page.
+ */
+export function warmUpScrypt(): void {
+  if (warmed) return;
+  warmed = true;
+  const m: ScryptWarmUp = { warmUp: true };
+  getWorker().postMessage(m);
 }
 
 interface DeriveResult {

@@ -9,6 +9,14 @@ export interface ScryptRequest {
   impl: ScryptImpl | 'auto';
 }
 
+/**
+ * Sent once when the Keys page opens: start, compile the WebAssembly and time a small run for the
+ * progress estimate now, so "Unlock key" pays for scrypt alone.
+ */
+export interface ScryptWarmUp {
+  warmUp: true;
+}
+
 export type ScryptResponse =
   | { id: number; type: 'estimate'; ms: number }
   | { id: number; type: 'progress'; fraction: number }

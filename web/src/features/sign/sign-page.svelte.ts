@@ -36,6 +36,8 @@ import { verificationLink } from '../../../../shared/cosign/link.ts';
 import { ExternalSigning } from './external-signing.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
+import type { SigningServicesChoice } from './signing-services.svelte.ts';
+import { serviceHost } from './service-offers.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
 
@@ -81,12 +83,17 @@ export class SignPage {
   #signedBefore = $state.raw<SignedBefore | null>(null);
   /** `<digest> <key fingerprint>` last found without this key's signatures: a retry (a wrong PIN) skips the read. */
   #noneBefore = '';
+  /** The key fingerprint (hex) whose first log upload waits for the person's consent, or null. */
+  #consentFor = $state<string | null>(null);
+  /** The transparency log and timestamp authority options (none when the page offers no services). */
+  readonly services: SigningServicesChoice | undefined;
 
   readonly #keys: KeyStore;
   readonly #registry: RegistrySession;
   readonly #lock: TagLock | undefined;
 
-  constructor(keys: KeyStore, registry: RegistrySession, lock?: TagLock, image = '') {
+  constructor(keys: KeyStore, registry: RegistrySession, lock?: TagLock, image = '', services?: SigningServicesChoice) {
+    this.services = services;
     this.#keys = keys;
     this.#registry = registry;
     this.#lock = lock;
@@ -149,6 +156,38 @@ export class SignPage {
     const b = this.#signedBefore;
     this.#signedBefore = null;
     if (b) this.#status = { state: 'signed', message: `Not signed again: the image keeps its ${b.total} signatures.` };
+  }
+
+  /**
+   * Set when signing stopped to ask, before this key's first log upload, whether what the log
+   * keeps may become public forever. Cleared by either answer.
+   */
+  get consentQuestion(): string {
+    if (!this.#consentFor) return '';
+    const log =
+      this.services && 'service' in this.services.rekorOffer ? this.services.rekorOffer.service.url : 'the log';
+    return (
+      `Log this signature publicly? ${log} is a transparency log: it keeps, publicly and forever, the digest of what ` +
+      `is signed and this public key (fingerprint sha256:${this.#consentFor.slice(0, 16)}…), so anyone can see that ` +
+      `this key signed it. An entry cannot be removed. Asked once for each key.`
+    );
+  }
+
+  /** "Log publicly": remembers the consent for this key and signs. */
+  async giveConsent(): Promise<void> {
+    if (this.#consentFor) this.services?.consent(this.#consentFor);
+    this.#consentFor = null;
+    await this.sign();
+  }
+
+  /** "Don't log": nothing is uploaded or written. */
+  declineConsent(): void {
+    this.#consentFor = null;
+    this.#status = {
+      state: 'signed',
+      message:
+        'Not signed: nothing was logged or written. Choose "None" under "Transparency log" to sign without a log.',
+    };
   }
 
   /** The verification link of the signature just pushed, or ''. */
@@ -302,6 +341,7 @@ export class SignPage {
     this.#result = null;
     this.#link = '';
     this.#signedBefore = null;
+    this.#consentFor = null;
     try {
       const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
@@ -313,6 +353,11 @@ export class SignPage {
         );
       }
       const signer = this.#keys.signer(this.keyId, { pin: this.pin });
+      if (this.services?.tlog === 'config' && !this.services.consented(fingerprint(signer.spki).hex)) {
+        this.#consentFor = fingerprint(signer.spki).hex;
+        this.#status = { state: 'idle' };
+        return;
+      }
       this.#credentials(ref);
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
       const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
@@ -354,6 +399,8 @@ export class SignPage {
   async #push(ref: ImageReference, plan: SignPlan, annotations: Record<string, string>, signer: Signer): Promise<void> {
     const total = plan.targets.length;
     this.#status = { state: 'working', message: 'Signing…', done: 0, total };
+    // The external signer's run pushes signatures made elsewhere: no log or timestamp (the consent is asked on Sign).
+    const services = this.mode === 'page' ? await this.services?.services() : undefined;
     const result = await signImage({
       client: this.#registry.client,
       signer,
@@ -362,6 +409,7 @@ export class SignPage {
       annotations,
       formats: { legacy: this.legacy, bundle: this.bundle },
       ...(this.#lock ? { lock: this.#lock } : {}),
+      ...(services ? { services } : {}),
       onProgress: (done, n, message) => (this.#status = { state: 'working', message, done, total: n }),
     });
     this.#result = result;
@@ -370,12 +418,26 @@ export class SignPage {
       image: formatReference(pinned(ref, result.digest)),
       spki: signer.spki,
       ...(Object.keys(annotations).length ? { annotations } : {}),
+      // Logged or timestamped: the link checks that with the same trust root (and requires the log).
+      ...(services && this.services
+        ? {
+            sigstore: {
+              policy: {},
+              trustedRoot: this.services.trustRoot,
+              ...(services.rekor && this.bundle ? { tlog: 'require' as const } : {}),
+            },
+          }
+        : {}),
     });
     const what = total > 1 ? `the index and its ${total - 1} platform manifests` : 'the image';
     const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
+    const witnessed = [
+      services?.rekor && this.bundle && `logged in ${services.rekor.url}`,
+      services?.tsa && `timestamped by ${serviceHost(services.tsa.url)}`,
+    ].filter(Boolean);
     this.#status = {
       state: 'signed',
-      message: `Signed ${result.digest} (${what}, ${formats}) with the key whose fingerprint starts sha256:${fingerprint(signer.spki).hex.slice(0, 16)}.`,
+      message: `Signed ${result.digest} (${what}, ${formats}) with the key whose fingerprint starts sha256:${fingerprint(signer.spki).hex.slice(0, 16)}${witnessed.length ? `; ${witnessed.join(', ')}, each answer verified against the trust root` : ''}.`,
     };
   }
 

@@ -1,0 +1,94 @@
+/**
+ * Signing with a transparency log and a timestamp for `npm run bench`: from clicking "Sign" on the
+ * real page (cosign key already unlocked, consent given, log and TSA chosen) to the bundle pushed,
+ * logged to the REAL Rekor v2 and timestamped by the REAL timestamp authority on loopback (both
+ * through the relay, every answer verified against the trusted root), next to `cosign sign` 3.1
+ * with the same key file, the same signing config (made by cosign 3.1) and trusted root, on the
+ * same registry, in the same run. Also the page writing both formats (legacy timestamped too).
+ */
+import type { Browser, Page } from 'playwright';
+import { join } from 'node:path';
+import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
+import { pushSampleImage } from '../test/rig/images.ts';
+import type { RegistriesInfo } from '../test/rig/registries.ts';
+import { startSigstoreServices, type SigstoreServices } from '../test/rig/sigstore-services.ts';
+import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
+import { clickToSigned, pageKeyPair } from './sign.ts';
+
+export interface SignTlogBench {
+  pageBundleMs: number[];
+  pageBothMs: number[];
+  cosign3Ms: number[];
+}
+
+async function fillForm(page: Page, baseUrl: string, ref: string, stack: SigstoreServices, legacy: boolean) {
+  await page.goto(`${baseUrl}/#/sign`);
+  await page.getByLabel('Image reference').fill(ref);
+  const legacyBox = page.getByRole('checkbox', { name: /Legacy/ });
+  if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
+  await page.getByLabel('Config file', { exact: true }).setInputFiles(stack.signingConfigFile);
+  await page.getByLabel('Trusted root file', { exact: true }).setInputFiles(stack.trustedRootFile);
+  await page.getByLabel('Trust root', { exact: true }).filter({ hasText: 'sha256' }).waitFor();
+  await page.getByLabel('Transparency log', { exact: true }).selectOption('config');
+  await page.getByLabel('Timestamp authority', { exact: true }).selectOption('config');
+}
+
+export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs: number): Promise<SignTlogBench> {
+  const home = await makeToolHome('cosign-web-bench-tlog-');
+  const stack = await startSigstoreServices({ dir: join(home.dir, 'services') });
+  const server = await startAppServer(home.dir, relayEnvFor([stack.rekor.url, stack.tsa.baseUrl], regs.tls));
+  try {
+    const page = await browser.newPage();
+    const keyFile = await pageKeyPair(page, server.origin, home.dir);
+    const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
+    const out: SignTlogBench = { pageBundleMs: [], pageBothMs: [], cosign3Ms: [] };
+    const sign = page.getByRole('button', { name: 'Sign', exact: true });
+    for (let i = 0; i <= runs; i++) {
+      const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
+      const image = await pushSampleImage(tls, `bench/tlog-${i}`, 'v1');
+      await fillForm(page, server.origin, image.ref, stack, false);
+      if (i === 0) {
+        // The consent is asked once for the key, before the first upload: given outside the timing.
+        await sign.click();
+        await page.getByRole('button', { name: 'Log publicly and sign' }).click();
+        await page
+          .getByRole('status')
+          .filter({ hasText: /^Signed/ })
+          .waitFor({ timeout: 120_000 });
+      }
+      const bundleMs = i === 0 ? 0 : await clickToSigned(page, sign);
+      const both = await pushSampleImage(tls, `bench/tlog-both-${i}`, 'v1');
+      await fillForm(page, server.origin, both.ref, stack, true);
+      const bothMs = await clickToSigned(page, sign);
+      const other = await pushSampleImage(tls, `bench/tlog-cosign-${i}`, 'v1');
+      const t0 = performance.now();
+      await runOk(
+        'cosign3',
+        [
+          'sign',
+          '--key',
+          keyFile,
+          '--signing-config',
+          stack.signingConfigFile,
+          '--trusted-root',
+          stack.trustedRootFile,
+          '--yes',
+          other.ref,
+        ],
+        { env },
+      );
+      const c3 = performance.now() - t0;
+      if (i > 0) {
+        out.pageBundleMs.push(bundleMs);
+        out.pageBothMs.push(bothMs);
+        out.cosign3Ms.push(c3);
+      }
+    }
+    await page.close();
+    return out;
+  } finally {
+    await server.stop();
+    await stack.stop();
+    await home.cleanup();
+  }
+}
