@@ -10,9 +10,10 @@
  * Appending to `.sig` and to the fallback index is read-modify-write, so concurrent signers can
  * overwrite each other (10 concurrent `cosign sign` leave one signature). Both appends go through
  * tag-writer.ts: serialised per tag through an optional lock (the relay's), written with If-Match
- * where the registry gives an ETag, then read back at once and again after a short random delay;
- * a signature seen at any point that is missing is merged back and the manifest rewritten, a
- * bounded number of times.
+ * where the registry gives an ETag, then read back at once under the lock and, when no lock was
+ * granted, again after a short random delay; a signature seen at any point that is missing is
+ * merged back and the manifest rewritten, a bounded number of times. The two formats write
+ * different tags, so they are pushed at once.
  */
 import { RegistryError, SignatureError } from '../errors.ts';
 import { toBase64 } from '../encoding/base64.ts';
@@ -32,6 +33,7 @@ import {
   sigTag,
 } from '../cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
+import { pool } from './pool.ts';
 import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
@@ -172,15 +174,37 @@ export function bundleStatement(o: SigningInput, target: SignTarget): Uint8Array
   return buildSignStatement(target.descriptor.digest, o.annotations);
 }
 
-async function signLegacy(o: SignOptions, target: SignTarget): Promise<SignedTarget['legacy']> {
+/** The signatures of one target, made before anything is pushed. */
+interface Signed {
+  legacy?: { payload: Uint8Array; signature: Uint8Array };
+  bundle?: { statement: Uint8Array; signature: Uint8Array };
+}
+
+/** Asks the signer for the target's signatures, one at a time (a passkey or a token signs one at once). */
+async function signTarget(o: SignOptions, target: SignTarget): Promise<Signed> {
+  const out: Signed = {};
+  if (o.formats.legacy) {
+    const payload = legacyPayload(o, target);
+    out.legacy = { payload, signature: await o.signer.sign(payload) };
+  }
+  if (o.formats.bundle) {
+    const statement = bundleStatement(o, target);
+    out.bundle = { statement, signature: await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement)) };
+  }
+  return out;
+}
+
+async function pushLegacy(
+  o: SignOptions,
+  target: SignTarget,
+  signed: NonNullable<Signed['legacy']>,
+): Promise<SignedTarget['legacy']> {
   const { client, plan } = o;
   const repo = plan.repo;
-  const digest = target.descriptor.digest;
-  const payload = legacyPayload(o, target);
-  const signature = await o.signer.sign(payload);
-  const layer = sigLayer(payload, toBase64(signature));
+  const { payload } = signed;
+  const layer = sigLayer(payload, toBase64(signed.signature));
   await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
-  const tag = sigTag(digest);
+  const tag = sigTag(target.descriptor.digest);
   const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
   await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
   return { layer, tag };
@@ -190,17 +214,22 @@ function rfc3339Seconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTarget['bundle']> {
+async function pushBundle(
+  o: SignOptions,
+  target: SignTarget,
+  signed: NonNullable<Signed['bundle']>,
+): Promise<SignedTarget['bundle']> {
   const { client, plan } = o;
   const repo = plan.repo;
   const subject = target.descriptor;
-  const statement = bundleStatement(o, target);
-  const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
-  const bundle = buildDsseBundle(fingerprint(o.signer.spki).hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
+  const hint = fingerprint(o.signer.spki).hint;
+  const bundle = buildDsseBundle(hint, IN_TOTO_PAYLOAD_TYPE, signed.statement, signed.signature);
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
   const pushed = await withRetries(o, async () => {
-    const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
-    await client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty });
+    const [bundleDesc] = await Promise.all([
+      client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle }),
+      client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty }),
+    ]);
     const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
     return { ...(await client.pushReferrer(repo, referrer, MT.ociManifest)), size: referrer.length };
   });
@@ -220,23 +249,38 @@ async function signBundle(o: SignOptions, target: SignTarget): Promise<SignedTar
   return { referrer: pushed.digest, via: 'tag-schema' };
 }
 
+/** Most targets (an index's platform manifests) pushed at once, each in both formats at once. */
+const TARGETS_AT_ONCE = 4;
+
 /**
- * Signs every target of a plan in the chosen formats.
+ * Signs every target of a plan in the chosen formats. Every signature is made first, one at a
+ * time and in order, so a signer that fails or is cancelled leaves nothing written; then the
+ * targets are pushed a few at once, both formats of each at once (different tags, different locks).
  * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_WRITE_LOST; RegistryError and
  *   RelayError from the registry; whatever the signer throws (a locked key, a cancelled passkey).
  */
 export async function signImage(o: SignOptions): Promise<SignResult> {
   const targets = targetsToSign(o);
   const total = targets.length;
-  const results: SignedTarget[] = [];
   o.onProgress?.(0, total, 'Signing…');
-  for (const [i, t] of targets.entries()) {
+  const signed: Signed[] = [];
+  for (const t of targets) signed.push(await signTarget(o, t));
+  let done = 0;
+  const results = await pool(targets, TARGETS_AT_ONCE, async (t, i) => {
     const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
-    if (o.formats.legacy) r.legacy = await signLegacy(o, t);
-    if (o.formats.bundle) r.bundle = await signBundle(o, t);
-    results.push(r);
-    o.onProgress?.(i + 1, total, `Signed ${i + 1} of ${total}`);
-  }
+    const s = signed[i]!;
+    // Both run to their end before a failure is thrown, so nothing is left writing behind it.
+    const [legacy, bundle] = await Promise.allSettled([
+      s.legacy ? pushLegacy(o, t, s.legacy) : undefined,
+      s.bundle ? pushBundle(o, t, s.bundle) : undefined,
+    ]);
+    for (const p of [legacy, bundle]) if (p.status === 'rejected') throw p.reason;
+    if (legacy.status === 'fulfilled' && legacy.value) r.legacy = legacy.value;
+    if (bundle.status === 'fulfilled' && bundle.value) r.bundle = bundle.value;
+    done++;
+    o.onProgress?.(done, total, `Signed ${done} of ${total}`);
+    return r;
+  });
   return { digest: o.plan.root.digest, mediaType: o.plan.root.mediaType, targets: results };
 }
 
