@@ -2,9 +2,10 @@
  * Signing figures for `npm run bench`: from clicking "Sign" on the real page (key already
  * unlocked) to both formats pushed, through the relay, next to the cosign CLI signing the same
  * image with the same key file in the same run (cosign 2.5 writes the legacy format, cosign 3.1
- * the bundle; the page writes both in one click).
+ * the bundle; the page writes both in one click); then the same for an index of two platforms
+ * (3 manifests), next to `cosign sign --recursive`.
  */
-import type { Browser } from 'playwright';
+import type { Browser, Page } from 'playwright';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -18,10 +19,16 @@ import {
   runOk,
 } from '../test/rig/tools.ts';
 
-export interface SignBench {
+export interface SignFigures {
   pageMs: number[];
   cosign2Ms: number[];
   cosign3Ms: number[];
+}
+
+/** A single-platform image, and an index of 3 manifests (the index and its 2 platforms, `--recursive`). */
+export interface SignBench {
+  image: SignFigures;
+  index: SignFigures;
 }
 
 const time = async (fn: () => Promise<unknown>): Promise<number> => {
@@ -29,6 +36,31 @@ const time = async (fn: () => Promise<unknown>): Promise<number> => {
   await fn();
   return performance.now() - t0;
 };
+
+/** Milliseconds from the click on "Sign" to the "Signed" status, timed inside the page. */
+async function pageSign(page: Page, baseUrl: string, ref: string): Promise<number> {
+  await page.goto(`${baseUrl}/#/sign`);
+  await page.getByLabel('Image reference').fill(ref);
+  // Timed inside the page from the click to the "Signed" status, so Playwright's polling adds nothing.
+  await page.evaluate(() => {
+    const w = window as unknown as { signMs: Promise<number> };
+    w.signMs = new Promise((resolve) => {
+      let t0 = 0;
+      document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+      new MutationObserver((_, obs) => {
+        const text = document.querySelector('[role=status]')?.textContent ?? '';
+        if (/^Signed sha256/.test(text) || text.includes('said')) {
+          obs.disconnect();
+          resolve(text.startsWith('Signed') ? performance.now() - t0 : NaN);
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+  });
+  await page.getByRole('button', { name: 'Sign' }).click();
+  const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
+  if (Number.isNaN(ms)) throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
+  return ms;
+}
 
 export async function benchSign(
   browser: Browser,
@@ -51,36 +83,28 @@ export async function benchSign(
     writeFileSync(keyFile, readFileSync(await dl.path()));
     const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
     const offline = await makeCosign3Offline(home);
-    const out: SignBench = { pageMs: [], cosign2Ms: [], cosign3Ms: [] };
+    const out: SignBench = {
+      image: { pageMs: [], cosign2Ms: [], cosign3Ms: [] },
+      index: { pageMs: [], cosign2Ms: [], cosign3Ms: [] },
+    };
     for (let i = 0; i <= runs; i++) {
-      const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, `bench/sign-${i}`, 'v1');
-      await page.goto(`${baseUrl}/#/sign`);
-      await page.getByLabel('Image reference').fill(image.ref);
-      // Timed inside the page from the click to the "Signed" status, so Playwright's polling adds nothing.
-      await page.evaluate(() => {
-        const w = window as unknown as { signMs: Promise<number> };
-        w.signMs = new Promise((resolve) => {
-          let t0 = 0;
-          document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
-          new MutationObserver((_, obs) => {
-            const text = document.querySelector('[role=status]')?.textContent ?? '';
-            if (text.startsWith('Signed') || text.includes('said')) {
-              obs.disconnect();
-              resolve(text.startsWith('Signed') ? performance.now() - t0 : NaN);
-            }
-          }).observe(document.body, { subtree: true, childList: true, characterData: true });
-        });
-      });
-      await page.getByRole('button', { name: 'Sign' }).click();
-      const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
-      if (Number.isNaN(ms))
-        throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
-      const c2 = await time(() => runOk('cosign2', cosign2SignArgs(keyFile, image.ref), { env }));
-      const c3 = await time(() => runOk('cosign3', cosign3SignArgs(keyFile, offline, image.ref), { env }));
-      if (i > 0) {
-        out.pageMs.push(ms);
-        out.cosign2Ms.push(c2);
-        out.cosign3Ms.push(c3);
+      for (const kind of ['image', 'index'] as const) {
+        const index = kind === 'index';
+        const image = await pushSampleImage(
+          { host: regs.tls.host, caFile: regs.tls.caFile },
+          `bench/sign-${kind}-${i}`,
+          'v1',
+          { index },
+        );
+        const ms = await pageSign(page, baseUrl, image.ref);
+        const extra = index ? ['--recursive'] : [];
+        const c2 = await time(() => runOk('cosign2', cosign2SignArgs(keyFile, image.ref, extra), { env }));
+        const c3 = await time(() => runOk('cosign3', cosign3SignArgs(keyFile, offline, image.ref, extra), { env }));
+        if (i > 0) {
+          out[kind].pageMs.push(ms);
+          out[kind].cosign2Ms.push(c2);
+          out[kind].cosign3Ms.push(c3);
+        }
       }
     }
     await page.close();

@@ -98,10 +98,11 @@ export interface SignResult {
  * @throws RegistryError from the registry.
  */
 export async function planSigning(client: RegistryClient, repo: RepoRef, reference: string): Promise<SignPlan> {
-  const root = await client.resolve(repo, reference);
+  // One GET: an image's manifest is small, and an index's is needed whole.
+  const index = await client.getManifest(repo, reference);
+  const root = index.descriptor;
   const targets: SignTarget[] = [{ descriptor: root }];
   if (isIndexMediaType(root.mediaType)) {
-    const index = await client.getManifest(repo, root.digest);
     const manifests = index.json.manifests;
     if (!Array.isArray(manifests)) {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `The index ${root.digest} has no list of manifests.`);
@@ -203,7 +204,7 @@ async function pushLegacy(
   const repo = plan.repo;
   const { payload } = signed;
   const layer = sigLayer(payload, toBase64(signed.signature));
-  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
+  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning, ask: false }));
   const tag = sigTag(target.descriptor.digest);
   const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
   await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
@@ -227,7 +228,7 @@ async function pushBundle(
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
   const pushed = await withRetries(o, async () => {
     const [bundleDesc] = await Promise.all([
-      client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle }),
+      client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle, ask: false }),
       client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty }),
     ]);
     const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);

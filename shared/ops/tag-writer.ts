@@ -197,7 +197,7 @@ export function sigList(
       const { manifest, config } = buildSigManifest(entries);
       await Promise.all([
         ...blobs.map((b) => client.pushBlob(repo, b.bytes, { mediaType: b.mediaType })),
-        client.pushBlob(repo, config, { mediaType: MT.ociConfig }),
+        client.pushBlob(repo, config, { mediaType: MT.ociConfig, ask: false }),
       ]);
       const digest = await client.putManifest(repo, tag, manifest, MT.ociManifest, ifMatch ? { ifMatch } : {});
       return { digest, size: manifest.length };

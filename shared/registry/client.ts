@@ -694,12 +694,14 @@ export class RegistryClient {
   /**
    * Uploads a blob (POST then monolithic PUT), unless the repository already has it; with
    * `mountFrom`, first asks the registry to mount it from another repository of the same registry.
+   * With `ask: false` it uploads without asking first (a HEAD less), for a small blob that is
+   * almost surely new, such as a signature just made: uploading a blob the registry has is harmless.
    * @returns the blob's descriptor (media type application/octet-stream unless given).
    */
   async pushBlob(
     repo: RepoRef,
     bytes: Uint8Array,
-    opts: { mountFrom?: string; mediaType?: string } = {},
+    opts: { mountFrom?: string; mediaType?: string; ask?: boolean } = {},
   ): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
     const descriptor: Descriptor = {
@@ -707,7 +709,7 @@ export class RegistryClient {
       digest,
       size: bytes.length,
     };
-    if (await this.blobExists(repo, digest)) return descriptor;
+    if (opts.ask !== false && (await this.blobExists(repo, digest))) return descriptor;
     const scopes = [
       ...RegistryClient.scopes(repo, true),
       ...(opts.mountFrom && opts.mountFrom !== repo.repository ? [`repository:${opts.mountFrom}:pull`] : []),

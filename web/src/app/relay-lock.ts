@@ -43,10 +43,13 @@ export function relayLock(origin: string): TagLock {
     }
     const release = async (): Promise<void> => {
       if (!token) return;
-      await fetch(`${origin}/locks/release`, {
+      // Sent, not awaited: the writer's work is done, and the server hands the key on when it
+      // arrives (keepalive: even when the tab closes right after).
+      void fetch(`${origin}/locks/release`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ key, token }),
+        keepalive: true,
       }).catch(() => undefined);
     };
     // Granted: the tag writer's read-back under the hold proves its write (no settle wait).
