@@ -218,6 +218,7 @@ async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<vo
     `${(v.pageMedianMs / v.cosign2MedianMs).toFixed(1)}× cosign`,
   );
   row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
+  row('shared code in Node, through the relay', v.nodeRelayMedianMs, '');
 }
 
 async function hashSection(browser: Browser): Promise<void> {
