@@ -13,7 +13,7 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, verify, hash, keyless, relay, copy, pkcs11); without it, all of them.
+ * sign, verify, hash, keyless, relay, copy, growth, pkcs11); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -289,6 +289,17 @@ async function sigstoreSection(browser: Browser): Promise<void> {
   site.close();
 }
 
+async function growthSection(): Promise<void> {
+  const { benchGrowth } = await import('./growth.ts');
+  console.log('\nGrowth: the shared code in Node against the embedded registry in-process, n/10 and n (median of 3)');
+  for (const g of await benchGrowth()) {
+    const heap = `heap +${g.smallHeapMiB.toFixed(1)} / +${g.largeHeapMiB.toFixed(1)} MiB`;
+    console.log(
+      `  ${`${g.what}, n = ${g.small} / ${g.large}`.padEnd(58)} ${g.smallMs.toFixed(0).padStart(5)} / ${g.largeMs.toFixed(0).padStart(5)} ms  ×${(g.largeMs / g.smallMs).toFixed(1)} time for ×10 work, ${heap}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -304,6 +315,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
   }
+  if (want('growth')) await growthSection();
   if (!want('pkcs11')) return;
   const { benchPkcs11, printPkcs11 } = await import('./pkcs11.ts');
   const pkcs11Runs = Number(process.env.BENCH_PKCS11_RUNS ?? 100);

@@ -221,23 +221,52 @@ export function referrersIndexList(client: RegistryClient, repo: RepoRef, tag: s
 }
 
 /**
- * Adds `ours` to a list, each once (`same` says when two entries are the same); also how a
- * source's entries are merged into a destination's. Entries kept: ours, and others' that appeared
- * while this writer worked and then vanished (a concurrent writer's change lost to a third
- * writer). What was there at the first read and later goes is not put back: that is a removal
- * (shared/ops/remove.ts), not a lost write.
+ * A set of entries under a sameness that implies the same digest: looked up by digest first, so a
+ * list of a thousand signatures is matched against another in linear time, not quadratic.
+ */
+class EntrySet {
+  readonly #byDigest = new Map<string, Descriptor[]>();
+  readonly #same: (a: Descriptor, b: Descriptor) => boolean;
+
+  constructor(same: (a: Descriptor, b: Descriptor) => boolean, entries: readonly Descriptor[] = []) {
+    this.#same = same;
+    for (const d of entries) this.add(d);
+  }
+
+  has(d: Descriptor): boolean {
+    return this.#byDigest.get(d.digest)?.some((k) => this.#same(k, d)) ?? false;
+  }
+
+  /** Adds `d` unless an entry the same is there; true when added. */
+  add(d: Descriptor): boolean {
+    if (this.has(d)) return false;
+    const bucket = this.#byDigest.get(d.digest);
+    if (bucket) bucket.push(d);
+    else this.#byDigest.set(d.digest, [d]);
+    return true;
+  }
+}
+
+/**
+ * Adds `ours` to a list, each once (`same` says when two entries are the same, and holds only for
+ * entries with the same digest); also how a source's entries are merged into a destination's.
+ * Entries kept: ours, and others' that appeared while this writer worked and then vanished (a
+ * concurrent writer's change lost to a third writer). What was there at the first read and later
+ * goes is not put back: that is a removal (shared/ops/remove.ts), not a lost write.
  */
 export function addEntries(ours: Descriptor[], same: (a: Descriptor, b: Descriptor) => boolean): TagChange {
   const known: Descriptor[] = [];
-  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
-  let initial: Descriptor[] | null = null;
-  const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
+  const knownSet = new EntrySet(same);
+  for (const d of ours) if (knownSet.add(d)) known.push(d);
+  let initial: EntrySet | null = null;
+  const missing = (list: Descriptor[]): Descriptor[] => {
+    const there = new EntrySet(same, list);
+    return known.filter((k) => !there.has(k));
+  };
   return {
     observe(list) {
-      initial ??= list;
-      for (const d of list) {
-        if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
-      }
+      initial ??= new EntrySet(same, list);
+      for (const d of list) if (!initial.has(d) && knownSet.add(d)) known.push(d);
     },
     apply(current) {
       const absent = missing(current);
