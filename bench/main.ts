@@ -295,7 +295,7 @@ async function growthSection(): Promise<void> {
   for (const g of await benchGrowth()) {
     const heap = `heap +${g.smallHeapMiB.toFixed(1)} / +${g.largeHeapMiB.toFixed(1)} MiB`;
     console.log(
-      `  ${`${g.what}, n = ${g.small} / ${g.large}`.padEnd(58)} ${g.smallMs.toFixed(0).padStart(5)} / ${g.largeMs.toFixed(0).padStart(5)} ms  ×${(g.largeMs / g.smallMs).toFixed(1)} time for ×10 work, ${heap}`,
+      `  ${`${g.what}, n = ${g.small} / ${g.large}`.padEnd(58)} ${g.smallMs.toFixed(0).padStart(5)} / ${g.largeMs.toFixed(0).padStart(5)} ms  time ×${(g.largeMs / g.smallMs).toFixed(1)} for work ×${(g.large / g.small).toFixed(1)}, ${heap}`,
     );
   }
 }

@@ -84,6 +84,12 @@ export class Storage {
   readonly #tmp: string;
   readonly #uploads: string;
   readonly #sessions = new Map<string, UploadSession>();
+  /**
+   * Each repository's manifest links as last read, until a link is put or deleted there: the
+   * referrers API reads them all per request, and an index's platforms would read them all again
+   * for each platform (quadratic in the repository's manifests).
+   */
+  readonly #links = new Map<string, Promise<ManifestLink[]>>();
   readonly limits: StorageLimits;
   /** Bytes of blob files and upload sessions, and of bodies being written now. */
   #used = 0;
@@ -510,9 +516,11 @@ export class Storage {
   // --- manifests and tags -------------------------------------------------------------------
 
   async putManifestLink(name: string, link: ManifestLink): Promise<void> {
+    this.#links.delete(name);
     const dir = this.#repoDir(name);
     await this.#writeAtomic(join(dir, 'name'), name);
     await this.#writeAtomic(join(dir, 'manifests', hexOf(link.digest)), JSON.stringify(link));
+    this.#links.delete(name);
   }
 
   async manifestLink(name: string, digest: string): Promise<ManifestLink | undefined> {
@@ -524,7 +532,19 @@ export class Storage {
     }
   }
 
-  async manifestLinks(name: string): Promise<ManifestLink[]> {
+  /** Every manifest link of a repository, in digest order (read once until the next change there). */
+  manifestLinks(name: string): Promise<ManifestLink[]> {
+    let links = this.#links.get(name);
+    if (!links) {
+      links = this.#readManifestLinks(name);
+      this.#links.set(name, links);
+      // A failed read is not kept.
+      links.catch(() => this.#links.get(name) === links && this.#links.delete(name));
+    }
+    return links.then((l) => [...l]);
+  }
+
+  async #readManifestLinks(name: string): Promise<ManifestLink[]> {
     const dir = join(this.#repoDir(name), 'manifests');
     let files: string[];
     try {
@@ -543,11 +563,14 @@ export class Storage {
   }
 
   async deleteManifestLink(name: string, digest: string): Promise<boolean> {
+    this.#links.delete(name);
     try {
       await unlink(join(this.#repoDir(name), 'manifests', hexOf(digest)));
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
+    } finally {
+      this.#links.delete(name);
     }
     for (const tag of (await this.tags(name)) ?? []) {
       if ((await this.tag(name, tag)) === digest) await this.deleteTag(name, tag);
