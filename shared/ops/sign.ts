@@ -204,10 +204,23 @@ async function pushLegacy(
   const repo = plan.repo;
   const { payload } = signed;
   const layer = sigLayer(payload, toBase64(signed.signature));
-  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning, ask: false }));
+  // The payload uploads while the lock is taken and the tag read; the write waits for it.
+  const pushed = withRetries(o, () =>
+    client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning, ask: false }),
+  );
+  const ready = pushed.then(
+    () => true,
+    () => false,
+  );
   const tag = sigTag(target.descriptor.digest);
-  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
-  await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
+  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }], ready);
+  const [upload, write] = await Promise.allSettled([
+    pushed,
+    rewriteTag(list, addEntries([layer], sameSignatureLayer), o),
+  ]);
+  // The upload's own error first: a write that waited for a failed upload says less.
+  if (upload.status === 'rejected') throw upload.reason;
+  if (write.status === 'rejected') throw write.reason;
   return { layer, tag };
 }
 

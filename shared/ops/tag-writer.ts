@@ -181,12 +181,15 @@ export async function readList(list: ListTag): Promise<TagState | null> {
 /**
  * A `.sig` tag: written as cosign writes it (config rebuilt over the layers), after pushing
  * `blobs` (a signer's payload, pushed again in case a concurrent writer's cleanup raced it).
+ * `ready`, when given, is an upload of those blobs already under way: each write waits for it
+ * (false: it failed, and the write throws without writing; the caller reports the upload's error).
  */
 export function sigList(
   client: RegistryClient,
   repo: RepoRef,
   tag: string,
   blobs: { bytes: Uint8Array; mediaType: string }[] = [],
+  ready?: Promise<boolean>,
 ): ListTag {
   return {
     client,
@@ -195,6 +198,9 @@ export function sigList(
     field: 'layers',
     async put(entries, ifMatch) {
       const { manifest, config } = buildSigManifest(entries);
+      if (ready && !(await ready)) {
+        throw new SignatureError('SIGNATURE_WRITE_LOST', `The signature's payload could not be uploaded to ${tag}.`);
+      }
       await Promise.all([
         ...blobs.map((b) => client.pushBlob(repo, b.bytes, { mediaType: b.mediaType })),
         client.pushBlob(repo, config, { mediaType: MT.ociConfig, ask: false }),
