@@ -48,17 +48,42 @@ function pathsOf(body: unknown): string[] {
   return paths as string[];
 }
 
+/** An answer's body, or null (and the rest left unread) once it passes MAX_ITEM_BYTES. */
+async function readCapped(res: Response): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body?.getReader();
+  if (!reader) return new Uint8Array(0);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_ITEM_BYTES) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** One item's answer: its status and, for a 200 within the limit, its bytes. */
 async function readItem(inner: Hono, path: string, headers: Headers, signal: AbortSignal): Promise<Uint8Array> {
   let status: number;
-  let bytes = new Uint8Array(0);
+  let bytes: Uint8Array = new Uint8Array(0);
   try {
     const res = await inner.request(path, { method: 'GET', headers, signal });
     status = res.status;
     const length = Number(res.headers.get('content-length') ?? NaN);
     if (status === 200 && !(length > MAX_ITEM_BYTES)) {
-      const body = new Uint8Array(await res.arrayBuffer());
-      if (body.length <= MAX_ITEM_BYTES) bytes = body;
+      const body = await readCapped(res);
+      if (body) bytes = body;
       else status = 413;
     } else {
       if (status === 200) status = 413;
