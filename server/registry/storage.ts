@@ -90,6 +90,8 @@ export class Storage {
    * for each platform (quadratic in the repository's manifests).
    */
   readonly #links = new Map<string, Promise<ManifestLink[]>>();
+  /** Each repository's sorted tags as last read, until a tag or manifest is put or deleted there (each tag page reads them). */
+  readonly #tagLists = new Map<string, Promise<string[] | undefined>>();
   readonly limits: StorageLimits;
   /** Bytes of blob files and upload sessions, and of bodies being written now. */
   #used = 0;
@@ -517,10 +519,12 @@ export class Storage {
 
   async putManifestLink(name: string, link: ManifestLink): Promise<void> {
     this.#links.delete(name);
+    this.#tagLists.delete(name);
     const dir = this.#repoDir(name);
     await this.#writeAtomic(join(dir, 'name'), name);
     await this.#writeAtomic(join(dir, 'manifests', hexOf(link.digest)), JSON.stringify(link));
     this.#links.delete(name);
+    this.#tagLists.delete(name);
   }
 
   async manifestLink(name: string, digest: string): Promise<ManifestLink | undefined> {
@@ -571,6 +575,7 @@ export class Storage {
       throw e;
     } finally {
       this.#links.delete(name);
+      this.#tagLists.delete(name);
     }
     for (const tag of (await this.tags(name)) ?? []) {
       if ((await this.tag(name, tag)) === digest) await this.deleteTag(name, tag);
@@ -579,7 +584,12 @@ export class Storage {
   }
 
   async putTag(name: string, tag: string, digest: string): Promise<void> {
-    await this.#writeAtomic(join(this.#repoDir(name), 'tags', tag), digest);
+    this.#tagLists.delete(name);
+    try {
+      await this.#writeAtomic(join(this.#repoDir(name), 'tags', tag), digest);
+    } finally {
+      this.#tagLists.delete(name);
+    }
   }
 
   async tag(name: string, tag: string): Promise<string | undefined> {
@@ -592,17 +602,30 @@ export class Storage {
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
+    this.#tagLists.delete(name);
     try {
       await unlink(join(this.#repoDir(name), 'tags', tag));
       return true;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
+    } finally {
+      this.#tagLists.delete(name);
     }
   }
 
   /** The repository's tags, sorted; undefined when the repository never held a manifest. */
-  async tags(name: string): Promise<string[] | undefined> {
+  tags(name: string): Promise<string[] | undefined> {
+    let tags = this.#tagLists.get(name);
+    if (!tags) {
+      tags = this.#readTags(name);
+      this.#tagLists.set(name, tags);
+      tags.catch(() => this.#tagLists.get(name) === tags && this.#tagLists.delete(name));
+    }
+    return tags.then((t) => t && [...t]);
+  }
+
+  async #readTags(name: string): Promise<string[] | undefined> {
     const dir = this.#repoDir(name);
     try {
       await stat(join(dir, 'manifests'));
