@@ -17,6 +17,7 @@ import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
+import { relayBatch } from './relay/batch.ts';
 import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
 import { Site, siteGuard } from './site.ts';
@@ -174,7 +175,10 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.use('/relay/*', relayCors({ ...relayOptions, site }));
-  app.all('/relay/*', relay(relayOptions));
+  const relayHandler = relay(relayOptions);
+  // Many signature blobs in one request, each through relayHandler (server/relay/batch.ts).
+  app.post('/relay/_batch', jsonBodyLimit(64 * 1024), relayBatch(relayHandler));
+  app.all('/relay/*', relayHandler);
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.

@@ -233,6 +233,67 @@ export async function readSignatureBlob(
   return client.getBlob(repo, layer.digest, layer.size);
 }
 
+/** Blobs asked for in one batch (server/relay/batch.ts takes at most 64). */
+const BATCH = 25;
+
+/**
+ * The signature blobs of one repository, each read once per digest (layers that share a payload
+ * share the read), and fetched ahead in batches where the client can (RegistryClient.getBlobs,
+ * through the relay): a page over HTTP/1.1 keeps six requests to its server in flight, a batch
+ * lets the server read 25 at once. What a batch did not bring is read on its own.
+ */
+export class SignatureBlobs {
+  readonly #client: RegistryClient;
+  readonly #repo: RepoRef;
+  readonly #ahead = new Map<string, Promise<Uint8Array | undefined>>();
+  readonly #reads = new Map<string, Promise<Uint8Array>>();
+
+  constructor(client: RegistryClient, repo: RepoRef) {
+    this.#client = client;
+    this.#repo = repo;
+  }
+
+  /** Starts reading the usable descriptors among `layers` in batches (only when the client batches). */
+  prefetch(layers: readonly unknown[]): void {
+    if (typeof this.#client.getBlobs !== 'function') return;
+    const wanted = new Map<string, Descriptor>();
+    for (const l of layers) {
+      const d = l as Descriptor | null;
+      if (typeof d !== 'object' || d === null || !isSha256Digest(d.digest)) continue;
+      if (!Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_SIGNATURE_BLOB) continue;
+      if (!this.#ahead.has(d.digest)) wanted.set(d.digest, d);
+    }
+    const list = [...wanted.values()];
+    for (let i = 0; i < list.length; i += BATCH) {
+      const chunk = list.slice(i, i + BATCH);
+      const got = this.#client.getBlobs(this.#repo, chunk).catch(() => new Map<string, Uint8Array>());
+      for (const d of chunk)
+        this.#ahead.set(
+          d.digest,
+          got.then((m) => m.get(d.digest)),
+        );
+    }
+  }
+
+  /**
+   * A blob as {@link readSignatureBlob} reads it, from a batch when one brought it.
+   * @throws what readSignatureBlob throws
+   */
+  read(layer: Descriptor, what: string): Promise<Uint8Array> {
+    const key = `${what} ${String(layer.digest)} ${String(layer.size)}`;
+    let read = this.#reads.get(key);
+    if (!read) {
+      read = (async () => {
+        const ahead = await this.#ahead.get(layer.digest);
+        if (ahead && ahead.length === layer.size) return ahead;
+        return readSignatureBlob(this.#client, this.#repo, layer, what);
+      })();
+      this.#reads.set(key, read);
+    }
+    return read;
+  }
+}
+
 /** A platform manifest an index lists, as the workflows read it. */
 export interface PlatformEntry {
   digest: string;

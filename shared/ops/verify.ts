@@ -49,7 +49,7 @@ import {
   indexPlatforms,
   readAttachmentTag,
   readAttachments,
-  readSignatureBlob,
+  SignatureBlobs,
   tooManyLayers,
   tooManyReferrers,
   type ReferrersRead,
@@ -304,6 +304,8 @@ interface Context {
   grow(n: number): void;
   /** Lookups started before their manifest was read (a reference by digest), by digest. */
   early: Map<string, Promise<Lookup>>;
+  /** Signature blobs, read once per digest, fetched ahead in batches through the relay. */
+  blobs: SignatureBlobs;
 }
 
 /** Finishes a signature result from its checks: the first failure is its error. */
@@ -325,7 +327,7 @@ async function fetchSignatureBlob(
   what: string,
 ): Promise<{ bytes: Uint8Array } | { error: Reason }> {
   try {
-    const bytes = await readSignatureBlob(ctx.client, ctx.repo, layer, what);
+    const bytes = await ctx.blobs.read(layer, what);
     checks.set('blob', 'pass', `The ${what} (${layer.size} bytes) matches its digest ${short(layer.digest)}.`);
     return { bytes };
   } catch (e) {
@@ -904,6 +906,7 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
   const tooMany = tooManyLayers(sig);
   if (tooMany) result.lookups.errors.push(tooMany);
   ctx.grow(sig.layers.length);
+  ctx.blobs.prefetch(sig.layers);
   return pool(sig.layers, ctx.concurrency, async (layer, n) => {
     ctx.signal?.throwIfAborted();
     const res = await verifyLegacyLayer(
@@ -1189,9 +1192,11 @@ async function setUp(
   let done = 0;
   let total = 1;
   const report = (message: string): void => opts.onProgress?.({ done, total, message });
+  const repo = { registry: ref.registry, repository: ref.repository };
   const ctx: Context = {
     client,
-    repo: { registry: ref.registry, repository: ref.repository },
+    repo,
+    blobs: new SignatureBlobs(client, repo),
     key,
     policy,
     tlog: opts.tlog,

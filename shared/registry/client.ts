@@ -34,6 +34,8 @@ export interface RegistryClientOptions {
   maxManifestBytes?: number;
   /** Largest blob read into memory by getBlob (default 64 MiB). */
   maxBlobBytes?: number;
+  /** The relay's batch route for small blob reads (relayRouting sets it); none: getBlobs reads nothing. */
+  batch?: string;
 }
 
 export interface Manifest {
@@ -113,9 +115,10 @@ const MAX_TAG_PAGES = 1000;
 const MAX_REFERRER_PAGES = 64;
 
 /** Routing through the relay served at `origin`: `https://host/path` ↔ `origin/relay/host/path`. */
-export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute'> {
+export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute' | 'batch'> {
   const base = new URL(origin);
   return {
+    batch: `${base.origin}/relay/_batch`,
     route: (u) => `${base.origin}/relay/${u.host}${u.pathname}${u.search}`,
     unroute: (u) => {
       if (u.origin !== base.origin || !u.pathname.startsWith('/relay/')) return null;
@@ -125,6 +128,27 @@ export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route
       return new URL(`https://${host}${slash < 0 ? '/' : rest.slice(slash)}${u.search}`);
     },
   };
+}
+
+/**
+ * Splits a batch answer (`<status> <length>\n<bytes>` per blob, in order) into `out`, keeping the
+ * blobs answered 200 whose size and digest are the ones asked for.
+ */
+function readBatch(
+  bytes: Uint8Array,
+  blobs: readonly { digest: string; size: number }[],
+  out: Map<string, Uint8Array>,
+): void {
+  let at = 0;
+  for (const b of blobs) {
+    const eol = bytes.indexOf(10, at);
+    if (eol < 0 || eol - at > 32) return;
+    const [status, length] = new TextDecoder().decode(bytes.subarray(at, eol)).split(' ').map(Number);
+    if (!Number.isSafeInteger(length) || length! < 0 || eol + 1 + length! > bytes.length) return;
+    const blob = bytes.slice(eol + 1, eol + 1 + length!);
+    at = eol + 1 + length!;
+    if (status === 200 && blob.length === b.size && sha256Digest(blob) === b.digest) out.set(b.digest, blob);
+  }
 }
 
 const STATUS_CODES: Record<number, RegistryErrorCode> = {
@@ -648,6 +672,42 @@ export class RegistryClient {
   }
 
   /**
+   * Reads small blobs of one repository in one request, where the relay offers it (the `batch`
+   * option; server/relay/batch.ts), each checked for its size and digest as getBlob checks it.
+   * Best effort: a blob missing from the result (refused, absent, not authorised, not matching,
+   * or no batch route at all) is for getBlob to read on its own, with its own errors.
+   * @returns the blobs read, by digest
+   */
+  async getBlobs(repo: RepoRef, blobs: readonly { digest: string; size: number }[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const batch = this.#opts.batch;
+    if (!batch || blobs.length === 0) return out;
+    const paths = blobs.map(
+      (b) => new URL(this.#route(this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${b.digest}`))).pathname,
+    );
+    const authorization = this.#auth.get(repo.registry, RegistryClient.scopes(repo, false).join(' '));
+    try {
+      const res = await this.#opts.fetch(batch, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ paths }),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return out;
+      }
+      // The relay passes at most 1 MiB per item (more than a signature blob may be).
+      const max = blobs.length * (MiB + 32);
+      readBatch(await readLimited(res, max, 'a batch of blobs'), blobs, out);
+    } catch {
+      // best effort: every blob is read on its own
+    }
+    return out;
+  }
+
+  /**
    * A URL the server answered with (a Location or Link target) as an upstream URL, or null when it
    * is not a URL. Through the relay it is a relay path, relative to the URL actually fetched, and is
    * mapped back with `unroute`; a target the relay left alone is relative to the upstream URL.
@@ -694,12 +754,14 @@ export class RegistryClient {
   /**
    * Uploads a blob (POST then monolithic PUT), unless the repository already has it; with
    * `mountFrom`, first asks the registry to mount it from another repository of the same registry.
+   * With `ask: false` it uploads without asking first (a HEAD less), for a small blob that is
+   * almost surely new, such as a signature just made: uploading a blob the registry has is harmless.
    * @returns the blob's descriptor (media type application/octet-stream unless given).
    */
   async pushBlob(
     repo: RepoRef,
     bytes: Uint8Array,
-    opts: { mountFrom?: string; mediaType?: string } = {},
+    opts: { mountFrom?: string; mediaType?: string; ask?: boolean } = {},
   ): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
     const descriptor: Descriptor = {
@@ -707,7 +769,7 @@ export class RegistryClient {
       digest,
       size: bytes.length,
     };
-    if (await this.blobExists(repo, digest)) return descriptor;
+    if (opts.ask !== false && (await this.blobExists(repo, digest))) return descriptor;
     const scopes = [
       ...RegistryClient.scopes(repo, true),
       ...(opts.mountFrom && opts.mountFrom !== repo.repository ? [`repository:${opts.mountFrom}:pull`] : []),
