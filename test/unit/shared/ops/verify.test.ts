@@ -712,6 +712,33 @@ describe('verifyImage: the result', () => {
     for (const [d, t] of seen) expect(d).toBeLessThanOrEqual(t);
   });
 
+  it('reads the .sig payload while the referrers are still being looked up', async () => {
+    const reg = new FakeRegistry();
+    const img = pushImage(reg, 'app/apart');
+    const signed = await legacy(key, `${HOST}/app/apart`, img.digest);
+    putSig(reg, img.repo, img.digest, [signed]);
+    const payload = sha256Digest(signed.payload);
+    let payloadAsked = false;
+    let payloadBeforeReferrers = false;
+    // The referrers' answers wait (up to 2 s) for the payload blob to be asked for.
+    const fetch: typeof reg.fetch = async (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      if (path.endsWith(`/blobs/${payload}`)) payloadAsked = true;
+      if (path.includes('/referrers/') || path.endsWith(`/manifests/${img.digest.replace(':', '-')}`)) {
+        for (let i = 0; i < 200 && !payloadAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        payloadBeforeReferrers = payloadAsked;
+      }
+      return reg.fetch(input, init);
+    };
+    const r = await verifyImage(new RegistryClient({ fetch, scheme: () => 'http' }), {
+      image: img.ref,
+      spki: key.spki,
+    });
+    expect(r.verified).toBe(true);
+    expect(payloadBeforeReferrers).toBe(true);
+    expect(r.manifests[0]!.lookups).toMatchObject({ legacy: 'found', referrers: 'tag-schema' });
+  });
+
   it('says what is wrong with the key or the rule before fetching anything', async () => {
     const reg = new FakeRegistry();
     const bad = await verifyImage(reg.client(), { image: `${HOST}/a:b`, spki: utf8('nope') });
