@@ -921,17 +921,22 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
 
 /**
  * The bundle referrers' results; the lookup is recorded in `result.lookups`, with the count of
- * referrers that are not bundles (read failures among its errors).
+ * referrers that are not bundles, and read failures in `errors` (the caller adds them to its errors).
  */
-async function bundleSignatures(ctx: Context, result: ManifestResult, refs: ReferrersRead): Promise<SignatureResult[]> {
+async function bundleSignatures(
+  ctx: Context,
+  result: ManifestResult,
+  refs: ReferrersRead,
+  errors: Reason[],
+): Promise<SignatureResult[]> {
   if (refs.state === 'failed') {
     result.lookups.referrers = 'failed';
-    result.lookups.errors.push(refs.reason);
+    errors.push(refs.reason);
     return [];
   }
   result.lookups.referrers = refs.via;
   const tooMany = tooManyReferrers(refs, 'image');
-  if (tooMany) result.lookups.errors.push(tooMany);
+  if (tooMany) errors.push(tooMany);
   ctx.grow(refs.referrers.length);
   const out = await pool(refs.referrers, ctx.concurrency, async (ref): Promise<SignatureResult | 'other' | null> => {
     ctx.signal?.throwIfAborted();
@@ -944,7 +949,7 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
       if (!bundleLayer) return 'other';
       return await verifyReferrer(ctx, result.digest, m, bundleLayer);
     } catch (e) {
-      result.lookups.errors.push(reasonOf(e));
+      errors.push(reasonOf(e));
       return null;
     } finally {
       ctx.tick(`Checked referrer ${short(d.digest)}`);
@@ -989,18 +994,20 @@ function lookUp(ctx: Context, digest: string): Lookup {
 }
 
 /**
- * Every signature of one manifest, both formats read at once: the `.sig` layers first (as soon as
- * the tag is read), then the bundle referrers, each in the registry's order.
+ * Every signature of one manifest, both formats read at once, each as soon as its lookup answers:
+ * the `.sig` layers first, then the bundle referrers, each in the registry's order.
  */
 async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
   const read = ctx.early.get(result.digest) ?? lookUp(ctx, result.digest);
   const referrers = read.referrers;
   if (referrers === null) result.lookups.referrers = 'not-read';
+  // The referrers' failures are listed after the `.sig` tag's whichever answer comes first.
+  const bundleErrors: Reason[] = [];
   const [legacy, bundles] = await Promise.all([
     read.sig.then((sig) => legacySignatures(ctx, result, sig)),
-    // After the `.sig` tag, so its lookup is recorded first, as when both were awaited together.
-    referrers === null ? [] : read.sig.then(async () => bundleSignatures(ctx, result, await referrers)),
+    referrers === null ? [] : referrers.then((refs) => bundleSignatures(ctx, result, refs, bundleErrors)),
   ]);
+  result.lookups.errors.push(...bundleErrors);
   result.signatures.push(...legacy, ...bundles);
 }
 
