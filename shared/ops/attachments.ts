@@ -166,18 +166,29 @@ async function readReferrers(client: RegistryClient, repo: RepoRef, subject: str
   };
 }
 
+/** The lookups of readAttachments, each settling as its own answer arrives. */
+export interface AttachmentReads<S extends TagSuffix = TagSuffix> {
+  subject: string;
+  tags: Record<S, Promise<TagRead>>;
+  referrers: Promise<ReferrersRead>;
+  /**
+   * Settles once no lookup is under way: rejected with the signal's reason when it aborted (the
+   * lookups not yet started are then rejected with it too).
+   */
+  settled: Promise<void>;
+}
+
 /**
- * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
- * all lookups at once (at most `concurrency`).
- * @throws the signal's reason when `signal` aborts; every registry failure is reported in the
- *   result instead.
+ * Starts reading what is attached to the manifest `subject` (as readAttachments), handing out each
+ * lookup's promise at once, so a caller can go on with the `.sig` tag while the referrers are still
+ * being listed. Its promises reject only with the signal's reason.
  */
-export async function readAttachments<S extends TagSuffix = TagSuffix>(
+export function startAttachmentReads<S extends TagSuffix = TagSuffix>(
   client: RegistryClient,
   repo: RepoRef,
   subject: string,
   options: ReadAttachmentsOptions<S> = {},
-): Promise<Attachments<S>> {
+): AttachmentReads<S> {
   const { signal, onLookup } = options;
   const suffixes = (options.tags ?? TAG_SUFFIXES) as readonly S[];
   const concurrency = Math.max(1, options.concurrency ?? 6);
@@ -194,14 +205,45 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
       return read;
     },
   ];
-  const reads = await pool(lookups, concurrency, async (lookup) => {
-    signal?.throwIfAborted();
-    return lookup();
+  const answers = lookups.map(() => {
+    let settle!: { resolve: (r: TagRead | ReferrersRead) => void; reject: (e: unknown) => void };
+    const promise = new Promise<TagRead | ReferrersRead>((resolve, reject) => (settle = { resolve, reject }));
+    promise.catch(() => undefined); // a caller that stopped listening leaves no unhandled rejection
+    return { promise, ...settle };
   });
-  signal?.throwIfAborted();
-  const tags = Object.fromEntries(suffixes.map((s, i) => [s, reads[i] as TagRead])) as Record<S, TagRead>;
-  const referrers = reads[suffixes.length] as ReferrersRead;
-  return { subject, tags, referrers };
+  const settled = pool(lookups, concurrency, async (lookup, i) => {
+    signal?.throwIfAborted();
+    answers[i]!.resolve(await lookup());
+  }).then(
+    () => signal?.throwIfAborted(),
+    (e: unknown) => {
+      for (const a of answers) a.reject(e); // no-op for the answers already given
+      throw e;
+    },
+  );
+  settled.catch(() => undefined);
+  const tags = Object.fromEntries(suffixes.map((s, i) => [s, answers[i]!.promise])) as Record<S, Promise<TagRead>>;
+  const referrers = answers[suffixes.length]!.promise as Promise<ReferrersRead>;
+  return { subject, tags, referrers, settled };
+}
+
+/**
+ * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
+ * all lookups at once (at most `concurrency`).
+ * @throws the signal's reason when `signal` aborts; every registry failure is reported in the
+ *   result instead.
+ */
+export async function readAttachments<S extends TagSuffix = TagSuffix>(
+  client: RegistryClient,
+  repo: RepoRef,
+  subject: string,
+  options: ReadAttachmentsOptions<S> = {},
+): Promise<Attachments<S>> {
+  const reads = startAttachmentReads(client, repo, subject, options);
+  await reads.settled;
+  const tags = {} as Record<S, TagRead>;
+  for (const s of Object.keys(reads.tags) as S[]) tags[s] = await reads.tags[s];
+  return { subject, tags, referrers: await reads.referrers };
 }
 
 /**

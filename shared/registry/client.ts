@@ -275,6 +275,8 @@ function rawResponse(res: Response, bytes: Uint8Array): RawResponse {
 export class RegistryClient {
   readonly #opts: Required<Pick<RegistryClientOptions, 'maxManifestBytes' | 'maxBlobBytes'>> & RegistryClientOptions;
   readonly #auth = new AuthCache();
+  /** Registries whose last referrers answer was not the API's: their fallback index is asked for alongside. */
+  readonly #noReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions) {
     this.#opts = { maxManifestBytes: 4 * MiB, maxBlobBytes: 64 * MiB, ...options };
@@ -1003,10 +1005,17 @@ export class RegistryClient {
     const descriptors: Descriptor[] = [];
     let filtersApplied = true;
     let page = 0;
+    // A registry that answered without the API before likely will again: its fallback index is
+    // read at the same time (one round trip, not two), and used only if the API is still missing.
+    const byTag = this.#noReferrersApi.has(repo.registry) ? this.#referrersByTag(repo, digest) : null;
+    byTag?.catch(() => undefined);
     for await (const res of this.#pages(repo.registry, first, request, MAX_REFERRER_PAGES)) {
       if (res.status !== 200 || mediaTypeOf(res) !== MT.ociIndex) {
         await res.body?.cancel();
-        if (page === 0) return this.#referrersByTag(repo, digest);
+        if (page === 0) {
+          this.#noReferrersApi.add(repo.registry);
+          return byTag ?? this.#referrersByTag(repo, digest);
+        }
         throw new RegistryError(
           'REGISTRY_BAD_RESPONSE',
           `${repo.registry} answered page ${page + 1} of ${what} with ${res.status} ${mediaTypeOf(res) || 'no media type'}, not an OCI index.`,
@@ -1019,6 +1028,7 @@ export class RegistryClient {
           `${repo.registry} answered ${what} with an index whose manifests are not a list.`,
         );
       }
+      this.#noReferrersApi.delete(repo.registry);
       descriptors.push(...((index.manifests as Descriptor[] | undefined) ?? []));
       filtersApplied &&= (res.headers.get('oci-filters-applied') ?? '')
         .split(',')
