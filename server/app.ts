@@ -16,6 +16,8 @@ import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
+import { relayTransfer, TRANSFER_ORDER_BYTES } from './relay/transfer.ts';
+import { TRANSFER_PATH } from '../shared/registry/transfer.ts';
 import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
 import { Site, siteGuard } from './site.ts';
@@ -101,7 +103,7 @@ export const PERMISSIONS_POLICY = [
 export const RELAY_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'";
 
 function isRelayPath(path: string): boolean {
-  return path === '/relay' || path.startsWith('/relay/');
+  return path === '/relay' || path.startsWith('/relay/') || path === TRANSFER_PATH;
 }
 
 function hasOwnOriginCheck(path: string): boolean {
@@ -161,6 +163,9 @@ export function createApp(options: AppOptions): Hono {
 
   app.use('/relay/*', relayCors({ ...relayOptions, site }));
   app.all('/relay/*', relay(relayOptions));
+  // Blob transfers between two registries the relay may reach (server/relay/transfer.ts), for copies.
+  app.use(TRANSFER_PATH, relayCors({ ...relayOptions, site }), jsonBodyLimit(TRANSFER_ORDER_BYTES));
+  app.all(TRANSFER_PATH, relayTransfer(relayOptions));
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
