@@ -23,11 +23,7 @@ import type { LookupAddress } from 'node:dns';
 import type { IncomingMessage } from 'node:http';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CosignWebError, RegistryError, RelayError } from '../../shared/errors.ts';
-import {
-  TRANSFER_CONTENT_TYPE,
-  type TransferLine,
-  type TransferOrder,
-} from '../../shared/registry/transfer.ts';
+import { TRANSFER_CONTENT_TYPE, type TransferLine, type TransferOrder } from '../../shared/registry/transfer.ts';
 import { normaliseRelayOptions, type RelayConfig, type RelayOptions } from './config.ts';
 import { RELAY_USER_AGENT } from './headers.ts';
 import { isRegistryApiPath } from './realms.ts';
@@ -194,8 +190,9 @@ async function errorDetail(res: IncomingMessage): Promise<string> {
       if (total > 64 * 1024) break;
       chunks.push(chunk as Buffer);
     }
-    const first = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: { code?: string; message?: string }[] })
-      .errors?.[0];
+    const first = (
+      JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: { code?: string; message?: string }[] }
+    ).errors?.[0];
     return first ? ` (${[first.code, first.message].filter(Boolean).join(': ')})` : '';
   } catch {
     return '';
@@ -221,7 +218,10 @@ interface Run {
  * an ordinary relay error. @throws RelayError RELAY_TRANSFER_FAILED (502) when the source does not
  * serve the blob as ordered, and the relay's upstream codes
  */
-async function openSource(r: Pick<Run, 'config' | 'agents' | 'order' | 'source' | 'abort'>, addresses: LookupAddress[]): Promise<IncomingMessage> {
+async function openSource(
+  r: Pick<Run, 'config' | 'agents' | 'order' | 'source' | 'abort'>,
+  addresses: LookupAddress[],
+): Promise<IncomingMessage> {
   const sender: Sender = {
     config: r.config,
     agents: r.agents,
@@ -345,22 +345,23 @@ function progressAnswer(r: Run, source: IncomingMessage, started: number): Respo
           last = now;
           send({ bytes: r.bytes });
         };
-        pour(r, source, progress).then(
-          () => {
-            send({ bytes: r.bytes, done: true });
-            r.config.log(logLine(r, started, '200', r.bytes));
-          },
-          (e: unknown) => {
-            const err =
-              e instanceof CosignWebError ? e : failed('The relay failed while transferring the blob.');
-            send({ error: { code: err.code, message: err.message } });
-            r.config.log(logLine(r, started, err.code, r.bytes));
-          },
-        ).finally(() => {
-          if (closed) return;
-          closed = true;
-          controller.close();
-        });
+        pour(r, source, progress)
+          .then(
+            () => {
+              send({ bytes: r.bytes, done: true });
+              r.config.log(logLine(r, started, '200', r.bytes));
+            },
+            (e: unknown) => {
+              const err = e instanceof CosignWebError ? e : failed('The relay failed while transferring the blob.');
+              send({ error: { code: err.code, message: err.message } });
+              r.config.log(logLine(r, started, err.code, r.bytes));
+            },
+          )
+          .finally(() => {
+            if (closed) return;
+            closed = true;
+            controller.close();
+          });
       },
       cancel() {
         closed = true;

@@ -124,7 +124,12 @@ async function openUpload(run: CopyRun, b: BlobJob): Promise<UploadSession | nul
  * unless the copy says not to; false when no transfer was made, the session untouched.
  * @throws what transferBlob throws, the session abandoned
  */
-async function transfer(run: CopyRun, b: BlobJob, session: UploadSession, onBytes: (n: number) => void): Promise<boolean> {
+async function transfer(
+  run: CopyRun,
+  b: BlobJob,
+  session: UploadSession,
+  onBytes: (n: number) => void,
+): Promise<boolean> {
   if (run.o.relayTransfer === false) return false;
   try {
     return await run.client.transferBlob(run.src, b, session, onBytes, run.o.signal);

@@ -112,7 +112,11 @@ function post(body: string, headers: Record<string, string> = {}): RequestInit {
   return { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body };
 }
 
-function allowing(...hosts: string[]): { allowedRegistries: string[]; privateRegistries: string[]; plainHttpRegistries: string[] } {
+function allowing(...hosts: string[]): {
+  allowedRegistries: string[];
+  privateRegistries: string[];
+  plainHttpRegistries: string[];
+} {
   return { allowedRegistries: hosts, privateRegistries: hosts, plainHttpRegistries: hosts };
 }
 
@@ -149,7 +153,9 @@ describe('a transfer', () => {
     // One log line, without credentials or the upload's query.
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^relay TRANSFER ${src.authority} /v2/team/app/blobs/sha256:[0-9a-f]{64} -> ${dst.authority} /v2/copy/app/blobs/uploads/abc-123 200 up=${blob.length}B \\d+ms$`),
+      new RegExp(
+        `^relay TRANSFER ${src.authority} /v2/team/app/blobs/sha256:[0-9a-f]{64} -> ${dst.authority} /v2/copy/app/blobs/uploads/abc-123 200 up=${blob.length}B \\d+ms$`,
+      ),
     );
   });
 
@@ -176,7 +182,9 @@ describe('a transfer', () => {
     const put = dst.seen.find((s) => s.method === 'PUT')!;
     expect(put.ended, 'the upload was not completed').toBe(false);
     expect(put.bytes).toBeLessThan(served.length);
-    expect(dst.seen.find((s) => s.method === 'DELETE')!.url).toBe('/v2/copy/app/blobs/uploads/abc-123?_state=upload-state-secret');
+    expect(dst.seen.find((s) => s.method === 'DELETE')!.url).toBe(
+      '/v2/copy/app/blobs/uploads/abc-123?_state=upload-state-secret',
+    );
     expect(lines.join('\n')).toContain(' REGISTRY_DIGEST_MISMATCH ');
   });
 
@@ -185,7 +193,10 @@ describe('a transfer', () => {
     const src = await registry(blob);
     const dst = await registry();
     const { app } = relayApp(allowing(src.authority, dst.authority));
-    const res = await app.request('/relay-transfer', post(order(src.authority, dst.authority, { digest: digestOf(blob), size: 2000 })));
+    const res = await app.request(
+      '/relay-transfer',
+      post(order(src.authority, dst.authority, { digest: digestOf(blob), size: 2000 })),
+    );
     expect(res.status).toBe(502);
     expect((await refusal(res)).code).toBe('RELAY_TRANSFER_FAILED');
     expect(dst.seen).toHaveLength(0);
@@ -305,15 +316,9 @@ describe('refusals before any connection', () => {
     }
     const get = await app.request('/relay-transfer');
     expect([get.status, get.headers.get('allow')]).toEqual([405, 'POST']);
-    const cross = await app.request(
-      '/relay-transfer',
-      post(JSON.stringify(good), { origin: 'https://evil.example' }),
-    );
+    const cross = await app.request('/relay-transfer', post(JSON.stringify(good), { origin: 'https://evil.example' }));
     expect([cross.status, (await refusal(cross)).code]).toEqual([403, 'RELAY_ORIGIN_REFUSED']);
-    const big = await app.request(
-      '/relay-transfer',
-      post(JSON.stringify({ ...good, pad: 'x'.repeat(70 * 1024) })),
-    );
+    const big = await app.request('/relay-transfer', post(JSON.stringify({ ...good, pad: 'x'.repeat(70 * 1024) })));
     expect(big.status).toBe(413);
     expect(attempts).toEqual([]);
   });
