@@ -258,12 +258,13 @@ async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void
   const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
   console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
   const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB });
+  const vsSkopeo = (mbps: number | null | undefined): string =>
+    `${mbps?.toFixed(0)} MB/s  ${((mbps ?? NaN) / c.skopeoMBps).toFixed(2)}× skopeo`;
   for (const n of c.node) {
-    console.log(
-      `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
-    );
+    const how = n.chunkMiB === null ? "relay's blob transfer   " : `bytes via Node, ${String(n.chunkMiB).padStart(2)} MiB chunks`;
+    console.log(`  shared code in Node, through the relay, ${how}  ${vsSkopeo(n.MBps)}`);
   }
-  console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
+  console.log(`  page in Chromium, through the relay (click to "Copied")     ${vsSkopeo(c.pageMBps)}`);
   console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
 }
 
