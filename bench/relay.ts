@@ -44,6 +44,9 @@ export interface BenchRelayResult {
   relayPeakRssMB: number;
   /** relayPeakRssMB - relayBaseRssMB. */
   relayRssGrowthMB: number;
+  /** The relay process's CPU time per MiB moved up and down (user + system, ms/MiB): its own cost, whatever else loads the machine. */
+  relayCpuMsPerMiBUp: number;
+  relayCpuMsPerMiBDown: number;
 }
 
 const MiB = 1024 * 1024;
@@ -152,6 +155,8 @@ interface ChildReady {
 interface ChildStats {
   rss: number;
   peak: number;
+  /** The child's CPU time so far (user + system), in ms. */
+  cpuMs: number;
 }
 
 /** Starts the relay child and returns its port and a way to read (and reset) its RSS peak. */
@@ -219,6 +224,7 @@ export async function benchRelay(opts: BenchRelayOptions): Promise<BenchRelayRes
     const dd = await pull(direct, repo, du.digest, size);
     log(`direct: up ${(mb / (du.ms / 1000)).toFixed(0)} MB/s, down ${(mb / (dd / 1000)).toFixed(0)} MB/s`);
     const ru = await push(relayed, repo, size);
+    const afterUp = await child.stats(false);
     const rd = await pull(relayed, repo, ru.digest, size);
     const peak = await child.stats(false);
     log(`relay:  up ${(mb / (ru.ms / 1000)).toFixed(0)} MB/s, down ${(mb / (rd / 1000)).toFixed(0)} MB/s`);
@@ -238,6 +244,8 @@ export async function benchRelay(opts: BenchRelayOptions): Promise<BenchRelayRes
       relayBaseRssMB: round(base.rss / MiB),
       relayPeakRssMB: round(peak.peak / MiB),
       relayRssGrowthMB: round((peak.peak - base.rss) / MiB),
+      relayCpuMsPerMiBUp: round((afterUp.cpuMs - base.cpuMs) / mb),
+      relayCpuMsPerMiBDown: round((peak.cpuMs - afterUp.cpuMs) / mb),
     };
   } finally {
     direct.agent.destroy();
@@ -271,7 +279,8 @@ async function runChild(): Promise<void> {
   process.on('message', (m: { reset: boolean }) => {
     const rss = process.memoryUsage().rss;
     peak = Math.max(peak, rss);
-    process.send?.({ rss, peak } satisfies ChildStats);
+    const cpu = process.cpuUsage();
+    process.send?.({ rss, peak, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies ChildStats);
     if (m.reset) peak = rss;
   });
   process.on('SIGTERM', () => {
