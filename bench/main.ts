@@ -261,7 +261,8 @@ async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void
   const vsSkopeo = (mbps: number | null | undefined): string =>
     `${mbps?.toFixed(0)} MB/s  ${((mbps ?? NaN) / c.skopeoMBps).toFixed(2)}× skopeo`;
   for (const n of c.node) {
-    const how = n.chunkMiB === null ? "relay's blob transfer   " : `bytes via Node, ${String(n.chunkMiB).padStart(2)} MiB chunks`;
+    const how =
+      n.chunkMiB === null ? "relay's blob transfer   " : `bytes via Node, ${String(n.chunkMiB).padStart(2)} MiB chunks`;
     console.log(`  shared code in Node, through the relay, ${how}  ${vsSkopeo(n.MBps)}`);
   }
   console.log(`  page in Chromium, through the relay (click to "Copied")     ${vsSkopeo(c.pageMBps)}`);

@@ -60,7 +60,7 @@ function authorization(value: unknown, side: string): string | undefined {
 /**
  * The order, checked field by field. @throws RelayError RELAY_BAD_REQUEST
  */
-export function checkOrder(body: unknown): TransferOrder {
+function checkOrder(body: unknown): TransferOrder {
   const o = body as { from?: Record<string, unknown>; to?: Record<string, unknown> } | null;
   const from = o?.from;
   const to = o?.to;
