@@ -37,6 +37,8 @@ export const TRANSFER_ORDER_BYTES = 64 * 1024;
 const MAX_AUTHORIZATION_CHARS = 16 * 1024;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** A host (name, IPv4, [IPv6]) and optional port, nothing else: the path is the relay's to build. */
+const AUTHORITY = /^[A-Za-z0-9.\-[\]:]+$/;
 const UPLOAD_PATH = /^\/v2\/.+\/blobs\/uploads\/[^/]+$/;
 /** Progress lines at most this often. */
 const PROGRESS_MS = 200;
@@ -69,7 +71,9 @@ function checkOrder(body: unknown): TransferOrder {
   }
   const { registry, repository, digest, size } = from;
   const location = to.location;
-  if (typeof registry !== 'string' || registry.length > 300) throw bad('The transfer names no source registry.');
+  if (typeof registry !== 'string' || registry.length > 300 || !AUTHORITY.test(registry)) {
+    throw bad('The transfer names no source registry (host[:port]).');
+  }
   if (typeof repository !== 'string' || repository.length > 255 || !REPOSITORY.test(repository)) {
     throw bad('The transfer names no valid source repository.');
   }

@@ -304,6 +304,7 @@ describe('refusals before any connection', () => {
       { ...good, from: { ...good.from, size: -1 } },
       { ...good, from: { ...good.from, authorization: 'Bearer x\r\nX-Injected: 1' } },
       { ...good, from: { ...good.from, registry: 'user@registry.example' } },
+      { ...good, from: { ...good.from, registry: 'registry.example/v2/other/blobs/sha256:00#' } },
       { ...good, to: { location: 'https://registry.example/v2/copy/app/manifests/latest' } },
       { ...good, to: { location: 'https://user:pw@registry.example/v2/copy/app/blobs/uploads/x' } },
       { ...good, to: { location: 'https://registry.example/admin/blobs/uploads/x' } },
