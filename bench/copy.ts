@@ -147,20 +147,24 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
   const bytes = sizeMiB * MiB;
   const run = randomBytes(3).toString('hex');
   const rounds = Number(process.env['BENCH_COPY_ROUNDS'] ?? 3);
-  const srcRepo: RepoRef = { registry: regs.tls.host, repository: `bench/copy-${run}` };
   const direct = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
-  const digest = await pushImage(direct, srcRepo, 2, bytes / 2);
-  const source = `${regs.tls.host}/${srcRepo.repository}:v1`;
   const home: ToolHome = await makeToolHome('cosign-web-bench-copy-');
-  try {
-    await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
+  /**
+   * A fresh signed image per round: skopeo remembers where it pushed a blob (its blob info cache)
+   * and would mount it from an earlier round's copy instead of copying.
+   */
+  const signedImage = async (i: number): Promise<string> => {
+    const srcRepo: RepoRef = { registry: regs.tls.host, repository: `bench/copy-${run}-src-${i}` };
+    const digest = await pushImage(direct, srcRepo, 2, bytes / 2);
     await runOk(
       'cosign2',
       cosign2SignArgs(join(home.dir, 'cosign.key'), `${regs.tls.host}/${srcRepo.repository}@${digest}`),
-      {
-        env: cosignEnv(home, { password: '', caFile: regs.tls.caFile }),
-      },
+      { env: cosignEnv(home, { password: '', caFile: regs.tls.caFile }) },
     );
+    return `${regs.tls.host}/${srcRepo.repository}:v1`;
+  };
+  try {
+    await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
     const client = new RegistryClient({
       fetch: (input, init) => globalThis.fetch(input, init),
       ...relayRouting(o.baseUrl),
@@ -172,7 +176,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
     const scratch = await mkdtemp(join(tmpdir(), 'cosign-web-bench-skopeo-'));
     try {
       const src = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, scratch);
-      const skopeoCopy = (dest: string): Promise<unknown> =>
+      const skopeoCopy = (source: string, dest: string): Promise<unknown> =>
         runOk(
           'skopeo',
           [
@@ -188,7 +192,10 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
       // Rounds taking turns (Node with the relay's transfer, the page, skopeo), so each sees the
       // same load on a shared machine; each figure is the median over the rounds.
       const t = { transfer: [] as number[], page: [] as number[], skopeo: [] as number[] };
+      let first = '';
       for (let i = 0; i < rounds; i++) {
+        const source = await signedImage(i);
+        first ||= source;
         t.transfer.push(
           await seconds(() =>
             copyImage({ client, source, destination: `${regs.basic.host}/bench/copy-${run}-node-transfer-${i}:v1` }),
@@ -198,7 +205,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
           const dest = `${regs.basic.host}/bench/copy-${run}-page-${i}:v1`;
           t.page.push(await pageCopy(o.browser, o.baseUrl, regs, source, dest));
         }
-        t.skopeo.push(await seconds(() => skopeoCopy(`bench/copy-${run}-skopeo-${i}`)));
+        t.skopeo.push(await seconds(() => skopeoCopy(source, `bench/copy-${run}-skopeo-${i}`)));
         log(
           `round ${i + 1}: node transfer ${mbps(t.transfer.at(-1)!)}, page ${t.page.length ? mbps(t.page.at(-1)!) : '-'}, skopeo ${mbps(t.skopeo.at(-1)!)} MB/s`,
         );
@@ -209,7 +216,7 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
         const s = await seconds(() =>
           copyImage({
             client,
-            source,
+            source: first,
             destination: `${regs.basic.host}/bench/copy-${run}-node-${chunkMiB}:v1`,
             chunkBytes: chunkMiB * MiB,
             relayTransfer: false,
