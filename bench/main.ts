@@ -270,7 +270,12 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
   console.log(
     `  relay up / down                                          ${r.relayUpMBps.toFixed(0)} / ${r.relayDownMBps.toFixed(0)} MB/s`,
   );
-  console.log(`  relay / direct throughput                                ${r.ratio.toFixed(2)}`);
+  console.log(
+    `  relay / direct: up ${(r.relayUpMBps / r.directUpMBps).toFixed(2)}, down ${(r.relayDownMBps / r.directDownMBps).toFixed(2)}, both ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds taking turns)`,
+  );
+  console.log(
+    `  relay CPU per MiB: up ${r.relayCpuMsPerMiBUp.toFixed(1)} ms, down ${r.relayCpuMsPerMiBDown.toFixed(1)} ms`,
+  );
   console.log(
     `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
   );
@@ -279,14 +284,18 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
   const { benchCopy } = await import('./copy.ts');
   const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
-  console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
+  console.log(
+    `\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one (medians of rounds taking turns)`,
+  );
   const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB });
+  const vsSkopeo = (mbps: number | null | undefined): string =>
+    `${mbps?.toFixed(0)} MB/s  ${((mbps ?? NaN) / c.skopeoMBps).toFixed(2)}× skopeo`;
   for (const n of c.node) {
-    console.log(
-      `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
-    );
+    const how =
+      n.chunkMiB === null ? "relay's blob transfer   " : `bytes via Node, ${String(n.chunkMiB).padStart(2)} MiB chunks`;
+    console.log(`  shared code in Node, through the relay, ${how}  ${vsSkopeo(n.MBps)}`);
   }
-  console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
+  console.log(`  page in Chromium, through the relay (click to "Copied")     ${vsSkopeo(c.pageMBps)}`);
   console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
 }
 

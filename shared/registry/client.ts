@@ -12,6 +12,7 @@ import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
 import { apiHost, isSha256Digest, isValidTag } from './reference.ts';
 import { readUpTo } from './body.ts';
+import { readTransferAnswer, TRANSFER_CONTENT_TYPE, TRANSFER_PATH, type TransferOrder } from './transfer.ts';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 
 /** A repository in a registry. */
@@ -36,6 +37,8 @@ export interface RegistryClientOptions {
   maxBlobBytes?: number;
   /** The relay's batch route for small blob reads (relayRouting sets it); none: getBlobs reads nothing. */
   batch?: string;
+  /** URL of the relay's blob transfer (transfer.ts), when there is one: transferBlob uses it. */
+  transfer?: string;
 }
 
 export interface Manifest {
@@ -115,10 +118,11 @@ const MAX_TAG_PAGES = 1000;
 const MAX_REFERRER_PAGES = 64;
 
 /** Routing through the relay served at `origin`: `https://host/path` ↔ `origin/relay/host/path`. */
-export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute' | 'batch'> {
+export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute' | 'batch' | 'transfer'> {
   const base = new URL(origin);
   return {
     batch: `${base.origin}/relay/_batch`,
+    transfer: `${base.origin}${TRANSFER_PATH}`,
     route: (u) => `${base.origin}/relay/${u.host}${u.pathname}${u.search}`,
     unroute: (u) => {
       if (u.origin !== base.origin || !u.pathname.startsWith('/relay/')) return null;
@@ -937,6 +941,81 @@ export class RegistryClient {
         `The registry stored the blob as ${claimed}, but its bytes hash to ${digest}.`,
       );
     }
+  }
+
+  /**
+   * The Authorization this client sends to `repo` for pulling (or pushing), null when the registry
+   * asks for none: the cached one, else the one a HEAD of `digest`'s blob there earns.
+   */
+  async #authorizationFor(repo: RepoRef, push: boolean, digest: string): Promise<string | null> {
+    const scopes = RegistryClient.scopes(repo, push);
+    const cached = this.#auth.get(repo.registry, scopes.join(' '));
+    if (cached) return cached;
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const res = await this.#request(repo.registry, url, {
+      method: 'HEAD',
+      scopes,
+      ok: [200, 404],
+      what: `blob ${digest}`,
+    });
+    await res.body?.cancel();
+    return this.#auth.get(repo.registry, scopes.join(' ')) ?? null;
+  }
+
+  /**
+   * Has the relay's blob transfer (option `transfer`) stream a blob from `src` straight into the
+   * open upload `session` and close it, hashing on the way; `onBytes` hears of the bytes as they
+   * go up. Each side's Authorization goes along for this one transfer.
+   * @returns true when the blob is on the destination; false when no transfer was made (no
+   *   transfer route, or the relay refused it before a byte moved: an older server, a registry it
+   *   may not reach, a source that does not serve the blob), the session untouched.
+   * @throws RegistryError REGISTRY_DIGEST_MISMATCH, REGISTRY_SIZE_MISMATCH when the source's
+   *   bytes were not the blob (the upload was not completed); RelayError RELAY_TRANSFER_FAILED and
+   *   the relay's upstream codes when a registry failed part-way; the signal's reason.
+   */
+  async transferBlob(
+    src: RepoRef,
+    blob: { digest: string; size: number },
+    session: UploadSession,
+    onBytes: (n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const endpoint = this.#opts.transfer;
+    if (endpoint === undefined) return false;
+    checkSha256(blob.digest);
+    const [fromAuth, toAuth] = await Promise.all([
+      this.#authorizationFor(src, false, blob.digest),
+      this.#authorizationFor(session.repo, true, blob.digest),
+    ]);
+    const order: TransferOrder = {
+      from: {
+        registry: apiHost(src.registry),
+        repository: src.repository,
+        ...blob,
+        ...(fromAuth ? { authorization: fromAuth } : {}),
+      },
+      to: { location: session.location.href, ...(toAuth ? { authorization: toAuth } : {}) },
+    };
+    let res: Response;
+    try {
+      res = await this.#opts.fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(order),
+        credentials: 'omit',
+        cache: 'no-store',
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      return false;
+    }
+    if (res.status !== 200 || !res.body || res.headers.get('content-type') !== TRANSFER_CONTENT_TYPE) {
+      await res.body?.cancel();
+      return false;
+    }
+    await readTransferAnswer(res.body, onBytes);
+    return true;
   }
 
   /** Abandons an upload (`DELETE`); a registry that fails this only keeps a stale session. */
