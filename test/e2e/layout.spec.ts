@@ -148,7 +148,7 @@ test('working states at every width, each held on its request: Sign in the walkt
     const held = await hold(page, '**/relay/**');
     await open();
     await held.arrived;
-    await expect(page.locator('[role=status].working')).toBeVisible();
+    await expect(page.locator('.status.working, .verdict.working').first()).toBeVisible();
     await check(state);
     await held.release();
   };
