@@ -41,6 +41,8 @@ for (const width of WIDTHS) {
     const sample = await image.inputValue();
     const host = sample.split('/')[0]!;
     await check('sign-empty');
+    // The whole reference shows in its field: "Look up" goes under it where both do not fit.
+    expect.soft(await image.evaluate((el: HTMLInputElement) => el.scrollWidth <= el.clientWidth)).toBe(true);
 
     // The walkthrough: a key, the sample signed, its verification link.
     await page.goto('/#/welcome');
@@ -67,6 +69,9 @@ for (const width of WIDTHS) {
     await page.goto(`/${link}`);
     await expect(verdict(page)).toContainText(/^\s*Verified/, { timeout: 60_000 });
     await check('verify-link-verified');
+    // The QR code's note (a phone cannot open a localhost link) reads as lines, not a column under the code.
+    const qrNote = page.getByRole('note').filter({ hasText: 'A phone cannot open this link' });
+    expect.soft((await qrNote.boundingBox())?.width).toBeGreaterThan(250);
     if (width === 390) {
       await page.screenshot({ path: info.outputPath('verification-link-390.png') });
     }
