@@ -1,12 +1,17 @@
 /**
- * Every page, in the states a visitor reaches without setup (empty, a result, an error), at 360,
- * 390, 768 and 1280 px wide in Chromium: the page never scrolls sideways and no element is wider
- * than the viewport, and axe-core (https://github.com/dequelabs/axe-core) finds nothing at the
- * serious or critical levels. Each state's screenshot is attached to the test (a kept artifact).
- * One browser context per width; the states use the embedded registry's sample image,
- * `samples/hello:v1`, signed with a browser key made on the walkthrough. At 390 px the verified
- * link's screenshot is also written to test-results/e2e/…/verification-link-390.png, the picture
- * in the README (docs/verification-link-phone.png is a copy of it).
+ * Every page, in its main states (empty, working, a result, an error), at 360, 390, 768 and 1280 px
+ * wide in Chromium: the page never scrolls sideways and no element is wider than the viewport, and
+ * axe-core (https://github.com/dequelabs/axe-core) finds nothing at the serious or critical levels
+ * (the check is ./layout-check.ts). Each state's screenshot is attached to the test (a kept
+ * artifact). The states a visitor reaches without setup get one browser context per width; the
+ * working states are held on their first request (`hold`: page.route, no sleep) and, like the
+ * passkey, PKCS#11 and Verify file states, reached once and checked at each width by resizing the
+ * page. The keyless verdicts and the form of a server without PKCS#11 are checked where their
+ * setup already is (verify-keyless.spec.ts, pkcs11.spec.ts). The states use the embedded
+ * registry's sample image, `samples/hello:v1`, signed with a browser key made on the walkthrough.
+ * At 390 px the verified link's screenshot is also written to
+ * test-results/e2e/…/verification-link-390.png, the picture in the README
+ * (docs/verification-link-phone.png is a copy of it).
  */
 import { expect, test, type Page } from '@playwright/test';
 import { conformanceCases } from '../conformance.ts';
@@ -66,8 +71,11 @@ for (const width of WIDTHS) {
     expect((await keyName.boundingBox())?.width).toBeGreaterThan(150);
     await check('keys-one-key');
 
+    // As whoever the link is sent to sees it: a tab that did not make it (no walkthrough steps).
+    await page.reload();
     await page.goto(`/${link}`);
     await expect(verdict(page)).toContainText(/^\s*Verified/, { timeout: 60_000 });
+    await expect(page.getByRole('navigation', { name: 'Walkthrough' })).toHaveCount(0);
     await check('verify-link-verified');
     // The QR code's note (a phone cannot open a localhost link) reads as lines, not a column under the code.
     const qrNote = page.getByRole('note').filter({ hasText: 'A phone cannot open this link' });
