@@ -255,6 +255,8 @@ test('Keys at every width: a passkey being created, cancelled, made; a cosign ke
   await check('pkcs11-working');
   await listing.release();
   await expect(status(page)).toContainText('Key ready: 2 hardware keys (PKCS#11) from the relay');
+  // The cosign key generated before is not offered beside Connect, as if connecting had made it.
+  await expect(page.getByRole('region', { name: 'Key just made or unlocked' })).toHaveCount(0);
   await check('pkcs11-connected');
 });
 
