@@ -1,7 +1,8 @@
 /**
  * Copy figures for `npm run bench`: a 256 MiB image (two random 128 MiB layers, signed by cosign
  * 2.5) copied from the TLS registry to the basic-auth one, through the relay, by the shared copy
- * code (shared/ops/copy.ts) in Node at a few chunk sizes, by the real page in Chromium (click
+ * code (shared/ops/copy.ts) in Node (with the relay's blob transfer, and sending the bytes itself
+ * in chunks), by the real page in Chromium (click
  * "Copy" to "Copied"), and by the real `skopeo copy` between the same registries in the same run
  * (its sigstore attachments on, so it carries the `.sig` too). Every copy goes to a fresh
  * repository, so nothing is skipped.
@@ -41,16 +42,21 @@ export interface CopyBenchOptions {
   browser?: Browser;
   /** Image size (default 256 MiB, in two layers). */
   sizeMiB?: number;
-  /** Chunk sizes tried by the Node copies (default 4, 8 and 16 MiB). */
+  /** Chunk sizes tried by the Node copies that send the bytes themselves (default 8 MiB). */
   chunksMiB?: number[];
   log?: (line: string) => void;
 }
 
 export interface CopyBench {
   sizeMiB: number;
-  /** MB/s (10^6 bytes) of image bytes, per chunk size, shared code in Node through the relay. */
-  node: { chunkMiB: number; MBps: number }[];
-  /** The page in Chromium, through the relay (8 MiB chunks), click to "Copied"; null without a browser. */
+  /** Rounds taken in turns (BENCH_COPY_ROUNDS, default 3); figures are medians, the chunked copy runs once. */
+  rounds: number;
+  /**
+   * MB/s (10^6 bytes) of image bytes, shared code in Node through the relay: with the relay's blob
+   * transfer (chunkMiB null), and sending the bytes itself per chunk size (relayTransfer false).
+   */
+  node: { chunkMiB: number | null; MBps: number }[];
+  /** The page in Chromium, through the relay (its blob transfer), click to "Copied"; null without a browser. */
   pageMBps: number | null;
   /** skopeo copy, direct between the registries. */
   skopeoMBps: number;
@@ -140,20 +146,25 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
   const sizeMiB = o.sizeMiB ?? 256;
   const bytes = sizeMiB * MiB;
   const run = randomBytes(3).toString('hex');
-  const srcRepo: RepoRef = { registry: regs.tls.host, repository: `bench/copy-${run}` };
+  const rounds = Number(process.env['BENCH_COPY_ROUNDS'] ?? 3);
   const direct = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
-  const digest = await pushImage(direct, srcRepo, 2, bytes / 2);
-  const source = `${regs.tls.host}/${srcRepo.repository}:v1`;
   const home: ToolHome = await makeToolHome('cosign-web-bench-copy-');
-  try {
-    await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
+  /**
+   * A fresh signed image per round: skopeo remembers where it pushed a blob (its blob info cache)
+   * and would mount it from an earlier round's copy instead of copying.
+   */
+  const signedImage = async (i: number): Promise<string> => {
+    const srcRepo: RepoRef = { registry: regs.tls.host, repository: `bench/copy-${run}-src-${i}` };
+    const digest = await pushImage(direct, srcRepo, 2, bytes / 2);
     await runOk(
       'cosign2',
       cosign2SignArgs(join(home.dir, 'cosign.key'), `${regs.tls.host}/${srcRepo.repository}@${digest}`),
-      {
-        env: cosignEnv(home, { password: '', caFile: regs.tls.caFile }),
-      },
+      { env: cosignEnv(home, { password: '', caFile: regs.tls.caFile }) },
     );
+    return `${regs.tls.host}/${srcRepo.repository}:v1`;
+  };
+  try {
+    await runOk('cosign2', ['generate-key-pair'], { cwd: home.dir, env: cosignEnv(home, { password: '' }) });
     const client = new RegistryClient({
       fetch: (input, init) => globalThis.fetch(input, init),
       ...relayRouting(o.baseUrl),
@@ -161,32 +172,11 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
         r === regs.basic.host ? { username: regs.basic.username, password: regs.basic.password } : undefined,
     });
     const mbps = (s: number): number => Math.round((bytes / 1e6 / s) * 10) / 10;
-
-    const node: CopyBench['node'] = [];
-    for (const chunkMiB of o.chunksMiB ?? [4, 8, 16]) {
-      const s = await seconds(() =>
-        copyImage({
-          client,
-          source,
-          destination: `${regs.basic.host}/bench/copy-${run}-node-${chunkMiB}:v1`,
-          chunkBytes: chunkMiB * MiB,
-        }),
-      );
-      node.push({ chunkMiB, MBps: mbps(s) });
-      log(`node, ${chunkMiB} MiB chunks: ${mbps(s)} MB/s`);
-    }
-
-    let pageMBps: number | null = null;
-    if (o.browser) {
-      const s = await pageCopy(o.browser, o.baseUrl, regs, source, `${regs.basic.host}/bench/copy-${run}-page:v1`);
-      pageMBps = mbps(s);
-      log(`page: ${pageMBps} MB/s`);
-    }
-
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const scratch = await mkdtemp(join(tmpdir(), 'cosign-web-bench-skopeo-'));
     try {
       const src = await skopeoAccess({ host: regs.tls.host, caFile: regs.tls.caFile }, scratch);
-      const s = await seconds(() =>
+      const skopeoCopy = (source: string, dest: string): Promise<unknown> =>
         runOk(
           'skopeo',
           [
@@ -195,13 +185,48 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
             ...skopeoRegistryFlags(src, 'src'),
             ...skopeoRegistryFlags({ creds: `${regs.basic.username}:${regs.basic.password}` }, 'dest'),
             `docker://${source}`,
-            `docker://${regs.basic.host}/bench/copy-${run}-skopeo:v1`,
+            `docker://${regs.basic.host}/${dest}:v1`,
           ],
           { env: skopeoEnv(home), timeoutMs: 600_000 },
-        ),
-      );
-      log(`skopeo: ${mbps(s)} MB/s`);
-      return { sizeMiB, node, pageMBps, skopeoMBps: mbps(s) };
+        );
+      // Rounds taking turns (Node with the relay's transfer, the page, skopeo), so each sees the
+      // same load on a shared machine; each figure is the median over the rounds.
+      const t = { transfer: [] as number[], page: [] as number[], skopeo: [] as number[] };
+      let first = '';
+      for (let i = 0; i < rounds; i++) {
+        const source = await signedImage(i);
+        first ||= source;
+        t.transfer.push(
+          await seconds(() =>
+            copyImage({ client, source, destination: `${regs.basic.host}/bench/copy-${run}-node-transfer-${i}:v1` }),
+          ),
+        );
+        if (o.browser) {
+          const dest = `${regs.basic.host}/bench/copy-${run}-page-${i}:v1`;
+          t.page.push(await pageCopy(o.browser, o.baseUrl, regs, source, dest));
+        }
+        t.skopeo.push(await seconds(() => skopeoCopy(source, `bench/copy-${run}-skopeo-${i}`)));
+        log(
+          `round ${i + 1}: node transfer ${mbps(t.transfer.at(-1)!)}, page ${t.page.length ? mbps(t.page.at(-1)!) : '-'}, skopeo ${mbps(t.skopeo.at(-1)!)} MB/s`,
+        );
+      }
+      const node: CopyBench['node'] = [{ chunkMiB: null, MBps: mbps(median(t.transfer)) }];
+      // Once: every byte through this client, as before the relay's transfer.
+      for (const chunkMiB of o.chunksMiB ?? [8]) {
+        const s = await seconds(() =>
+          copyImage({
+            client,
+            source: first,
+            destination: `${regs.basic.host}/bench/copy-${run}-node-${chunkMiB}:v1`,
+            chunkBytes: chunkMiB * MiB,
+            relayTransfer: false,
+          }),
+        );
+        node.push({ chunkMiB, MBps: mbps(s) });
+        log(`node, ${chunkMiB} MiB chunks: ${mbps(s)} MB/s`);
+      }
+      const pageMBps = t.page.length ? mbps(median(t.page)) : null;
+      return { sizeMiB, rounds, node, pageMBps, skopeoMBps: mbps(median(t.skopeo)) };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

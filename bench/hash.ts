@@ -1,6 +1,6 @@
 /**
- * Hashing a 1 GiB file on the page (#/verify-file's "File to verify": one worker reads 16 MiB
- * slices and transfers them to another that hashes them with SHA-256) next to `sha256sum` on the
+ * Hashing a 1 GiB file on the page (#/verify-file's "File to verify": a worker reads the file's
+ * stream into one reused buffer and hashes each piece with SHA-256) next to `sha256sum` on the
  * same file, the two taking turns `runs` times (medians reported, so a busy moment of a shared
  * machine falls on both). Playwright's setInputFiles hands Chromium the path, so the page reads
  * the file from disk as a user's choice would.

@@ -14,7 +14,7 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, verify, hash, keyless, relay, copy, pkcs11, firstload); without it, all of them.
+ * sign, sign-tlog, verify, hash, keyless, relay, copy, growth, pkcs11, firstload); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -193,15 +193,20 @@ const baseUrl = (): string => `http://localhost:${process.env.E2E_PORT}`;
 
 async function signSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
   const { benchSign } = await import('./sign.ts');
-  console.log(`\nSigning a single-platform image, key already unlocked (median of ${RUNS}, first run apart)`);
+  console.log(`\nSigning, key already unlocked, through the relay (median of ${RUNS}, first run apart)`);
   const s = await benchSign(browser, baseUrl(), regs, RUNS);
-  const page = median(s.pageMs);
-  const c2 = median(s.cosign2Ms);
-  const c3 = median(s.cosign3Ms);
-  row('page: click "Sign" to both formats pushed, through the relay', page, '');
-  row('cosign 2.5 sign (legacy .sig), same key file and image', c2, '');
-  row('cosign 3.1 sign (bundle), same key file and image', c3, '');
-  row('  cosign 2.5 + cosign 3.1 (both formats)', c2 + c3, `page takes ${(page / (c2 + c3)).toFixed(2)}× their sum`);
+  for (const [kind, f, flag] of [
+    ['a single-platform image', s.image, ''],
+    ['an index of 3 manifests', s.index, ' --recursive'],
+  ] as const) {
+    const page = median(f.pageMs);
+    const c2 = median(f.cosign2Ms);
+    const c3 = median(f.cosign3Ms);
+    row(`${kind}: cosign 2.5 sign${flag} (legacy .sig)`, c2, '');
+    row(`${kind}: cosign 3.1 sign${flag} (bundle)`, c3, '');
+    row(`  cosign 2.5 + 3.1, both formats (baseline)`, c2 + c3, '');
+    row(`  page: click "Sign" to both formats pushed`, page, `${(page / (c2 + c3)).toFixed(2)}× cosign 2.5 + 3.1`);
+  }
 }
 
 async function signTlogSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
@@ -230,6 +235,7 @@ async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<vo
     `${(v.pageMedianMs / v.cosign2MedianMs).toFixed(1)}× cosign`,
   );
   row('shared code in Node, direct to the registry', v.nodeMedianMs, '');
+  row('shared code in Node, through the relay', v.nodeRelayMedianMs, '');
 }
 
 async function hashSection(browser: Browser): Promise<void> {
@@ -238,7 +244,7 @@ async function hashSection(browser: Browser): Promise<void> {
   console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache; median of ${h.runs}, taking turns)`);
   row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
   row(
-    'the page, "File to verify" to digest (reader + hasher workers)',
+    'the page, "File to verify" to digest (one worker, streamed)',
     h.pageMs,
     `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
   );
@@ -264,7 +270,12 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
   console.log(
     `  relay up / down                                          ${r.relayUpMBps.toFixed(0)} / ${r.relayDownMBps.toFixed(0)} MB/s`,
   );
-  console.log(`  relay / direct throughput                                ${r.ratio.toFixed(2)}`);
+  console.log(
+    `  relay / direct: up ${(r.relayUpMBps / r.directUpMBps).toFixed(2)}, down ${(r.relayDownMBps / r.directDownMBps).toFixed(2)}, both ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds taking turns)`,
+  );
+  console.log(
+    `  relay CPU per MiB: up ${r.relayCpuMsPerMiBUp.toFixed(1)} ms, down ${r.relayCpuMsPerMiBDown.toFixed(1)} ms`,
+  );
   console.log(
     `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
   );
@@ -273,14 +284,18 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
   const { benchCopy } = await import('./copy.ts');
   const copyMiB = Number(process.env.BENCH_COPY_MIB ?? 256);
-  console.log(`\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one`);
+  console.log(
+    `\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one (medians of rounds taking turns)`,
+  );
   const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB });
+  const vsSkopeo = (mbps: number | null | undefined): string =>
+    `${mbps?.toFixed(0)} MB/s  ${((mbps ?? NaN) / c.skopeoMBps).toFixed(2)}× skopeo`;
   for (const n of c.node) {
-    console.log(
-      `  shared code in Node, through the relay, ${String(n.chunkMiB).padStart(2)} MiB chunks          ${n.MBps.toFixed(0)} MB/s`,
-    );
+    const how =
+      n.chunkMiB === null ? "relay's blob transfer   " : `bytes via Node, ${String(n.chunkMiB).padStart(2)} MiB chunks`;
+    console.log(`  shared code in Node, through the relay, ${how}  ${vsSkopeo(n.MBps)}`);
   }
-  console.log(`  page in Chromium, through the relay (click to "Copied")     ${c.pageMBps?.toFixed(0)} MB/s`);
+  console.log(`  page in Chromium, through the relay (click to "Copied")     ${vsSkopeo(c.pageMBps)}`);
   console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
 }
 
@@ -321,6 +336,17 @@ async function firstLoadSection(browser: Browser): Promise<void> {
   site.close();
 }
 
+async function growthSection(): Promise<void> {
+  const { benchGrowth } = await import('./growth.ts');
+  console.log('\nGrowth: the shared code in Node against the embedded registry in-process, n/10 and n (median of 3)');
+  for (const g of await benchGrowth()) {
+    const heap = `heap +${g.smallHeapMiB.toFixed(1)} / +${g.largeHeapMiB.toFixed(1)} MiB`;
+    console.log(
+      `  ${`${g.what}, n = ${g.small} / ${g.large}`.padEnd(58)} ${g.smallMs.toFixed(0).padStart(5)} / ${g.largeMs.toFixed(0).padStart(5)} ms  time ×${(g.largeMs / g.smallMs).toFixed(1)} for work ×${(g.large / g.small).toFixed(1)}, ${heap}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`cosign-web bench, ${new Date().toISOString()}, ${process.platform} ${process.arch}`);
   execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -337,6 +363,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
   }
+  if (want('growth')) await growthSection();
   if (!want('pkcs11')) return;
   const { benchPkcs11, printPkcs11 } = await import('./pkcs11.ts');
   const pkcs11Runs = Number(process.env.BENCH_PKCS11_RUNS ?? 100);

@@ -1,7 +1,8 @@
 /**
  * Relay streaming benchmark: uploads (POST, streamed PATCH, PUT with the digest) and downloads a
- * blob (512 MiB by default) directly to a TLS registry and through the relay, and reports the
- * throughput of both and the relay's peak RSS. The relay runs in a child process (this file, run
+ * blob (512 MiB by default) directly to a TLS registry and through the relay, in rounds that take
+ * turns (medians reported), and reports the throughput of both, the relay's peak RSS and its CPU
+ * time per MiB. The relay runs in a child process (this file, run
  * with COSIGN_WEB_BENCH_RELAY_CHILD=1) so its memory is measured on its own; the child samples
  * its RSS every 10 ms and reports the baseline and the peak over IPC. The client side uses
  * node:http/https with streamed, hashed bodies, the same way for both paths.
@@ -22,12 +23,15 @@ export interface BenchRelayOptions {
   sizeBytes?: number;
   /** Repository to push to (default a fresh `bench/relay-<random>`). */
   repository?: string;
+  /** Rounds, each direct and relayed in turn (default BENCH_RELAY_ROUNDS or 3); figures are medians. */
+  rounds?: number;
   /** Progress lines (default none). */
   log?: (line: string) => void;
 }
 
 export interface BenchRelayResult {
   sizeMiB: number;
+  rounds: number;
   directUpMBps: number;
   directDownMBps: number;
   relayUpMBps: number;
@@ -44,6 +48,9 @@ export interface BenchRelayResult {
   relayPeakRssMB: number;
   /** relayPeakRssMB - relayBaseRssMB. */
   relayRssGrowthMB: number;
+  /** The relay process's CPU time per MiB moved up and down (user + system, ms/MiB): its own cost, whatever else loads the machine. */
+  relayCpuMsPerMiBUp: number;
+  relayCpuMsPerMiBDown: number;
 }
 
 const MiB = 1024 * 1024;
@@ -152,6 +159,8 @@ interface ChildReady {
 interface ChildStats {
   rss: number;
   peak: number;
+  /** The child's CPU time so far (user + system), in ms. */
+  cpuMs: number;
 }
 
 /** Starts the relay child and returns its port and a way to read (and reset) its RSS peak. */
@@ -194,6 +203,7 @@ export async function benchRelay(opts: BenchRelayOptions): Promise<BenchRelayRes
   const size = opts.sizeBytes ?? 512 * MiB;
   const repo = opts.repository ?? `bench/relay-${randomBytes(4).toString('hex')}`;
   const log = opts.log ?? (() => undefined);
+  const rounds = opts.rounds ?? Number(process.env['BENCH_RELAY_ROUNDS'] ?? 3);
   const ca = readFileSync(opts.registry.caFile, 'utf8');
   const direct: Endpoint = {
     base: `https://${opts.registry.host}`,
@@ -215,22 +225,42 @@ export async function benchRelay(opts: BenchRelayOptions): Promise<BenchRelayRes
     const base = await child.stats(true);
 
     const mb = size / MiB;
-    const du = await push(direct, repo, size);
-    const dd = await pull(direct, repo, du.digest, size);
-    log(`direct: up ${(mb / (du.ms / 1000)).toFixed(0)} MB/s, down ${(mb / (dd / 1000)).toFixed(0)} MB/s`);
-    const ru = await push(relayed, repo, size);
-    const rd = await pull(relayed, repo, ru.digest, size);
+    // Rounds taking turns, direct then relay for each direction, so a pair sees the same load on
+    // a shared machine; each figure is the median over the rounds.
+    const t = { du: [] as number[], ru: [] as number[], dd: [] as number[], rd: [] as number[] };
+    let cpuUp = 0;
+    let cpuDown = 0;
+    for (let i = 0; i < rounds; i++) {
+      const du = await push(direct, repo, size);
+      const before = await child.stats(false);
+      const ru = await push(relayed, repo, size);
+      const afterUp = await child.stats(false);
+      t.dd.push(await pull(direct, repo, du.digest, size));
+      const beforeDown = await child.stats(false);
+      t.rd.push(await pull(relayed, repo, ru.digest, size));
+      const afterDown = await child.stats(false);
+      t.du.push(du.ms);
+      t.ru.push(ru.ms);
+      cpuUp += afterUp.cpuMs - before.cpuMs;
+      cpuDown += afterDown.cpuMs - beforeDown.cpuMs;
+      log(
+        `round ${i + 1}: up direct ${(mb / (du.ms / 1000)).toFixed(0)} relay ${(mb / (ru.ms / 1000)).toFixed(0)} MB/s, ` +
+          `down direct ${(mb / (t.dd.at(-1)! / 1000)).toFixed(0)} relay ${(mb / (t.rd.at(-1)! / 1000)).toFixed(0)} MB/s`,
+      );
+    }
     const peak = await child.stats(false);
-    log(`relay:  up ${(mb / (ru.ms / 1000)).toFixed(0)} MB/s, down ${(mb / (rd / 1000)).toFixed(0)} MB/s`);
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const [du, ru, dd, rd] = [med(t.du), med(t.ru), med(t.dd), med(t.rd)];
 
-    const directMBps = (2 * mb) / ((du.ms + dd) / 1000);
-    const relayMBps = (2 * mb) / ((ru.ms + rd) / 1000);
+    const directMBps = (2 * mb) / ((du + dd) / 1000);
+    const relayMBps = (2 * mb) / ((ru + rd) / 1000);
     const round = (x: number): number => Math.round(x * 10) / 10;
     return {
       sizeMiB: mb,
-      directUpMBps: round(mb / (du.ms / 1000)),
+      rounds,
+      directUpMBps: round(mb / (du / 1000)),
       directDownMBps: round(mb / (dd / 1000)),
-      relayUpMBps: round(mb / (ru.ms / 1000)),
+      relayUpMBps: round(mb / (ru / 1000)),
       relayDownMBps: round(mb / (rd / 1000)),
       directMBps: round(directMBps),
       relayMBps: round(relayMBps),
@@ -238,6 +268,8 @@ export async function benchRelay(opts: BenchRelayOptions): Promise<BenchRelayRes
       relayBaseRssMB: round(base.rss / MiB),
       relayPeakRssMB: round(peak.peak / MiB),
       relayRssGrowthMB: round((peak.peak - base.rss) / MiB),
+      relayCpuMsPerMiBUp: round(cpuUp / (mb * rounds)),
+      relayCpuMsPerMiBDown: round(cpuDown / (mb * rounds)),
     };
   } finally {
     direct.agent.destroy();
@@ -271,7 +303,8 @@ async function runChild(): Promise<void> {
   process.on('message', (m: { reset: boolean }) => {
     const rss = process.memoryUsage().rss;
     peak = Math.max(peak, rss);
-    process.send?.({ rss, peak } satisfies ChildStats);
+    const cpu = process.cpuUsage();
+    process.send?.({ rss, peak, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies ChildStats);
     if (m.reset) peak = rss;
   });
   process.on('SIGTERM', () => {

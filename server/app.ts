@@ -17,6 +17,9 @@ import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
 import type { RelayOptions } from './relay/config.ts';
 import { relayCors } from './relay/cors.ts';
 import { relay } from './relay/relay.ts';
+import { relayBatch } from './relay/batch.ts';
+import { relayTransfer, TRANSFER_ORDER_BYTES } from './relay/transfer.ts';
+import { TRANSFER_PATH } from '../shared/registry/transfer.ts';
 import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
 import { Site, siteGuard } from './site.ts';
@@ -115,7 +118,7 @@ function staticCaching(c: Context): void {
 }
 
 function isRelayPath(path: string): boolean {
-  return path === '/relay' || path.startsWith('/relay/');
+  return path === '/relay' || path.startsWith('/relay/') || path === TRANSFER_PATH;
 }
 
 function hasOwnOriginCheck(path: string): boolean {
@@ -174,7 +177,13 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.use('/relay/*', relayCors({ ...relayOptions, site }));
-  app.all('/relay/*', relay(relayOptions));
+  const relayHandler = relay(relayOptions);
+  // Many signature blobs in one request, each through relayHandler (server/relay/batch.ts).
+  app.post('/relay/_batch', jsonBodyLimit(64 * 1024), relayBatch(relayHandler));
+  app.all('/relay/*', relayHandler);
+  // Blob transfers between two registries the relay may reach (server/relay/transfer.ts), for copies.
+  app.use(TRANSFER_PATH, relayCors({ ...relayOptions, site }), jsonBodyLimit(TRANSFER_ORDER_BYTES));
+  app.all(TRANSFER_PATH, relayTransfer(relayOptions));
 
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.

@@ -87,6 +87,7 @@ export type RelayErrorCode =
   | 'RELAY_NOT_FOUND'
   | 'RELAY_METHOD_NOT_ALLOWED'
   | 'RELAY_CONFIG_INVALID'
+  | 'RELAY_TRANSFER_FAILED'
   | 'RELAY_INTERNAL';
 
 /** Codes of a signature or image that does not verify, and of verification inputs that are wrong. */

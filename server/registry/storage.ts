@@ -85,6 +85,14 @@ export class Storage {
   readonly #tmp: string;
   readonly #uploads: string;
   readonly #sessions = new Map<string, UploadSession>();
+  /**
+   * Each repository's manifest links as last read, until a link is put or deleted there: the
+   * referrers API reads them all per request, and an index's platforms would read them all again
+   * for each platform (quadratic in the repository's manifests).
+   */
+  readonly #links = new Map<string, Promise<ManifestLink[]>>();
+  /** Each repository's sorted tags as last read, until a tag or manifest is put or deleted there (each tag page reads them). */
+  readonly #tagLists = new Map<string, Promise<string[] | undefined>>();
   readonly limits: StorageLimits;
   /** Bytes of blob files and upload sessions, and of bodies being written now. */
   #used = 0;
@@ -514,9 +522,13 @@ export class Storage {
   // --- manifests and tags -------------------------------------------------------------------
 
   async putManifestLink(name: string, link: ManifestLink): Promise<void> {
+    this.#links.delete(name);
+    this.#tagLists.delete(name);
     const dir = this.#repoDir(name);
     await this.#nameRepository(dir, name);
     await this.#writeAtomic(join(dir, 'manifests', hexOf(link.digest)), JSON.stringify(link));
+    this.#links.delete(name);
+    this.#tagLists.delete(name);
   }
 
   async manifestLink(name: string, digest: string): Promise<ManifestLink | undefined> {
@@ -528,7 +540,19 @@ export class Storage {
     }
   }
 
-  async manifestLinks(name: string): Promise<ManifestLink[]> {
+  /** Every manifest link of a repository, in digest order (read once until the next change there). */
+  manifestLinks(name: string): Promise<ManifestLink[]> {
+    let links = this.#links.get(name);
+    if (!links) {
+      links = this.#readManifestLinks(name);
+      this.#links.set(name, links);
+      // A failed read is not kept.
+      links.catch(() => this.#links.get(name) === links && this.#links.delete(name));
+    }
+    return links.then((l) => [...l]);
+  }
+
+  async #readManifestLinks(name: string): Promise<ManifestLink[]> {
     const dir = join(this.#repoDir(name), 'manifests');
     let files: string[];
     try {
@@ -547,11 +571,15 @@ export class Storage {
   }
 
   async deleteManifestLink(name: string, digest: string): Promise<boolean> {
+    this.#links.delete(name);
     try {
       await unlink(join(this.#repoDir(name), 'manifests', hexOf(digest)));
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
+    } finally {
+      this.#links.delete(name);
+      this.#tagLists.delete(name);
     }
     for (const tag of (await this.tags(name)) ?? []) {
       if ((await this.tag(name, tag)) === digest) await this.deleteTag(name, tag);
@@ -560,7 +588,12 @@ export class Storage {
   }
 
   async putTag(name: string, tag: string, digest: string): Promise<void> {
-    await this.#writeAtomic(join(this.#repoDir(name), 'tags', tag), digest);
+    this.#tagLists.delete(name);
+    try {
+      await this.#writeAtomic(join(this.#repoDir(name), 'tags', tag), digest);
+    } finally {
+      this.#tagLists.delete(name);
+    }
   }
 
   async tag(name: string, tag: string): Promise<string | undefined> {
@@ -573,17 +606,30 @@ export class Storage {
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
+    this.#tagLists.delete(name);
     try {
       await unlink(join(this.#repoDir(name), 'tags', tag));
       return true;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
+    } finally {
+      this.#tagLists.delete(name);
     }
   }
 
   /** The repository's tags, sorted; undefined when the repository never held a manifest. */
-  async tags(name: string): Promise<string[] | undefined> {
+  tags(name: string): Promise<string[] | undefined> {
+    let tags = this.#tagLists.get(name);
+    if (!tags) {
+      tags = this.#readTags(name);
+      this.#tagLists.set(name, tags);
+      tags.catch(() => this.#tagLists.get(name) === tags && this.#tagLists.delete(name));
+    }
+    return tags.then((t) => t && [...t]);
+  }
+
+  async #readTags(name: string): Promise<string[] | undefined> {
     const dir = this.#repoDir(name);
     try {
       await stat(join(dir, 'manifests'));

@@ -300,6 +300,15 @@ function rememberRealms(x: Exchange, challenge: string | undefined): void {
   }
 }
 
+/** RELAY_UPSTREAM_NOT_ALLOWED (403) for a host the allowlist does not name. */
+export function notAllowed(authority: string): RelayError {
+  return new RelayError(
+    'RELAY_UPSTREAM_NOT_ALLOWED',
+    `The relay does not reach ${authority}: it is not on this server's list of allowed registries (RELAY_ALLOWED_REGISTRIES).`,
+    403,
+  );
+}
+
 /**
  * Where the request goes: its method checked, its target parsed and allowlisted, a manifest PUT's
  * declared size checked, before anything is resolved or sent.
@@ -330,11 +339,7 @@ function checkedTarget(x: Exchange): { target: RelayTarget; isManifestPut: boole
   } else if (config.isSigstoreService(target, target.port) && !config.isDirect(target, target.port)) {
     x.maxAnswerBytes = TUF_MAX_RESPONSE_BYTES;
   } else if (!config.isDirect(target, target.port)) {
-    throw new RelayError(
-      'RELAY_UPSTREAM_NOT_ALLOWED',
-      `The relay does not reach ${target.authority}: it is not on this server's list of allowed registries (RELAY_ALLOWED_REGISTRIES).`,
-      403,
-    );
+    throw notAllowed(target.authority);
   }
   checkPath(x, target);
   const isManifestPut = method === 'PUT' && MANIFEST_PUT.test(target.path);
@@ -368,19 +373,27 @@ async function upstreamBody(
   return body;
 }
 
+/** What sending upstream needs: the relay's settings and agents, the method, the log entry, the abort signal. */
+export interface Sender {
+  config: RelayConfig;
+  agents: Agents;
+  entry: Pick<LogEntry, 'redirects' | 'bytesUp'>;
+  method: string;
+  signal: AbortSignal;
+}
+
 /**
  * Sends the request, following redirects for GET and HEAD (each target checked, Authorization
  * dropped off the first origin), and returns the final upstream answer with the hop it came from.
  * @throws RelayError RELAY_TOO_MANY_REDIRECTS (502), the redirect checks' and upstream.ts's codes
  */
-async function exchange(
-  x: Exchange,
+export async function exchange(
+  x: Sender,
   first: { hop: Hop; addresses: LookupAddress[] },
   headers: Record<string, string>,
   body: Buffer | Readable | null,
 ): Promise<{ res: IncomingMessage; hop: Hop }> {
-  const { c, config, entry } = x;
-  const method = c.req.method;
+  const { config, entry, method } = x;
   const origin = originOf(first.hop);
   let { hop, addresses } = first;
   for (;;) {
@@ -395,7 +408,7 @@ async function exchange(
       onBodyBytes: (n) => (entry.bytesUp += n),
       config,
       agents: x.agents,
-      signal: c.req.raw.signal,
+      signal: x.signal,
     });
     const location = res.headers.location;
     const follow = method === 'GET' || method === 'HEAD';
@@ -458,7 +471,8 @@ async function relayRequest(x: Exchange): Promise<Response> {
   const addresses = await resolveChecked(hop, x.config);
   const headers = upstreamRequestHeaders(x.c.req.raw.headers, BODY_METHODS.has(x.c.req.method));
   const body = await upstreamBody(x, isManifestPut, headers);
-  const { res, hop: last } = await exchange(x, { hop, addresses }, headers, body);
+  const sender: Sender = { ...x, method: x.c.req.method, signal: x.c.req.raw.signal };
+  const { res, hop: last } = await exchange(sender, { hop, addresses }, headers, body);
   return answer(x, res, last);
 }
 

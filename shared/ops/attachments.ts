@@ -166,18 +166,29 @@ async function readReferrers(client: RegistryClient, repo: RepoRef, subject: str
   };
 }
 
+/** The lookups of readAttachments, each settling as its own answer arrives. */
+export interface AttachmentReads<S extends TagSuffix = TagSuffix> {
+  subject: string;
+  tags: Record<S, Promise<TagRead>>;
+  referrers: Promise<ReferrersRead>;
+  /**
+   * Settles once no lookup is under way: rejected with the signal's reason when it aborted (the
+   * lookups not yet started are then rejected with it too).
+   */
+  settled: Promise<void>;
+}
+
 /**
- * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
- * all lookups at once (at most `concurrency`).
- * @throws the signal's reason when `signal` aborts; every registry failure is reported in the
- *   result instead.
+ * Starts reading what is attached to the manifest `subject` (as readAttachments), handing out each
+ * lookup's promise at once, so a caller can go on with the `.sig` tag while the referrers are still
+ * being listed. Its promises reject only with the signal's reason.
  */
-export async function readAttachments<S extends TagSuffix = TagSuffix>(
+export function startAttachmentReads<S extends TagSuffix = TagSuffix>(
   client: RegistryClient,
   repo: RepoRef,
   subject: string,
   options: ReadAttachmentsOptions<S> = {},
-): Promise<Attachments<S>> {
+): AttachmentReads<S> {
   const { signal, onLookup } = options;
   const suffixes = (options.tags ?? TAG_SUFFIXES) as readonly S[];
   const concurrency = Math.max(1, options.concurrency ?? 6);
@@ -194,14 +205,45 @@ export async function readAttachments<S extends TagSuffix = TagSuffix>(
       return read;
     },
   ];
-  const reads = await pool(lookups, concurrency, async (lookup) => {
-    signal?.throwIfAborted();
-    return lookup();
+  const answers = lookups.map(() => {
+    let settle!: { resolve: (r: TagRead | ReferrersRead) => void; reject: (e: unknown) => void };
+    const promise = new Promise<TagRead | ReferrersRead>((resolve, reject) => (settle = { resolve, reject }));
+    promise.catch(() => undefined); // a caller that stopped listening leaves no unhandled rejection
+    return { promise, ...settle };
   });
-  signal?.throwIfAborted();
-  const tags = Object.fromEntries(suffixes.map((s, i) => [s, reads[i] as TagRead])) as Record<S, TagRead>;
-  const referrers = reads[suffixes.length] as ReferrersRead;
-  return { subject, tags, referrers };
+  const settled = pool(lookups, concurrency, async (lookup, i) => {
+    signal?.throwIfAborted();
+    answers[i]!.resolve(await lookup());
+  }).then(
+    () => signal?.throwIfAborted(),
+    (e: unknown) => {
+      for (const a of answers) a.reject(e); // no-op for the answers already given
+      throw e;
+    },
+  );
+  settled.catch(() => undefined);
+  const tags = Object.fromEntries(suffixes.map((s, i) => [s, answers[i]!.promise])) as Record<S, Promise<TagRead>>;
+  const referrers = answers[suffixes.length]!.promise as Promise<ReferrersRead>;
+  return { subject, tags, referrers, settled };
+}
+
+/**
+ * Reads what is attached to the manifest `subject`: the legacy tags asked for and the referrers,
+ * all lookups at once (at most `concurrency`).
+ * @throws the signal's reason when `signal` aborts; every registry failure is reported in the
+ *   result instead.
+ */
+export async function readAttachments<S extends TagSuffix = TagSuffix>(
+  client: RegistryClient,
+  repo: RepoRef,
+  subject: string,
+  options: ReadAttachmentsOptions<S> = {},
+): Promise<Attachments<S>> {
+  const reads = startAttachmentReads(client, repo, subject, options);
+  await reads.settled;
+  const tags = {} as Record<S, TagRead>;
+  for (const s of Object.keys(reads.tags) as S[]) tags[s] = await reads.tags[s];
+  return { subject, tags, referrers: await reads.referrers };
 }
 
 /**
@@ -231,6 +273,67 @@ export async function readSignatureBlob(
     );
   }
   return client.getBlob(repo, layer.digest, layer.size);
+}
+
+/** Blobs asked for in one batch (server/relay/batch.ts takes at most 64). */
+const BATCH = 25;
+
+/**
+ * The signature blobs of one repository, each read once per digest (layers that share a payload
+ * share the read), and fetched ahead in batches where the client can (RegistryClient.getBlobs,
+ * through the relay): a page over HTTP/1.1 keeps six requests to its server in flight, a batch
+ * lets the server read 25 at once. What a batch did not bring is read on its own.
+ */
+export class SignatureBlobs {
+  readonly #client: RegistryClient;
+  readonly #repo: RepoRef;
+  readonly #ahead = new Map<string, Promise<Uint8Array | undefined>>();
+  readonly #reads = new Map<string, Promise<Uint8Array>>();
+
+  constructor(client: RegistryClient, repo: RepoRef) {
+    this.#client = client;
+    this.#repo = repo;
+  }
+
+  /** Starts reading the usable descriptors among `layers` in batches (only when the client batches). */
+  prefetch(layers: readonly unknown[]): void {
+    if (typeof this.#client.getBlobs !== 'function') return;
+    const wanted = new Map<string, Descriptor>();
+    for (const l of layers) {
+      const d = l as Descriptor | null;
+      if (typeof d !== 'object' || d === null || !isSha256Digest(d.digest)) continue;
+      if (!Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_SIGNATURE_BLOB) continue;
+      if (!this.#ahead.has(d.digest)) wanted.set(d.digest, d);
+    }
+    const list = [...wanted.values()];
+    for (let i = 0; i < list.length; i += BATCH) {
+      const chunk = list.slice(i, i + BATCH);
+      const got = this.#client.getBlobs(this.#repo, chunk).catch(() => new Map<string, Uint8Array>());
+      for (const d of chunk)
+        this.#ahead.set(
+          d.digest,
+          got.then((m) => m.get(d.digest)),
+        );
+    }
+  }
+
+  /**
+   * A blob as {@link readSignatureBlob} reads it, from a batch when one brought it.
+   * @throws what readSignatureBlob throws
+   */
+  read(layer: Descriptor, what: string): Promise<Uint8Array> {
+    const key = `${what} ${String(layer.digest)} ${String(layer.size)}`;
+    let read = this.#reads.get(key);
+    if (!read) {
+      read = (async () => {
+        const ahead = await this.#ahead.get(layer.digest);
+        if (ahead && ahead.length === layer.size) return ahead;
+        return readSignatureBlob(this.#client, this.#repo, layer, what);
+      })();
+      this.#reads.set(key, read);
+    }
+    return read;
+  }
 }
 
 /** A platform manifest an index lists, as the workflows read it. */

@@ -1,8 +1,11 @@
 /**
  * The blobs step of a copy (copy.ts): image layers and configs, and the blobs of signatures,
  * attestations and referrers, a few at once. A blob the destination has is skipped; within one
- * registry it is mounted from the source repository; otherwise it streams: read from the
- * source's response as it arrives, hashed on the way, and sent in bounded chunks (`PATCH` with
+ * registry it is mounted from the source repository; otherwise, where the client reaches the
+ * registries through a relay with a blob transfer (shared/registry/transfer.ts), the relay streams
+ * it from source to destination, hashing on the way, while the plan and the progress stay here;
+ * else (or when the relay refuses the transfer) it streams through here: read from the source's
+ * response as it arrives, hashed on the way, and sent in bounded chunks (`PATCH` with
  * Content-Range, then `PUT ?digest=`), so no blob is ever held whole.
  * https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
  */
@@ -116,7 +119,27 @@ async function openUpload(run: CopyRun, b: BlobJob): Promise<UploadSession | nul
   return null;
 }
 
-/** One blob onto the destination: skipped, mounted or streamed. */
+/**
+ * Has the relay move the blob from the source straight into the session (client.transferBlob),
+ * unless the copy says not to; false when no transfer was made, the session untouched.
+ * @throws what transferBlob throws, the session abandoned
+ */
+async function transfer(
+  run: CopyRun,
+  b: BlobJob,
+  session: UploadSession,
+  onBytes: (n: number) => void,
+): Promise<boolean> {
+  if (run.o.relayTransfer === false) return false;
+  try {
+    return await run.client.transferBlob(run.src, b, session, onBytes, run.o.signal);
+  } catch (e) {
+    await run.client.cancelUpload(session);
+    throw e;
+  }
+}
+
+/** One blob onto the destination: skipped, mounted, moved by the relay or streamed through here. */
 async function copyBlob(run: CopyRun, b: BlobJob): Promise<void> {
   checkAbort(run.o.signal);
   run.report(`${b.what} ${short(b.digest)}`);
@@ -130,12 +153,13 @@ async function copyBlob(run: CopyRun, b: BlobJob): Promise<void> {
   const session = await openUpload(run, b);
   if (!session) return;
   let sent = 0;
+  const onBytes = (n: number): void => {
+    sent += n;
+    run.bytesDone += n;
+    run.report(`${b.what} ${short(b.digest)}`);
+  };
   try {
-    await streamBlob(run.o, run.src, b, session, (n) => {
-      sent += n;
-      run.bytesDone += n;
-      run.report(`${b.what} ${short(b.digest)}`);
-    });
+    if (!(await transfer(run, b, session, onBytes))) await streamBlob(run.o, run.src, b, session, onBytes);
   } catch (e) {
     run.bytesDone -= sent; // a blob is there whole or not at all
     throw e;

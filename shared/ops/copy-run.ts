@@ -42,6 +42,11 @@ export interface CopyOptions {
   onProgress?: (p: CopyProgress) => void;
   /** Bytes per uploaded chunk (default 8 MiB). */
   chunkBytes?: number;
+  /**
+   * Let the relay stream blobs from registry to registry when the client has its blob transfer
+   * (RegistryClientOptions.transfer); default true. False: every byte goes through this client.
+   */
+  relayTransfer?: boolean;
   /** Blobs copied at once (default 3). */
   concurrency?: number;
   /** Serialises the read-modify-write of a `.sig` or fallback index per tag (the relay's lock). */

@@ -10,9 +10,10 @@
  * Appending to `.sig` and to the fallback index is read-modify-write, so concurrent signers can
  * overwrite each other (10 concurrent `cosign sign` leave one signature). Both appends go through
  * tag-writer.ts: serialised per tag through an optional lock (the relay's), written with If-Match
- * where the registry gives an ETag, then read back at once and again after a short random delay;
- * a signature seen at any point that is missing is merged back and the manifest rewritten, a
- * bounded number of times.
+ * where the registry gives an ETag, then read back at once under the lock and, when no lock was
+ * granted, again after a short random delay; a signature seen at any point that is missing is
+ * merged back and the manifest rewritten, a bounded number of times. The two formats write
+ * different tags, so they are pushed at once.
  */
 import { RegistryError, SignatureError } from '../errors.ts';
 import { toBase64 } from '../encoding/base64.ts';
@@ -32,6 +33,7 @@ import {
   sigTag,
 } from '../cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
+import { pool } from './pool.ts';
 import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
 import type { SigningServices } from './sign-services.ts';
 
@@ -102,10 +104,11 @@ export interface SignResult {
  * @throws RegistryError from the registry.
  */
 export async function planSigning(client: RegistryClient, repo: RepoRef, reference: string): Promise<SignPlan> {
-  const root = await client.resolve(repo, reference);
+  // One GET: an image's manifest is small, and an index's is needed whole.
+  const index = await client.getManifest(repo, reference);
+  const root = index.descriptor;
   const targets: SignTarget[] = [{ descriptor: root }];
   if (isIndexMediaType(root.mediaType)) {
-    const index = await client.getManifest(repo, root.digest);
     const manifests = index.json.manifests;
     if (!Array.isArray(manifests)) {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `The index ${root.digest} has no list of manifests.`);
@@ -178,47 +181,26 @@ export function bundleStatement(o: SigningInput, target: SignTarget): Uint8Array
   return buildSignStatement(target.descriptor.digest, o.annotations);
 }
 
-/** A legacy signature made (and timestamped) but not pushed yet. */
-interface LegacySigned {
-  payload: Uint8Array;
-  layer: Descriptor;
+/**
+ * The signatures of one target, made — and logged and timestamped, each answer verified, when
+ * the plan has services — before anything is pushed.
+ */
+interface Signed {
+  legacy?: { payload: Uint8Array; layer: Descriptor };
+  bundle?: Uint8Array;
 }
 
-/**
- * Signs the legacy payload now; its timestamp (when asked) is fetched and verified in `done`, so
- * that it overlaps the bundle's signing, logging and timestamping.
- */
-async function makeLegacy(o: SignOptions, target: SignTarget): Promise<{ done: Promise<LegacySigned> }> {
-  const payload = legacyPayload(o, target);
-  const signature = await o.signer.sign(payload);
+/** The legacy layer of a signature, with its timestamp annotation when a TSA is asked. */
+async function legacyLayer(o: SignOptions, payload: Uint8Array, signature: Uint8Array): Promise<Descriptor> {
   const layer = sigLayer(payload, toBase64(signature));
   const services = o.services;
-  if (!services?.tsa) return { done: Promise.resolve({ payload, layer }) };
-  const done = import('./sign-services.ts')
-    .then(({ legacyWitnessAnnotations }) => legacyWitnessAnnotations(services, signature))
-    .then((extra) => ({ payload, layer: { ...layer, annotations: { ...layer.annotations, ...extra } } }));
-  return { done };
+  if (!services?.tsa) return layer;
+  const { legacyWitnessAnnotations } = await import('./sign-services.ts');
+  return { ...layer, annotations: { ...layer.annotations, ...(await legacyWitnessAnnotations(services, signature)) } };
 }
 
-async function pushLegacy(o: SignOptions, target: SignTarget, made: LegacySigned): Promise<SignedTarget['legacy']> {
-  const { client, plan } = o;
-  const repo = plan.repo;
-  const { payload, layer } = made;
-  await withRetries(o, () => client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning }));
-  const tag = sigTag(target.descriptor.digest);
-  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }]);
-  await rewriteTag(list, addEntries([layer], sameSignatureLayer), o);
-  return { layer, tag };
-}
-
-function rfc3339Seconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** The bundle's bytes: signed, and logged and timestamped (each answer verified) when asked. */
-async function makeBundle(o: SignOptions, target: SignTarget): Promise<Uint8Array> {
-  const statement = bundleStatement(o, target);
-  const signature = await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
+/** The bundle's bytes for a signature: logged and timestamped (each answer verified) when asked. */
+async function bundleBytes(o: SignOptions, target: SignTarget, statement: Uint8Array, signature: Uint8Array) {
   const hint = fingerprint(o.signer.spki).hint;
   if (!o.services?.rekor && !o.services?.tsa) return buildDsseBundle(hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
   const { witnessedBundle } = await import('./sign-services.ts');
@@ -229,14 +211,70 @@ async function makeBundle(o: SignOptions, target: SignTarget): Promise<Uint8Arra
   );
 }
 
+/**
+ * Asks the signer for the target's signatures, one at a time (a passkey or a token signs one at
+ * once); then the legacy timestamp and the bundle's log entry and timestamp are fetched at once.
+ */
+async function signTarget(o: SignOptions, target: SignTarget): Promise<Signed> {
+  const payload = o.formats.legacy ? legacyPayload(o, target) : undefined;
+  const legacySig = payload ? await o.signer.sign(payload) : undefined;
+  const statement = o.formats.bundle ? bundleStatement(o, target) : undefined;
+  const bundleSig = statement ? await o.signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement)) : undefined;
+  // Both settle before either failure is thrown: no service request is left unawaited.
+  const [l, b] = await Promise.allSettled([
+    payload && legacySig ? legacyLayer(o, payload, legacySig) : undefined,
+    statement && bundleSig ? bundleBytes(o, target, statement, bundleSig) : undefined,
+  ]);
+  if (l.status === 'rejected') throw l.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return {
+    ...(payload && l.value ? { legacy: { payload, layer: l.value } } : {}),
+    ...(b.value ? { bundle: b.value } : {}),
+  };
+}
+
+async function pushLegacy(
+  o: SignOptions,
+  target: SignTarget,
+  signed: NonNullable<Signed['legacy']>,
+): Promise<SignedTarget['legacy']> {
+  const { client, plan } = o;
+  const repo = plan.repo;
+  const { payload, layer } = signed;
+  // The payload uploads while the lock is taken and the tag read; the write waits for it.
+  const pushed = withRetries(o, () =>
+    client.pushBlob(repo, payload, { mediaType: MT.cosignSimpleSigning, ask: false }),
+  );
+  const ready = pushed.then(
+    () => true,
+    () => false,
+  );
+  const tag = sigTag(target.descriptor.digest);
+  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }], ready);
+  const [upload, write] = await Promise.allSettled([
+    pushed,
+    rewriteTag(list, addEntries([layer], sameSignatureLayer), o),
+  ]);
+  // The upload's own error first: a write that waited for a failed upload says less.
+  if (upload.status === 'rejected') throw upload.reason;
+  if (write.status === 'rejected') throw write.reason;
+  return { layer, tag };
+}
+
+function rfc3339Seconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 async function pushBundle(o: SignOptions, target: SignTarget, bundle: Uint8Array): Promise<SignedTarget['bundle']> {
   const { client, plan } = o;
   const repo = plan.repo;
   const subject = target.descriptor;
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
   const pushed = await withRetries(o, async () => {
-    const bundleDesc = await client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle });
-    await client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty });
+    const [bundleDesc] = await Promise.all([
+      client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle, ask: false }),
+      client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty }),
+    ]);
     const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
     return { ...(await client.pushReferrer(repo, referrer, MT.ociManifest)), size: referrer.length };
   });
@@ -256,38 +294,40 @@ async function pushBundle(o: SignOptions, target: SignTarget, bundle: Uint8Array
   return { referrer: pushed.digest, via: 'tag-schema' };
 }
 
-async function makeBoth(o: SignOptions, t: SignTarget): Promise<{ legacy?: LegacySigned; bundle?: Uint8Array }> {
-  const legacy = o.formats.legacy ? (await makeLegacy(o, t)).done : undefined;
-  // Both settle before either failure is thrown: no timestamp request is left unawaited.
-  const [l, b] = await Promise.allSettled([legacy, o.formats.bundle ? makeBundle(o, t) : undefined]);
-  if (l.status === 'rejected') throw l.reason;
-  if (b.status === 'rejected') throw b.reason;
-  return { ...(l.value ? { legacy: l.value } : {}), ...(b.value ? { bundle: b.value } : {}) };
-}
+/** Most targets (an index's platform manifests) pushed at once, each in both formats at once. */
+const TARGETS_AT_ONCE = 4;
 
 /**
- * Signs every target of a plan in the chosen formats.
+ * Signs every target of a plan in the chosen formats. Every signature is made first, one at a
+ * time and in order — and with a log or a timestamp authority, every answer verified — so a signer
+ * that fails or is cancelled, or a service that fails, leaves nothing written; then the targets are
+ * pushed a few at once, both formats of each at once (different tags, different locks).
  * @throws SignatureError SIGNATURE_NOTHING_TO_WRITE, SIGNATURE_WRITE_LOST; SigningServiceError
- *   from the log or timestamp authority (before that target's signature is pushed); RegistryError and
+ *   from the log or timestamp authority (before anything is pushed); RegistryError and
  *   RelayError from the registry; whatever the signer throws (a locked key, a cancelled passkey).
  */
 export async function signImage(o: SignOptions): Promise<SignResult> {
   const targets = targetsToSign(o);
   const total = targets.length;
-  const results: SignedTarget[] = [];
   o.onProgress?.(0, total, 'Signing…');
-  // With a log or a timestamp authority, every signature is made and every answer verified
-  // before the first push: a failure then leaves the registry as it was.
-  const made: { legacy?: LegacySigned; bundle?: Uint8Array }[] = [];
-  if (o.services) for (const t of targets) made.push(await makeBoth(o, t));
-  for (const [i, t] of targets.entries()) {
-    const m = o.services ? made[i]! : await makeBoth(o, t);
+  const signed: Signed[] = [];
+  for (const t of targets) signed.push(await signTarget(o, t));
+  let done = 0;
+  const results = await pool(targets, TARGETS_AT_ONCE, async (t, i) => {
     const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
-    if (m.legacy) r.legacy = await pushLegacy(o, t, m.legacy);
-    if (m.bundle) r.bundle = await pushBundle(o, t, m.bundle);
-    results.push(r);
-    o.onProgress?.(i + 1, total, `Signed ${i + 1} of ${total}`);
-  }
+    const s = signed[i]!;
+    // Both run to their end before a failure is thrown, so nothing is left writing behind it.
+    const [legacy, bundle] = await Promise.allSettled([
+      s.legacy ? pushLegacy(o, t, s.legacy) : undefined,
+      s.bundle ? pushBundle(o, t, s.bundle) : undefined,
+    ]);
+    for (const p of [legacy, bundle]) if (p.status === 'rejected') throw p.reason;
+    if (legacy.status === 'fulfilled' && legacy.value) r.legacy = legacy.value;
+    if (bundle.status === 'fulfilled' && bundle.value) r.bundle = bundle.value;
+    done++;
+    o.onProgress?.(done, total, `Signed ${done} of ${total}`);
+    return r;
+  });
   return { digest: o.plan.root.digest, mediaType: o.plan.root.mediaType, targets: results };
 }
 

@@ -2,8 +2,9 @@
  * Before signing again: the signatures an image already carries, and how many of them a given key
  * made (a legacy `.sig` layer or a Sigstore bundle referrer that verifies with it), with the
  * latest date a bundle referrer records (`org.opencontainers.image.created`; legacy layers carry
- * none). Read with the Tree's reader (shared/ops/tree.ts), on the image's own manifest only: the
- * Sign page asks "sign again?" from it instead of stacking duplicates silently (issue #13).
+ * none). Read with the Tree's reader (shared/ops/tree.ts), on the image's own manifest only and
+ * only its `.sig` and referrers (two lookups, whatever the index holds): the Sign page asks "sign
+ * again?" from it instead of stacking duplicates silently (issue #13).
  */
 import type { RegistryClient } from '../registry/client.ts';
 import { buildTree, nodeItems } from './tree.ts';
@@ -31,7 +32,7 @@ export async function signedBefore(
   spki: Uint8Array,
   signal?: AbortSignal,
 ): Promise<SignedBefore> {
-  const tree = await buildTree(client, { image, key: spki, ...(signal ? { signal } : {}) });
+  const tree = await buildTree(client, { image, key: spki, signaturesOnly: true, ...(signal ? { signal } : {}) });
   const signatures = nodeItems(tree.root).filter((i) => i.kind === 'signature');
   const mine = signatures.filter((i) => i.verdict.state === 'verified');
   const dates = mine

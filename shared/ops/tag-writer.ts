@@ -11,18 +11,37 @@
  *    change and writes the result with `If-Match` set to the ETag the registry gave with the read,
  *    when it gave one — a registry that honours it answers 412 to a writer that lost the race,
  *    and that round counts as lost: read again, apply again;
- * 2. reads the tag back at once and again after a random settle delay: a writer that read before
- *    this write and wrote after it (behind another relay, or on a registry that ignores If-Match)
- *    shows up as the change missing from one of the two reads, and the round is lost.
+ * 2. reads the tag back at once, still under the lock: the change missing means the round is lost;
+ * 3. only when no lock was granted for the round (no lock passed, or a server without /locks),
+ *    reads it again after a random settle delay: a writer that read before this write and wrote
+ *    after it (behind another relay, or on a registry that ignores If-Match) shows up as the change
+ *    missing from that read, and the round is lost.
  * Up to a bounded number of rounds, with a growing random back-off between them.
+ *
+ * When the settle wait is skipped: the lock said it granted the key ({@link TagLockRelease.held},
+ * set by the relay's lock for a token it was given). Every writer of this code behind that lock
+ * (signing, removing, copying, on any page the server serves) reads, writes and reads back inside
+ * its hold, so none can write between another's read and its read-back, and the read-back under
+ * the lock proves the write. What the wait still bought against writers that do not take the lock
+ * (cosign or crane writing the same tag, this code with no lock or behind another relay that does
+ * not share the lock store) is a window of 100–400 ms after the write in which their overwrite was
+ * caught; without it such an overwrite is caught only while the read-back under the lock runs —
+ * the same exposure those writers already had after the second read-back.
  */
 import { RegistryError, SignatureError } from '../errors.ts';
 import type { RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, type Descriptor } from '../registry/mediatypes.ts';
 import { buildReferrersIndex, buildSigManifest } from '../cosign/manifests.ts';
 
+/**
+ * Ends a hold. `held` is true when a lock server granted the key (the relay's lock with a token),
+ * and false or absent when the lock only stands in for one (none configured, a server without
+ * /locks): only a granted hold lets {@link rewriteTag} skip its settle wait.
+ */
+export type TagLockRelease = (() => Promise<void>) & { readonly held?: boolean };
+
 /** A lock held while a read-modify-write of one tag runs; `release` must always be called. */
-export type TagLock = (key: string) => Promise<() => Promise<void>>;
+export type TagLock = (key: string) => Promise<TagLockRelease>;
 
 /** What a list tag holds now. */
 export interface TagState {
@@ -162,12 +181,15 @@ export async function readList(list: ListTag): Promise<TagState | null> {
 /**
  * A `.sig` tag: written as cosign writes it (config rebuilt over the layers), after pushing
  * `blobs` (a signer's payload, pushed again in case a concurrent writer's cleanup raced it).
+ * `ready`, when given, is an upload of those blobs already under way: each write waits for it
+ * (false: it failed, and the write throws without writing; the caller reports the upload's error).
  */
 export function sigList(
   client: RegistryClient,
   repo: RepoRef,
   tag: string,
   blobs: { bytes: Uint8Array; mediaType: string }[] = [],
+  ready?: Promise<boolean>,
 ): ListTag {
   return {
     client,
@@ -176,8 +198,13 @@ export function sigList(
     field: 'layers',
     async put(entries, ifMatch) {
       const { manifest, config } = buildSigManifest(entries);
-      for (const b of blobs) await client.pushBlob(repo, b.bytes, { mediaType: b.mediaType });
-      await client.pushBlob(repo, config, { mediaType: MT.ociConfig });
+      if (ready && !(await ready)) {
+        throw new SignatureError('SIGNATURE_WRITE_LOST', `The signature's payload could not be uploaded to ${tag}.`);
+      }
+      await Promise.all([
+        ...blobs.map((b) => client.pushBlob(repo, b.bytes, { mediaType: b.mediaType })),
+        client.pushBlob(repo, config, { mediaType: MT.ociConfig, ask: false }),
+      ]);
       const digest = await client.putManifest(repo, tag, manifest, MT.ociManifest, ifMatch ? { ifMatch } : {});
       return { digest, size: manifest.length };
     },
@@ -200,23 +227,52 @@ export function referrersIndexList(client: RegistryClient, repo: RepoRef, tag: s
 }
 
 /**
- * Adds `ours` to a list, each once (`same` says when two entries are the same); also how a
- * source's entries are merged into a destination's. Entries kept: ours, and others' that appeared
- * while this writer worked and then vanished (a concurrent writer's change lost to a third
- * writer). What was there at the first read and later goes is not put back: that is a removal
- * (shared/ops/remove.ts), not a lost write.
+ * A set of entries under a sameness that implies the same digest: looked up by digest first, so a
+ * list of a thousand signatures is matched against another in linear time, not quadratic.
+ */
+class EntrySet {
+  readonly #byDigest = new Map<string, Descriptor[]>();
+  readonly #same: (a: Descriptor, b: Descriptor) => boolean;
+
+  constructor(same: (a: Descriptor, b: Descriptor) => boolean, entries: readonly Descriptor[] = []) {
+    this.#same = same;
+    for (const d of entries) this.add(d);
+  }
+
+  has(d: Descriptor): boolean {
+    return this.#byDigest.get(d.digest)?.some((k) => this.#same(k, d)) ?? false;
+  }
+
+  /** Adds `d` unless an entry the same is there; true when added. */
+  add(d: Descriptor): boolean {
+    if (this.has(d)) return false;
+    const bucket = this.#byDigest.get(d.digest);
+    if (bucket) bucket.push(d);
+    else this.#byDigest.set(d.digest, [d]);
+    return true;
+  }
+}
+
+/**
+ * Adds `ours` to a list, each once (`same` says when two entries are the same, and holds only for
+ * entries with the same digest); also how a source's entries are merged into a destination's.
+ * Entries kept: ours, and others' that appeared while this writer worked and then vanished (a
+ * concurrent writer's change lost to a third writer). What was there at the first read and later
+ * goes is not put back: that is a removal (shared/ops/remove.ts), not a lost write.
  */
 export function addEntries(ours: Descriptor[], same: (a: Descriptor, b: Descriptor) => boolean): TagChange {
   const known: Descriptor[] = [];
-  for (const d of ours) if (!known.some((k) => same(k, d))) known.push(d);
-  let initial: Descriptor[] | null = null;
-  const missing = (list: Descriptor[]): Descriptor[] => known.filter((k) => !list.some((d) => same(d, k)));
+  const knownSet = new EntrySet(same);
+  for (const d of ours) if (knownSet.add(d)) known.push(d);
+  let initial: EntrySet | null = null;
+  const missing = (list: Descriptor[]): Descriptor[] => {
+    const there = new EntrySet(same, list);
+    return known.filter((k) => !there.has(k));
+  };
   return {
     observe(list) {
-      initial ??= list;
-      for (const d of list) {
-        if (!known.some((k) => same(k, d)) && !initial.some((k) => same(k, d))) known.push(d);
-      }
+      initial ??= new EntrySet(same, list);
+      for (const d of list) if (!initial.has(d) && knownSet.add(d)) known.push(d);
     },
     apply(current) {
       const absent = missing(current);
@@ -265,9 +321,58 @@ async function writeList(list: ListTag, current: TagState | null, next: Descript
   return list.put(next, current?.etag ?? undefined);
 }
 
+/** How one round of {@link rewriteTag} ended. */
+type Round =
+  | { end: 'done' }
+  /** The change held at the read-back under a lock that was not granted: settle, then read again. */
+  | { end: 'settle' }
+  | { end: 'lost'; error?: unknown };
+
+/**
+ * One round under the lock: read, apply, write, read back at once.
+ * @throws what rewriteTag throws, but a lost round.
+ */
+async function round(
+  list: ListTag,
+  change: TagChange,
+  o: TagWriteOptions,
+  key: string,
+  result: TagWriteResult,
+): Promise<Round> {
+  const transient = o.retryTransient ?? true;
+  const release = await (o.lock ?? noLock)(key);
+  try {
+    const current = await readEntries(list, transient);
+    change.observe?.(current?.entries ?? []);
+    const next = change.apply(current?.entries ?? []);
+    // Read under a granted lock, the list needs no change and none can come in between.
+    if (!next && (o.readBackUnchanged === false || release.held === true)) return { end: 'done' };
+    if (next) {
+      const written = await writeList(list, current, next);
+      result.last = written ? 'put' : 'deleted';
+      if (written) result.written = written;
+    }
+    const back = (await readEntries(list, transient))?.entries ?? [];
+    if (!change.holds(back)) {
+      change.observe?.(back);
+      return { end: 'lost' };
+    }
+    return { end: release.held === true ? 'done' : 'settle' };
+  } catch (e) {
+    // 412: another writer changed the tag since our read. And concurrent writers of the same
+    // blobs can make distribution refuse a manifest for a moment. Both: a lost round.
+    const precondition = e instanceof RegistryError && e.code === 'REGISTRY_PRECONDITION_FAILED';
+    if (!precondition && !(transient && isTransient(e))) throw e;
+    return { end: 'lost', error: e };
+  } finally {
+    await release();
+  }
+}
+
 /**
  * Applies `change` to a list tag and makes it stay, as far as the registry allows (see the
- * header): under the lock and If-Match, then read back at once and after the settle delay.
+ * header): under the lock and If-Match, read back at once, and — without a granted lock — again
+ * after the settle delay.
  * @throws the change's `lost` error (SIGNATURE_WRITE_LOST for additions) when other writers kept
  *   undoing it; RegistryError (not a lost round) and RelayError from the registry; what `drop` throws.
  */
@@ -275,42 +380,23 @@ export async function rewriteTag(list: ListTag, change: TagChange, o: TagWriteOp
   const key = tagKey(list.repo, list.tag);
   const settle = o.settleDelay ?? (() => 100 + Math.random() * 300);
   const attempts = o.maxAttempts ?? 10;
-  const transient = o.retryTransient ?? true;
   const result: TagWriteResult = { written: null, last: null };
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const release = await (o.lock ?? noLock)(key);
-    try {
-      const current = await readEntries(list, transient);
-      change.observe?.(current?.entries ?? []);
-      const next = change.apply(current?.entries ?? []);
-      if (!next && o.readBackUnchanged === false) return result;
-      if (next) {
-        const written = await writeList(list, current, next);
-        result.last = written ? 'put' : 'deleted';
-        if (written) result.written = written;
-      }
-    } catch (e) {
-      // 412: another writer changed the tag since our read. And concurrent writers of the same
-      // blobs can make distribution refuse a manifest for a moment. Both: a lost round.
-      const precondition = e instanceof RegistryError && e.code === 'REGISTRY_PRECONDITION_FAILED';
-      if (!precondition && !(transient && isTransient(e))) throw e;
-      lastError = e;
+    const r = await round(list, change, o, key, result);
+    if (r.end === 'done') return result;
+    if (r.end === 'lost' && 'error' in r) {
+      lastError = r.error;
       await sleep(settle() * attempt);
       continue;
-    } finally {
-      await release();
     }
-    // Read back at once, and again after a random delay: a concurrent writer that read before our
-    // write and wrote after it shows up as the change missing from one of the two reads.
-    const first = (await readEntries(list, transient))?.entries ?? [];
-    if (change.holds(first)) {
+    if (r.end === 'settle') {
+      // No lock kept other writers out: a concurrent writer that read before our write and wrote
+      // after our read-back shows up as the change missing after a random delay.
       await sleep(settle());
-      const second = (await readEntries(list, transient))?.entries ?? [];
+      const second = (await readEntries(list, o.retryTransient ?? true))?.entries ?? [];
       if (change.holds(second)) return result;
       change.observe?.(second);
-    } else {
-      change.observe?.(first);
     }
     // Lost to another writer: back off a random, growing while so the writers spread out.
     await sleep(Math.random() * 100 * attempt);

@@ -48,8 +48,8 @@ import { pool } from './pool.ts';
 import {
   indexPlatforms,
   readAttachmentTag,
-  readAttachments,
-  readSignatureBlob,
+  SignatureBlobs,
+  startAttachmentReads,
   tooManyLayers,
   tooManyReferrers,
   type ReferrersRead,
@@ -303,7 +303,9 @@ interface Context {
   tick(message: string): void;
   grow(n: number): void;
   /** Lookups started before their manifest was read (a reference by digest), by digest. */
-  early: Map<string, Promise<Lookup>>;
+  early: Map<string, Lookup>;
+  /** Signature blobs, read once per digest, fetched ahead in batches through the relay. */
+  blobs: SignatureBlobs;
 }
 
 /** Finishes a signature result from its checks: the first failure is its error. */
@@ -325,7 +327,7 @@ async function fetchSignatureBlob(
   what: string,
 ): Promise<{ bytes: Uint8Array } | { error: Reason }> {
   try {
-    const bytes = await readSignatureBlob(ctx.client, ctx.repo, layer, what);
+    const bytes = await ctx.blobs.read(layer, what);
     checks.set('blob', 'pass', `The ${what} (${layer.size} bytes) matches its digest ${short(layer.digest)}.`);
     return { bytes };
   } catch (e) {
@@ -904,6 +906,7 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
   const tooMany = tooManyLayers(sig);
   if (tooMany) result.lookups.errors.push(tooMany);
   ctx.grow(sig.layers.length);
+  ctx.blobs.prefetch(sig.layers);
   return pool(sig.layers, ctx.concurrency, async (layer, n) => {
     ctx.signal?.throwIfAborted();
     const res = await verifyLegacyLayer(
@@ -921,17 +924,22 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
 
 /**
  * The bundle referrers' results; the lookup is recorded in `result.lookups`, with the count of
- * referrers that are not bundles (read failures among its errors).
+ * referrers that are not bundles, and read failures in `errors` (the caller adds them to its errors).
  */
-async function bundleSignatures(ctx: Context, result: ManifestResult, refs: ReferrersRead): Promise<SignatureResult[]> {
+async function bundleSignatures(
+  ctx: Context,
+  result: ManifestResult,
+  refs: ReferrersRead,
+  errors: Reason[],
+): Promise<SignatureResult[]> {
   if (refs.state === 'failed') {
     result.lookups.referrers = 'failed';
-    result.lookups.errors.push(refs.reason);
+    errors.push(refs.reason);
     return [];
   }
   result.lookups.referrers = refs.via;
   const tooMany = tooManyReferrers(refs, 'image');
-  if (tooMany) result.lookups.errors.push(tooMany);
+  if (tooMany) errors.push(tooMany);
   ctx.grow(refs.referrers.length);
   const out = await pool(refs.referrers, ctx.concurrency, async (ref): Promise<SignatureResult | 'other' | null> => {
     ctx.signal?.throwIfAborted();
@@ -944,7 +952,7 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
       if (!bundleLayer) return 'other';
       return await verifyReferrer(ctx, result.digest, m, bundleLayer);
     } catch (e) {
-      result.lookups.errors.push(reasonOf(e));
+      errors.push(reasonOf(e));
       return null;
     } finally {
       ctx.tick(`Checked referrer ${short(d.digest)}`);
@@ -954,43 +962,55 @@ async function bundleSignatures(ctx: Context, result: ManifestResult, refs: Refe
   return out.filter((s): s is SignatureResult => typeof s === 'object' && s !== null);
 }
 
-/** What one manifest's signatures are read from: its `.sig` tag, and its referrers unless not read. */
+/**
+ * What one manifest's signatures are read from: its `.sig` tag, and its referrers unless not read,
+ * each a promise of its own so the `.sig` layers are read while the referrers are still listed.
+ */
 interface Lookup {
-  sig: TagRead;
+  sig: Promise<TagRead>;
   /** null under a containers policy, which reads legacy signatures only (as containers/image). */
-  referrers: ReferrersRead | null;
+  referrers: Promise<ReferrersRead> | null;
+  /** Settles once no lookup is under way. */
+  settled: Promise<unknown>;
 }
 
 /** Registry lookups per manifest (each a progress step): the `.sig` tag, and the referrers unless not read. */
 const lookupsPerManifest = (ctx: Context): number => (ctx.containers ? 1 : 2);
 
-/** The `.sig` tag and (unless under a containers policy) the referrers of `digest`, looked up at once. */
-async function lookUp(ctx: Context, digest: string): Promise<Lookup> {
+/** Starts the `.sig` tag's and (unless under a containers policy) the referrers' lookups of `digest`, at once. */
+function lookUp(ctx: Context, digest: string): Lookup {
   if (ctx.containers) {
-    const sig = await readAttachmentTag(ctx.client, ctx.repo, digest, 'sig');
-    ctx.tick(`Looked for ${sig.tag}`);
-    return { sig, referrers: null };
+    const sig = readAttachmentTag(ctx.client, ctx.repo, digest, 'sig').then((read) => {
+      ctx.tick(`Looked for ${read.tag}`);
+      return read;
+    });
+    sig.catch(() => undefined);
+    return { sig, referrers: null, settled: sig };
   }
-  const read = await readAttachments(ctx.client, ctx.repo, digest, {
+  const read = startAttachmentReads(ctx.client, ctx.repo, digest, {
     tags: ['sig'],
     concurrency: ctx.concurrency,
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
-  return { sig: read.tags.sig, referrers: read.referrers };
+  return { sig: read.tags.sig, referrers: read.referrers, settled: read.settled };
 }
 
 /**
- * Every signature of one manifest, both formats read at once: the `.sig` layers first, then the
- * bundle referrers, each in the registry's order.
+ * Every signature of one manifest, both formats read at once, each as soon as its lookup answers:
+ * the `.sig` layers first, then the bundle referrers, each in the registry's order.
  */
 async function manifestSignatures(ctx: Context, result: ManifestResult): Promise<void> {
-  const read = await (ctx.early.get(result.digest) ?? lookUp(ctx, result.digest));
-  if (read.referrers === null) result.lookups.referrers = 'not-read';
+  const read = ctx.early.get(result.digest) ?? lookUp(ctx, result.digest);
+  const referrers = read.referrers;
+  if (referrers === null) result.lookups.referrers = 'not-read';
+  // The referrers' failures are listed after the `.sig` tag's whichever answer comes first.
+  const bundleErrors: Reason[] = [];
   const [legacy, bundles] = await Promise.all([
-    legacySignatures(ctx, result, read.sig),
-    read.referrers === null ? [] : bundleSignatures(ctx, result, read.referrers),
+    read.sig.then((sig) => legacySignatures(ctx, result, sig)),
+    referrers === null ? [] : referrers.then((refs) => bundleSignatures(ctx, result, refs, bundleErrors)),
   ]);
+  result.lookups.errors.push(...bundleErrors);
   result.signatures.push(...legacy, ...bundles);
 }
 
@@ -1189,9 +1209,11 @@ async function setUp(
   let done = 0;
   let total = 1;
   const report = (message: string): void => opts.onProgress?.({ done, total, message });
+  const repo = { registry: ref.registry, repository: ref.repository };
   const ctx: Context = {
     client,
-    repo: { registry: ref.registry, repository: ref.repository },
+    repo,
+    blobs: new SignatureBlobs(client, repo),
     key,
     policy,
     tlog: opts.tlog,
@@ -1305,16 +1327,14 @@ export async function verifyImage(client: RegistryClient, opts: VerifyOptions): 
   // manifest itself is read (one round trip less), and used once it has been read by that digest.
   if (ref.digest && isSha256Digest(ref.digest)) {
     ctx.grow(lookupsPerManifest(ctx));
-    const early = lookUp(ctx, ref.digest);
-    early.catch(() => undefined);
-    ctx.early.set(ref.digest, early);
+    ctx.early.set(ref.digest, lookUp(ctx, ref.digest));
   }
   let top: Manifest;
   try {
     top = await client.getManifest(ctx.repo, manifestReference(ref));
   } catch (e) {
     // Lookups started early report progress: they end before the verdict, never after it.
-    await Promise.allSettled(ctx.early.values());
+    await Promise.allSettled([...ctx.early.values()].map((l) => l.settled));
     ctx.signal?.throwIfAborted();
     return fail(result, reasonOf(e));
   }

@@ -12,6 +12,7 @@ import { AuthCache, basicAuthorization, parseChallenges, readTokenResponse, type
 import { MANIFEST_ACCEPT, MT, type Descriptor } from './mediatypes.ts';
 import { apiHost, isSha256Digest, isValidTag } from './reference.ts';
 import { readUpTo } from './body.ts';
+import { readTransferAnswer, TRANSFER_CONTENT_TYPE, TRANSFER_PATH, type TransferOrder } from './transfer.ts';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from '../encoding/json-depth.ts';
 
 /** A repository in a registry. */
@@ -34,6 +35,10 @@ export interface RegistryClientOptions {
   maxManifestBytes?: number;
   /** Largest blob read into memory by getBlob (default 64 MiB). */
   maxBlobBytes?: number;
+  /** The relay's batch route for small blob reads (relayRouting sets it); none: getBlobs reads nothing. */
+  batch?: string;
+  /** URL of the relay's blob transfer (transfer.ts), when there is one: transferBlob uses it. */
+  transfer?: string;
 }
 
 export interface Manifest {
@@ -113,9 +118,11 @@ const MAX_TAG_PAGES = 1000;
 const MAX_REFERRER_PAGES = 64;
 
 /** Routing through the relay served at `origin`: `https://host/path` ↔ `origin/relay/host/path`. */
-export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute'> {
+export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route' | 'unroute' | 'batch' | 'transfer'> {
   const base = new URL(origin);
   return {
+    batch: `${base.origin}/relay/_batch`,
+    transfer: `${base.origin}${TRANSFER_PATH}`,
     route: (u) => `${base.origin}/relay/${u.host}${u.pathname}${u.search}`,
     unroute: (u) => {
       if (u.origin !== base.origin || !u.pathname.startsWith('/relay/')) return null;
@@ -125,6 +132,27 @@ export function relayRouting(origin: string): Pick<RegistryClientOptions, 'route
       return new URL(`https://${host}${slash < 0 ? '/' : rest.slice(slash)}${u.search}`);
     },
   };
+}
+
+/**
+ * Splits a batch answer (`<status> <length>\n<bytes>` per blob, in order) into `out`, keeping the
+ * blobs answered 200 whose size and digest are the ones asked for.
+ */
+function readBatch(
+  bytes: Uint8Array,
+  blobs: readonly { digest: string; size: number }[],
+  out: Map<string, Uint8Array>,
+): void {
+  let at = 0;
+  for (const b of blobs) {
+    const eol = bytes.indexOf(10, at);
+    if (eol < 0 || eol - at > 32) return;
+    const [status, length] = new TextDecoder().decode(bytes.subarray(at, eol)).split(' ').map(Number);
+    if (!Number.isSafeInteger(length) || length! < 0 || eol + 1 + length! > bytes.length) return;
+    const blob = bytes.slice(eol + 1, eol + 1 + length!);
+    at = eol + 1 + length!;
+    if (status === 200 && blob.length === b.size && sha256Digest(blob) === b.digest) out.set(b.digest, blob);
+  }
 }
 
 const STATUS_CODES: Record<number, RegistryErrorCode> = {
@@ -251,6 +279,8 @@ function rawResponse(res: Response, bytes: Uint8Array): RawResponse {
 export class RegistryClient {
   readonly #opts: Required<Pick<RegistryClientOptions, 'maxManifestBytes' | 'maxBlobBytes'>> & RegistryClientOptions;
   readonly #auth = new AuthCache();
+  /** Registries whose last referrers answer was not the API's: their fallback index is asked for alongside. */
+  readonly #noReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions) {
     this.#opts = { maxManifestBytes: 4 * MiB, maxBlobBytes: 64 * MiB, ...options };
@@ -648,6 +678,42 @@ export class RegistryClient {
   }
 
   /**
+   * Reads small blobs of one repository in one request, where the relay offers it (the `batch`
+   * option; server/relay/batch.ts), each checked for its size and digest as getBlob checks it.
+   * Best effort: a blob missing from the result (refused, absent, not authorised, not matching,
+   * or no batch route at all) is for getBlob to read on its own, with its own errors.
+   * @returns the blobs read, by digest
+   */
+  async getBlobs(repo: RepoRef, blobs: readonly { digest: string; size: number }[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const batch = this.#opts.batch;
+    if (!batch || blobs.length === 0) return out;
+    const paths = blobs.map(
+      (b) => new URL(this.#route(this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${b.digest}`))).pathname,
+    );
+    const authorization = this.#auth.get(repo.registry, RegistryClient.scopes(repo, false).join(' '));
+    try {
+      const res = await this.#opts.fetch(batch, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ paths }),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return out;
+      }
+      // The relay passes at most 1 MiB per item (more than a signature blob may be).
+      const max = blobs.length * (MiB + 32);
+      readBatch(await readLimited(res, max, 'a batch of blobs'), blobs, out);
+    } catch {
+      // best effort: every blob is read on its own
+    }
+    return out;
+  }
+
+  /**
    * A URL the server answered with (a Location or Link target) as an upstream URL, or null when it
    * is not a URL. Through the relay it is a relay path, relative to the URL actually fetched, and is
    * mapped back with `unroute`; a target the relay left alone is relative to the upstream URL.
@@ -694,12 +760,14 @@ export class RegistryClient {
   /**
    * Uploads a blob (POST then monolithic PUT), unless the repository already has it; with
    * `mountFrom`, first asks the registry to mount it from another repository of the same registry.
+   * With `ask: false` it uploads without asking first (a HEAD less), for a small blob that is
+   * almost surely new, such as a signature just made: uploading a blob the registry has is harmless.
    * @returns the blob's descriptor (media type application/octet-stream unless given).
    */
   async pushBlob(
     repo: RepoRef,
     bytes: Uint8Array,
-    opts: { mountFrom?: string; mediaType?: string } = {},
+    opts: { mountFrom?: string; mediaType?: string; ask?: boolean } = {},
   ): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
     const descriptor: Descriptor = {
@@ -707,7 +775,7 @@ export class RegistryClient {
       digest,
       size: bytes.length,
     };
-    if (await this.blobExists(repo, digest)) return descriptor;
+    if (opts.ask !== false && (await this.blobExists(repo, digest))) return descriptor;
     const scopes = [
       ...RegistryClient.scopes(repo, true),
       ...(opts.mountFrom && opts.mountFrom !== repo.repository ? [`repository:${opts.mountFrom}:pull`] : []),
@@ -875,6 +943,81 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * The Authorization this client sends to `repo` for pulling (or pushing), null when the registry
+   * asks for none: the cached one, else the one a HEAD of `digest`'s blob there earns.
+   */
+  async #authorizationFor(repo: RepoRef, push: boolean, digest: string): Promise<string | null> {
+    const scopes = RegistryClient.scopes(repo, push);
+    const cached = this.#auth.get(repo.registry, scopes.join(' '));
+    if (cached) return cached;
+    const url = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/${digest}`);
+    const res = await this.#request(repo.registry, url, {
+      method: 'HEAD',
+      scopes,
+      ok: [200, 404],
+      what: `blob ${digest}`,
+    });
+    await res.body?.cancel();
+    return this.#auth.get(repo.registry, scopes.join(' ')) ?? null;
+  }
+
+  /**
+   * Has the relay's blob transfer (option `transfer`) stream a blob from `src` straight into the
+   * open upload `session` and close it, hashing on the way; `onBytes` hears of the bytes as they
+   * go up. Each side's Authorization goes along for this one transfer.
+   * @returns true when the blob is on the destination; false when no transfer was made (no
+   *   transfer route, or the relay refused it before a byte moved: an older server, a registry it
+   *   may not reach, a source that does not serve the blob), the session untouched.
+   * @throws RegistryError REGISTRY_DIGEST_MISMATCH, REGISTRY_SIZE_MISMATCH when the source's
+   *   bytes were not the blob (the upload was not completed); RelayError RELAY_TRANSFER_FAILED and
+   *   the relay's upstream codes when a registry failed part-way; the signal's reason.
+   */
+  async transferBlob(
+    src: RepoRef,
+    blob: { digest: string; size: number },
+    session: UploadSession,
+    onBytes: (n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const endpoint = this.#opts.transfer;
+    if (endpoint === undefined) return false;
+    checkSha256(blob.digest);
+    const [fromAuth, toAuth] = await Promise.all([
+      this.#authorizationFor(src, false, blob.digest),
+      this.#authorizationFor(session.repo, true, blob.digest),
+    ]);
+    const order: TransferOrder = {
+      from: {
+        registry: apiHost(src.registry),
+        repository: src.repository,
+        ...blob,
+        ...(fromAuth ? { authorization: fromAuth } : {}),
+      },
+      to: { location: session.location.href, ...(toAuth ? { authorization: toAuth } : {}) },
+    };
+    let res: Response;
+    try {
+      res = await this.#opts.fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(order),
+        credentials: 'omit',
+        cache: 'no-store',
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      return false;
+    }
+    if (res.status !== 200 || !res.body || res.headers.get('content-type') !== TRANSFER_CONTENT_TYPE) {
+      await res.body?.cancel();
+      return false;
+    }
+    await readTransferAnswer(res.body, onBytes);
+    return true;
+  }
+
   /** Abandons an upload (`DELETE`); a registry that fails this only keeps a stale session. */
   async cancelUpload(session: UploadSession): Promise<void> {
     try {
@@ -941,10 +1084,17 @@ export class RegistryClient {
     const descriptors: Descriptor[] = [];
     let filtersApplied = true;
     let page = 0;
+    // A registry that answered without the API before likely will again: its fallback index is
+    // read at the same time (one round trip, not two), and used only if the API is still missing.
+    const byTag = this.#noReferrersApi.has(repo.registry) ? this.#referrersByTag(repo, digest) : null;
+    byTag?.catch(() => undefined);
     for await (const res of this.#pages(repo.registry, first, request, MAX_REFERRER_PAGES)) {
       if (res.status !== 200 || mediaTypeOf(res) !== MT.ociIndex) {
         await res.body?.cancel();
-        if (page === 0) return this.#referrersByTag(repo, digest);
+        if (page === 0) {
+          this.#noReferrersApi.add(repo.registry);
+          return byTag ?? this.#referrersByTag(repo, digest);
+        }
         throw new RegistryError(
           'REGISTRY_BAD_RESPONSE',
           `${repo.registry} answered page ${page + 1} of ${what} with ${res.status} ${mediaTypeOf(res) || 'no media type'}, not an OCI index.`,
@@ -957,6 +1107,7 @@ export class RegistryClient {
           `${repo.registry} answered ${what} with an index whose manifests are not a list.`,
         );
       }
+      this.#noReferrersApi.delete(repo.registry);
       descriptors.push(...((index.manifests as Descriptor[] | undefined) ?? []));
       filtersApplied &&= (res.headers.get('oci-filters-applied') ?? '')
         .split(',')

@@ -104,7 +104,9 @@ test('copy a signed image to the embedded registry: progress over bytes, "Copied
   await expect
     .poll(async () => Number(await bar.getAttribute('value')), { timeout: 60_000, intervals: [50] })
     .toBeGreaterThan(16 * 1024 * 1024);
-  await expect(status(page)).toContainText(/MB of \d+ MB/);
+  // One unit system for progress and result (#13): binary units, "12.3 MiB of 48.0 MiB · 9.1 MiB/s".
+  await expect(status(page)).toContainText(/\d+(\.\d)? MiB of \d+(\.\d)? MiB( · \d+(\.\d)? MiB\/s)?/);
+  await expect(status(page)).not.toContainText(/\bMB\b/);
   await page.screenshot({ path: test.info().outputPath('copy-mid.png'), fullPage: true });
 
   await expect(status(page)).toContainText(new RegExp(`^\\s*Copied ${digest}`), { timeout: 120_000 });

@@ -28,6 +28,7 @@ import {
 import { buildPinLockModule, createSoftHsmToken } from '../rig/softhsm.ts';
 import { caFetch } from '../integration/ca-fetch.ts';
 import { findLeaks, recordRequests, type RecordedRequest } from './helpers.ts';
+import { checkWidths } from './layout-check.ts';
 
 interface HsmInfo {
   apiToken: string;
@@ -311,6 +312,8 @@ test('a server without PKCS#11: the Keys page says so, and Connect is disabled w
     const connect = page.getByRole('button', { name: 'Connect' });
     await expect(connect).toBeDisabled();
     await expect(connect).toHaveAccessibleDescription(/This server has no PKCS#11 module configured/);
+    // The form of a server without a module at every width: no sideways scrolling, no serious axe findings (#13).
+    await checkWidths(page, test.info(), 'pkcs11-no-module');
   } finally {
     stop();
   }

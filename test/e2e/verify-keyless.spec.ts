@@ -4,7 +4,8 @@
  * certificate from a test CA and a Rekor v1 SET) and a cosign 3.1 bundle with a log entry. The
  * viewer loads the test's trusted root with "Trusted root file", names the identity and issuer, and
  * the page says what cosign 3.1 says; a link carries it all and verifies at once once the root is
- * held. Screenshots at phone and desktop widths land in test-results/e2e/.
+ * held. Screenshots at phone and desktop widths land in test-results/e2e/; the certificate verdicts
+ * pass test/e2e/layout-check.ts at every width.
  */
 import { expect, test, type Page } from '@playwright/test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { verificationLink } from '../../shared/cosign/link.ts';
 import { makeKeylessFixtures, type VariantVerdicts } from '../rig/keyless-images.ts';
 import { registriesFromEnv } from '../rig/registries.ts';
 import { makeToolHome, type ToolHome } from '../rig/tools.ts';
+import { checkWidths } from './layout-check.ts';
 
 const SHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'e2e');
 let home: ToolHome;
@@ -60,6 +62,8 @@ test('keyless signatures verified against a loaded trusted root, by identity and
     await expect(verdict(page)).toHaveText(/^Verified/, { timeout: 60_000 });
     await expect(page.getByRole('region', { name: 'Verification result' })).toContainText(v.identity);
   }
+  // The certificate verdict at every width: no sideways scrolling, no serious axe findings (#13).
+  await checkWidths(page, test.info(), 'verify-keyless-verified');
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.screenshot({ path: join(SHOTS, 'verify-keyless-desktop.png'), fullPage: true });
   await page.setViewportSize({ width: 360, height: 780 });
@@ -94,6 +98,7 @@ test('keyless signatures verified against a loaded trusted root, by identity and
   await fillAndVerify(page, bad, 'alice@rig.test');
   await expect(verdict(page)).toHaveText(/^Not verified: .*identity/, { timeout: 60_000 });
   await expect(page.getByRole('region', { name: 'Verification result' })).toContainText('VERIFY_IDENTITY_MISMATCH');
+  await checkWidths(page, test.info(), 'verify-keyless-mismatch', 360);
 
   // The same image under a regular expression that does not match, then one RE2 cannot read.
   const good = variant('good');

@@ -218,6 +218,7 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
 
     const progress: CopyProgress[] = [];
     const dest = `${host}/copied/cosign-${tag}:v2`;
+    relayLines.length = 0;
     const result = await copyImage({
       client,
       source: image.tagRef,
@@ -233,6 +234,15 @@ describe.each(destinations)('from the TLS registry to %s, through the relay', (_
     expect(result.items.filter((i) => i.kind === 'attachment').map((i) => i.what)).toEqual([sigTag(image.digest)]);
     expect(result.items.filter((i) => i.kind === 'referrer')).toHaveLength(1);
     expect(result.verification?.verified, result.verification?.summary).toBe(true);
+    // Every copied blob went from registry to registry inside the relay (POST /relay-transfer),
+    // none through this client: no PATCH, no PUT with a body from here.
+    const transfers = relayLines.filter((l) =>
+      l.startsWith(`relay TRANSFER ${regs.tls.host} /v2/copy/cosign-${tag}/blobs/`),
+    );
+    expect(transfers, relayLines.join('\n')).toHaveLength(result.summary.blobs.copied);
+    for (const l of transfers)
+      expect(l).toMatch(new RegExp(` -> ${host} /v2/copied/cosign-${tag}/blobs/uploads/\\S+ 200 up=\\d+B `));
+    expect(relayLines.filter((l) => l.startsWith('relay PATCH '))).toEqual([]);
     // Both formats verified on the copy: the .sig layer and the bundle.
     expect(result.verification!.manifests[0]!.destination).toBe(2);
     // Progress goes over bytes, never backwards, and ends complete.
@@ -432,6 +442,35 @@ it('within one registry the blobs are mounted, not copied', async () => {
   expect(v.code, v.stderr).toBe(0);
 });
 
+it('a server without the blob transfer (an older one answers 404): the page sends the bytes itself', async () => {
+  const image = await pushSampleImage(tls, 'copy/fallback-src', 'v1');
+  await runOk('cosign2', cosign2SignArgs(cosignKey, image.ref), { env: env() });
+  const older = new RegistryClient({
+    fetch: (input, init) => globalThis.fetch(input, init),
+    ...relayRouting(relayOrigin),
+    transfer: `${relayOrigin}/relay-transfer-of-a-newer-server`,
+    credentials: (r) =>
+      r === regs.basic.host ? { username: regs.basic.username, password: regs.basic.password } : undefined,
+  });
+  relayLines.length = 0;
+  const result = await copyImage({
+    client: older,
+    source: image.tagRef,
+    destination: `${regs.basic.host}/copied/fallback:v1`,
+    verify: { spki: cosignSpki },
+  });
+  expect(result.verification?.verified, result.verification?.summary).toBe(true);
+  expect(result.summary.blobs.copied).toBe(4);
+  expect(relayLines.filter((l) => l.startsWith('relay TRANSFER '))).toEqual([]);
+  expect(
+    relayLines.filter((l) => l.startsWith(`relay PATCH ${regs.basic.host} /v2/copied/fallback/blobs/uploads/`)),
+  ).toHaveLength(4);
+  const v = await run('cosign2', cosignVerifyArgs(cosignPub, `${regs.basic.host}/copied/fallback@${image.digest}`), {
+    env: env(),
+  });
+  expect(v.code, v.stderr).toBe(0);
+});
+
 /** Pushes an image with one layer of `size` random bytes (not a real tarball: registries do not look). */
 async function pushBigImage(repo: RepoRef, size: number): Promise<{ digest: string; layer: Descriptor }> {
   const layerBytes = randomBytes(size);
@@ -464,6 +503,7 @@ describe('a copy cut off mid-way', () => {
 
     const destination = `${proxy.host}/copied/big:v1`;
     const dst: RepoRef = { registry: proxy.host, repository: 'copied/big' };
+    // Cut while the relay pours the big layer into the destination (its transfer fails part-way).
     proxy.limit = 5 * 1024 * 1024;
     relayLines.length = 0;
     const cut = await copyImage({
@@ -476,6 +516,11 @@ describe('a copy cut off mid-way', () => {
       (e: unknown) => e,
     );
     expect(proxy.cuts).toBeGreaterThan(0);
+    expect(
+      relayLines.some(
+        (l) => l.startsWith(`relay TRANSFER ${regs.tls.host} /v2/copy/big/blobs/`) && !/ 200 up=/.test(l),
+      ),
+    ).toBe(true);
     expect(cut).toBeInstanceOf(ManageError);
     expect((cut as ManageError).code).toBe('MANAGE_COPY_INCOMPLETE');
     // Cut while blobs went up: some are whole on the destination, no manifest, signature tag,
@@ -495,14 +540,18 @@ describe('a copy cut off mid-way', () => {
     const other = await vectorSigner('ec-p384-pkcs8.pem');
     await signWithPage(other.signer, src, digest, `${regs.tls.host}/copy/big`);
 
+    // The rerun sends the bytes itself (no relay transfer): chunked uploads resume as well.
+    relayLines.length = 0;
     const again = await copyImage({
       client,
       source: `${regs.tls.host}/copy/big:v1`,
       destination,
       chunkBytes: 1024 * 1024,
+      relayTransfer: false,
       verify: { spki: cosignSpki },
     });
     expect(again.digest).toBe(digest);
+    expect(relayLines.filter((l) => l.startsWith('relay TRANSFER '))).toEqual([]);
     // The 12 MiB layer went up in 1 MiB PATCH chunks through the relay, then one PUT ?digest=.
     const patches = relayLines.filter((l) => l.startsWith(`relay PATCH ${proxy.host} /v2/copied/big/blobs/uploads/`));
     expect(patches.length).toBeGreaterThanOrEqual(13);

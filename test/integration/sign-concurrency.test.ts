@@ -1,10 +1,15 @@
 /**
  * Concurrent signers on one image: 20 browsers (20 clients, 20 different keys) sign at once
- * against the real registry, with no lock shared between them (as with separate relays). The
- * read-back-and-merge must leave all 20 signatures in the `.sig` manifest and all 20 referrers
- * in the referrers tag-schema index; cosign 2.5 and 3.1 verify samples of them.
+ * against the real registry, with no lock shared between them (as with separate relays), and
+ * again all through the server's tag lock (server/locks.ts, taken by the page's relay-lock.ts),
+ * where the writer trusts its read-back under the lock and skips the settle wait. Either way all
+ * 20 signatures must be in the `.sig` manifest and all 20 referrers in the referrers tag-schema
+ * index; cosign 2.5 and 3.1 verify samples of them.
  */
 import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { publicKeyPem } from '../../shared/crypto/keys.ts';
@@ -19,7 +24,10 @@ import {
 import { fromBase64 } from '../../shared/encoding/base64.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
-import { planSigning, signImage, type Signer } from '../../shared/ops/sign.ts';
+import { planSigning, signImage, type Signer, type TagLock } from '../../shared/ops/sign.ts';
+import { answerError } from '../../server/app.ts';
+import { createLocks } from '../../server/locks.ts';
+import { relayLock } from '../../web/src/app/relay-lock.ts';
 import { SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { cosignEnv, cosignVerifyArgs, makeCosign3Offline, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
@@ -33,11 +41,9 @@ beforeAll(async () => {
 });
 afterAll(() => home.cleanup());
 
-it(`${SIGNERS} concurrent signers with ${SIGNERS} keys: ${SIGNERS} signatures in both formats`, async () => {
-  const repoName = 'concurrent/image';
-  const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repoName, 'v1');
-  const repo = { registry: regs.tls.host, repository: repoName };
-  const signers: Signer[] = await Promise.all(
+/** Twenty signers with keys of their own. */
+function makeSigners(): Promise<Signer[]> {
+  return Promise.all(
     Array.from({ length: SIGNERS }, async () => {
       const pair = await generateEcdsaKeyPair('P-256', true);
       const info = parsePkcs8(await exportPkcs8(pair.privateKey));
@@ -48,6 +54,17 @@ it(`${SIGNERS} concurrent signers with ${SIGNERS} keys: ${SIGNERS} signatures in
       };
     }),
   );
+}
+
+/**
+ * Pushes an image to `repoName`, has every signer sign it at once (through `lock` when given),
+ * and checks that all 20 signatures are there in both formats and that cosign 2.5 and 3.1 verify
+ * the first and the last.
+ */
+async function signAtOnce(repoName: string, lock?: TagLock): Promise<void> {
+  const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repoName, 'v1');
+  const repo = { registry: regs.tls.host, repository: repoName };
+  const signers = await makeSigners();
   const plan = await planSigning(new RegistryClient({ fetch: caFetch(regs.tls.caFile) }), repo, 'v1');
   const results = await Promise.allSettled(
     signers.map((signer) =>
@@ -57,6 +74,7 @@ it(`${SIGNERS} concurrent signers with ${SIGNERS} keys: ${SIGNERS} signatures in
         plan,
         dockerReference: `${regs.tls.host}/${repoName}:v1`,
         formats: { legacy: true, bundle: true },
+        ...(lock ? { lock } : {}),
       }),
     ),
   );
@@ -93,5 +111,34 @@ it(`${SIGNERS} concurrent signers with ${SIGNERS} keys: ${SIGNERS} signatures in
     expect(v2.code, v2.stderr).toBe(0);
     const v3 = await run('cosign3', cosignVerifyArgs(pub, image.ref, ['--trusted-root', offline.trustedRoot]), { env });
     expect(v3.code, v3.stderr).toBe(0);
+  }
+}
+
+it(`${SIGNERS} concurrent signers with ${SIGNERS} keys and no lock: ${SIGNERS} signatures in both formats`, async () => {
+  await signAtOnce('concurrent/image');
+});
+
+it(`${SIGNERS} concurrent signers through the server's tag lock (no settle wait): ${SIGNERS} signatures in both formats`, async () => {
+  // The page's own lock client against the server's /locks, as a tab of `npm start` takes it.
+  const app = new Hono()
+    .route(
+      '/locks',
+      createLocks({
+        relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
+        // All 20 come from one address here; the limits meant for one person's tab are lifted.
+        maxHoldMs: 600_000,
+        perClient: 4 * SIGNERS,
+        waitMs: 60_000,
+      }),
+    )
+    .onError(answerError);
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  try {
+    const { port } = server.address() as AddressInfo;
+    await signAtOnce('concurrent/locked', relayLock(`http://127.0.0.1:${port}`));
+  } finally {
+    await new Promise((r) => server.close(r));
   }
 });

@@ -2,9 +2,11 @@
  * The relay's tag locks, as a TagLock for shared/ops/sign.ts: while one tab of this server
  * rewrites a `.sig` manifest or a referrers index, others wait instead of overwriting it. A server
  * without locks (no /locks, or unreachable) is not an error: signing goes on unlocked and relies
- * on its read-back-and-merge. A lock the server refuses (another writer holds it too long, this
- * address's limits, a key it does not lock) stops the write with the server's sentence, so the
- * signer reads who holds the tag and when to try again instead of writing without the lock.
+ * on its read-back-and-merge, settle wait included. A granted lock says so (`held`), and the tag
+ * writer then trusts its read-back under the hold (shared/ops/tag-writer.ts). A lock the server
+ * refuses (another writer holds it too long, this address's limits, a key it does not lock) stops
+ * the write with the server's sentence, so the signer reads who holds the tag and when to try
+ * again instead of writing without the lock.
  */
 import { LockError, type LockErrorCode } from '../../../shared/errors.ts';
 import type { TagLock } from '../../../shared/ops/sign.ts';
@@ -39,13 +41,18 @@ export function relayLock(origin: string): TagLock {
       const refused = await refusal(res);
       if (refused) throw refused;
     }
-    return async () => {
+    const release = async (): Promise<void> => {
       if (!token) return;
-      await fetch(`${origin}/locks/release`, {
+      // Sent, not awaited: the writer's work is done, and the server hands the key on when it
+      // arrives (keepalive: even when the tab closes right after).
+      void fetch(`${origin}/locks/release`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ key, token }),
+        keepalive: true,
       }).catch(() => undefined);
     };
+    // Granted: the tag writer's read-back under the hold proves its write (no settle wait).
+    return Object.assign(release, { held: token !== undefined });
   };
 }

@@ -1,12 +1,14 @@
 /**
  * What this tab knows about its server and its own progress: the embedded registry's sample image
- * (from /config.json) and the last verification link made, which the walkthrough offers.
+ * (from /config.json) and the last verification link made, which the walkthrough offers (and
+ * whether the walkthrough made it, so that its verification page leads back to the walkthrough).
  */
 import { getContext, setContext } from 'svelte';
 
 export class Session {
   #sampleImage = $state('');
   #lastLink = $state('');
+  #walkthroughLink = $state('');
   #loaded = $state(false);
 
   /** The sample image's reference, or '' when the server has no embedded registry. */
@@ -34,9 +36,20 @@ export class Session {
     this.#loaded = true;
   }
 
-  /** Keeps the verification link of a signature just made, for the walkthrough. */
-  rememberLink(link: string): void {
-    if (link) this.#lastLink = link;
+  /**
+   * Keeps the verification link of a signature just made, for the walkthrough; `walkthrough`:
+   * made on the walkthrough's Sign step (its step 2), so opening it is the walkthrough's step 3.
+   */
+  rememberLink(link: string, walkthrough = false): void {
+    if (!link) return;
+    this.#lastLink = link;
+    this.#walkthroughLink = walkthrough ? link : '';
+  }
+
+  /** Whether the fragment `hash` (`#/verify?…`) is the verification link the walkthrough made. */
+  isWalkthroughLink(hash: string): boolean {
+    const at = this.#walkthroughLink.indexOf('#');
+    return at >= 0 && hash !== '' && this.#walkthroughLink.slice(at) === hash;
   }
 }
 

@@ -852,6 +852,29 @@ describe('streaming and logging', () => {
     ]);
     for (const l of lines) expect(l).not.toMatch(/secret|c2VjcmV0|Bearer|Basic|\?|_state/);
   });
+
+  it('sends a streamed upload over connections with 256 KiB socket buffers, everything else over the default pool', async () => {
+    const { requestUpstream, attempts } = scriptedUpstream([{ status: 202 }, { status: 201 }, { status: 200 }]);
+    const { app } = relayApp({
+      allowedRegistries: ['127.0.0.1:5000'],
+      privateRegistries: ['127.0.0.1:5000'],
+      requestUpstream,
+    });
+    const patch = await app.request('/relay/127.0.0.1:5000/v2/r/blobs/uploads/u', {
+      method: 'PATCH',
+      body: new ReadableStream({ start: (c) => (c.enqueue(new Uint8Array(1024)), c.close()) }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(patch.status).toBe(202);
+    const manifest = await app.request('/relay/127.0.0.1:5000/v2/r/manifests/v1', { method: 'PUT', body: '{}' });
+    expect(manifest.status).toBe(201);
+    expect((await app.request('/relay/127.0.0.1:5000/v2/r/blobs/sha256:abc')).status).toBe(200);
+    const buffers = attempts.map(
+      (a) => (a.agent as http.Agent & { options: { highWaterMark?: number } }).options.highWaterMark,
+    );
+    expect(buffers).toEqual([256 * 1024, undefined, undefined]);
+    expect(new Set(attempts.map((a) => a.agent)).size).toBe(2);
+  });
 });
 
 describe('only the registry API and token realms are relayed', () => {

@@ -16,6 +16,7 @@ import {
   indexPlatforms,
   readAttachments,
   readSignatureBlob,
+  startAttachmentReads,
   tooManyLayers,
   tooManyReferrers,
   type ReferrersFound,
@@ -45,6 +46,8 @@ let noReferrersApi = false;
 let failing: string[] = [];
 /** Manifests served instead of the registry's, by path ending (what a hostile registry may send). */
 let served = new Map<string, Uint8Array>();
+/** Answers held back until the test lets them go, by path ending. */
+let held = new Map<string, Promise<void>>();
 /** Every request path, and the most requests in flight at once. */
 let requests: string[] = [];
 let inFlight = 0;
@@ -59,6 +62,7 @@ const fetchRegistry: typeof fetch = async (input, init) => {
   try {
     // Let other requests start, so the concurrency bound is what limits them.
     await new Promise((r) => setTimeout(r, 2));
+    await [...held].find(([p]) => path.endsWith(p))?.[1];
     if (noReferrersApi && /\/v2\/.+\/referrers\/sha256:/.test(path))
       return new Response('404 page not found', { status: 404 });
     if (failing.some((f) => path.endsWith(f))) {
@@ -91,6 +95,7 @@ beforeEach(() => {
   noReferrersApi = false;
   failing = [];
   served = new Map();
+  held = new Map();
   requests = [];
   maxInFlight = 0;
 });
@@ -210,6 +215,49 @@ describe('readAttachments', () => {
     expect(requests.length).toBe(before);
   });
 
+  it('after a registry answered without the API, asks it and the fallback index at once; the API wins when back', async () => {
+    const repo = { registry: HOST, repository: 'fallback/remembered' };
+    const image = await pushImage(repo);
+    const a = await pushReferrer(repo, image);
+    await client.putManifest(repo, referrersTag(image.digest), buildReferrersIndex([a]), MT.ociIndex);
+    const fresh = new RegistryClient({ fetch: fetchRegistry, scheme: () => 'http' });
+    const lookUp = async (): Promise<{ via: string; requests: string[]; maxInFlight: number }> => {
+      requests = [];
+      maxInFlight = 0;
+      const refs = await fresh.referrers(repo, image.digest);
+      expect(refs.descriptors.map((d) => d.digest)).toEqual([a.digest]);
+      return { via: refs.via, requests: [...requests].sort(), maxInFlight };
+    };
+    noReferrersApi = true;
+    const api = `GET /v2/${repo.repository}/referrers/${image.digest}`;
+    const tag = `GET /v2/${repo.repository}/manifests/${referrersTag(image.digest)}`;
+    // The first time, one after the other (the API's 404 says the index is needed).
+    expect(await lookUp()).toEqual({ via: 'tag-schema', requests: [api, tag].sort(), maxInFlight: 1 });
+    // Then both at once.
+    expect(await lookUp()).toEqual({ via: 'tag-schema', requests: [api, tag].sort(), maxInFlight: 2 });
+    // The API back: its answer is the one used, and the index is no longer asked for after that.
+    noReferrersApi = false;
+    expect((await lookUp()).via).toBe('api');
+    expect(await lookUp()).toEqual({ via: 'api', requests: [api], maxInFlight: 1 });
+  });
+
+  it('startAttachmentReads hands out the .sig tag while the referrers are still being listed', async () => {
+    const repo = { registry: HOST, repository: 'apart/image' };
+    const image = await pushImage(repo);
+    await pushTag(repo, image.digest, 'sig', 1);
+    await pushReferrer(repo, image);
+    let release!: () => void;
+    held.set(`/referrers/${image.digest}`, new Promise<void>((r) => (release = r)));
+    const reads = startAttachmentReads(client, repo, image.digest, { tags: ['sig'] });
+    let listed = false;
+    void reads.referrers.then(() => (listed = true));
+    expect((await reads.tags.sig).state).toBe('found');
+    expect(listed).toBe(false);
+    release();
+    expect((await reads.referrers).state).toBe('found');
+    await reads.settled;
+  });
+
   it('without the API and without a fallback index: no referrers, and no fallback', async () => {
     const repo = { registry: HOST, repository: 'fallback/none' };
     const image = await pushImage(repo);
@@ -304,13 +352,16 @@ describe('readAttachments', () => {
     for (let i = 0; i < 5; i++) await pushReferrer(repo, image);
     requests = [];
     maxInFlight = 0;
-    const read = await readAttachments(client, repo, image.digest, { concurrency: 2 });
+    // A client of its own: one that met a registry without the referrers API asks for the fallback
+    // index alongside the API (one lookup, two requests); this registry has the API.
+    const fresh = new RegistryClient({ fetch: fetchRegistry, scheme: () => 'http' });
+    const read = await readAttachments(fresh, repo, image.digest, { concurrency: 2 });
     expect((read.referrers as ReferrersFound).referrers).toHaveLength(5);
     // The three tags and the referrers; no referrer manifest until one is asked for.
     expect(requests).toHaveLength(4);
     expect(maxInFlight).toBeLessThanOrEqual(2);
     maxInFlight = 0;
-    await readAttachments(client, repo, image.digest, { concurrency: 6 });
+    await readAttachments(fresh, repo, image.digest, { concurrency: 6 });
     expect(maxInFlight).toBeGreaterThan(2);
   });
 

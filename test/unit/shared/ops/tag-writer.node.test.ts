@@ -50,8 +50,11 @@ function fetchVia(before?: (req: Request) => Promise<Response | void>): typeof f
 }
 const client = new RegistryClient({ fetch: fetchVia(), scheme: () => 'http' });
 
-/** One lock per key, in memory: each holder waits for the previous one's release. */
-function memoryLock(): TagLock {
+/**
+ * One lock per key, in memory: each holder waits for the previous one's release. `granted` marks
+ * each hold as the relay's lock marks one it got a token for.
+ */
+function memoryLock(granted = false): TagLock {
   const tails = new Map<string, Promise<void>>();
   return async (key) => {
     const previous = tails.get(key) ?? Promise.resolve();
@@ -61,7 +64,7 @@ function memoryLock(): TagLock {
       previous.then(() => new Promise<void>((r) => (release = r))),
     );
     await previous;
-    return async () => release();
+    return Object.assign(async () => release(), granted ? { held: true } : {});
   };
 }
 
@@ -129,6 +132,60 @@ describe('rewriteTag', () => {
       ),
     );
     expect(new Set((await layersOf(index)).map((d) => d.digest))).toEqual(new Set(entries.map((e) => e.digest)));
+  });
+
+  it('12 writers through a granted lock: no settle wait, and every signature stays', async () => {
+    const repo = { registry: HOST, repository: 'writers/granted' };
+    const lock = memoryLock(true);
+    let settles = 0;
+    const counted = { settleDelay: () => (settles++, 5) };
+    const sigs = Array.from({ length: 12 }, (_, i) => signature(500 + i));
+    await Promise.all(
+      sigs.map((s) =>
+        rewriteTag(
+          sigList(new RegistryClient({ fetch: fetchVia(), scheme: () => 'http' }), repo, 'sha256-ff.sig', [s.blob]),
+          addEntries([s.layer], sameSignatureLayer),
+          { ...counted, lock },
+        ),
+      ),
+    );
+    const layers = await layersOf(sigList(client, repo, 'sha256-ff.sig'));
+    expect(layers).toHaveLength(12);
+    for (const s of sigs) expect(layers.some((l) => sameSignatureLayer(l, s.layer))).toBe(true);
+    expect(settles).toBe(0);
+
+    // A lock that only stands in for one (not granted): the settle wait and second read-back stay.
+    const one = signature(520);
+    await rewriteTag(sigList(client, repo, 'sha256-ff.sig', [one.blob]), addEntries([one.layer], sameSignatureLayer), {
+      ...counted,
+      lock: memoryLock(),
+    });
+    expect(settles).toBe(1);
+  });
+
+  it('under a granted lock, an overwrite by a writer without it before the read-back is caught and merged back', async () => {
+    const repo = { registry: HOST, repository: 'writers/outsider' };
+    const tag = 'sha256-ab.sig';
+    const [theirs, ours] = [signature(600), signature(601)];
+    let overwritten = false;
+    // A writer that does not take the lock (cosign) puts its own list right after our write.
+    const racing = new RegistryClient({
+      scheme: () => 'http',
+      fetch: fetchVia(async (req) => {
+        const res = await registry.app.fetch(req);
+        if (req.method === 'PUT' && new URL(req.url).pathname.endsWith(`/manifests/${tag}`) && !overwritten) {
+          overwritten = true;
+          await seed(repo, tag, [theirs]);
+        }
+        return res;
+      }),
+    });
+    await rewriteTag(sigList(racing, repo, tag, [ours.blob]), addEntries([ours.layer], sameSignatureLayer), {
+      ...fast,
+      lock: memoryLock(true),
+    });
+    expect(overwritten).toBe(true);
+    expect(await layersOf(sigList(client, repo, tag))).toEqual([theirs.layer, ours.layer]);
   });
 
   it('20 writers at once without a lock: If-Match and the read-backs keep every signature', async () => {

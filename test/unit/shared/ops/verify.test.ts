@@ -712,6 +712,71 @@ describe('verifyImage: the result', () => {
     for (const [d, t] of seen) expect(d).toBeLessThanOrEqual(t);
   });
 
+  it('reads the .sig payload while the referrers are still being looked up', async () => {
+    const reg = new FakeRegistry();
+    const img = pushImage(reg, 'app/apart');
+    const signed = await legacy(key, `${HOST}/app/apart`, img.digest);
+    putSig(reg, img.repo, img.digest, [signed]);
+    const payload = sha256Digest(signed.payload);
+    let payloadAsked = false;
+    let payloadBeforeReferrers = false;
+    // The referrers' answers wait (up to 2 s) for the payload blob to be asked for.
+    const fetch: typeof reg.fetch = async (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      if (path.endsWith(`/blobs/${payload}`)) payloadAsked = true;
+      if (path.includes('/referrers/') || path.endsWith(`/manifests/${img.digest.replace(':', '-')}`)) {
+        for (let i = 0; i < 200 && !payloadAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        payloadBeforeReferrers = payloadAsked;
+      }
+      return reg.fetch(input, init);
+    };
+    const r = await verifyImage(new RegistryClient({ fetch, scheme: () => 'http' }), {
+      image: img.ref,
+      spki: key.spki,
+    });
+    expect(r.verified).toBe(true);
+    expect(payloadBeforeReferrers).toBe(true);
+    expect(r.manifests[0]!.lookups).toMatchObject({ legacy: 'found', referrers: 'tag-schema' });
+  });
+
+  it('reads the bundle referrers while the .sig tag is still answering; its failure is still named first', async () => {
+    const reg = new FakeRegistry();
+    const img = pushImage(reg, 'app/sig-slow');
+    const bundle = await bundleFor(key, img.digest);
+    putReferrer(reg, img.repo, img.descriptor, bundle);
+    const sigTagPath = `/manifests/${sigTag(img.digest)}`;
+    let bundleAsked = false;
+    let bundleBeforeSig = false;
+    let failing = false;
+    let referrersFailed = false;
+    // The `.sig` tag's answer waits (up to 2 s) for the bundle blob to be asked for, or when failing
+    // for the referrers' failure.
+    const fetch: typeof reg.fetch = async (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      if (path.endsWith(`/blobs/${sha256Digest(bundle)}`)) bundleAsked = true;
+      if (path.endsWith(sigTagPath)) {
+        for (let i = 0; i < 200 && !bundleAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        bundleBeforeSig = bundleAsked;
+        for (let i = 0; i < 200 && failing && !referrersFailed; i++) await new Promise((r) => setTimeout(r, 10));
+      }
+      if (failing && path.endsWith(`/manifests/${referrersTag(img.digest)}`)) referrersFailed = true;
+      if (failing && (path.endsWith(sigTagPath) || path.endsWith(`/manifests/${referrersTag(img.digest)}`)))
+        return new Response('{"errors":[{"code":"UNKNOWN","message":"disk on fire"}]}', { status: 500 });
+      return reg.fetch(input, init);
+    };
+    const client = new RegistryClient({ fetch, scheme: () => 'http' });
+    const r = await verifyImage(client, { image: img.ref, spki: key.spki });
+    expect(r.verified).toBe(true);
+    expect(bundleBeforeSig).toBe(true);
+    // Both lookups failing, the referrers' first: the `.sig` tag's failure is the one named.
+    failing = true;
+    const failed = await verifyImage(client, { image: img.ref, spki: key.spki });
+    expect(failed.verified).toBe(false);
+    expect(failed.manifests[0]!.lookups.errors).toHaveLength(2);
+    expect(failed.manifests[0]!.lookups.errors[0]!.message).toContain(sigTag(img.digest));
+    expect(failed.manifests[0]!.lookups.errors[1]!.message).toContain(referrersTag(img.digest));
+  });
+
   it('says what is wrong with the key or the rule before fetching anything', async () => {
     const reg = new FakeRegistry();
     const bad = await verifyImage(reg.client(), { image: `${HOST}/a:b`, spki: utf8('nope') });

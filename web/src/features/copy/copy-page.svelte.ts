@@ -33,28 +33,6 @@ type VerifyKey =
   | { ok: false; message: string }
   | null;
 
-const MB = 1_000_000;
-
-/**
- * A size in a unit that shows it: `512 B`, `3.4 KiB` under a mebibyte (a small image would
- * otherwise read "0.0 MB"), `12.3 MB` above (decimal megabytes, as the throughput figures).
- */
-export function byteSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / MB).toFixed(bytes >= 100 * MB ? 0 : 1)} MB`;
-}
-
-/**
- * The copy's throughput, or '' while it means nothing: under a second or under a megabyte sent,
- * a rate is mostly start-up time.
- */
-export function throughput(bytesDone: number, seconds: number): string {
-  if (seconds < 1 || bytesDone < MB) return '';
-  const rate = bytesDone / MB / seconds;
-  return `${rate.toFixed(rate < 10 ? 1 : 0)} MB/s`;
-}
-
 export class CopyPage {
   /** The form's fields, bound by the page. */
   source = $state('');

@@ -81,6 +81,8 @@ export class SignPage {
   #tags = $state.raw<string[] | null>(null);
   #link = $state('');
   #signedBefore = $state.raw<SignedBefore | null>(null);
+  /** The verification link of the signatures already there, shown when "sign again?" is declined. */
+  #beforeLink = '';
   /** `<digest> <key fingerprint>` last found without this key's signatures: a retry (a wrong PIN) skips the read. */
   #noneBefore = '';
   /** The key fingerprint (hex) whose first log upload waits for the person's consent, or null. */
@@ -155,7 +157,10 @@ export class SignPage {
   declineSignAgain(): void {
     const b = this.#signedBefore;
     this.#signedBefore = null;
-    if (b) this.#status = { state: 'signed', message: `Not signed again: the image keeps its ${b.total} signatures.` };
+    if (!b) return;
+    this.#status = { state: 'signed', message: `Not signed again: the image keeps its ${b.total} signatures.` };
+    // Its signatures by this key are there to verify: the link to them, as after signing.
+    this.#link = this.#beforeLink;
   }
 
   /**
@@ -190,7 +195,7 @@ export class SignPage {
     };
   }
 
-  /** The verification link of the signature just pushed, or ''. */
+  /** The verification link of the signature just pushed (or of those already there, when "sign again?" was declined), or ''. */
   get link(): string {
     return this.#link;
   }
@@ -391,6 +396,10 @@ export class SignPage {
       return false;
     }
     this.#signedBefore = before;
+    this.#beforeLink = verificationLink(location.origin, {
+      image: formatReference(pinned(ref, plan.root.digest)),
+      spki,
+    });
     this.#status = { state: 'idle' };
     return true;
   }

@@ -1,19 +1,10 @@
 /**
- * The page's side of file hashing: two workers per file — one reads slices (read.worker.ts), one
- * hashes them (hash.worker.ts), joined by a MessageChannel so reading and hashing run on two
- * threads at once — both ended when the hash is done or no longer wanted (another file chosen), so
- * a superseded hash stops reading at once.
+ * The page's side of file hashing: a worker per file (hash.worker.ts) that reads and hashes it,
+ * ended when the hash is done or no longer wanted (another file chosen), so a superseded hash
+ * stops reading at once.
  */
 import { VerificationError } from '../../../../shared/errors.ts';
-import type { HashRequest, HashResponse, ReadRequest } from './hash-protocol.ts';
-
-/**
- * Bytes read at a time, and how many slices the reader keeps ahead of the hasher: 16 MiB × 3
- * keeps WebAssembly busy and reports progress every few dozen milliseconds, with under 100 MiB
- * in both workers together.
- */
-const CHUNK_BYTES = 16 * 1024 * 1024;
-const DEPTH = 3;
+import type { HashRequest, HashResponse } from './hash-protocol.ts';
 
 /**
  * `sha256:<hex>` of `file`, hashed in a worker; `onProgress` learns the bytes hashed so far.
@@ -26,10 +17,8 @@ export function hashFileInWorker(
   signal: AbortSignal,
 ): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const reader = new Worker(new URL('./read.worker.ts', import.meta.url), { type: 'module', name: 'read' });
     const hasher = new Worker(new URL('./hash.worker.ts', import.meta.url), { type: 'module', name: 'hash' });
     const stop = (): void => {
-      reader.terminate();
       hasher.terminate();
       signal.removeEventListener('abort', onAbort);
     };
@@ -53,10 +42,8 @@ export function hashFileInWorker(
       stop();
       reject(new VerificationError('VERIFY_POLICY_INVALID', `Hashing "${file.name}" failed: ${ev.message}`));
     };
-    reader.onmessage = hasher.onmessage = onMessage;
-    reader.onerror = hasher.onerror = onError;
-    const { port1, port2 } = new MessageChannel();
-    hasher.postMessage({ total: file.size, port: port1 } satisfies HashRequest, [port1]);
-    reader.postMessage({ file, chunk: CHUNK_BYTES, depth: DEPTH, port: port2 } satisfies ReadRequest, [port2]);
+    hasher.onmessage = onMessage;
+    hasher.onerror = onError;
+    hasher.postMessage({ file } satisfies HashRequest);
   });
 }

@@ -1,27 +1,36 @@
 /**
- * Web Worker that hashes a chosen file with SHA-256 off the page's main thread, from the slices
- * the reading worker (read.worker.ts) transfers to it, handing a credit back for each so the
- * reader stays a few slices ahead, and reporting progress after each slice. The hasher is
- * shared/crypto's streaming SHA-256 (WebAssembly when the page's CSP allows it, @noble/hashes
- * otherwise).
+ * Web Worker that hashes a chosen file with SHA-256 off the page's main thread, reading
+ * Blob.stream() into one reused 1 MiB buffer (shared/crypto's hashByteStream) and hashing each
+ * piece as it arrives, reporting progress every PROGRESS_BYTES. The browser fills the stream's
+ * pipe from disk on a thread of its own while this one hashes, so reading costs this thread one
+ * copy and no allocation per piece, and a file of gigabytes is never held in memory. (A reader
+ * worker handing 16 MiB slices to a hashing worker cost more — an allocation per slice, a second
+ * thread competing for two cores — than the overlap gained.) The hasher is shared/crypto's
+ * streaming SHA-256 (WebAssembly when the page's CSP allows it, @noble/hashes otherwise).
  */
-import { streamSha256 } from '../../../../shared/crypto/stream-hash.ts';
-import type { HashRequest, HashResponse, SliceMessage } from './hash-protocol.ts';
+import { hashByteStream, streamSha256 } from '../../../../shared/crypto/stream-hash.ts';
+import type { HashRequest, HashResponse } from './hash-protocol.ts';
+
+/** Bytes hashed between progress reports: about every 40 ms at WebAssembly's speed. */
+const PROGRESS_BYTES = 16 * 1024 * 1024;
 
 const post = (m: HashResponse): void => (self as unknown as Worker).postMessage(m);
 
-async function run({ total, port }: HashRequest): Promise<void> {
+async function run({ file }: HashRequest): Promise<void> {
+  const total = file.size;
   const hasher = await streamSha256();
   let done = 0;
+  let reported = 0;
   post({ type: 'progress', done, total });
-  // Slices that arrived while WebAssembly was compiling waited in the port's queue until now.
-  port.onmessage = (ev: MessageEvent<SliceMessage>) => {
-    if (ev.data === null) return post({ type: 'done', digest: hasher.digest() });
-    port.postMessage(true);
-    hasher.update(new Uint8Array(ev.data));
-    done += ev.data.byteLength;
+  await hashByteStream(file.stream(), hasher, (n) => {
+    done += n;
+    if (done - reported < PROGRESS_BYTES) return;
+    reported = done;
     post({ type: 'progress', done, total });
-  };
+  });
+  if (done !== total) throw new Error(`read ${done} of its ${total} bytes (did it change on disk?)`);
+  post({ type: 'progress', done, total });
+  post({ type: 'done', digest: hasher.digest() });
 }
 
 self.onmessage = (ev: MessageEvent<HashRequest>) => {

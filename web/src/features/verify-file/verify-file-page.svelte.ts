@@ -25,6 +25,7 @@ import { SigstoreFields, heldRoot, type PublicGoodSource, type RootSource } from
 import { sigstoreRoot } from '../../app/sigstore-root.svelte.ts';
 import { policyWords } from '../../lib/identity-fields.ts';
 import { hashFileInWorker } from './hash-client.ts';
+import { formatBytes } from '../../lib/bytes.ts';
 
 /** Files up to this size keep their bytes (an Ed25519 signature is over the bytes, not a digest). */
 export const KEEP_BYTES_MAX = 64 * 1024 * 1024;
@@ -64,9 +65,6 @@ interface Asked {
   spki: Uint8Array | undefined;
   sigstore: FileSigstoreParams;
 }
-
-const MIB = 1024 * 1024;
-const size = (n: number): string => (n >= MIB ? `${(n / MIB).toFixed(1)} MiB` : `${n} bytes`);
 
 /** Who signed, in a sentence's words. */
 export function signerWords(r: FileVerification): string {
@@ -219,7 +217,7 @@ export class VerifyFilePage {
       if (file.size > MAX_BUNDLE_BYTES)
         throw new SignatureError(
           'SIGNATURE_BUNDLE_INVALID',
-          `"${file.name}" is ${size(file.size)}: too large to be a Sigstore bundle.`,
+          `"${file.name}" is ${formatBytes(file.size)}: too large to be a Sigstore bundle.`,
         );
       this.bundleText = await file.text();
     })();
@@ -401,6 +399,10 @@ export class VerifyFilePage {
   readonly hashing = $derived.by(() => {
     const f = this.#file;
     if (!f || f.digest) return null;
-    return { message: `Hashing ${f.name}: ${size(f.done)} of ${size(f.size)}`, done: f.done, total: f.size };
+    return {
+      message: `Hashing ${f.name}: ${formatBytes(f.done)} of ${formatBytes(f.size)}`,
+      done: f.done,
+      total: f.size,
+    };
   });
 }

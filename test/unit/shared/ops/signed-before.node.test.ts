@@ -1,0 +1,72 @@
+/**
+ * shared/ops/signed-before.ts against the embedded registry served in-process: it counts the
+ * signatures a key made on an index in both formats, and reads only the index's own `.sig` and
+ * referrers to do it — no `.att`, no `.sbom`, nothing of the platforms (the Sign page asks it on
+ * every first click).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEmbeddedRegistry, type EmbeddedRegistry } from '../../../../server/registry/registry.ts';
+import { servedAs } from '../../server/served-as.ts';
+import { parsePkcs8 } from '../../../../shared/crypto/pkcs.ts';
+import { exportPkcs8, generateEcdsaKeyPair, signWithCryptoKey } from '../../../../shared/crypto/webcrypto.ts';
+import { utf8 } from '../../../../shared/encoding/base64.ts';
+import { RegistryClient } from '../../../../shared/registry/client.ts';
+import { MT } from '../../../../shared/registry/mediatypes.ts';
+import { planSigning, signImage } from '../../../../shared/ops/sign.ts';
+import { signedBefore } from '../../../../shared/ops/signed-before.ts';
+
+const HOST = 'before.test:5000';
+let dir: string;
+let registry: EmbeddedRegistry;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cosign-web-signed-before-'));
+  registry = createEmbeddedRegistry({ dataDir: dir, site: servedAs(HOST) });
+});
+afterAll(async () => {
+  await registry.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('counts a key’s signatures on an index from its own .sig and referrers alone', async () => {
+  const paths: string[] = [];
+  const client = new RegistryClient({
+    scheme: () => 'http',
+    fetch: async (input, init) => {
+      paths.push(new URL(String(input)).pathname);
+      return registry.app.fetch(new Request(input, init));
+    },
+  });
+  const repo = { registry: HOST, repository: 'before/index' };
+  const manifests = [];
+  for (const arch of ['amd64', 'arm64']) {
+    const config = await client.pushBlob(repo, utf8(`{"architecture":"${arch}"}`), { mediaType: MT.ociConfig });
+    const m = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [] }));
+    const digest = await client.putManifest(repo, arch, m, MT.ociManifest);
+    manifests.push({
+      mediaType: MT.ociManifest,
+      digest,
+      size: m.length,
+      platform: { os: 'linux', architecture: arch },
+    });
+  }
+  const index = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests }));
+  const digest = await client.putManifest(repo, 'v1', index, MT.ociIndex);
+  const pair = await generateEcdsaKeyPair('P-256', true);
+  const info = parsePkcs8(await exportPkcs8(pair.privateKey));
+  await signImage({
+    client,
+    signer: { ...info, sign: (d) => signWithCryptoKey(pair.privateKey, info.algorithm, d) },
+    plan: await planSigning(client, repo, 'v1'),
+    dockerReference: `${HOST}/${repo.repository}`,
+    formats: { legacy: true, bundle: true },
+  });
+
+  paths.length = 0;
+  const before = await signedBefore(client, `${HOST}/${repo.repository}@${digest}`, info.spki);
+  expect(before).toMatchObject({ total: 2, byKey: 2, legacy: 1, bundle: 1 });
+  expect(paths.filter((p) => p.endsWith('.att') || p.endsWith('.sbom'))).toEqual([]);
+  for (const m of manifests) expect(paths.filter((p) => p.includes(m.digest.slice('sha256:'.length)))).toEqual([]);
+});
