@@ -25,6 +25,8 @@ export interface SigningCertificate {
   leaf: Uint8Array;
   /** DER of the certificates between the leaf and the root (the root left out), issuer first. */
   intermediates: Uint8Array[];
+  /** DER of every certificate Fulcio sent after the leaf, as it sent them (what cosign writes as the chain). */
+  chain: Uint8Array[];
   /** The certificate authority of the trusted root it chains to (its URI). */
   authority: string;
   parsed: Certificate;
@@ -146,7 +148,7 @@ export async function requestSigningCertificate(
   try {
     const chain = await verifyCertificateChain(leaf, o.root.certificateAuthorities, now);
     if (o.root.ctlogs.length && chain.path[1]) await verifyEmbeddedScts(leaf, chain.path[1], o.root.ctlogs);
-    return { leaf: ders[0]!, intermediates, authority: chain.authority.uri, parsed: leaf };
+    return { leaf: ders[0]!, intermediates, chain: ders.slice(1), authority: chain.authority.uri, parsed: leaf };
   } catch (e) {
     if (!(e instanceof CosignWebError)) throw e;
     throw new KeylessError(
