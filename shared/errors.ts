@@ -185,9 +185,18 @@ export type TufErrorCode =
  */
 export type PolicyErrorCode = 'POLICY_INVALID' | 'POLICY_UNSUPPORTED' | 'POLICY_REJECTED';
 
-/** Codes of the relay's tag locks (server/locks.ts). */
+/**
+ * Codes of the relay's tag locks (server/locks.ts); LOCK_STORE_UNAVAILABLE: the lock store
+ * (Redis, server/locks-redis.ts) did not answer, and the page writes without the lock.
+ */
 export type LockErrorCode =
-  'LOCK_BAD_REQUEST' | 'LOCK_BUSY' | 'LOCK_KEY_REFUSED' | 'LOCK_HELD' | 'LOCK_HOLD_LIMIT' | 'LOCK_QUOTA';
+  | 'LOCK_BAD_REQUEST'
+  | 'LOCK_BUSY'
+  | 'LOCK_KEY_REFUSED'
+  | 'LOCK_HELD'
+  | 'LOCK_HOLD_LIMIT'
+  | 'LOCK_QUOTA'
+  | 'LOCK_STORE_UNAVAILABLE';
 
 /**
  * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that
