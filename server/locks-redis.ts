@@ -199,7 +199,16 @@ export class RedisLocks {
   /** @throws LockError LOCK_STORE_UNAVAILABLE (503) */
   async #call<T>(f: () => Promise<T>): Promise<T> {
     try {
-      return await within(f(), this.#timeoutMs);
+      // Without an offline queue a command fails at once while the client (re)connects: wait for
+      // the connection first, within the same time limit.
+      const ready =
+        this.#redis.status === 'ready'
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => this.#redis.once('ready', () => resolve()));
+      return await within(
+        ready.then(() => f()),
+        this.#timeoutMs,
+      );
     } catch (e) {
       throw new LockError('LOCK_STORE_UNAVAILABLE', STORE_DOWN, { status: 503, cause: e });
     }

@@ -249,6 +249,13 @@ class LockTable {
     return heldError(c, key, who, e ? now - e.grantedAt : undefined, e ? Math.max(0, e.endsAt - now) : 0);
   }
 
+  /** Keys held, and waiters, now (for /metrics). */
+  counts(): { held: number; waiting: number } {
+    let waiting = 0;
+    for (const e of this.held.values()) waiting += e.waiters.length;
+    return { held: this.held.size, waiting };
+  }
+
   /** Waits in line for `key`: true once it was handed over, false when the wait ran out. */
   async wait(key: string, client: string): Promise<boolean> {
     const current = this.held.get(key)!;
@@ -291,13 +298,14 @@ const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }>
  *   writer holds the key too long, LOCK_HOLD_LIMIT and LOCK_QUOTA past a client's limits, LOCK_BUSY
  *   when the server holds too many locks or waiters
  */
-export function createLocks(options: LockOptions = {}): Hono {
+export function createLocks(options: LockOptions = {}): Hono & { counts: () => { held: number; waiting: number } } {
   const table = new LockTable(options);
   const allowed = relayRegistryAllowed(options.relay ?? {});
   const clientOf = options.clientOf ?? clientAddress;
-  if (options.store) return redisLockRoutes(options.store, table, allowed, clientOf);
+  const store = options.store;
+  if (store) return Object.assign(redisLockRoutes(store, table, allowed, clientOf), { counts: () => store.counts });
 
-  const app = new Hono();
+  const app = Object.assign(new Hono(), { counts: () => table.counts() });
   app.post('/acquire', async (c) => {
     const key = checkKey((await readBody(c)).key, allowed);
     const client = clientOf(c);
@@ -350,7 +358,8 @@ function redisLockRoutes(
     const r = await store.acquire(key, client, limits.maxHoldMs, limits.waitMs);
     if (r.kind === 'granted') return c.json({ token: r.token });
     if (r.kind === 'limit') throw holdLimitError(c, key, limits.maxHoldMs, r.wholeInMs);
-    const who = r.holder === '' ? 'the next writer' : r.holder === client ? 'this address' : `client ${r.holder.slice(0, 8)}`;
+    const who =
+      r.holder === '' ? 'the next writer' : r.holder === client ? 'this address' : `client ${r.holder.slice(0, 8)}`;
     throw heldError(c, key, who, r.holder === '' ? undefined : r.heldMs, Math.max(0, r.endsInMs));
   });
   app.post('/release', async (c) => {

@@ -212,7 +212,8 @@ export type GeneralErrorCode =
   | 'HOST_NOT_SERVED'
   | 'ORIGIN_REFUSED'
   | 'REQUEST_TOO_LARGE'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'METRICS_REFUSED';
 
 /** Every code an error of this project can carry, on the page, in a result file or over HTTP. */
 export type ErrorCode =
