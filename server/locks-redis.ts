@@ -95,7 +95,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local h = redis.call('HMGET', KEYS[1], 'client', 'grantedAt', 'endsAt')
   queue()
-  return {'held', h[1], now - tonumber(h[2]), tonumber(h[3]) - now}
+  return {'held', h[1], now - tonumber(h[2]), tonumber(h[3]) - now, h[2]}
 end
 local head = redis.call('LINDEX', KEYS[2], 0)
 if head and head ~= me then
@@ -122,7 +122,7 @@ const LEAVE = `redis.call('LREM', KEYS[1], 0, ARGV[1])
 redis.call('DEL', ARGV[2] .. ARGV[1])
 return 1`;
 
-type ScriptReply = [string, string, number, number];
+type ScriptReply = [string, string, number, number, string?];
 interface LockCommands {
   lockAcquire(...args: string[]): Promise<ScriptReply>;
   lockRelease(...args: string[]): Promise<number>;
@@ -248,15 +248,16 @@ export class RedisLocks {
   }
 
   /**
-   * Takes `key` for `client` (a name from {@link name}), waiting in line up to `waitMs`; a hold
-   * already older than `waitMs` is answered at once (stuck or squatting).
+   * Takes `key` for `client` (a name from {@link name}), waiting in line until one hold ahead
+   * has lasted `waitMs`; a hold already older than `waitMs` is answered at once (stuck or squatting).
    * @throws LockError LOCK_STORE_UNAVAILABLE
    */
   async acquire(key: string, client: string, maxHoldMs: number, waitMs: number): Promise<AcquireOutcome> {
     const [lock, queue, usage] = this.#keys(key);
     const me = randomUUID();
     const token = randomUUID();
-    const deadline = Date.now() + waitMs;
+    let deadline = Date.now() + waitMs;
+    let ahead: string | undefined;
     const wp = `${this.#prefix}waiter:`;
     const args = [token, client, me, String(maxHoldMs), String(WAITER_TTL_MS), String(this.#leaseMs), wp];
     let wake: (() => void) | undefined;
@@ -267,7 +268,12 @@ export class RedisLocks {
     this.#waiting++;
     try {
       for (let first = true; ; first = false) {
-        const [kind, holder, heldMs, ms] = await this.#call(() => this.#redis.lockAcquire(lock, queue, usage, ...args));
+        const [kind, holder, heldMs, ms, grantedAt] = await this.#call(() =>
+          this.#redis.lockAcquire(lock, queue, usage, ...args),
+        );
+        // The line moved (another hold is ahead now): wait up to waitMs again, as in memory.
+        if (kind === 'held' && ahead !== undefined && grantedAt !== ahead) deadline = Date.now() + waitMs;
+        if (kind === 'held') ahead = grantedAt;
         if (kind === 'granted') {
           this.#keep(key, token, maxHoldMs);
           return { kind, token, leftMs: ms };

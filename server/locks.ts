@@ -12,7 +12,7 @@
  * address) holds one key at most maxHoldMs in all — its holds of that key count together until it
  * has left the key alone for maxHoldMs — and holds and waits at most a few keys at once; a waiter
  * is answered at once when the holder has already held the key longer than a writer's round takes,
- * else after at most waitMs, with who holds it (an opaque name for its address), for how long,
+ * else once one hold ahead of it has lasted waitMs (a line that moves keeps its place), with who holds it (an opaque name for its address), for how long,
  * and when the hold ends at the latest (Retry-After).
  *
  * Refusals are thrown as LockError and answered by the app's one onError (server/app.ts) as JSON
@@ -62,7 +62,8 @@ interface Entry {
   grantedAt: number;
   endsAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  waiters: { client: string; wake: () => void }[];
+  /** In line; `moved` tells a waiter the key went to the next writer (its wait starts again). */
+  waiters: { client: string; wake: () => void; moved: () => void }[];
 }
 
 /** What one client used of one key: time held in all, and when its last hold ended. */
@@ -235,6 +236,7 @@ class LockTable {
       e.token = '';
       e.timer = undefined;
       next.wake();
+      for (const w of e.waiters) w.moved();
     } else {
       this.held.delete(key);
     }
@@ -256,24 +258,33 @@ class LockTable {
     return { held: this.held.size, waiting };
   }
 
-  /** Waits in line for `key`: true once it was handed over, false when the wait ran out. */
+  /**
+   * Waits in line for `key`: true once it was handed over, false when one hold ahead lasted
+   * longer than waitMs (a line that moves keeps its waiters, however long it is).
+   */
   async wait(key: string, client: string): Promise<boolean> {
     const current = this.held.get(key)!;
     this.#counts(client).waiting++;
     try {
       return await new Promise<boolean>((resolve) => {
+        const giveUp = (): void => {
+          const i = current.waiters.indexOf(waiter);
+          if (i >= 0) current.waiters.splice(i, 1);
+          resolve(false);
+        };
+        let timeout = setTimeout(giveUp, this.waitMs);
         const waiter = {
           client,
           wake: (): void => {
             clearTimeout(timeout);
             resolve(true);
           },
+          // The line moved: wait up to waitMs again, for the hold now ahead.
+          moved: (): void => {
+            clearTimeout(timeout);
+            timeout = setTimeout(giveUp, this.waitMs);
+          },
         };
-        const timeout = setTimeout(() => {
-          const i = current.waiters.indexOf(waiter);
-          if (i >= 0) current.waiters.splice(i, 1);
-          resolve(false);
-        }, this.waitMs);
         current.waiters.push(waiter);
       });
     } finally {
