@@ -59,6 +59,8 @@ export interface Operations {
   notReady?: () => Promise<string | undefined>;
   /** The shared tag-lock store (RELAY_LOCKS_URL); default: in this process. */
   locks?: RedisLocks;
+  /** The locks' hold budget and wait (RELAY_LOCK_MAX_HOLD_MS, RELAY_LOCK_WAIT_MS; server/locks.ts defaults). */
+  lockLimits?: { maxHoldMs?: number; waitMs?: number };
 }
 
 /**
@@ -185,6 +187,7 @@ export function createApp(options: AppOptions): Hono {
   app.use('/locks/*', relayCors({ site }), jsonBodyLimit());
   const locks = createLocks({
     relay: relayOptions,
+    ...options.operations?.lockLimits,
     ...(options.operations?.locks ? { store: options.operations.locks } : {}),
   });
   options.operations?.metrics?.lockCounts(locks.counts);

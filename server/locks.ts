@@ -54,6 +54,7 @@ export interface LockOptions {
 }
 
 export const DEFAULT_MAX_HOLD_MS = 15_000;
+export const DEFAULT_WAIT_MS = 5_000;
 
 interface Entry {
   /** Empty while the lock is being handed to the next waiter. */
@@ -140,7 +141,7 @@ class LockTable {
 
   constructor(o: LockOptions) {
     this.maxHoldMs = o.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
-    this.waitMs = o.waitMs ?? 5_000;
+    this.waitMs = o.waitMs ?? DEFAULT_WAIT_MS;
     this.#maxKeys = o.maxKeys ?? 10_000;
     this.#maxWaiters = o.maxWaiters ?? 100;
     this.#perClientMax = o.perClient ?? 32;

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { isAbsolute } from 'node:path';
 import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
-import { DEFAULT_MAX_HOLD_MS } from './locks.ts';
+import { DEFAULT_MAX_HOLD_MS, DEFAULT_WAIT_MS } from './locks.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
 import { readPkcs11Secrets, readSecret, scrubEnvironment, SecretsError, SECRET_VARIABLES } from './secrets.ts';
 import {
@@ -38,7 +38,7 @@ import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
 import { Metrics, parseMetricsAllow, relayRecordJson, useJsonLogs } from './observe.ts';
-import { drainMsFromEnv, gracefulShutdown } from './shutdown.ts';
+import { drainMsFromEnv, gracefulShutdown, msFromEnv } from './shutdown.ts';
 import type { RedisLocks } from './locks-redis.ts';
 
 // LOG_FORMAT=json: every line from here on is one JSON object (server/observe.ts).
@@ -220,9 +220,14 @@ if (pkcs11Module !== '') {
 const metrics = new Metrics();
 let metricsAllowed: (address: string) => boolean;
 let drainMs: number;
+let lockLimits: { maxHoldMs: number; waitMs: number };
 try {
   metricsAllowed = parseMetricsAllow(process.env.METRICS_ALLOW);
   drainMs = drainMsFromEnv(process.env.SHUTDOWN_DRAIN_MS);
+  lockLimits = {
+    maxHoldMs: msFromEnv('RELAY_LOCK_MAX_HOLD_MS', process.env.RELAY_LOCK_MAX_HOLD_MS, DEFAULT_MAX_HOLD_MS),
+    waitMs: msFromEnv('RELAY_LOCK_WAIT_MS', process.env.RELAY_LOCK_WAIT_MS, DEFAULT_WAIT_MS),
+  };
 } catch (e) {
   console.error((e as Error).message);
   process.exit(2);
@@ -292,7 +297,7 @@ const app = createApp({
   ...(pkcs11 ? { pkcs11 } : {}),
   ...(sigstoreTuf ? { sigstoreTuf } : {}),
   site,
-  operations: { metrics, metricsAllowed, notReady, ...(locks ? { locks } : {}) },
+  operations: { metrics, metricsAllowed, notReady, lockLimits, ...(locks ? { locks } : {}) },
 });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
@@ -315,7 +320,7 @@ console.log(`http://${shown}:${listening}`);
   log: (line) => console.log(line),
   cleanup: async () => {
     registryServer?.close(() => undefined);
-    await locks?.releaseAll(DEFAULT_MAX_HOLD_MS);
+    await locks?.releaseAll(lockLimits.maxHoldMs);
     await locks?.close();
     pkcs11Provider?.close();
   },

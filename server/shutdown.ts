@@ -18,13 +18,20 @@ export interface ShutdownOptions {
   exit?: (code: number) => void;
 }
 
-/** Reads SHUTDOWN_DRAIN_MS. @throws Error with a sentence when it is not a number of milliseconds */
-export function drainMsFromEnv(text: string | undefined): number {
-  if (text === undefined || text.trim() === '') return 30_000;
+/**
+ * A duration setting `name` (its `text`, or `fallback` when empty).
+ * @throws Error with a sentence when it is not a number of milliseconds
+ */
+export function msFromEnv(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text.trim() === '') return fallback;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new Error(`SHUTDOWN_DRAIN_MS must be a number of milliseconds, not "${text}".`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a number of milliseconds, not "${text}".`);
   return n;
+}
+
+/** Reads SHUTDOWN_DRAIN_MS (default 30 s). @throws Error with a sentence when it is not a number of milliseconds */
+export function drainMsFromEnv(text: string | undefined): number {
+  return msFromEnv('SHUTDOWN_DRAIN_MS', text, 30_000);
 }
 
 /**
