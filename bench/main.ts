@@ -4,7 +4,8 @@
  * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
  * throughput and memory next to direct registry access (bench/relay.ts); signing through
- * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); copying
+ * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); nginx and
+ * two relays sharing their locks in Redis next to one relay, and the lock round trip (bench/relays.ts); copying
  * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts).
  *
  * scrypt (cosign's key derivation, N=65536 r=8 p=1): node's native scrypt (OpenSSL) is the
@@ -13,7 +14,7 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, verify, hash, keyless, relay, copy, pkcs11); without it, all of them.
+ * sign, verify, hash, keyless, relay, relays, copy, pkcs11); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -168,7 +169,7 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  if (!['sign', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
+  if (!['sign', 'verify', 'hash', 'keyless', 'relay', 'relays', 'copy'].some(want)) return;
   const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
@@ -179,6 +180,7 @@ async function registrySections(browser: Browser): Promise<void> {
     if (want('hash')) await hashSection(browser);
     if (want('keyless')) await keylessSection(browser, regs);
     if (want('relay')) await relaySection(regs);
+    if (want('relays')) await relaysSection(regs);
     if (want('copy')) await copySection(browser, regs);
   } finally {
     await teardown();
@@ -251,6 +253,21 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
   console.log(
     `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
   );
+}
+
+async function relaysSection(regs: RegistriesInfo): Promise<void> {
+  const { benchRelays } = await import('./relays.ts');
+  const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
+  console.log(`\nA ${sizeMiB} MiB blob up and down through nginx and two relays (locks in Redis), next to one relay`);
+  const r = await benchRelays(regs, sizeMiB * 2 ** 20);
+  const mbps = (x: { upMBps: number; downMBps: number }): string =>
+    `${x.upMBps.toFixed(0)} / ${x.downMBps.toFixed(0)} MB/s`;
+  console.log(`  one relay up / down                                      ${mbps(r.oneRelay)}`);
+  console.log(`  nginx + two relays up / down                             ${mbps(r.nginxTwoRelays)}`);
+  console.log(`  nginx + two relays / one relay throughput                ${r.ratio.toFixed(2)}`);
+  console.log(`Tag lock acquire + release round trip over HTTP (${r.lockRounds} rounds)`);
+  row('  locks in Redis: median', r.redisLock.medianMs, `p99 ${r.redisLock.p99Ms.toFixed(1)} ms`);
+  row('  locks in memory: median', r.memoryLock.medianMs, `p99 ${r.memoryLock.p99Ms.toFixed(1)} ms`);
 }
 
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
