@@ -266,8 +266,10 @@ async function relaysSection(regs: RegistriesInfo): Promise<void> {
   console.log(`  nginx + two relays up / down                             ${mbps(r.nginxTwoRelays)}`);
   console.log(`  nginx + two relays / one relay throughput                ${r.ratio.toFixed(2)}`);
   console.log(`Tag lock acquire + release round trip over HTTP (${r.lockRounds} rounds)`);
-  row('  locks in Redis: median', r.redisLock.medianMs, `p99 ${r.redisLock.p99Ms.toFixed(1)} ms`);
-  row('  locks in memory: median', r.memoryLock.medianMs, `p99 ${r.memoryLock.p99Ms.toFixed(1)} ms`);
+  const lock = (x: { medianMs: number; p99Ms: number }): string =>
+    `median ${x.medianMs.toFixed(2)} ms, p99 ${x.p99Ms.toFixed(2)} ms`;
+  row('  locks in Redis (one relay, RELAY_LOCKS_URL)', r.redisLock.medianMs, lock(r.redisLock));
+  row('  locks in memory (one relay)', r.memoryLock.medianMs, lock(r.memoryLock));
 }
 
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {
