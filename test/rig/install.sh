@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1, crane and oras (Debian sid) and
 # skopeo 1.18 (trixie, run through trixie's own dynamic loader), plus the Debian bookworm packages
-# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc),
+# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc, redis-server, nginx),
 # and the real Sigstore timestamp authority and Rekor v2, built with Go (install-sigstore-services.sh).
 #
 # Everything fetched from other Debian suites goes into a cache folder OUTSIDE the checkout,
