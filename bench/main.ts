@@ -270,6 +270,7 @@ async function relaysSection(regs: RegistriesInfo): Promise<void> {
     `median ${x.medianMs.toFixed(2)} ms, p99 ${x.p99Ms.toFixed(2)} ms`;
   row('  locks in Redis (one relay, RELAY_LOCKS_URL)', r.redisLock.medianMs, lock(r.redisLock));
   row('  locks in memory (one relay)', r.memoryLock.medianMs, lock(r.memoryLock));
+  row('  the Redis store alone (acquire + release scripts)', r.redisStore.medianMs, lock(r.redisStore));
 }
 
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

@@ -2,7 +2,8 @@
  * Many relays benchmark (issue 16): a 512 MiB blob up and down through Debian's nginx balancing
  * two relay processes (the app's own server) next to one relay alone, in the same run, and the
  * tag lock's acquire/release round trip (POST /locks/acquire then /locks/release, over HTTP to a
- * relay) with the locks in Redis next to the in-memory locks: median and p99.
+ * relay) with the locks in Redis next to the in-memory locks, and the Redis store's own round trip
+ * (its acquire and release scripts, in process): median and p99.
  *
  *   const r = await benchRelays(regs);
  */
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type RegistriesInfo } from '../test/rig/registries.ts';
 import { startNginx, startRedis, startRelay, type Relay } from '../test/rig/relays.ts';
+import { RedisLocks } from '../server/locks-redis.ts';
 import { pull, push, type Endpoint } from './relay.ts';
 
 export interface BenchRelaysResult {
@@ -22,6 +24,8 @@ export interface BenchRelaysResult {
   ratio: number;
   redisLock: { medianMs: number; p99Ms: number };
   memoryLock: { medianMs: number; p99Ms: number };
+  /** The store alone (server/locks-redis.ts in this process): acquire + release scripts. */
+  redisStore: { medianMs: number; p99Ms: number };
   lockRounds: number;
 }
 
@@ -91,6 +95,17 @@ export async function benchRelays(
     const nginxTwoRelays = await transfer(nginx.origin, host, sizeBytes);
     const redisTimes = await lockRoundTrips(a, host, rounds);
     const memoryTimes = await lockRoundTrips(memory, host, rounds);
+    const store = new RedisLocks({ url: redis.url });
+    const storeTimes: number[] = [];
+    const client = await store.name('bench');
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      const got = await store.acquire(`${host}/bench/store:k${i}`, client, 15_000, 5_000);
+      if (got.kind !== 'granted') throw new Error(`store round ${i}: ${got.kind}`);
+      await store.release(`${host}/bench/store:k${i}`, got.token, 15_000);
+      storeTimes.push(performance.now() - t0);
+    }
+    await store.close();
     return {
       sizeMiB: sizeBytes / MiB,
       oneRelay,
@@ -100,6 +115,7 @@ export async function benchRelays(
         (1 / oneRelay.upMBps + 1 / oneRelay.downMBps) ** -1,
       redisLock: { medianMs: percentile(redisTimes, 50), p99Ms: percentile(redisTimes, 99) },
       memoryLock: { medianMs: percentile(memoryTimes, 50), p99Ms: percentile(memoryTimes, 99) },
+      redisStore: { medianMs: percentile(storeTimes, 50), p99Ms: percentile(storeTimes, 99) },
       lockRounds: redisTimes.length,
     };
   } finally {
