@@ -4,7 +4,8 @@
  * Sections: scrypt (below); signing on the page next to the cosign CLI (bench/sign.ts);
  * verifying 100 signatures on the page next to cosign (bench/verify.ts); the relay's streaming
  * throughput and memory next to direct registry access (bench/relay.ts); signing through
- * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); copying
+ * the relay's PKCS#11 endpoint on SoftHSM next to `pkcs11-tool --sign` (bench/pkcs11.ts); nginx and
+ * two relays sharing their locks in Redis next to one relay, and the lock round trip (bench/relays.ts); copying
  * a signed image on the page and with the shared code next to `skopeo copy` (bench/copy.ts); the
  * JavaScript a first visit loads per route, plain, gzip and brotli (bench/first-load.ts).
  *
@@ -14,7 +15,7 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, sign-tlog, verify, hash, keyless, relay, copy, growth, pkcs11, firstload); without it, all of them.
+ * sign, sign-tlog, verify, hash, keyless, relay, relays, copy, growth, pkcs11, firstload); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -170,7 +171,7 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  if (!['sign', 'sign-tlog', 'verify', 'hash', 'keyless', 'relay', 'copy'].some(want)) return;
+  if (!['sign', 'sign-tlog', 'verify', 'hash', 'keyless', 'relay', 'relays', 'copy'].some(want)) return;
   const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
@@ -182,6 +183,7 @@ async function registrySections(browser: Browser): Promise<void> {
     if (want('hash')) await hashSection(browser);
     if (want('keyless')) await keylessSection(browser, regs);
     if (want('relay')) await relaySection(regs);
+    if (want('relays')) await relaysSection(regs);
     if (want('copy')) await copySection(browser, regs);
   } finally {
     await teardown();
@@ -279,6 +281,24 @@ async function relaySection(regs: RegistriesInfo): Promise<void> {
   console.log(
     `  relay RSS: idle ${r.relayBaseRssMB.toFixed(0)} MiB, peak ${r.relayPeakRssMB.toFixed(0)} MiB (+${r.relayRssGrowthMB.toFixed(0)} MiB)`,
   );
+}
+
+async function relaysSection(regs: RegistriesInfo): Promise<void> {
+  const { benchRelays } = await import('./relays.ts');
+  const sizeMiB = Number(process.env.BENCH_RELAY_MIB ?? 512);
+  console.log(`\nA ${sizeMiB} MiB blob up and down through nginx and two relays (locks in Redis), next to one relay`);
+  const r = await benchRelays(regs, sizeMiB * 2 ** 20);
+  const mbps = (x: { upMBps: number; downMBps: number }): string =>
+    `${x.upMBps.toFixed(0)} / ${x.downMBps.toFixed(0)} MB/s`;
+  console.log(`  one relay up / down                                      ${mbps(r.oneRelay)}`);
+  console.log(`  nginx + two relays up / down                             ${mbps(r.nginxTwoRelays)}`);
+  console.log(`  nginx + two relays / one relay throughput                ${r.ratio.toFixed(2)}`);
+  console.log(`Tag lock acquire + release round trip over HTTP (${r.lockRounds} rounds)`);
+  const lock = (x: { medianMs: number; p99Ms: number }): string =>
+    `median ${x.medianMs.toFixed(2)} ms, p99 ${x.p99Ms.toFixed(2)} ms`;
+  row('  locks in Redis (one relay, RELAY_LOCKS_URL)', r.redisLock.medianMs, lock(r.redisLock));
+  row('  locks in memory (one relay)', r.memoryLock.medianMs, lock(r.memoryLock));
+  row('  the Redis store alone (acquire + release scripts)', r.redisStore.medianMs, lock(r.redisStore));
 }
 
 async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

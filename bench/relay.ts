@@ -58,7 +58,7 @@ const MiB = 1024 * 1024;
 export const CHUNK = 256 * 1024;
 const CHILD_ENV = 'COSIGN_WEB_BENCH_RELAY_CHILD';
 
-interface Endpoint {
+export interface Endpoint {
   /** e.g. https://localhost:5000 or http://127.0.0.1:PORT/relay/localhost:5000 */
   base: string;
   agent: http.Agent;
@@ -132,7 +132,7 @@ function follow(ep: Endpoint, location: string): string {
   return new URL(location, ep.base).href;
 }
 
-async function push(ep: Endpoint, repo: string, size: number): Promise<{ digest: string; ms: number }> {
+export async function push(ep: Endpoint, repo: string, size: number): Promise<{ digest: string; ms: number }> {
   const t0 = performance.now();
   const start = await request(ep, 'POST', `${ep.base}/v2/${repo}/blobs/uploads/`);
   expectStatus(start, 202, 'start upload');
@@ -145,7 +145,7 @@ async function push(ep: Endpoint, repo: string, size: number): Promise<{ digest:
   return { digest: d, ms: performance.now() - t0 };
 }
 
-async function pull(ep: Endpoint, repo: string, digest: string, size: number): Promise<number> {
+export async function pull(ep: Endpoint, repo: string, digest: string, size: number): Promise<number> {
   const t0 = performance.now();
   const r = await request(ep, 'GET', `${ep.base}/v2/${repo}/blobs/${digest}`);
   expectStatus(r, 200, 'download');

@@ -3,7 +3,7 @@
  * (server/site.ts), and serves the built single-page app (no source maps; precompressed copies by
  * Accept-Encoding, hashed assets cacheable for a year, index.html revalidated) with a strict
  * Content-Security-Policy (Trusted Types too) and a Permissions-Policy, a health
- * check, the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
+ * check (/healthz), readiness (/readyz) and metrics (/metrics, server/observe.ts), the registry relay under /relay/ (server/relay/), tag locks under /locks and the PKCS#11
  * endpoint under /pkcs11. Errors cross HTTP in one place, `answerError` as app.onError: the routes
  * and the sub-apps (mounted without an onError of their own, so their errors reach this one) throw
  * coded errors, answered as status + JSON `{code, message}`, never a stack trace; the relay's own
@@ -24,6 +24,9 @@ import { createLocks } from './locks.ts';
 import { createPkcs11Routes, pkcs11NotConfigured, type Pkcs11Options } from './pkcs11/routes.ts';
 import { Site, siteGuard } from './site.ts';
 import { jsonBodyLimit } from './body-limit.ts';
+import { clientAddress } from './client-address.ts';
+import type { RedisLocks } from './locks-redis.ts';
+import { parseMetricsAllow, type Metrics } from './observe.ts';
 
 export interface AppOptions {
   /** Folder of the built SPA (vite's outDir). */
@@ -46,6 +49,22 @@ export interface AppOptions {
    * names with no page origin known, so every browser's write and cross-origin call is refused.
    */
   site?: Site;
+  /** Operations (server/observe.ts): /metrics, /readyz, tag locks in Redis. */
+  operations?: Operations;
+}
+
+/** What operators run a server with (README, "Operations"). */
+export interface Operations {
+  /** Counted into, and served at /metrics to the addresses `metricsAllowed` admits. */
+  metrics?: Metrics;
+  /** Who may read /metrics (METRICS_ALLOW; default: loopback only). */
+  metricsAllowed?: (address: string) => boolean;
+  /** Why the server is not ready for traffic (/readyz answers 503 with it), or undefined when it is. */
+  notReady?: () => Promise<string | undefined>;
+  /** The shared tag-lock store (RELAY_LOCKS_URL); default: in this process. */
+  locks?: RedisLocks;
+  /** The locks' hold budget and wait (RELAY_LOCK_MAX_HOLD_MS, RELAY_LOCK_WAIT_MS; server/locks.ts defaults). */
+  lockLimits?: { maxHoldMs?: number; waitMs?: number };
 }
 
 /**
@@ -170,6 +189,7 @@ export function createApp(options: AppOptions): Hono {
   app.use('*', siteGuard(site, hasOwnOriginCheck));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  operationRoutes(app, options.operations ?? {});
   // What the page should know about this server: the sample image, when there is one, and the
   // Sigstore TUF repository when it is not the public-good one.
   app.get('/config.json', (c) =>
@@ -188,7 +208,13 @@ export function createApp(options: AppOptions): Hono {
   // Tag locks for read-modify-write of signature manifests (server/locks.ts).
   // Same origin only (no CORS list): other sites must not hold this server's locks.
   app.use('/locks/*', relayCors({ site }), jsonBodyLimit());
-  app.route('/locks', createLocks({ relay: relayOptions }));
+  const locks = createLocks({
+    relay: relayOptions,
+    ...options.operations?.lockLimits,
+    ...(options.operations?.locks ? { store: options.operations.locks } : {}),
+  });
+  options.operations?.metrics?.lockCounts(locks.counts);
+  app.route('/locks', locks);
 
   // Signing with the keys of the server's PKCS#11 tokens (server/pkcs11/routes.ts).
   // Same origin only: no other site may drive this server's tokens from a visitor's browser.
@@ -205,6 +231,41 @@ export function createApp(options: AppOptions): Hono {
   app.use('/*', serveStatic({ root: options.staticRoot, precompressed: true }));
 
   app.notFound((c) => c.json({ code: 'NOT_FOUND', message: `Nothing is served at ${c.req.path}.` }, 404));
-  app.onError(answerError);
+  const metrics = options.operations?.metrics;
+  app.onError((err, c) => {
+    metrics?.refusal(
+      err instanceof CosignWebError ? err.code : isRelayPath(c.req.path) ? 'RELAY_INTERNAL' : 'SERVER_ERROR',
+    );
+    return answerError(err, c);
+  });
   return app;
+}
+
+/**
+ * /readyz (200 `{status: "ready"}`, or 503 `{status: "not-ready", reason}`), /metrics (the
+ * Prometheus text format, to the addresses METRICS_ALLOW admits; 403 METRICS_REFUSED to others,
+ * 404 when the server keeps none) and the request counters.
+ */
+function operationRoutes(app: Hono, o: Operations): void {
+  const metrics = o.metrics;
+  if (metrics) {
+    app.use('*', async (c, next) => {
+      await next();
+      metrics.request(c.req.path, c.res.status);
+    });
+  }
+  app.get('/readyz', async (c) => {
+    const reason = await (o.notReady?.() ?? Promise.resolve(undefined));
+    return reason === undefined ? c.json({ status: 'ready' }) : c.json({ status: 'not-ready', reason }, 503);
+  });
+  const allowed = o.metricsAllowed ?? parseMetricsAllow(undefined);
+  app.get('/metrics', async (c) => {
+    if (!metrics) return c.notFound();
+    if (!allowed(clientAddress(c))) {
+      throw new CosignWebError('METRICS_REFUSED', 'This address may not read the metrics (see METRICS_ALLOW).', {
+        status: 403,
+      });
+    }
+    return c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
+  });
 }

@@ -12,12 +12,15 @@
  * address) holds one key at most maxHoldMs in all — its holds of that key count together until it
  * has left the key alone for maxHoldMs — and holds and waits at most a few keys at once; a waiter
  * is answered at once when the holder has already held the key longer than a writer's round takes,
- * else after at most waitMs, with who holds it (an opaque name for its address), for how long,
+ * else once one hold ahead of it has lasted waitMs (a line that moves keeps its place), with who holds it (an opaque name for its address), for how long,
  * and when the hold ends at the latest (Retry-After).
  *
  * Refusals are thrown as LockError and answered by the app's one onError (server/app.ts) as JSON
  * `{code, message}`: 400 LOCK_BAD_REQUEST, 403 LOCK_KEY_REFUSED, 423 LOCK_HELD, 429
  * LOCK_HOLD_LIMIT and LOCK_QUOTA (with Retry-After), 503 LOCK_BUSY.
+ *
+ * With RELAY_LOCKS_URL the table lives in Redis instead (server/locks-redis.ts), shared by every
+ * relay behind one load balancer; 503 LOCK_STORE_UNAVAILABLE when Redis does not answer.
  */
 import { clientAddress } from './client-address.ts';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +28,7 @@ import { Hono, type Context } from 'hono';
 import { LockError, type LockErrorCode } from '../shared/errors.ts';
 import { formatReference, parseReference } from '../shared/registry/reference.ts';
 import { relayRegistryAllowed, type RelayOptions } from './relay/config.ts';
+import type { RedisLocks } from './locks-redis.ts';
 
 export interface LockOptions {
   /** The relay's settings: a key's registry must be one the relay may reach (default: the public registries). */
@@ -41,9 +45,16 @@ export interface LockOptions {
   perClient?: number;
   /** Who is asking (default: the connection's remote address). */
   clientOf?: (c: Context) => string;
+  /**
+   * Keep the locks in Redis (RELAY_LOCKS_URL, server/locks-redis.ts), shared by every relay of
+   * that Redis, instead of in this process; the per-address counts (perClient, maxKeys) are then
+   * not kept, the hold budget (maxHoldMs) is.
+   */
+  store?: RedisLocks;
 }
 
 export const DEFAULT_MAX_HOLD_MS = 15_000;
+export const DEFAULT_WAIT_MS = 5_000;
 
 interface Entry {
   /** Empty while the lock is being handed to the next waiter. */
@@ -52,7 +63,8 @@ interface Entry {
   grantedAt: number;
   endsAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  waiters: { client: string; wake: () => void }[];
+  /** In line; `moved` tells a waiter the key went to the next writer (its wait starts again). */
+  waiters: { client: string; wake: () => void; moved: () => void }[];
 }
 
 /** What one client used of one key: time held in all, and when its last hold ended. */
@@ -66,6 +78,27 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 function refused(code: LockErrorCode, message: string): LockError {
   const status = { LOCK_BAD_REQUEST: 400, LOCK_KEY_REFUSED: 403, LOCK_HELD: 423, LOCK_BUSY: 503 }[code as string];
   return new LockError(code, message, { status: status ?? 429 });
+}
+
+/** LOCK_HELD: who holds `key` (words), for how long, and when its hold ends at the latest (Retry-After). */
+function heldError(c: Context, key: string, who: string, heldMs: number | undefined, endsInMs: number): LockError {
+  c.header('Retry-After', String(seconds(endsInMs)));
+  const since = heldMs === undefined ? '' : ` for ${seconds(heldMs)} s`;
+  return refused(
+    'LOCK_HELD',
+    `Another writer holds the lock on ${key} (${who}, held${since}); its hold ends within ${seconds(endsInMs)} s ` +
+      'at the latest. Nothing was written; try again then.',
+  );
+}
+
+/** LOCK_HOLD_LIMIT: `key`'s budget of this client is spent until `wholeInMs` from now (Retry-After). */
+function holdLimitError(c: Context, key: string, maxHoldMs: number, wholeInMs: number): LockError {
+  c.header('Retry-After', String(seconds(wholeInMs)));
+  return refused(
+    'LOCK_HOLD_LIMIT',
+    `This address has held the lock on ${key} for ${seconds(maxHoldMs)} s in all, the most one client may; ` +
+      `it may take it again in ${seconds(wholeInMs)} s, once it has left it alone for ${seconds(maxHoldMs)} s.`,
+  );
 }
 
 /**
@@ -108,7 +141,7 @@ class LockTable {
 
   constructor(o: LockOptions) {
     this.maxHoldMs = o.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
-    this.waitMs = o.waitMs ?? 5_000;
+    this.waitMs = o.waitMs ?? DEFAULT_WAIT_MS;
     this.#maxKeys = o.maxKeys ?? 10_000;
     this.#maxWaiters = o.maxWaiters ?? 100;
     this.#perClientMax = o.perClient ?? 32;
@@ -169,14 +202,7 @@ class LockTable {
   grant(c: Context, key: string, client: string, waiters: Entry['waiters']): string {
     const now = Date.now();
     const { left, wholeIn } = this.budget(client, key, now);
-    if (left <= 0) {
-      c.header('Retry-After', String(seconds(wholeIn)));
-      throw refused(
-        'LOCK_HOLD_LIMIT',
-        `This address has held the lock on ${key} for ${seconds(this.maxHoldMs)} s in all, the most one client may; ` +
-          `it may take it again in ${seconds(wholeIn)} s, once it has left it alone for ${seconds(this.maxHoldMs)} s.`,
-      );
-    }
+    if (left <= 0) throw holdLimitError(c, key, this.maxHoldMs, wholeIn);
     const token = globalThis.crypto.randomUUID();
     const timer = setTimeout(() => this.release(key, token), left);
     timer.unref?.();
@@ -211,6 +237,7 @@ class LockTable {
       e.token = '';
       e.timer = undefined;
       next.wake();
+      for (const w of e.waiters) w.moved();
     } else {
       this.held.delete(key);
     }
@@ -220,36 +247,45 @@ class LockTable {
   heldBy(c: Context, key: string, asker: string): LockError {
     const e = this.held.get(key);
     const now = Date.now();
-    const endsIn = e ? Math.max(0, e.endsAt - now) : 0;
-    c.header('Retry-After', String(seconds(endsIn)));
     const who =
       !e || e.token === '' ? 'the next writer' : e.client === asker ? 'this address' : `client ${this.name(e.client)}`;
-    const since = e ? ` for ${seconds(now - e.grantedAt)} s` : '';
-    return refused(
-      'LOCK_HELD',
-      `Another writer holds the lock on ${key} (${who}, held${since}); its hold ends within ${seconds(endsIn)} s ` +
-        'at the latest. Nothing was written; try again then.',
-    );
+    return heldError(c, key, who, e ? now - e.grantedAt : undefined, e ? Math.max(0, e.endsAt - now) : 0);
   }
 
-  /** Waits in line for `key`: true once it was handed over, false when the wait ran out. */
+  /** Keys held, and waiters, now (for /metrics). */
+  counts(): { held: number; waiting: number } {
+    let waiting = 0;
+    for (const e of this.held.values()) waiting += e.waiters.length;
+    return { held: this.held.size, waiting };
+  }
+
+  /**
+   * Waits in line for `key`: true once it was handed over, false when one hold ahead lasted
+   * longer than waitMs (a line that moves keeps its waiters, however long it is).
+   */
   async wait(key: string, client: string): Promise<boolean> {
     const current = this.held.get(key)!;
     this.#counts(client).waiting++;
     try {
       return await new Promise<boolean>((resolve) => {
+        const giveUp = (): void => {
+          const i = current.waiters.indexOf(waiter);
+          if (i >= 0) current.waiters.splice(i, 1);
+          resolve(false);
+        };
+        let timeout = setTimeout(giveUp, this.waitMs);
         const waiter = {
           client,
           wake: (): void => {
             clearTimeout(timeout);
             resolve(true);
           },
+          // The line moved: wait up to waitMs again, for the hold now ahead.
+          moved: (): void => {
+            clearTimeout(timeout);
+            timeout = setTimeout(giveUp, this.waitMs);
+          },
         };
-        const timeout = setTimeout(() => {
-          const i = current.waiters.indexOf(waiter);
-          if (i >= 0) current.waiters.splice(i, 1);
-          resolve(false);
-        }, this.waitMs);
         current.waiters.push(waiter);
       });
     } finally {
@@ -274,12 +310,14 @@ const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }>
  *   writer holds the key too long, LOCK_HOLD_LIMIT and LOCK_QUOTA past a client's limits, LOCK_BUSY
  *   when the server holds too many locks or waiters
  */
-export function createLocks(options: LockOptions = {}): Hono {
+export function createLocks(options: LockOptions = {}): Hono & { counts: () => { held: number; waiting: number } } {
   const table = new LockTable(options);
   const allowed = relayRegistryAllowed(options.relay ?? {});
   const clientOf = options.clientOf ?? clientAddress;
+  const store = options.store;
+  if (store) return Object.assign(redisLockRoutes(store, table, allowed, clientOf), { counts: () => store.counts });
 
-  const app = new Hono();
+  const app = Object.assign(new Hono(), { counts: () => table.counts() });
   app.post('/acquire', async (c) => {
     const key = checkKey((await readBody(c)).key, allowed);
     const client = clientOf(c);
@@ -309,6 +347,40 @@ export function createLocks(options: LockOptions = {}): Hono {
     table.release(
       checkKey(body.key, () => true),
       body.token,
+    );
+    return c.body(null, 204);
+  });
+  return app;
+}
+
+/**
+ * The /locks routes on a Redis store: the same requests, answers and refusals as in memory.
+ * @throws LockError as createLocks's, and LOCK_STORE_UNAVAILABLE (503) when Redis does not answer
+ */
+function redisLockRoutes(
+  store: RedisLocks,
+  limits: { maxHoldMs: number; waitMs: number },
+  allowed: (registry: string) => boolean,
+  clientOf: (c: Context) => string,
+): Hono {
+  const app = new Hono();
+  app.post('/acquire', async (c) => {
+    const key = checkKey((await readBody(c)).key, allowed);
+    const client = await store.name(clientOf(c));
+    const r = await store.acquire(key, client, limits.maxHoldMs, limits.waitMs);
+    if (r.kind === 'granted') return c.json({ token: r.token });
+    if (r.kind === 'limit') throw holdLimitError(c, key, limits.maxHoldMs, r.wholeInMs);
+    const who =
+      r.holder === '' ? 'the next writer' : r.holder === client ? 'this address' : `client ${r.holder.slice(0, 8)}`;
+    throw heldError(c, key, who, r.holder === '' ? undefined : r.heldMs, Math.max(0, r.endsInMs));
+  });
+  app.post('/release', async (c) => {
+    const body = await readBody(c);
+    if (typeof body.token !== 'string') throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
+    await store.release(
+      checkKey(body.key, () => true),
+      body.token,
+      limits.maxHoldMs,
     );
     return c.body(null, 204);
   });

@@ -10,15 +10,19 @@
  * seeded with the sample images, and, when PKCS11_MODULE names a PKCS#11 module (absolute path), the
  * /pkcs11 endpoint (PKCS11_API_TOKEN or PKCS11_API_TOKEN_FILE required, PKCS11_PIN or PKCS11_PIN_FILE
  * optional; see server/pkcs11/routes.ts and secrets.ts).
+ * Operations: RELAY_LOCKS_URL (tag locks in Redis), METRICS_ALLOW (who reads /metrics),
+ * LOG_FORMAT (text or json), SHUTDOWN_DRAIN_MS (how long SIGTERM waits for requests in flight).
  * Both servers answer only to the loopback names, HOST and the hosts of PUBLIC_ORIGINS (the
  * origins the page is served as; server/site.ts). Prints the URL with `localhost`, because WebAuthn (passkeys) refuses
  * IP-address origins.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute } from 'node:path';
 import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
+import { DEFAULT_MAX_HOLD_MS, DEFAULT_WAIT_MS } from './locks.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
 import { readPkcs11Secrets, readSecret, scrubEnvironment, SecretsError, SECRET_VARIABLES } from './secrets.ts';
 import {
@@ -33,6 +37,17 @@ import { isLoopbackHost, MIN_TOKEN_LENGTH, tokenProblem } from './registry/auth.
 import { parsePublicOrigins, Site } from './site.ts';
 import { createEmbeddedRegistry } from './registry/registry.ts';
 import { SAMPLE_REPOSITORY, SAMPLE_TAG, seedSampleImages } from './registry/sample.ts';
+import { Metrics, parseMetricsAllow, relayRecordJson, useJsonLogs } from './observe.ts';
+import { drainMsFromEnv, gracefulShutdown, msFromEnv } from './shutdown.ts';
+import type { RedisLocks } from './locks-redis.ts';
+
+// LOG_FORMAT=json: every line from here on is one JSON object (server/observe.ts).
+const logFormat = process.env.LOG_FORMAT ?? '';
+if (logFormat === 'json') useJsonLogs();
+else if (logFormat !== '' && logFormat !== 'text') {
+  console.error(`LOG_FORMAT must be "text" or "json", not "${logFormat}".`);
+  process.exit(2);
+}
 
 // The secrets (PKCS#11's, the embedded registry's token) are read once (from their _FILE forms or
 // the variables) and taken out of the environment before anything else runs, so no child process
@@ -201,6 +216,80 @@ if (pkcs11Module !== '') {
   }
 }
 
+// Operations (README, "Operations"): /metrics and who may read it, tag locks in Redis, drain time.
+const metrics = new Metrics();
+let metricsAllowed: (address: string) => boolean;
+let drainMs: number;
+let lockLimits: { maxHoldMs: number; waitMs: number };
+try {
+  metricsAllowed = parseMetricsAllow(process.env.METRICS_ALLOW);
+  drainMs = drainMsFromEnv(process.env.SHUTDOWN_DRAIN_MS);
+  lockLimits = {
+    maxHoldMs: msFromEnv('RELAY_LOCK_MAX_HOLD_MS', process.env.RELAY_LOCK_MAX_HOLD_MS, DEFAULT_MAX_HOLD_MS),
+    waitMs: msFromEnv('RELAY_LOCK_WAIT_MS', process.env.RELAY_LOCK_WAIT_MS, DEFAULT_WAIT_MS),
+  };
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(2);
+}
+const json = logFormat === 'json';
+relay = {
+  ...relay,
+  ...(json ? { log: () => undefined } : {}),
+  observe: (r) => {
+    metrics.relayed(r);
+    if (json) process.stdout.write(`${relayRecordJson(r)}\n`);
+  },
+};
+if (pkcs11) {
+  pkcs11.log = (line) => {
+    metrics.pkcs11Audit(line);
+    console.log(line);
+  };
+}
+let locks: RedisLocks | undefined;
+const locksUrl = process.env.RELAY_LOCKS_URL ?? '';
+if (locksUrl !== '') {
+  if (!/^rediss?:\/\//.test(locksUrl)) {
+    console.error('RELAY_LOCKS_URL must be a redis:// or rediss:// URL.');
+    process.exit(2);
+  }
+  const { RedisLocks } = await import('./locks-redis.ts');
+  locks = new RedisLocks({ url: locksUrl });
+  await locks.ping().then(
+    () => console.log(`tag locks in Redis at ${new URL(locksUrl).host}`),
+    () => console.error(`tag locks in Redis at ${new URL(locksUrl).host}, which does not answer yet (/readyz says so)`),
+  );
+}
+let draining = (): boolean => false;
+const pkcs11Provider = pkcs11 && !(pkcs11.provider instanceof Pkcs11Error) ? pkcs11.provider : undefined;
+
+/** Why this server should get no traffic now, or undefined: draining, Redis or the PKCS#11 module silent. */
+async function notReady(): Promise<string | undefined> {
+  if (draining()) return 'The server is shutting down.';
+  if (locks) {
+    const down = await locks.ping().then(
+      () => undefined,
+      () => 'The tag-lock store (Redis) does not answer.',
+    );
+    if (down) return down;
+  }
+  if (pkcs11 && !pkcs11Provider) return 'The PKCS#11 module could not be loaded.';
+  if (pkcs11Provider) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = await Promise.race([
+      pkcs11Provider.listKeys().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 2_000))),
+    ]);
+    clearTimeout(timer);
+    if (!answered) return 'The PKCS#11 module does not answer.';
+  }
+  return undefined;
+}
+
 const app = createApp({
   staticRoot,
   relay,
@@ -208,6 +297,7 @@ const app = createApp({
   ...(pkcs11 ? { pkcs11 } : {}),
   ...(sigstoreTuf ? { sigstoreTuf } : {}),
   site,
+  operations: { metrics, metricsAllowed, notReady, lockLimits, ...(locks ? { locks } : {}) },
 });
 const { server, port: listening } = await serveApp(app, { port, hostname: host }).catch((e: Error) => {
   console.error(`could not listen on ${host}:${port}: ${e.message}`);
@@ -222,10 +312,16 @@ console.log(describeTufHosts(relay));
 console.log(`answers to the page origins ${site.origins.join(', ')}; other host names get 421`);
 console.log(`http://${shown}:${listening}`);
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
+// SIGTERM/SIGINT: stop accepting, let the requests in flight finish (SHUTDOWN_DRAIN_MS), release
+// the tag locks, exit; a second signal exits at once (server/shutdown.ts).
+({ draining } = gracefulShutdown({
+  server: server as HttpServer,
+  drainMs,
+  log: (line) => console.log(line),
+  cleanup: async () => {
     registryServer?.close(() => undefined);
-    if (pkcs11 && !(pkcs11.provider instanceof Pkcs11Error)) pkcs11.provider.close();
-    server.close(() => process.exit(0));
-  });
-}
+    await locks?.releaseAll(lockLimits.maxHoldMs);
+    await locks?.close();
+    pkcs11Provider?.close();
+  },
+}));

@@ -203,9 +203,18 @@ export type SigningServiceErrorCode =
   | 'SIGNING_TSA_REFUSED'
   | 'SIGNING_TSA_ANSWER_INVALID';
 
-/** Codes of the relay's tag locks (server/locks.ts). */
+/**
+ * Codes of the relay's tag locks (server/locks.ts); LOCK_STORE_UNAVAILABLE: the lock store
+ * (Redis, server/locks-redis.ts) did not answer, and the page writes without the lock.
+ */
 export type LockErrorCode =
-  'LOCK_BAD_REQUEST' | 'LOCK_BUSY' | 'LOCK_KEY_REFUSED' | 'LOCK_HELD' | 'LOCK_HOLD_LIMIT' | 'LOCK_QUOTA';
+  | 'LOCK_BAD_REQUEST'
+  | 'LOCK_BUSY'
+  | 'LOCK_KEY_REFUSED'
+  | 'LOCK_HELD'
+  | 'LOCK_HOLD_LIMIT'
+  | 'LOCK_QUOTA'
+  | 'LOCK_STORE_UNAVAILABLE';
 
 /**
  * Codes of keyless signing (shared/sigstore/oidc.ts, fulcio.ts): the OpenID Connect login, the ID
@@ -236,7 +245,8 @@ export type GeneralErrorCode =
   | 'HOST_NOT_SERVED'
   | 'ORIGIN_REFUSED'
   | 'REQUEST_TOO_LARGE'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'METRICS_REFUSED';
 
 /** Every code an error of this project can carry, on the page, in a result file or over HTTP. */
 export type ErrorCode =

@@ -104,6 +104,26 @@ export interface RelayOptions {
    * paths alone; empty or absent: DEFAULT_SIGSTORE_SERVICES.
    */
   sigstoreServices?: readonly string[];
+  /** Told the same facts as the log line, as fields (metrics, JSON logs: server/observe.ts). */
+  observe?: (record: RelayRecord) => void;
+}
+
+/** One relayed request, as its log line says it; never a header value, a query or a body. */
+export interface RelayRecord {
+  method: string;
+  /** The registry's `host[:port]`, or `-` when the target was refused before it was known. */
+  upstream: string;
+  /** The path without its query, or `-`. */
+  path: string;
+  status: number;
+  bytesUp: number;
+  bytesDown: number;
+  ms: number;
+  /** From the start to the registry's answer headers; undefined when there was no answer. */
+  upstreamMs: number | undefined;
+  redirects: number;
+  /** The refusal's or failure's code (or `client-aborted`…), '' when all went well. */
+  note: string;
 }
 
 /**
@@ -230,6 +250,8 @@ export interface RelayConfig {
   readonly lookup: RelayLookup | undefined;
   readonly requestUpstream: RequestUpstream | undefined;
   readonly log: (line: string) => void;
+  /** RelayOptions.observe, set by relay() (relay.ts). */
+  readonly observe?: ((record: RelayRecord) => void) | undefined;
   /** True when a relay path may name `host:port`. */
   isDirect(host: Host, port: number): boolean;
   /** Keys (realms.ts realmKey) of the configured token realms. */

@@ -61,13 +61,36 @@ interface LogEntry {
   path: string;
   redirects: number;
   bytesUp: number;
+  /** When the registry's answer headers came, from the start. */
+  upstreamMs?: number;
 }
 
-function logLine(e: LogEntry, status: number, bytesDown: number, started: number, note: string): string {
-  const ms = Math.round(performance.now() - started);
+function logLine(e: LogEntry, status: number, bytesDown: number, ms: number, note: string): string {
   const redirects = e.redirects > 0 ? ` redirects=${e.redirects}` : '';
   const extra = note ? ` ${note}` : '';
   return `relay ${e.method} ${e.authority} ${e.path} ${status} up=${e.bytesUp}B down=${bytesDown}B ${ms}ms${redirects}${extra}`;
+}
+
+/** The request is over: its log line, and the same facts to `observe` (metrics, JSON logs). */
+function report(
+  config: RelayConfig,
+  e: LogEntry,
+  done: { status: number; bytesDown: number; started: number; note: string },
+): void {
+  const ms = Math.round(performance.now() - done.started);
+  config.log(logLine(e, done.status, done.bytesDown, ms, done.note));
+  config.observe?.({
+    method: e.method,
+    upstream: e.authority,
+    path: e.path,
+    status: done.status,
+    bytesUp: e.bytesUp,
+    bytesDown: done.bytesDown,
+    ms,
+    upstreamMs: e.upstreamMs,
+    redirects: e.redirects,
+    note: done.note,
+  });
 }
 
 function originOf(h: Hop): string {
@@ -436,6 +459,7 @@ export async function exchange(
  */
 function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
   const { config, entry, started } = x;
+  entry.upstreamMs = performance.now() - started;
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 599) {
     res.destroy();
@@ -455,11 +479,11 @@ function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
   const noBody = method === 'HEAD' || status === 204 || status === 304 || res.headers['content-length'] === '0';
   if (noBody) {
     res.resume();
-    config.log(logLine(entry, status, 0, started, ''));
+    report(config, entry, { status, bytesDown: 0, started, note: '' });
     return new Response(null, { status, headers: responseHeaders });
   }
   const stream = streamBody(res, x.maxAnswerBytes, (bytes, failure) =>
-    config.log(logLine(entry, status, bytes, started, failure)),
+    report(config, entry, { status, bytesDown: bytes, started, note: failure }),
   );
   return new Response(stream, { status, headers: responseHeaders });
 }
@@ -482,7 +506,7 @@ async function relayRequest(x: Exchange): Promise<Response> {
  * @throws RelayError (to app.onError) for every refusal and upstream failure, with its status
  */
 export function relay(options: RelayOptions = {}): MiddlewareHandler {
-  const config = normaliseRelayOptions(options);
+  const config: RelayConfig = { ...normaliseRelayOptions(options), observe: options.observe };
   const agents = makeAgents(config);
   const realms = new RealmMemory(config.realmTtlMs);
   return async (c) => {
@@ -492,7 +516,7 @@ export function relay(options: RelayOptions = {}): MiddlewareHandler {
       return await relayRequest({ c, config, agents, entry, started, maxAnswerBytes: Infinity, realms });
     } catch (e) {
       const err = e instanceof RelayError ? e : undefined;
-      config.log(logLine(entry, err?.status ?? 500, 0, started, err?.code ?? 'RELAY_INTERNAL'));
+      report(config, entry, { status: err?.status ?? 500, bytesDown: 0, started, note: err?.code ?? 'RELAY_INTERNAL' });
       throw e;
     }
   };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the project's test rig: the REAL cosign 2.5 (Debian trixie), cosign 3.1, crane and oras (Debian sid) and
 # skopeo 1.18 (trixie, run through trixie's own dynamic loader), plus the Debian bookworm packages
-# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc),
+# the rig needs (distribution registry, htpasswd, chromium, softhsm2, opensc, python3-nacl, gcc, redis-server, nginx),
 # and the real Sigstore timestamp authority and Rekor v2, built with Go (install-sigstore-services.sh).
 #
 # Everything fetched from other Debian suites goes into a cache folder OUTSIDE the checkout,
@@ -18,7 +18,9 @@ MIRROR="${COSIGN_WEB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # gcc: the PKCS#11 tests build a small pass-through module (test/rig/pin-lock-module.c).
 # python3-pip: install-python-tuf.sh installs python-tuf with it into the cache.
-SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl python3-pip softhsm2 opensc ca-certificates gcc mariadb-server)
+# redis-server and nginx: the relay's tag locks in Redis, two relays behind nginx (test/integration/relays-redis*).
+# mariadb-server: the database under Trillian, under the real Rekor v1 (test/rig/rekor-v1.ts).
+SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl python3-pip softhsm2 opensc ca-certificates gcc redis-server nginx mariadb-server)
 TRIXIE_PACKAGES=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
 # crane and oras: two more real registry clients, to test the embedded registry (server/registry/).
 SID_PACKAGES=(cosign crane oras)
@@ -62,7 +64,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
   fi
 fi
-for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool /usr/bin/gcc mariadbd mariadb-install-db; do
+for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool /usr/bin/gcc /usr/bin/redis-server /usr/sbin/nginx /usr/sbin/mariadbd /usr/bin/mariadb-install-db; do
   command -v "$cmd" >/dev/null || die "$cmd not found after installing system packages"
 done
 /usr/bin/python3 -c 'import nacl.secret' 2>/dev/null || die "python3-nacl not importable by /usr/bin/python3"

@@ -81,6 +81,23 @@ describe('tag locks', () => {
       expect((await post(app, '/acquire', { key: K1 }, 'b')).status).toBe(200);
     });
 
+    it('a waiter keeps its place while the line moves: its wait starts again at each handover', async () => {
+      fake();
+      const app = locksApp({ maxHoldMs: 10_000, waitMs: 100 });
+      const first = await tokenOf(await post(app, '/acquire', { key: K1 }, 'a'));
+      const second = post(app, '/acquire', { key: K1 }, 'b');
+      const third = post(app, '/acquire', { key: K1 }, 'c');
+      await vi.advanceTimersByTimeAsync(80);
+      await post(app, '/release', { key: K1, token: first }, 'a');
+      const b = await second;
+      expect(b.status).toBe(200);
+      // 160 ms in line, 80 ms of them behind b's hold: still waiting, not refused.
+      await vi.advanceTimersByTimeAsync(80);
+      expect(await settled(third)).toBe(false);
+      await post(app, '/release', { key: K1, token: await tokenOf(b) }, 'b');
+      expect((await third).status).toBe(200);
+    });
+
     it('answers a waiter at once when the holder already held the key longer than a wait', async () => {
       fake();
       const app = locksApp({ maxHoldMs: 10_000, waitMs: 1000 });

@@ -1,12 +1,12 @@
 /**
  * The relay's tag locks, as a TagLock for shared/ops/sign.ts: while one tab of this server
  * rewrites a `.sig` manifest or a referrers index, others wait instead of overwriting it. A server
- * without locks (no /locks, or unreachable) is not an error: signing goes on unlocked and relies
- * on its read-back-and-merge, settle wait included. A granted lock says so (`held`), and the tag
- * writer then trusts its read-back under the hold (shared/ops/tag-writer.ts). A lock the server
- * refuses (another writer holds it too long, this address's limits, a key it does not lock) stops
- * the write with the server's sentence, so the signer reads who holds the tag and when to try
- * again instead of writing without the lock.
+ * without locks (no /locks, or unreachable, or its lock store unavailable: LOCK_STORE_UNAVAILABLE)
+ * is not an error: signing goes on unlocked and relies on its read-back-and-merge, settle wait
+ * included. A granted lock says so (`held`), and the tag writer then trusts its read-back under the
+ * hold (shared/ops/tag-writer.ts). A lock the server refuses (another writer holds it too long, this
+ * address's limits, a key it does not lock) stops the write with the server's sentence, so the
+ * signer reads who holds the tag and when to try again instead of writing without the lock.
  */
 import { LockError, type LockErrorCode } from '../../../shared/errors.ts';
 import type { TagLock } from '../../../shared/ops/sign.ts';
@@ -39,7 +39,8 @@ export function relayLock(origin: string): TagLock {
     if (res?.ok) token = ((await res.json()) as { token?: string }).token;
     else if (res) {
       const refused = await refusal(res);
-      if (refused) throw refused;
+      // The server's lock store (Redis) is down: like no locks at all, the read-back covers it.
+      if (refused && refused.code !== 'LOCK_STORE_UNAVAILABLE') throw refused;
     }
     const release = async (): Promise<void> => {
       if (!token) return;
