@@ -200,15 +200,21 @@ export async function createSigningConfig(
   tsaUrl: string,
   validFrom: Date,
   out: string,
+  keyless?: { fulcioUrl: string; oidcUrl: string },
 ): Promise<void> {
   const common = `start-time=${validFrom.toISOString().replace(/\.\d+Z$/, 'Z')},operator=cosign-web rig`;
+  const ca = keyless
+    ? [
+        `--fulcio=url=${keyless.fulcioUrl},api-version=1,${common}`,
+        `--oidc-provider=url=${keyless.oidcUrl},api-version=1,${common}`,
+      ]
+    : ['--no-default-fulcio', '--no-default-oidc'];
   await runOk(
     'cosign3',
     [
       'signing-config',
       'create',
-      '--no-default-fulcio',
-      '--no-default-oidc',
+      ...ca,
       '--no-default-rekor',
       '--no-default-tsa',
       `--rekor=url=${rekorUrl},api-version=2,${common}`,

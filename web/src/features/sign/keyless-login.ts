@@ -27,6 +27,9 @@ export interface KeylessLogin {
   claims: IdTokenClaims;
 }
 
+/** How long a closed login window may stay silent before the login counts as cancelled. */
+const CLOSED_GRACE_MS = 3_000;
+
 /** The window name every login reuses, so a second click does not stack windows. */
 const WINDOW_NAME = 'cosign-web-login';
 
@@ -62,9 +65,14 @@ function awaitCallback(popup: Window, signal: AbortSignal | undefined, timeoutMs
     channel.onmessage = (ev: MessageEvent) => {
       if (isCallbackMessage(ev.data)) end(() => resolve(ev.data.query));
     };
-    // A closed window with no answer is a cancelled login; checked twice a second.
+    // A closed window with no answer is a cancelled login; checked twice a second. The callback page
+    // closes itself right after posting, and the message may arrive after the window is seen
+    // closed: a closed window counts only once it has stayed silent for CLOSED_GRACE_MS.
+    let closedAt = 0;
     const poll = setInterval(() => {
-      if (popup.closed)
+      if (!popup.closed) return;
+      closedAt ||= Date.now();
+      if (Date.now() - closedAt >= CLOSED_GRACE_MS)
         end(() => reject(cancelled('The login window was closed before the login ended; nothing was signed.')));
     }, 500);
     const timer = setTimeout(
