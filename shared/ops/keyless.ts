@@ -11,9 +11,8 @@ import { exportSpki, generateEcdsaKeyPair, signWithCryptoKey } from '../crypto/w
 import { utf8 } from '../encoding/base64.ts';
 import { certificateFacts } from '../sigstore/certificate.ts';
 import { requestSigningCertificate } from '../sigstore/fulcio.ts';
-import type { IdTokenClaims } from '../sigstore/oidc.ts';
 import type { TrustedRoot } from '../sigstore/types.ts';
-import type { FetchLike } from '../tuf/download.ts';
+import type { FetchLike, IdTokenClaims } from '../sigstore/oidc.ts';
 import { KeylessError } from '../errors.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import type { Signer } from './sign.ts';

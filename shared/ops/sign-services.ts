@@ -30,8 +30,15 @@ import { logToRekorV2, requestTimestamp, type ServiceFetch } from '../sigstore/s
 import type { SigningService } from '../sigstore/signing-config.ts';
 import { verifyRfc3161Timestamp } from '../sigstore/timestamp.ts';
 import type { TrustedRoot } from '../sigstore/types.ts';
-import type { SignerCertificate } from './sign.ts';
 import { verifyBundle } from '../sigstore/verify-bundle.ts';
+
+/** A signer's certificate: the leaf and the rest of the chain as the CA gave it (DER), and what it names. */
+export interface SignerCertificate {
+  leaf: Uint8Array;
+  chain: Uint8Array[];
+  identity: string;
+  issuer: string;
+}
 
 /** The services a signing uses, chosen from a signing config, and the root their answers must verify with. */
 export interface SigningServices {

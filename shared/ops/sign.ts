@@ -38,7 +38,7 @@ import {
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
 import { pool } from './pool.ts';
 import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
-import type { SigningServices } from './sign-services.ts';
+import type { SignerCertificate, SigningServices } from './sign-services.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
 export interface Signer {
@@ -50,14 +50,6 @@ export interface Signer {
    * of the bare key, as cosign writes it, and is logged as the entry's verifier.
    */
   certificate?: SignerCertificate;
-}
-
-/** A signer's certificate: the leaf and the rest of the chain as the CA gave it (DER), and what it names. */
-export interface SignerCertificate {
-  leaf: Uint8Array;
-  chain: Uint8Array[];
-  identity: string;
-  issuer: string;
 }
 
 /** One manifest to sign: the image itself, or one platform of an index. */

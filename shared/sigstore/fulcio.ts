@@ -14,10 +14,10 @@ import { CosignWebError, KeylessError } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
 import { bytesEqual, toBase64 } from '../encoding/base64.ts';
 import { jsonDepthWithin } from '../encoding/json-depth.ts';
-import type { FetchLike } from '../tuf/download.ts';
 import { parseCertificate, parsePemCertificates, type Certificate } from './certificate.ts';
 import { verifyCertificateChain } from './chain.ts';
 import { verifyEmbeddedScts } from './sct.ts';
+import type { FetchLike } from './oidc.ts';
 import type { TrustedRoot } from './types.ts';
 
 export interface SigningCertificate {

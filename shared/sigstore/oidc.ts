@@ -14,7 +14,9 @@ import { sha256Bytes } from '../crypto/digest.ts';
 import { randomBytes } from '../crypto/webcrypto.ts';
 import { fromBase64Url, toBase64Url, utf8 } from '../encoding/base64.ts';
 import { jsonDepthWithin } from '../encoding/json-depth.ts';
-import type { FetchLike } from '../tuf/download.ts';
+
+/** A fetch as the caller routes it (through the relay, on the page). */
+export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
 /** The scopes Sigstore's clients ask for (cosign, sigstore-js). */
 export const OIDC_SCOPE = 'openid email';

@@ -11,13 +11,13 @@
  * within `timeoutMs` (KEYLESS_LOGIN_FAILED), anything the issuer refused (oidc.ts).
  */
 import { KeylessError } from '../../../../shared/errors.ts';
-import type { FetchLike } from '../../../../shared/tuf/download.ts';
 import {
   discoverIssuer,
   exchangeCode,
   loginRequest,
   readCallback,
   readIdToken,
+  type FetchLike,
   type IdTokenClaims,
 } from '../../../../shared/sigstore/oidc.ts';
 import { isCallbackMessage, OIDC_CALLBACK_PATH, OIDC_CHANNEL } from './keyless-channel.ts';

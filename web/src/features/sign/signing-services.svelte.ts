@@ -116,6 +116,7 @@ export class SigningServicesChoice {
   get identityOffer(): { fulcio: SigningService; oidc: SigningService } | { none: string } {
     const c = this.config;
     if (!c) return { none: 'no signing config is chosen' };
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a moment to select at, not state
     const now = new Date();
     try {
       const fulcio = selectService(c.caUrls, [1], now, 'certificate authority (Fulcio)');
