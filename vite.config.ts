@@ -16,6 +16,14 @@ export default defineConfig({
     target: 'es2022',
     // No source maps in what `npm start` serves; `npm run dev` (vite's dev server) has its own.
     sourcemap: false,
+    // Two pages: the app, and the OpenID Connect redirect URI of keyless signing, which hands the
+    // login back to the app and closes (web/src/oidc-callback.ts).
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL('./web/index.html', import.meta.url)),
+        'oidc-callback': fileURLToPath(new URL('./web/oidc-callback.html', import.meta.url)),
+      },
+    },
   },
   worker: { format: 'es' },
   server: { host: '127.0.0.1', port: 5173 },

@@ -217,6 +217,21 @@ export type LockErrorCode =
   | 'LOCK_STORE_UNAVAILABLE';
 
 /**
+ * Codes of keyless signing (shared/sigstore/oidc.ts, fulcio.ts): the OpenID Connect login, the ID
+ * token, and the certificate Fulcio issues for it.
+ */
+export type KeylessErrorCode =
+  | 'KEYLESS_UNSUPPORTED'
+  | 'KEYLESS_LOGIN_CANCELLED'
+  | 'KEYLESS_LOGIN_FAILED'
+  | 'KEYLESS_TOKEN_INVALID'
+  | 'FULCIO_UNREACHABLE'
+  | 'FULCIO_REFUSED'
+  | 'FULCIO_RESPONSE_INVALID'
+  | 'FULCIO_KEY_MISMATCH'
+  | 'FULCIO_CERTIFICATE_UNTRUSTED';
+
+/**
  * Codes that belong to no domain: a path nothing is served at, a server fault, and a failure that
  * is not one of the project's errors (a bug, a browser refusal), as pages and results show it.
  * The server's own refusals of any request (server/site.ts, server/body-limit.ts): a host name it
@@ -247,6 +262,7 @@ export type ErrorCode =
   | PolicyErrorCode
   | LockErrorCode
   | SigningServiceErrorCode
+  | KeylessErrorCode
   | GeneralErrorCode;
 
 /** A failure in the `{code, message}` form errors cross boundaries in (HTTP, result files, the page). */
@@ -323,6 +339,9 @@ export class SigningServiceError extends CosignWebError<SigningServiceErrorCode>
 
 /** A tag lock could not be taken or released (server/locks.ts). */
 export class LockError extends CosignWebError<LockErrorCode> {}
+
+/** A keyless signing step failed: the login, the ID token, or Fulcio's certificate. */
+export class KeylessError extends CosignWebError<KeylessErrorCode> {}
 
 /**
  * A failure as a reason to show: a project error's code and sentence; anything else (a bug, a

@@ -190,13 +190,15 @@ export const DEFAULT_TUF_HOSTS: readonly string[] = ['tuf-repo-cdn.sigstore.dev'
 
 /**
  * The hosts of the public-good signing config the page ships (shared/sigstore/shipped-signing-config.ts):
- * Rekor v1, the timestamp authority and Fulcio, reachable for their service paths alone unless
- * RELAY_SIGSTORE_SERVICES names others. (The OIDC issuer is visited by the browser, not relayed.)
+ * Rekor v1, the timestamp authority, Fulcio and the OIDC issuer (for its discovery document and
+ * token endpoint; the login page itself is visited by the browser), reachable for their service
+ * paths alone unless RELAY_SIGSTORE_SERVICES names others.
  */
 export const DEFAULT_SIGSTORE_SERVICES: readonly string[] = [
   'rekor.sigstore.dev',
   'timestamp.sigstore.dev',
   'fulcio.sigstore.dev',
+  'oauth2.sigstore.dev',
 ];
 
 /**
@@ -213,6 +215,18 @@ export const SIGSTORE_SERVICE_PATHS: readonly string[] = [
   'POST /api/v2/signingCert',
   'GET /api/v1/rootCert',
 ];
+
+/**
+ * Whether a call is one a Sigstore service host may be asked: SIGSTORE_SERVICE_PATHS, or an OIDC
+ * issuer's discovery document (`GET <issuer path>/.well-known/openid-configuration`) or token
+ * endpoint (`POST …/token`, as Dex's `/auth/token` at oauth2.sigstore.dev) for keyless signing.
+ * Never throws.
+ */
+export function isSigstoreServiceCall(method: string, path: string): boolean {
+  if (SIGSTORE_SERVICE_PATHS.includes(`${method} ${path}`)) return true;
+  if (method === 'GET' && path.endsWith('/.well-known/openid-configuration')) return true;
+  return method === 'POST' && (path === '/token' || path.endsWith('/token'));
+}
 
 /** Largest answer the relay passes on from a read-only TUF host (the TUF client's own cap is 4 MiB). */
 export const TUF_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;

@@ -35,6 +35,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { RelayError } from '../../shared/errors.ts';
 import {
+  isSigstoreServiceCall,
   normaliseRelayOptions,
   SIGSTORE_SERVICE_PATHS,
   TUF_MAX_RESPONSE_BYTES,
@@ -292,11 +293,11 @@ function checkPath(x: Exchange, target: RelayTarget): void {
   const { config, c } = x;
   const direct = config.isDirect(target, target.port);
   if (config.isSigstoreService(target, target.port)) {
-    if (SIGSTORE_SERVICE_PATHS.includes(`${c.req.method} ${target.path}`) && target.query === '') return;
+    if (isSigstoreServiceCall(c.req.method, target.path) && target.query === '') return;
     if (!direct)
       throw new RelayError(
         'RELAY_PATH_NOT_ALLOWED',
-        `The relay passes on only the Sigstore service calls (${SIGSTORE_SERVICE_PATHS.join(', ')}) to ${target.authority}; ${c.req.method} ${target.path} is none of them.`,
+        `The relay passes on only the Sigstore service calls (${SIGSTORE_SERVICE_PATHS.join(', ')}, an OIDC issuer's discovery document and token endpoint) to ${target.authority}; ${c.req.method} ${target.path} is none of them.`,
         403,
       );
   }

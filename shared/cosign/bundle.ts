@@ -46,7 +46,7 @@ export interface BundleWitnesses {
  * entries and timestamps in verificationMaterial, in cosign's order, when given).
  */
 export function buildDsseBundle(
-  hint: string,
+  hint: string | { certificate: Uint8Array },
   payloadType: string,
   payload: Uint8Array,
   signature: Uint8Array,
@@ -57,7 +57,9 @@ export function buildDsseBundle(
     goJson({
       mediaType: BUNDLE_V03,
       verificationMaterial: {
-        publicKey: { hint },
+        ...(typeof hint === 'string'
+          ? { publicKey: { hint } }
+          : { certificate: { rawBytes: toBase64(hint.certificate) } }),
         ...(witnesses.tlogEntries?.length ? { tlogEntries: witnesses.tlogEntries } : {}),
         ...(stamps.length
           ? { timestampVerificationData: { rfc3161Timestamps: stamps.map((t) => ({ signedTimestamp: toBase64(t) })) } }

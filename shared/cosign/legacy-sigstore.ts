@@ -20,10 +20,9 @@ import { sha256Bytes } from '../crypto/digest.ts';
 import { pemCertificates } from '../sigstore/private-pki.ts';
 import { parseJsonObject, isJsonObject, uintField } from '../sigstore/json.ts';
 import type { SigstoreBundle, TlogEntry } from '../sigstore/types.ts';
-import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION } from './manifests.ts';
+import { BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION } from './manifests.ts';
 
 export const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
-export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 
 function bad(annotation: string, why: string): SignatureError {
   return new SignatureError(

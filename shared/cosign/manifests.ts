@@ -16,6 +16,8 @@ import { goJson } from './strict-json.ts';
 
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 export const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
+/** The certificates between a legacy layer's certificate and its root, PEM (cosign writes them; verifiers trust roots, not these). */
+export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 export const BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
 export const EMPTY_CONFIG = utf8('{}');
 export const EMPTY_CONFIG_DESCRIPTOR: Descriptor = {

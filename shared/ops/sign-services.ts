@@ -32,6 +32,14 @@ import { verifyRfc3161Timestamp } from '../sigstore/timestamp.ts';
 import type { TrustedRoot } from '../sigstore/types.ts';
 import { verifyBundle } from '../sigstore/verify-bundle.ts';
 
+/** A signer's certificate: the leaf and the rest of the chain as the CA gave it (DER), and what it names. */
+export interface SignerCertificate {
+  leaf: Uint8Array;
+  chain: Uint8Array[];
+  identity: string;
+  issuer: string;
+}
+
 /** The services a signing uses, chosen from a signing config, and the root their answers must verify with. */
 export interface SigningServices {
   fetch: ServiceFetch;
@@ -64,7 +72,15 @@ function answerRefused(e: unknown): never {
  */
 export async function witnessedBundle(
   s: SigningServices,
-  o: { hint: string; payloadType: string; statement: Uint8Array; signature: Uint8Array; spki: Uint8Array },
+  o: {
+    hint: string | { certificate: Uint8Array };
+    payloadType: string;
+    statement: Uint8Array;
+    signature: Uint8Array;
+    spki: Uint8Array;
+    /** A keyless signer's certificate: logged as the verifier, and the bundle checked for its identity. */
+    certificate?: SignerCertificate;
+  },
   imageDigest: string,
 ): Promise<Uint8Array> {
   const { algorithm } = parseSpki(o.spki);
@@ -75,6 +91,7 @@ export async function witnessedBundle(
           signature: o.signature,
           spki: o.spki,
           algorithm,
+          ...(o.certificate ? { certificate: o.certificate.leaf } : {}),
         })
       : undefined,
     s.tsa ? requestTimestamp(s.fetch, s.tsa.url, sha256Bytes(o.signature)) : undefined,
@@ -86,7 +103,14 @@ export async function witnessedBundle(
   try {
     await verifyBundle(parseSigstoreBundle(bytes), {
       root: s.root,
-      key: o.spki,
+      ...(o.certificate
+        ? {
+            policy: {
+              certificateIdentity: o.certificate.identity,
+              certificateOidcIssuer: o.certificate.issuer,
+            },
+          }
+        : { key: o.spki }),
       artifact: { sha256: fromHex(imageDigest.slice('sha256:'.length))! },
       tlog: entry ? 'require' : 'ignore',
       now: (s.now ?? (() => new Date()))(),

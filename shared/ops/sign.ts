@@ -17,6 +17,7 @@
  */
 import { RegistryError, SignatureError } from '../errors.ts';
 import { toBase64 } from '../encoding/base64.ts';
+import { encodePem } from '../encoding/pem.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { fingerprint } from '../crypto/webcrypto.ts';
 import type { RegistryClient, RepoRef } from '../registry/client.ts';
@@ -25,6 +26,8 @@ import { isSha256Digest } from '../registry/reference.ts';
 import { buildDsseBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from '../cosign/dsse.ts';
 import {
+  CERTIFICATE_ANNOTATION,
+  CHAIN_ANNOTATION,
   EMPTY_CONFIG,
   buildBundleReferrer,
   referrersTag,
@@ -35,13 +38,18 @@ import {
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
 import { pool } from './pool.ts';
 import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
-import type { SigningServices } from './sign-services.ts';
+import type { SignerCertificate, SigningServices } from './sign-services.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
 export interface Signer {
   algorithm: KeyAlgorithm;
   spki: Uint8Array;
   sign(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The certificate of a keyless signer (Fulcio's, for `spki`): it goes into both formats in place
+   * of the bare key, as cosign writes it, and is logged as the entry's verifier.
+   */
+  certificate?: SignerCertificate;
 }
 
 /** One manifest to sign: the image itself, or one platform of an index. */
@@ -192,7 +200,18 @@ interface Signed {
 
 /** The legacy layer of a signature, with its timestamp annotation when a TSA is asked. */
 async function legacyLayer(o: SignOptions, payload: Uint8Array, signature: Uint8Array): Promise<Descriptor> {
-  const layer = sigLayer(payload, toBase64(signature));
+  const signed = sigLayer(payload, toBase64(signature));
+  const cert = o.signer.certificate;
+  const layer = cert
+    ? {
+        ...signed,
+        annotations: {
+          ...signed.annotations,
+          [CERTIFICATE_ANNOTATION]: encodePem('CERTIFICATE', cert.leaf),
+          [CHAIN_ANNOTATION]: cert.chain.map((d) => encodePem('CERTIFICATE', d)).join(''),
+        },
+      }
+    : signed;
   const services = o.services;
   if (!services?.tsa) return layer;
   const { legacyWitnessAnnotations } = await import('./sign-services.ts');
@@ -201,12 +220,20 @@ async function legacyLayer(o: SignOptions, payload: Uint8Array, signature: Uint8
 
 /** The bundle's bytes for a signature: logged and timestamped (each answer verified) when asked. */
 async function bundleBytes(o: SignOptions, target: SignTarget, statement: Uint8Array, signature: Uint8Array) {
-  const hint = fingerprint(o.signer.spki).hint;
+  const cert = o.signer.certificate;
+  const hint = cert ? { certificate: cert.leaf } : fingerprint(o.signer.spki).hint;
   if (!o.services?.rekor && !o.services?.tsa) return buildDsseBundle(hint, IN_TOTO_PAYLOAD_TYPE, statement, signature);
   const { witnessedBundle } = await import('./sign-services.ts');
   return witnessedBundle(
     o.services,
-    { hint, payloadType: IN_TOTO_PAYLOAD_TYPE, statement, signature, spki: o.signer.spki },
+    {
+      hint,
+      payloadType: IN_TOTO_PAYLOAD_TYPE,
+      statement,
+      signature,
+      spki: o.signer.spki,
+      ...(cert ? { certificate: cert } : {}),
+    },
     target.descriptor.digest,
   );
 }

@@ -105,6 +105,8 @@ export interface LogRequest {
   signature: Uint8Array;
   spki: Uint8Array;
   algorithm: KeyAlgorithm;
+  /** The signer's certificate (DER), logged as the verifier instead of the bare key (keyless). */
+  certificate?: Uint8Array;
 }
 
 /** The shape of a TransparencyLogEntry: the fields a bundle keeps, each of the right type. */
@@ -149,7 +151,12 @@ export async function logToRekorV2(f: ServiceFetch, baseUrl: string, req: LogReq
       digest: toBase64(req.digest),
       signature: {
         content: toBase64(req.signature),
-        verifier: { publicKey: { rawBytes: toBase64(req.spki) }, keyDetails: rekorKeyDetails(req.algorithm) },
+        verifier: {
+          ...(req.certificate
+            ? { x509Certificate: { rawBytes: toBase64(req.certificate) } }
+            : { publicKey: { rawBytes: toBase64(req.spki) } }),
+          keyDetails: rekorKeyDetails(req.algorithm),
+        },
       },
     },
   });

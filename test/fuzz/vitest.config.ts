@@ -24,6 +24,7 @@ export default defineConfig({
       'test/unit/shared/sigstore/bundle.test.ts',
       'test/unit/shared/sigstore/certificate.test.ts',
       'test/unit/shared/sigstore/checkpoint.test.ts',
+      'test/unit/shared/sigstore/keyless.test.ts',
       'test/unit/shared/sigstore/rekor-body.test.ts',
       'test/unit/shared/sigstore/sct.test.ts',
       'test/unit/shared/sigstore/signing-config.test.ts',

@@ -19,7 +19,8 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # gcc: the PKCS#11 tests build a small pass-through module (test/rig/pin-lock-module.c).
 # python3-pip: install-python-tuf.sh installs python-tuf with it into the cache.
 # redis-server and nginx: the relay's tag locks in Redis, two relays behind nginx (test/integration/relays-redis*).
-SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl python3-pip softhsm2 opensc ca-certificates gcc redis-server nginx)
+# mariadb-server: the database under Trillian, under the real Rekor v1 (test/rig/rekor-v1.ts).
+SYSTEM_PACKAGES=(chromium docker-registry apache2-utils openssl python3-nacl python3-pip softhsm2 opensc ca-certificates gcc redis-server nginx mariadb-server)
 TRIXIE_PACKAGES=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
 # crane and oras: two more real registry clients, to test the embedded registry (server/registry/).
 SID_PACKAGES=(cosign crane oras)
@@ -63,7 +64,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
   fi
 fi
-for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool /usr/bin/gcc /usr/bin/redis-server /usr/sbin/nginx; do
+for cmd in /usr/bin/docker-registry htpasswd openssl chromium softhsm2-util pkcs11-tool /usr/bin/gcc /usr/bin/redis-server /usr/sbin/nginx /usr/sbin/mariadbd /usr/bin/mariadb-install-db; do
   command -v "$cmd" >/dev/null || die "$cmd not found after installing system packages"
 done
 /usr/bin/python3 -c 'import nacl.secret' 2>/dev/null || die "python3-nacl not importable by /usr/bin/python3"

@@ -200,15 +200,21 @@ export async function createSigningConfig(
   tsaUrl: string,
   validFrom: Date,
   out: string,
+  keyless?: { fulcioUrl: string; oidcUrl: string },
 ): Promise<void> {
   const common = `start-time=${validFrom.toISOString().replace(/\.\d+Z$/, 'Z')},operator=cosign-web rig`;
+  const ca = keyless
+    ? [
+        `--fulcio=url=${keyless.fulcioUrl},api-version=1,${common}`,
+        `--oidc-provider=url=${keyless.oidcUrl},api-version=1,${common}`,
+      ]
+    : ['--no-default-fulcio', '--no-default-oidc'];
   await runOk(
     'cosign3',
     [
       'signing-config',
       'create',
-      '--no-default-fulcio',
-      '--no-default-oidc',
+      ...ca,
       '--no-default-rekor',
       '--no-default-tsa',
       `--rekor=url=${rekorUrl},api-version=2,${common}`,
@@ -223,7 +229,7 @@ export async function createSigningConfig(
 }
 
 /** Polls `probe` until it answers true; throws with the service's last log lines otherwise. */
-async function waitUntil(
+export async function waitUntil(
   what: string,
   child: ChildProcess,
   logFile: string,
@@ -249,7 +255,7 @@ async function waitUntil(
   throw new Error(`${what} did not become ready within ${timeoutMs} ms: ${why}\n${log}`);
 }
 
-function missingBinary(path: string): Error {
+export function missingBinary(path: string): Error {
   return new Error(`${path} is missing: run bash test/rig/install.sh (or test/rig/install-sigstore-services.sh)`);
 }
 

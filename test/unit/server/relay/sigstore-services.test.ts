@@ -19,9 +19,9 @@ afterEach(async () => {
 });
 
 describe('Sigstore services through the relay', () => {
-  it('the default list is every host of the shipped signing config the relay can serve (not the browser-visited OIDC issuer)', () => {
+  it('the default list is every host of the shipped signing config, the OIDC issuer included', () => {
     const sc = parseSigningConfig(PUBLIC_GOOD_SIGNING_CONFIG.json);
-    const hosts = [...sc.caUrls, ...sc.rekorTlogUrls, ...sc.tsaUrls].map((s) => new URL(s.url).host);
+    const hosts = [...sc.caUrls, ...sc.oidcUrls, ...sc.rekorTlogUrls, ...sc.tsaUrls].map((s) => new URL(s.url).host);
     expect([...DEFAULT_SIGSTORE_SERVICES].sort()).toEqual([...new Set(hosts)].sort());
   });
 
@@ -42,6 +42,33 @@ describe('Sigstore services through the relay', () => {
         ['POST', '/api/v2/log/entries', 443],
       ]);
     }
+  });
+
+  it("relays an OIDC issuer's discovery document and token endpoint, and nothing else of it (its login page is the browser's)", async () => {
+    const { lookup } = stubLookup({ 'oauth2.sigstore.dev': [PUBLIC] });
+    const { requestUpstream, attempts } = scriptedUpstream([
+      { status: 200, body: '{}' },
+      { status: 200, body: '{}' },
+    ]);
+    const { app } = relayApp({ lookup, requestUpstream });
+    const discovery = await app.request('/relay/oauth2.sigstore.dev/auth/.well-known/openid-configuration');
+    expect(discovery.status).toBe(200);
+    const token = await app.request('/relay/oauth2.sigstore.dev/auth/token', { method: 'POST', body: 'code=x' });
+    expect(token.status).toBe(200);
+    expect(attempts.map((a) => [a.method, a.path])).toEqual([
+      ['GET', '/auth/.well-known/openid-configuration'],
+      ['POST', '/auth/token'],
+    ]);
+    for (const [method, path] of [
+      ['GET', '/auth/auth'],
+      ['GET', '/auth/token'],
+      ['POST', '/auth/.well-known/openid-configuration'],
+      ['GET', '/auth/keys'],
+    ] as const) {
+      const res = await app.request(`/relay/oauth2.sigstore.dev${path}`, { method });
+      expect(res.headers.get('x-relay-error'), `${method} ${path}`).toMatch(/^RELAY_(PATH|METHOD)_NOT_ALLOWED$/);
+    }
+    expect(attempts).toHaveLength(2);
   });
 
   it('refuses other paths, methods and queries to them before resolving', async () => {

@@ -44,8 +44,8 @@ export async function relayedFetch(origin: string, url: string, init: RequestIni
   return res;
 }
 
-/** A service URL as the relay's path for it on this origin. */
-function relayedServiceUrl(origin: string, url: string): string {
+/** A service URL as the relay's path for it on this origin. Never throws for a URL the config holds. */
+export function relayedServiceUrl(origin: string, url: string): string {
   const u = new URL(url);
   return `${origin}/relay/${u.host}${u.pathname.replace(/\/+$/, '')}`;
 }

@@ -4,7 +4,7 @@
  * with an external signer, the bytes and checks are shared/ops/external.ts and the signatures
  * handed back wait in ExternalSigning until all of them check.
  */
-import { KeyError, Pkcs11Error, SignatureError } from '../../../../shared/errors.ts';
+import { KeyError, KeylessError, Pkcs11Error, SignatureError } from '../../../../shared/errors.ts';
 import { parsePublicKey } from '../../../../shared/crypto/keys.ts';
 import { fingerprint } from '../../../../shared/crypto/webcrypto.ts';
 import {
@@ -37,12 +37,23 @@ import { ExternalSigning } from './external-signing.svelte.ts';
 import { describeError } from '../../lib/errors.ts';
 import { readKeyFile } from '../../lib/small-file.ts';
 import type { SigningServicesChoice } from './signing-services.svelte.ts';
-import { serviceHost } from './service-offers.ts';
+import { relayedServiceUrl, serviceHost } from './service-offers.ts';
+import type { SigningServices } from '../../../../shared/ops/sign-services.ts';
+import { logIn, openLoginWindow } from './keyless-login.ts';
 
 export type IdentityMode = 'repository' | 'repository:tag';
 
-/** Sign with a key the page holds (or reaches, for hardware keys), or with an external signer. */
-type SignerMode = 'page' | 'external';
+/**
+ * Sign with a key the page holds (or reaches, for hardware keys), with an external signer, or with
+ * your identity (keyless: an OpenID Connect login, a short-lived certificate from Fulcio).
+ */
+type SignerMode = 'page' | 'external' | 'identity';
+
+/** The OAuth client id of keyless signing (Sigstore's public-good issuer knows the page as `sigstore`, as cosign). */
+const KEYLESS_CLIENT_ID = 'sigstore';
+
+/** The consent key of keyless signing at an issuer: the identity, not a key, becomes public. */
+const IDENTITY_CONSENT = 'identity ';
 
 /** The external signer's public key choice that means "the PEM pasted or chosen below". */
 export const PASTED_KEY = 'pasted';
@@ -171,6 +182,13 @@ export class SignPage {
     if (!this.#consentFor) return '';
     const log =
       this.services && 'service' in this.services.rekorOffer ? this.services.rekorOffer.service.url : 'the log';
+    if (this.#consentFor.startsWith(IDENTITY_CONSENT))
+      return (
+        `Sign with your identity publicly? ${log} is a transparency log: it keeps, publicly and forever, the digest ` +
+        `of what is signed and the certificate naming the identity you log in with (your email address) at ` +
+        `${this.#consentFor.slice(IDENTITY_CONSENT.length)}, so anyone can see that you signed it. An entry cannot be ` +
+        `removed. Asked once for each issuer.`
+      );
     return (
       `Log this signature publicly? ${log} is a transparency log: it keeps, publicly and forever, the digest of what ` +
       `is signed and this public key (fingerprint sha256:${this.#consentFor.slice(0, 16)}…), so anyone can see that ` +
@@ -347,6 +365,7 @@ export class SignPage {
     this.#link = '';
     this.#signedBefore = null;
     this.#consentFor = null;
+    if (this.mode === 'identity') return this.#signWithIdentity();
     try {
       const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
@@ -374,6 +393,87 @@ export class SignPage {
     } finally {
       // The PIN served this one signing run; a next run asks for it again.
       this.pin = '';
+    }
+  }
+
+  /** The login of "Sign with your identity" in progress, to cancel. */
+  #login: AbortController | null = null;
+
+  /** True while a keyless login waits for its window. */
+  get loggingIn(): boolean {
+    return this.#loggingIn;
+  }
+  #loggingIn = $state(false);
+
+  /** "Cancel login": ends the login in progress; nothing is signed. */
+  cancelLogin(): void {
+    this.#login?.abort();
+  }
+
+  /**
+   * "Sign with your identity": asks once per issuer whether the identity may become public, opens
+   * the login window in this click, logs in, gets a certificate from Fulcio for a fresh key, signs
+   * (logged and timestamped, as keyless signing needs) and forgets the key and the token.
+   */
+  async #signWithIdentity(): Promise<void> {
+    const offer = this.services?.identityOffer;
+    try {
+      if (!this.services || !offer || 'none' in offer)
+        throw new KeylessError(
+          'KEYLESS_UNSUPPORTED',
+          `Signing with your identity needs a signing config with Fulcio, an OIDC issuer, a Rekor v2 log and a timestamp authority, and this one has none to use: ${offer && 'none' in offer ? offer.none : 'no config'}.`,
+        );
+      const consent = `${IDENTITY_CONSENT}${offer.oidc.url}`;
+      if (!this.services.consented(consent)) {
+        this.#consentFor = consent;
+        this.#status = { state: 'idle' };
+        return;
+      }
+      // Opened before anything is awaited: a window opened later is not the click's, and is blocked.
+      const popup = openLoginWindow();
+      const ref = this.#reference();
+      const annotations = parseAnnotations(this.annotationsText);
+      this.#credentials(ref);
+      const abort = new AbortController();
+      this.#login = abort;
+      this.#loggingIn = true;
+      this.#status = {
+        state: 'working',
+        message: `Log in at ${serviceHost(offer.oidc.url)} in the window that opened…`,
+        done: 0,
+        total: 0,
+      };
+      let login: Awaited<ReturnType<typeof logIn>> | null = await logIn({
+        popup,
+        issuer: offer.oidc.url,
+        clientId: KEYLESS_CLIENT_ID,
+        fetch: (url, init) => fetch(url, init),
+        via: (url) => relayedServiceUrl(location.origin, url),
+        signal: abort.signal,
+      }).finally(() => (this.#loggingIn = false));
+      this.#status = { state: 'working', message: 'Getting a certificate from Fulcio…', done: 0, total: 0 };
+      const services = (await this.services.services(true))!;
+      const { keylessSigner } = await import('../../../../shared/ops/keyless.ts');
+      const signer = await keylessSigner({
+        fetch: (url, init) => services.fetch(url, init ?? {}),
+        fulcioUrl: offer.fulcio.url,
+        idToken: login.idToken,
+        claims: login.claims,
+        root: services.root,
+      });
+      // The token served its one request: nothing keeps it.
+      login = null;
+      try {
+        const same = this.planned && formatReference(this.planned) === formatReference(ref);
+        const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
+        await this.#push(ref, plan, annotations, signer, services);
+      } finally {
+        signer.forget();
+      }
+    } catch (e) {
+      this.#status = { state: 'error', ...describeError(e) };
+    } finally {
+      this.#login = null;
     }
   }
 
@@ -405,11 +505,18 @@ export class SignPage {
   }
 
   /** Signs and pushes a plan in the chosen formats, then shows the result and its verification link. */
-  async #push(ref: ImageReference, plan: SignPlan, annotations: Record<string, string>, signer: Signer): Promise<void> {
+  async #push(
+    ref: ImageReference,
+    plan: SignPlan,
+    annotations: Record<string, string>,
+    signer: Signer,
+    keylessServices?: SigningServices,
+  ): Promise<void> {
     const total = plan.targets.length;
     this.#status = { state: 'working', message: 'Signing…', done: 0, total };
     // The external signer's run pushes signatures made elsewhere: no log or timestamp (the consent is asked on Sign).
-    const services = this.mode === 'page' ? await this.services?.services() : undefined;
+    const services = keylessServices ?? (this.mode === 'page' ? await this.services?.services() : undefined);
+    const cert = signer.certificate;
     const result = await signImage({
       client: this.#registry.client,
       signer,
@@ -425,13 +532,14 @@ export class SignPage {
     this.#noneBefore = '';
     this.#link = verificationLink(location.origin, {
       image: formatReference(pinned(ref, result.digest)),
-      spki: signer.spki,
+      // Keyless: the identity and issuer the certificate names instead of a key.
+      ...(cert ? {} : { spki: signer.spki }),
       ...(Object.keys(annotations).length ? { annotations } : {}),
       // Logged or timestamped: the link checks that with the same trust root (and requires the log).
       ...(services && this.services
         ? {
             sigstore: {
-              policy: {},
+              policy: cert ? { certificateIdentity: cert.identity, certificateOidcIssuer: cert.issuer } : {},
               trustedRoot: this.services.trustRoot,
               ...(services.rekor && this.bundle ? { tlog: 'require' as const } : {}),
             },
@@ -446,7 +554,7 @@ export class SignPage {
     ].filter(Boolean);
     this.#status = {
       state: 'signed',
-      message: `Signed ${result.digest} (${what}, ${formats}) with the key whose fingerprint starts sha256:${fingerprint(signer.spki).hex.slice(0, 16)}${witnessed.length ? `; ${witnessed.join(', ')}, each answer verified against the trust root` : ''}.`,
+      message: `Signed ${result.digest} (${what}, ${formats}) ${cert ? `as ${cert.identity} (certificate from Fulcio, OIDC issuer ${cert.issuer}; the key made for it is forgotten)` : `with the key whose fingerprint starts sha256:${fingerprint(signer.spki).hex.slice(0, 16)}`}${witnessed.length ? `; ${witnessed.join(', ')}, each answer verified against the trust root` : ''}.`,
     };
   }
 

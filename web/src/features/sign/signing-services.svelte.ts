@@ -13,6 +13,7 @@ import { SigningServiceError } from '../../../../shared/errors.ts';
 import type { SigningServices } from '../../../../shared/ops/sign-services.ts';
 import {
   parseSigningConfig,
+  selectService,
   type SigningConfig,
   type SigningService,
 } from '../../../../shared/sigstore/signing-config.ts';
@@ -108,6 +109,26 @@ export class SigningServicesChoice {
   }
 
   /**
+   * The config's Fulcio and OIDC issuer for "Sign with your identity", or why it offers none. Keyless
+   * signing also needs the config's Rekor v2 log and its timestamp authority (cosign 3.1 requires a
+   * timestamp with a Rekor v2 log), so their absence is a reason too.
+   */
+  get identityOffer(): { fulcio: SigningService; oidc: SigningService } | { none: string } {
+    const c = this.config;
+    if (!c) return { none: 'no signing config is chosen' };
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a moment to select at, not state
+    const now = new Date();
+    try {
+      const fulcio = selectService(c.caUrls, [1], now, 'certificate authority (Fulcio)');
+      const oidc = selectService(c.oidcUrls, [1], now, 'OIDC issuer');
+      for (const offer of [this.rekorOffer, this.tsaOffer]) if ('none' in offer) return { none: offer.none };
+      return { fulcio, oidc };
+    } catch (e) {
+      return { none: (e as Error).message };
+    }
+  }
+
+  /**
    * Loads a signing config file, checks it whole and keeps it under its sha256, then selects it.
    * A malformed one sets configError (SIGNING_CONFIG_INVALID) and changes nothing.
    */
@@ -156,14 +177,15 @@ export class SigningServicesChoice {
    * @throws SigningServiceError SIGNING_CONFIG_NO_SERVICE when an option is chosen the config cannot offer;
    *   VerificationError when the trust root cannot be read.
    */
-  async services(): Promise<SigningServices | undefined> {
-    if (!this.inUse) return undefined;
+  async services(keyless = false): Promise<SigningServices | undefined> {
+    if (!this.inUse && !keyless) return undefined;
     const pick = (offer: Offer, what: string): SigningService => {
       if ('service' in offer) return offer.service;
       throw new SigningServiceError('SIGNING_CONFIG_NO_SERVICE', `No ${what} to use: ${offer.none}.`);
     };
-    const rekor = this.tlog === 'config' ? pick(this.rekorOffer, 'transparency log') : undefined;
-    const tsa = this.tsa === 'config' ? pick(this.tsaOffer, 'timestamp authority') : undefined;
+    // Keyless: always the config's log and timestamp authority (what makes a short-lived certificate checkable).
+    const rekor = keyless || this.tlog === 'config' ? pick(this.rekorOffer, 'transparency log') : undefined;
+    const tsa = keyless || this.tsa === 'config' ? pick(this.tsaOffer, 'timestamp authority') : undefined;
     const { buildTrust } = await import('../../../../shared/ops/verify-sigstore.ts');
     const id = this.trustRoot;
     const held = id === 'public-good' || id === 'staging' ? id : await this.#roots.get(id);
