@@ -217,6 +217,9 @@ test('Keys at every width: a passkey being created, cancelled, made; a cosign ke
 }, info) => {
   test.setTimeout(600_000);
   const check = (state: string) => checkWidths(page, info, state);
+  // The Keys page starts its scrypt worker as it opens (so an unlock does not wait for it): the
+  // worker's script is held from the start, so the cosign key made below waits in "working".
+  const scrypt = await hold(page, /scrypt\.worker/);
   await page.goto('/#/keys');
   // WebAuthn in the DevTools' virtual environment with no authenticator: the request waits.
   const cdp = await page.context().newCDPSession(page);
@@ -232,8 +235,7 @@ test('Keys at every width: a passkey being created, cancelled, made; a cosign ke
   await expect(status(page)).toContainText('Key ready: passkey key', { timeout: 60_000 });
   await check('keys-passkey-made');
 
-  // A new cosign key: scrypt runs in a worker whose script is held.
-  const scrypt = await hold(page, /scrypt\.worker/);
+  // A new cosign key: scrypt runs in the worker whose script is held.
   await page.getByLabel('New key password').fill('layout check');
   await page.getByRole('button', { name: 'Generate key pair' }).click();
   await scrypt.arrived;
