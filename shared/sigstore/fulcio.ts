@@ -13,7 +13,7 @@
 import { CosignWebError, KeylessError } from '../errors.ts';
 import { publicKeyPem } from '../crypto/keys.ts';
 import { bytesEqual, toBase64 } from '../encoding/base64.ts';
-import { jsonDepthWithin } from '../encoding/json-depth.ts';
+import { parseJsonObject, type JsonObject } from './json.ts';
 import { parseCertificate, parsePemCertificates, type Certificate } from './certificate.ts';
 import { verifyCertificateChain } from './chain.ts';
 import { verifyEmbeddedScts } from './sct.ts';
@@ -39,8 +39,7 @@ function invalid(message: string): KeylessError {
 }
 
 /** The PEM chain of a v2 answer, embedded-SCT or detached-SCT form. */
-function chainOf(body: unknown): string[] {
-  if (typeof body !== 'object' || body === null) throw invalid('it is not a JSON object');
+function chainOf(body: JsonObject): string[] {
   const b = body as Record<string, { chain?: { certificates?: unknown } } | null | undefined>;
   const certs = (b['signedCertificateEmbeddedSct'] ?? b['signedCertificateDetachedSct'])?.chain?.certificates;
   if (!Array.isArray(certs) || certs.length === 0 || !certs.every((c) => typeof c === 'string'))
@@ -74,12 +73,11 @@ function readChain(pems: string[]): { ders: Uint8Array[]; leaf: Certificate; int
 /** Fulcio's own sentence from an error answer (grpc-gateway's `{code, message}`), if any. */
 function fulcioMessage(text: string): string {
   try {
-    const m = (JSON.parse(text) as { message?: unknown }).message;
-    if (typeof m === 'string' && m.trim()) return m.trim();
+    const m = parseJsonObject(text, () => new Error('not JSON'))['message'];
+    return typeof m === 'string' ? m.trim() : '';
   } catch {
-    // not JSON: the status alone then
+    return ''; // not JSON: the status alone then
   }
-  return '';
 }
 
 /**
@@ -132,12 +130,7 @@ export async function requestSigningCertificate(
       { status: res.status },
     );
   }
-  let body: unknown;
-  try {
-    body = jsonDepthWithin(text) ? JSON.parse(text) : undefined;
-  } catch {
-    throw invalid('it is not JSON');
-  }
+  const body = parseJsonObject(text, (why) => invalid(why));
   const { ders, leaf, intermediates } = readChain(chainOf(body));
   if (!bytesEqual(leaf.spki, o.spki))
     throw new KeylessError(

@@ -13,7 +13,7 @@ import { KeylessError } from '../errors.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { randomBytes } from '../crypto/webcrypto.ts';
 import { fromBase64Url, toBase64Url, utf8 } from '../encoding/base64.ts';
-import { jsonDepthWithin } from '../encoding/json-depth.ts';
+import { parseJsonObject, type JsonObject } from './json.ts';
 
 /** A fetch as the caller routes it (through the relay, on the page). */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
@@ -62,17 +62,9 @@ export function pkcePair(): { verifier: string; challenge: string } {
   return { verifier, challenge: toBase64Url(sha256Bytes(utf8(verifier))) };
 }
 
-async function readJson(res: Response, what: string): Promise<Record<string, unknown>> {
-  const text = await res.text();
-  let value: unknown;
-  try {
-    value = jsonDepthWithin(text) ? JSON.parse(text) : undefined;
-  } catch {
-    value = undefined;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw loginFailed(`${what} is not a JSON object (HTTP ${res.status}).`);
-  return value as Record<string, unknown>;
+async function readJson(res: Response, what: string): Promise<JsonObject> {
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return parseJsonObject(bytes, (why) => loginFailed(`${what} cannot be read (HTTP ${res.status}): ${why}.`));
 }
 
 function httpUrl(value: unknown, what: string): string {
@@ -197,15 +189,8 @@ export function readIdToken(
   const parts = jwt.split('.');
   if (parts.length !== 3) throw tokenInvalid('is not a JWT (three base64url parts)');
   const bytes = fromBase64Url(parts[1]!);
-  let claims: unknown;
-  try {
-    const text = bytes ? new TextDecoder('utf-8', { fatal: true }).decode(bytes) : '';
-    claims = jsonDepthWithin(text) ? JSON.parse(text) : undefined;
-  } catch {
-    claims = undefined;
-  }
-  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw tokenInvalid('has no JSON claims');
-  const c = claims as Record<string, unknown>;
+  if (!bytes) throw tokenInvalid('has claims that are not base64url');
+  const c = parseJsonObject(bytes, (why) => tokenInvalid(`has no JSON claims: ${why}`));
   if (c['iss'] !== expect.issuer) throw tokenInvalid(`is from "${shown(c['iss'])}", not ${expect.issuer}`);
   const aud = c['aud'];
   if (!(aud === expect.clientId || (Array.isArray(aud) && aud.includes(expect.clientId))))
