@@ -14,8 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CosignWebError } from '../../shared/errors.ts';
-import { rawToDer } from '../../shared/crypto/signature.ts';
-import { exportSpki, generateEcdsaKeyPair } from '../../shared/crypto/webcrypto.ts';
+import { exportSpki, generateEcdsaKeyPair, signWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { utf8 } from '../../shared/encoding/base64.ts';
 import { certificateFacts } from '../../shared/sigstore/certificate.ts';
 import { requestSigningCertificate } from '../../shared/sigstore/fulcio.ts';
@@ -81,11 +80,25 @@ async function freshKey() {
   return { pair, spki: await exportSpki(pair.publicKey) };
 }
 
-async function proofOver(subject: string, key: CryptoKey): Promise<Uint8Array> {
-  const raw = new Uint8Array(
-    await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, utf8(subject) as BufferSource),
-  );
-  return rawToDer(raw, 32);
+const proofOver = (subject: string, key: CryptoKey): Promise<Uint8Array> =>
+  signWithCryptoKey(key, { kind: 'ecdsa', curve: 'P-256' }, utf8(subject));
+
+type Key = Awaited<ReturnType<typeof freshKey>>;
+
+/** Asks the real Fulcio for a certificate for `key` (a fresh one by default), proving it over `subject`. */
+async function askFulcio(
+  idToken: string,
+  o: { key?: Key; subject?: string; via?: typeof fetch; url?: string; root?: TrustedRoot } = {},
+) {
+  const key = o.key ?? (await freshKey());
+  return requestSigningCertificate(o.via ?? fetch, {
+    url: o.url ?? fulcio.url,
+    idToken,
+    spki: key.spki,
+    curve: 'P-256',
+    proof: await proofOver(o.subject ?? 'alice@rig.test', key.pair.privateKey),
+    root: o.root ?? root,
+  });
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -147,16 +160,7 @@ describe('the login', () => {
 
 describe("Fulcio's certificate", () => {
   it('is issued for our key and identity, and chains to the trusted root', async () => {
-    const { pair, spki } = await freshKey();
-    const idToken = await issuer.token({ email: 'alice@rig.test' });
-    const cert = await requestSigningCertificate(fetch, {
-      url: fulcio.url,
-      idToken,
-      spki,
-      curve: 'P-256',
-      proof: await proofOver('alice@rig.test', pair.privateKey),
-      root,
-    });
+    const cert = await askFulcio(await issuer.token({ email: 'alice@rig.test' }));
     const facts = certificateFacts(cert.parsed);
     expect(facts.identities).toEqual(['alice@rig.test']);
     expect(facts.issuer).toBe(issuer.url);
@@ -166,10 +170,7 @@ describe("Fulcio's certificate", () => {
   });
 
   it('is refused by Fulcio for an expired token, another audience, an unverified email, a wrong proof', async () => {
-    const { pair, spki } = await freshKey();
-    const proof = await proofOver('alice@rig.test', pair.privateKey);
-    const ask = async (idToken: string, p = proof) =>
-      codeOf(requestSigningCertificate(fetch, { url: fulcio.url, idToken, spki, curve: 'P-256', proof: p, root }));
+    const ask = async (idToken: string, subject?: string) => codeOf(askFulcio(idToken, subject ? { subject } : {}));
     const old = Math.floor(Date.now() / 1000) - 3600;
     expect(await ask(await issuer.token({ email: 'alice@rig.test' }, { issuedAt: old, ttlSeconds: 60 }))).toBe(
       'FULCIO_REFUSED',
@@ -178,23 +179,13 @@ describe("Fulcio's certificate", () => {
       'FULCIO_REFUSED',
     );
     expect(await ask(await issuer.token({ email: 'alice@rig.test', email_verified: false }))).toBe('FULCIO_REFUSED');
-    expect(
-      await ask(await issuer.token({ email: 'alice@rig.test' }), await proofOver('bob@rig.test', pair.privateKey)),
-    ).toBe('FULCIO_REFUSED');
+    expect(await ask(await issuer.token({ email: 'alice@rig.test' }), 'bob@rig.test')).toBe('FULCIO_REFUSED');
   });
 
   it('keeps what Fulcio said when it refuses', async () => {
-    const { pair, spki } = await freshKey();
     const old = Math.floor(Date.now() / 1000) - 3600;
     const idToken = await issuer.token({ email: 'alice@rig.test' }, { issuedAt: old, ttlSeconds: 60 });
-    const e = (await requestSigningCertificate(fetch, {
-      url: fulcio.url,
-      idToken,
-      spki,
-      curve: 'P-256',
-      proof: await proofOver('alice@rig.test', pair.privateKey),
-      root,
-    }).catch((x: unknown) => x)) as CosignWebError;
+    const e = (await askFulcio(idToken).catch((x: unknown) => x)) as CosignWebError;
     expect(e).toBeInstanceOf(CosignWebError);
     expect(e.message).toMatch(/^Fulcio refused to issue a certificate \(HTTP 40\d\): .+/);
   });
@@ -214,30 +205,13 @@ describe("Fulcio's certificate", () => {
       body.publicKeyRequest.proofOfPossession = Buffer.from(theirProof).toString('base64');
       return fetch(url, { ...init, body: JSON.stringify(body) });
     };
-    expect(
-      await codeOf(
-        requestSigningCertificate(swapping, {
-          url: fulcio.url,
-          idToken,
-          spki: ours.spki,
-          curve: 'P-256',
-          proof: await proofOver('alice@rig.test', ours.pair.privateKey),
-          root,
-        }),
-      ),
-    ).toBe('FULCIO_KEY_MISMATCH');
+    expect(await codeOf(askFulcio(idToken, { key: ours, via: swapping }))).toBe('FULCIO_KEY_MISMATCH');
   });
 
   it('is not used when it does not chain to the trusted root, and Fulcio unreachable is its own code', async () => {
-    const { pair, spki } = await freshKey();
-    const proof = await proofOver('alice@rig.test', pair.privateKey);
+    const idToken = await issuer.token({ email: 'alice@rig.test' });
     const noCa: TrustedRoot = { ...root, certificateAuthorities: [] };
-    const base = { idToken: await issuer.token({ email: 'alice@rig.test' }), spki, curve: 'P-256', proof };
-    expect(await codeOf(requestSigningCertificate(fetch, { ...base, url: fulcio.url, root: noCa }))).toBe(
-      'FULCIO_CERTIFICATE_UNTRUSTED',
-    );
-    expect(await codeOf(requestSigningCertificate(fetch, { ...base, url: 'http://127.0.0.1:9', root }))).toBe(
-      'FULCIO_UNREACHABLE',
-    );
+    expect(await codeOf(askFulcio(idToken, { root: noCa }))).toBe('FULCIO_CERTIFICATE_UNTRUSTED');
+    expect(await codeOf(askFulcio(idToken, { url: 'http://127.0.0.1:9' }))).toBe('FULCIO_UNREACHABLE');
   });
 });
