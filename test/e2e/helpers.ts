@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page, Request } from '@playwright/test';
+import { expect, type Page, type Request } from '@playwright/test';
 
 export interface RecordedRequest {
   method: string;
@@ -60,4 +60,22 @@ export async function addVirtualAuthenticator(page: Page, hasPrf: boolean): Prom
       automaticPresenceSimulation: true,
     },
   });
+}
+
+/**
+ * Opens #/sign for `ref` and loads a signing config ("Config file") and the trusted root its
+ * services' answers are checked with ("Trusted root file"), which then becomes the "Trust root".
+ */
+export async function openSignWithServices(
+  page: Page,
+  origin: string,
+  ref: string,
+  files: { signingConfig: string; trustedRoot: string },
+): Promise<void> {
+  const field = (label: string) => page.getByLabel(label, { exact: true });
+  await page.goto(`${origin}/#/sign`);
+  await field('Image reference').fill(ref);
+  await field('Config file').setInputFiles(files.signingConfig);
+  await field('Trusted root file').setInputFiles(files.trustedRoot);
+  await expect(field('Trust root')).toHaveValue(/^sha256:/);
 }

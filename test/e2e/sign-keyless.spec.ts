@@ -17,13 +17,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAppServer, relayEnvFor, type AppServer } from '../rig/app-server.ts';
-import { startFulcio, type Fulcio } from '../rig/fulcio.ts';
+import { cosign3VerifyIdentityArgs, startFulcio, type Fulcio } from '../rig/fulcio.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { startOidcIssuer, type OidcIssuer } from '../rig/oidc-issuer.ts';
 import { registriesFromEnv } from '../rig/registries.ts';
 import { createSigningConfig, startSigstoreServices, type SigstoreServices } from '../rig/sigstore-services.ts';
 import { cosignEnv, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
-import { recordRequests } from './helpers.ts';
+import { openSignWithServices, recordRequests } from './helpers.ts';
 
 const regs = () => registriesFromEnv()!;
 const LONG = { timeout: 90_000 };
@@ -70,34 +70,17 @@ test.afterAll(async () => {
 });
 
 const status = (page: Page) => page.getByRole('status');
-const field = (page: Page, label: string) => page.getByLabel(label, { exact: true });
 
 async function fillSign(page: Page, ref: string): Promise<void> {
-  await page.goto(`${origin}/#/sign`);
-  await field(page, 'Image reference').fill(ref);
+  await openSignWithServices(page, origin, ref, { signingConfig, trustedRoot: stack.trustedRootFile });
   await page.getByRole('radio', { name: /Sign with your identity/ }).check();
-  await field(page, 'Config file').setInputFiles(signingConfig);
-  await field(page, 'Trusted root file').setInputFiles(stack.trustedRootFile);
-  await expect(field(page, 'Trust root')).toHaveValue(/^sha256:/);
   await expect(page.locator('#identity-how')).toContainText(new URL(issuer.url).host);
 }
 
 const cosignVerify = (ref: string, identity: string) =>
-  run(
-    'cosign3',
-    [
-      'verify',
-      '--certificate-identity',
-      identity,
-      '--certificate-oidc-issuer',
-      issuer.url,
-      '--trusted-root',
-      stack.trustedRootFile,
-      '--insecure-ignore-sct',
-      ref,
-    ],
-    { env: cosignEnv(home, { caFile: regs().tls.caFile }) },
-  );
+  run('cosign3', cosign3VerifyIdentityArgs(ref, identity, issuer.url, stack.trustedRootFile), {
+    env: cosignEnv(home, { caFile: regs().tls.caFile }),
+  });
 
 test('logs in at the issuer, signs with a Fulcio certificate, and cosign 3.1 and the link verify the identity', async ({
   page,

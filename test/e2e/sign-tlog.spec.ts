@@ -22,7 +22,7 @@ import { freePort, registriesFromEnv } from '../rig/registries.ts';
 import { createSigningConfig, startSigstoreServices, type SigstoreServices } from '../rig/sigstore-services.ts';
 import { startTamperProxy, tamperRekorProof, type TamperProxy } from '../rig/tamper-proxy.ts';
 import { cosignEnv, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
-import { recordRequests } from './helpers.ts';
+import { openSignWithServices, recordRequests } from './helpers.ts';
 
 const regs = () => registriesFromEnv()!;
 const LONG = { timeout: 90_000 };
@@ -75,11 +75,7 @@ async function makeKey(page: Page): Promise<string> {
 
 /** Opens #/sign for `ref` with a signing config and the stack's trust root, log and TSA chosen. */
 async function fillSign(page: Page, ref: string, signingConfig: string): Promise<void> {
-  await page.goto(`${origin}/#/sign`);
-  await field(page, 'Image reference').fill(ref);
-  await field(page, 'Config file').setInputFiles(signingConfig);
-  await field(page, 'Trusted root file').setInputFiles(stack.trustedRootFile);
-  await expect(field(page, 'Trust root')).toHaveValue(/^sha256:/);
+  await openSignWithServices(page, origin, ref, { signingConfig, trustedRoot: stack.trustedRootFile });
   await field(page, 'Transparency log').selectOption('config');
   await field(page, 'Timestamp authority').selectOption('config');
 }

@@ -27,7 +27,7 @@ import { buildTrust } from '../../shared/ops/verify-sigstore.ts';
 import { parseSigningConfig, selectServices } from '../../shared/sigstore/signing-config.ts';
 import { parseTrustedRoot } from '../../shared/sigstore/trusted-root.ts';
 import { pushSampleImage } from '../rig/images.ts';
-import { startFulcio, type Fulcio } from '../rig/fulcio.ts';
+import { cosign3VerifyIdentityArgs, startFulcio, type Fulcio } from '../rig/fulcio.ts';
 import { startOidcIssuer, type OidcIssuer } from '../rig/oidc-issuer.ts';
 import { startSigstoreServices, type SigstoreServices } from '../rig/sigstore-services.ts';
 import { run } from '../rig/tools.ts';
@@ -83,23 +83,8 @@ afterAll(async () => {
   await issuer?.stop();
 });
 
-const cosignVerify = (identity: string, oidcIssuer: string, extra: string[] = []) =>
-  run(
-    'cosign3',
-    [
-      'verify',
-      '--certificate-identity',
-      identity,
-      '--certificate-oidc-issuer',
-      oidcIssuer,
-      '--trusted-root',
-      stack.trustedRootFile,
-      '--insecure-ignore-sct',
-      ...extra,
-      ref,
-    ],
-    { env: rig.env() },
-  );
+const cosignVerify = (identity: string, oidcIssuer: string) =>
+  run('cosign3', cosign3VerifyIdentityArgs(ref, identity, oidcIssuer, stack.trustedRootFile), { env: rig.env() });
 
 const ours = (identity: string) =>
   verifyImage(rig.client, {

@@ -93,3 +93,27 @@ export async function startFulcio(o: {
   await writeFile(chainFile, chainPem.join(''));
   return { url, chainPem, chainFile, logFile, child, stop: () => stopChild(child) };
 }
+
+/**
+ * `cosign verify` (3.1) by certificate identity against a trusted root: `--insecure-ignore-sct`
+ * because the rig's Fulcio has no CT log; the transparency log is required (no
+ * `--insecure-ignore-tlog`).
+ */
+export function cosign3VerifyIdentityArgs(
+  ref: string,
+  identity: string,
+  issuer: string,
+  trustedRoot: string,
+): string[] {
+  return [
+    'verify',
+    '--certificate-identity',
+    identity,
+    '--certificate-oidc-issuer',
+    issuer,
+    '--trusted-root',
+    trustedRoot,
+    '--insecure-ignore-sct',
+    ref,
+  ];
+}
