@@ -74,6 +74,14 @@ const status = (page: Page) => page.getByRole('status');
 async function fillSign(page: Page, ref: string): Promise<void> {
   await openSignWithServices(page, origin, ref, { signingConfig, trustedRoot: stack.trustedRootFile });
   await page.getByRole('radio', { name: /Sign with your identity/ }).check();
+  // Keyless signing always logs and timestamps: the two choices are shown, fixed, not offered.
+  for (const [label, url] of [
+    ['Transparency log', stack.rekor.url],
+    ['Timestamp authority', stack.tsa.url],
+  ] as const) {
+    await expect(page.getByLabel(label, { exact: true })).toBeDisabled();
+    await expect(page.getByLabel(label, { exact: true })).toContainText(url);
+  }
   await expect(page.locator('#identity-how')).toContainText(new URL(issuer.url).host);
 }
 
