@@ -13,23 +13,13 @@ import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatPkcs11Uri } from '../../server/pkcs11/uri.ts';
 import { registriesInfo, startRegistries } from '../rig/registries.ts';
+import { waitForOk } from '../rig/relays.ts';
 import { createSoftHsmToken } from '../rig/softhsm.ts';
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 8091);
 
-/** Waits until `url` answers 2xx, polling every 100 ms; throws after `ms`. */
-export async function waitFor(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`${url} did not answer within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits until `url` answers 2xx (test/rig/relays.ts waitForOk); throws after `ms`. */
+export const waitFor = waitForOk;
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const regs = await startRegistries();

@@ -13,18 +13,11 @@ import { Hono } from 'hono';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { publicKeyPem } from '../../shared/crypto/keys.ts';
-import { parsePkcs8 } from '../../shared/crypto/pkcs.ts';
-import {
-  exportPkcs8,
-  generateEcdsaKeyPair,
-  importPublicKey,
-  signWithCryptoKey,
-  verifyWithCryptoKey,
-} from '../../shared/crypto/webcrypto.ts';
+import { importPublicKey, verifyWithCryptoKey } from '../../shared/crypto/webcrypto.ts';
 import { fromBase64 } from '../../shared/encoding/base64.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
-import { planSigning, signImage, type Signer, type TagLock } from '../../shared/ops/sign.ts';
+import { planSigning, signImage, type TagLock } from '../../shared/ops/sign.ts';
 import { answerError } from '../../server/app.ts';
 import { createLocks } from '../../server/locks.ts';
 import { relayLock } from '../../web/src/app/relay-lock.ts';
@@ -32,6 +25,7 @@ import { SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../../shared/cosign/
 import { pushSampleImage } from '../rig/images.ts';
 import { cosignEnv, cosignVerifyArgs, makeCosign3Offline, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
 import { caFetch } from './ca-fetch.ts';
+import { makeSigners } from './relay-signers.ts';
 
 const regs = inject('cosignWebRegistries');
 const SIGNERS = 20;
@@ -41,21 +35,6 @@ beforeAll(async () => {
 });
 afterAll(() => home.cleanup());
 
-/** Twenty signers with keys of their own. */
-function makeSigners(): Promise<Signer[]> {
-  return Promise.all(
-    Array.from({ length: SIGNERS }, async () => {
-      const pair = await generateEcdsaKeyPair('P-256', true);
-      const info = parsePkcs8(await exportPkcs8(pair.privateKey));
-      return {
-        algorithm: info.algorithm,
-        spki: info.spki,
-        sign: (d: Uint8Array) => signWithCryptoKey(pair.privateKey, info.algorithm, d),
-      };
-    }),
-  );
-}
-
 /**
  * Pushes an image to `repoName`, has every signer sign it at once (through `lock` when given),
  * and checks that all 20 signatures are there in both formats and that cosign 2.5 and 3.1 verify
@@ -64,7 +43,7 @@ function makeSigners(): Promise<Signer[]> {
 async function signAtOnce(repoName: string, lock?: TagLock): Promise<void> {
   const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, repoName, 'v1');
   const repo = { registry: regs.tls.host, repository: repoName };
-  const signers = await makeSigners();
+  const signers = await makeSigners(SIGNERS);
   const plan = await planSigning(new RegistryClient({ fetch: caFetch(regs.tls.caFile) }), repo, 'v1');
   const results = await Promise.allSettled(
     signers.map((signer) =>
