@@ -225,7 +225,7 @@ export const SIGSTORE_SERVICE_PATHS: readonly string[] = [
 export function isSigstoreServiceCall(method: string, path: string): boolean {
   if (SIGSTORE_SERVICE_PATHS.includes(`${method} ${path}`)) return true;
   if (method === 'GET' && path.endsWith('/.well-known/openid-configuration')) return true;
-  return method === 'POST' && (path === '/token' || path.endsWith('/token'));
+  return method === 'POST' && path.endsWith('/token');
 }
 
 /** Largest answer the relay passes on from a read-only TUF host (the TUF client's own cap is 4 MiB). */
