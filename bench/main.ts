@@ -15,7 +15,7 @@
  * with the page's normal CSP and with a CSP that forbids WebAssembly (the scrypt-js fallback).
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
- * sign, sign-tlog, verify, hash, keyless, relay, relays, copy, growth, pkcs11, firstload); without it, all of them.
+ * sign, sign-tlog, sign-keyless, verify, hash, keyless, relay, relays, copy, growth, pkcs11, firstload); without it, all of them.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -171,7 +171,7 @@ async function unlockSection(browser: Browser, native: number): Promise<void> {
 async function registrySections(browser: Browser): Promise<void> {
   // The real registries and the app's server with its relay set for them, as the e2e tests run it.
   process.env.E2E_PORT ??= '8097';
-  if (!['sign', 'sign-tlog', 'verify', 'hash', 'keyless', 'relay', 'relays', 'copy'].some(want)) return;
+  if (!['sign', 'sign-tlog', 'sign-keyless', 'verify', 'hash', 'keyless', 'relay', 'relays', 'copy'].some(want)) return;
   const { default: globalSetup } = await import('../test/e2e/global-setup.ts');
   const teardown = await globalSetup();
   try {
@@ -179,6 +179,7 @@ async function registrySections(browser: Browser): Promise<void> {
     const regs = registriesFromEnv()!;
     if (want('sign')) await signSection(browser, regs);
     if (want('sign-tlog')) await signTlogSection(browser, regs);
+    if (want('sign-keyless')) await signKeylessSection(browser, regs);
     if (want('verify')) await verifySection(browser, regs);
     if (want('hash')) await hashSection(browser);
     if (want('keyless')) await keylessSection(browser, regs);
@@ -223,6 +224,21 @@ async function signTlogSection(browser: Browser, regs: RegistriesInfo): Promise<
   row('page: click "Sign" to bundle pushed (logged, timestamped)', page, `${(page / c3).toFixed(2)}× cosign 3.1`);
   const both = median(s.pageBothMs);
   row('page: both formats (bundle logged, both timestamped)', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
+}
+
+async function signKeylessSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
+  const { benchSignKeyless } = await import('./sign-keyless.ts');
+  console.log(
+    `\nSigning keyless with the real Fulcio, Rekor v2 and TSA and the rig's issuer on loopback (median of ${RUNS}, first run apart)`,
+  );
+  const s = await benchSignKeyless(browser, regs, RUNS);
+  const c3 = median(s.cosign3Ms);
+  row('cosign 3.1 sign --identity-token, same config and root', c3, '');
+  const bundle = median(s.pageBundleMs);
+  row('page: token in hand to bundle pushed', bundle, `${(bundle / c3).toFixed(2)}× cosign 3.1`);
+  const both = median(s.pageBothMs);
+  row('page: token in hand to both formats pushed', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
+  row('  the same from clicking "Sign in" at the issuer', median(s.pageBothFromLoginMs), '');
 }
 
 async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

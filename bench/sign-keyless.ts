@@ -1,0 +1,139 @@
+/**
+ * Keyless signing for `npm run bench`: "Sign with your identity" on the real page against the REAL
+ * Fulcio, Rekor v2 and timestamp authority and the rig's own OpenID Connect issuer on loopback (all
+ * through the relay, every answer verified against the trusted root before the push), next to
+ * `cosign sign --identity-token` 3.1 with the same signing config and trusted root, on the same
+ * registry, in the same run.
+ *
+ * The page's time is taken from the ID token in hand — the answer to the page's code exchange at
+ * the issuer's token endpoint, as Chromium receives it — to the signature pushed; cosign's from
+ * its start with the token given on its command line (so cosign's own start-up is in its time, and
+ * the page's key generation, Fulcio request, log upload, timestamp and push are in the page's). The
+ * time from clicking "Sign in" at the issuer (its redirect back and the code exchange included) is
+ * reported too. The consent for the issuer is given once, before the timed runs.
+ */
+import type { Browser, Page } from 'playwright';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
+import { startFulcio } from '../test/rig/fulcio.ts';
+import { pushSampleImage } from '../test/rig/images.ts';
+import { startOidcIssuer } from '../test/rig/oidc-issuer.ts';
+import type { RegistriesInfo } from '../test/rig/registries.ts';
+import { createSigningConfig, startSigstoreServices } from '../test/rig/sigstore-services.ts';
+import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
+import { openSignWithServices } from '../test/e2e/helpers.ts';
+
+export interface SignKeylessBench {
+  /** Token in hand to bundle pushed. */
+  pageBundleMs: number[];
+  /** Token in hand to both formats pushed. */
+  pageBothMs: number[];
+  /** Clicking "Sign in" at the issuer to both formats pushed. */
+  pageBothFromLoginMs: number[];
+  cosign3Ms: number[];
+}
+
+const EMAIL = 'bench@rig.test';
+const LONG = { timeout: 120_000 };
+
+/**
+ * Clicks "Sign", logs in at the issuer's page as a person would, waits for "Signed".
+ * @returns [token in hand → signed, "Sign in" clicked → signed] in ms.
+ */
+async function signKeyless(page: Page, consent: boolean): Promise<[number, number]> {
+  const tokenAnswered = page
+    .waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/token'), LONG)
+    .then(() => performance.now());
+  const popup = page.waitForEvent('popup', LONG);
+  await page.getByRole('button', { name: 'Sign', exact: true }).click();
+  if (consent) await page.getByRole('button', { name: 'Log publicly and sign' }).click();
+  const login = await popup;
+  await login.getByLabel('Email').fill(EMAIL);
+  const t0 = performance.now();
+  await login.getByRole('button', { name: 'Sign in' }).click();
+  await page
+    .getByRole('status')
+    .filter({ hasText: /^Signed/ })
+    .waitFor(LONG);
+  const t1 = performance.now();
+  return [t1 - (await tokenAnswered), t1 - t0];
+}
+
+export async function benchSignKeyless(
+  browser: Browser,
+  regs: RegistriesInfo,
+  runs: number,
+): Promise<SignKeylessBench> {
+  const home = await makeToolHome('cosign-web-bench-keyless-sign-');
+  const dir = mkdtempSync(join(tmpdir(), 'cosign-web-bench-keyless-sign-'));
+  const issuer = await startOidcIssuer();
+  const fulcio = await startFulcio({ dir, issuerUrl: issuer.url });
+  const stack = await startSigstoreServices({
+    dir: join(dir, 'services'),
+    certificateAuthorities: [{ uri: fulcio.url, chainPem: fulcio.chainPem }],
+  });
+  const signingConfig = join(dir, 'keyless-signing-config.json');
+  await createSigningConfig(dir, stack.rekor.url, stack.tsa.url, stack.validFrom, signingConfig, {
+    fulcioUrl: fulcio.url,
+    oidcUrl: issuer.url,
+  });
+  const server = await startAppServer(
+    dir,
+    relayEnvFor([stack.rekor.url, stack.tsa.baseUrl, fulcio.url, issuer.url], regs.tls),
+  );
+  try {
+    const page = await browser.newPage();
+    const env = cosignEnv(home, { caFile: regs.tls.caFile });
+    const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
+    const fill = async (ref: string, legacy: boolean): Promise<void> => {
+      await openSignWithServices(page, server.origin, ref, { signingConfig, trustedRoot: stack.trustedRootFile });
+      await page.getByRole('radio', { name: /Sign with your identity/ }).check();
+      const legacyBox = page.getByRole('checkbox', { name: /Legacy/ });
+      if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
+    };
+    const out: SignKeylessBench = { pageBundleMs: [], pageBothMs: [], pageBothFromLoginMs: [], cosign3Ms: [] };
+    for (let i = 0; i <= runs; i++) {
+      const bundleImage = await pushSampleImage(tls, `bench/keyless-${i}`, 'v1');
+      await fill(bundleImage.ref, false);
+      const [bundleMs] = await signKeyless(page, i === 0);
+      const bothImage = await pushSampleImage(tls, `bench/keyless-both-${i}`, 'v1');
+      await fill(bothImage.ref, true);
+      const [bothMs, bothFromLoginMs] = await signKeyless(page, false);
+      const other = await pushSampleImage(tls, `bench/keyless-cosign-${i}`, 'v1');
+      const token = await issuer.token({ email: EMAIL });
+      const t0 = performance.now();
+      await runOk(
+        'cosign3',
+        [
+          'sign',
+          '--identity-token',
+          token,
+          '--signing-config',
+          signingConfig,
+          '--trusted-root',
+          stack.trustedRootFile,
+          '--yes',
+          other.ref,
+        ],
+        { env },
+      );
+      const c3 = performance.now() - t0;
+      if (i === 0) continue; // warm-up: the first run pays the consent, page chunks and cold caches
+      out.pageBundleMs.push(bundleMs);
+      out.pageBothMs.push(bothMs);
+      out.pageBothFromLoginMs.push(bothFromLoginMs);
+      out.cosign3Ms.push(c3);
+    }
+    await page.close();
+    return out;
+  } finally {
+    await server.stop();
+    await stack.stop();
+    await fulcio.stop();
+    await issuer.stop();
+    await home.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
