@@ -213,8 +213,9 @@ export function makeTrustedRoot(o: {
 }
 
 /**
- * signing_config.json v0.2 sending cosign 3.1 (and the page) to this Rekor v2 and this TSA, no
- * Fulcio, no OIDC, made by cosign 3.1 itself:
+ * signing_config.json v0.2 sending cosign 3.1 (and the page) to this Rekor log (v2, or v1 with
+ * `rekorApiVersion` 1) and this TSA (none when `tsaUrl` is empty), no Fulcio, no OIDC unless
+ * `keyless` names them, made by cosign 3.1 itself:
  * `cosign signing-config create --no-default-{fulcio,oidc,rekor,tsa} --rekor=url=…,api-version=2,…
  * --rekor-config=ANY --tsa=url=…/api/v1/timestamp,api-version=1,… --tsa-config=ANY --out F`.
  */
@@ -245,8 +246,7 @@ export async function createSigningConfig(
       '--no-default-tsa',
       `--rekor=url=${rekorUrl},api-version=${rekorApiVersion},${common}`,
       '--rekor-config=ANY',
-      `--tsa=url=${tsaUrl},api-version=1,${common}`,
-      '--tsa-config=ANY',
+      ...(tsaUrl ? [`--tsa=url=${tsaUrl},api-version=1,${common}`, '--tsa-config=ANY'] : []),
       '--out',
       out,
     ],
