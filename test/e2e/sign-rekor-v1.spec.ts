@@ -166,3 +166,15 @@ test('"Sign with your identity" with a Rekor v1 log and no timestamp authority: 
   });
   expect(three.code, three.stderr).toBe(0);
 });
+
+test("the shipped public-good config now offers its log, rekor.sigstore.dev (Rekor v1), and 'Sign with your identity'", async ({
+  page,
+}) => {
+  await page.goto(`${origin}/#/sign`);
+  await expect(field(page, 'Signing config')).toHaveValue('public-good');
+  await expect(field(page, 'Transparency log')).toContainText('https://rekor.sigstore.dev (Rekor v1)');
+  await expect(field(page, 'Transparency log').locator('option[value="config"]')).toBeEnabled();
+  await page.getByRole('radio', { name: /Sign with your identity/ }).check();
+  await expect(page.locator('#identity-how')).toContainText('oauth2.sigstore.dev');
+  await expect(page.locator('#identity-unavailable')).toHaveCount(0);
+});
