@@ -28,7 +28,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, loopbackGet, spawnWatched, stopChild } from './registries.ts';
 import { baseEnv, CACHE_DIR, run, runOk } from './tools.ts';
-import type { RekorV1 } from './rekor-v1.ts';
 
 /** The binaries install-sigstore-services.sh builds. */
 export const SERVICE_BINARIES = {
@@ -102,7 +101,13 @@ export interface StartServicesOptions {
   /** How long each service may take to answer (default 60 s: a loaded 2-core machine). */
   readyTimeoutMs?: number;
   /** A Rekor v1 log (test/rig/rekor-v1.ts) to list in the trusted root too, and in a signing config of its own. */
-  rekorV1?: Pick<RekorV1, 'url' | 'publicKeyPem'>;
+  rekorV1?: RekorV1Log;
+}
+
+/** A Rekor v1 log (test/rig/rekor-v1.ts's RekorV1) as the trusted root names it: its URL and its ECDSA P-256 key (PEM). */
+export interface RekorV1Log {
+  url: string;
+  publicKeyPem: string;
 }
 
 /** The parts of trusted_root.json this module writes (protobuf JSON). */
@@ -172,7 +177,7 @@ export function makeTrustedRoot(o: {
   validFrom: Date;
   certificateAuthorities?: ExtraAuthority[];
   /** A Rekor v1 log (ECDSA P-256), listed after the v2 log; its log ID is SHA-256 of its key's SPKI DER. */
-  rekorV1?: Pick<RekorV1, 'url' | 'publicKeyPem'>;
+  rekorV1?: RekorV1Log;
 }): TrustedRootJson {
   const start = o.validFrom.toISOString().replace(/\.\d+Z$/, 'Z');
   const v1Der = o.rekorV1 && createPublicKey(o.rekorV1.publicKeyPem).export({ type: 'spki', format: 'der' });
