@@ -138,6 +138,7 @@ test('"Sign with your identity" with a Rekor v1 log and no timestamp authority: 
   await page.getByRole('radio', { name: /Sign with your identity/ }).check();
   await expect(field(page, 'Transparency log')).toContainText(`${rekor.url} (Rekor v1)`);
   await expect(field(page, 'Timestamp authority')).toContainText('The config offers none');
+  await expect(page.locator('#identity-how')).not.toContainText('timestamped');
   await page.getByRole('button', { name: 'Sign', exact: true }).click();
   const [login] = await Promise.all([
     page.waitForEvent('popup'),
