@@ -30,6 +30,9 @@ import { verifyImage } from '../../shared/ops/verify.ts';
 import { buildTrust } from '../../shared/ops/verify-sigstore.ts';
 import { parseSigningConfig, selectServices } from '../../shared/sigstore/signing-config.ts';
 import { parseTrustedRoot } from '../../shared/sigstore/trusted-root.ts';
+import { hashedRekordV001, logToRekorV1 } from '../../shared/sigstore/services.ts';
+import { sha256Bytes } from '../../shared/crypto/digest.ts';
+import { freePort } from '../rig/registries.ts';
 import { pushSampleImage, skopeoAccess } from '../rig/images.ts';
 import { cosign3VerifyIdentityArgs, startFulcio, type Fulcio } from '../rig/fulcio.ts';
 import { keylessPolicy } from '../rig/keyless-images.ts';
@@ -335,5 +338,40 @@ describe('a Rekor v1 answer altered on its way back', () => {
         await expect(rig.client.resolve(repo, tag)).rejects.toThrow();
     }
     expect(proxy.tampered()).toBe(2);
+  });
+});
+
+describe('the log refusing, or out of reach', () => {
+  const refusal = (entry: Record<string, unknown>, url = rekor.url) =>
+    logToRekorV1((u, init) => fetch(u, init), url, entry).then(
+      () => null,
+      (e: unknown) => e as CosignWebError,
+    );
+
+  it('a signature that does not verify (HTTP 400) and an entry logged twice (HTTP 409) are SIGNING_TLOG_REFUSED', async () => {
+    const data = new TextEncoder().encode(`refusal ${Date.now()}`);
+    const pem = publicKeyPem(signer.spki);
+    const entry = hashedRekordV001(sha256Bytes(data), await signer.sign(data), pem);
+    expect(await refusal(entry)).toBeNull();
+    const twice = await refusal(entry);
+    expect(twice?.code).toBe('SIGNING_TLOG_REFUSED');
+    expect(twice?.message).toMatch(/HTTP 409/);
+    const other = hashedRekordV001(sha256Bytes(data), await signer.sign(new Uint8Array([...data, 0])), pem);
+    const bad = await refusal(other);
+    expect(bad?.code).toBe('SIGNING_TLOG_REFUSED');
+    expect(bad?.message).toMatch(/HTTP 400/);
+  });
+
+  it('a log that cannot be reached is SIGNING_TLOG_UNREACHABLE, and nothing is pushed', async () => {
+    const { image, repo, signing } = await signFresh(
+      { legacy: true, bundle: true },
+      v1Services({ rekorUrl: `http://127.0.0.1:${await freePort()}` }),
+    );
+    const e = await signing.then(
+      () => null,
+      (err: unknown) => err as CosignWebError,
+    );
+    expect(e?.code).toBe('SIGNING_TLOG_UNREACHABLE');
+    await expect(rig.client.resolve(repo, sigTag(image.digest))).rejects.toThrow();
   });
 });
