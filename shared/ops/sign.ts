@@ -198,7 +198,7 @@ interface Signed {
   bundle?: Uint8Array;
 }
 
-/** The legacy layer of a signature, with its timestamp annotation when a TSA is asked. */
+/** The legacy layer of a signature, with its log entry (Rekor v1) and timestamp annotations when asked. */
 async function legacyLayer(o: SignOptions, payload: Uint8Array, signature: Uint8Array): Promise<Descriptor> {
   const signed = sigLayer(payload, toBase64(signature));
   const cert = o.signer.certificate;
@@ -213,9 +213,17 @@ async function legacyLayer(o: SignOptions, payload: Uint8Array, signature: Uint8
       }
     : signed;
   const services = o.services;
-  if (!services?.tsa) return layer;
+  if (!services?.tsa && services?.rekor?.majorApiVersion !== 1) return layer;
   const { legacyWitnessAnnotations } = await import('./sign-services.ts');
-  return { ...layer, annotations: { ...layer.annotations, ...(await legacyWitnessAnnotations(services, signature)) } };
+  const annotations = layer.annotations ?? {};
+  const witnessed = await legacyWitnessAnnotations(services, {
+    payload,
+    signature,
+    spki: o.signer.spki,
+    ...(cert ? { certificate: cert } : {}),
+    annotations,
+  });
+  return { ...layer, annotations: { ...annotations, ...witnessed } };
 }
 
 /** The bundle's bytes for a signature: logged and timestamped (each answer verified) when asked. */

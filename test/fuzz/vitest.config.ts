@@ -27,6 +27,7 @@ export default defineConfig({
       'test/unit/shared/sigstore/keyless.test.ts',
       'test/unit/shared/sigstore/rekor-body.test.ts',
       'test/unit/shared/sigstore/sct.test.ts',
+      'test/unit/shared/sigstore/services.test.ts',
       'test/unit/shared/sigstore/signing-config.test.ts',
       'test/unit/shared/sigstore/timestamp.test.ts',
       'test/unit/shared/sigstore/trusted-root.test.ts',

@@ -597,7 +597,7 @@ export function cosignKeylessVerifyArgs(v: KeylessVariant, extra: readonly strin
  */
 export function keylessPolicy(
   kind: 'fulcio' | 'pki',
-  trust: TrustMaterial,
+  trust: Pick<TrustMaterial, 'caRoots' | 'caIntermediates' | 'rekorPublicKey'>,
   repository: string,
   identity: { email: string; issuer: string },
 ): string {

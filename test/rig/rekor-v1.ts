@@ -154,6 +154,9 @@ export async function startRekorV1(o: { dir: string; readyTimeoutMs?: number }):
         REKOR_V1_BINARIES.rekorServer,
         'serve',
         `--rekor_server.address=${LOOPBACK}`,
+        // The checkpoint's origin ("<hostname> - <tree id>") and signer name: the host of the log's
+        // URL, which verifiers compare it with (the default is the machine's host name).
+        `--rekor_server.hostname=${LOOPBACK}`,
         `--port=${port}`,
         `--trillian_log_server.address=${LOOPBACK}`,
         `--trillian_log_server.port=${trillian.rpc}`,

@@ -20,7 +20,7 @@
 //   (leaf, intermediate, root; the memory signer makes a new chain at each start, valid from a few
 //   minutes before it).
 import { type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -79,6 +79,8 @@ export interface SigstoreServices {
   trustedRoot: TrustedRootJson;
   trustedRootFile: string;
   signingConfigFile: string;
+  /** With `rekorV1`: a signing config naming that log (majorApiVersion 1) and the TSA, as public good's names rekor.sigstore.dev. */
+  signingConfigV1File?: string;
   stop(): Promise<void>;
 }
 
@@ -98,6 +100,14 @@ export interface StartServicesOptions {
   certificateAuthorities?: ExtraAuthority[];
   /** How long each service may take to answer (default 60 s: a loaded 2-core machine). */
   readyTimeoutMs?: number;
+  /** A Rekor v1 log (test/rig/rekor-v1.ts) to list in the trusted root too, and in a signing config of its own. */
+  rekorV1?: RekorV1Log;
+}
+
+/** A Rekor v1 log (test/rig/rekor-v1.ts's RekorV1) as the trusted root names it: its URL and its ECDSA P-256 key (PEM). */
+export interface RekorV1Log {
+  url: string;
+  publicKeyPem: string;
 }
 
 /** The parts of trusted_root.json this module writes (protobuf JSON). */
@@ -166,8 +176,26 @@ export function makeTrustedRoot(o: {
   tsa: Pick<Tsa, 'url' | 'chainPem'>;
   validFrom: Date;
   certificateAuthorities?: ExtraAuthority[];
+  /** A Rekor v1 log (ECDSA P-256), listed after the v2 log; its log ID is SHA-256 of its key's SPKI DER. */
+  rekorV1?: RekorV1Log;
 }): TrustedRootJson {
   const start = o.validFrom.toISOString().replace(/\.\d+Z$/, 'Z');
+  const v1Der = o.rekorV1 && createPublicKey(o.rekorV1.publicKeyPem).export({ type: 'spki', format: 'der' });
+  const v1Log: TrustedRootJson['tlogs'] =
+    o.rekorV1 && v1Der
+      ? [
+          {
+            baseUrl: o.rekorV1.url,
+            hashAlgorithm: 'SHA2_256',
+            publicKey: {
+              rawBytes: v1Der.toString('base64'),
+              keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+              validFor: { start },
+            },
+            logId: { keyId: createHash('sha256').update(v1Der).digest('base64') },
+          },
+        ]
+      : [];
   return {
     mediaType: TRUSTED_ROOT_MEDIA_TYPE,
     tlogs: [
@@ -181,6 +209,7 @@ export function makeTrustedRoot(o: {
         },
         logId: { keyId: o.rekor.logId },
       },
+      ...v1Log,
     ],
     certificateAuthorities: (o.certificateAuthorities ?? []).map((ca) => authority(ca.uri, ca.chainPem, start)),
     ctlogs: [],
@@ -189,8 +218,9 @@ export function makeTrustedRoot(o: {
 }
 
 /**
- * signing_config.json v0.2 sending cosign 3.1 (and the page) to this Rekor v2 and this TSA, no
- * Fulcio, no OIDC, made by cosign 3.1 itself:
+ * signing_config.json v0.2 sending cosign 3.1 (and the page) to this Rekor log (v2, or v1 with
+ * `rekorApiVersion` 1) and this TSA (none when `tsaUrl` is empty), no Fulcio, no OIDC unless
+ * `keyless` names them, made by cosign 3.1 itself:
  * `cosign signing-config create --no-default-{fulcio,oidc,rekor,tsa} --rekor=url=…,api-version=2,…
  * --rekor-config=ANY --tsa=url=…/api/v1/timestamp,api-version=1,… --tsa-config=ANY --out F`.
  */
@@ -201,6 +231,8 @@ export async function createSigningConfig(
   validFrom: Date,
   out: string,
   keyless?: { fulcioUrl: string; oidcUrl: string },
+  /** The log's major API version: 2 (Rekor v2), or 1 (Rekor v1, as public good's rekor.sigstore.dev). */
+  rekorApiVersion: 1 | 2 = 2,
 ): Promise<void> {
   const common = `start-time=${validFrom.toISOString().replace(/\.\d+Z$/, 'Z')},operator=cosign-web rig`;
   const ca = keyless
@@ -217,10 +249,9 @@ export async function createSigningConfig(
       ...ca,
       '--no-default-rekor',
       '--no-default-tsa',
-      `--rekor=url=${rekorUrl},api-version=2,${common}`,
+      `--rekor=url=${rekorUrl},api-version=${rekorApiVersion},${common}`,
       '--rekor-config=ANY',
-      `--tsa=url=${tsaUrl},api-version=1,${common}`,
-      '--tsa-config=ANY',
+      ...(tsaUrl ? [`--tsa=url=${tsaUrl},api-version=1,${common}`, '--tsa-config=ANY'] : []),
       '--out',
       out,
     ],
@@ -426,12 +457,17 @@ export async function startSigstoreServices(opts: StartServicesOptions = {}): Pr
       tsa: t.tsa,
       validFrom,
       ...(opts.certificateAuthorities ? { certificateAuthorities: opts.certificateAuthorities } : {}),
+      ...(opts.rekorV1 ? { rekorV1: opts.rekorV1 } : {}),
     });
     const trustedRootFile = join(dir, 'trusted_root.json');
     const signingConfigFile = join(dir, 'signing_config.json');
     await writeFile(trustedRootFile, JSON.stringify(trustedRoot));
     await createSigningConfig(dir, r.rekor.url, t.tsa.url, validFrom, signingConfigFile);
-    return { dir, rekor: r.rekor, tsa: t.tsa, validFrom, trustedRoot, trustedRootFile, signingConfigFile, stop };
+    const signingConfigV1File = opts.rekorV1 ? join(dir, 'signing_config.v1.json') : undefined;
+    if (opts.rekorV1 && signingConfigV1File)
+      await createSigningConfig(dir, opts.rekorV1.url, t.tsa.url, validFrom, signingConfigV1File, undefined, 1);
+    const files = { trustedRootFile, signingConfigFile, ...(signingConfigV1File ? { signingConfigV1File } : {}) };
+    return { dir, rekor: r.rekor, tsa: t.tsa, validFrom, trustedRoot, ...files, stop };
   } catch (e) {
     await stop();
     throw e;

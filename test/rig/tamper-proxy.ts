@@ -1,4 +1,4 @@
-// A loopback HTTP proxy in front of one real service (a Rekor v2 log, a timestamp authority) that
+// A loopback HTTP proxy in front of one real service (a Rekor v1 or v2 log, a timestamp authority) that
 // passes requests through untouched and alters the service's answer on its way back, for tests
 // that prove an answer which does not verify is refused before anything is pushed. Plain HTTP on
 // 127.0.0.1 only; `tamper` picks what to change (null: pass the answer as it is).
@@ -87,6 +87,18 @@ export const tamperRekorProof: Tamper = ({ status, body }) => {
   if (proof.hashes?.length) proof.hashes[0] = flipBase64(proof.hashes[0]!);
   else proof.rootHash = flipBase64(proof.rootHash);
   return Buffer.from(JSON.stringify(entry));
+};
+
+/** A Rekor v1 answer (`{"<uuid>": LogEntry}`) whose signed entry timestamp is changed. */
+export const tamperRekorV1Set: Tamper = ({ status, body }) => {
+  if (status !== 201 && status !== 200) return null;
+  const answer = JSON.parse(body.toString('utf8')) as Record<
+    string,
+    { verification: { signedEntryTimestamp: string } }
+  >;
+  for (const entry of Object.values(answer))
+    entry.verification.signedEntryTimestamp = flipBase64(entry.verification.signedEntryTimestamp);
+  return Buffer.from(JSON.stringify(answer));
 };
 
 /** A timestamp authority's answer with its last byte (inside the CMS signature) changed. */

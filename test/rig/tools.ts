@@ -374,9 +374,10 @@ export function sigstorePolicy(
   pubKeyFile: string,
   repos: readonly string[],
   signedIdentity: Record<string, unknown> = { type: 'matchRepository' },
+  extra: Record<string, unknown> = {},
 ): string {
   const docker: Record<string, unknown[]> = {};
-  for (const r of repos) docker[r] = [{ type: 'sigstoreSigned', keyPath: pubKeyFile, signedIdentity }];
+  for (const r of repos) docker[r] = [{ type: 'sigstoreSigned', keyPath: pubKeyFile, ...extra, signedIdentity }];
   return JSON.stringify(
     {
       default: [{ type: 'reject' }],
@@ -430,13 +431,22 @@ export async function skopeoPolicyPull(
   access: SkopeoAccess,
   pubKeyFile: string,
   ref: string,
-  opts: { identity?: Record<string, unknown>; all?: boolean; repository?: string } = {},
+  opts: {
+    identity?: Record<string, unknown>;
+    all?: boolean;
+    repository?: string;
+    /** Also demand a Rekor v1 SET that verifies with this log key (PEM file). */
+    rekorPublicKeyPath?: string;
+    /** A whole containers-policy.json to use instead (then `pubKeyFile` is not used). */
+    policy?: string;
+  } = {},
 ): Promise<RunResult> {
   // The policy names the image's repository unless the caller names another one.
   const repo = opts.repository ?? ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
   const scratch = await mkdtemp(join(home.dir, 'pull-'));
   const policy = join(scratch, 'policy.json');
-  await writeFile(policy, sigstorePolicy(pubKeyFile, [repo], opts.identity));
+  const rekor = opts.rekorPublicKeyPath ? { rekorPublicKeyPath: opts.rekorPublicKeyPath } : {};
+  await writeFile(policy, opts.policy ?? sigstorePolicy(pubKeyFile, [repo], opts.identity, rekor));
   return run(
     'skopeo',
     [

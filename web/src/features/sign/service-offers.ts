@@ -26,7 +26,7 @@ export function offerOf(
     const spoken = [...new Set(list.map((s) => s.majorApiVersion))];
     if (what === 'transparency log' && spoken.length && !spoken.some((v) => versions.includes(v)))
       return {
-        none: `the config's log speaks Rekor API v${spoken.join('/v')}; this page logs to Rekor v2 only (v1 is not done yet)`,
+        none: `the config's log speaks Rekor API v${spoken.join('/v')}; this page logs to Rekor v1 and v2 only`,
       };
     return { none: (e as Error).message };
   }

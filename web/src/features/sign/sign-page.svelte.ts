@@ -421,7 +421,7 @@ export class SignPage {
       if (!this.services || !offer || 'none' in offer)
         throw new KeylessError(
           'KEYLESS_UNSUPPORTED',
-          `Signing with your identity needs a signing config with Fulcio, an OIDC issuer, a Rekor v2 log and a timestamp authority, and this one has none to use: ${offer && 'none' in offer ? offer.none : 'no config'}.`,
+          `Signing with your identity needs a signing config with Fulcio, an OIDC issuer, a Rekor log and (with Rekor v2) a timestamp authority, and this one has none to use: ${offer && 'none' in offer ? offer.none : 'no config'}.`,
         );
       const consent = `${IDENTITY_CONSENT}${offer.oidc.url}`;
       if (!this.services.consented(consent)) {
@@ -530,6 +530,8 @@ export class SignPage {
     });
     this.#result = result;
     this.#noneBefore = '';
+    // The bundle is logged to either log; the legacy layer only to a Rekor v1 log (its SET).
+    const logged = !!services?.rekor && (this.bundle || (this.legacy && services.rekor.majorApiVersion === 1));
     this.#link = verificationLink(location.origin, {
       image: formatReference(pinned(ref, result.digest)),
       // Keyless: the identity and issuer the certificate names instead of a key.
@@ -541,7 +543,7 @@ export class SignPage {
             sigstore: {
               policy: cert ? { certificateIdentity: cert.identity, certificateOidcIssuer: cert.issuer } : {},
               trustedRoot: this.services.trustRoot,
-              ...(services.rekor && this.bundle ? { tlog: 'require' as const } : {}),
+              ...(logged ? { tlog: 'require' as const } : {}),
             },
           }
         : {}),
@@ -549,7 +551,7 @@ export class SignPage {
     const what = total > 1 ? `the index and its ${total - 1} platform manifests` : 'the image';
     const formats = [this.legacy && 'legacy .sig', this.bundle && 'Sigstore bundle'].filter(Boolean).join(' and ');
     const witnessed = [
-      services?.rekor && this.bundle && `logged in ${services.rekor.url}`,
+      logged && `logged in ${services!.rekor!.url}`,
       services?.tsa && `timestamped by ${serviceHost(services.tsa.url)}`,
     ].filter(Boolean);
     this.#status = {

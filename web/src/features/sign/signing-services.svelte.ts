@@ -2,7 +2,7 @@
  * The sign page's Sigstore services: which signing config ("Signing config": the public-good one
  * shipped with the page, or one loaded with "Config file" and kept in this browser's
  * localStorage under its sha256), whether to log ("Transparency log": none, or the config's Rekor
- * v2 log) and timestamp ("Timestamp authority": none, or the config's TSA), the trust root every
+ * log, v2 or v1, chosen as cosign 3.1 chooses) and timestamp ("Timestamp authority": none, or the config's TSA), the trust root every
  * answer is checked with, and the consent asked once per key before its first log upload
  * (remembered per key fingerprint in localStorage). The services are reached through the relay
  * (`/relay/<host>/<path>`); shared/ops/sign-services.ts does the work.
@@ -26,8 +26,8 @@ const CONSENT_KEY = 'cosign-web.tlog-consent';
 const CHOICE_KEY = 'cosign-web.sign-services';
 /** Largest signing config accepted (public good is 1 KiB). */
 const MAX_CONFIG_BYTES = 256 * 1024;
-/** The API versions this page speaks: Rekor v2 (v1, with its SET, is not done yet) and RFC 3161 TSAs. */
-const REKOR_VERSIONS = [2];
+/** The API versions this page speaks: Rekor v1 (with its SET) and v2, the highest valid one chosen; RFC 3161 TSAs. */
+const REKOR_VERSIONS = [1, 2];
 const TSA_VERSIONS = [1];
 
 interface StoredConfig {
@@ -96,7 +96,7 @@ export class SigningServicesChoice {
     }
   });
 
-  /** The config's Rekor v2 log, or why there is none. */
+  /** The config's Rekor log (v2 before v1, as cosign 3.1 selects), or why there is none. */
   get rekorOffer(): Offer {
     const c = this.config;
     return c ? offerOf(c.rekorTlogUrls, REKOR_VERSIONS, c.rekorTlogConfig, 'transparency log') : { none: 'no config' };
@@ -110,8 +110,9 @@ export class SigningServicesChoice {
 
   /**
    * The config's Fulcio and OIDC issuer for "Sign with your identity", or why it offers none. Keyless
-   * signing also needs the config's Rekor v2 log and its timestamp authority (cosign 3.1 requires a
-   * timestamp with a Rekor v2 log), so their absence is a reason too.
+   * signing also needs the config's Rekor log and, with a Rekor v2 log, its timestamp authority
+   * (cosign 3.1 requires a timestamp with Rekor v2; a v1 log's SET gives the verified time), so their
+   * absence is a reason too.
    */
   get identityOffer(): { fulcio: SigningService; oidc: SigningService } | { none: string } {
     const c = this.config;
@@ -121,7 +122,9 @@ export class SigningServicesChoice {
     try {
       const fulcio = selectService(c.caUrls, [1], now, 'certificate authority (Fulcio)');
       const oidc = selectService(c.oidcUrls, [1], now, 'OIDC issuer');
-      for (const offer of [this.rekorOffer, this.tsaOffer]) if ('none' in offer) return { none: offer.none };
+      const rekor = this.rekorOffer;
+      if ('none' in rekor) return { none: rekor.none };
+      if (rekor.service.majorApiVersion !== 1 && 'none' in this.tsaOffer) return { none: this.tsaOffer.none };
       return { fulcio, oidc };
     } catch (e) {
       return { none: (e as Error).message };
@@ -183,9 +186,11 @@ export class SigningServicesChoice {
       if ('service' in offer) return offer.service;
       throw new SigningServiceError('SIGNING_CONFIG_NO_SERVICE', `No ${what} to use: ${offer.none}.`);
     };
-    // Keyless: always the config's log and timestamp authority (what makes a short-lived certificate checkable).
+    // Keyless: always the config's log, and its timestamp authority when it has one (what makes a
+    // short-lived certificate checkable: a v1 log's SET, or a timestamp, which Rekor v2 needs).
     const rekor = keyless || this.tlog === 'config' ? pick(this.rekorOffer, 'transparency log') : undefined;
-    const tsa = keyless || this.tsa === 'config' ? pick(this.tsaOffer, 'timestamp authority') : undefined;
+    const tsaWanted = keyless ? rekor?.majorApiVersion !== 1 || 'service' in this.tsaOffer : this.tsa === 'config';
+    const tsa = tsaWanted ? pick(this.tsaOffer, 'timestamp authority') : undefined;
     const { buildTrust } = await import('../../../../shared/ops/verify-sigstore.ts');
     const id = this.trustRoot;
     const held = id === 'public-good' || id === 'staging' ? id : await this.#roots.get(id);
