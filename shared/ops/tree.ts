@@ -73,6 +73,11 @@ export interface TreeOptions {
    * (what signed-before.ts needs; two lookups instead of four per node).
    */
   signaturesOnly?: boolean;
+  /**
+   * The image's manifest or index as the caller already read it: used instead of reading it again
+   * when it is the one the reference's digest names (the Sign page's plan, for "signed before?").
+   */
+  top?: Manifest;
 }
 
 export interface Verdict {
@@ -836,7 +841,8 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
     },
   };
   opts.onProgress?.(0, 1, `Resolving ${formatReference(ref)}`);
-  const top = await client.getManifest(repo, manifestReference(ref));
+  const read = opts.top && ref.digest !== undefined && opts.top.descriptor.digest === ref.digest ? opts.top : null;
+  const top = read ?? (await client.getManifest(repo, manifestReference(ref)));
   ctx.signal?.throwIfAborted();
   ctx.tick('Resolved the image');
   const isIndex = isIndexMediaType(top.descriptor.mediaType);

@@ -487,7 +487,9 @@ export class SignPage {
     this.#status = { state: 'working', message: 'Checking the signatures already there…', done: 0, total: 0 };
     let before: SignedBefore;
     try {
-      before = await signedBefore(this.#registry.client, formatReference(pinned(ref, plan.root.digest)), spki);
+      before = await signedBefore(this.#registry.client, formatReference(pinned(ref, plan.root.digest)), spki, {
+        ...(plan.manifest ? { top: plan.manifest } : {}),
+      });
     } catch {
       return false;
     }
