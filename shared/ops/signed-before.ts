@@ -24,14 +24,15 @@ export interface SignedBefore {
 
 /**
  * Counts the signatures on `image` (a reference pinned to a digest) and those `spki` made. `top`,
- * the image's manifest or index already read (the Sign page's plan), saves reading it again.
+ * the image's manifest or index as the caller reads it (the Sign page's plan, possibly still on
+ * its way), is not read again, and the lookups do not wait for it (buildTree's `top`).
  * @throws RegistryError/RelayError when the image cannot be read (failures below it count as none).
  */
 export async function signedBefore(
   client: RegistryClient,
   image: string,
   spki: Uint8Array,
-  opts: { signal?: AbortSignal; top?: Manifest } = {},
+  opts: { signal?: AbortSignal; top?: Manifest | Promise<Manifest | undefined> } = {},
 ): Promise<SignedBefore> {
   const tree = await buildTree(client, { image, key: spki, signaturesOnly: true, ...opts });
   const signatures = nodeItems(tree.root).filter((i) => i.kind === 'signature');
