@@ -223,6 +223,12 @@ async function signTlogSection(browser: Browser, regs: RegistriesInfo): Promise<
   row('page: click "Sign" to bundle pushed (logged, timestamped)', page, `${(page / c3).toFixed(2)}× cosign 3.1`);
   const both = median(s.pageBothMs);
   row('page: both formats (bundle logged, both timestamped)', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
+  const wait = median(s.logWaitMs);
+  row(
+    "  of the page's time: the log upload, answered at a checkpoint",
+    wait,
+    `the page's own: ${(page - wait).toFixed(0)} / ${(both - wait).toFixed(0)} ms`,
+  );
 }
 
 async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

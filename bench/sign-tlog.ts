@@ -6,7 +6,7 @@
  * with the same key file, the same signing config (made by cosign 3.1) and trusted root, on the
  * same registry, in the same run. Also the page writing both formats (legacy timestamped too).
  */
-import type { Browser, Page } from 'playwright';
+import type { Browser, Page, Request } from 'playwright';
 import { join } from 'node:path';
 import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -19,6 +19,25 @@ export interface SignTlogBench {
   pageBundleMs: number[];
   pageBothMs: number[];
   cosign3Ms: number[];
+  /** Of each page signing (bundle, then both formats), the log upload's round trip: the wait for Rekor's checkpoint. */
+  logWaitMs: number[];
+}
+
+/**
+ * Runs `fn` (a signing) and returns, with its result, how long the page's log upload took from
+ * being sent to its answer (Rekor v2 answers once the entry is in a published checkpoint).
+ */
+async function withLogWait(page: Page, fn: () => Promise<number>): Promise<[number, number]> {
+  let wait = NaN;
+  const onDone = (r: Request): void => {
+    if (r.url().endsWith('/api/v2/log/entries')) wait = r.timing().responseEnd;
+  };
+  page.on('requestfinished', onDone);
+  try {
+    return [await fn(), wait];
+  } finally {
+    page.off('requestfinished', onDone);
+  }
 }
 
 async function fillForm(page: Page, baseUrl: string, ref: string, stack: SigstoreServices, legacy: boolean) {
@@ -41,7 +60,7 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
     const page = await browser.newPage();
     const keyFile = await pageKeyPair(page, server.origin, home.dir);
     const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
-    const out: SignTlogBench = { pageBundleMs: [], pageBothMs: [], cosign3Ms: [] };
+    const out: SignTlogBench = { pageBundleMs: [], pageBothMs: [], cosign3Ms: [], logWaitMs: [] };
     const sign = page.getByRole('button', { name: 'Sign', exact: true });
     for (let i = 0; i <= runs; i++) {
       const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
@@ -56,10 +75,10 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
           .filter({ hasText: /^Signed/ })
           .waitFor({ timeout: 120_000 });
       }
-      const bundleMs = i === 0 ? 0 : await clickToSigned(page, sign);
+      const [bundleMs, bundleWait] = i === 0 ? [0, NaN] : await withLogWait(page, () => clickToSigned(page, sign));
       const both = await pushSampleImage(tls, `bench/tlog-both-${i}`, 'v1');
       await fillForm(page, server.origin, both.ref, stack, true);
-      const bothMs = await clickToSigned(page, sign);
+      const [bothMs, bothWait] = await withLogWait(page, () => clickToSigned(page, sign));
       const other = await pushSampleImage(tls, `bench/tlog-cosign-${i}`, 'v1');
       const t0 = performance.now();
       await runOk(
@@ -82,6 +101,7 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
         out.pageBundleMs.push(bundleMs);
         out.pageBothMs.push(bothMs);
         out.cosign3Ms.push(c3);
+        out.logWaitMs.push(bundleWait, bothWait);
       }
     }
     await page.close();
