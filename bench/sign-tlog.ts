@@ -7,6 +7,9 @@
  * same registry, in the same run. Also the page writing both formats (legacy timestamped too).
  */
 import type { Browser, Page, Request } from 'playwright';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -19,8 +22,36 @@ export interface SignTlogBench {
   pageBundleMs: number[];
   pageBothMs: number[];
   cosign3Ms: number[];
-  /** Of each page signing (bundle, then both formats), the log upload's round trip: the wait for Rekor's checkpoint. */
-  logWaitMs: number[];
+  /** Of each signing, the log upload's round trip (Rekor v2 answers once a checkpoint holds the entry). */
+  logWaitMs: { pageBundle: number[]; pageBoth: number[]; cosign3: number[] };
+}
+
+/**
+ * A pass-through proxy in front of the log for cosign (its signing config names this proxy): it
+ * times each log upload from the request to the end of the answer, as the page's are timed.
+ */
+async function logTimer(upstream: string): Promise<{ url: string; waits: number[]; close(): Promise<void> }> {
+  const target = new URL(upstream);
+  const waits: number[] = [];
+  const server = http.createServer((req, res) => {
+    const t0 = performance.now();
+    const options = { hostname: target.hostname, port: target.port, path: req.url, method: req.method };
+    const up = http.request({ ...options, headers: { ...req.headers, host: target.host } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res).on('finish', () => {
+        if (req.url === '/api/v2/log/entries') waits.push(performance.now() - t0);
+      });
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    waits,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 /**
@@ -56,11 +87,19 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
   const home = await makeToolHome('cosign-web-bench-tlog-');
   const stack = await startSigstoreServices({ dir: join(home.dir, 'services') });
   const server = await startAppServer(home.dir, relayEnvFor([stack.rekor.url, stack.tsa.baseUrl], regs.tls));
+  const timer = await logTimer(stack.rekor.url);
+  const cosignConfig = join(home.dir, 'signing_config_timed.json');
+  writeFileSync(cosignConfig, readFileSync(stack.signingConfigFile, 'utf8').replaceAll(stack.rekor.url, timer.url));
   try {
     const page = await browser.newPage();
     const keyFile = await pageKeyPair(page, server.origin, home.dir);
     const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
-    const out: SignTlogBench = { pageBundleMs: [], pageBothMs: [], cosign3Ms: [], logWaitMs: [] };
+    const out: SignTlogBench = {
+      pageBundleMs: [],
+      pageBothMs: [],
+      cosign3Ms: [],
+      logWaitMs: { pageBundle: [], pageBoth: [], cosign3: [] },
+    };
     const sign = page.getByRole('button', { name: 'Sign', exact: true });
     for (let i = 0; i <= runs; i++) {
       const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
@@ -88,7 +127,7 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
           '--key',
           keyFile,
           '--signing-config',
-          stack.signingConfigFile,
+          cosignConfig,
           '--trusted-root',
           stack.trustedRootFile,
           '--yes',
@@ -101,12 +140,15 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
         out.pageBundleMs.push(bundleMs);
         out.pageBothMs.push(bothMs);
         out.cosign3Ms.push(c3);
-        out.logWaitMs.push(bundleWait, bothWait);
+        out.logWaitMs.pageBundle.push(bundleWait);
+        out.logWaitMs.pageBoth.push(bothWait);
+        out.logWaitMs.cosign3.push(timer.waits.at(-1) ?? NaN);
       }
     }
     await page.close();
     return out;
   } finally {
+    await timer.close();
     await server.stop();
     await stack.stop();
     await home.cleanup();
