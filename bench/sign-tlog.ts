@@ -6,7 +6,10 @@
  * with the same key file, the same signing config (made by cosign 3.1) and trusted root, on the
  * same registry, in the same run. Also the page writing both formats (legacy timestamped too).
  */
-import type { Browser, Page } from 'playwright';
+import type { Browser, Page, Request } from 'playwright';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -19,6 +22,53 @@ export interface SignTlogBench {
   pageBundleMs: number[];
   pageBothMs: number[];
   cosign3Ms: number[];
+  /** Of each signing, the log upload's round trip (Rekor v2 answers once a checkpoint holds the entry). */
+  logWaitMs: { pageBundle: number[]; pageBoth: number[]; cosign3: number[] };
+}
+
+/**
+ * A pass-through proxy in front of the log for cosign (its signing config names this proxy): it
+ * times each log upload from the request to the end of the answer, as the page's are timed.
+ */
+async function logTimer(upstream: string): Promise<{ url: string; waits: number[]; close(): Promise<void> }> {
+  const target = new URL(upstream);
+  const waits: number[] = [];
+  const server = http.createServer((req, res) => {
+    const t0 = performance.now();
+    const options = { hostname: target.hostname, port: target.port, path: req.url, method: req.method };
+    const up = http.request({ ...options, headers: { ...req.headers, host: target.host } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res).on('finish', () => {
+        if (req.url === '/api/v2/log/entries') waits.push(performance.now() - t0);
+      });
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    waits,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+/**
+ * Runs `fn` (a signing) and returns, with its result, how long the page's log upload took from
+ * being sent to its answer (Rekor v2 answers once the entry is in a published checkpoint).
+ */
+async function withLogWait(page: Page, fn: () => Promise<number>): Promise<[number, number]> {
+  let wait = NaN;
+  const onDone = (r: Request): void => {
+    if (r.url().endsWith('/api/v2/log/entries')) wait = r.timing().responseEnd;
+  };
+  page.on('requestfinished', onDone);
+  try {
+    return [await fn(), wait];
+  } finally {
+    page.off('requestfinished', onDone);
+  }
 }
 
 async function fillForm(page: Page, baseUrl: string, ref: string, stack: SigstoreServices, legacy: boolean) {
@@ -37,11 +87,19 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
   const home = await makeToolHome('cosign-web-bench-tlog-');
   const stack = await startSigstoreServices({ dir: join(home.dir, 'services') });
   const server = await startAppServer(home.dir, relayEnvFor([stack.rekor.url, stack.tsa.baseUrl], regs.tls));
+  const timer = await logTimer(stack.rekor.url);
+  const cosignConfig = join(home.dir, 'signing_config_timed.json');
+  writeFileSync(cosignConfig, readFileSync(stack.signingConfigFile, 'utf8').replaceAll(stack.rekor.url, timer.url));
   try {
     const page = await browser.newPage();
     const keyFile = await pageKeyPair(page, server.origin, home.dir);
     const env = cosignEnv(home, { password: 'bench', caFile: regs.tls.caFile });
-    const out: SignTlogBench = { pageBundleMs: [], pageBothMs: [], cosign3Ms: [] };
+    const out: SignTlogBench = {
+      pageBundleMs: [],
+      pageBothMs: [],
+      cosign3Ms: [],
+      logWaitMs: { pageBundle: [], pageBoth: [], cosign3: [] },
+    };
     const sign = page.getByRole('button', { name: 'Sign', exact: true });
     for (let i = 0; i <= runs; i++) {
       const tls = { host: regs.tls.host, caFile: regs.tls.caFile };
@@ -56,10 +114,10 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
           .filter({ hasText: /^Signed/ })
           .waitFor({ timeout: 120_000 });
       }
-      const bundleMs = i === 0 ? 0 : await clickToSigned(page, sign);
+      const [bundleMs, bundleWait] = i === 0 ? [0, NaN] : await withLogWait(page, () => clickToSigned(page, sign));
       const both = await pushSampleImage(tls, `bench/tlog-both-${i}`, 'v1');
       await fillForm(page, server.origin, both.ref, stack, true);
-      const bothMs = await clickToSigned(page, sign);
+      const [bothMs, bothWait] = await withLogWait(page, () => clickToSigned(page, sign));
       const other = await pushSampleImage(tls, `bench/tlog-cosign-${i}`, 'v1');
       const t0 = performance.now();
       await runOk(
@@ -69,7 +127,7 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
           '--key',
           keyFile,
           '--signing-config',
-          stack.signingConfigFile,
+          cosignConfig,
           '--trusted-root',
           stack.trustedRootFile,
           '--yes',
@@ -82,11 +140,15 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
         out.pageBundleMs.push(bundleMs);
         out.pageBothMs.push(bothMs);
         out.cosign3Ms.push(c3);
+        out.logWaitMs.pageBundle.push(bundleWait);
+        out.logWaitMs.pageBoth.push(bothWait);
+        out.logWaitMs.cosign3.push(timer.waits.at(-1) ?? NaN);
       }
     }
     await page.close();
     return out;
   } finally {
+    await timer.close();
     await server.stop();
     await stack.stop();
     await home.cleanup();

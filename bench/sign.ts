@@ -5,7 +5,7 @@
  * the bundle; the page writes both in one click); then the same for an index of two platforms
  * (3 manifests), next to `cosign sign --recursive`.
  */
-import type { Browser, Locator, Page } from 'playwright';
+import type { Browser, Locator, Page, Request } from 'playwright';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pushSampleImage } from '../test/rig/images.ts';
@@ -43,11 +43,19 @@ const time = async (fn: () => Promise<unknown>): Promise<number> => {
  * @throws Error with the status when signing failed.
  */
 export async function clickToSigned(page: Page, button: Locator): Promise<number> {
+  const trace = process.env.BENCH_SIGN_TRACE ? traceRequests(page) : null;
   await page.evaluate(() => {
-    const w = window as unknown as { signMs: Promise<number> };
+    const w = window as unknown as { signMs: Promise<number>; clickAt: number };
     w.signMs = new Promise((resolve) => {
       let t0 = 0;
-      document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+      document.addEventListener(
+        'click',
+        () => {
+          t0 = performance.now();
+          w.clickAt = performance.timeOrigin + t0;
+        },
+        { capture: true, once: true },
+      );
       new MutationObserver((_, obs) => {
         const text = document.querySelector('[role=status]')?.textContent ?? '';
         if (/^Signed sha256/.test(text) || text.includes('said') || /[A-Z]+_[A-Z_]+/.test(text)) {
@@ -59,8 +67,36 @@ export async function clickToSigned(page: Page, button: Locator): Promise<number
   });
   await button.click();
   const ms = await page.evaluate(() => (window as unknown as { signMs: Promise<number> }).signMs);
+  if (trace) await trace(ms);
   if (Number.isNaN(ms)) throw new Error(`signing on the page failed: ${await page.getByRole('status').textContent()}`);
   return ms;
+}
+
+/**
+ * BENCH_SIGN_TRACE=1: records every request the page makes and prints, after the signing, each
+ * one that started between the click and "Signed" as `start–end ms  METHOD path` (relative to
+ * the click), to see which requests wait on which.
+ * @returns a function that prints the waterfall and stops recording.
+ */
+function traceRequests(page: Page): (ms: number) => Promise<void> {
+  const seen: Request[] = [];
+  const onRequest = (r: Request): void => void seen.push(r);
+  page.on('request', onRequest);
+  return async (ms) => {
+    page.off('request', onRequest);
+    const clickAt = await page.evaluate(() => (window as unknown as { clickAt: number }).clickAt);
+    const lines: [number, string][] = [];
+    for (const r of seen) {
+      const t = r.timing();
+      const start = t.startTime - clickAt;
+      if (start < 0 || start > ms) continue;
+      const path = new URL(r.url()).pathname.replace(/sha256[:-]([0-9a-f]{6})[0-9a-f]{58}/g, 'sha256-$1…');
+      const end = t.responseEnd >= 0 ? (start + t.responseEnd).toFixed(0) : '?';
+      lines.push([start, `${start.toFixed(0).padStart(5)}–${end.padEnd(5)} ${r.method().padEnd(6)} ${path}`]);
+    }
+    console.log(`  trace, ${ms.toFixed(0)} ms, ${lines.length} requests:`);
+    for (const [, l] of lines.sort((a, b) => a[0] - b[0])) console.log(`    ${l}`);
+  };
 }
 
 /**

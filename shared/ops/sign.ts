@@ -20,9 +20,10 @@ import { toBase64 } from '../encoding/base64.ts';
 import { encodePem } from '../encoding/pem.ts';
 import type { KeyAlgorithm } from '../crypto/pkcs.ts';
 import { fingerprint } from '../crypto/webcrypto.ts';
-import type { RegistryClient, RepoRef } from '../registry/client.ts';
+import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, type Descriptor, type Platform } from '../registry/mediatypes.ts';
 import { isSha256Digest } from '../registry/reference.ts';
+import { sha256Digest } from '../crypto/digest.ts';
 import { buildDsseBundle } from '../cosign/bundle.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, buildSignStatement, pae } from '../cosign/dsse.ts';
 import {
@@ -64,6 +65,8 @@ export interface SignPlan {
   root: Descriptor;
   /** The root first, then each platform manifest of an index. */
   targets: SignTarget[];
+  /** The root's manifest or index as read to plan, for the reads that follow ("signed before?"). */
+  manifest?: Manifest;
 }
 
 export type { TagLock };
@@ -142,7 +145,7 @@ export async function planSigning(client: RegistryClient, repo: RepoRef, referen
       `${root.digest} is a "${root.mediaType}", not an image manifest or index.`,
     );
   }
-  return { repo: { registry: repo.registry, repository: repo.repository }, root, targets };
+  return { repo: { registry: repo.registry, repository: repo.repository }, root, targets, manifest: index };
 }
 
 /**
@@ -285,7 +288,8 @@ async function pushLegacy(
     () => false,
   );
   const tag = sigTag(target.descriptor.digest);
-  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }], ready);
+  // Most often the first signature: the config of a `.sig` holding this layer alone uploads now too.
+  const list = sigList(client, repo, tag, [{ bytes: payload, mediaType: MT.cosignSimpleSigning }], ready, [layer]);
   const [upload, write] = await Promise.allSettled([
     pushed,
     rewriteTag(list, addEntries([layer], sameSignatureLayer), o),
@@ -300,33 +304,70 @@ function rfc3339Seconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function pushBundle(o: SignOptions, target: SignTarget, bundle: Uint8Array): Promise<SignedTarget['bundle']> {
+/**
+ * One signing run's pushes of the empty config every bundle referrer names: once per repository,
+ * without asking first (a HEAD saves nothing: the bundle's own upload, two round trips, runs beside it).
+ */
+type EmptyConfig = (repo: RepoRef) => Promise<unknown>;
+
+function emptyConfigOnce(client: RegistryClient): EmptyConfig {
+  const pushes = new Map<string, Promise<unknown>>();
+  return (repo) => {
+    const key = `${repo.registry}/${repo.repository}`;
+    let p = pushes.get(key);
+    if (!p) {
+      p = client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty, ask: false });
+      pushes.set(key, p);
+      // A failed push is asked for again by the next retry, not taken from here.
+      p.catch(() => pushes.delete(key));
+    }
+    return p;
+  };
+}
+
+async function pushBundle(
+  o: SignOptions,
+  target: SignTarget,
+  bundle: Uint8Array,
+  emptyConfig: EmptyConfig,
+): Promise<SignedTarget['bundle']> {
   const { client, plan } = o;
   const repo = plan.repo;
   const subject = target.descriptor;
   const created = rfc3339Seconds((o.now ?? (() => new Date()))());
-  const pushed = await withRetries(o, async () => {
-    const [bundleDesc] = await Promise.all([
-      client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle, ask: false }),
-      client.pushBlob(repo, EMPTY_CONFIG, { mediaType: MT.ociEmpty }),
-    ]);
-    const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
-    return { ...(await client.pushReferrer(repo, referrer, MT.ociManifest)), size: referrer.length };
-  });
-  if (pushed.subjectProcessed) return { referrer: pushed.digest, via: 'referrers-api' };
+  const bundleDesc: Descriptor = { mediaType: MT.sigstoreBundle, digest: sha256Digest(bundle), size: bundle.length };
+  const referrer = buildBundleReferrer(subject, bundleDesc, COSIGN_SIGN_PREDICATE, created);
   const entry: Descriptor = {
     mediaType: MT.ociManifest,
-    size: pushed.size,
-    digest: pushed.digest,
+    size: referrer.length,
+    digest: sha256Digest(referrer),
     artifactType: MT.sigstoreBundle,
   };
-  const list = referrersIndexList(client, repo, referrersTag(subject.digest));
-  await rewriteTag(
-    list,
-    addEntries([entry], (a, b) => a.digest === b.digest),
-    o,
+  const pushed = withRetries(o, async () => {
+    await Promise.all([client.pushBlob(repo, bundle, { mediaType: MT.sigstoreBundle, ask: false }), emptyConfig(repo)]);
+    return client.pushReferrer(repo, referrer, MT.ociManifest);
+  });
+  const change = addEntries([entry], (a, b) => a.digest === b.digest);
+  const tag = referrersTag(subject.digest);
+  if (!client.lacksReferrersApi(repo.registry)) {
+    if ((await pushed).subjectProcessed) return { referrer: entry.digest, via: 'referrers-api' };
+    await rewriteTag(referrersIndexList(client, repo, tag), change, o);
+    return { referrer: entry.digest, via: 'tag-schema' };
+  }
+  // A registry known to lack the referrers API: the index's lock and read overlap the push, and
+  // its write waits for it (and is not made when the registry took the subject after all).
+  const listed = pushed.then(
+    (p) => !p.subjectProcessed,
+    () => false,
   );
-  return { referrer: pushed.digest, via: 'tag-schema' };
+  const [push, write] = await Promise.allSettled([
+    pushed,
+    rewriteTag(referrersIndexList(client, repo, tag, listed), change, o),
+  ]);
+  if (push.status === 'rejected') throw push.reason;
+  if (push.value.subjectProcessed) return { referrer: entry.digest, via: 'referrers-api' };
+  if (write.status === 'rejected') throw write.reason;
+  return { referrer: entry.digest, via: 'tag-schema' };
 }
 
 /** Most targets (an index's platform manifests) pushed at once, each in both formats at once. */
@@ -348,13 +389,14 @@ export async function signImage(o: SignOptions): Promise<SignResult> {
   const signed: Signed[] = [];
   for (const t of targets) signed.push(await signTarget(o, t));
   let done = 0;
+  const emptyConfig = emptyConfigOnce(o.client);
   const results = await pool(targets, TARGETS_AT_ONCE, async (t, i) => {
     const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
     const s = signed[i]!;
     // Both run to their end before a failure is thrown, so nothing is left writing behind it.
     const [legacy, bundle] = await Promise.allSettled([
       s.legacy ? pushLegacy(o, t, s.legacy) : undefined,
-      s.bundle ? pushBundle(o, t, s.bundle) : undefined,
+      s.bundle ? pushBundle(o, t, s.bundle, emptyConfig) : undefined,
     ]);
     for (const p of [legacy, bundle]) if (p.status === 'rejected') throw p.reason;
     if (legacy.status === 'fulfilled' && legacy.value) r.legacy = legacy.value;

@@ -6,7 +6,7 @@
  * only its `.sig` and referrers (two lookups, whatever the index holds): the Sign page asks "sign
  * again?" from it instead of stacking duplicates silently (issue #13).
  */
-import type { RegistryClient } from '../registry/client.ts';
+import type { Manifest, RegistryClient } from '../registry/client.ts';
 import { buildTree, nodeItems } from './tree.ts';
 
 /** What an image carries already. */
@@ -23,16 +23,18 @@ export interface SignedBefore {
 }
 
 /**
- * Counts the signatures on `image` (a reference pinned to a digest) and those `spki` made.
+ * Counts the signatures on `image` (a reference pinned to a digest) and those `spki` made. `top`,
+ * the image's manifest or index as the caller reads it (the Sign page's plan, possibly still on
+ * its way), is not read again, and the lookups do not wait for it (buildTree's `top`).
  * @throws RegistryError/RelayError when the image cannot be read (failures below it count as none).
  */
 export async function signedBefore(
   client: RegistryClient,
   image: string,
   spki: Uint8Array,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; top?: Manifest | Promise<Manifest | undefined> } = {},
 ): Promise<SignedBefore> {
-  const tree = await buildTree(client, { image, key: spki, signaturesOnly: true, ...(signal ? { signal } : {}) });
+  const tree = await buildTree(client, { image, key: spki, signaturesOnly: true, ...opts });
   const signatures = nodeItems(tree.root).filter((i) => i.kind === 'signature');
   const mine = signatures.filter((i) => i.verdict.state === 'verified');
   const dates = mine

@@ -182,7 +182,14 @@ export async function readList(list: ListTag): Promise<TagState | null> {
  * A `.sig` tag: written as cosign writes it (config rebuilt over the layers), after pushing
  * `blobs` (a signer's payload, pushed again in case a concurrent writer's cleanup raced it).
  * `ready`, when given, is an upload of those blobs already under way: each write waits for it
- * (false: it failed, and the write throws without writing; the caller reports the upload's error).
+ * (false: it failed, and the write throws without writing; the caller reports the upload's error),
+ * and the first write takes that upload as the blobs' push (a registry keeps a blob it was just
+ * sent: the embedded one collects none younger than an hour, distribution only offline); later
+ * rounds, after another writer had the tag, push them again.
+ * `guess`, when given, is the list the first write will most likely hold (a `.sig` that does not
+ * exist yet: the signer's layer alone): its config blob is uploaded at once, while the lock is
+ * taken and the tag read, and a write whose config is that one waits for that upload instead of
+ * making its own. A wrong guess costs one small unreferenced blob.
  */
 export function sigList(
   client: RegistryClient,
@@ -190,20 +197,35 @@ export function sigList(
   tag: string,
   blobs: { bytes: Uint8Array; mediaType: string }[] = [],
   ready?: Promise<boolean>,
+  guess?: Descriptor[],
 ): ListTag {
+  const pushConfig = (config: Uint8Array): Promise<unknown> =>
+    client.pushBlob(repo, config, { mediaType: MT.ociConfig, ask: false });
+  const early = new Map<string, Promise<unknown>>();
+  if (guess) {
+    const { config, configDescriptor } = buildSigManifest(guess);
+    const upload = pushConfig(config);
+    upload.catch(() => undefined); // a failed early upload is made again by the write that needs it
+    early.set(configDescriptor.digest, upload);
+  }
+  let pushedWithReady = ready !== undefined;
   return {
     client,
     repo,
     tag,
     field: 'layers',
     async put(entries, ifMatch) {
-      const { manifest, config } = buildSigManifest(entries);
+      const { manifest, config, configDescriptor } = buildSigManifest(entries);
       if (ready && !(await ready)) {
         throw new SignatureError('SIGNATURE_WRITE_LOST', `The signature's payload could not be uploaded to ${tag}.`);
       }
+      const again = !pushedWithReady;
+      pushedWithReady = false;
+      const started = early.get(configDescriptor.digest);
+      early.delete(configDescriptor.digest);
       await Promise.all([
-        ...blobs.map((b) => client.pushBlob(repo, b.bytes, { mediaType: b.mediaType })),
-        client.pushBlob(repo, config, { mediaType: MT.ociConfig, ask: false }),
+        ...(again ? blobs.map((b) => client.pushBlob(repo, b.bytes, { mediaType: b.mediaType })) : []),
+        started ? started.catch(() => pushConfig(config)) : pushConfig(config),
       ]);
       const digest = await client.putManifest(repo, tag, manifest, MT.ociManifest, ifMatch ? { ifMatch } : {});
       return { digest, size: manifest.length };
@@ -211,8 +233,17 @@ export function sigList(
   };
 }
 
-/** The referrers tag schema's index at `tag`. */
-export function referrersIndexList(client: RegistryClient, repo: RepoRef, tag: string): ListTag {
+/**
+ * The referrers tag schema's index at `tag`. `ready`, when given, is the push of the referrer
+ * being added, under way while the lock is taken and the index read: each write waits for it
+ * (false: it failed, or is not to be listed here, and the write throws without writing).
+ */
+export function referrersIndexList(
+  client: RegistryClient,
+  repo: RepoRef,
+  tag: string,
+  ready?: Promise<boolean>,
+): ListTag {
   return {
     client,
     repo,
@@ -220,6 +251,9 @@ export function referrersIndexList(client: RegistryClient, repo: RepoRef, tag: s
     field: 'manifests',
     async put(entries, ifMatch) {
       const index = buildReferrersIndex(entries);
+      if (ready && !(await ready)) {
+        throw new SignatureError('SIGNATURE_WRITE_LOST', `The referrer to list in ${tag} was not pushed.`);
+      }
       const digest = await client.putManifest(repo, tag, index, MT.ociIndex, ifMatch ? { ifMatch } : {});
       return { digest, size: index.length };
     },

@@ -73,6 +73,13 @@ export interface TreeOptions {
    * (what signed-before.ts needs; two lookups instead of four per node).
    */
   signaturesOnly?: boolean;
+  /**
+   * The image's manifest or index as the caller reads it (the Sign page's plan, for "signed
+   * before?"): used instead of reading it again when it is the one the reference's digest names.
+   * With `signaturesOnly` and a reference pinned to a digest, the image's `.sig` and referrers are
+   * asked for while it is still being read. Undefined, or rejected: the tree reads it itself.
+   */
+  top?: Manifest | Promise<Manifest | undefined>;
 }
 
 export interface Verdict {
@@ -741,14 +748,22 @@ function newNode(digest: string, mediaType: string, role: TreeNode['role'], plat
   };
 }
 
-/** Reads everything attached to the node's manifest, then makes an item of each object, all groups at once. */
-async function fillNode(ctx: Ctx, node: TreeNode): Promise<void> {
-  const read = await readAttachments(ctx.client, ctx.repo, node.digest, {
+/** The lookups of what is attached to the manifest `digest`. */
+function readNode(ctx: Ctx, digest: string): ReturnType<typeof readAttachments> {
+  return readAttachments(ctx.client, ctx.repo, digest, {
     tags: ctx.tags,
     concurrency: ctx.concurrency,
     signal: ctx.signal,
     onLookup: ctx.tick,
   });
+}
+
+/**
+ * Reads everything attached to the node's manifest (or takes the reads already started for it),
+ * then makes an item of each object, all groups at once.
+ */
+async function fillNode(ctx: Ctx, node: TreeNode, started?: ReturnType<typeof readAttachments>): Promise<void> {
+  const read = await (started ?? readNode(ctx, node.digest));
   const sig = recordTag(node, node.sig, read.tags.sig);
   const att = read.tags.att ? recordTag(node, node.att, read.tags.att) : null;
   const sbom = read.tags.sbom ? recordTag(node, node.sbom, read.tags.sbom) : null;
@@ -836,14 +851,21 @@ export async function buildTree(client: RegistryClient, opts: TreeOptions): Prom
     },
   };
   opts.onProgress?.(0, 1, `Resolving ${formatReference(ref)}`);
-  const top = await client.getManifest(repo, manifestReference(ref));
+  // The image's own lookups need only its digest: with it typed, they overlap reading the image.
+  const early = opts.signaturesOnly && ref.digest !== undefined ? readNode(ctx, ref.digest) : undefined;
+  early?.catch(() => undefined); // awaited below, or dropped with the error that ends the tree
+  const read = await Promise.resolve(opts.top).catch(() => undefined);
+  const top =
+    read && ref.digest !== undefined && read.descriptor.digest === ref.digest
+      ? read
+      : await client.getManifest(repo, manifestReference(ref));
   ctx.signal?.throwIfAborted();
   ctx.tick('Resolved the image');
   const isIndex = isIndexMediaType(top.descriptor.mediaType);
   const root = rootNode(top);
   const nodes = opts.signaturesOnly ? [root] : [root, ...root.children];
   ctx.grow(nodes.length * (ctx.tags.length + 1));
-  await pool(nodes, 2, (n) => fillNode(ctx, n));
+  await pool(nodes, 2, (n) => fillNode(ctx, n, n === root && root.digest === ref.digest ? early : undefined));
   ctx.signal?.throwIfAborted();
   return {
     input: opts.image,

@@ -580,7 +580,18 @@ export class RegistryClient {
   ): Promise<{ digest: string; subjectProcessed: boolean }> {
     const digest = sha256Digest(bytes);
     const { headers } = await this.#putManifest(repo, digest, bytes, mediaType);
-    return { digest, subjectProcessed: headers.has('oci-subject') };
+    const subjectProcessed = headers.has('oci-subject');
+    if (subjectProcessed) this.#noReferrersApi.delete(repo.registry);
+    else this.#noReferrersApi.add(repo.registry);
+    return { digest, subjectProcessed };
+  }
+
+  /**
+   * True when this registry's last answer about referrers (a referrers listing, or a referrer
+   * pushed) showed no referrers API: a signer then starts updating the fallback index at once.
+   */
+  lacksReferrersApi(registry: string): boolean {
+    return this.#noReferrersApi.has(registry);
   }
 
   async #putManifest(

@@ -2,7 +2,9 @@
  * Concurrent signers on one image: 20 browsers (20 clients, 20 different keys) sign at once
  * against the real registry, with no lock shared between them (as with separate relays), and
  * again all through the server's tag lock (server/locks.ts, taken by the page's relay-lock.ts),
- * where the writer trusts its read-back under the lock and skips the settle wait. Either way all
+ * where the writer trusts its read-back under the lock and skips the settle wait. Half of the
+ * signers first ask "signed before?" as the Sign page does, and so update the referrers fallback
+ * index while their referrer is still being pushed; the others after it. Either way all
  * 20 signatures must be in the `.sig` manifest and all 20 referrers in the referrers tag-schema
  * index; cosign 2.5 and 3.1 verify samples of them.
  */
@@ -18,6 +20,7 @@ import { fromBase64 } from '../../shared/encoding/base64.ts';
 import { RegistryClient } from '../../shared/registry/client.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
 import { planSigning, signImage, type TagLock } from '../../shared/ops/sign.ts';
+import { signedBefore } from '../../shared/ops/signed-before.ts';
 import { answerError } from '../../server/app.ts';
 import { createLocks } from '../../server/locks.ts';
 import { relayLock } from '../../web/src/app/relay-lock.ts';
@@ -46,16 +49,24 @@ async function signAtOnce(repoName: string, lock?: TagLock): Promise<void> {
   const signers = await makeSigners(SIGNERS);
   const plan = await planSigning(new RegistryClient({ fetch: caFetch(regs.tls.caFile) }), repo, 'v1');
   const results = await Promise.allSettled(
-    signers.map((signer) =>
-      signImage({
-        client: new RegistryClient({ fetch: caFetch(regs.tls.caFile) }),
+    signers.map(async (signer, i) => {
+      const client = new RegistryClient({ fetch: caFetch(regs.tls.caFile) });
+      // Half of them first ask "signed before?" as the Sign page does: their client learns that the
+      // registry lacks the referrers API, and they lock and read the fallback index while their
+      // referrer is pushed; the other half find out from the push.
+      if (i % 2 === 0) {
+        await signedBefore(client, image.ref, signer.spki, { top: plan.manifest! });
+        expect(client.lacksReferrersApi(regs.tls.host)).toBe(true);
+      }
+      return signImage({
+        client,
         signer,
         plan,
         dockerReference: `${regs.tls.host}/${repoName}:v1`,
         formats: { legacy: true, bundle: true },
         ...(lock ? { lock } : {}),
-      }),
-    ),
+      });
+    }),
   );
   expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
 

@@ -2,7 +2,8 @@
  * shared/ops/signed-before.ts against the embedded registry served in-process: it counts the
  * signatures a key made on an index in both formats, and reads only the index's own `.sig` and
  * referrers to do it — no `.att`, no `.sbom`, nothing of the platforms (the Sign page asks it on
- * every first click).
+ * every first click); with the digest typed, those lookups overlap the plan reading the image, whose
+ * manifest it then takes instead of reading it again.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -69,4 +70,34 @@ it('counts a key’s signatures on an index from its own .sig and referrers alon
   expect(before).toMatchObject({ total: 2, byKey: 2, legacy: 1, bundle: 1 });
   expect(paths.filter((p) => p.endsWith('.att') || p.endsWith('.sbom'))).toEqual([]);
   for (const m of manifests) expect(paths.filter((p) => p.includes(m.digest.slice('sha256:'.length)))).toEqual([]);
+});
+
+it('with the digest typed, asks for the .sig and referrers while the plan is still reading the image, and does not read it again', async () => {
+  const paths: string[] = [];
+  const client = new RegistryClient({
+    scheme: () => 'http',
+    fetch: async (input, init) => {
+      paths.push(new URL(String(input)).pathname);
+      return registry.app.fetch(new Request(input, init));
+    },
+  });
+  const repo = { registry: HOST, repository: 'before/overlap' };
+  const config = await client.pushBlob(repo, utf8('{"architecture":"amd64"}'), { mediaType: MT.ociConfig });
+  const m = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [] }));
+  await client.putManifest(repo, 'v1', m, MT.ociManifest);
+  const plan = await planSigning(client, repo, 'v1');
+  const pair = await generateEcdsaKeyPair('P-256', true);
+  const info = parsePkcs8(await exportPkcs8(pair.privateKey));
+
+  paths.length = 0;
+  let resolveTop!: (m: typeof plan.manifest) => void;
+  const top = new Promise<typeof plan.manifest>((r) => (resolveTop = r));
+  const asked = signedBefore(client, `${HOST}/${repo.repository}@${plan.root.digest}`, info.spki, { top });
+  const sigPath = `/v2/${repo.repository}/manifests/${plan.root.digest.replace(':', '-')}.sig`;
+  for (let i = 0; i < 500 && !paths.includes(sigPath); i++) await new Promise((r) => setTimeout(r, 10));
+  // The .sig lookup went out before the image's manifest arrived.
+  expect(paths).toContain(sigPath);
+  resolveTop(plan.manifest);
+  expect(await asked).toMatchObject({ total: 0, byKey: 0 });
+  expect(paths).not.toContain(`/v2/${repo.repository}/manifests/${plan.root.digest}`);
 });

@@ -384,8 +384,14 @@ export class SignPage {
       }
       this.#credentials(ref);
       const same = this.planned && formatReference(this.planned) === formatReference(ref);
-      const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
-      if (!again && (await this.#alreadySigned(ref, plan, signer.spki))) return;
+      const known = this.plan && same ? this.plan : null;
+      const planning = known ? Promise.resolve(known) : this.#lookUp(ref);
+      // A digest typed (or a plan made): "signed before?" reads the signatures while the plan is read.
+      const digest = known?.root.digest ?? ref.digest;
+      const early = !again && digest ? this.#alreadySigned(ref, digest, planning, signer.spki) : null;
+      const plan = await planning;
+      const before = again ? false : await (early ?? this.#alreadySigned(ref, plan.root.digest, planning, signer.spki));
+      if (before) return;
       await this.#push(ref, plan, annotations, signer);
       this.#keys.markUsed(this.keyId);
     } catch (e) {
@@ -478,16 +484,23 @@ export class SignPage {
   }
 
   /**
-   * True (and the question set) when the image already carries signatures by `spki`. A failure
-   * to read them does not stop signing: the writer reads the tags again anyway.
+   * True (and the question set) when the image `digest` already carries signatures by `spki`;
+   * `planning` is the plan being read, whose manifest is not read again. Never rejects: a failure
+   * to read them does not stop signing (the writer reads the tags again anyway).
    */
-  async #alreadySigned(ref: ImageReference, plan: SignPlan, spki: Uint8Array): Promise<boolean> {
-    const checked = `${plan.root.digest} ${fingerprint(spki).hex}`;
+  async #alreadySigned(
+    ref: ImageReference,
+    digest: string,
+    planning: Promise<SignPlan>,
+    spki: Uint8Array,
+  ): Promise<boolean> {
+    const checked = `${digest} ${fingerprint(spki).hex}`;
     if (this.#noneBefore === checked) return false;
     this.#status = { state: 'working', message: 'Checking the signatures already there…', done: 0, total: 0 };
+    const image = formatReference(pinned(ref, digest));
     let before: SignedBefore;
     try {
-      before = await signedBefore(this.#registry.client, formatReference(pinned(ref, plan.root.digest)), spki);
+      before = await signedBefore(this.#registry.client, image, spki, { top: planning.then((p) => p.manifest) });
     } catch {
       return false;
     }
@@ -496,10 +509,7 @@ export class SignPage {
       return false;
     }
     this.#signedBefore = before;
-    this.#beforeLink = verificationLink(location.origin, {
-      image: formatReference(pinned(ref, plan.root.digest)),
-      spki,
-    });
+    this.#beforeLink = verificationLink(location.origin, { image, spki });
     this.#status = { state: 'idle' };
     return true;
   }
