@@ -242,7 +242,10 @@ async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<vo
 
 async function hashSection(browser: Browser): Promise<void> {
   const { benchHash } = await import('./hash.ts');
-  const h = await benchHash(browser, baseUrl(), 1024, Number(process.env.BENCH_HASH_RUNS ?? 3));
+  // BENCH_OLD_DIST: another build's dist/ (e.g. of main), its page taking turns with this one's.
+  const old = process.env.BENCH_OLD_DIST ? await listen(process.env.BENCH_OLD_DIST, CONTENT_SECURITY_POLICY) : null;
+  const h = await benchHash(browser, baseUrl(), 1024, Number(process.env.BENCH_HASH_RUNS ?? 3), old?.url);
+  old?.close();
   console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache; median of ${h.runs}, taking turns)`);
   row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
   row(
@@ -250,6 +253,12 @@ async function hashSection(browser: Browser): Promise<void> {
     h.pageMs,
     `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
   );
+  if (h.oldPageMs !== undefined)
+    row(
+      '  the page built from BENCH_OLD_DIST, same turns',
+      h.oldPageMs,
+      `${(h.sha256sumMs / h.oldPageMs).toFixed(2)}× sha256sum's speed`,
+    );
 }
 
 async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
