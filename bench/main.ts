@@ -264,10 +264,44 @@ async function hashSection(browser: Browser): Promise<void> {
 async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
   const { benchKeyless } = await import('./keyless.ts');
   console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
-  for (const k of await benchKeyless(browser, baseUrl(), regs, RUNS)) {
-    row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
-    row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+  const old = process.env.BENCH_OLD_DIST ? await oldServer(regs, process.env.BENCH_OLD_DIST) : null;
+  try {
+    for (const k of await benchKeyless(browser, baseUrl(), regs, RUNS, old?.url)) {
+      row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
+      row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+      if (k.oldPageMs !== undefined)
+        row(
+          `  the page built from BENCH_OLD_DIST, same turns`,
+          k.oldPageMs,
+          `${(k.oldPageMs / k.cosign3Ms).toFixed(2)}× cosign`,
+        );
+    }
+  } finally {
+    old?.stop();
   }
+}
+
+/** The app's server (this code) serving another build of the page (STATIC_ROOT), relaying to the rig's TLS registry. */
+async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): void }> {
+  const { spawn } = await import('node:child_process');
+  const { waitForOk } = await import('../test/rig/relays.ts');
+  const port = Number(process.env.E2E_PORT) + 1;
+  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      STATIC_ROOT: dist,
+      RELAY_ALLOWED_REGISTRIES: regs.tls.host,
+      RELAY_PRIVATE_REGISTRIES: regs.tls.host,
+      NODE_EXTRA_CA_CERTS: regs.tls.caFile,
+      EMBEDDED_REGISTRY: 'off',
+    },
+    stdio: 'ignore',
+  });
+  await waitForOk(`http://127.0.0.1:${port}/healthz`, 30_000);
+  return { url: `http://localhost:${port}`, stop: () => server.kill('SIGTERM') };
 }
 
 async function relaySection(regs: RegistriesInfo): Promise<void> {
