@@ -16,6 +16,8 @@
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
  * sign, sign-tlog, verify, hash, keyless, relay, relays, copy, growth, pkcs11, firstload); without it, all of them.
+ * `BENCH_OLD_DIST=<another build's dist/>` (e.g. of main, built in a worktree of its own) has that
+ * page take turns with this one's in the hash and keyless sections, so old and new share a run.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
