@@ -67,8 +67,10 @@ export async function benchHash(
       const t0 = performance.now();
       execFileSync(TOOL_PATHS.sha256sum, [file]);
       sums.push(performance.now() - t0);
+      // Old and new swap places each turn, so neither always follows sha256sum.
+      if (oldUrl && run % 2 === 1) olds.push(await pageHash(browser, oldUrl, file, expected));
       pages.push(await pageHash(browser, baseUrl, file, expected));
-      if (oldUrl) olds.push(await pageHash(browser, oldUrl, file, expected));
+      if (oldUrl && run % 2 === 0) olds.push(await pageHash(browser, oldUrl, file, expected));
     }
     return {
       sizeMiB,

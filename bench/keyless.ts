@@ -72,10 +72,12 @@ export async function benchKeyless(
       const times: number[] = [];
       const olds: number[] = [];
       for (let i = 0; i <= runs; i++) {
+        // Old and new swap places each turn.
+        const old = oldPage && i % 2 === 1 ? await pageRun(oldPage) : NaN;
         const ms = await pageRun(page);
         if (i > 0) times.push(ms);
-        const old = oldPage ? await pageRun(oldPage) : NaN;
-        if (i > 0 && oldPage) olds.push(old);
+        const old2 = oldPage && i % 2 === 0 ? await pageRun(oldPage) : old;
+        if (i > 0 && oldPage) olds.push(old2);
       }
       await page.close();
       await oldPage?.close();

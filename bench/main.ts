@@ -287,7 +287,14 @@ async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<v
 async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): void }> {
   const { spawn } = await import('node:child_process');
   const { waitForOk } = await import('../test/rig/relays.ts');
-  const port = Number(process.env.E2E_PORT) + 1;
+  const { createServer } = await import('node:net');
+  // A port nobody listens on (a fixed one could be another server's, which would then answer).
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(p));
+    });
+  });
   const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     env: {
@@ -302,8 +309,11 @@ async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: str
     },
     stdio: 'ignore',
   });
+  let exited = false;
+  server.once('exit', () => (exited = true));
   await waitForOk(`http://127.0.0.1:${port}/healthz`, 30_000);
-  return { url: `http://localhost:${port}`, stop: () => server.kill('SIGTERM') };
+  if (exited) throw new Error(`the server for BENCH_OLD_DIST did not start on port ${port}`);
+  return { url: `http://127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
 }
 
 async function relaySection(regs: RegistriesInfo): Promise<void> {
