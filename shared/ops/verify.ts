@@ -979,7 +979,7 @@ const lookupsPerManifest = (ctx: Context): number => (ctx.containers ? 1 : 2);
 
 /**
  * Reads ahead what each lookup leads to as soon as it answers — the `.sig` layers' blobs, the first
- * referrers' manifests — rather than once the image's own manifest is in: the same reads the
+ * referrers' manifests and bundles — rather than once the image's own manifest is in: the same reads the
  * verification makes next (each kept and read once), a round trip's wait earlier.
  */
 function readAhead(ctx: Context, sig: Promise<TagRead>, referrers: Promise<ReferrersRead> | null): void {
@@ -987,9 +987,18 @@ function readAhead(ctx: Context, sig: Promise<TagRead>, referrers: Promise<Refer
   referrers
     ?.then((r) => {
       if (r.state === 'failed') return;
-      for (const ref of r.referrers.slice(0, ctx.concurrency))
-        if (isSha256Digest(ref.descriptor.digest) && !isIndexMediaType(ref.descriptor.mediaType ?? ''))
-          ref.manifest().catch(() => undefined); // its failure is reported where it is read for verifying
+      for (const ref of r.referrers.slice(0, ctx.concurrency)) {
+        if (!isSha256Digest(ref.descriptor.digest) || isIndexMediaType(ref.descriptor.mediaType ?? '')) continue;
+        // Failures are reported where bundleSignatures reads the same (kept) promises.
+        ref
+          .manifest()
+          .then((m) => {
+            const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
+            const bundle = layers.find((l) => typeof l === 'object' && l !== null && isBundleMediaType(l.mediaType));
+            if (bundle) ctx.blobs.read(bundle, 'bundle blob').catch(() => undefined);
+          })
+          .catch(() => undefined);
+      }
     })
     .catch(() => undefined);
 }

@@ -712,21 +712,21 @@ describe('verifyImage: the result', () => {
     for (const [d, t] of seen) expect(d).toBeLessThanOrEqual(t);
   });
 
-  it("with a reference by digest, reads a bundle referrer's manifest while the image's own is still answering", async () => {
+  it("with a reference by digest, reads a bundle referrer's manifest and bundle while the image's own manifest is still answering", async () => {
     const reg = new FakeRegistry();
     reg.referrersApi = true;
     const img = pushImage(reg, 'app/ahead');
-    putReferrer(reg, img.repo, img.descriptor, await bundleFor(key, img.digest));
-    let referrerAsked = false;
-    let referrerBeforeImage = false;
-    // The image manifest's answer waits (up to 2 s) for another manifest (the referrer's) to be asked for.
+    const bundle = await bundleFor(key, img.digest);
+    putReferrer(reg, img.repo, img.descriptor, bundle);
+    let bundleAsked = false;
+    let bundleBeforeImage = false;
+    // The image manifest's answer waits (up to 2 s) for the bundle blob to be asked for.
     const fetch: typeof reg.fetch = async (input, init) => {
       const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
-      const m = /\/manifests\/(sha256:[0-9a-f]{64})$/.exec(path);
-      if (m && m[1] !== img.digest) referrerAsked = true;
-      if (m && m[1] === img.digest) {
-        for (let i = 0; i < 200 && !referrerAsked; i++) await new Promise((r) => setTimeout(r, 10));
-        referrerBeforeImage = referrerAsked;
+      if (path.endsWith(`/blobs/${sha256Digest(bundle)}`)) bundleAsked = true;
+      if (path.endsWith(`/manifests/${img.digest}`)) {
+        for (let i = 0; i < 200 && !bundleAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        bundleBeforeImage = bundleAsked;
       }
       return reg.fetch(input, init);
     };
@@ -735,7 +735,7 @@ describe('verifyImage: the result', () => {
       spki: key.spki,
     });
     expect(r.verified).toBe(true);
-    expect(referrerBeforeImage).toBe(true);
+    expect(bundleBeforeImage).toBe(true);
     expect(r.manifests[0]!.lookups).toMatchObject({ legacy: 'absent', referrers: 'api' });
   });
 
