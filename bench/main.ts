@@ -16,6 +16,8 @@
  *
  * `BENCH_ONLY=hash,keyless npm run bench` runs only the named sections (scrypt, unlock, sigstore,
  * sign, sign-tlog, sign-keyless, verify, hash, keyless, relay, relays, copy, growth, pkcs11, firstload); without it, all of them.
+ * `BENCH_OLD_DIST=<another build's dist/>` (e.g. of main, built in a worktree of its own) has that
+ * page take turns with this one's in the hash and keyless sections, so old and new share a run.
  */
 import { serve } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright';
@@ -270,7 +272,10 @@ async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<vo
 
 async function hashSection(browser: Browser): Promise<void> {
   const { benchHash } = await import('./hash.ts');
-  const h = await benchHash(browser, baseUrl(), 1024, Number(process.env.BENCH_HASH_RUNS ?? 3));
+  // BENCH_OLD_DIST: another build's dist/ (e.g. of main), its page taking turns with this one's.
+  const old = process.env.BENCH_OLD_DIST ? await listen(process.env.BENCH_OLD_DIST, CONTENT_SECURITY_POLICY) : null;
+  const h = await benchHash(browser, baseUrl(), 1024, Number(process.env.BENCH_HASH_RUNS ?? 3), old?.url);
+  old?.close();
   console.log(`\nHashing a ${h.sizeMiB} MiB file (written, in the page cache; median of ${h.runs}, taking turns)`);
   row('sha256sum (baseline)', h.sha256sumMs, `${((h.sizeMiB / h.sha256sumMs) * 1000).toFixed(0)} MiB/s`);
   row(
@@ -278,15 +283,65 @@ async function hashSection(browser: Browser): Promise<void> {
     h.pageMs,
     `${((h.sizeMiB / h.pageMs) * 1000).toFixed(0)} MiB/s, ${(h.sha256sumMs / h.pageMs).toFixed(2)}× sha256sum's speed`,
   );
+  if (h.oldPageMs !== undefined)
+    row(
+      '  the page built from BENCH_OLD_DIST, same turns',
+      h.oldPageMs,
+      `${(h.sha256sumMs / h.oldPageMs).toFixed(2)}× sha256sum's speed`,
+    );
 }
 
 async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<void> {
   const { benchKeyless } = await import('./keyless.ts');
   console.log(`\nVerifying keyless images on the page through the relay, against a trusted root (median of ${RUNS})`);
-  for (const k of await benchKeyless(browser, baseUrl(), regs, RUNS)) {
-    row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
-    row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+  const old = process.env.BENCH_OLD_DIST ? await oldServer(regs, process.env.BENCH_OLD_DIST) : null;
+  try {
+    for (const k of await benchKeyless(browser, baseUrl(), regs, RUNS, old?.url)) {
+      row(`${k.name.slice(0, 50)}: cosign 3.1 verify (baseline)`, k.cosign3Ms);
+      row(`  the page in Chromium, click to verdict`, k.pageMs, `${(k.pageMs / k.cosign3Ms).toFixed(2)}× cosign`);
+      if (k.oldPageMs !== undefined)
+        row(
+          `  the page built from BENCH_OLD_DIST, same turns`,
+          k.oldPageMs,
+          `${(k.oldPageMs / k.cosign3Ms).toFixed(2)}× cosign`,
+        );
+    }
+  } finally {
+    old?.stop();
   }
+}
+
+/** The app's server (this code) serving another build of the page (STATIC_ROOT), relaying to the rig's TLS registry. */
+async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): void }> {
+  const { spawn } = await import('node:child_process');
+  const { waitForOk } = await import('../test/rig/relays.ts');
+  const { createServer } = await import('node:net');
+  // A port nobody listens on (a fixed one could be another server's, which would then answer).
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      STATIC_ROOT: dist,
+      RELAY_ALLOWED_REGISTRIES: regs.tls.host,
+      RELAY_PRIVATE_REGISTRIES: regs.tls.host,
+      NODE_EXTRA_CA_CERTS: regs.tls.caFile,
+      EMBEDDED_REGISTRY: 'off',
+    },
+    stdio: 'ignore',
+  });
+  let exited = false;
+  server.once('exit', () => (exited = true));
+  await waitForOk(`http://127.0.0.1:${port}/healthz`, 30_000);
+  if (exited) throw new Error(`the server for BENCH_OLD_DIST did not start on port ${port}`);
+  return { url: `http://127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
 }
 
 async function relaySection(regs: RegistriesInfo): Promise<void> {

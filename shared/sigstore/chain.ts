@@ -44,12 +44,27 @@ function authorityCerts(a: TrustedAuthority): Certificate[] {
   return certs;
 }
 
+/**
+ * Signature checks made before, per certificate and issuer: a certificate is judged at each
+ * verified time (a log's and a timestamp's), and verified again with the next image; parseCertificate
+ * hands back the same objects for the same DER, and their bytes never change.
+ */
+const checked = new WeakMap<Certificate, WeakMap<Certificate, Promise<boolean>>>();
+
 /** Whether `issuer`'s key signed `child` (a key that cannot be used signs nothing). */
-async function signedBy(child: Certificate, issuer: Certificate): Promise<boolean> {
-  if (!bytesEqual(child.issuerDer, issuer.subjectDer)) return false;
+function signedBy(child: Certificate, issuer: Certificate): Promise<boolean> {
+  if (!bytesEqual(child.issuerDer, issuer.subjectDer)) return Promise.resolve(false);
   const alg = signatureAlgorithm(child.signatureAlgorithm, child.signatureParams);
-  if (!alg) return false;
-  return verifyWithAlgorithm(issuer.spki, alg, child.tbs, child.signature);
+  if (!alg) return Promise.resolve(false);
+  let byIssuer = checked.get(child);
+  if (!byIssuer) checked.set(child, (byIssuer = new WeakMap()));
+  let p = byIssuer.get(issuer);
+  if (!p) {
+    p = verifyWithAlgorithm(issuer.spki, alg, child.tbs, child.signature);
+    byIssuer.set(issuer, p);
+    p.catch(() => byIssuer.delete(issuer)); // a failure to check (no WebCrypto) is not an answer
+  }
+  return p;
 }
 
 const who = (c: Certificate): string => (c.subject ? `"${c.subject}"` : 'the signing certificate');

@@ -198,9 +198,17 @@ function nameText(n: pkijs.GeneralName | undefined): string | undefined {
   return typeof n.value === 'string' ? n.value : undefined;
 }
 
-function embedded(sd: pkijs.SignedData): Certificate[] {
-  return (sd.certificates ?? []).flatMap((c) =>
-    c instanceof pkijs.Certificate ? [parseCertificate(new Uint8Array(c.toSchema().toBER(false)))] : [],
+/**
+ * The certificates the SignedData carries, read from their bytes as sent (re-encoding pkijs's
+ * objects cost milliseconds each): its [0] IMPLICIT CertificateSet's plain certificates.
+ */
+function embedded(sd: pkijs.SignedData, content: asn1js.AsnType): Certificate[] {
+  if (!sd.certificates?.length) return [];
+  const set = (content as asn1js.Sequence).valueBlock.value.find(
+    (n) => n.idBlock.tagClass === 3 && n.idBlock.tagNumber === 0,
+  ) as asn1js.Constructed | undefined;
+  return (set?.valueBlock.value ?? []).flatMap((n) =>
+    n instanceof asn1js.Sequence ? [parseCertificate(new Uint8Array(n.valueBeforeDecodeView))] : [],
   );
 }
 
@@ -226,14 +234,28 @@ function readToken(token: Uint8Array): ParsedToken {
     serial: toHex(new Uint8Array(tst.serialNumber.valueBlock.valueHexView)).replace(/^(00)+(?=..)/, ''),
     policy: tst.policy,
     ...(tsaName !== undefined ? { tsaName } : {}),
-    embeddedCertificates: embedded(sd),
+    embeddedCertificates: embedded(sd, ci.content as asn1js.AsnType),
   };
   return { info, imprintHash: hashOfOid(imprintOid), signer: signerParts(sd.signerInfos[0]!, tstInfo) };
 }
 
+/**
+ * Tokens read before, by their bytes: pkijs takes tens of milliseconds over one, and verifying an
+ * image again (or the same bundle) hands back the same token. Only what read well is kept; what
+ * is kept is never changed.
+ */
+const readTokens = new Map<string, ParsedToken>();
+const MAX_TOKENS = 32;
+
 function parse(token: Uint8Array): ParsedToken {
+  const key = toHex(token);
+  const known = readTokens.get(key);
+  if (known) return known;
   try {
-    return readToken(token);
+    const t = readToken(token.slice()); // a copy: the caller's buffer may be reused, the reading kept
+    if (readTokens.size >= MAX_TOKENS) readTokens.delete(readTokens.keys().next().value!);
+    readTokens.set(key, t);
+    return t;
   } catch (e) {
     if (e instanceof VerificationError && e.code === 'VERIFY_TIMESTAMP_INVALID') throw e;
     throw bad(`it cannot be read (${e instanceof Error ? e.message : String(e)})`);
@@ -325,6 +347,12 @@ async function carriedSigner(t: ParsedToken): Promise<Certificate | null> {
   return signer;
 }
 
+/** A settled promise's value, or its reason thrown. */
+function settled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
 /**
  * Verifies an RFC 3161 timestamp over `signed` (the bytes timestamped: a bundle's signature)
  * with the trusted root's timestamp authorities; see the file's header for what is checked.
@@ -343,16 +371,22 @@ export async function verifyRfc3161Timestamp(
   const t = parse(token);
   const { imprintHash } = t;
   if (!imprintHash) throw bad(`its imprint's hash ${t.info.hashAlgorithm} is not SHA-256/384/512`);
-  if (!bytesEqual(await digest(imprintHash, signed), t.info.messageImprint))
-    throw bad('the timestamp is of other bytes');
   const s = t.signer;
-  if (s.claimedDigest && !bytesEqual(await digest(s.digestHash, s.tstInfo), s.claimedDigest))
+  // The independent checks at once (each a WebCrypto round trip), judged in their order.
+  const [imprint, tstDigest, carried] = await Promise.allSettled([
+    digest(imprintHash, signed),
+    s.claimedDigest ? digest(s.digestHash, s.tstInfo) : null,
+    carriedSigner(t),
+  ]);
+  if (!bytesEqual(settled(imprint), t.info.messageImprint)) throw bad('the timestamp is of other bytes');
+  const tstHash = settled(tstDigest);
+  if (s.claimedDigest && !(tstHash && bytesEqual(tstHash, s.claimedDigest)))
     throw bad("its signed message digest is not the TSTInfo's");
-  const carried = await carriedSigner(t);
+  const signer = settled(carried);
   const reasons: string[] = [];
   for (const a of authorities) {
     try {
-      const problem = await authorityProblem(t, carried, a);
+      const problem = await authorityProblem(t, signer, a);
       if (problem === null) return { time: t.info.genTime, authority: a };
       reasons.push(problem);
     } catch (e) {

@@ -712,6 +712,33 @@ describe('verifyImage: the result', () => {
     for (const [d, t] of seen) expect(d).toBeLessThanOrEqual(t);
   });
 
+  it("with a reference by digest, reads a bundle referrer's manifest and bundle while the image's own manifest is still answering", async () => {
+    const reg = new FakeRegistry();
+    reg.referrersApi = true;
+    const img = pushImage(reg, 'app/ahead');
+    const bundle = await bundleFor(key, img.digest);
+    putReferrer(reg, img.repo, img.descriptor, bundle);
+    let bundleAsked = false;
+    let bundleBeforeImage = false;
+    // The image manifest's answer waits (up to 2 s) for the bundle blob to be asked for.
+    const fetch: typeof reg.fetch = async (input, init) => {
+      const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+      if (path.endsWith(`/blobs/${sha256Digest(bundle)}`)) bundleAsked = true;
+      if (path.endsWith(`/manifests/${img.digest}`)) {
+        for (let i = 0; i < 200 && !bundleAsked; i++) await new Promise((r) => setTimeout(r, 10));
+        bundleBeforeImage = bundleAsked;
+      }
+      return reg.fetch(input, init);
+    };
+    const r = await verifyImage(new RegistryClient({ fetch, scheme: () => 'http' }), {
+      image: img.ref,
+      spki: key.spki,
+    });
+    expect(r.verified).toBe(true);
+    expect(bundleBeforeImage).toBe(true);
+    expect(r.manifests[0]!.lookups).toMatchObject({ legacy: 'absent', referrers: 'api' });
+  });
+
   it('reads the .sig payload while the referrers are still being looked up', async () => {
     const reg = new FakeRegistry();
     const img = pushImage(reg, 'app/apart');

@@ -8,7 +8,7 @@
  * nesting, an unknown critical extension, a broken signature, a root that is not self-signed.
  * Node only (conformance files, openssl).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parseCertificate } from '../../../../shared/sigstore/certificate.ts';
 import { verifyCertificateChain, type ChainOptions } from '../../../../shared/sigstore/chain.ts';
 import type { TrustedAuthority } from '../../../../shared/sigstore/types.ts';
@@ -40,6 +40,21 @@ describe('conformance leaves against public good', () => {
         'VERIFY_CERTIFICATE_EXPIRED',
       );
     });
+
+  it('judged again at another time (a timestamp after a log entry), no signature on the path is checked twice', async () => {
+    const name = 'happy-path-v0.2';
+    const leaf = conformanceLeaf(name);
+    expect((await outcome(leaf, root.certificateAuthorities, integratedTime(name))).code).toBe('ok');
+    const verify = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    try {
+      const later = new Date(integratedTime(name).getTime() + 1000);
+      expect((await outcome(leaf, root.certificateAuthorities, later)).code).toBe('ok');
+      expect((await outcome(leaf, root.certificateAuthorities, new Date())).code).toBe('VERIFY_CERTIFICATE_EXPIRED');
+      expect(verify).not.toHaveBeenCalled();
+    } finally {
+      verify.mockRestore();
+    }
+  });
 
   it('intoto-expired-certificate_fail is expired now, and says from when to when', async () => {
     const name = 'intoto-expired-certificate_fail';

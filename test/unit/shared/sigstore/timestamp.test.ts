@@ -132,6 +132,19 @@ describe('conformance timestamps that verify', () => {
   );
 });
 
+describe('a token read again', () => {
+  it('is the same reading, from a copy of its bytes, and verifies again; a damaged one is refused every time', async () => {
+    const c = conformanceCase('rekor2-timestamp-with-embedded-cert');
+    const token = new Uint8Array(c.token);
+    const first = parseTimestampToken(token);
+    expect(parseTimestampToken(new Uint8Array(c.token))).toBe(first);
+    token.fill(0);
+    expect(first.embeddedCertificates.map((x) => x.subject)).toContain('CN=sigstore-tsa,O=sigstore.dev');
+    for (let i = 0; i < 2; i++) expect((await run(c)).code).toBe('ok');
+    for (let i = 0; i < 2; i++) expect(() => parseTimestampToken(token)).toThrow(VerificationError);
+  });
+});
+
 describe('conformance timestamps that are refused', () => {
   it.each([
     ['rekor2-timestamp-outside-trust-root-tsa-validity_fail', 'VERIFY_TIMESTAMP_UNTRUSTED', 'is not trusted at'],
