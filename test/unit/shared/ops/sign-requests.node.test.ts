@@ -7,7 +7,8 @@
  * index's platforms share one upload of the empty config. On a registry without the referrers API
  * (the registry here with its referrers route and `OCI-Subject` answer taken away, as
  * distribution 2.8 answers), the fallback index's lock is taken while the referrer is still being
- * pushed, and the index is written only after it.
+ * pushed, and the index is written only after it. The uploads the Sign page opens ahead on its
+ * click (RegistryClient.openUploadsAhead) are the ones the pushes use, and those left are cancelled.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,4 +150,67 @@ it('no referrers API: the fallback index is locked while the referrer is pushed,
   expect((index.json.manifests as { digest: string }[]).map((d) => d.digest)).toEqual([
     result.targets[0]!.bundle!.referrer,
   ]);
+});
+
+it('uploads opened ahead while the image is read are the ones the pushes use, and those left are cancelled', async () => {
+  const log: string[] = [];
+  const client = loggingClient(log, true);
+  const repository = 'requests/ahead';
+  const repo = { registry: HOST, repository };
+  await pushImage(client, repo, ['amd64']);
+  log.length = 0;
+  // As the Sign page does on its click: two more than one image's four uploads, to see them cancelled.
+  client.openUploadsAhead(repo, 6);
+  const plan = await planSigning(client, repo, 'v1');
+  const result = await signImage({
+    client,
+    signer,
+    plan,
+    dockerReference: `${HOST}/${repository}`,
+    formats: { legacy: true, bundle: true },
+    lock: grantingLock(log),
+  });
+  await client.dropUploadsAhead(repo);
+  const requests = log.filter((l) => !l.startsWith('done ') && !l.startsWith('lock '));
+  const opened = requests.filter((l) => l.startsWith('POST ') && l.includes('/blobs/uploads/'));
+  // Every upload was opened before the image was read; none by the pushes themselves.
+  expect(opened).toHaveLength(6);
+  expect(requests.lastIndexOf(opened[5]!)).toBeLessThan(requests.indexOf(`GET /v2/${repository}/manifests/v1`));
+  const finished = requests.filter((l) => l.startsWith('PUT ') && l.includes('/blobs/uploads/'));
+  expect(finished).toHaveLength(4);
+  const cancelled = requests.filter((l) => l.startsWith('DELETE ') && l.includes('/blobs/uploads/'));
+  expect(cancelled).toHaveLength(2);
+  // The cancelled uploads are gone from the registry; the signatures are there, in both formats.
+  const gone = await registry.app.fetch(new Request(`http://${HOST}${cancelled[0]!.slice('DELETE '.length)}`));
+  expect(gone.status).toBe(404);
+  const after = await signedBefore(client, `${HOST}/${repository}@${plan.root.digest}`, signer.spki);
+  expect(after.byKey).toBe(2);
+  expect(result.targets[0]!.legacy!.tag).toBe(sigTag(plan.root.digest));
+  expect(result.targets[0]!.bundle!.via).toBe('referrers-api');
+});
+
+it('an upload the registry refused to open ahead is not used: the push opens its own', async () => {
+  const log: string[] = [];
+  const logged = loggingClient(log, true);
+  let refuse = true;
+  // The registry answers the first upload opening 503, then as usual.
+  const client = new RegistryClient({
+    scheme: () => 'http',
+    fetch: async (input, init) => {
+      if (refuse && init?.method === 'POST' && String(input).includes('/blobs/uploads/')) {
+        refuse = false;
+        log.push('refused');
+        return new Response(null, { status: 503 });
+      }
+      return registry.app.fetch(new Request(input, init));
+    },
+  });
+  const repo = { registry: HOST, repository: 'requests/ahead-refused' };
+  client.openUploadsAhead(repo, 1);
+  const pushed = await client.pushBlob(repo, utf8('a signature'), { ask: false });
+  expect(log).toEqual(['refused']);
+  // The blob is there: the push opened an upload of its own and finished it.
+  const head = await logged.blobExists(repo, pushed.digest);
+  expect(head).toBe(true);
+  await client.dropUploadsAhead(repo);
 });
