@@ -196,10 +196,20 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
       for (let i = 0; i < rounds; i++) {
         const source = await signedImage(i);
         first ||= source;
+        const phases = new Map<string, number>();
+        const t0 = performance.now();
         t.transfer.push(
           await seconds(() =>
-            copyImage({ client, source, destination: `${regs.basic.host}/bench/copy-${run}-node-transfer-${i}:v1` }),
+            copyImage({
+              client,
+              source,
+              destination: `${regs.basic.host}/bench/copy-${run}-node-transfer-${i}:v1`,
+              onProgress: (p) => phases.set(p.step, performance.now() - t0),
+            }),
           ),
+        );
+        log(
+          `round ${i + 1}: node transfer, ms at the end of each step: ${[...phases].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`,
         );
         if (o.browser) {
           const dest = `${regs.basic.host}/bench/copy-${run}-page-${i}:v1`;

@@ -390,7 +390,7 @@ async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void
   console.log(
     `\nCopying a signed ${copyMiB} MiB image from the TLS registry to the basic-auth one (medians of rounds taking turns)`,
   );
-  const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB });
+  const c = await benchCopy({ regs, baseUrl: baseUrl(), browser, sizeMiB: copyMiB, log: (l) => console.log(`  ${l}`) });
   const vsSkopeo = (mbps: number | null | undefined): string =>
     `${mbps?.toFixed(0)} MB/s  ${((mbps ?? NaN) / c.skopeoMBps).toFixed(2)}× skopeo`;
   for (const n of c.node) {

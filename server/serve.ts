@@ -2,14 +2,18 @@
  * Serves the app over node:http with @hono/node-server, as main.ts, the tests and the relay
  * benchmark do. One addition to the adapter: a relay request whose raw target the adapter refuses
  * on its own (a backslash in the path, which it answers with an empty 400) gets the relay's JSON
- * 400 RELAY_BAD_REQUEST with `X-Relay-Error`, like every other malformed relay path.
+ * 400 RELAY_BAD_REQUEST with `X-Relay-Error`, like every other malformed relay path. And relayed
+ * answer bodies go from the registry's socket to the client's without a WHATWG stream between
+ * (relay/raw-answer.ts).
  */
-import { serve, type ServerType } from '@hono/node-server';
+import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Hono } from 'hono';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RelayError } from '../shared/errors.ts';
 import { relayErrorHeaders } from '../shared/registry/relay-error.ts';
+import { RAW_BODIES_ENV, sendRawBody } from './relay/raw-answer.ts';
 
 export interface ServeOptions {
   port: number;
@@ -45,7 +49,14 @@ export function serveApp(app: Hono, options: ServeOptions): Promise<{ server: Se
   return new Promise((resolve, reject) => {
     const server = serve(
       {
-        fetch: app.fetch,
+        // Relayed bodies are written from the registry's stream to the socket (relay/raw-answer.ts).
+        fetch: async (request: Request, env: HttpBindings | Http2Bindings) => {
+          const answer = await app.fetch(request, { ...env, [RAW_BODIES_ENV]: true });
+          const outgoing = env.outgoing;
+          return outgoing instanceof http.ServerResponse && sendRawBody(answer, outgoing)
+            ? RESPONSE_ALREADY_SENT
+            : answer;
+        },
         port: options.port,
         hostname: options.hostname,
         createServer: ((serverOptions: http.ServerOptions, listener: http.RequestListener) =>

@@ -45,6 +45,7 @@ import {
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { hostKey, parseAuthority, type Host } from './host.ts';
 import { bearerRealms, isRegistryApiPath, RealmMemory, realmKey, realmKeyOfUrl } from './realms.ts';
+import { rawAnswer, rawOutgoing } from './raw-answer.ts';
 import { parseRelayTarget, relayAuthority, type RelayTarget } from './target.ts';
 import { makeAgents, resolveChecked, sendUpstream, type Agents, type Hop } from './upstream.ts';
 
@@ -482,10 +483,14 @@ function answer(x: Exchange, res: IncomingMessage, hop: Hop): Response {
     report(config, entry, { status, bytesDown: 0, started, note: '' });
     return new Response(null, { status, headers: responseHeaders });
   }
-  const stream = streamBody(res, x.maxAnswerBytes, (bytes, failure) =>
-    report(config, entry, { status, bytesDown: bytes, started, note: failure }),
-  );
-  return new Response(stream, { status, headers: responseHeaders });
+  const done = (bytes: number, failure: string): void =>
+    report(config, entry, { status, bytesDown: bytes, started, note: failure });
+  // Served by node:http (serve.ts): the body goes from socket to socket, no WHATWG stream between.
+  const outgoing = rawOutgoing(x.c.env);
+  if (outgoing !== undefined && x.maxAnswerBytes === Infinity) {
+    return rawAnswer(outgoing, { res, done }, status, responseHeaders);
+  }
+  return new Response(streamBody(res, x.maxAnswerBytes, done), { status, headers: responseHeaders });
 }
 
 /** One relayed request, step by step: where to, what to send, the exchange, the answer. */

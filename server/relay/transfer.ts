@@ -130,7 +130,11 @@ class Checked extends Transform {
   /** The source's lie, once found. */
   mismatch: RegistryError | null = null;
 
-  constructor(private readonly want: { digest: string; size: number }) {
+  /** `passed` hears of each chunk as it is passed on (counted here: no second 'data' listener per chunk). */
+  constructor(
+    private readonly want: { digest: string; size: number },
+    private readonly passed: (bytes: number) => void,
+  ) {
     super();
   }
 
@@ -154,6 +158,7 @@ class Checked extends Transform {
     this.#hash.update(chunk);
     const previous = this.#held;
     this.#held = chunk;
+    if (previous) this.passed(previous.length);
     cb(null, previous ?? undefined);
   }
 
@@ -180,6 +185,7 @@ class Checked extends Transform {
       );
       return;
     }
+    if (this.#held) this.passed(this.#held.length);
     cb(null, this.#held ?? undefined);
   }
 }
@@ -255,7 +261,10 @@ async function openSource(
  */
 async function pour(r: Run, source: IncomingMessage, progress: () => void): Promise<void> {
   const { from, to } = r.order;
-  const checked = new Checked(from);
+  const checked = new Checked(from, (n) => {
+    r.bytes += n;
+    progress();
+  });
   pipeline(source, checked, () => undefined);
   try {
     const res = await sendUpstream({
@@ -267,10 +276,6 @@ async function pour(r: Run, source: IncomingMessage, progress: () => void): Prom
         'content-length': String(from.size),
       }),
       body: checked,
-      onBodyBytes: (n) => {
-        r.bytes += n;
-        progress();
-      },
       config: r.config,
       agents: r.agents,
       signal: r.abort.signal,

@@ -8,11 +8,12 @@
  * stubbed upstream hook records that nothing tried to connect to them.
  */
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import type { RelayOptions } from '../../../../server/relay/config.ts';
 import { serveApp } from '../../../../server/serve.ts';
+import { RAW_BODY_HEADER } from '../../../../server/relay/raw-answer.ts';
 import { relayMessageOf } from '../../../../shared/registry/relay-error.ts';
 import {
   closedPort,
@@ -776,6 +777,45 @@ describe('client going away', () => {
       await closed;
       await new Promise((r) => setTimeout(r, 50));
       expect(relay.lines).toEqual([expect.stringMatching(/ 200 up=0B down=\d+B \d+ms client-aborted$/)]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it("over a real socket, passes a download byte for byte with the app's headers and not the internal marker", async () => {
+    const payload = randomBytes(3 * 1024 * 1024 + 5);
+    const up = await loopback((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(payload.length) });
+      res.end(payload);
+    });
+    const relay = await served(plain(up));
+    try {
+      const res = await fetch(`http://127.0.0.1:${relay.port}/relay/${up.authority}/v2/r/blobs/sha256:x`);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(payload)).toBe(true);
+      expect(res.headers.get('content-length')).toBe(String(payload.length));
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get(RAW_BODY_HEADER)).toBeNull();
+      while (relay.lines.length === 0) await new Promise((r) => setTimeout(r, 10));
+      expect(relay.lines).toEqual([expect.stringMatching(new RegExp(` 200 up=0B down=${payload.length}B \\d+ms$`))]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('over a real socket, cuts the client off when the registry dies mid-body', async () => {
+    const up = await loopback((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(1024 * 1024) });
+      res.write(Buffer.alloc(64 * 1024), () => res.socket?.destroy());
+    });
+    const relay = await served(plain(up));
+    try {
+      const res = await fetch(`http://127.0.0.1:${relay.port}/relay/${up.authority}/v2/r/blobs/sha256:x`);
+      expect(res.status).toBe(200);
+      await expect(res.arrayBuffer()).rejects.toThrow();
+      while (relay.lines.length === 0) await new Promise((r) => setTimeout(r, 10));
+      expect(relay.lines).toEqual([expect.stringMatching(/ 200 up=0B down=\d+B \d+ms upstream-aborted$/)]);
     } finally {
       await relay.close();
     }
