@@ -50,12 +50,12 @@ export function serveApp(app: Hono, options: ServeOptions): Promise<{ server: Se
     const server = serve(
       {
         // Relayed bodies are written from the registry's stream to the socket (relay/raw-answer.ts).
+        // Only an HTTP/1.1 ServerResponse is offered for it: any other answer keeps its WHATWG body.
         fetch: async (request: Request, env: HttpBindings | Http2Bindings) => {
-          const answer = await app.fetch(request, { ...env, [RAW_BODIES_ENV]: true });
           const outgoing = env.outgoing;
-          return outgoing instanceof http.ServerResponse && sendRawBody(answer, outgoing)
-            ? RESPONSE_ALREADY_SENT
-            : answer;
+          if (!(outgoing instanceof http.ServerResponse)) return app.fetch(request, env);
+          const answer = await app.fetch(request, { ...env, [RAW_BODIES_ENV]: true });
+          return sendRawBody(answer, outgoing) ? RESPONSE_ALREADY_SENT : answer;
         },
         port: options.port,
         hostname: options.hostname,
