@@ -844,20 +844,7 @@ export class RegistryClient {
     const key = `${repo.registry}/${repo.repository}`;
     const list = this.#ahead.get(key) ?? [];
     for (let i = 0; i < count; i++) {
-      const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
-      const opening = this.#request(repo.registry, start, {
-        method: 'POST',
-        headers: { 'content-length': '0' },
-        scopes: RegistryClient.scopes(repo, true),
-        ok: [202],
-        what: `starting an upload to ${repo.repository}`,
-      }).then(
-        async (res) => {
-          await res.body?.cancel();
-          return this.#location(res, start);
-        },
-        () => null,
-      );
+      const opening = this.#openUpload(repo).catch(() => null);
       list.push(opening);
     }
     this.#ahead.set(key, list);
@@ -931,6 +918,11 @@ export class RegistryClient {
    * finishUpload. https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
    */
   async startUpload(repo: RepoRef): Promise<UploadSession> {
+    return { repo, location: await this.#openUpload(repo), offset: 0 };
+  }
+
+  /** `POST /blobs/uploads/`: a new upload's URL (its Location). */
+  async #openUpload(repo: RepoRef): Promise<URL> {
     const start = this.#upstream(repo.registry, `/v2/${repo.repository}/blobs/uploads/`);
     const res = await this.#request(repo.registry, start, {
       method: 'POST',
@@ -940,7 +932,7 @@ export class RegistryClient {
       what: `starting an upload to ${repo.repository}`,
     });
     await res.body?.cancel();
-    return { repo, location: this.#location(res, start), offset: 0 };
+    return this.#location(res, start);
   }
 
   /**
