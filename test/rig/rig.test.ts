@@ -16,6 +16,7 @@ import {
   cosignEnv,
   cosignLogin,
   cosignVerifyArgs,
+  makeCertDir,
   makeCosign3Offline,
   makeToolHome,
   run,
@@ -332,6 +333,25 @@ describe('cosign 3.1: bundle format with an offline signing config', () => {
 });
 
 describe('skopeo 1.18: sigstore signing and policy verification', () => {
+  it('a cert folder made again while skopeo may be reading it is never seen empty or half written', async () => {
+    // Concurrent tests make the same folder for each skopeo run; a reader between a truncate and
+    // the write would see no CA ("certificate signed by unknown authority").
+    const dir = join(scratch, 'certs-remade');
+    const ca = await readFile(regs.tls.caFile);
+    await makeCertDir(regs.tls.caFile, dir);
+    let remaking = true;
+    const seen = new Set<number>();
+    const writer = (async () => {
+      for (let i = 0; i < 300; i++) await makeCertDir(regs.tls.caFile, dir);
+      remaking = false;
+    })();
+    const readers = Array.from({ length: 4 }, async () => {
+      while (remaking) seen.add((await readFile(join(dir, 'ca.crt'))).length);
+    });
+    await Promise.all([writer, ...readers]);
+    expect([...seen]).toEqual([ca.length]);
+  });
+
   async function signedCopy(
     target: RegistryTarget,
     img: PushedImage,

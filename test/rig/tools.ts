@@ -53,7 +53,8 @@
 //           needed because an oci: destination cannot store signatures ("Pushing signatures for
 //           OCI images is not supported"); the policy is still enforced on the source.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -338,10 +339,16 @@ export async function cosignLogin(
   });
 }
 
-/** A folder holding `ca.crt`, as skopeo's --cert-dir / --src-cert-dir / --dest-cert-dir want. */
+/**
+ * A folder holding `ca.crt`, as skopeo's --cert-dir / --src-cert-dir / --dest-cert-dir want. The
+ * file is written beside and renamed into place, so a skopeo already reading the folder (tests
+ * that run concurrently make the same folder again) never sees it empty or half written.
+ */
 export async function makeCertDir(caFile: string, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await copyFile(caFile, join(dir, 'ca.crt'));
+  const part = join(dir, `.ca.crt.${process.pid}.${randomBytes(6).toString('hex')}`);
+  await copyFile(caFile, part);
+  await rename(part, join(dir, 'ca.crt'));
   return dir;
 }
 
