@@ -10,7 +10,8 @@
  * its start with the token given on its command line (so cosign's own start-up is in its time, and
  * the page's key generation, Fulcio request, log upload, timestamp and push are in the page's). The
  * time from clicking "Sign in" at the issuer (its redirect back and the code exchange included) is
- * reported too. The consent for the issuer is given once, before the timed runs.
+ * reported too. The consent for the issuer is given once, before the timed runs. Each timed
+ * signing starts at a random phase of the log's checkpoint interval (randomLogPhase).
  */
 import type { Browser, Page } from 'playwright';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import type { RegistriesInfo } from '../test/rig/registries.ts';
 import { createSigningConfig, startSigstoreServices } from '../test/rig/sigstore-services.ts';
 import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
 import { openSignWithServices } from '../test/e2e/helpers.ts';
+import { randomLogPhase, shuffled } from './sign-tlog.ts';
 
 export interface SignKeylessBench {
   /** Token in hand to bundle pushed. */
@@ -51,6 +53,7 @@ async function signKeyless(page: Page, consent: boolean): Promise<[number, numbe
   if (consent) await page.getByRole('button', { name: 'Log publicly and sign' }).click();
   const login = await popup;
   await login.getByLabel('Email').fill(EMAIL);
+  await randomLogPhase();
   const t0 = performance.now();
   await login.getByRole('button', { name: 'Sign in' }).click();
   await page
@@ -94,15 +97,19 @@ export async function benchSignKeyless(
       if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
     };
     const out: SignKeylessBench = { pageBundleMs: [], pageBothMs: [], pageBothFromLoginMs: [], cosign3Ms: [] };
-    for (let i = 0; i <= runs; i++) {
-      const bundleImage = await pushSampleImage(tls, `bench/keyless-${i}`, 'v1');
-      await fill(bundleImage.ref, false);
-      const [bundleMs] = await signKeyless(page, i === 0);
-      const bothImage = await pushSampleImage(tls, `bench/keyless-both-${i}`, 'v1');
-      await fill(bothImage.ref, true);
-      const [bothMs, bothFromLoginMs] = await signKeyless(page, false);
+    // The consent for the issuer is given once, outside the timing.
+    const first = await pushSampleImage(tls, 'bench/keyless-consent', 'v1');
+    await fill(first.ref, false);
+    await signKeyless(page, true);
+    const pageSigning = async (i: number, legacy: boolean): Promise<[number, number]> => {
+      const image = await pushSampleImage(tls, `bench/keyless-${legacy ? 'both' : 'bundle'}-${i}`, 'v1');
+      await fill(image.ref, legacy);
+      return signKeyless(page, false);
+    };
+    const cosignSigning = async (i: number): Promise<number> => {
       const other = await pushSampleImage(tls, `bench/keyless-cosign-${i}`, 'v1');
       const token = await issuer.token({ email: EMAIL });
+      await randomLogPhase();
       const t0 = performance.now();
       await runOk(
         'cosign3',
@@ -119,13 +126,19 @@ export async function benchSignKeyless(
         ],
         { env },
       );
-      const c3 = performance.now() - t0;
-      if (i === 0) continue; // warm-up: the first run pays the consent, page chunks and cold caches
-      out.pageBundleMs.push(bundleMs);
-      out.pageBothMs.push(bothMs);
-      out.pageBothFromLoginMs.push(bothFromLoginMs);
-      out.cosign3Ms.push(c3);
+      return performance.now() - t0;
+    };
+    for (let i = 0; i <= runs; i++) {
+      // The three take turns in a new order each round, so none always follows the same step.
+      const turns = shuffled([
+        async () => ([out.pageBundleMs[i]] = await pageSigning(i, false)),
+        async () => ([out.pageBothMs[i], out.pageBothFromLoginMs[i]] = await pageSigning(i, true)),
+        async () => (out.cosign3Ms[i] = await cosignSigning(i)),
+      ]);
+      for (const turn of turns) await turn();
     }
+    // Round 0 warmed up the page's chunks, cosign's caches and the services.
+    for (const list of Object.values(out)) list.shift();
     await page.close();
     return out;
   } finally {
