@@ -253,6 +253,19 @@ async function signKeylessSection(browser: Browser, regs: RegistriesInfo): Promi
   const both = median(s.pageBothMs);
   row('page: token in hand to both formats pushed', both, `${(both / c3).toFixed(2)}× cosign 3.1`);
   row('  the same from clicking "Sign in" at the issuer', median(s.pageBothFromLoginMs), '');
+  const w = s.logWaitMs;
+  row('  of which the log upload (waiting for a checkpoint): cosign 3.1', median(w.cosign3), '');
+  row('  page, bundle / both formats', median(w.pageBundle), `both: ${median(w.pageBoth).toFixed(0)} ms`);
+  const own = (totals: number[], waits: number[]): number => median(totals.map((t, i) => t - waits[i]!));
+  const cosignOwn = own(s.cosign3Ms, w.cosign3);
+  row('  the rest, cosign 3.1', cosignOwn, '');
+  for (const [name, totals, waits] of [
+    ['bundle', s.pageBundleMs, w.pageBundle],
+    ['both formats', s.pageBothMs, w.pageBoth],
+  ] as const) {
+    const mine = own(totals, waits);
+    row(`  the rest, page: ${name}`, mine, `${(mine / cosignOwn).toFixed(2)}× cosign's rest`);
+  }
 }
 
 async function verifySection(browser: Browser, regs: RegistriesInfo): Promise<void> {

@@ -14,7 +14,7 @@
  * signing starts at a random phase of the log's checkpoint interval (randomLogPhase).
  */
 import type { Browser, Page, Request } from 'playwright';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { relayEnvFor, startAppServer } from '../test/rig/app-server.ts';
@@ -23,9 +23,9 @@ import { pushSampleImage } from '../test/rig/images.ts';
 import { startOidcIssuer } from '../test/rig/oidc-issuer.ts';
 import type { RegistriesInfo } from '../test/rig/registries.ts';
 import { createSigningConfig, startSigstoreServices } from '../test/rig/sigstore-services.ts';
-import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
+import { cosignEnv, makeToolHome } from '../test/rig/tools.ts';
 import { openSignWithServices } from '../test/e2e/helpers.ts';
-import { randomLogPhase, shuffled } from './sign-tlog.ts';
+import { logTimer, randomLogPhase, takeTurns, timedCosignSign } from './sign-tlog.ts';
 
 export interface SignKeylessBench {
   /** Token in hand to bundle pushed. */
@@ -35,6 +35,8 @@ export interface SignKeylessBench {
   /** Clicking "Sign in" at the issuer to both formats pushed. */
   pageBothFromLoginMs: number[];
   cosign3Ms: number[];
+  /** Of each signing, the log upload's round trip: the page's (bundle, both formats) and cosign's. */
+  logWaitMs: { pageBundle: number[]; pageBoth: number[]; cosign3: number[] };
 }
 
 const EMAIL = 'bench@rig.test';
@@ -42,12 +44,12 @@ const LONG = { timeout: 120_000 };
 
 /**
  * Clicks "Sign", logs in at the issuer's page as a person would, waits for "Signed".
- * @returns [token in hand → signed, "Sign in" clicked → signed] in ms.
+ * @returns [token in hand → signed, "Sign in" clicked → signed, the log upload's round trip] in ms.
  */
-async function signKeyless(page: Page, consent: boolean): Promise<[number, number]> {
+async function signKeyless(page: Page, consent: boolean): Promise<[number, number, number]> {
   const seen: Request[] = [];
   const onRequest = (r: Request): void => void seen.push(r);
-  if (process.env.BENCH_SIGN_TRACE) page.on('request', onRequest);
+  page.on('request', onRequest);
   // "Signed" is seen inside the page as it is shown (a MutationObserver), not by polling it.
   await page.evaluate(() => {
     const w = window as unknown as { signedAt: Promise<number> };
@@ -78,8 +80,10 @@ async function signKeyless(page: Page, consent: boolean): Promise<[number, numbe
   // When Chromium had the token endpoint's whole answer (the request's start and end, wall clock).
   const token = (await tokenAnswer).request().timing();
   const tokenAt = token.startTime + token.responseEnd;
+  page.off('request', onRequest);
+  // The log upload's round trip (Rekor v2 answers once the next checkpoint holds the entry).
+  const logged = seen.find((r) => r.url().endsWith('/api/v2/log/entries'))?.timing().responseEnd ?? NaN;
   if (process.env.BENCH_SIGN_TRACE) {
-    page.off('request', onRequest);
     console.log(`  trace from the token answered, ${(signedAt - tokenAt).toFixed(0)} ms:`);
     for (const r of seen) {
       const t = r.timing();
@@ -91,7 +95,7 @@ async function signKeyless(page: Page, consent: boolean): Promise<[number, numbe
       );
     }
   }
-  return [signedAt - tokenAt, signedAt - clickAt];
+  return [signedAt - tokenAt, signedAt - clickAt, logged];
 }
 
 export async function benchSignKeyless(
@@ -116,6 +120,10 @@ export async function benchSignKeyless(
     dir,
     relayEnvFor([stack.rekor.url, stack.tsa.baseUrl, fulcio.url, issuer.url], regs.tls),
   );
+  // cosign reaches the log through a pass-through proxy that times its upload (sign-tlog.ts).
+  const timer = await logTimer(stack.rekor.url);
+  const cosignConfig = join(dir, 'keyless-signing-config-timed.json');
+  writeFileSync(cosignConfig, readFileSync(signingConfig, 'utf8').replaceAll(stack.rekor.url, timer.url));
   try {
     const page = await browser.newPage();
     const env = cosignEnv(home, { caFile: regs.tls.caFile });
@@ -126,52 +134,41 @@ export async function benchSignKeyless(
       const legacyBox = page.getByRole('checkbox', { name: /Legacy/ });
       if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
     };
-    const out: SignKeylessBench = { pageBundleMs: [], pageBothMs: [], pageBothFromLoginMs: [], cosign3Ms: [] };
+    const out: SignKeylessBench = {
+      pageBundleMs: [],
+      pageBothMs: [],
+      pageBothFromLoginMs: [],
+      cosign3Ms: [],
+      logWaitMs: { pageBundle: [], pageBoth: [], cosign3: [] },
+    };
     // The consent for the issuer is given once, outside the timing.
     const first = await pushSampleImage(tls, 'bench/keyless-consent', 'v1');
     await fill(first.ref, false);
     await signKeyless(page, true);
-    const pageSigning = async (i: number, legacy: boolean): Promise<[number, number]> => {
+    const pageSigning = async (i: number, legacy: boolean): Promise<[number, number, number]> => {
       const image = await pushSampleImage(tls, `bench/keyless-${legacy ? 'both' : 'bundle'}-${i}`, 'v1');
       await fill(image.ref, legacy);
       return signKeyless(page, false);
     };
-    const cosignSigning = async (i: number): Promise<number> => {
+    const cosignSigning = async (i: number): Promise<[number, number]> => {
       const other = await pushSampleImage(tls, `bench/keyless-cosign-${i}`, 'v1');
-      const token = await issuer.token({ email: EMAIL });
-      await randomLogPhase();
-      const t0 = performance.now();
-      await runOk(
-        'cosign3',
-        [
-          'sign',
-          '--identity-token',
-          token,
-          '--signing-config',
-          signingConfig,
-          '--trusted-root',
-          stack.trustedRootFile,
-          '--yes',
-          other.ref,
-        ],
-        { env },
-      );
-      return performance.now() - t0;
+      const flags = ['--identity-token', await issuer.token({ email: EMAIL })];
+      const { trustedRootFile: trustedRoot } = stack;
+      return timedCosignSign({ flags, signingConfig: cosignConfig, trustedRoot, ref: other.ref, env, timer });
     };
-    for (let i = 0; i <= runs; i++) {
-      // The three take turns in a new order each round, so none always follows the same step.
-      const turns = shuffled([
-        async () => ([out.pageBundleMs[i]] = await pageSigning(i, false)),
-        async () => ([out.pageBothMs[i], out.pageBothFromLoginMs[i]] = await pageSigning(i, true)),
-        async () => (out.cosign3Ms[i] = await cosignSigning(i)),
-      ]);
-      for (const turn of turns) await turn();
-    }
-    // Round 0 warmed up the page's chunks, cosign's caches and the services.
-    for (const list of Object.values(out)) list.shift();
+    await takeTurns(runs, (i) => [
+      async () => ([out.pageBundleMs[i], , out.logWaitMs.pageBundle[i]] = await pageSigning(i, false)),
+      async () =>
+        ([out.pageBothMs[i], out.pageBothFromLoginMs[i], out.logWaitMs.pageBoth[i]] = await pageSigning(i, true)),
+      async () => ([out.cosign3Ms[i], out.logWaitMs.cosign3[i]] = await cosignSigning(i)),
+    ]);
+    // Round 0 was the warm-up.
+    const { logWaitMs, ...totals } = out;
+    for (const list of [...Object.values(totals), ...Object.values(logWaitMs)]) list.shift();
     await page.close();
     return out;
   } finally {
+    await timer.close();
     await server.stop();
     await stack.stop();
     await fulcio.stop();

@@ -29,13 +29,47 @@ export function randomLogPhase(): Promise<void> {
 }
 
 /** The items in a random order (Fisher–Yates). */
-export function shuffled<T>(items: readonly T[]): T[] {
+function shuffled<T>(items: readonly T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
+}
+
+/**
+ * `cosign sign` 3.1 with `flags` (the key or the identity token), a signing config whose log is
+ * reached through `timer`, and the trusted root, started at a random phase of the log's interval.
+ * @returns [the whole run, its log upload's round trip] in ms.
+ */
+export async function timedCosignSign(o: {
+  flags: string[];
+  signingConfig: string;
+  trustedRoot: string;
+  ref: string;
+  env: Record<string, string>;
+  timer: { waits: number[] };
+}): Promise<[number, number]> {
+  await randomLogPhase();
+  const t0 = performance.now();
+  const args = [
+    'sign',
+    ...o.flags,
+    '--signing-config',
+    o.signingConfig,
+    '--trusted-root',
+    o.trustedRoot,
+    '--yes',
+    o.ref,
+  ];
+  await runOk('cosign3', args, { env: o.env });
+  return [performance.now() - t0, o.timer.waits.at(-1) ?? NaN];
+}
+
+/** Runs round 0 (a warm-up: page chunks, cosign's caches, the services) to `runs`, each round's turns in a new order. */
+export async function takeTurns(runs: number, round: (i: number) => (() => Promise<unknown>)[]): Promise<void> {
+  for (let i = 0; i <= runs; i++) for (const turn of shuffled(round(i))) await turn();
 }
 
 export interface SignTlogBench {
@@ -50,7 +84,7 @@ export interface SignTlogBench {
  * A pass-through proxy in front of the log for cosign (its signing config names this proxy): it
  * times each log upload from the request to the end of the answer, as the page's are timed.
  */
-async function logTimer(upstream: string): Promise<{ url: string; waits: number[]; close(): Promise<void> }> {
+export async function logTimer(upstream: string): Promise<{ url: string; waits: number[]; close(): Promise<void> }> {
   const target = new URL(upstream);
   const waits: number[] = [];
   const server = http.createServer((req, res) => {
@@ -139,35 +173,22 @@ export async function benchSignTlog(browser: Browser, regs: RegistriesInfo, runs
     };
     const cosignSigning = async (i: number): Promise<[number, number]> => {
       const other = await pushSampleImage(tls, `bench/tlog-cosign-${i}`, 'v1');
-      await randomLogPhase();
-      const t0 = performance.now();
-      await runOk(
-        'cosign3',
-        [
-          'sign',
-          '--key',
-          keyFile,
-          '--signing-config',
-          cosignConfig,
-          '--trusted-root',
-          stack.trustedRootFile,
-          '--yes',
-          other.ref,
-        ],
-        { env },
-      );
-      return [performance.now() - t0, timer.waits.at(-1) ?? NaN];
+      const { trustedRootFile: trustedRoot } = stack;
+      return timedCosignSign({
+        flags: ['--key', keyFile],
+        signingConfig: cosignConfig,
+        trustedRoot,
+        ref: other.ref,
+        env,
+        timer,
+      });
     };
-    for (let i = 0; i <= runs; i++) {
-      // The three take turns in a new order each round, so none always follows the same step.
-      const turns = shuffled([
-        async () => ([out.pageBundleMs[i], out.logWaitMs.pageBundle[i]] = await pageSigning(i, false)),
-        async () => ([out.pageBothMs[i], out.logWaitMs.pageBoth[i]] = await pageSigning(i, true)),
-        async () => ([out.cosign3Ms[i], out.logWaitMs.cosign3[i]] = await cosignSigning(i)),
-      ]);
-      for (const turn of turns) await turn();
-    }
-    // Round 0 warmed up the page's chunks, cosign's caches and the services.
+    await takeTurns(runs, (i) => [
+      async () => ([out.pageBundleMs[i], out.logWaitMs.pageBundle[i]] = await pageSigning(i, false)),
+      async () => ([out.pageBothMs[i], out.logWaitMs.pageBoth[i]] = await pageSigning(i, true)),
+      async () => ([out.cosign3Ms[i], out.logWaitMs.cosign3[i]] = await cosignSigning(i)),
+    ]);
+    // Round 0 was the warm-up.
     for (const list of [out.pageBundleMs, out.pageBothMs, out.cosign3Ms, ...Object.values(out.logWaitMs)]) list.shift();
     await page.close();
     return out;
