@@ -316,8 +316,8 @@ export class SignPage {
     this.#registry.setCredentials(ref.registry, this.username.trim(), this.password);
   }
 
-  async #lookUp(ref: ImageReference): Promise<SignPlan> {
-    this.#status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
+  async #lookUp(ref: ImageReference, quiet = false): Promise<SignPlan> {
+    if (!quiet) this.#status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
     const plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
     this.#plan = plan;
     this.#planned = ref;
@@ -431,6 +431,7 @@ export class SignPage {
    */
   async #signWithIdentity(): Promise<void> {
     const offer = this.services?.identityOffer;
+    let repo: RepoRef | null = null;
     try {
       if (!this.services || !offer || 'none' in offer)
         throw new KeylessError(
@@ -457,6 +458,14 @@ export class SignPage {
         done: 0,
         total: 0,
       };
+      // While the person logs in: the image is looked up (what the reference resolves to at the
+      // click, as with a key), the trust root read and the keyless code loaded. Each is awaited
+      // below, where its failure is the one shown.
+      const same = this.planned && formatReference(this.planned) === formatReference(ref);
+      const planning = this.plan && same ? Promise.resolve(this.plan) : this.#lookUp(ref, true);
+      const servicesReady = this.services.services(true);
+      const keylessCode = import('../../../../shared/ops/keyless.ts');
+      for (const p of [planning, servicesReady, keylessCode]) p.catch(() => undefined);
       let login: Awaited<ReturnType<typeof logIn>> | null = await logIn({
         popup,
         issuer: offer.oidc.url,
@@ -466,8 +475,11 @@ export class SignPage {
         signal: abort.signal,
       }).finally(() => (this.#loggingIn = false));
       this.#status = { state: 'working', message: 'Getting a certificate from Fulcio…', done: 0, total: 0 };
-      const services = (await this.services.services(true))!;
-      const { keylessSigner } = await import('../../../../shared/ops/keyless.ts');
+      // The signatures' blob uploads open while Fulcio and then the log answer (cancelled if unused).
+      repo = { registry: ref.registry, repository: ref.repository };
+      this.#registry.client.openUploadsAhead(repo, (this.legacy ? 2 : 0) + (this.bundle ? 2 : 0));
+      const services = (await servicesReady)!;
+      const { keylessSigner } = await keylessCode;
       const signer = await keylessSigner({
         fetch: (url, init) => services.fetch(url, init ?? {}),
         fulcioUrl: offer.fulcio.url,
@@ -478,9 +490,7 @@ export class SignPage {
       // The token served its one request: nothing keeps it.
       login = null;
       try {
-        const same = this.planned && formatReference(this.planned) === formatReference(ref);
-        const plan = this.plan && same ? this.plan : await this.#lookUp(ref);
-        await this.#push(ref, plan, annotations, signer, services);
+        await this.#push(ref, await planning, annotations, signer, services);
       } finally {
         signer.forget();
       }
@@ -488,6 +498,7 @@ export class SignPage {
       this.#status = { state: 'error', ...describeError(e) };
     } finally {
       this.#login = null;
+      if (repo) void this.#registry.client.dropUploadsAhead(repo);
     }
   }
 
