@@ -320,41 +320,23 @@ async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<v
         );
     }
   } finally {
-    old?.stop();
+    await old?.stop();
   }
 }
 
 /** The app's server (this code) serving another build of the page (STATIC_ROOT), relaying to the rig's TLS registry. */
-async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): void }> {
-  const { spawn } = await import('node:child_process');
-  const { waitForOk } = await import('../test/rig/relays.ts');
-  const { createServer } = await import('node:net');
-  // A port nobody listens on (a fixed one could be another server's, which would then answer).
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const p = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(p));
-    });
+async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const { startAppServer } = await import('../test/rig/app-server.ts');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const server = await startAppServer(mkdtempSync(join(tmpdir(), 'cosign-web-bench-old-')), {
+    STATIC_ROOT: dist,
+    RELAY_ALLOWED_REGISTRIES: regs.tls.host,
+    RELAY_PRIVATE_REGISTRIES: regs.tls.host,
+    NODE_EXTRA_CA_CERTS: regs.tls.caFile,
+    EMBEDDED_REGISTRY: 'off',
   });
-  const server = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      STATIC_ROOT: dist,
-      RELAY_ALLOWED_REGISTRIES: regs.tls.host,
-      RELAY_PRIVATE_REGISTRIES: regs.tls.host,
-      NODE_EXTRA_CA_CERTS: regs.tls.caFile,
-      EMBEDDED_REGISTRY: 'off',
-    },
-    stdio: 'ignore',
-  });
-  let exited = false;
-  server.once('exit', () => (exited = true));
-  await waitForOk(`http://127.0.0.1:${port}/healthz`, 30_000);
-  if (exited) throw new Error(`the server for BENCH_OLD_DIST did not start on port ${port}`);
-  return { url: `http://127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') };
+  return { url: server.origin, stop: server.stop };
 }
 
 async function relaySection(regs: RegistriesInfo): Promise<void> {

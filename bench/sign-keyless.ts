@@ -25,6 +25,7 @@ import type { RegistriesInfo } from '../test/rig/registries.ts';
 import { createSigningConfig, startSigstoreServices } from '../test/rig/sigstore-services.ts';
 import { cosignEnv, makeToolHome } from '../test/rig/tools.ts';
 import { openSignWithServices } from '../test/e2e/helpers.ts';
+import { requestLine } from './sign.ts';
 import { logTimer, randomLogPhase, takeTurns, timedCosignSign } from './sign-tlog.ts';
 
 export interface SignKeylessBench {
@@ -86,13 +87,8 @@ async function signKeyless(page: Page, consent: boolean): Promise<[number, numbe
   if (process.env.BENCH_SIGN_TRACE) {
     console.log(`  trace from the token answered, ${(signedAt - tokenAt).toFixed(0)} ms:`);
     for (const r of seen) {
-      const t = r.timing();
-      if (t.startTime < tokenAt) continue;
-      const path = new URL(r.url()).pathname.replace(/sha256[:-]([0-9a-f]{6})[0-9a-f]{58}/g, 'sha256-$1…');
-      const end = t.responseEnd >= 0 ? (t.startTime - tokenAt + t.responseEnd).toFixed(0) : '?';
-      console.log(
-        `    ${(t.startTime - tokenAt).toFixed(0).padStart(5)}–${end.padEnd(5)} ${r.method().padEnd(6)} ${path}`,
-      );
+      const [start, line] = requestLine(r, tokenAt);
+      if (start >= 0) console.log(`    ${line}`);
     }
   }
   return [signedAt - tokenAt, signedAt - clickAt, logged];

@@ -16,6 +16,7 @@ import { pushSampleImage } from '../test/rig/images.ts';
 import type { RegistriesInfo } from '../test/rig/registries.ts';
 import { startSigstoreServices, type SigstoreServices } from '../test/rig/sigstore-services.ts';
 import { cosignEnv, makeToolHome, runOk } from '../test/rig/tools.ts';
+import { openSignWithServices } from '../test/e2e/helpers.ts';
 import { clickToSigned, pageKeyPair } from './sign.ts';
 
 /**
@@ -126,13 +127,12 @@ async function withLogWait(page: Page, fn: () => Promise<number>): Promise<[numb
 }
 
 async function fillForm(page: Page, baseUrl: string, ref: string, stack: SigstoreServices, legacy: boolean) {
-  await page.goto(`${baseUrl}/#/sign`);
-  await page.getByLabel('Image reference').fill(ref);
+  await openSignWithServices(page, baseUrl, ref, {
+    signingConfig: stack.signingConfigFile,
+    trustedRoot: stack.trustedRootFile,
+  });
   const legacyBox = page.getByRole('checkbox', { name: /Legacy/ });
   if ((await legacyBox.isChecked()) !== legacy) await legacyBox.click();
-  await page.getByLabel('Config file', { exact: true }).setInputFiles(stack.signingConfigFile);
-  await page.getByLabel('Trusted root file', { exact: true }).setInputFiles(stack.trustedRootFile);
-  await page.getByLabel('Trust root', { exact: true }).filter({ hasText: 'sha256' }).waitFor();
   await page.getByLabel('Transparency log', { exact: true }).selectOption('config');
   await page.getByLabel('Timestamp authority', { exact: true }).selectOption('config');
 }

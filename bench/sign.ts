@@ -73,6 +73,18 @@ export async function clickToSigned(page: Page, button: Locator): Promise<number
 }
 
 /**
+ * One traced request as a line: when it started and ended, in ms after `zero` (a wall-clock time),
+ * its method and its path with digests cut short; and its start.
+ */
+export function requestLine(r: Request, zero: number): [number, string] {
+  const t = r.timing();
+  const start = t.startTime - zero;
+  const path = new URL(r.url()).pathname.replace(/sha256[:-]([0-9a-f]{6})[0-9a-f]{58}/g, 'sha256-$1…');
+  const end = t.responseEnd >= 0 ? (start + t.responseEnd).toFixed(0) : '?';
+  return [start, `${start.toFixed(0).padStart(5)}–${end.padEnd(5)} ${r.method().padEnd(6)} ${path}`];
+}
+
+/**
  * BENCH_SIGN_TRACE=1: records every request the page makes and prints, after the signing, each
  * one that started between the click and "Signed" as `start–end ms  METHOD path` (relative to
  * the click), to see which requests wait on which.
@@ -87,12 +99,8 @@ function traceRequests(page: Page): (ms: number) => Promise<void> {
     const clickAt = await page.evaluate(() => (window as unknown as { clickAt: number }).clickAt);
     const lines: [number, string][] = [];
     for (const r of seen) {
-      const t = r.timing();
-      const start = t.startTime - clickAt;
-      if (start < 0 || start > ms) continue;
-      const path = new URL(r.url()).pathname.replace(/sha256[:-]([0-9a-f]{6})[0-9a-f]{58}/g, 'sha256-$1…');
-      const end = t.responseEnd >= 0 ? (start + t.responseEnd).toFixed(0) : '?';
-      lines.push([start, `${start.toFixed(0).padStart(5)}–${end.padEnd(5)} ${r.method().padEnd(6)} ${path}`]);
+      const [start, line] = requestLine(r, clickAt);
+      if (start >= 0 && start <= ms) lines.push([start, line]);
     }
     console.log(`  trace, ${ms.toFixed(0)} ms, ${lines.length} requests:`);
     for (const [, l] of lines.sort((a, b) => a[0] - b[0])) console.log(`    ${l}`);

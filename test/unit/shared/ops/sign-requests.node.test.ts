@@ -89,13 +89,17 @@ async function pushImage(client: RegistryClient, repo: RepoRef, platforms: strin
   await client.putManifest(repo, 'v1', index, MT.ociIndex);
 }
 
-/** Plan, "signed before?" and sign, as the Sign page does on its first click; returns the log from the plan on. */
-async function signAsThePage(repository: string, platforms: string[], referrersApi: boolean) {
+/**
+ * Plan, "signed before?" and sign, as the Sign page does on its first click (with `ahead`, the
+ * uploads it opens on the click first, and those left cancelled after); returns the log from the plan on.
+ */
+async function signAsThePage(repository: string, platforms: string[], referrersApi: boolean, ahead = 0) {
   const log: string[] = [];
   const client = loggingClient(log, referrersApi);
   const repo = { registry: HOST, repository };
   await pushImage(client, repo, platforms);
   log.length = 0;
+  if (ahead) client.openUploadsAhead(repo, ahead);
   const plan = await planSigning(client, repo, 'v1');
   const before = await signedBefore(client, `${HOST}/${repository}@${plan.root.digest}`, signer.spki, {
     top: plan.manifest!,
@@ -109,7 +113,9 @@ async function signAsThePage(repository: string, platforms: string[], referrersA
     formats: { legacy: true, bundle: true },
     lock: grantingLock(log),
   });
-  return { log, plan, result, requests: log.filter((l) => !l.startsWith('done ') && !l.startsWith('lock ')) };
+  if (ahead) await client.dropUploadsAhead(repo);
+  const requests = log.filter((l) => !l.startsWith('done ') && !l.startsWith('lock '));
+  return { log, client, plan, result, requests };
 }
 
 it('one image: the root manifest read once, no HEAD, four blob uploads, through a granted lock', async () => {
@@ -153,25 +159,9 @@ it('no referrers API: the fallback index is locked while the referrer is pushed,
 });
 
 it('uploads opened ahead while the image is read are the ones the pushes use, and those left are cancelled', async () => {
-  const log: string[] = [];
-  const client = loggingClient(log, true);
   const repository = 'requests/ahead';
-  const repo = { registry: HOST, repository };
-  await pushImage(client, repo, ['amd64']);
-  log.length = 0;
   // As the Sign page does on its click: two more than one image's four uploads, to see them cancelled.
-  client.openUploadsAhead(repo, 6);
-  const plan = await planSigning(client, repo, 'v1');
-  const result = await signImage({
-    client,
-    signer,
-    plan,
-    dockerReference: `${HOST}/${repository}`,
-    formats: { legacy: true, bundle: true },
-    lock: grantingLock(log),
-  });
-  await client.dropUploadsAhead(repo);
-  const requests = log.filter((l) => !l.startsWith('done ') && !l.startsWith('lock '));
+  const { client, plan, result, requests } = await signAsThePage(repository, ['amd64'], true, 6);
   const opened = requests.filter((l) => l.startsWith('POST ') && l.includes('/blobs/uploads/'));
   // Every upload was opened before the image was read; none by the pushes themselves.
   expect(opened).toHaveLength(6);

@@ -31,7 +31,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-it('counts a key’s signatures on an index from its own .sig and referrers alone', async () => {
+/** A client of the in-process registry that notes the path of each request it sends. */
+function pathLoggingClient(): { paths: string[]; client: RegistryClient } {
   const paths: string[] = [];
   const client = new RegistryClient({
     scheme: () => 'http',
@@ -40,6 +41,11 @@ it('counts a key’s signatures on an index from its own .sig and referrers alon
       return registry.app.fetch(new Request(input, init));
     },
   });
+  return { paths, client };
+}
+
+it('counts a key’s signatures on an index from its own .sig and referrers alone', async () => {
+  const { paths, client } = pathLoggingClient();
   const repo = { registry: HOST, repository: 'before/index' };
   const manifests = [];
   for (const arch of ['amd64', 'arm64']) {
@@ -73,14 +79,7 @@ it('counts a key’s signatures on an index from its own .sig and referrers alon
 });
 
 it('with the digest typed, asks for the .sig and referrers while the plan is still reading the image, and does not read it again', async () => {
-  const paths: string[] = [];
-  const client = new RegistryClient({
-    scheme: () => 'http',
-    fetch: async (input, init) => {
-      paths.push(new URL(String(input)).pathname);
-      return registry.app.fetch(new Request(input, init));
-    },
-  });
+  const { paths, client } = pathLoggingClient();
   const repo = { registry: HOST, repository: 'before/overlap' };
   const config = await client.pushBlob(repo, utf8('{"architecture":"amd64"}'), { mediaType: MT.ociConfig });
   const m = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [] }));
