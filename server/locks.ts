@@ -7,6 +7,18 @@
  *   POST /locks/acquire {"key": "<registry>/<repo>:<tag>"} → 200 {"token"} (waits up to waitMs)
  *   POST /locks/release {"key", "token"}                   → 204
  *
+ * A signer writes two tags per manifest it signs; it may take them in one request:
+ *
+ *   POST /locks/acquire {"keys": [<key>, …]}   → 200 {"results": [{"token"} | {"code", "message", "status", "retryAfter"?}, …]}
+ *   POST /locks/release {"releases": [{"key", "token"}, …]} → 204
+ *
+ * A batch (at most MAX_BATCH_KEYS keys) never waits: each key free now is granted as a single
+ * acquire would grant it, under the same limits, and each other key gets the refusal a single
+ * acquire would give (LOCK_HELD, with its holder and Retry-After, at once) as its own result; a
+ * malformed batch, or a key in a registry the relay does not reach, refuses the whole request. The
+ * page takes a signing's tags this way before it needs them, and when any is refused gives back
+ * the others and takes each in line as it writes (holding none while it waits for another).
+ *
  * Against squatting (issue #12): a key must name a tag (registry + repository + tag, written as
  * shared/ops/tag-writer.ts tagKey writes it) in a registry the relay may reach; one client (by its
  * address) holds one key at most maxHoldMs in all — its holds of that key count together until it
@@ -29,6 +41,7 @@ import { LockError, type LockErrorCode } from '../shared/errors.ts';
 import { formatReference, parseReference } from '../shared/registry/reference.ts';
 import { relayRegistryAllowed, type RelayOptions } from './relay/config.ts';
 import type { RedisLocks } from './locks-redis.ts';
+import { LOCK_BATCH_MAX } from '../shared/ops/tag-writer.ts';
 
 export interface LockOptions {
   /** The relay's settings: a key's registry must be one the relay may reach (default: the public registries). */
@@ -73,6 +86,14 @@ interface Usage {
   lastEnd: number;
 }
 
+/** Where a refusal sets its Retry-After: the answer's headers, or one key's result in a batch. */
+interface HeaderSink {
+  header(name: string, value: string): void;
+}
+
+/** Most keys one batched acquire or release names (a signer's tags: two per manifest it signs). */
+export const MAX_BATCH_KEYS = LOCK_BATCH_MAX;
+
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
 function refused(code: LockErrorCode, message: string): LockError {
@@ -81,7 +102,7 @@ function refused(code: LockErrorCode, message: string): LockError {
 }
 
 /** LOCK_HELD: who holds `key` (words), for how long, and when its hold ends at the latest (Retry-After). */
-function heldError(c: Context, key: string, who: string, heldMs: number | undefined, endsInMs: number): LockError {
+function heldError(c: HeaderSink, key: string, who: string, heldMs: number | undefined, endsInMs: number): LockError {
   c.header('Retry-After', String(seconds(endsInMs)));
   const since = heldMs === undefined ? '' : ` for ${seconds(heldMs)} s`;
   return refused(
@@ -92,7 +113,7 @@ function heldError(c: Context, key: string, who: string, heldMs: number | undefi
 }
 
 /** LOCK_HOLD_LIMIT: `key`'s budget of this client is spent until `wholeInMs` from now (Retry-After). */
-function holdLimitError(c: Context, key: string, maxHoldMs: number, wholeInMs: number): LockError {
+function holdLimitError(c: HeaderSink, key: string, maxHoldMs: number, wholeInMs: number): LockError {
   c.header('Retry-After', String(seconds(wholeInMs)));
   return refused(
     'LOCK_HOLD_LIMIT',
@@ -178,7 +199,7 @@ class LockTable {
    * Checks that `client` may take (or wait for) one more key.
    * @throws LockError LOCK_QUOTA, LOCK_BUSY
    */
-  admit(c: Context, client: string, what: 'held' | 'waiting', key: string): void {
+  admit(c: HeaderSink, client: string, what: 'held' | 'waiting', key: string): void {
     if (this.#counts(client)[what] >= this.#perClientMax) {
       c.header('Retry-After', String(seconds(this.maxHoldMs)));
       throw refused(
@@ -199,7 +220,7 @@ class LockTable {
    * Gives `key` to `client` for what is left of its budget, taking over `waiters`.
    * @throws LockError LOCK_HOLD_LIMIT when the client spent its budget on this key
    */
-  grant(c: Context, key: string, client: string, waiters: Entry['waiters']): string {
+  grant(c: HeaderSink, key: string, client: string, waiters: Entry['waiters']): string {
     const now = Date.now();
     const { left, wholeIn } = this.budget(client, key, now);
     if (left <= 0) throw holdLimitError(c, key, this.maxHoldMs, wholeIn);
@@ -244,7 +265,7 @@ class LockTable {
   }
 
   /** LOCK_HELD, with who holds `key`, for how long, and when its hold ends at the latest (Retry-After). */
-  heldBy(c: Context, key: string, asker: string): LockError {
+  heldBy(c: HeaderSink, key: string, asker: string): LockError {
     const e = this.held.get(key);
     const now = Date.now();
     const who =
@@ -294,7 +315,14 @@ class LockTable {
   }
 }
 
-const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }> => {
+interface LockBody {
+  key?: unknown;
+  token?: unknown;
+  keys?: unknown;
+  releases?: unknown;
+}
+
+const readBody = async (c: Context): Promise<LockBody> => {
   try {
     const j = (await c.req.json()) as unknown;
     return typeof j === 'object' && j !== null ? j : {};
@@ -302,6 +330,55 @@ const readBody = async (c: Context): Promise<{ key?: unknown; token?: unknown }>
     return {};
   }
 };
+
+/** One key's outcome in a batched acquire: its token, or the refusal a single acquire would answer. */
+type BatchResult = { token: string } | { code: string; message: string; status: number; retryAfter?: number };
+
+/**
+ * The keys of a batched acquire: 1 to MAX_BATCH_KEYS distinct keys, each checked as a single one.
+ * @throws LockError LOCK_BAD_REQUEST, LOCK_KEY_REFUSED (for the whole batch)
+ */
+function batchKeys(keys: unknown, allowed: (registry: string) => boolean): string[] {
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_BATCH_KEYS || new Set(keys).size !== keys.length) {
+    throw refused('LOCK_BAD_REQUEST', `A batched acquire names 1 to ${MAX_BATCH_KEYS} different keys in "keys".`);
+  }
+  return keys.map((k) => checkKey(k, allowed));
+}
+
+/** The holds a batched release ends: `[{key, token}]`, each checked as a single release. @throws LockError LOCK_BAD_REQUEST */
+function batchReleases(releases: unknown): { key: string; token: string }[] {
+  const bad = (): LockError =>
+    refused(
+      'LOCK_BAD_REQUEST',
+      `A batched release names 1 to ${MAX_BATCH_KEYS} holds as [{"key", "token"}] in "releases".`,
+    );
+  if (!Array.isArray(releases) || releases.length === 0 || releases.length > MAX_BATCH_KEYS) throw bad();
+  return releases.map((r: { key?: unknown; token?: unknown } | null) => {
+    if (typeof r !== 'object' || r === null || typeof r.token !== 'string') throw bad();
+    return { key: checkKey(r.key, () => true), token: r.token };
+  });
+}
+
+/** Acquires each key with `one`, side by side, each refusal kept as that key's result. */
+async function acquireEach(
+  keys: string[],
+  one: (sink: HeaderSink, key: string) => Promise<string>,
+): Promise<BatchResult[]> {
+  return Promise.all(
+    keys.map(async (key): Promise<BatchResult> => {
+      let retryAfter: number | undefined;
+      const sink: HeaderSink = {
+        header: (name, value) => void (name === 'Retry-After' && (retryAfter = Number(value))),
+      };
+      try {
+        return { token: await one(sink, key) };
+      } catch (e) {
+        if (!(e instanceof LockError)) throw e;
+        return { code: e.code, message: e.message, status: e.status ?? 500, ...(retryAfter ? { retryAfter } : {}) };
+      }
+    }),
+  );
+}
 
 /**
  * The /locks routes, for `app.route('/locks', createLocks({ relay }))`.
@@ -318,14 +395,14 @@ export function createLocks(options: LockOptions = {}): Hono & { counts: () => {
   if (store) return Object.assign(redisLockRoutes(store, table, allowed, clientOf), { counts: () => store.counts });
 
   const app = Object.assign(new Hono(), { counts: () => table.counts() });
-  app.post('/acquire', async (c) => {
-    const key = checkKey((await readBody(c)).key, allowed);
-    const client = clientOf(c);
+  /** One key for `client`, as a single acquire answers it; `wait` false: held is refused at once. @throws LockError */
+  const acquireOne = async (c: HeaderSink, key: string, client: string, wait = true): Promise<string> => {
     const current = table.held.get(key);
     if (!current) {
       table.admit(c, client, 'held', key);
-      return c.json({ token: table.grant(c, key, client, []) });
+      return table.grant(c, key, client, []);
     }
+    if (!wait) throw table.heldBy(c, key, client);
     // A writer's round takes well under a second: a hold already longer than a whole wait is stuck
     // or squatting, and the asker hears so at once rather than after waiting in vain.
     if (current.token !== '' && Date.now() - current.grantedAt >= table.waitMs) throw table.heldBy(c, key, client);
@@ -334,15 +411,28 @@ export function createLocks(options: LockOptions = {}): Hono & { counts: () => {
     const entry = table.held.get(key)!;
     try {
       table.admit(c, client, 'held', key);
-      return c.json({ token: table.grant(c, key, client, entry.waiters) });
+      return table.grant(c, key, client, entry.waiters);
     } catch (e) {
       // Pass the key on to the next in line rather than leave it with nobody.
       table.pass(key, entry);
       throw e;
     }
+  };
+  app.post('/acquire', async (c) => {
+    const body = await readBody(c);
+    const client = clientOf(c);
+    if (body.keys !== undefined) {
+      const keys = batchKeys(body.keys, allowed);
+      return c.json({ results: await acquireEach(keys, (sink, key) => acquireOne(sink, key, client, false)) });
+    }
+    return c.json({ token: await acquireOne(c, checkKey(body.key, allowed), client) });
   });
   app.post('/release', async (c) => {
     const body = await readBody(c);
+    if (body.releases !== undefined) {
+      for (const r of batchReleases(body.releases)) table.release(r.key, r.token);
+      return c.body(null, 204);
+    }
     if (typeof body.token !== 'string') throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
     table.release(
       checkKey(body.key, () => true),
@@ -364,18 +454,32 @@ function redisLockRoutes(
   clientOf: (c: Context) => string,
 ): Hono {
   const app = new Hono();
-  app.post('/acquire', async (c) => {
-    const key = checkKey((await readBody(c)).key, allowed);
-    const client = await store.name(clientOf(c));
-    const r = await store.acquire(key, client, limits.maxHoldMs, limits.waitMs);
-    if (r.kind === 'granted') return c.json({ token: r.token });
+  /** One key for `client` (its stored name), as a single acquire answers it; `wait` false: held is refused at once. @throws LockError */
+  const acquireOne = async (c: HeaderSink, key: string, client: string, wait = true): Promise<string> => {
+    const r = await store.acquire(key, client, limits.maxHoldMs, wait ? limits.waitMs : 0);
+    if (r.kind === 'granted') return r.token;
     if (r.kind === 'limit') throw holdLimitError(c, key, limits.maxHoldMs, r.wholeInMs);
     const who =
       r.holder === '' ? 'the next writer' : r.holder === client ? 'this address' : `client ${r.holder.slice(0, 8)}`;
     throw heldError(c, key, who, r.holder === '' ? undefined : r.heldMs, Math.max(0, r.endsInMs));
+  };
+  app.post('/acquire', async (c) => {
+    const body = await readBody(c);
+    if (body.keys !== undefined) {
+      const keys = batchKeys(body.keys, allowed);
+      const client = await store.name(clientOf(c));
+      return c.json({ results: await acquireEach(keys, (sink, key) => acquireOne(sink, key, client, false)) });
+    }
+    const key = checkKey(body.key, allowed);
+    return c.json({ token: await acquireOne(c, key, await store.name(clientOf(c))) });
   });
   app.post('/release', async (c) => {
     const body = await readBody(c);
+    if (body.releases !== undefined) {
+      const releases = batchReleases(body.releases);
+      await Promise.all(releases.map((r) => store.release(r.key, r.token, limits.maxHoldMs)));
+      return c.body(null, 204);
+    }
     if (typeof body.token !== 'string') throw refused('LOCK_BAD_REQUEST', 'A release needs the "key" and the "token".');
     await store.release(
       checkKey(body.key, () => true),

@@ -38,7 +38,17 @@ import {
 } from '../cosign/manifests.ts';
 import { buildSimpleSigningPayload } from '../cosign/payload.ts';
 import { pool } from './pool.ts';
-import { addEntries, isTransient, referrersIndexList, rewriteTag, sigList, sleep, type TagLock } from './tag-writer.ts';
+import {
+  LOCK_BATCH_MAX,
+  addEntries,
+  isTransient,
+  referrersIndexList,
+  rewriteTag,
+  sigList,
+  sleep,
+  tagKey,
+  type TagLock,
+} from './tag-writer.ts';
 import type { SignerCertificate, SigningServices } from './sign-services.ts';
 
 /** Something that signs as cosign does: DER ECDSA over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
@@ -370,6 +380,25 @@ async function pushBundle(
   return { referrer: entry.digest, via: 'tag-schema' };
 }
 
+/**
+ * The tags a signing of `digests` rewrites under a lock: each `.sig` (legacy), and each referrers
+ * tag schema index where the registry is known to lack the referrers API (bundle); none when they
+ * are more than one lock request takes (each write then takes its own as it comes).
+ */
+export function signingLockKeys(
+  client: RegistryClient,
+  repo: RepoRef,
+  digests: string[],
+  formats: { legacy: boolean; bundle: boolean },
+): string[] {
+  const fallback = formats.bundle && client.lacksReferrersApi(repo.registry);
+  const keys = digests.flatMap((d) => [
+    ...(formats.legacy ? [tagKey(repo, sigTag(d))] : []),
+    ...(fallback ? [tagKey(repo, referrersTag(d))] : []),
+  ]);
+  return keys.length <= LOCK_BATCH_MAX ? keys : [];
+}
+
 /** Most targets (an index's platform manifests) pushed at once, each in both formats at once. */
 const TARGETS_AT_ONCE = 4;
 
@@ -390,6 +419,32 @@ export async function signImage(o: SignOptions): Promise<SignResult> {
   for (const t of targets) signed.push(await signTarget(o, t));
   let done = 0;
   const emptyConfig = emptyConfigOnce(o.client);
+  // The tags' locks in one request as the pushes start, not one each as each write comes.
+  const keys = signingLockKeys(
+    o.client,
+    o.plan.repo,
+    targets.map((t) => t.descriptor.digest),
+    o.formats,
+  );
+  const ahead = keys.length > 0 ? o.lock?.ahead?.(keys) : undefined;
+  try {
+    return await pushTargets(o, targets, signed, emptyConfig, () => {
+      done++;
+      o.onProgress?.(done, total, `Signed ${done} of ${total}`);
+    });
+  } finally {
+    ahead?.done();
+  }
+}
+
+/** Pushes each target's signatures, a few targets at once; `pushed` after each target. */
+async function pushTargets(
+  o: SignOptions,
+  targets: SignTarget[],
+  signed: Signed[],
+  emptyConfig: EmptyConfig,
+  pushed: () => void,
+): Promise<SignResult> {
   const results = await pool(targets, TARGETS_AT_ONCE, async (t, i) => {
     const r: SignedTarget = { digest: t.descriptor.digest, ...(t.platform ? { platform: t.platform } : {}) };
     const s = signed[i]!;
@@ -401,8 +456,7 @@ export async function signImage(o: SignOptions): Promise<SignResult> {
     for (const p of [legacy, bundle]) if (p.status === 'rejected') throw p.reason;
     if (legacy.status === 'fulfilled' && legacy.value) r.legacy = legacy.value;
     if (bundle.status === 'fulfilled' && bundle.value) r.bundle = bundle.value;
-    done++;
-    o.onProgress?.(done, total, `Signed ${done} of ${total}`);
+    pushed();
     return r;
   });
   return { digest: o.plan.root.digest, mediaType: o.plan.root.mediaType, targets: results };

@@ -40,8 +40,24 @@ import { buildReferrersIndex, buildSigManifest } from '../cosign/manifests.ts';
  */
 export type TagLockRelease = (() => Promise<void>) & { readonly held?: boolean };
 
-/** A lock held while a read-modify-write of one tag runs; `release` must always be called. */
-export type TagLock = (key: string) => Promise<TagLockRelease>;
+/** The keys taken by one {@link TagLock} `ahead` call; `done` gives back those no write took. */
+export interface TagLockAhead {
+  done(): void;
+}
+
+/** Most keys one `ahead` call takes (the relay's /locks batch limit). */
+export const LOCK_BATCH_MAX = 16;
+
+/**
+ * A lock held while a read-modify-write of one tag runs; `release` must always be called.
+ * `ahead`, where the lock server offers it, takes the keys of writes about to come in one request,
+ * all or none and without waiting: a later call for one of them gets that hold at once. When any
+ * key is held by another writer, none is kept and each write takes its key in line, so a signer
+ * never holds a tag it is not writing while it waits for another.
+ */
+export type TagLock = ((key: string) => Promise<TagLockRelease>) & {
+  ahead?: (keys: string[]) => TagLockAhead;
+};
 
 /** What a list tag holds now. */
 export interface TagState {

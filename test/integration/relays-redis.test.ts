@@ -95,6 +95,43 @@ it('across two relays: waiters are served first come first served, and only the 
   expect(order).toEqual([0, 1, 2]);
 });
 
+it('a batch on another relay: free keys granted in one answer, a held one refused at once, released together', async () => {
+  // This relay would keep a single acquire waiting ten minutes for a held key: the batch's answer
+  // coming within the test's time shows it does not wait.
+  const patient = await startRelay(regs, { dir, redisUrl: redis.url, env: { RELAY_LOCK_WAIT_MS: '600000' } });
+  try {
+    const [k1, k2, k3] = ['batch-1', 'batch-2', 'batch-3'].map(lockKey);
+    const post = async (path: string, body: unknown): Promise<Response> =>
+      fetch(`${patient.origin}/locks/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const held = await acquire(a, k2!);
+    expect(held.status).toBe(200);
+    const res = await post('acquire', { keys: [k1, k2, k3] });
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as { results: { token?: string; code?: string; retryAfter?: number }[] };
+    expect(results.map((r) => r.token !== undefined)).toEqual([true, false, true]);
+    expect(results[1]).toMatchObject({ code: 'LOCK_HELD' });
+    expect(results[1]!.retryAfter).toBeGreaterThanOrEqual(1);
+    // One release for both: the first relay then takes each at once.
+    const releases = [
+      { key: k1, token: results[0]!.token },
+      { key: k3, token: results[2]!.token },
+    ];
+    expect((await post('release', { releases })).status).toBe(204);
+    for (const k of [k1!, k3!]) {
+      const r = await acquire(a, k);
+      expect(r.status).toBe(200);
+      expect(await release(a, k, r.token!)).toBe(204);
+    }
+    expect(await release(a, k2!, held.token!)).toBe(204);
+  } finally {
+    await patient.stop();
+  }
+}, 60_000);
+
 it('a relay killed (SIGKILL) while it holds a lock: the lease frees it, the other relay signs, nothing lost', async () => {
   const image = await pushSampleImage({ host: regs.tls.host, caFile: regs.tls.caFile }, 'relays/killed', 'v1');
   const doomed = await startRelay(regs, { dir, redisUrl: redis.url });

@@ -178,6 +178,86 @@ describe('tag locks', () => {
   });
 });
 
+describe('batched tag locks', () => {
+  type Result = { token?: string; code?: string; status?: number; retryAfter?: number; message?: string };
+  const results = async (r: Response): Promise<Result[]> => ((await r.json()) as { results: Result[] }).results;
+
+  it('grants every free key in one answer, each token releasing its own key, singly or together', async () => {
+    const app = locksApp({ waitMs: 60_000 });
+    const r = await post(app, '/acquire', { keys: [K1, K2, K3] });
+    expect(r.status).toBe(200);
+    const [a, b, c] = await results(r);
+    for (const x of [a, b, c]) expect(x?.token).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set([a!.token, b!.token, c!.token]).size).toBe(3);
+    // Held: another client waits for K1 until it is released.
+    const waiter = post(app, '/acquire', { key: K1 }, 'b');
+    expect(await Promise.race([waiter.then(() => 'got'), sleep(100).then(() => 'waiting')])).toBe('waiting');
+    expect((await post(app, '/release', { key: K1, token: a!.token })).status).toBe(204);
+    expect((await waiter).status).toBe(200);
+    expect(
+      (
+        await post(app, '/release', {
+          releases: [
+            { key: K2, token: b!.token },
+            { key: K3, token: c!.token },
+          ],
+        })
+      ).status,
+    ).toBe(204);
+    // Both free again: a batch of another client takes them.
+    const again = await results(await post(app, '/acquire', { keys: [K2, K3] }, 'c'));
+    expect(again.every((x) => typeof x.token === 'string')).toBe(true);
+  });
+
+  it('never waits: a key another writer holds is refused at once with who holds it, the free ones granted', async () => {
+    // A single acquire would wait up to a minute here; the batch answers while the holder still holds.
+    const app = locksApp({ waitMs: 60_000 });
+    const held = await tokenOf(await post(app, '/acquire', { key: K2 }, 'holder'));
+    const [one, two] = await results(await post(app, '/acquire', { keys: [K1, K2] }));
+    expect(one?.token).toBeDefined();
+    expect(two).toMatchObject({ code: 'LOCK_HELD', status: 423 });
+    expect(two!.message).toContain(`lock on ${K2}`);
+    expect(two!.retryAfter).toBeGreaterThanOrEqual(1);
+    await post(app, '/release', { key: K2, token: held }, 'holder');
+    // Its own limits apply per key, as to single acquires.
+    const quota = locksApp({ perClient: 2 });
+    const r = await results(await post(quota, '/acquire', { keys: [K1, K2, K3] }));
+    expect(r.map((x) => x.token !== undefined)).toEqual([true, true, false]);
+    expect(r[2]).toMatchObject({ code: 'LOCK_QUOTA', status: 429 });
+  });
+
+  it('refuses a malformed batch whole, with the reason, and takes nothing from it', async () => {
+    const app = locksApp({ relay: { allowedRegistries: ['localhost:5000'] } });
+    const ok = (t: string): string => `localhost:5000/x:${t}`;
+    for (const keys of [
+      [],
+      'k',
+      [ok('a'), ok('a')],
+      Array.from({ length: 17 }, (_, i) => ok(`t${i}`)),
+      [ok('a'), 5],
+      [ok('a'), 'r/x:t'],
+    ]) {
+      const res = await post(app, '/acquire', { keys });
+      const body = (await res.json()) as { code: string; message: string };
+      expect([res.status, body.code], JSON.stringify(keys).slice(0, 40)).toEqual([400, 'LOCK_BAD_REQUEST']);
+    }
+    const foreign = await post(app, '/acquire', { keys: [ok('a'), 'evil.example/x:t'] });
+    expect([foreign.status, ((await foreign.json()) as { code: string }).code]).toEqual([403, 'LOCK_KEY_REFUSED']);
+    // Nothing of the refused batches was taken: another client gets the key at once.
+    expect((await post(app, '/acquire', { keys: [ok('a')] }, 'b')).status).toBe(200);
+    for (const releases of [
+      [],
+      [{ key: ok('a') }],
+      [{ token: 't' }],
+      'x',
+      Array.from({ length: 17 }, () => ({ key: ok('a'), token: 't' })),
+    ]) {
+      const res = await post(app, '/release', { releases });
+      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([400, 'LOCK_BAD_REQUEST']);
+    }
+  });
+});
+
 describe('tag locks in the app', () => {
   it('refuse other sites, as the relay does, and take keys of the registries the relay reaches', async () => {
     const { createApp } = await import('../../../server/app.ts');

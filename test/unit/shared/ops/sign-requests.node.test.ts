@@ -24,6 +24,12 @@ import { RegistryClient, type RepoRef } from '../../../../shared/registry/client
 import { MT } from '../../../../shared/registry/mediatypes.ts';
 import { planSigning, signImage, type Signer, type TagLock } from '../../../../shared/ops/sign.ts';
 import { signedBefore } from '../../../../shared/ops/signed-before.ts';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { AddressInfo } from 'node:net';
+import { answerError } from '../../../../server/app.ts';
+import { createLocks } from '../../../../server/locks.ts';
+import { relayLock } from '../../../../web/src/app/relay-lock.ts';
 
 const HOST = 'requests.test:5000';
 let dir: string;
@@ -93,7 +99,13 @@ async function pushImage(client: RegistryClient, repo: RepoRef, platforms: strin
  * Plan, "signed before?" and sign, as the Sign page does on its first click (with `ahead`, the
  * uploads it opens on the click first, and those left cancelled after); returns the log from the plan on.
  */
-async function signAsThePage(repository: string, platforms: string[], referrersApi: boolean, ahead = 0) {
+async function signAsThePage(
+  repository: string,
+  platforms: string[],
+  referrersApi: boolean,
+  ahead = 0,
+  lock?: TagLock,
+) {
   const log: string[] = [];
   const client = loggingClient(log, referrersApi);
   const repo = { registry: HOST, repository };
@@ -111,7 +123,7 @@ async function signAsThePage(repository: string, platforms: string[], referrersA
     plan,
     dockerReference: `${HOST}/${repository}`,
     formats: { legacy: true, bundle: true },
-    lock: grantingLock(log),
+    lock: lock ?? grantingLock(log),
   });
   if (ahead) await client.dropUploadsAhead(repo);
   const requests = log.filter((l) => !l.startsWith('done ') && !l.startsWith('lock '));
@@ -156,6 +168,33 @@ it('no referrers API: the fallback index is locked while the referrer is pushed,
   expect((index.json.manifests as { digest: string }[]).map((d) => d.digest)).toEqual([
     result.targets[0]!.bundle!.referrer,
   ]);
+});
+
+it("an index without the referrers API, through the relay's lock: its six tags taken in one request", async () => {
+  const seen: string[] = [];
+  const app = new Hono()
+    .use('/locks/*', async (c, next) => {
+      const body = (await c.req.raw.clone().json()) as Record<string, unknown>;
+      seen.push(`${c.req.path} ${Object.keys(body).join(',')}`);
+      await next();
+    })
+    .route('/locks', createLocks({ relay: { allowedRegistries: [HOST] } }))
+    .onError(answerError);
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  try {
+    const lock = relayLock(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const { result } = await signAsThePage('requests/index-locked', ['amd64', 'arm64'], false, 0, lock);
+    expect(result.targets.map((t) => t.bundle?.via)).toEqual(['tag-schema', 'tag-schema', 'tag-schema']);
+    // One acquire for the three .sig tags and the three fallback indexes, none one by one.
+    expect(seen.filter((l) => l.startsWith('/locks/acquire'))).toEqual(['/locks/acquire keys']);
+    const releases = seen.filter((l) => l.startsWith('/locks/release'));
+    expect(releases.length).toBeGreaterThanOrEqual(1);
+    expect(releases.length).toBeLessThan(6);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
 });
 
 it('uploads opened ahead while the image is read are the ones the pushes use, and those left are cancelled', async () => {

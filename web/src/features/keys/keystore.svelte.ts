@@ -497,6 +497,15 @@ export class KeyStore {
   }
 
   /**
+   * True when the key signs at once, with no person or device to wait for: an unlocked cosign key
+   * or a browser key (a passkey asks for a touch, a hardware key goes through its token).
+   */
+  signsAtOnce(id: string): boolean {
+    const record = this.records.find((r) => r.id === id);
+    return record !== undefined && record.kind !== 'passkey' && this.#unlocked.has(id);
+  }
+
+  /**
    * A signer for a stored key. A cosign key must be unlocked first; a passkey key asks for its
    * passkey at every signature and keeps nothing unwrapped afterwards. A hardware key signs
    * through the relay with `options.pin` (ignored when the server holds the PIN).

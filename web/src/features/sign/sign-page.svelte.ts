@@ -21,12 +21,14 @@ import {
   parseAnnotations,
   planSigning,
   signImage,
+  signingLockKeys,
   type SignPlan,
   type SignResult,
   type Signer,
   type SigningInput,
   type TagLock,
 } from '../../../../shared/ops/sign.ts';
+import type { TagLockAhead } from '../../../../shared/ops/tag-writer.ts';
 import { listBytesToSign, missingSignatures, preparedSigner } from '../../../../shared/ops/external.ts';
 import { signedBefore, type SignedBefore } from '../../../../shared/ops/signed-before.ts';
 import { prepareKey, type PreparedKey } from '../../../../shared/cosign/verify-signature.ts';
@@ -368,6 +370,7 @@ export class SignPage {
     this.#consentFor = null;
     if (this.mode === 'identity') return this.#signWithIdentity();
     let repo: RepoRef | null = null;
+    let lockAhead: TagLockAhead | undefined;
     try {
       const ref = this.#reference();
       const annotations = parseAnnotations(this.annotationsText);
@@ -396,6 +399,12 @@ export class SignPage {
       // connections): a round trip less in a row. Those not taken are cancelled below.
       repo = { registry: ref.registry, repository: ref.repository };
       this.#registry.client.openUploadsAhead(repo, (this.legacy ? 2 : 0) + (this.bundle ? 2 : 0));
+      // A key that signs at once, with nothing to log: the image's tag locks are taken now, beside
+      // these reads, so its writes find them held (given back if it was signed before, or unused).
+      if (digest && this.mode === 'page' && !this.services?.inUse && this.#keys.signsAtOnce(this.keyId)) {
+        const formats = { legacy: this.legacy, bundle: this.bundle };
+        lockAhead = this.#lock?.ahead?.(signingLockKeys(this.#registry.client, repo, [digest], formats));
+      }
       const plan = await planning;
       const before = again ? false : await (early ?? this.#alreadySigned(ref, plan.root.digest, planning, signer.spki));
       if (before) return;
@@ -406,6 +415,7 @@ export class SignPage {
     } finally {
       // The PIN served this one signing run; a next run asks for it again.
       this.pin = '';
+      lockAhead?.done();
       if (repo) void this.#registry.client.dropUploadsAhead(repo);
     }
   }
