@@ -93,7 +93,7 @@ it('with the digest typed, asks for the .sig and referrers while the plan is sti
   const top = new Promise<typeof plan.manifest>((r) => (resolveTop = r));
   const asked = signedBefore(client, `${HOST}/${repo.repository}@${plan.root.digest}`, info.spki, { top });
   const sigPath = `/v2/${repo.repository}/manifests/${plan.root.digest.replace(':', '-')}.sig`;
-  for (let i = 0; i < 500 && !paths.includes(sigPath); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 3000 && !paths.includes(sigPath); i++) await new Promise((r) => setTimeout(r, 10));
   // The .sig lookup went out before the image's manifest arrived.
   expect(paths).toContain(sigPath);
   resolveTop(plan.manifest);
