@@ -24,6 +24,7 @@ import { CosignWebError, Pkcs11Error, RelayError } from '../shared/errors.ts';
 import { createApp } from './app.ts';
 import { DEFAULT_MAX_HOLD_MS, DEFAULT_WAIT_MS } from './locks.ts';
 import type { Pkcs11Options } from './pkcs11/routes.ts';
+import { DEFAULT_BACKOFF_MS } from './pkcs11/backoff.ts';
 import { readPkcs11Secrets, readSecret, scrubEnvironment, SecretsError, SECRET_VARIABLES } from './secrets.ts';
 import {
   describeRelayConfig,
@@ -208,7 +209,20 @@ if (pkcs11Module !== '') {
     return e;
   });
   const { pin } = pkcs11Secrets;
-  pkcs11 = { provider, apiToken, ...(pin !== undefined && pin !== '' ? { pin } : {}) };
+  let backoffMs: number;
+  try {
+    backoffMs = msFromEnv('PKCS11_BACKOFF_MS', process.env.PKCS11_BACKOFF_MS, DEFAULT_BACKOFF_MS);
+    if (backoffMs < 1000) throw new Error(`PKCS11_BACKOFF_MS must be at least 1000 (a second), not "${backoffMs}".`);
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  pkcs11 = {
+    provider,
+    apiToken,
+    backoff: { baseMs: backoffMs },
+    ...(pin !== undefined && pin !== '' ? { pin } : {}),
+  };
   if (!(provider instanceof Pkcs11Error)) {
     console.log(
       `pkcs11: module ${pkcs11Module} loaded; token PIN ${pkcs11.pin ? 'kept by the server' : 'asked by the page'}`,

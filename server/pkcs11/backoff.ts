@@ -11,7 +11,7 @@ export interface BackoffOptions {
   threshold?: number;
   /** Failures older than this are forgotten (default 15 minutes). */
   windowMs?: number;
-  /** First wait after `threshold` failures (default 2 s). */
+  /** First wait after `threshold` failures (default DEFAULT_BACKOFF_MS, PKCS11_BACKOFF_MS). */
   baseMs?: number;
   /** Longest wait (default 15 minutes). */
   maxMs?: number;
@@ -33,13 +33,16 @@ interface Entry {
   blockedUntil: number;
 }
 
+/** The first wait after three wrong PINs, unless PKCS11_BACKOFF_MS says otherwise. */
+export const DEFAULT_BACKOFF_MS = 2_000;
+
 /** Keys kept at most: a bounded map, so unknown token names cannot grow it without end. */
 const MAX_KEYS = 1024;
 
 export function createBackoff(options: BackoffOptions = {}): Backoff {
   const threshold = options.threshold ?? 3;
   const windowMs = options.windowMs ?? 15 * 60_000;
-  const baseMs = options.baseMs ?? 2_000;
+  const baseMs = options.baseMs ?? DEFAULT_BACKOFF_MS;
   const maxMs = options.maxMs ?? 15 * 60_000;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();

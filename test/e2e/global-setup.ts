@@ -81,6 +81,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       PKCS11_API_TOKEN: pkcs11ApiToken,
       SOFTHSM2_CONF: hsm.conf,
       PKCS11_PIN: undefined,
+      // A back-off long enough that the right PIN sent after three wrong ones still meets it on a
+      // loaded machine (with the default 2 s, a slow round of the page outlasted it).
+      PKCS11_BACKOFF_MS: '10000',
     },
     // One line per relayed request: kept in a file, where a failing test can be looked into.
     stdio: ['ignore', log, log],

@@ -59,6 +59,10 @@ async function connect(page: Page, token = hsm().apiToken): Promise<void> {
 }
 
 /** On the Sign page: the hardware key, the image, the PIN (when given); then "Sign". */
+/** The next answer of /pkcs11/sign: each attempt's own outcome is awaited, not an earlier one's text. */
+const answered = (page: Page): Promise<unknown> =>
+  page.waitForResponse((res) => new URL(res.url()).pathname === '/pkcs11/sign');
+
 async function signWith(page: Page, label: string, ref: string, pin?: string): Promise<void> {
   await page.goto('/#/sign');
   const chooser = page.getByLabel('Signing key');
@@ -275,12 +279,19 @@ test('wrong PINs again and again: the relay backs off and the page says how long
   const client = new RegistryClient({ fetch: caFetch(r.tls.caFile) });
   await connect(page);
   await expect(status(page)).toContainText('Key ready');
-  // The relay lets three wrong PINs through to the token, then waits before touching it again.
+  // The relay lets three wrong PINs through to the token, then waits before touching it again
+  // (PKCS11_BACKOFF_MS, 10 s here). Each attempt's own answer is awaited, not an earlier one's text.
+  const answered = (): Promise<unknown> =>
+    page.waitForResponse((res) => new URL(res.url()).pathname === '/pkcs11/sign');
   for (let i = 0; i < 3; i++) {
+    const answer = answered(page);
     await signWith(page, P256, image.tagRef, `000${i}`);
+    await answer;
     await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
   }
+  const refused = answered(page);
   await signWith(page, P256, image.tagRef, hsm().pin);
+  await refused;
   await expect(status(page)).toContainText('Too many wrong PINs for this token');
   await expect(status(page)).toContainText(/Try again in \d+ s\./);
   await expect(status(page)).toContainText('PKCS11_BACKOFF');
@@ -405,10 +416,14 @@ test('a token that locks its PIN after wrong tries: the page says when one more 
     const three = await serve(3, 0);
     try {
       for (const wrong of ['0000', '1111']) {
+        const answer = answered(page);
         await three.sign(wrong);
+        await answer;
         await expect(status(page)).toContainText('PKCS11_PIN_INCORRECT');
       }
+      const refused = answered(page);
       await three.sign(token.pin);
+      await refused;
       await expect(status(page)).toContainText('One more wrong PIN would lock this token');
       await expect(status(page)).toContainText('PKCS11_PIN_FINAL_TRY');
     } finally {

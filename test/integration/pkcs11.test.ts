@@ -535,7 +535,7 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     });
   }
 
-  it('refuses to start without PKCS11_API_TOKEN, or with a relative module path', async () => {
+  it('refuses to start without PKCS11_API_TOKEN, with a relative module path, or with a back-off under a second', async () => {
     // Exit status 2 (a configuration error) is what a supervisor acts on; the sentence says which.
     const noToken = await start({ PKCS11_MODULE: hsm.module, SOFTHSM2_CONF: hsm.conf });
     expect([noToken.code, noToken.port]).toEqual([2, undefined]);
@@ -546,6 +546,17 @@ describe('server/main.ts with PKCS11_MODULE', () => {
     const relative = await start({ PKCS11_MODULE: 'libsofthsm2.so', PKCS11_API_TOKEN: API_TOKEN });
     expect([relative.code, relative.port]).toEqual([2, undefined]);
     expect(relative.output).toMatch(/PKCS11_MODULE must be an absolute path/);
+    // A back-off shorter than a second would let PINs be guessed at the token's own pace.
+    for (const PKCS11_BACKOFF_MS of ['500', 'soon']) {
+      const s = await start({
+        PKCS11_MODULE: hsm.module,
+        SOFTHSM2_CONF: hsm.conf,
+        PKCS11_API_TOKEN: API_TOKEN,
+        PKCS11_BACKOFF_MS,
+      });
+      expect([s.code, s.port], s.output).toEqual([2, undefined]);
+      expect(s.output).toMatch(/PKCS11_BACKOFF_MS must be/);
+    }
   });
 
   it('takes PKCS11_API_TOKEN and PKCS11_PIN out of its environment once read, so no child inherits them', async () => {
