@@ -281,8 +281,6 @@ test('wrong PINs again and again: the relay backs off and the page says how long
   await expect(status(page)).toContainText('Key ready');
   // The relay lets three wrong PINs through to the token, then waits before touching it again
   // (PKCS11_BACKOFF_MS, 10 s here). Each attempt's own answer is awaited, not an earlier one's text.
-  const answered = (): Promise<unknown> =>
-    page.waitForResponse((res) => new URL(res.url()).pathname === '/pkcs11/sign');
   for (let i = 0; i < 3; i++) {
     const answer = answered(page);
     await signWith(page, P256, image.tagRef, `000${i}`);
