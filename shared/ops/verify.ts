@@ -922,6 +922,16 @@ async function legacySignatures(ctx: Context, result: ManifestResult, sig: TagRe
   });
 }
 
+/** Whether a referrer may be a bundle referrer: a manifest named by a sha256 digest (an index never is). */
+const mayHoldBundle = (d: Descriptor): boolean =>
+  isSha256Digest(d.digest) && !(d.mediaType && isIndexMediaType(d.mediaType));
+
+/** A referrer manifest's Sigstore bundle layer, if it has one. */
+function bundleLayerOf(m: Manifest): Descriptor | undefined {
+  const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
+  return layers.find((l) => typeof l === 'object' && l !== null && isBundleMediaType(l.mediaType));
+}
+
 /**
  * The bundle referrers' results; the lookup is recorded in `result.lookups`, with the count of
  * referrers that are not bundles, and read failures in `errors` (the caller adds them to its errors).
@@ -945,10 +955,9 @@ async function bundleSignatures(
     ctx.signal?.throwIfAborted();
     const d = ref.descriptor;
     try {
-      if (!isSha256Digest(d.digest) || (d.mediaType && isIndexMediaType(d.mediaType))) return 'other';
+      if (!mayHoldBundle(d)) return 'other';
       const m = await ref.manifest();
-      const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
-      const bundleLayer = layers.find((l) => typeof l === 'object' && l !== null && isBundleMediaType(l.mediaType));
+      const bundleLayer = bundleLayerOf(m);
       if (!bundleLayer) return 'other';
       return await verifyReferrer(ctx, result.digest, m, bundleLayer);
     } catch (e) {
@@ -988,13 +997,12 @@ function readAhead(ctx: Context, sig: Promise<TagRead>, referrers: Promise<Refer
     ?.then((r) => {
       if (r.state === 'failed') return;
       for (const ref of r.referrers.slice(0, ctx.concurrency)) {
-        if (!isSha256Digest(ref.descriptor.digest) || isIndexMediaType(ref.descriptor.mediaType ?? '')) continue;
+        if (!mayHoldBundle(ref.descriptor)) continue;
         // Failures are reported where bundleSignatures reads the same (kept) promises.
         ref
           .manifest()
           .then((m) => {
-            const layers = Array.isArray(m.json.layers) ? (m.json.layers as Descriptor[]) : [];
-            const bundle = layers.find((l) => typeof l === 'object' && l !== null && isBundleMediaType(l.mediaType));
+            const bundle = bundleLayerOf(m);
             if (bundle) ctx.blobs.read(bundle, 'bundle blob').catch(() => undefined);
           })
           .catch(() => undefined);

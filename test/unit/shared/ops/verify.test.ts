@@ -300,6 +300,15 @@ async function verify(
   return verifyImage(reg.client(), { ...rest, spki: key.spki });
 }
 
+/**
+ * Holds a fake registry's answer until `seen()` (a request it waits for went out), up to 30 s, which
+ * a loaded machine never needs; returns whether it did.
+ */
+async function holdUntil(seen: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 3000 && !seen(); i++) await new Promise((r) => setTimeout(r, 10));
+  return seen();
+}
+
 const sigOf = (r: VerificationResult, i = 0) => r.manifests[0]!.signatures[i]!;
 const check = (r: VerificationResult, id: string, i = 0) => sigOf(r, i).checks.find((c) => c.id === id)!;
 
@@ -690,13 +699,12 @@ describe('verifyImage: the result', () => {
     putSig(reg, img.repo, img.digest, [await legacy(key, `${HOST}/app/early`, img.digest)]);
     let sigAsked = false;
     let sigBeforeManifest = false;
-    // The image manifest's answer waits (up to 30 s, which a loaded machine never needs) for the `.sig` lookup to be asked for.
+    // The image manifest's answer waits for the `.sig` lookup to be asked for.
     const fetch: typeof reg.fetch = async (input, init) => {
       const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
       if (path.endsWith('.sig')) sigAsked = true;
       if (path.endsWith(`/manifests/${img.digest}`)) {
-        for (let i = 0; i < 3000 && !sigAsked; i++) await new Promise((r) => setTimeout(r, 10));
-        sigBeforeManifest = sigAsked;
+        sigBeforeManifest = await holdUntil(() => sigAsked);
       }
       return reg.fetch(input, init);
     };
@@ -720,13 +728,12 @@ describe('verifyImage: the result', () => {
     putReferrer(reg, img.repo, img.descriptor, bundle);
     let bundleAsked = false;
     let bundleBeforeImage = false;
-    // The image manifest's answer waits (up to 30 s, which a loaded machine never needs) for the bundle blob to be asked for.
+    // The image manifest's answer waits for the bundle blob to be asked for.
     const fetch: typeof reg.fetch = async (input, init) => {
       const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
       if (path.endsWith(`/blobs/${sha256Digest(bundle)}`)) bundleAsked = true;
       if (path.endsWith(`/manifests/${img.digest}`)) {
-        for (let i = 0; i < 3000 && !bundleAsked; i++) await new Promise((r) => setTimeout(r, 10));
-        bundleBeforeImage = bundleAsked;
+        bundleBeforeImage = await holdUntil(() => bundleAsked);
       }
       return reg.fetch(input, init);
     };
@@ -747,13 +754,12 @@ describe('verifyImage: the result', () => {
     const payload = sha256Digest(signed.payload);
     let payloadAsked = false;
     let payloadBeforeReferrers = false;
-    // The referrers' answers wait (up to 30 s, which a loaded machine never needs) for the payload blob to be asked for.
+    // The referrers' answers wait for the payload blob to be asked for.
     const fetch: typeof reg.fetch = async (input, init) => {
       const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
       if (path.endsWith(`/blobs/${payload}`)) payloadAsked = true;
       if (path.includes('/referrers/') || path.endsWith(`/manifests/${img.digest.replace(':', '-')}`)) {
-        for (let i = 0; i < 3000 && !payloadAsked; i++) await new Promise((r) => setTimeout(r, 10));
-        payloadBeforeReferrers = payloadAsked;
+        payloadBeforeReferrers = await holdUntil(() => payloadAsked);
       }
       return reg.fetch(input, init);
     };
@@ -776,15 +782,14 @@ describe('verifyImage: the result', () => {
     let bundleBeforeSig = false;
     let failing = false;
     let referrersFailed = false;
-    // The `.sig` tag's answer waits (up to 30 s, which a loaded machine never needs) for the bundle blob to be asked for, or when failing
+    // The `.sig` tag's answer waits for the bundle blob to be asked for, or when failing
     // for the referrers' failure.
     const fetch: typeof reg.fetch = async (input, init) => {
       const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
       if (path.endsWith(`/blobs/${sha256Digest(bundle)}`)) bundleAsked = true;
       if (path.endsWith(sigTagPath)) {
-        for (let i = 0; i < 3000 && !bundleAsked; i++) await new Promise((r) => setTimeout(r, 10));
-        bundleBeforeSig = bundleAsked;
-        for (let i = 0; i < 3000 && failing && !referrersFailed; i++) await new Promise((r) => setTimeout(r, 10));
+        bundleBeforeSig = await holdUntil(() => bundleAsked);
+        await holdUntil(() => !failing || referrersFailed);
       }
       if (failing && path.endsWith(`/manifests/${referrersTag(img.digest)}`)) referrersFailed = true;
       if (failing && (path.endsWith(sigTagPath) || path.endsWith(`/manifests/${referrersTag(img.digest)}`)))

@@ -318,6 +318,22 @@ export class SignPage {
     this.#registry.setCredentials(ref.registry, this.username.trim(), this.password);
   }
 
+  /** The plan already made for `ref` (looked up, or the last signing's), or null. */
+  #planOf(ref: ImageReference): SignPlan | null {
+    const same = this.planned && formatReference(this.planned) === formatReference(ref);
+    return same ? this.plan : null;
+  }
+
+  /**
+   * Opens the uploads of one image's signatures in `ref`'s repository (payload and `.sig` config;
+   * bundle and empty config) ahead of need; those no push takes are cancelled with dropUploadsAhead.
+   */
+  #openUploadsAhead(ref: ImageReference): RepoRef {
+    const repo = { registry: ref.registry, repository: ref.repository };
+    this.#registry.client.openUploadsAhead(repo, (this.legacy ? 2 : 0) + (this.bundle ? 2 : 0));
+    return repo;
+  }
+
   async #lookUp(ref: ImageReference, quiet = false): Promise<SignPlan> {
     if (!quiet) this.#status = { state: 'working', message: `Looking up ${formatReference(ref)}…`, done: 0, total: 0 };
     const plan = await planSigning(this.#registry.client, ref, manifestReference(ref));
@@ -388,8 +404,7 @@ export class SignPage {
         return;
       }
       this.#credentials(ref);
-      const same = this.planned && formatReference(this.planned) === formatReference(ref);
-      const known = this.plan && same ? this.plan : null;
+      const known = this.#planOf(ref);
       const planning = known ? Promise.resolve(known) : this.#lookUp(ref);
       // A digest typed (or a plan made): "signed before?" reads the signatures while the plan is read.
       const digest = known?.root.digest ?? ref.digest;
@@ -397,8 +412,7 @@ export class SignPage {
       // The uploads of one image's signatures (payload and .sig config; bundle and empty config)
       // open while the image is read (asked after those reads, which come first on the page's six
       // connections): a round trip less in a row. Those not taken are cancelled below.
-      repo = { registry: ref.registry, repository: ref.repository };
-      this.#registry.client.openUploadsAhead(repo, (this.legacy ? 2 : 0) + (this.bundle ? 2 : 0));
+      repo = this.#openUploadsAhead(ref);
       // A key that signs at once, with nothing to log: the image's tag locks are taken now, beside
       // these reads, so its writes find them held (given back if it was signed before, or unused).
       if (digest && this.mode === 'page' && !this.services?.inUse && this.#keys.signsAtOnce(this.keyId)) {
@@ -471,8 +485,8 @@ export class SignPage {
       // While the person logs in: the image is looked up (what the reference resolves to at the
       // click, as with a key), the trust root read and the keyless code loaded. Each is awaited
       // below, where its failure is the one shown.
-      const same = this.planned && formatReference(this.planned) === formatReference(ref);
-      const planning = this.plan && same ? Promise.resolve(this.plan) : this.#lookUp(ref, true);
+      const known = this.#planOf(ref);
+      const planning = known ? Promise.resolve(known) : this.#lookUp(ref, true);
       const servicesReady = this.services.services(true);
       const keylessCode = import('../../../../shared/ops/keyless.ts');
       for (const p of [planning, servicesReady, keylessCode]) p.catch(() => undefined);
@@ -486,8 +500,7 @@ export class SignPage {
       }).finally(() => (this.#loggingIn = false));
       this.#status = { state: 'working', message: 'Getting a certificate from Fulcio…', done: 0, total: 0 };
       // The signatures' blob uploads open while Fulcio and then the log answer (cancelled if unused).
-      repo = { registry: ref.registry, repository: ref.repository };
-      this.#registry.client.openUploadsAhead(repo, (this.legacy ? 2 : 0) + (this.bundle ? 2 : 0));
+      repo = this.#openUploadsAhead(ref);
       const services = (await servicesReady)!;
       const { keylessSigner } = await keylessCode;
       const signer = await keylessSigner({
