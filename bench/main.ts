@@ -327,16 +327,23 @@ async function keylessSection(browser: Browser, regs: RegistriesInfo): Promise<v
 /** The app's server (this code) serving another build of the page (STATIC_ROOT), relaying to the rig's TLS registry. */
 async function oldServer(regs: RegistriesInfo, dist: string): Promise<{ url: string; stop(): Promise<void> }> {
   const { startAppServer } = await import('../test/rig/app-server.ts');
-  const { mkdtempSync } = await import('node:fs');
+  const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const server = await startAppServer(mkdtempSync(join(tmpdir(), 'cosign-web-bench-old-')), {
+  const dir = mkdtempSync(join(tmpdir(), 'cosign-web-bench-old-'));
+  const server = await startAppServer(dir, {
     STATIC_ROOT: dist,
     RELAY_ALLOWED_REGISTRIES: regs.tls.host,
     RELAY_PRIVATE_REGISTRIES: regs.tls.host,
     NODE_EXTRA_CA_CERTS: regs.tls.caFile,
     EMBEDDED_REGISTRY: 'off',
   });
-  return { url: server.origin, stop: server.stop };
+  return {
+    url: server.origin,
+    stop: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function relaySection(regs: RegistriesInfo): Promise<void> {
