@@ -9,9 +9,6 @@
  * index; cosign 2.5 and 3.1 verify samples of them.
  */
 import { writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { publicKeyPem } from '../../shared/crypto/keys.ts';
@@ -21,9 +18,8 @@ import { RegistryClient } from '../../shared/registry/client.ts';
 import type { Descriptor } from '../../shared/registry/mediatypes.ts';
 import { planSigning, signImage, type TagLock } from '../../shared/ops/sign.ts';
 import { signedBefore } from '../../shared/ops/signed-before.ts';
-import { answerError } from '../../server/app.ts';
-import { createLocks } from '../../server/locks.ts';
 import { relayLock } from '../../web/src/app/relay-lock.ts';
+import { serveLocks } from '../unit/server/lock-server.ts';
 import { SIGNATURE_ANNOTATION, referrersTag, sigTag } from '../../shared/cosign/manifests.ts';
 import { pushSampleImage } from '../rig/images.ts';
 import { cosignEnv, cosignVerifyArgs, makeCosign3Offline, makeToolHome, run, type ToolHome } from '../rig/tools.ts';
@@ -110,25 +106,16 @@ it(`${SIGNERS} concurrent signers with ${SIGNERS} keys and no lock: ${SIGNERS} s
 
 it(`${SIGNERS} concurrent signers through the server's tag lock (no settle wait): ${SIGNERS} signatures in both formats`, async () => {
   // The page's own lock client against the server's /locks, as a tab of `npm start` takes it.
-  const app = new Hono()
-    .route(
-      '/locks',
-      createLocks({
-        relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
-        // All 20 come from one address here; the limits meant for one person's tab are lifted.
-        maxHoldMs: 600_000,
-        perClient: 4 * SIGNERS,
-        waitMs: 60_000,
-      }),
-    )
-    .onError(answerError);
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  const server = await serveLocks({
+    relay: { allowedRegistries: [regs.tls.host], privateRegistries: [regs.tls.host] },
+    // All 20 come from one address here; the limits meant for one person's tab are lifted.
+    maxHoldMs: 600_000,
+    perClient: 4 * SIGNERS,
+    waitMs: 60_000,
   });
   try {
-    const { port } = server.address() as AddressInfo;
-    await signAtOnce('concurrent/locked', relayLock(`http://127.0.0.1:${port}`));
+    await signAtOnce('concurrent/locked', relayLock(server.origin));
   } finally {
-    await new Promise((r) => server.close(r));
+    await server.close();
   }
 });

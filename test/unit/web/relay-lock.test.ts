@@ -3,52 +3,32 @@
  * keys taken ahead in one request and found held by the writes, all or none, releases that come
  * together sent together, and no lock server at all.
  */
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { answerError } from '../../../server/app.ts';
-import { createLocks } from '../../../server/locks.ts';
 import { relayLock } from '../../../web/src/app/relay-lock.ts';
+import { serveLocks, type LockServer } from '../server/lock-server.ts';
 import { freePort } from '../../rig/registries.ts';
 
 const K1 = 'ghcr.io/o/r:sha256-0a1b.sig';
 const K2 = 'ghcr.io/o/r:sha256-0a1b';
 const K3 = 'ghcr.io/o/s:sha256-0a1b.sig';
 
-interface LockServer {
-  origin: string;
-  /** Each request's path and body, in order. */
-  seen: { path: string; body: Record<string, unknown> }[];
+type Locks = LockServer & {
   /** A request as another writer (another address) would send it. */
   other(path: string, body: unknown): Promise<Response>;
-}
+};
 
-const servers: ServerType[] = [];
+const servers: LockServer[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function lockServer(): Promise<LockServer> {
-  const seen: LockServer['seen'] = [];
-  const locks = createLocks({ clientOf: (c) => c.req.header('x-client') ?? 'page', waitMs: 60_000 });
-  const app = new Hono()
-    .use('/locks/*', async (c, next) => {
-      if (!c.req.header('x-client')) seen.push({ path: c.req.path, body: await c.req.raw.clone().json() });
-      await next();
-    })
-    .route('/locks', locks)
-    .onError(answerError);
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
+async function lockServer(): Promise<Locks> {
+  const server = await serveLocks({ clientOf: (c) => c.req.header('x-client') ?? 'page', waitMs: 60_000 });
   servers.push(server);
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    origin,
-    seen,
+    ...server,
     other: (path, body) =>
-      fetch(`${origin}/locks/${path}`, {
+      fetch(`${server.origin}/locks/${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-client': 'other' },
         body: JSON.stringify(body),
@@ -65,7 +45,7 @@ async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
 }
 
 /** True when another writer may take `key` now (and gives it back at once). */
-async function free(s: LockServer, key: string): Promise<boolean> {
+async function free(s: Locks, key: string): Promise<boolean> {
   const r = await s.other('acquire', { keys: [key] });
   const [result] = ((await r.json()) as { results: { token?: string }[] }).results;
   if (!result?.token) return false;

@@ -24,12 +24,8 @@ import { RegistryClient, type RepoRef } from '../../../../shared/registry/client
 import { MT } from '../../../../shared/registry/mediatypes.ts';
 import { planSigning, signImage, type Signer, type TagLock } from '../../../../shared/ops/sign.ts';
 import { signedBefore } from '../../../../shared/ops/signed-before.ts';
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import type { AddressInfo } from 'node:net';
-import { answerError } from '../../../../server/app.ts';
-import { createLocks } from '../../../../server/locks.ts';
 import { relayLock } from '../../../../web/src/app/relay-lock.ts';
+import { serveLocks } from '../../server/lock-server.ts';
 
 const HOST = 'requests.test:5000';
 let dir: string;
@@ -171,29 +167,19 @@ it('no referrers API: the fallback index is locked while the referrer is pushed,
 });
 
 it("an index without the referrers API, through the relay's lock: its six tags taken in one request", async () => {
-  const seen: string[] = [];
-  const app = new Hono()
-    .use('/locks/*', async (c, next) => {
-      const body = (await c.req.raw.clone().json()) as Record<string, unknown>;
-      seen.push(`${c.req.path} ${Object.keys(body).join(',')}`);
-      await next();
-    })
-    .route('/locks', createLocks({ relay: { allowedRegistries: [HOST] } }))
-    .onError(answerError);
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
+  const server = await serveLocks({ relay: { allowedRegistries: [HOST] } });
   try {
-    const lock = relayLock(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const lock = relayLock(server.origin);
     const { result } = await signAsThePage('requests/index-locked', ['amd64', 'arm64'], false, 0, lock);
     expect(result.targets.map((t) => t.bundle?.via)).toEqual(['tag-schema', 'tag-schema', 'tag-schema']);
     // One acquire for the three .sig tags and the three fallback indexes, none one by one.
+    const seen = server.seen.map((r) => `${r.path} ${Object.keys(r.body).join(',')}`);
     expect(seen.filter((l) => l.startsWith('/locks/acquire'))).toEqual(['/locks/acquire keys']);
     const releases = seen.filter((l) => l.startsWith('/locks/release'));
     expect(releases.length).toBeGreaterThanOrEqual(1);
     expect(releases.length).toBeLessThan(6);
   } finally {
-    await new Promise((r) => server.close(r));
+    await server.close();
   }
 });
 
