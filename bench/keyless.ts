@@ -1,7 +1,7 @@
 /**
  * Verifying keyless images in Chromium on the real page, through the relay: a legacy signature
- * with a certificate and a Rekor v1 SET, the same with an RFC 3161 timestamp, and a cosign 3.1
- * bundle with a log entry (SET, inclusion proof, checkpoint) — next to `cosign verify` (cosign 3.1)
+ * with a certificate and a Rekor v1 SET, the same with an RFC 3161 timestamp, and a v0.3 bundle
+ * with a log entry (SET, inclusion proof, checkpoint), without and with an RFC 3161 timestamp — next to `cosign verify` (cosign 3.1)
  * on the same image with the same trusted root (`--trusted-root`, offline), process start included.
  * Given `oldUrl` (a server with another build of the page), its page takes turns with this one's.
  */
@@ -54,7 +54,7 @@ export async function benchKeyless(
       registry: regs.tls,
       dir: fxDir,
       repoPrefix: 'bench-keyless',
-      only: ['good', 'timestamped', 'bundleLogGood'],
+      only: ['good', 'timestamped', 'bundleLogGood', 'bundleLogTimestamped'],
     });
     const env = cosignEnv(home, { caFile: regs.tls.caFile });
     const out: KeylessFigure[] = [];

@@ -94,6 +94,7 @@ describe('the refusals are for the reason the variant is about', () => {
     ['timestampOverOtherData', 'cosign3', /unable to verify RFC3161 timestamp/],
     ['bundleWrongIdentity', 'cosign3', /expected SAN value "mallory@rig\.test", got "alice@rig\.test"/],
     ['bundleUntrustedCa', 'cosign3', /leaf certificate verification failed/],
+    ['bundleLogTimestampOverOtherData', 'cosign3', /unable to verify signed timestamps: hashed messages don't match/],
     ['bundleLogExpired', 'cosign3', /integrated time outside certificate validity/],
     ['bundleLogSetByOtherKey', 'cosign3', /not enough verified log entries from transparency log/],
   ];
@@ -165,6 +166,18 @@ describe('what was signed and attached', () => {
     expect(lm.json['annotations']).toMatchObject({
       'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1',
     });
+
+    // Each logged bundle carries an RFC 3161 timestamp exactly when its variant says so.
+    for (const lv of fx.variants.filter((x) => x.format === 'bundle' && VARIANT_SPECS[x.name].log)) {
+      const li = await rig.client.getManifest(repoOf(lv), referrersTag(lv.image.digest));
+      const ref = await rig.client.getManifest(repoOf(lv), (li.json['manifests'] as Descriptor[])[0]!.digest);
+      const blob = await rig.client.getBlob(repoOf(lv), (ref.json['layers'] as Descriptor[])[0]!.digest);
+      const b = JSON.parse(Buffer.from(blob).toString('utf8')) as {
+        verificationMaterial: { timestampVerificationData?: { rfc3161Timestamps: { signedTimestamp: string }[] } };
+      };
+      const stamps = b.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? [];
+      expect(stamps.length, lv.name).toBe(VARIANT_SPECS[lv.name].timestamp === undefined ? 0 : 1);
+    }
   });
 
   it('the leaves are Fulcio-shaped; the trusted root names our CA chain and log', () => {
@@ -243,6 +256,8 @@ describe("the page's verifier on the same images", () => {
     const s = r.manifests[0]!.signatures[0]!;
     if (v.valid) {
       expect(s.sigstore?.signer).toMatchObject({ kind: 'certificate', identity: v.identity, issuer: v.issuer });
+      // A timestamped variant's timestamp is verified and reported, by the rig's TSA.
+      expect(s.sigstore?.timestamps.length, name).toBe(VARIANT_SPECS[name].timestamp === undefined ? 0 : 1);
       expect(r.trustedRoot?.name).toBe('rig trusted root');
     } else expect(r.error?.code).toMatch(/^VERIFY_/);
   });
@@ -271,6 +286,7 @@ describe("the page's verifier on the same images", () => {
       timestampOverOtherData: 'VERIFY_TIMESTAMP_INVALID',
       bundleWrongIdentity: 'VERIFY_IDENTITY_MISMATCH',
       bundleUntrustedCa: 'VERIFY_CERTIFICATE_UNTRUSTED',
+      bundleLogTimestampOverOtherData: 'VERIFY_TIMESTAMP_INVALID',
     };
     for (const [name, code] of Object.entries(codes)) {
       const r = await ours(variant(name as VariantName), rootTrust);

@@ -90,6 +90,8 @@ export type VariantName =
   | 'bundleWrongIdentity'
   | 'bundleUntrustedCa'
   | 'bundleLogGood'
+  | 'bundleLogTimestamped'
+  | 'bundleLogTimestampOverOtherData'
   | 'bundleLogExpired'
   | 'bundleLogSetByOtherKey';
 
@@ -104,7 +106,10 @@ interface VariantSpec {
   valid: boolean;
   /** Legacy only: how the log entry is spoiled. */
   entry?: 'setByOtherKey' | 'bodyMismatch' | 'bodyOtherSignature' | 'bodyOtherCertificate';
-  /** Legacy only: also attach an RFC 3161 timestamp (`--tsr`) over the signature, or over other bytes. */
+  /**
+   * Also an RFC 3161 timestamp over the signature (or over other bytes): `--tsr` for a legacy
+   * layer, the bundle's timestampVerificationData for a logged bundle.
+   */
   timestamp?: 'signature' | 'otherData';
   /** Where a tool's verdict is not `valid`, and why (what the tool cannot see or express). */
   divergent?: Partial<Record<Judge, { accepted: boolean; why: string }>>;
@@ -239,6 +244,25 @@ export const VARIANT_SPECS: Readonly<Record<VariantName, VariantSpec>> = {
     valid: true,
     log: true,
     description: 'v0.3 bundle built here: DSSE, certificate, Rekor v1 dsse entry with a genuine SET and proof',
+    divergent: { cosign2: NO_BUNDLE, skopeoFulcio: NO_BUNDLE, skopeoPki: NO_BUNDLE },
+  },
+  bundleLogTimestamped: {
+    format: 'bundle',
+    leaf: 'current',
+    valid: true,
+    log: true,
+    timestamp: 'signature',
+    description:
+      'v0.3 bundle built here: DSSE, certificate valid now, Rekor v1 dsse entry with a genuine SET and proof, RFC 3161 timestamp by the test TSA',
+    divergent: { cosign2: NO_BUNDLE, skopeoFulcio: NO_BUNDLE, skopeoPki: NO_BUNDLE },
+  },
+  bundleLogTimestampOverOtherData: {
+    format: 'bundle',
+    leaf: 'current',
+    valid: false,
+    log: true,
+    timestamp: 'otherData',
+    description: 'as bundleLogTimestamped, but the RFC 3161 timestamp is over other bytes than the signature',
     divergent: { cosign2: NO_BUNDLE, skopeoFulcio: NO_BUNDLE, skopeoPki: NO_BUNDLE },
   },
   bundleLogExpired: {
@@ -449,13 +473,23 @@ async function attachLoggedBundle(ctx: Ctx, name: VariantName, spec: VariantSpec
   const body = dsseRekordBody(envelopeJson, payload, signature, leaf.certPem);
   const rekor = rekorBundle(body, {
     log: pki.logKey,
-    integratedTime: pki.logTime,
+    // A minute ago for a leaf valid now (a timestamp made now must fall in its validity too).
+    integratedTime: spec.leaf.startsWith('current') ? pki.now - 60 : pki.logTime,
     logIndex: 0, // the only entry of a one-entry tree
     ...(spec.entry === 'setByOtherKey' ? { setSigner: pki.otherLogKey } : {}),
   });
   const file = join(dir, 'bundle.json');
   const envelope = { payload, payloadType, signature };
-  await writeFile(file, dsseBundleV03({ envelope, certPem: leaf.certPem, body, rekor, log: pki.logKey }));
+  // sigstore-go timestamps a DSSE bundle's signature bytes, as cosign 3.1 asks its TSA to.
+  const timestamp =
+    spec.timestamp === undefined
+      ? undefined
+      : await timestampResponse(
+          pki.tsa,
+          spec.timestamp === 'signature' ? signature : Buffer.from('not the signature'),
+          kebab(name),
+        );
+  await writeFile(file, dsseBundleV03({ envelope, certPem: leaf.certPem, body, rekor, log: pki.logKey, timestamp }));
   await runOk('cosign3', ['attach', 'signature', '--payload', file, image.ref], { env: ctx.env });
 }
 

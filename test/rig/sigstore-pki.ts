@@ -726,6 +726,8 @@ export function dsseBundleV03(o: {
   body: string;
   rekor: RekorBundle;
   log: LogKey;
+  /** An RFC 3161 TimeStampResp (DER), carried as the bundle's timestamp verification data. */
+  timestamp?: Buffer | undefined;
 }): string {
   const checkpoint = oneEntryCheckpoint(o.log, o.body);
   return JSON.stringify({
@@ -749,6 +751,9 @@ export function dsseBundleV03(o: {
           canonicalizedBody: Buffer.from(o.body, 'utf8').toString('base64'),
         },
       ],
+      ...(o.timestamp
+        ? { timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: o.timestamp.toString('base64') }] } }
+        : {}),
     },
     dsseEnvelope: {
       payload: o.envelope.payload.toString('base64'),
