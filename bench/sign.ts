@@ -85,12 +85,12 @@ export function requestLine(r: Request, zero: number): [number, string] {
 }
 
 /**
- * BENCH_SIGN_TRACE=1: records every request the page makes and prints, after the signing, each
- * one that started between the click and "Signed" as `start–end ms  METHOD path` (relative to
- * the click), to see which requests wait on which.
+ * BENCH_SIGN_TRACE=1 (BENCH_VERIFY_TRACE=1 for verifying): records every request the page makes
+ * and prints, after the work, each one that started between the click (`window.clickAt`) and the
+ * outcome as `start–end ms  METHOD path` (relative to the click), to see which requests wait on which.
  * @returns a function that prints the waterfall and stops recording.
  */
-function traceRequests(page: Page): (ms: number) => Promise<void> {
+export function traceRequests(page: Page): (ms: number) => Promise<void> {
   const seen: Request[] = [];
   const onRequest = (r: Request): void => void seen.push(r);
   page.on('request', onRequest);

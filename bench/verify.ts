@@ -27,6 +27,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/chromium.ts';
 import { pushSampleImage } from '../test/rig/images.ts';
 import { freePort, registriesInfo, startRegistries, type RegistriesInfo } from '../test/rig/registries.ts';
 import { cosignEnv, cosignVerifyArgs, makeToolHome, runOk } from '../test/rig/tools.ts';
+import { traceRequests } from './sign.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SIGNATURES = 100;
@@ -142,12 +143,20 @@ async function startServer(regs: RegistriesInfo): Promise<{ url: string; stop():
 /** One click on "Verify", timed inside the page up to the "Verified" status. */
 /** Milliseconds from the click on "Verify" to a "Verified" status on the Verify page. */
 export async function pageRun(page: Page): Promise<number> {
+  const trace = process.env.BENCH_VERIFY_TRACE ? traceRequests(page) : null;
   await page.evaluate(() => {
-    const w = window as unknown as { verifyMs: Promise<number> };
+    const w = window as unknown as { verifyMs: Promise<number>; clickAt: number };
     w.verifyMs = new Promise((resolve) => {
       let t0 = 0;
       let working = false;
-      document.addEventListener('click', () => (t0 = performance.now()), { capture: true, once: true });
+      document.addEventListener(
+        'click',
+        () => {
+          t0 = performance.now();
+          w.clickAt = performance.timeOrigin + t0;
+        },
+        { capture: true, once: true },
+      );
       new MutationObserver((_, obs) => {
         const text = document.querySelector('[role=status]')?.textContent?.trim() ?? '';
         if (text.startsWith('Verifying')) working = true;
@@ -160,6 +169,7 @@ export async function pageRun(page: Page): Promise<number> {
   });
   await page.getByRole('button', { name: 'Verify', exact: true }).click();
   const ms = await page.evaluate(() => (window as unknown as { verifyMs: Promise<number> }).verifyMs);
+  if (trace) await trace(ms);
   if (Number.isNaN(ms))
     throw new Error(`verifying on the page failed: ${await page.getByRole('status').textContent()}`);
   return ms;
