@@ -34,7 +34,7 @@ import { VerificationError, reasonOf, type ErrorCode, type Reason } from '../err
 import { publicKeyPem } from '../crypto/keys.ts';
 import { sha256Bytes } from '../crypto/digest.ts';
 import { fromHex } from '../encoding/base64.ts';
-import { algorithmName } from '../crypto/pkcs.ts';
+import { algorithmName, parseSpki } from '../crypto/pkcs.ts';
 import type { Manifest, RegistryClient, RepoRef } from '../registry/client.ts';
 import { MT, isIndexMediaType, type Descriptor } from '../registry/mediatypes.ts';
 import {
@@ -984,7 +984,7 @@ interface Lookup {
 }
 
 /** Registry lookups per manifest (each a progress step): the `.sig` tag, and the referrers unless not read. */
-const lookupsPerManifest = (ctx: Context): number => (ctx.containers ? 1 : 2);
+const lookupsPerManifest = (ctx: Pick<Context, 'containers'>): number => (ctx.containers ? 1 : 2);
 
 /**
  * Reads ahead what each lookup leads to as soon as it answers — the `.sig` layers' blobs, the first
@@ -1011,25 +1011,36 @@ function readAhead(ctx: Context, sig: Promise<TagRead>, referrers: Promise<Refer
     .catch(() => undefined);
 }
 
-/** Starts the `.sig` tag's and (unless under a containers policy) the referrers' lookups of `digest`, at once. */
-function lookUp(ctx: Context, digest: string): Lookup {
-  if (ctx.containers) {
-    const sig = readAttachmentTag(ctx.client, ctx.repo, digest, 'sig').then((read) => {
-      ctx.tick(`Looked for ${read.tag}`);
+/** What the registry reads of a lookup need: none of the keys, policy or trust being prepared. */
+type ReadContext = Pick<Context, 'client' | 'repo' | 'containers' | 'concurrency' | 'signal' | 'tick'>;
+
+/**
+ * Starts the `.sig` tag's and (unless under a containers policy) the referrers' reads of
+ * `digest`, at once, without reading ahead what they lead to (readAhead, once the context is ready).
+ */
+function startLookup(rc: ReadContext, digest: string): Lookup {
+  if (rc.containers) {
+    const sig = readAttachmentTag(rc.client, rc.repo, digest, 'sig').then((read) => {
+      rc.tick(`Looked for ${read.tag}`);
       return read;
     });
     sig.catch(() => undefined);
-    readAhead(ctx, sig, null);
     return { sig, referrers: null, settled: sig };
   }
-  const read = startAttachmentReads(ctx.client, ctx.repo, digest, {
+  const read = startAttachmentReads(rc.client, rc.repo, digest, {
     tags: ['sig'],
-    concurrency: ctx.concurrency,
-    signal: ctx.signal,
-    onLookup: ctx.tick,
+    concurrency: rc.concurrency,
+    signal: rc.signal,
+    onLookup: rc.tick,
   });
-  readAhead(ctx, read.tags.sig, read.referrers);
   return { sig: read.tags.sig, referrers: read.referrers, settled: read.settled };
+}
+
+/** Starts the `.sig` tag's and (unless under a containers policy) the referrers' lookups of `digest`, at once. */
+function lookUp(ctx: Context, digest: string): Lookup {
+  const l = startLookup(ctx, digest);
+  readAhead(ctx, l.sig, l.referrers);
+  return l;
 }
 
 /**
@@ -1185,9 +1196,7 @@ async function prepareKeys(
  */
 async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): Promise<IdentityPolicy | null> {
   const policy = opts.certificate;
-  const given =
-    !!policy && (IDENTITY_PARAMS.some((k) => !!policy[k]) || !!policy.subjectEmail || !!policy.subjectHostname);
-  if (!given) {
+  if (!policyGiven(opts)) {
     if (!key)
       throw new VerificationError(
         'VERIFY_POLICY_INVALID',
@@ -1198,6 +1207,27 @@ async function certificatePolicy(opts: VerifyOptions, key: PreparedKey | null): 
   const { compileIdentityPolicy } = await import('../sigstore/policy.ts');
   compileIdentityPolicy(policy!);
   return policy!;
+}
+
+/** The options name an identity policy for certificates. */
+function policyGiven(opts: VerifyOptions): boolean {
+  const policy = opts.certificate;
+  return !!policy && (IDENTITY_PARAMS.some((k) => !!policy[k]) || !!policy.subjectEmail || !!policy.subjectHostname);
+}
+
+/**
+ * What can be checked of the options without waiting (the identity rule, the key's encoding,
+ * that there is a key or a policy) is right, so reading the registry may start: a form wrong in
+ * these ways reads nothing. (A policy's regular expressions are compiled by setUp.)
+ */
+function worthReading(opts: VerifyOptions): boolean {
+  try {
+    checkIdentityRule(opts.identity ?? { type: 'ignore' });
+    if (opts.spki) parseSpki(opts.spki);
+    return !!opts.spki || policyGiven(opts);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -1233,32 +1263,67 @@ async function setUp(
   client: RegistryClient,
   opts: VerifyOptions,
   result: VerificationResult,
-): Promise<{ ctx: Context; ref: ImageReference; report: (message: string) => void }> {
+  reads: EarlyReads | null,
+): Promise<{ ctx: Context; ref: ImageReference; top: Promise<Manifest> }> {
   const identity = checkIdentityRule(opts.identity ?? { type: 'ignore' });
   result.policy.identity = identity;
   const [key, others] = await prepareKeys(opts, result);
   const policy = await certificatePolicy(opts, key);
-  const ref = parseReference(opts.image);
+  // Parsed again when the reads could not start: its error is the verdict, after the key's and policy's.
+  const early = reads ?? startReads(client, opts, parseReference(opts.image));
+  const { rc, ref } = early;
   const intended = intendedReference(ref);
   result.image.reference = formatReference(ref);
   result.image.intended = namedString(intended);
-  let done = 0;
-  let total = 1;
-  const report = (message: string): void => opts.onProgress?.({ done, total, message });
-  const repo = { registry: ref.registry, repository: ref.repository };
   const ctx: Context = {
-    client,
-    repo,
-    blobs: new SignatureBlobs(client, repo),
+    ...rc,
+    blobs: new SignatureBlobs(client, rc.repo),
     key,
     policy,
     tlog: opts.tlog,
-    containers: opts.containers ?? false,
     sigstore: loadSigstore(opts, result, policy !== null),
     others,
     identity,
     intended,
     annotations: { ...(opts.annotations ?? {}) },
+    early: new Map(),
+  };
+  if (early.lookup) {
+    readAhead(ctx, early.lookup.sig, early.lookup.referrers);
+    ctx.early.set(early.lookup.digest, early.lookup);
+  }
+  return { ctx, ref, top: early.top };
+}
+
+/** The registry reads started before the keys, policy and trust are ready, and what they need. */
+interface EarlyReads {
+  ref: ImageReference;
+  rc: ReadContext & Pick<Context, 'grow'>;
+  /** The image's manifest (or index), as named. */
+  top: Promise<Manifest>;
+  /** For a reference by digest, its signatures' lookups. */
+  lookup: (Lookup & { digest: string }) | null;
+  /** Stops their progress reports (the verification ended without them). */
+  silence(): void;
+}
+
+/**
+ * Starts reading the image and, for a reference by digest, looking up its signatures (one round
+ * trip less than reading the manifest first), before anything is awaited: preparing keys, the
+ * identity policy and the trust would otherwise hold the first request back while the page
+ * repaints.
+ */
+function startReads(client: RegistryClient, opts: VerifyOptions, ref: ImageReference): EarlyReads {
+  let done = 0;
+  let total = 1;
+  let heard = true;
+  const report = (message: string): void => {
+    if (heard) opts.onProgress?.({ done, total, message });
+  };
+  const rc: EarlyReads['rc'] = {
+    client,
+    repo: { registry: ref.registry, repository: ref.repository },
+    containers: opts.containers ?? false,
     concurrency: Math.max(1, opts.concurrency ?? 6),
     signal: opts.signal,
     tick: (message) => {
@@ -1269,9 +1334,16 @@ async function setUp(
       total += n;
       report('Reading signatures');
     },
-    early: new Map(),
   };
-  return { ctx, ref, report };
+  report(`Resolving ${formatReference(ref)}`);
+  let lookup: EarlyReads['lookup'] = null;
+  if (ref.digest && isSha256Digest(ref.digest)) {
+    rc.grow(lookupsPerManifest(rc));
+    lookup = { ...startLookup(rc, ref.digest), digest: ref.digest };
+  }
+  const top = client.getManifest(rc.repo, manifestReference(ref));
+  top.catch(() => undefined);
+  return { ref, rc, top, lookup, silence: () => (heard = false) };
 }
 
 /** The manifests to check: the image or index first, then (at most MAX_PLATFORMS) platforms. */
@@ -1351,23 +1423,27 @@ function conclude(result: VerificationResult, ref: ImageReference, opts: VerifyO
 export async function verifyImage(client: RegistryClient, opts: VerifyOptions): Promise<VerificationResult> {
   const checkedAt = (opts.now?.() ?? new Date()).toISOString();
   const result = emptyResult(opts, opts.identity ?? { type: 'ignore' }, checkedAt);
+  // The reads start first (a reference that does not parse gets its error from setUp). A reference
+  // by digest names the manifest whose signatures count: they are looked up while the manifest
+  // itself is read, and used once it has been read by that digest.
+  let reads: EarlyReads | null = null;
+  try {
+    if (worthReading(opts)) reads = startReads(client, opts, parseReference(opts.image));
+  } catch {
+    // setUp says why, after the key's and policy's own errors.
+  }
   let setup;
   try {
-    setup = await setUp(client, opts, result);
+    setup = await setUp(client, opts, result, reads);
   } catch (e) {
+    // The reads started early are left to end unheard: no progress after the verdict.
+    reads?.silence();
     return fail(result, reasonOf(e));
   }
-  const { ctx, ref, report } = setup;
-  report(`Resolving ${result.image.reference}`);
-  // A reference by digest names the manifest whose signatures count: they are looked up while the
-  // manifest itself is read (one round trip less), and used once it has been read by that digest.
-  if (ref.digest && isSha256Digest(ref.digest)) {
-    ctx.grow(lookupsPerManifest(ctx));
-    ctx.early.set(ref.digest, lookUp(ctx, ref.digest));
-  }
+  const { ctx, ref } = setup;
   let top: Manifest;
   try {
-    top = await client.getManifest(ctx.repo, manifestReference(ref));
+    top = await setup.top;
   } catch (e) {
     // Lookups started early report progress: they end before the verdict, never after it.
     await Promise.allSettled([...ctx.early.values()].map((l) => l.settled));

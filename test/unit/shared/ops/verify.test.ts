@@ -822,6 +822,30 @@ describe('verifyImage: the result', () => {
     expect(reg.requests).toBe(0);
   });
 
+  it('starts reading the registry before preparing keys, policy or trust', async () => {
+    const reg = new FakeRegistry();
+    const img = pushImage(reg, 'app/early');
+    putSig(reg, img.repo, img.digest, [await legacy(key, `${HOST}/app/early`, img.digest)]);
+    const others = await Promise.all([1, 2, 3].map(async (i) => ({ name: `other ${i}`, spki: (await ecdsaKey()).spki })));
+    // By digest: the manifest, the `.sig` tag and the referrers are asked for before the first await
+    // (importing the viewer's keys into WebCrypto), not after it.
+    const pending = verify(reg, { image: `${HOST}/app/early@${img.digest}`, key, knownKeys: others });
+    expect(reg.requests).toBeGreaterThanOrEqual(2);
+    const r = await pending;
+    expect(r.verified, r.summary).toBe(true);
+    // A bad regular expression is still the verdict, with no progress reported after it.
+    const steps: string[] = [];
+    const bad = await verifyImage(reg.client(), {
+      image: `${HOST}/app/early@${img.digest}`,
+      certificate: { certificateIdentityRegexp: '(', certificateOidcIssuer: 'https://issuer.test' },
+      onProgress: (p) => steps.push(p.message),
+    });
+    expect(bad.error?.code).toBe('VERIFY_REGEXP_INVALID');
+    const heard = steps.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(steps.length).toBe(heard);
+  });
+
   it('makes the cosign command, containers policy, Kyverno and policy-controller snippets', async () => {
     const reg = new FakeRegistry();
     const img = pushImage(reg, 'app/snippets', { index: true });
