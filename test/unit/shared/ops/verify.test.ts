@@ -826,7 +826,9 @@ describe('verifyImage: the result', () => {
     const reg = new FakeRegistry();
     const img = pushImage(reg, 'app/early');
     putSig(reg, img.repo, img.digest, [await legacy(key, `${HOST}/app/early`, img.digest)]);
-    const others = await Promise.all([1, 2, 3].map(async (i) => ({ name: `other ${i}`, spki: (await ecdsaKey()).spki })));
+    const others = await Promise.all(
+      [1, 2, 3].map(async (i) => ({ name: `other ${i}`, spki: (await ecdsaKey()).spki })),
+    );
     // By digest: the manifest, the `.sig` tag and the referrers are asked for before the first await
     // (importing the viewer's keys into WebCrypto), not after it.
     const pending = verify(reg, { image: `${HOST}/app/early@${img.digest}`, key, knownKeys: others });
