@@ -120,13 +120,24 @@ function headersWith(auth: string | undefined, extra: Record<string, string> = {
 }
 
 /**
- * Passes the bytes on while hashing them, holding the last chunk back until size and digest are
- * checked: a body that is not the blob never reaches its end, so the upload is never completed.
+ * Bytes passed on to the destination at a time. A TLS source gives 16 KiB pieces; written one by
+ * one, each cost the relay a socket write (a system call) and its bookkeeping, the largest part of
+ * its CPU per byte, on the two cores it shares with both registries.
  */
-class Checked extends Transform {
+export const PASS_BYTES = 256 * 1024;
+
+/**
+ * Passes the bytes on in pieces of about PASS_BYTES while hashing them, holding the last chunk
+ * back until size and digest are checked: a body that is not the blob never reaches its end, so
+ * the upload is never completed.
+ */
+export class Checked extends Transform {
   readonly #hash = createHash('sha256');
   #seen = 0;
   #held: Buffer | null = null;
+  /** Chunks checked into the hash and not yet passed on, before the held one. */
+  #ready: Buffer[] = [];
+  #readyBytes = 0;
   /** The source's lie, once found. */
   mismatch: RegistryError | null = null;
 
@@ -156,10 +167,22 @@ class Checked extends Transform {
       return;
     }
     this.#hash.update(chunk);
-    const previous = this.#held;
+    if (this.#held) {
+      this.#ready.push(this.#held);
+      this.#readyBytes += this.#held.length;
+    }
     this.#held = chunk;
-    if (previous) this.passed(previous.length);
-    cb(null, previous ?? undefined);
+    cb(null, this.#readyBytes >= PASS_BYTES ? this.#take() : undefined);
+  }
+
+  /** The ready chunks as one buffer, counted as passed on. */
+  #take(): Buffer | undefined {
+    if (this.#readyBytes === 0) return undefined;
+    const out = this.#ready.length === 1 ? this.#ready[0]! : Buffer.concat(this.#ready, this.#readyBytes);
+    this.passed(this.#readyBytes);
+    this.#ready = [];
+    this.#readyBytes = 0;
+    return out;
   }
 
   override _flush(cb: TransformCallback): void {
@@ -185,6 +208,8 @@ class Checked extends Transform {
       );
       return;
     }
+    const ready = this.#take();
+    if (ready) this.push(ready);
     if (this.#held) this.passed(this.#held.length);
     cb(null, this.#held ?? undefined);
   }
