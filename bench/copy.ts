@@ -12,6 +12,8 @@
  */
 import type { Browser } from 'playwright';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +58,12 @@ export interface CopyBench {
    * transfer (chunkMiB null), and sending the bytes itself per chunk size (relayTransfer false).
    */
   node: { chunkMiB: number | null; MBps: number }[];
+  /**
+   * The server's CPU time (user + system, from /proc) per MiB of image copied by the Node copies
+   * with the relay's transfer, median over the rounds; null when the server's pid is not known
+   * (E2E_SERVER_PID, set by the e2e global setup) or /proc cannot be read.
+   */
+  relayCpuMsPerMiB: number | null;
   /** The page in Chromium, through the relay (its blob transfer), click to "Copied"; null without a browser. */
   pageMBps: number | null;
   /** skopeo copy, direct between the registries. */
@@ -90,6 +98,20 @@ async function pushImage(client: RegistryClient, repo: RepoRef, layers: number, 
   );
   const manifest = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: descriptors }));
   return client.putManifest(repo, 'v1', manifest, MT.ociManifest);
+}
+
+/** The e2e server's CPU time so far (user + system), in ms, or null (not this server, no /proc). */
+function serverCpuMs(): number | null {
+  const pid = process.env.E2E_SERVER_PID;
+  if (!pid) return null;
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  } catch {
+    return null;
+  }
 }
 
 const seconds = async (fn: () => Promise<unknown>): Promise<number> => {
@@ -191,12 +213,13 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
         );
       // Rounds taking turns (Node with the relay's transfer, the page, skopeo), so each sees the
       // same load on a shared machine; each figure is the median over the rounds.
-      const t = { transfer: [] as number[], page: [] as number[], skopeo: [] as number[] };
+      const t = { transfer: [] as number[], page: [] as number[], skopeo: [] as number[], cpu: [] as number[] };
       let first = '';
       for (let i = 0; i < rounds; i++) {
         const source = await signedImage(i);
         first ||= source;
         const phases = new Map<string, number>();
+        const cpu0 = serverCpuMs();
         const t0 = performance.now();
         t.transfer.push(
           await seconds(() =>
@@ -208,8 +231,10 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
             }),
           ),
         );
+        const cpu1 = serverCpuMs();
+        if (cpu0 !== null && cpu1 !== null) t.cpu.push((cpu1 - cpu0) / sizeMiB);
         log(
-          `round ${i + 1}: node transfer, ms at the end of each step: ${[...phases].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`,
+          `round ${i + 1}: node transfer, ms at the end of each step: ${[...phases].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}${t.cpu.length > i ? `; the server's CPU ${t.cpu[i]!.toFixed(2)} ms per MiB` : ''}`,
         );
         if (o.browser) {
           const dest = `${regs.basic.host}/bench/copy-${run}-page-${i}:v1`;
@@ -236,7 +261,8 @@ export async function benchCopy(o: CopyBenchOptions): Promise<CopyBench> {
         log(`node, ${chunkMiB} MiB chunks: ${mbps(s)} MB/s`);
       }
       const pageMBps = t.page.length ? mbps(median(t.page)) : null;
-      return { sizeMiB, rounds, node, pageMBps, skopeoMBps: mbps(median(t.skopeo)) };
+      const relayCpuMsPerMiB = t.cpu.length === rounds ? median(t.cpu) : null;
+      return { sizeMiB, rounds, node, relayCpuMsPerMiB, pageMBps, skopeoMBps: mbps(median(t.skopeo)) };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
