@@ -401,7 +401,9 @@ async function copySection(browser: Browser, regs: RegistriesInfo): Promise<void
     console.log(`  shared code in Node, through the relay, ${how}  ${vsSkopeo(n.MBps)}`);
   }
   if (c.relayCpuMsPerMiB !== null)
-    console.log(`    the server's CPU during the relay's transfers: ${c.relayCpuMsPerMiB.toFixed(2)} ms per MiB copied`);
+    console.log(
+      `    the server's CPU during the relay's transfers: ${c.relayCpuMsPerMiB.toFixed(2)} ms per MiB copied`,
+    );
   console.log(`  page in Chromium, through the relay (click to "Copied")     ${vsSkopeo(c.pageMBps)}`);
   console.log(`  skopeo copy, direct (baseline)                             ${c.skopeoMBps.toFixed(0)} MB/s`);
 }
