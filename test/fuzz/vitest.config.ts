@@ -33,6 +33,7 @@ export default defineConfig({
       'test/unit/shared/sigstore/trusted-root.test.ts',
       'test/unit/shared/tuf/tuf.test.ts',
       'test/unit/server/pkcs11/uri.test.ts',
+      'test/unit/server/relay/transfer-checked.test.ts',
     ],
     environment: 'node',
     pool: 'forks',
